@@ -1,0 +1,42 @@
+//! Resolves the caller's tenant from its API key (`x-api-key`, or `Authorization: Bearer`).
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use shared::auth::{KeyStore, hash_key};
+use shared::domain::Tenant;
+use shared::queue::TaskQueue;
+use shared::store::JobStore;
+
+use crate::error::ApiError;
+use crate::state::SharedState;
+
+/// An authenticated caller. Taking it as a handler argument is what makes a route private.
+pub struct Caller(pub Tenant);
+
+fn presented_key(parts: &Parts) -> Option<&str> {
+    let headers = &parts.headers;
+    if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+        return Some(key.trim());
+    }
+    let auth = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = auth.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+impl<S, Q> FromRequestParts<SharedState<S, Q>> for Caller
+where
+    S: JobStore + KeyStore + 'static,
+    Q: TaskQueue + 'static,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState<S, Q>) -> Result<Self, ApiError> {
+        let key = presented_key(parts).filter(|k| !k.is_empty()).ok_or(ApiError::Unauthorized)?;
+        // Bounded before hashing: a key is 67 characters, a header may be kilobytes.
+        if key.len() > 256 {
+            return Err(ApiError::Unauthorized);
+        }
+        let tenant = state.store.tenant_for_key_hash(&hash_key(key)).await?;
+        tenant.map(Caller).ok_or(ApiError::Unauthorized)
+    }
+}

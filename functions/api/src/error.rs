@@ -1,0 +1,52 @@
+//! The one error type of the HTTP API. Every error leaves as
+//! `{"error": {"code", "message", "details"}}`; internal causes are logged, never sent.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Malformed(String),
+    #[error("a valid API key is required (x-api-key or Authorization: Bearer)")]
+    Unauthorized,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("the request body is larger than {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("{message}")]
+    Invalid { message: String, details: Value },
+    #[error("internal error")]
+    Internal(#[from] shared::Error),
+}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed_request"),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let details = match &self {
+            ApiError::Invalid { details, .. } => details.clone(),
+            ApiError::Internal(cause) => {
+                tracing::error!(error = %cause, "request failed");
+                Value::Null
+            }
+            _ => Value::Null,
+        };
+        let body = json!({"error": {"code": code, "message": self.to_string(), "details": details}});
+        (status, Json(body)).into_response()
+    }
+}

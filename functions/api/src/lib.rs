@@ -1,0 +1,37 @@
+//! The HTTP API function: an axum `Router` that `lambda_http` serves in Lambda and tests
+//! drive in-process.
+
+pub mod auth;
+pub mod error;
+pub mod routes;
+pub mod state;
+pub mod views;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use shared::auth::KeyStore;
+use shared::queue::TaskQueue;
+use shared::store::JobStore;
+
+use crate::error::ApiError;
+pub use crate::state::{ApiSettings, AppState};
+
+pub const BASE_PATH: &str = "/api/v1/batch-processing";
+
+pub fn app<S, Q>(state: AppState<S, Q>) -> Router
+where
+    S: JobStore + KeyStore + 'static,
+    Q: TaskQueue + 'static,
+{
+    let api = Router::new()
+        .route("/start", post(routes::start::start::<S, Q>))
+        .route("/progress/{id}", get(routes::progress::progress::<S, Q>))
+        .layer(DefaultBodyLimit::max(routes::start::MAX_BODY_BYTES));
+    Router::new()
+        .nest(BASE_PATH, api)
+        .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        .with_state(Arc::new(state))
+}

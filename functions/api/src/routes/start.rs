@@ -1,0 +1,308 @@
+//! `POST /start`: validate and clean the submission, record the job, fan the URLs out.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use shared::auth::KeyStore;
+use shared::domain::{
+    Counters, EngineChoice, Job, JobId, JobSettings, JobStatus, Priority, Rejected, Strategy, TaskMessage, Tenant,
+    clean_batch,
+};
+use shared::queue::TaskQueue;
+use shared::store::JobStore;
+use shared::time::{now_millis, rfc3339};
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::SharedState;
+use crate::views::JobView;
+
+pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
+pub const MAX_URLS: usize = 10_000;
+const MAX_NAME_CHARS: usize = 200;
+
+/// A submission whose every field passed validation.
+#[derive(Debug)]
+struct Submission {
+    name: Option<String>,
+    urls: Vec<String>,
+    settings: JobSettings,
+}
+
+/// The field-by-field problems of a submission, reported together.
+#[derive(Default)]
+struct Problems(Vec<Value>);
+
+impl Problems {
+    fn add(&mut self, field: &str, message: impl Into<String>) {
+        self.0.push(json!({"field": field, "message": message.into()}));
+    }
+}
+
+fn integer(body: &Map<String, Value>, field: &str, range: (u32, u32), default: u32, problems: &mut Problems) -> u32 {
+    match body.get(field) {
+        None | Some(Value::Null) => default,
+        Some(value) => match value.as_u64() {
+            Some(n) if (u64::from(range.0)..=u64::from(range.1)).contains(&n) => n as u32,
+            _ => {
+                problems.add(field, format!("must be a whole number from {} to {}", range.0, range.1));
+                default
+            }
+        },
+    }
+}
+
+fn choice<T: std::str::FromStr<Err = String>>(
+    body: &Map<String, Value>,
+    field: &str,
+    default: T,
+    problems: &mut Problems,
+) -> T {
+    match body.get(field) {
+        None | Some(Value::Null) => default,
+        Some(Value::String(text)) => text.parse().unwrap_or_else(|e| {
+            problems.add(field, e);
+            default
+        }),
+        Some(_) => {
+            problems.add(field, "must be a string");
+            default
+        }
+    }
+}
+
+fn validate(body: Map<String, Value>) -> Result<Submission, ApiError> {
+    let mut problems = Problems::default();
+    const KNOWN: [&str; 8] =
+        ["name", "urls", "priority", "strategy", "batch_size", "timeout_seconds", "max_retries", "engine"];
+    for field in body.keys().filter(|k| !KNOWN.contains(&k.as_str())) {
+        problems.add(field, format!("unknown field; expected one of {}", KNOWN.join(", ")));
+    }
+    let name = match body.get("name") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(name)) if name.trim().is_empty() => {
+            problems.add("name", "must not be blank");
+            None
+        }
+        Some(Value::String(name)) if name.chars().count() > MAX_NAME_CHARS => {
+            problems.add("name", format!("must be at most {MAX_NAME_CHARS} characters"));
+            None
+        }
+        Some(Value::String(name)) => Some(name.trim().to_owned()),
+        Some(_) => {
+            problems.add("name", "must be a string");
+            None
+        }
+    };
+    let urls = match body.get("urls") {
+        None | Some(Value::Null) => {
+            problems.add("urls", "is required: a list of 1 to 10000 URLs");
+            Vec::new()
+        }
+        Some(Value::Array(items)) if items.is_empty() => {
+            problems.add("urls", "must contain at least one URL");
+            Vec::new()
+        }
+        Some(Value::Array(items)) if items.len() > MAX_URLS => {
+            problems.add("urls", format!("has {} entries; at most {MAX_URLS} are allowed", items.len()));
+            Vec::new()
+        }
+        Some(Value::Array(items)) => {
+            let mut urls = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                match item {
+                    Value::String(url) => urls.push(url.clone()),
+                    _ => problems.add(&format!("urls[{i}]"), "must be a string"),
+                }
+            }
+            urls
+        }
+        Some(_) => {
+            problems.add("urls", "must be a list of strings");
+            Vec::new()
+        }
+    };
+    let settings = JobSettings {
+        priority: choice(&body, "priority", Priority::Normal, &mut problems),
+        strategy: choice(&body, "strategy", Strategy::Mobile, &mut problems),
+        engine: choice(&body, "engine", EngineChoice::Auto, &mut problems),
+        batch_size: integer(&body, "batch_size", (1, 20), 5, &mut problems),
+        timeout_seconds: integer(&body, "timeout_seconds", (60, 1800), 300, &mut problems),
+        max_retries: integer(&body, "max_retries", (0, 5), 3, &mut problems),
+    };
+    if settings.engine == EngineChoice::Psi {
+        problems.add("engine", "psi needs a PageSpeed Insights key, and this deployment has none: use http or auto");
+    }
+    if !problems.0.is_empty() {
+        let count = problems.0.len();
+        return Err(ApiError::Invalid {
+            message: format!("{count} invalid field{}", if count == 1 { "" } else { "s" }),
+            details: Value::Array(problems.0),
+        });
+    }
+    Ok(Submission { name, urls, settings })
+}
+
+#[derive(Serialize)]
+pub struct StartResponse {
+    #[serde(flatten)]
+    job: JobView,
+    accepted: usize,
+    rejected: Vec<Rejected>,
+    duplicates_removed: usize,
+    effective_timeout_seconds: u32,
+}
+
+pub async fn start<S, Q>(
+    State(state): State<SharedState<S, Q>>,
+    Caller(tenant): Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<StartResponse>), ApiError>
+where
+    S: JobStore + KeyStore + 'static,
+    Q: TaskQueue + 'static,
+{
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge { limit: MAX_BODY_BYTES },
+        _ => ApiError::Malformed(rejection.body_text()),
+    })?;
+    let body: Value = serde_json::from_slice(&body).map_err(|e| ApiError::Malformed(format!("the body is not valid JSON: {e}")))?;
+    let Value::Object(body) = body else {
+        return Err(ApiError::Malformed("the body must be a JSON object".into()));
+    };
+    let submission = validate(body)?;
+    let settings = &state.settings;
+    let batch = clean_batch(submission.urls.iter().map(String::as_str), settings.policy);
+    if batch.accepted.is_empty() {
+        return Err(ApiError::Invalid {
+            message: "no URL was accepted".into(),
+            details: json!({
+                "accepted": 0,
+                "rejected": batch.rejected,
+                "duplicates_removed": batch.duplicates_removed,
+            }),
+        });
+    }
+    let now = now_millis();
+    let job = Job {
+        id: JobId::generate(),
+        name: submission.name.unwrap_or_else(|| format!("batch {}", rfc3339(now))),
+        tenant: Tenant(tenant.0),
+        status: JobStatus::Pending,
+        settings: submission.settings,
+        counters: Counters::new(batch.accepted.len() as u64),
+        created_at: now,
+        started_at: None,
+        finished_at: None,
+    };
+    state.store.create_job(&job, &batch.accepted).await?;
+    let effective_timeout = job.settings.timeout_seconds.min(settings.max_url_timeout_seconds);
+    let messages: Vec<TaskMessage> = batch
+        .accepted
+        .iter()
+        .enumerate()
+        .map(|(seq, url)| TaskMessage {
+            job_id: job.id.clone(),
+            seq: seq as u32,
+            url: url.as_str().to_owned(),
+            strategy: job.settings.strategy,
+            engine: "http".into(),
+            timeout_seconds: effective_timeout,
+            max_retries: job.settings.max_retries,
+        })
+        .collect();
+    state.queue.send(settings.queues.for_priority(job.settings.priority), &messages).await?;
+    tracing::info!(job_id = %job.id, urls = messages.len(), rejected = batch.rejected.len(), "job created");
+    let response = StartResponse {
+        job: JobView::new(&job, now),
+        accepted: batch.accepted.len(),
+        rejected: batch.rejected,
+        duplicates_removed: batch.duplicates_removed,
+        effective_timeout_seconds: effective_timeout,
+    };
+    Ok((StatusCode::CREATED, Json(response)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems_of(body: Value) -> Vec<String> {
+        let Value::Object(body) = body else { unreachable!() };
+        match validate(body) {
+            Err(ApiError::Invalid { details: Value::Array(list), .. }) => {
+                list.iter().map(|p| format!("{}: {}", p["field"].as_str().unwrap(), p["message"].as_str().unwrap())).collect()
+            }
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_fill_every_optional_field() {
+        let Value::Object(body) = json!({"urls": ["a.com"]}) else { unreachable!() };
+        let submission = validate(body).unwrap();
+        assert_eq!(
+            submission.settings,
+            JobSettings {
+                priority: Priority::Normal,
+                strategy: Strategy::Mobile,
+                engine: EngineChoice::Auto,
+                batch_size: 5,
+                timeout_seconds: 300,
+                max_retries: 3,
+            }
+        );
+        assert_eq!(submission.name, None);
+    }
+
+    #[test]
+    fn reports_every_invalid_field_at_once() {
+        let problems = problems_of(json!({
+            "urls": ["a.com", 7],
+            "priority": "asap",
+            "strategy": 3,
+            "batch_size": 21,
+            "timeout_seconds": 59,
+            "max_retries": -1,
+            "name": "x".repeat(201),
+            "colour": "blue",
+        }));
+        assert_eq!(
+            problems,
+            [
+                "colour: unknown field; expected one of name, urls, priority, strategy, batch_size, timeout_seconds, max_retries, engine",
+                "name: must be at most 200 characters",
+                "urls[1]: must be a string",
+                "priority: unknown priority \"asap\": expected one of low, normal, high, urgent",
+                "strategy: must be a string",
+                "batch_size: must be a whole number from 1 to 20",
+                "timeout_seconds: must be a whole number from 60 to 1800",
+                "max_retries: must be a whole number from 0 to 5",
+            ]
+        );
+    }
+
+    #[test]
+    fn url_list_bounds() {
+        assert_eq!(problems_of(json!({})), ["urls: is required: a list of 1 to 10000 URLs"]);
+        assert_eq!(problems_of(json!({"urls": []})), ["urls: must contain at least one URL"]);
+        let too_many: Vec<String> = (0..10_001).map(|i| format!("a.com/{i}")).collect();
+        assert_eq!(problems_of(json!({"urls": too_many})), ["urls: has 10001 entries; at most 10000 are allowed"]);
+        assert_eq!(problems_of(json!({"urls": "a.com"})), ["urls: must be a list of strings"]);
+    }
+
+    #[test]
+    fn boundaries_are_inclusive() {
+        let Value::Object(body) =
+            json!({"urls": ["a.com"], "batch_size": 20, "timeout_seconds": 1800, "max_retries": 0, "priority": "urgent"})
+        else {
+            unreachable!()
+        };
+        let settings = validate(body).unwrap().settings;
+        assert_eq!((settings.batch_size, settings.timeout_seconds, settings.max_retries), (20, 1800, 0));
+    }
+}

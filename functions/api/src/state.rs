@@ -1,0 +1,23 @@
+use std::sync::Arc;
+
+use shared::config::QueueUrls;
+use shared::net::AddressPolicy;
+
+/// Everything a request handler needs, built once per container.
+pub struct AppState<S, Q> {
+    pub store: S,
+    pub queue: Q,
+    pub settings: ApiSettings,
+}
+
+/// The API's share of the deployment configuration.
+#[derive(Clone, Debug)]
+pub struct ApiSettings {
+    pub queues: QueueUrls,
+    pub policy: AddressPolicy,
+    /// The longest analysis a URL can get: the analyzer function's own timeout less a margin
+    /// for writing the result.
+    pub max_url_timeout_seconds: u32,
+}
+
+pub type SharedState<S, Q> = Arc<AppState<S, Q>>;

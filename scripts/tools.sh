@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the local toolchain the project needs into project-local venvs.
+# ministack and aws-sam-cli pin conflicting botocore versions, so each gets its own venv.
+# Idempotent: a venv whose pinned packages are already installed is left alone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MINISTACK_VERSION=1.5.33
+SAM_VERSION=1.170.0
+CFN_LINT_VERSION=1.53.3
+CARGO_LAMBDA_VERSION=1.9.2
+
+VENVS=.local/venvs
+mkdir -p "$VENVS"
+
+ensure_venv() { # name, marker, packages...
+  local name=$1 marker=$2; shift 2
+  local dir="$VENVS/$name"
+  if [ -f "$dir/.installed-$marker" ]; then return 0; fi
+  echo "==> installing $name venv: $*"
+  rm -rf "$dir"
+  python3 -m venv "$dir"
+  "$dir/bin/pip" install --quiet --disable-pip-version-check "$@"
+  touch "$dir/.installed-$marker"
+}
+
+ensure_venv ministack "$MINISTACK_VERSION" "ministack==$MINISTACK_VERSION"
+ensure_venv sam "$SAM_VERSION-$CFN_LINT_VERSION-$CARGO_LAMBDA_VERSION" \
+  "aws-sam-cli==$SAM_VERSION" "cfn-lint==$CFN_LINT_VERSION" "cargo-lambda==$CARGO_LAMBDA_VERSION"
+echo "==> tools ready in $VENVS"

@@ -1,0 +1,50 @@
+//! The service's vocabulary: jobs, the URL tasks inside them, their statuses and the
+//! transitions allowed between them, and the cleaned URL every task is built from.
+
+pub mod clean_url;
+pub mod job;
+pub mod task;
+
+pub use clean_url::{clean_batch, CleanUrl, CleanedBatch, Rejected, UrlRejection};
+pub use job::{Counters, EngineChoice, Job, JobId, JobSettings, JobStatus, Priority, Strategy, Tenant};
+pub use task::{Analysis, TaskMessage, UrlStatus, UrlTask};
+
+/// Serde glue for enums that are stored and shown by the same snake_case names.
+macro_rules! named_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(format!(
+                        "unknown {} {:?}: expected one of {}",
+                        stringify!($name).to_lowercase(),
+                        other,
+                        [$($text),+].join(", ")
+                    )),
+                }
+            }
+        }
+    };
+}
+pub(crate) use named_enum;

@@ -1,0 +1,98 @@
+use serde::{Deserialize, Serialize};
+
+use super::job::{JobId, Strategy};
+use super::named_enum;
+use crate::time::Millis;
+
+named_enum!(
+    UrlStatus {
+        Queued => "queued",
+        Processing => "processing",
+        Succeeded => "succeeded",
+        Failed => "failed",
+        Cancelled => "cancelled",
+    }
+);
+
+impl UrlStatus {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, UrlStatus::Succeeded | UrlStatus::Failed | UrlStatus::Cancelled)
+    }
+
+    /// A redelivered message may find its URL still `processing` (the previous attempt
+    /// crashed), so `processing -> processing` is a legal re-claim; terminal is final.
+    pub fn can_become(self, next: UrlStatus) -> bool {
+        use UrlStatus::*;
+        matches!(
+            (self, next),
+            (Queued, Processing | Cancelled)
+                | (Processing, Processing | Succeeded | Failed | Cancelled | Queued)
+        )
+    }
+}
+
+/// One URL of a job, as stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UrlTask {
+    pub job_id: JobId,
+    /// Position in the submitted list: the task's identity inside its job.
+    pub seq: u32,
+    pub url: String,
+    pub status: UrlStatus,
+    pub attempts: u32,
+    pub error: Option<String>,
+    pub analysis: Option<Analysis>,
+    pub analyzed_at: Option<Millis>,
+}
+
+/// What an engine measured for one URL. `score` is 0–100 where the engine scores pages;
+/// `metrics` holds the engine's measurements by name (absent means unavailable, never zero).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Analysis {
+    pub engine: String,
+    pub strategy: Strategy,
+    pub score: Option<f64>,
+    pub metrics: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The SQS message body for one URL: everything the analyzer needs without a read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskMessage {
+    pub job_id: JobId,
+    pub seq: u32,
+    pub url: String,
+    pub strategy: Strategy,
+    pub engine: String,
+    pub timeout_seconds: u32,
+    pub max_retries: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_statuses_are_final() {
+        for from in UrlStatus::ALL.iter().filter(|s| s.is_terminal()) {
+            assert!(UrlStatus::ALL.iter().all(|to| !from.can_become(*to)), "{from}");
+        }
+        assert!(UrlStatus::Queued.can_become(UrlStatus::Processing));
+        assert!(!UrlStatus::Queued.can_become(UrlStatus::Succeeded), "must be claimed first");
+    }
+
+    #[test]
+    fn task_message_round_trips_as_json() {
+        let message = TaskMessage {
+            job_id: JobId::generate(),
+            seq: 7,
+            url: "https://example.com".into(),
+            strategy: Strategy::Desktop,
+            engine: "http".into(),
+            timeout_seconds: 60,
+            max_retries: 2,
+        };
+        let json = serde_json::to_string(&message).unwrap();
+        assert!(json.contains("\"strategy\":\"desktop\""), "{json}");
+        assert_eq!(serde_json::from_str::<TaskMessage>(&json).unwrap(), message);
+    }
+}

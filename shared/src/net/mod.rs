@@ -1,0 +1,5 @@
+//! Network safety: which addresses the service may ever connect to on a user's behalf.
+
+pub mod address_policy;
+
+pub use address_policy::{AddressPolicy, BlockedAddress};

@@ -1,0 +1,105 @@
+//! Fan-out of URL tasks to the priority queues. Handlers depend on the `TaskQueue` trait;
+//! `SqsQueue` sends with SendMessageBatch, bounded in parallel, retrying failed entries.
+
+use std::future::Future;
+
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use futures::{StreamExt, TryStreamExt};
+
+use crate::domain::TaskMessage;
+use crate::error::Error;
+use crate::retry::backoff;
+
+/// SQS's limit for one SendMessageBatch.
+const BATCH_MAX: usize = 10;
+const SEND_PARALLELISM: usize = 8;
+const FAILED_ENTRY_RETRIES: u32 = 8;
+
+pub trait TaskQueue: Send + Sync {
+    fn send(&self, queue_url: &str, messages: &[TaskMessage]) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Makes a received message visible again after `delay`: the backoff before a retry.
+    fn retry_later(
+        &self,
+        queue_url: &str,
+        receipt_handle: &str,
+        delay: std::time::Duration,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+#[derive(Clone, Debug)]
+pub struct SqsQueue {
+    client: Client,
+}
+
+impl SqsQueue {
+    pub fn new(client: Client) -> Self {
+        SqsQueue { client }
+    }
+
+    async fn send_batch(&self, queue_url: &str, mut entries: Vec<SendMessageBatchRequestEntry>) -> Result<(), Error> {
+        for round in 0..=FAILED_ENTRY_RETRIES {
+            let output = self
+                .client
+                .send_message_batch()
+                .queue_url(queue_url)
+                .set_entries(Some(entries.clone()))
+                .send()
+                .await
+                .map_err(|e| Error::queue("SendMessageBatch", e))?;
+            let failed = output.failed;
+            if failed.is_empty() {
+                return Ok(());
+            }
+            if let Some(permanent) = failed.iter().find(|f| f.sender_fault) {
+                return Err(Error::Queue {
+                    operation: "SendMessageBatch",
+                    message: format!("entry {} refused: {}", permanent.id, permanent.message.as_deref().unwrap_or(&permanent.code)),
+                });
+            }
+            entries.retain(|entry| failed.iter().any(|f| f.id == entry.id));
+            tokio::time::sleep(backoff(round)).await;
+        }
+        Err(Error::Queue {
+            operation: "SendMessageBatch",
+            message: format!("{} entries still failing after retries", entries.len()),
+        })
+    }
+}
+
+impl TaskQueue for SqsQueue {
+    async fn send(&self, queue_url: &str, messages: &[TaskMessage]) -> Result<(), Error> {
+        let entries = messages
+            .iter()
+            .map(|message| {
+                let body = serde_json::to_string(message).map_err(|e| Error::Corrupt(e.to_string()))?;
+                SendMessageBatchRequestEntry::builder()
+                    .id(message.seq.to_string())
+                    .message_body(body)
+                    .build()
+                    .map_err(|e| Error::queue("SendMessageBatch", e))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let chunks: Vec<Vec<_>> = entries.chunks(BATCH_MAX).map(<[_]>::to_vec).collect();
+        futures::stream::iter(chunks)
+            .map(|chunk| self.send_batch(queue_url, chunk))
+            .buffer_unordered(SEND_PARALLELISM)
+            .try_collect::<()>()
+            .await
+    }
+
+    async fn retry_later(&self, queue_url: &str, receipt_handle: &str, delay: std::time::Duration) -> Result<(), Error> {
+        // SQS caps a message's visibility timeout at 12 hours.
+        let seconds = delay.as_secs().min(43_200) as i32;
+        self.client
+            .change_message_visibility()
+            .queue_url(queue_url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+            .map_err(|e| Error::queue("ChangeMessageVisibility", e))?;
+        Ok(())
+    }
+}

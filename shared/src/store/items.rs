@@ -1,0 +1,259 @@
+//! The single-table layout (documented in the README):
+//!
+//! | item | `pk` | `sk` | GSI `by_tenant` |
+//! |---|---|---|---|
+//! | job | `JOB#<job id>` | `JOB` | `gsi1pk = TENANT#<tenant>`, `gsi1sk = <job id>` (UUIDv7: time order) |
+//! | URL task | `JOB#<job id>` | `URL#<seq, 6 digits>` | — |
+//! | API key | `KEY#<sha-256 of the key>` | `KEY` | — |
+//!
+//! A job's URLs are one Query on `pk` (`begins_with(sk, "URL#")`), a tenant's jobs one Query
+//! on the GSI, newest first. `expires_at` is the TTL attribute.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{
+    Analysis, Counters, EngineChoice, Job, JobId, JobSettings, JobStatus, Priority, Strategy, Tenant, UrlStatus,
+    UrlTask,
+};
+use crate::error::Error;
+use crate::time::Millis;
+
+pub const JOB_SK: &str = "JOB";
+
+pub fn job_pk(id: &JobId) -> String {
+    format!("JOB#{id}")
+}
+
+pub fn task_sk(seq: u32) -> String {
+    format!("URL#{seq:06}")
+}
+
+pub const KEY_SK: &str = "KEY";
+
+pub fn key_pk(hash: &str) -> String {
+    format!("KEY#{hash}")
+}
+
+pub fn tenant_pk(tenant: &Tenant) -> String {
+    format!("TENANT#{}", tenant.0)
+}
+
+/// A job item exactly as stored (and as a DynamoDB stream image carries it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobItem {
+    pub pk: String,
+    pub sk: String,
+    pub gsi1pk: String,
+    pub gsi1sk: String,
+    pub job_id: JobId,
+    pub tenant: Tenant,
+    pub name: String,
+    pub status: JobStatus,
+    pub priority: Priority,
+    pub strategy: Strategy,
+    pub engine: EngineChoice,
+    pub batch_size: u32,
+    pub timeout_seconds: u32,
+    pub max_retries: u32,
+    pub total_urls: u64,
+    pub queued: i64,
+    pub in_progress: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub cancelled: i64,
+    pub created_at: Millis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Millis>,
+    pub updated_at: Millis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+
+impl JobItem {
+    pub fn from_job(job: &Job, now: Millis) -> Self {
+        let c = job.counters;
+        JobItem {
+            pk: job_pk(&job.id),
+            sk: JOB_SK.to_owned(),
+            gsi1pk: tenant_pk(&job.tenant),
+            gsi1sk: job.id.to_string(),
+            job_id: job.id.clone(),
+            tenant: job.tenant.clone(),
+            name: job.name.clone(),
+            status: job.status,
+            priority: job.settings.priority,
+            strategy: job.settings.strategy,
+            engine: job.settings.engine,
+            batch_size: job.settings.batch_size,
+            timeout_seconds: job.settings.timeout_seconds,
+            max_retries: job.settings.max_retries,
+            total_urls: c.total,
+            queued: c.queued as i64,
+            in_progress: c.in_progress as i64,
+            succeeded: c.succeeded as i64,
+            failed: c.failed as i64,
+            cancelled: c.cancelled as i64,
+            created_at: job.created_at,
+            started_at: job.started_at,
+            finished_at: job.finished_at,
+            updated_at: now,
+            expires_at: None,
+        }
+    }
+
+    pub fn into_job(self) -> Result<Job, Error> {
+        let count = |name: &str, value: i64| {
+            u64::try_from(value).map_err(|_| Error::Corrupt(format!("job {} has {name} = {value}", self.job_id)))
+        };
+        let counters = Counters {
+            total: self.total_urls,
+            queued: count("queued", self.queued)?,
+            in_progress: count("in_progress", self.in_progress)?,
+            succeeded: count("succeeded", self.succeeded)?,
+            failed: count("failed", self.failed)?,
+            cancelled: count("cancelled", self.cancelled)?,
+        };
+        Ok(Job {
+            id: self.job_id,
+            tenant: self.tenant,
+            name: self.name,
+            status: self.status,
+            settings: JobSettings {
+                priority: self.priority,
+                strategy: self.strategy,
+                engine: self.engine,
+                batch_size: self.batch_size,
+                timeout_seconds: self.timeout_seconds,
+                max_retries: self.max_retries,
+            },
+            counters,
+            created_at: self.created_at,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+        })
+    }
+}
+
+/// A URL task item as stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskItem {
+    pub pk: String,
+    pub sk: String,
+    pub job_id: JobId,
+    pub seq: u32,
+    pub url: String,
+    pub status: UrlStatus,
+    #[serde(default)]
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<Analysis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analyzed_at: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+
+impl TaskItem {
+    pub fn queued(job_id: &JobId, seq: u32, url: String, expires_at: i64) -> Self {
+        TaskItem {
+            pk: job_pk(job_id),
+            sk: task_sk(seq),
+            job_id: job_id.clone(),
+            seq,
+            url,
+            status: UrlStatus::Queued,
+            attempts: 0,
+            error: None,
+            analysis: None,
+            analyzed_at: None,
+            expires_at: Some(expires_at),
+        }
+    }
+
+    pub fn into_task(self) -> UrlTask {
+        UrlTask {
+            job_id: self.job_id,
+            seq: self.seq,
+            url: self.url,
+            status: self.status,
+            attempts: self.attempts,
+            error: self.error,
+            analysis: self.analysis,
+            analyzed_at: self.analyzed_at,
+        }
+    }
+}
+
+/// Reads a job from a DynamoDB stream image (the tracker's input).
+pub fn job_from_stream_image(image: serde_dynamo::Item) -> Result<Job, Error> {
+    let item: JobItem =
+        serde_dynamo::from_item(image).map_err(|e| Error::Corrupt(format!("job stream image: {e}")))?;
+    item.into_job()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_sort_tasks_in_submission_order() {
+        assert_eq!(task_sk(7), "URL#000007");
+        assert!(task_sk(9) < task_sk(10));
+        assert!(task_sk(9_999) < task_sk(10_000));
+    }
+
+    #[test]
+    fn job_survives_a_round_trip_through_an_item() {
+        let job = Job {
+            id: JobId::generate(),
+            tenant: Tenant("acme".into()),
+            name: "nightly".into(),
+            status: JobStatus::Processing,
+            settings: JobSettings {
+                priority: Priority::Urgent,
+                strategy: Strategy::Both,
+                engine: EngineChoice::Auto,
+                batch_size: 7,
+                timeout_seconds: 120,
+                max_retries: 2,
+            },
+            counters: Counters { total: 10, queued: 5, in_progress: 2, succeeded: 2, failed: 1, cancelled: 0 },
+            created_at: 1_000,
+            started_at: Some(2_000),
+            finished_at: None,
+        };
+        let item: serde_dynamo::Item = serde_dynamo::to_item(JobItem::from_job(&job, 3_000)).unwrap();
+        assert_eq!(job_from_stream_image(item).unwrap(), job);
+    }
+
+    #[test]
+    fn negative_counters_are_reported_as_corrupt() {
+        let mut item = JobItem::from_job(
+            &Job {
+                id: JobId::generate(),
+                tenant: Tenant("t".into()),
+                name: "n".into(),
+                status: JobStatus::Pending,
+                settings: JobSettings {
+                    priority: Priority::Low,
+                    strategy: Strategy::Mobile,
+                    engine: EngineChoice::Http,
+                    batch_size: 1,
+                    timeout_seconds: 60,
+                    max_retries: 0,
+                },
+                counters: Counters::new(1),
+                created_at: 0,
+                started_at: None,
+                finished_at: None,
+            },
+            0,
+        );
+        item.in_progress = -1;
+        assert!(matches!(item.into_job(), Err(Error::Corrupt(_))));
+    }
+}

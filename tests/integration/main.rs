@@ -1,0 +1,7 @@
+//! Integration tests: the real handlers (API router, analyzer, tracker) against ministack,
+//! each test with its own table and queues.
+
+mod api;
+mod harness;
+mod pipeline;
+mod sample_events;

@@ -1,0 +1,176 @@
+//! A job through the real handlers: API → queue → analyzer → table → tracker.
+
+use serde_json::json;
+use shared::domain::UrlStatus;
+use shared::store::JobStore;
+use support::site::Site;
+
+use crate::harness::Harness;
+
+#[tokio::test]
+async fn a_job_flows_from_submission_to_completed_with_errors() {
+    let h = Harness::new().await;
+    let site = Site::start().await;
+    let key = h.key_for("acme").await;
+    let urls = json!([
+        site.url("/page/1"),
+        site.url("/page/2/"),
+        site.url("/moved"),
+        site.url("/missing"),
+        site.url("/page/1#again"),
+        "ftp://example.com/file",
+    ]);
+    let created = h.request("POST", "/api/v1/batch-processing/start", Some(&key), Some(json!({"urls": urls, "name": "smoke"}))).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["accepted"], 4);
+    assert_eq!(created.body["duplicates_removed"], 1);
+    assert_eq!(created.body["rejected"], json!([{"input": "ftp://example.com/file", "reason": "only http and https URLs can be analysed, not ftp:"}]));
+    assert_eq!(created.body["status"], "pending");
+    assert_eq!(created.body["total_urls"], 4);
+    assert_eq!(created.body["queued"], 4);
+    assert_eq!(created.body["name"], "smoke");
+    let id = Harness::job_id(&created.body);
+
+    h.drain(&h.env.queues.normal).await;
+    assert_eq!(site.hits(), 5, "four URLs, one of them a redirect");
+    assert!(h.track(id.as_str()).await.batch_item_failures.is_empty());
+
+    let progress = h.request("GET", &format!("/api/v1/batch-processing/progress/{id}"), Some(&key), None).await;
+    assert_eq!(progress.status, 200);
+    let body = &progress.body;
+    assert_eq!(body["status"], "completed_with_errors", "{body}");
+    assert_eq!((body["succeeded"].as_u64(), body["failed"].as_u64()), (Some(3), Some(1)));
+    assert_eq!((body["queued"].as_u64(), body["in_progress"].as_u64(), body["cancelled"].as_u64()), (Some(0), Some(0), Some(0)));
+    assert_eq!(body["progress_percent"], 100.0);
+    assert_eq!(body["eta_seconds"], 0);
+    assert!(body["started_at"].is_string() && body["finished_at"].is_string(), "{body}");
+
+    let store = h.env.store();
+    let missing = store.get_task(&id, 3).await.unwrap().unwrap();
+    assert_eq!(missing.status, UrlStatus::Failed);
+    assert_eq!(missing.error.as_deref(), Some("HTTP 404 Not Found"));
+    assert_eq!(missing.attempts, 1);
+    let page = store.get_task(&id, 0).await.unwrap().unwrap();
+    assert_eq!(page.status, UrlStatus::Succeeded);
+    let metrics = &page.analysis.expect("analysis stored").metrics;
+    assert_eq!(metrics["status_code"], 200);
+    assert!(metrics["bytes"].as_u64().unwrap() > 1000, "{metrics:?}");
+    assert!(metrics["ttfb_ms"].as_f64().unwrap() <= metrics["total_ms"].as_f64().unwrap());
+    let moved = store.get_task(&id, 2).await.unwrap().unwrap().analysis.unwrap();
+    assert_eq!(moved.metrics["redirected"], true);
+    assert_eq!(moved.metrics["final_url"], site.url("/page/1"));
+    h.env.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_redelivered_message_is_counted_once() {
+    let h = Harness::new().await;
+    let site = Site::start().await;
+    let key = h.key_for("acme").await;
+    let created = h
+        .request("POST", "/api/v1/batch-processing/start", Some(&key), Some(json!({"urls": [site.url("/page/1")]})))
+        .await;
+    let id = Harness::job_id(&created.body);
+    let event = h.receive(&h.env.queues.normal, 10).await;
+    assert_eq!(event.records.len(), 1);
+    // The same delivery twice, then a third time after the result was written.
+    let (a, b) = tokio::join!(h.analyzer.handle(event.clone(), far()), h.analyzer.handle(event.clone(), far()));
+    assert!(a.batch_item_failures.is_empty() && b.batch_item_failures.is_empty());
+    assert!(h.analyze(&h.env.queues.normal, event).await.batch_item_failures.is_empty());
+    let job = h.env.store().get_job(&id).await.unwrap().unwrap();
+    assert_eq!((job.counters.succeeded, job.counters.failed, job.counters.in_progress, job.counters.queued), (1, 0, 0, 0));
+    h.env.cleanup().await;
+}
+
+#[tokio::test]
+async fn priority_picks_the_queue() {
+    let h = Harness::new().await;
+    let site = Site::start().await;
+    let key = h.key_for("acme").await;
+    for (priority, queue) in [("urgent", &h.env.queues.high), ("high", &h.env.queues.high), ("low", &h.env.queues.low)] {
+        let created = h
+            .request(
+                "POST",
+                "/api/v1/batch-processing/start",
+                Some(&key),
+                Some(json!({"urls": [site.url("/page/1"), site.url("/page/2")], "priority": priority})),
+            )
+            .await;
+        assert_eq!(created.status, 201);
+        assert_eq!(created.body["priority"], priority);
+        let event = h.receive(queue, 10).await;
+        assert_eq!(event.records.len(), 2, "{priority}");
+        h.analyze(queue, event).await;
+    }
+    assert!(h.receive(&h.env.queues.normal, 10).await.records.is_empty());
+    h.env.cleanup().await;
+}
+
+#[tokio::test]
+async fn retryable_failures_are_retried_then_fail_with_the_reason() {
+    let h = Harness::new().await;
+    let site = Site::start().await;
+    let key = h.key_for("acme").await;
+    let created = h
+        .request(
+            "POST",
+            "/api/v1/batch-processing/start",
+            Some(&key),
+            Some(json!({"urls": [site.url("/broken")], "max_retries": 1})),
+        )
+        .await;
+    let id = Harness::job_id(&created.body);
+    let queue = &h.env.queues.normal;
+    let first = h.receive(queue, 10).await;
+    let response = h.analyze(queue, first).await;
+    assert_eq!(response.batch_item_failures.len(), 1, "a 503 is retried");
+    let job = h.env.store().get_job(&id).await.unwrap().unwrap();
+    assert_eq!((job.counters.in_progress, job.counters.failed), (1, 0));
+    // The retry becomes visible after the backoff (at most 5 s for a first retry).
+    let mut second = h.receive(queue, 10).await;
+    for _ in 0..15 {
+        if !second.records.is_empty() {
+            break;
+        }
+        second = h.receive(queue, 10).await;
+    }
+    assert_eq!(second.records.len(), 1, "the message came back after its backoff");
+    assert!(h.analyze(queue, second).await.batch_item_failures.is_empty());
+    let task = h.env.store().get_task(&id, 0).await.unwrap().unwrap();
+    assert_eq!(task.status, UrlStatus::Failed);
+    assert_eq!(task.error.as_deref(), Some("HTTP 503 Service Unavailable"));
+    assert_eq!(task.attempts, 2);
+    assert_eq!(site.hits(), 2);
+    h.track(id.as_str()).await;
+    let job = h.env.store().get_job(&id).await.unwrap().unwrap();
+    assert_eq!(job.status.as_str(), "failed");
+    h.env.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_tracker_is_idempotent() {
+    let h = Harness::new().await;
+    let site = Site::start().await;
+    let key = h.key_for("acme").await;
+    let created = h
+        .request("POST", "/api/v1/batch-processing/start", Some(&key), Some(json!({"urls": [site.url("/page/3")]})))
+        .await;
+    let id = Harness::job_id(&created.body);
+    assert!(h.track(id.as_str()).await.batch_item_failures.is_empty(), "nothing started: nothing to do");
+    assert_eq!(h.env.store().get_job(&id).await.unwrap().unwrap().status.as_str(), "pending");
+    h.drain(&h.env.queues.normal).await;
+    let stale = h.job_item(id.as_str()).await;
+    h.track(id.as_str()).await;
+    let finished = h.env.store().get_job(&id).await.unwrap().unwrap();
+    assert_eq!(finished.status.as_str(), "completed");
+    // A redelivered stale record (its image still says pending) and a repeat change nothing.
+    assert!(h.track_image(id.as_str(), stale).await.batch_item_failures.is_empty());
+    h.track(id.as_str()).await;
+    let again = h.env.store().get_job(&id).await.unwrap().unwrap();
+    assert_eq!(again, finished);
+    h.env.cleanup().await;
+}
+
+fn far() -> std::time::SystemTime {
+    std::time::SystemTime::now() + std::time::Duration::from_secs(900)
+}

@@ -1,0 +1,6 @@
+//! Helpers shared by the integration tests (real handlers against ministack) and the
+//! end-to-end tests (the deployed template driven over HTTP).
+
+pub mod aws;
+pub mod site;
+pub mod stack;
