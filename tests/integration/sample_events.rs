@@ -1,1 +1,105 @@
+//! The sample events in `events/` (the shapes AWS sends, for `sam local invoke -e`) parse and
+//! drive the real handlers.
 
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use aws_lambda_events::event::dynamodb::Event as StreamEvent;
+use aws_lambda_events::event::sqs::SqsEvent;
+use serde_json::Value;
+use shared::auth::{KeyStore, hash_key};
+use shared::domain::{
+    CleanUrl, Counters, EngineChoice, Job, JobId, JobSettings, JobStatus, Priority, Strategy, Tenant,
+};
+use shared::net::AddressPolicy;
+use shared::store::JobStore;
+use support::site::Site;
+
+use crate::harness::Harness;
+
+const SAMPLE_JOB: &str = "0190c2d5-3b8a-7c4e-9f1a-2b3c4d5e6f70";
+const SAMPLE_KEY: &str = "sb_0000000000000000000000000000000000000000000000000000000000000000";
+
+fn event(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+async fn sample_job(h: &Harness, urls: &[String]) -> Job {
+    let job = Job {
+        id: JobId::parse(SAMPLE_JOB).unwrap(),
+        tenant: Tenant("sample".into()),
+        name: "sample".into(),
+        status: JobStatus::Pending,
+        settings: JobSettings {
+            priority: Priority::High,
+            strategy: Strategy::Mobile,
+            engine: EngineChoice::Auto,
+            batch_size: 5,
+            timeout_seconds: 300,
+            max_retries: 3,
+        },
+        counters: Counters::new(urls.len() as u64),
+        created_at: shared::time::now_millis(),
+        started_at: None,
+        finished_at: None,
+    };
+    let clean: Vec<CleanUrl> =
+        urls.iter().map(|u| CleanUrl::parse(u, AddressPolicy { allow_private: true }).unwrap()).collect();
+    h.env.store().create_job(&job, &clean).await.unwrap();
+    job
+}
+
+async fn invoke_api(h: &Harness, name: &str) -> crate::harness::Response {
+    let request = lambda_http::request::from_str(&event(name)).expect("an HTTP API v2 event");
+    h.send(request.map(|body| axum::body::Body::from(body.to_vec()))).await
+}
+
+#[tokio::test]
+async fn api_sample_events_drive_the_router() {
+    let h = Harness::new().await;
+    h.env.store().put_key_hash(&hash_key(SAMPLE_KEY), &Tenant("sample".into())).await.unwrap();
+    let started = invoke_api(&h, "api-start.json").await;
+    assert_eq!(started.status, 201, "{}", started.body);
+    assert_eq!(started.body["accepted"], 2);
+    assert_eq!(started.body["rejected"][0]["input"], "ftp://example.net");
+    assert_eq!(h.receive(&h.env.queues.high, 10).await.records.len(), 2, "priority high uses the high queue");
+
+    sample_job(&h, &["https://example.com".into()]).await;
+    let progress = invoke_api(&h, "api-progress.json").await;
+    assert_eq!(progress.status, 200, "{}", progress.body);
+    assert_eq!(progress.body["batch_job_id"], SAMPLE_JOB);
+    h.env.cleanup().await;
+}
+
+#[tokio::test]
+async fn analyzer_sample_event_records_a_result() {
+    let h = Harness::new().await;
+    let site = Site::start().await;
+    let job = sample_job(&h, &[site.url("/page/1")]).await;
+    // The sample names example.com; the test measures its own local page instead.
+    let mut raw: Value = serde_json::from_str(&event("analyzer-sqs.json")).unwrap();
+    let body = raw["Records"][0]["body"].as_str().unwrap().replace("https://example.com", &site.url("/page/1"));
+    raw["Records"][0]["body"] = Value::String(body);
+    let sqs: SqsEvent = serde_json::from_value(raw).expect("an SQS event");
+    let response = h.analyzer.handle(sqs, SystemTime::now() + Duration::from_secs(900)).await;
+    assert!(response.batch_item_failures.is_empty());
+    let stored = h.env.store().get_job(&job.id).await.unwrap().unwrap();
+    assert_eq!((stored.counters.succeeded, stored.counters.queued), (1, 0));
+    assert_eq!(site.hits(), 1);
+    h.env.cleanup().await;
+}
+
+#[tokio::test]
+async fn tracker_sample_event_completes_the_job() {
+    let h = Harness::new().await;
+    let job = sample_job(&h, &["https://example.com".into(), "https://example.org".into()]).await;
+    assert!(h.env.store().transition_job(&job.id, JobStatus::Pending, JobStatus::Processing, 1).await.unwrap());
+    let stream: StreamEvent = serde_json::from_str(&event("tracker-stream.json")).expect("a DynamoDB stream event");
+    let response = h.tracker.handle(stream).await;
+    assert!(response.batch_item_failures.is_empty());
+    let stored = h.env.store().get_job(&job.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, JobStatus::Completed);
+    assert!(stored.finished_at.is_some());
+    h.env.cleanup().await;
+}
