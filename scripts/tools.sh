@@ -6,6 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MINISTACK_VERSION=1.5.33
+# ministack applies the SAM transform with aws-sam-translator (its optional "full" extra, of
+# which we need only this); boto3 pinned to match ministack's exact botocore pin.
+SAM_TRANSLATOR_VERSION=1.115.0
+MINISTACK_BOTO_VERSION=1.43.106
 SAM_VERSION=1.170.0
 CFN_LINT_VERSION=1.53.3
 CARGO_LAMBDA_VERSION=1.9.2
@@ -24,7 +28,8 @@ ensure_venv() { # name, marker, packages...
   touch "$dir/.installed-$marker"
 }
 
-ensure_venv ministack "$MINISTACK_VERSION" "ministack==$MINISTACK_VERSION"
+ensure_venv ministack "$MINISTACK_VERSION-$SAM_TRANSLATOR_VERSION" "ministack==$MINISTACK_VERSION" \
+  "aws-sam-translator==$SAM_TRANSLATOR_VERSION" "botocore==$MINISTACK_BOTO_VERSION" "boto3==$MINISTACK_BOTO_VERSION"
 ensure_venv sam "$SAM_VERSION-$CFN_LINT_VERSION-$CARGO_LAMBDA_VERSION" \
   "aws-sam-cli==$SAM_VERSION" "cfn-lint==$CFN_LINT_VERSION" "cargo-lambda==$CARGO_LAMBDA_VERSION"
 echo "==> tools ready in $VENVS"

@@ -1,0 +1,102 @@
+//! End-to-end: the template deployed to ministack by `make up`, driven over HTTP like a client.
+//! The analyzer runs as a real Lambda process and measures a site this test serves.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::site::Site;
+use support::stack::DeployedStack;
+
+const API: &str = "/api/v1/batch-processing";
+
+struct Client {
+    http: reqwest::Client,
+    stack: DeployedStack,
+}
+
+impl Client {
+    fn new() -> Client {
+        Client { http: reqwest::Client::new(), stack: DeployedStack::load() }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, key: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.stack.api_url)).timeout(Duration::from_secs(60));
+        if let Some(key) = key {
+            request = request.header("x-api-key", key);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the deployed API answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("a body");
+        let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+        (status, body)
+    }
+
+    fn key(&self) -> &str {
+        &self.stack.api_key
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_of_20_urls_completes_with_exact_counts() {
+    let client = Client::new();
+    let site = Site::start().await;
+    let mut urls: Vec<String> = (1..=19).map(|n| site.url(&format!("/page/{n}"))).collect();
+    urls.push(site.url("/missing"));
+    let (status, created) = client
+        .call(reqwest::Method::POST, &format!("{API}/start"), Some(client.key()), Some(json!({"urls": urls, "name": "e2e"})))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["accepted"], 20);
+    let id = created["batch_job_id"].as_str().expect("job id").to_owned();
+
+    let started = Instant::now();
+    let mut last = String::new();
+    let progress = loop {
+        let (status, progress) =
+            client.call(reqwest::Method::GET, &format!("{API}/progress/{id}"), Some(client.key()), None).await;
+        assert_eq!(status, 200, "{progress}");
+        let line = format!(
+            "{} {}% queued {} in progress {} succeeded {} failed {}",
+            progress["status"].as_str().unwrap_or("?"), progress["progress_percent"], progress["queued"], progress["in_progress"],
+            progress["succeeded"], progress["failed"]
+        );
+        if line != last {
+            eprintln!("[{:>5.1}s] {line}", started.elapsed().as_secs_f64());
+            last = line;
+        }
+        let finished = !matches!(progress["status"].as_str(), Some("pending" | "processing"));
+        if finished {
+            break progress;
+        }
+        assert!(started.elapsed() < Duration::from_secs(300), "job did not finish in 5 minutes: {progress}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(progress["status"], "completed_with_errors", "{progress}");
+    assert_eq!(progress["total_urls"], 20);
+    assert_eq!(progress["succeeded"], 19);
+    assert_eq!(progress["failed"], 1);
+    assert_eq!((progress["queued"].as_u64(), progress["in_progress"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(progress["progress_percent"], 100.0);
+    assert!(progress["urls_per_minute"].as_f64().is_some_and(|r| r > 0.0), "{progress}");
+    assert_eq!(site.hits(), 20, "every URL fetched exactly once");
+}
+
+#[tokio::test]
+async fn the_deployed_api_refuses_bad_requests_with_json_errors() {
+    let client = Client::new();
+    let (status, body) = client.call(reqwest::Method::POST, &format!("{API}/start"), None, Some(json!({"urls": ["a.com"]}))).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"]["code"], "unauthorized");
+    let (status, body) = client
+        .call(reqwest::Method::POST, &format!("{API}/start"), Some(client.key()), Some(json!({"urls": ["ftp://a.com"]})))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["details"]["rejected"][0]["reason"], "only http and https URLs can be analysed, not ftp:");
+    let (status, body) = client
+        .call(reqwest::Method::GET, &format!("{API}/progress/0190c2d5-0000-7000-8000-000000000000"), Some(client.key()), None)
+        .await;
+    assert_eq!(status, 404, "{body}");
+}

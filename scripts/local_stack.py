@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Helpers around `sam deploy` to the local emulator.
+
+  prepare          create the artifact bucket sam deploy uploads to
+  finish           read the stack's outputs, make sure a dev API key exists, write
+                   .local/stack.env and print API_URL / API_KEY
+  key TENANT       create an API key for TENANT and print it (only its SHA-256 is stored)
+
+Runs with the SAM venv's Python (boto3). Talks only to AWS_ENDPOINT_URL (the emulator).
+"""
+import hashlib
+import os
+import secrets
+import sys
+import time
+from pathlib import Path
+
+import boto3
+
+ROOT = Path(__file__).resolve().parent.parent
+STACK_ENV = ROOT / ".local" / "stack.env"
+STACK = os.environ.get("STACK_NAME", "speedbatch-local")
+BUCKET = "speedbatch-local-artifacts"
+ENDPOINT = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+
+
+def client(service):
+    return boto3.client(service, endpoint_url=ENDPOINT, region_name=os.environ.get("AWS_REGION", "us-east-1"),
+                        aws_access_key_id="test", aws_secret_access_key="test")
+
+
+def outputs():
+    stacks = client("cloudformation").describe_stacks(StackName=STACK)["Stacks"]
+    return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+
+
+def read_env():
+    if not STACK_ENV.exists():
+        return {}
+    pairs = (line.split("=", 1) for line in STACK_ENV.read_text().splitlines() if "=" in line)
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def store_key(table, key, tenant):
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    client("dynamodb").put_item(TableName=table, Item={
+        "pk": {"S": f"KEY#{digest}"}, "sk": {"S": "KEY"}, "tenant": {"S": tenant},
+        "created_at": {"N": str(int(time.time() * 1000))},
+    })
+
+
+def new_key():
+    return "sb_" + secrets.token_hex(32)
+
+
+def prepare():
+    s3 = client("s3")
+    existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+    if BUCKET not in existing:
+        s3.create_bucket(Bucket=BUCKET)
+
+
+def finish():
+    out = outputs()
+    api_url = f"{ENDPOINT}/_aws/execute-api/{out['ApiId']}"
+    previous = read_env()
+    # Re-use the dev key across re-deploys: the table survives an update, and clients keep working.
+    key = previous.get("API_KEY") or new_key()
+    store_key(out["TableName"], key, "dev")
+    values = {
+        "API_URL": api_url,
+        "API_KEY": key,
+        "TABLE_NAME": out["TableName"],
+        "HIGH_QUEUE_URL": out["HighQueueUrl"],
+        "NORMAL_QUEUE_URL": out["NormalQueueUrl"],
+        "LOW_QUEUE_URL": out["LowQueueUrl"],
+    }
+    STACK_ENV.parent.mkdir(exist_ok=True)
+    STACK_ENV.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    print(f"API_URL={api_url}")
+    print(f"API_KEY={key}")
+    print(f"(also written to {STACK_ENV.relative_to(ROOT)})")
+
+
+def key(tenant):
+    if not tenant or len(tenant) > 128 or not all(c.isalnum() or c in "-_." for c in tenant):
+        sys.exit("TENANT must be 1-128 letters, digits, '-', '_' or '.'")
+    out = outputs()
+    k = new_key()
+    store_key(out["TableName"], k, tenant)
+    print(f"API_KEY={k}  (tenant {tenant}; shown once, only its SHA-256 is stored)")
+
+
+if __name__ == "__main__":
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    if command == "prepare":
+        prepare()
+    elif command == "finish":
+        finish()
+    elif command == "key" and len(sys.argv) == 3:
+        key(sys.argv[2])
+    else:
+        sys.exit(__doc__)
