@@ -59,7 +59,7 @@ validate: tools
 
 test: validate up
 	@echo "==> unit, integration and end-to-end tests"
-	@cargo test --workspace
+	@scripts/test-summary.sh
 
 clean: down
 	rm -rf .aws-sam .local

@@ -55,17 +55,13 @@ impl Config {
     /// Reads through `lookup` so tests can configure without touching the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
         let required = |name: &str| {
-            lookup(name)
-                .filter(|v| !v.trim().is_empty())
-                .ok_or_else(|| Error::Config(format!("{name} is not set")))
+            lookup(name).filter(|v| !v.trim().is_empty()).ok_or_else(|| Error::Config(format!("{name} is not set")))
         };
         let allow_private_targets = match lookup("ALLOW_PRIVATE_TARGETS").as_deref().map(str::trim) {
             None | Some("") | Some("false") => false,
             Some("true") => true,
             Some(other) => {
-                return Err(Error::Config(format!(
-                    "ALLOW_PRIVATE_TARGETS must be true or false, not {other:?}"
-                )));
+                return Err(Error::Config(format!("ALLOW_PRIVATE_TARGETS must be true or false, not {other:?}")));
             }
         };
         Ok(Config {
@@ -105,17 +101,12 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |name| map.get(name).cloned()
     }
 
-    const BASE: [(&str, &str); 4] = [
-        ("TABLE_NAME", "jobs"),
-        ("QUEUE_HIGH_URL", "h"),
-        ("QUEUE_NORMAL_URL", "n"),
-        ("QUEUE_LOW_URL", "l"),
-    ];
+    const BASE: [(&str, &str); 4] =
+        [("TABLE_NAME", "jobs"), ("QUEUE_HIGH_URL", "h"), ("QUEUE_NORMAL_URL", "n"), ("QUEUE_LOW_URL", "l")];
 
     #[test]
     fn reads_required_values_and_safe_defaults() {
@@ -137,7 +128,10 @@ mod tests {
             normal: "http://q/000000000000/sb-normal".into(),
             low: "http://q/000000000000/sb-low".into(),
         };
-        assert_eq!(queues.for_arn("arn:aws:sqs:us-east-1:000000000000:sb-normal"), Some("http://q/000000000000/sb-normal"));
+        assert_eq!(
+            queues.for_arn("arn:aws:sqs:us-east-1:000000000000:sb-normal"),
+            Some("http://q/000000000000/sb-normal")
+        );
         assert_eq!(queues.for_arn("arn:aws:sqs:us-east-1:000000000000:sb-norm"), None);
     }
 

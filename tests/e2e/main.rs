@@ -20,7 +20,8 @@ impl Client {
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, key: Option<&str>, body: Option<Value>) -> (u16, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.stack.api_url)).timeout(Duration::from_secs(60));
+        let mut request =
+            self.http.request(method, format!("{}{path}", self.stack.api_url)).timeout(Duration::from_secs(60));
         if let Some(key) = key {
             request = request.header("x-api-key", key);
         }
@@ -46,7 +47,12 @@ async fn a_job_of_20_urls_completes_with_exact_counts() {
     let mut urls: Vec<String> = (1..=19).map(|n| site.url(&format!("/page/{n}"))).collect();
     urls.push(site.url("/missing"));
     let (status, created) = client
-        .call(reqwest::Method::POST, &format!("{API}/start"), Some(client.key()), Some(json!({"urls": urls, "name": "e2e"})))
+        .call(
+            reqwest::Method::POST,
+            &format!("{API}/start"),
+            Some(client.key()),
+            Some(json!({"urls": urls, "name": "e2e"})),
+        )
         .await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["accepted"], 20);
@@ -60,8 +66,12 @@ async fn a_job_of_20_urls_completes_with_exact_counts() {
         assert_eq!(status, 200, "{progress}");
         let line = format!(
             "{} {}% queued {} in progress {} succeeded {} failed {}",
-            progress["status"].as_str().unwrap_or("?"), progress["progress_percent"], progress["queued"], progress["in_progress"],
-            progress["succeeded"], progress["failed"]
+            progress["status"].as_str().unwrap_or("?"),
+            progress["progress_percent"],
+            progress["queued"],
+            progress["in_progress"],
+            progress["succeeded"],
+            progress["failed"]
         );
         if line != last {
             eprintln!("[{:>5.1}s] {line}", started.elapsed().as_secs_f64());
@@ -87,16 +97,27 @@ async fn a_job_of_20_urls_completes_with_exact_counts() {
 #[tokio::test]
 async fn the_deployed_api_refuses_bad_requests_with_json_errors() {
     let client = Client::new();
-    let (status, body) = client.call(reqwest::Method::POST, &format!("{API}/start"), None, Some(json!({"urls": ["a.com"]}))).await;
+    let (status, body) =
+        client.call(reqwest::Method::POST, &format!("{API}/start"), None, Some(json!({"urls": ["a.com"]}))).await;
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["error"]["code"], "unauthorized");
     let (status, body) = client
-        .call(reqwest::Method::POST, &format!("{API}/start"), Some(client.key()), Some(json!({"urls": ["ftp://a.com"]})))
+        .call(
+            reqwest::Method::POST,
+            &format!("{API}/start"),
+            Some(client.key()),
+            Some(json!({"urls": ["ftp://a.com"]})),
+        )
         .await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["details"]["rejected"][0]["reason"], "only http and https URLs can be analysed, not ftp:");
     let (status, body) = client
-        .call(reqwest::Method::GET, &format!("{API}/progress/0190c2d5-0000-7000-8000-000000000000"), Some(client.key()), None)
+        .call(
+            reqwest::Method::GET,
+            &format!("{API}/progress/0190c2d5-0000-7000-8000-000000000000"),
+            Some(client.key()),
+            None,
+        )
         .await;
     assert_eq!(status, 404, "{body}");
 }

@@ -65,7 +65,10 @@ async fn bad_requests_get_clear_errors() {
 
     let invalid = h.request("POST", START, Some(&key), Some(json!({"urls": ["a.com"], "batch_size": 0}))).await;
     assert_eq!(invalid.status, 422);
-    assert_eq!(invalid.body["error"]["details"], json!([{"field": "batch_size", "message": "must be a whole number from 1 to 20"}]));
+    assert_eq!(
+        invalid.body["error"]["details"],
+        json!([{"field": "batch_size", "message": "must be a whole number from 1 to 20"}])
+    );
 
     let none_accepted = h
         .request("POST", START, Some(&key), Some(json!({"urls": ["ftp://a.com", "https://user:pw@b.com", "   "]})))
@@ -88,7 +91,9 @@ async fn bad_requests_get_clear_errors() {
     assert_eq!(too_large.status, 413);
     assert_eq!(too_large.body["error"]["code"], "payload_too_large");
 
-    let unknown_job = h.request("GET", "/api/v1/batch-processing/progress/0190c2d5-0000-7000-8000-000000000000", Some(&key), None).await;
+    let unknown_job = h
+        .request("GET", "/api/v1/batch-processing/progress/0190c2d5-0000-7000-8000-000000000000", Some(&key), None)
+        .await;
     assert_eq!(unknown_job.status, 404);
     let bad_id = h.request("GET", "/api/v1/batch-processing/progress/JOB%23x", Some(&key), None).await;
     assert_eq!(bad_id.status, 404);

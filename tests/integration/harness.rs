@@ -75,6 +75,13 @@ impl Harness {
         self.send(request.body(body).expect("request")).await
     }
 
+    /// Submits a job that must be accepted, and returns its id.
+    pub async fn start(&self, key: &str, body: Value) -> JobId {
+        let created = self.request("POST", "/api/v1/batch-processing/start", Some(key), Some(body)).await;
+        assert_eq!(created.status, 201, "{}", created.body);
+        Self::job_id(&created.body)
+    }
+
     pub async fn send(&self, request: Request<Body>) -> Response {
         let response = self.router.clone().oneshot(request).await.expect("router never fails");
         let status = response.status();

@@ -20,11 +20,16 @@ async fn a_job_flows_from_submission_to_completed_with_errors() {
         site.url("/page/1#again"),
         "ftp://example.com/file",
     ]);
-    let created = h.request("POST", "/api/v1/batch-processing/start", Some(&key), Some(json!({"urls": urls, "name": "smoke"}))).await;
+    let created = h
+        .request("POST", "/api/v1/batch-processing/start", Some(&key), Some(json!({"urls": urls, "name": "smoke"})))
+        .await;
     assert_eq!(created.status, 201, "{}", created.body);
     assert_eq!(created.body["accepted"], 4);
     assert_eq!(created.body["duplicates_removed"], 1);
-    assert_eq!(created.body["rejected"], json!([{"input": "ftp://example.com/file", "reason": "only http and https URLs can be analysed, not ftp:"}]));
+    assert_eq!(
+        created.body["rejected"],
+        json!([{"input": "ftp://example.com/file", "reason": "only http and https URLs can be analysed, not ftp:"}])
+    );
     assert_eq!(created.body["status"], "pending");
     assert_eq!(created.body["total_urls"], 4);
     assert_eq!(created.body["queued"], 4);
@@ -40,7 +45,10 @@ async fn a_job_flows_from_submission_to_completed_with_errors() {
     let body = &progress.body;
     assert_eq!(body["status"], "completed_with_errors", "{body}");
     assert_eq!((body["succeeded"].as_u64(), body["failed"].as_u64()), (Some(3), Some(1)));
-    assert_eq!((body["queued"].as_u64(), body["in_progress"].as_u64(), body["cancelled"].as_u64()), (Some(0), Some(0), Some(0)));
+    assert_eq!(
+        (body["queued"].as_u64(), body["in_progress"].as_u64(), body["cancelled"].as_u64()),
+        (Some(0), Some(0), Some(0))
+    );
     assert_eq!(body["progress_percent"], 100.0);
     assert_eq!(body["eta_seconds"], 0);
     assert!(body["started_at"].is_string() && body["finished_at"].is_string(), "{body}");
@@ -67,10 +75,7 @@ async fn a_redelivered_message_is_counted_once() {
     let h = Harness::new().await;
     let site = Site::start().await;
     let key = h.key_for("acme").await;
-    let created = h
-        .request("POST", "/api/v1/batch-processing/start", Some(&key), Some(json!({"urls": [site.url("/page/1")]})))
-        .await;
-    let id = Harness::job_id(&created.body);
+    let id = h.start(&key, json!({"urls": [site.url("/page/1")]})).await;
     let event = h.receive(&h.env.queues.normal, 10).await;
     assert_eq!(event.records.len(), 1);
     // The same delivery twice, then a third time after the result was written.
@@ -78,7 +83,10 @@ async fn a_redelivered_message_is_counted_once() {
     assert!(a.batch_item_failures.is_empty() && b.batch_item_failures.is_empty());
     assert!(h.analyze(&h.env.queues.normal, event).await.batch_item_failures.is_empty());
     let job = h.env.store().get_job(&id).await.unwrap().unwrap();
-    assert_eq!((job.counters.succeeded, job.counters.failed, job.counters.in_progress, job.counters.queued), (1, 0, 0, 0));
+    assert_eq!(
+        (job.counters.succeeded, job.counters.failed, job.counters.in_progress, job.counters.queued),
+        (1, 0, 0, 0)
+    );
     h.env.cleanup().await;
 }
 
@@ -87,7 +95,8 @@ async fn priority_picks_the_queue() {
     let h = Harness::new().await;
     let site = Site::start().await;
     let key = h.key_for("acme").await;
-    for (priority, queue) in [("urgent", &h.env.queues.high), ("high", &h.env.queues.high), ("low", &h.env.queues.low)] {
+    for (priority, queue) in [("urgent", &h.env.queues.high), ("high", &h.env.queues.high), ("low", &h.env.queues.low)]
+    {
         let created = h
             .request(
                 "POST",
@@ -111,15 +120,7 @@ async fn retryable_failures_are_retried_then_fail_with_the_reason() {
     let h = Harness::new().await;
     let site = Site::start().await;
     let key = h.key_for("acme").await;
-    let created = h
-        .request(
-            "POST",
-            "/api/v1/batch-processing/start",
-            Some(&key),
-            Some(json!({"urls": [site.url("/broken")], "max_retries": 1})),
-        )
-        .await;
-    let id = Harness::job_id(&created.body);
+    let id = h.start(&key, json!({"urls": [site.url("/broken")], "max_retries": 1})).await;
     let queue = &h.env.queues.normal;
     let first = h.receive(queue, 10).await;
     let response = h.analyze(queue, first).await;
@@ -152,10 +153,7 @@ async fn the_tracker_is_idempotent() {
     let h = Harness::new().await;
     let site = Site::start().await;
     let key = h.key_for("acme").await;
-    let created = h
-        .request("POST", "/api/v1/batch-processing/start", Some(&key), Some(json!({"urls": [site.url("/page/3")]})))
-        .await;
-    let id = Harness::job_id(&created.body);
+    let id = h.start(&key, json!({"urls": [site.url("/page/3")]})).await;
     assert!(h.track(id.as_str()).await.batch_item_failures.is_empty(), "nothing started: nothing to do");
     assert_eq!(h.env.store().get_job(&id).await.unwrap().unwrap().status.as_str(), "pending");
     h.drain(&h.env.queues.normal).await;

@@ -124,26 +124,24 @@ pub async fn create_table_from_template(client: &aws_sdk_dynamodb::Client, name:
                 .expect("attribute definition")
         })
         .collect();
-    let indexes = props["GlobalSecondaryIndexes"]
-        .as_sequence()
-        .map(|list| {
-            list.iter()
-                .map(|g| {
-                    GlobalSecondaryIndex::builder()
-                        .index_name(g["IndexName"].as_str().expect("IndexName"))
-                        .set_key_schema(Some(key_schema(&g["KeySchema"])))
-                        .projection(
-                            Projection::builder()
-                                .projection_type(ProjectionType::from(
-                                    g["Projection"]["ProjectionType"].as_str().expect("ProjectionType"),
-                                ))
-                                .build(),
-                        )
-                        .build()
-                        .expect("global secondary index")
-                })
-                .collect()
-        });
+    let indexes = props["GlobalSecondaryIndexes"].as_sequence().map(|list| {
+        list.iter()
+            .map(|g| {
+                GlobalSecondaryIndex::builder()
+                    .index_name(g["IndexName"].as_str().expect("IndexName"))
+                    .set_key_schema(Some(key_schema(&g["KeySchema"])))
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::from(
+                                g["Projection"]["ProjectionType"].as_str().expect("ProjectionType"),
+                            ))
+                            .build(),
+                    )
+                    .build()
+                    .expect("global secondary index")
+            })
+            .collect()
+    });
     let view = props["StreamSpecification"]["StreamViewType"].as_str().expect("StreamViewType");
     client
         .create_table()
@@ -153,7 +151,11 @@ pub async fn create_table_from_template(client: &aws_sdk_dynamodb::Client, name:
         .set_key_schema(Some(key_schema(&props["KeySchema"])))
         .set_global_secondary_indexes(indexes)
         .stream_specification(
-            StreamSpecification::builder().stream_enabled(true).stream_view_type(StreamViewType::from(view)).build().expect("stream"),
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::from(view))
+                .build()
+                .expect("stream"),
         )
         .send()
         .await

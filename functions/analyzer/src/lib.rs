@@ -92,10 +92,8 @@ where
             }
             Err(err) => return Err(err),
         }
-        let remaining = deadline
-            .duration_since(std::time::SystemTime::now())
-            .unwrap_or_default()
-            .saturating_sub(WRITE_MARGIN);
+        let remaining =
+            deadline.duration_since(std::time::SystemTime::now()).unwrap_or_default().saturating_sub(WRITE_MARGIN);
         let timeout = Duration::from_secs(u64::from(message.timeout_seconds)).min(remaining);
         let attempt: u32 = record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
         let outcome = match self.engine.analyze(&message.url, message.strategy, timeout).await {

@@ -69,12 +69,12 @@ impl CleanUrl {
                     return Err(UrlRejection::BlockedHost("loopback address blocked by policy".into()));
                 }
             }
-            Some(Host::Ipv4(ip)) => policy
-                .check(IpAddr::V4(ip))
-                .map_err(|blocked| UrlRejection::BlockedHost(blocked.to_string()))?,
-            Some(Host::Ipv6(ip)) => policy
-                .check(IpAddr::V6(ip))
-                .map_err(|blocked| UrlRejection::BlockedHost(blocked.to_string()))?,
+            Some(Host::Ipv4(ip)) => {
+                policy.check(IpAddr::V4(ip)).map_err(|blocked| UrlRejection::BlockedHost(blocked.to_string()))?
+            }
+            Some(Host::Ipv6(ip)) => {
+                policy.check(IpAddr::V6(ip)).map_err(|blocked| UrlRejection::BlockedHost(blocked.to_string()))?
+            }
         }
         url.set_fragment(None);
         let path = url.path().trim_end_matches('/').to_owned();
@@ -275,15 +275,8 @@ mod tests {
 
     #[test]
     fn batch_counts_duplicates_after_cleaning_and_keeps_order() {
-        let inputs = [
-            "https://b.com",
-            "b.com/",
-            "HTTPS://B.COM#frag",
-            "ftp://x",
-            "https://a.com",
-            "",
-            "https://a.com/",
-        ];
+        let inputs =
+            ["https://b.com", "b.com/", "HTTPS://B.COM#frag", "ftp://x", "https://a.com", "", "https://a.com/"];
         let batch = clean_batch(inputs, STRICT);
         let accepted: Vec<_> = batch.accepted.iter().map(CleanUrl::as_str).collect();
         assert_eq!(accepted, ["https://b.com", "https://a.com"]);
@@ -291,7 +284,10 @@ mod tests {
         assert_eq!(
             batch.rejected,
             vec![
-                Rejected { input: "ftp://x".into(), reason: "only http and https URLs can be analysed, not ftp:".into() },
+                Rejected {
+                    input: "ftp://x".into(),
+                    reason: "only http and https URLs can be analysed, not ftp:".into()
+                },
                 Rejected { input: "".into(), reason: "empty".into() },
             ]
         );

@@ -51,10 +51,7 @@ named_enum!(
 
 impl JobStatus {
     pub fn is_finished(self) -> bool {
-        matches!(
-            self,
-            JobStatus::Completed | JobStatus::CompletedWithErrors | JobStatus::Failed | JobStatus::Cancelled
-        )
+        matches!(self, JobStatus::Completed | JobStatus::CompletedWithErrors | JobStatus::Failed | JobStatus::Cancelled)
     }
 
     /// The lifecycle as code. A job whose URLs all finish between two observations may go
@@ -97,6 +94,7 @@ pub struct JobSettings {
 /// The job's URL counters. Every accepted URL is in exactly one of the five buckets.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {
+    #[serde(rename = "total_urls")]
     pub total: u64,
     pub queued: u64,
     pub in_progress: u64,
@@ -181,9 +179,7 @@ impl Job {
     /// The status the tracker should move this job to, if any.
     pub fn next_status(&self) -> Option<JobStatus> {
         let next = match self.status {
-            JobStatus::Pending | JobStatus::Processing if self.counters.all_terminal() => {
-                self.counters.outcome()
-            }
+            JobStatus::Pending | JobStatus::Processing if self.counters.all_terminal() => self.counters.outcome(),
             JobStatus::Pending if self.counters.started() => JobStatus::Processing,
             JobStatus::Cancelling if self.counters.in_progress == 0 && self.counters.all_terminal() => {
                 JobStatus::Cancelled

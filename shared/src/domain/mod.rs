@@ -5,7 +5,7 @@ pub mod clean_url;
 pub mod job;
 pub mod task;
 
-pub use clean_url::{clean_batch, CleanUrl, CleanedBatch, Rejected, UrlRejection};
+pub use clean_url::{CleanUrl, CleanedBatch, Rejected, UrlRejection, clean_batch};
 pub use job::{Counters, EngineChoice, Job, JobId, JobSettings, JobStatus, Priority, Strategy, Tenant};
 pub use task::{Analysis, TaskMessage, UrlStatus, UrlTask};
 

@@ -25,8 +25,7 @@ impl UrlStatus {
         use UrlStatus::*;
         matches!(
             (self, next),
-            (Queued, Processing | Cancelled)
-                | (Processing, Processing | Succeeded | Failed | Cancelled | Queued)
+            (Queued, Processing | Cancelled) | (Processing, Processing | Succeeded | Failed | Cancelled | Queued)
         )
     }
 }

@@ -161,9 +161,8 @@ impl HttpEngine {
             }
         }
         let analysis = Analysis { engine: self.name().into(), strategy, score: None, metrics };
-        let reason = || {
-            format!("HTTP {} {}", status.as_u16(), status.canonical_reason().unwrap_or("")).trim_end().to_owned()
-        };
+        let reason =
+            || format!("HTTP {} {}", status.as_u16(), status.canonical_reason().unwrap_or("")).trim_end().to_owned();
         if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
             Err(EngineError { kind: FailureKind::Retryable, reason: reason(), analysis: Some(analysis) })
         } else if status.is_client_error() {

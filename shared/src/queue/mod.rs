@@ -55,7 +55,11 @@ impl SqsQueue {
             if let Some(permanent) = failed.iter().find(|f| f.sender_fault) {
                 return Err(Error::Queue {
                     operation: "SendMessageBatch",
-                    message: format!("entry {} refused: {}", permanent.id, permanent.message.as_deref().unwrap_or(&permanent.code)),
+                    message: format!(
+                        "entry {} refused: {}",
+                        permanent.id,
+                        permanent.message.as_deref().unwrap_or(&permanent.code)
+                    ),
                 });
             }
             entries.retain(|entry| failed.iter().any(|f| f.id == entry.id));
@@ -89,7 +93,12 @@ impl TaskQueue for SqsQueue {
             .await
     }
 
-    async fn retry_later(&self, queue_url: &str, receipt_handle: &str, delay: std::time::Duration) -> Result<(), Error> {
+    async fn retry_later(
+        &self,
+        queue_url: &str,
+        receipt_handle: &str,
+        delay: std::time::Duration,
+    ) -> Result<(), Error> {
         // SQS caps a message's visibility timeout at 12 hours.
         let seconds = delay.as_secs().min(43_200) as i32;
         self.client

@@ -7,8 +7,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, TransactWriteItem, Upd
 use futures::{StreamExt, TryStreamExt};
 
 use super::items::{JOB_SK, JobItem, KEY_SK, TaskItem, job_pk, key_pk, task_sk};
-use crate::auth::KeyStore;
 use super::{Claim, JobStore, Outcome, Recorded};
+use crate::auth::KeyStore;
 use crate::domain::{CleanUrl, Job, JobId, JobStatus, Tenant, UrlStatus, UrlTask};
 use crate::error::Error;
 use crate::retry::backoff;
@@ -49,12 +49,9 @@ fn from_item<T: serde::de::DeserializeOwned>(item: HashMap<String, AttributeValu
 /// Which items of a cancelled transaction failed their condition.
 fn failed_conditions(err: &SdkError<TransactWriteItemsError>) -> Option<Vec<bool>> {
     match err.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(e)) => Some(
-            e.cancellation_reasons()
-                .iter()
-                .map(|r| r.code() == Some("ConditionalCheckFailed"))
-                .collect(),
-        ),
+        Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
+            Some(e.cancellation_reasons().iter().map(|r| r.code() == Some("ConditionalCheckFailed")).collect())
+        }
         _ => None,
     }
 }
@@ -85,10 +82,7 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(|e| Error::store("BatchWriteItem", e))?;
-            requests = output
-                .unprocessed_items
-                .and_then(|mut items| items.remove(&self.table))
-                .unwrap_or_default();
+            requests = output.unprocessed_items.and_then(|mut items| items.remove(&self.table)).unwrap_or_default();
             if requests.is_empty() {
                 return Ok(());
             }
@@ -98,6 +92,22 @@ impl DynamoStore {
             operation: "BatchWriteItem",
             message: format!("{} items still unprocessed after retries", requests.len()),
         })
+    }
+
+    async fn get_consistent(
+        &self,
+        key: HashMap<String, AttributeValue>,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, Error> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::store("GetItem", e))?;
+        Ok(output.item)
     }
 
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Option<Vec<bool>>, Error> {
@@ -110,7 +120,12 @@ impl DynamoStore {
         }
     }
 
-    fn job_counter_update(&self, id: &JobId, expression: &str, values: &[(&str, AttributeValue)]) -> Result<TransactWriteItem, Error> {
+    fn job_counter_update(
+        &self,
+        id: &JobId,
+        expression: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> Result<TransactWriteItem, Error> {
         let mut update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(Self::key(id, JOB_SK.to_owned())))
@@ -159,29 +174,13 @@ impl JobStore for DynamoStore {
     }
 
     async fn get_job(&self, id: &JobId) -> Result<Option<Job>, Error> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(id, JOB_SK.to_owned())))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| Error::store("GetItem", e))?;
-        output.item.map(|item| from_item::<JobItem>(item)?.into_job()).transpose()
+        let item = self.get_consistent(Self::key(id, JOB_SK.to_owned())).await?;
+        item.map(|item| from_item::<JobItem>(item)?.into_job()).transpose()
     }
 
     async fn get_task(&self, id: &JobId, seq: u32) -> Result<Option<UrlTask>, Error> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(id, task_sk(seq))))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| Error::store("GetItem", e))?;
-        output.item.map(|item| Ok(from_item::<TaskItem>(item)?.into_task())).transpose()
+        let item = self.get_consistent(Self::key(id, task_sk(seq))).await?;
+        item.map(|item| Ok(from_item::<TaskItem>(item)?.into_task())).transpose()
     }
 
     async fn claim_task(&self, id: &JobId, seq: u32, now: Millis) -> Result<Claim, Error> {

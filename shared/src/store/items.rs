@@ -190,8 +190,7 @@ impl TaskItem {
 
 /// Reads a job from a DynamoDB stream image (the tracker's input).
 pub fn job_from_stream_image(image: serde_dynamo::Item) -> Result<Job, Error> {
-    let item: JobItem =
-        serde_dynamo::from_item(image).map_err(|e| Error::Corrupt(format!("job stream image: {e}")))?;
+    let item: JobItem = serde_dynamo::from_item(image).map_err(|e| Error::Corrupt(format!("job stream image: {e}")))?;
     item.into_job()
 }
 

@@ -170,7 +170,8 @@ where
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge { limit: MAX_BODY_BYTES },
         _ => ApiError::Malformed(rejection.body_text()),
     })?;
-    let body: Value = serde_json::from_slice(&body).map_err(|e| ApiError::Malformed(format!("the body is not valid JSON: {e}")))?;
+    let body: Value =
+        serde_json::from_slice(&body).map_err(|e| ApiError::Malformed(format!("the body is not valid JSON: {e}")))?;
     let Value::Object(body) = body else {
         return Err(ApiError::Malformed("the body must be a JSON object".into()));
     };
@@ -234,9 +235,10 @@ mod tests {
     fn problems_of(body: Value) -> Vec<String> {
         let Value::Object(body) = body else { unreachable!() };
         match validate(body) {
-            Err(ApiError::Invalid { details: Value::Array(list), .. }) => {
-                list.iter().map(|p| format!("{}: {}", p["field"].as_str().unwrap(), p["message"].as_str().unwrap())).collect()
-            }
+            Err(ApiError::Invalid { details: Value::Array(list), .. }) => list
+                .iter()
+                .map(|p| format!("{}: {}", p["field"].as_str().unwrap(), p["message"].as_str().unwrap()))
+                .collect(),
             other => panic!("expected a validation error, got {other:?}"),
         }
     }
@@ -297,8 +299,7 @@ mod tests {
 
     #[test]
     fn boundaries_are_inclusive() {
-        let Value::Object(body) =
-            json!({"urls": ["a.com"], "batch_size": 20, "timeout_seconds": 1800, "max_retries": 0, "priority": "urgent"})
+        let Value::Object(body) = json!({"urls": ["a.com"], "batch_size": 20, "timeout_seconds": 1800, "max_retries": 0, "priority": "urgent"})
         else {
             unreachable!()
         };
