@@ -120,3 +120,203 @@ where
         Ok(Disposition::Done)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::{Duration, SystemTime};
+
+    use serde_json::json;
+    use shared::domain::{
+        Analysis, CleanUrl, Counters, EngineChoice, Job, JobId, JobSettings, JobStatus, Priority, Strategy, Tenant,
+        UrlStatus,
+    };
+    use shared::engine::EngineError;
+    use shared::net::AddressPolicy;
+    use shared::store::MemoryStore;
+
+    use super::*;
+
+    /// Answers each URL with a scripted result: a path containing "retry" fails retryably,
+    /// "gone" permanently, anything else succeeds.
+    struct ScriptedEngine;
+
+    impl Engine for ScriptedEngine {
+        fn name(&self) -> &'static str {
+            "scripted"
+        }
+
+        async fn analyze(&self, url: &str, strategy: Strategy, _: Duration) -> Result<Analysis, EngineError> {
+            if url.contains("retry") {
+                Err(EngineError::retryable("HTTP 503 Service Unavailable"))
+            } else if url.contains("gone") {
+                Err(EngineError::permanent("HTTP 410 Gone"))
+            } else {
+                Ok(Analysis { engine: "scripted".into(), strategy, score: Some(90.0), metrics: Default::default() })
+            }
+        }
+    }
+
+    #[derive(Default)]
+    struct RecordingQueue {
+        delays: Mutex<Vec<(String, Duration)>>,
+    }
+
+    impl TaskQueue for RecordingQueue {
+        async fn send(&self, _: &str, _: &[TaskMessage]) -> Result<(), shared::Error> {
+            Ok(())
+        }
+
+        async fn retry_later(&self, queue_url: &str, _: &str, delay: Duration) -> Result<(), shared::Error> {
+            self.delays.lock().unwrap().push((queue_url.to_owned(), delay));
+            Ok(())
+        }
+    }
+
+    const QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:000000000000:normal";
+
+    fn analyzer() -> Analyzer<MemoryStore, RecordingQueue, ScriptedEngine> {
+        Analyzer {
+            store: MemoryStore::new(),
+            queue: RecordingQueue::default(),
+            engine: ScriptedEngine,
+            queues: QueueUrls { high: "q/high".into(), normal: "q/normal".into(), low: "q/low".into() },
+        }
+    }
+
+    async fn job(a: &Analyzer<MemoryStore, RecordingQueue, ScriptedEngine>, urls: &[&str]) -> JobId {
+        let job = Job {
+            id: JobId::generate(),
+            tenant: Tenant("t".into()),
+            name: "n".into(),
+            status: JobStatus::Pending,
+            settings: JobSettings {
+                priority: Priority::Normal,
+                strategy: Strategy::Mobile,
+                engine: EngineChoice::Http,
+                batch_size: 5,
+                timeout_seconds: 60,
+                max_retries: 2,
+            },
+            counters: Counters::new(urls.len() as u64),
+            created_at: 0,
+            started_at: None,
+            finished_at: None,
+        };
+        let clean: Vec<CleanUrl> = urls.iter().map(|u| CleanUrl::parse(u, AddressPolicy::default()).unwrap()).collect();
+        a.store.create_job(&job, &clean).await.unwrap();
+        job.id
+    }
+
+    fn record(id: &str, body: serde_json::Value, receive_count: u32) -> serde_json::Value {
+        json!({
+            "messageId": id,
+            "receiptHandle": format!("handle-{id}"),
+            "body": if body.is_string() { body } else { json!(body.to_string()) },
+            "attributes": {"ApproximateReceiveCount": receive_count.to_string()},
+            "messageAttributes": {},
+            "eventSource": "aws:sqs",
+            "eventSourceARN": QUEUE_ARN,
+            "awsRegion": "us-east-1",
+        })
+    }
+
+    fn task(job_id: &JobId, seq: u32, url: &str) -> serde_json::Value {
+        json!({"job_id": job_id, "seq": seq, "url": url, "strategy": "mobile", "engine": "http",
+               "timeout_seconds": 60, "max_retries": 2})
+    }
+
+    fn event(records: Vec<serde_json::Value>) -> SqsEvent {
+        serde_json::from_value(json!({ "Records": records })).unwrap()
+    }
+
+    fn later() -> SystemTime {
+        SystemTime::now() + Duration::from_secs(900)
+    }
+
+    fn failed_ids(response: &SqsBatchResponse) -> Vec<&str> {
+        response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn only_the_failed_messages_of_a_batch_are_reported() {
+        let a = analyzer();
+        let id = job(&a, &["https://ok.example", "https://gone.example", "https://retry.example"]).await;
+        let response = a
+            .handle(
+                event(vec![
+                    record("m0", task(&id, 0, "https://ok.example"), 1),
+                    record("m1", task(&id, 1, "https://gone.example"), 1),
+                    record("m2", task(&id, 2, "https://retry.example"), 1),
+                    record("m3", json!("not json"), 1),
+                ]),
+                later(),
+            )
+            .await;
+        assert_eq!(failed_ids(&response), ["m2", "m3"]);
+        let job = a.store.get_job(&id).await.unwrap().unwrap();
+        assert_eq!(
+            (job.counters.succeeded, job.counters.failed, job.counters.in_progress, job.counters.queued),
+            (1, 1, 1, 0)
+        );
+        let gone = a.store.get_task(&id, 1).await.unwrap().unwrap();
+        assert_eq!((gone.status, gone.error.as_deref()), (UrlStatus::Failed, Some("HTTP 410 Gone")));
+        let delays = a.queue.delays.lock().unwrap().clone();
+        assert_eq!(delays.len(), 1, "the retryable URL was given a backoff");
+        assert_eq!(delays[0].0, "q/normal");
+        assert!(delays[0].1 <= Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn retries_stop_at_max_retries_with_the_reason() {
+        let a = analyzer();
+        let id = job(&a, &["https://retry.example"]).await;
+        for receive in 1..=2 {
+            let response =
+                a.handle(event(vec![record("m", task(&id, 0, "https://retry.example"), receive)]), later()).await;
+            assert_eq!(failed_ids(&response), ["m"], "delivery {receive} is retried");
+        }
+        let response = a.handle(event(vec![record("m", task(&id, 0, "https://retry.example"), 3)]), later()).await;
+        assert!(response.batch_item_failures.is_empty(), "max_retries 2: the third delivery is the last");
+        let task = a.store.get_task(&id, 0).await.unwrap().unwrap();
+        assert_eq!(task.status, UrlStatus::Failed);
+        assert_eq!(task.error.as_deref(), Some("HTTP 503 Service Unavailable"));
+        assert_eq!(task.attempts, 3);
+        let job = a.store.get_job(&id).await.unwrap().unwrap();
+        assert_eq!((job.counters.failed, job.counters.in_progress), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn duplicates_and_unknown_jobs_are_acknowledged_without_counting() {
+        let a = analyzer();
+        let id = job(&a, &["https://ok.example"]).await;
+        let message = record("m", task(&id, 0, "https://ok.example"), 1);
+        for _ in 0..3 {
+            let response = a.handle(event(vec![message.clone()]), later()).await;
+            assert!(response.batch_item_failures.is_empty());
+        }
+        assert_eq!(a.store.get_job(&id).await.unwrap().unwrap().counters.succeeded, 1);
+        let unknown = JobId::generate();
+        let response = a.handle(event(vec![record("x", task(&unknown, 0, "https://ok.example"), 1)]), later()).await;
+        assert!(response.batch_item_failures.is_empty(), "a deleted job's task is dropped, not retried forever");
+    }
+
+    #[tokio::test]
+    async fn an_outage_leaves_every_message_for_redelivery() {
+        let a = analyzer();
+        let id = job(&a, &["https://ok.example", "https://gone.example"]).await;
+        a.store.set_unavailable(true);
+        let response = a
+            .handle(
+                event(vec![
+                    record("m0", task(&id, 0, "https://ok.example"), 1),
+                    record("m1", task(&id, 1, "https://gone.example"), 1),
+                ]),
+                later(),
+            )
+            .await;
+        assert_eq!(failed_ids(&response), ["m0", "m1"]);
+        a.store.set_unavailable(false);
+        assert_eq!(a.store.get_job(&id).await.unwrap().unwrap().counters.queued, 2, "nothing was counted");
+    }
+}

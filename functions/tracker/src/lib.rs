@@ -46,3 +46,91 @@ impl<S: JobStore> Tracker<S> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use shared::domain::{Counters, EngineChoice, Job, JobId, JobSettings, JobStatus, Priority, Strategy, Tenant};
+    use shared::store::MemoryStore;
+    use shared::store::items::JobItem;
+
+    use super::*;
+
+    fn job(status: JobStatus, counters: Counters) -> Job {
+        Job {
+            id: JobId::generate(),
+            tenant: Tenant("t".into()),
+            name: "n".into(),
+            status,
+            settings: JobSettings {
+                priority: Priority::Normal,
+                strategy: Strategy::Mobile,
+                engine: EngineChoice::Http,
+                batch_size: 5,
+                timeout_seconds: 60,
+                max_retries: 2,
+            },
+            counters,
+            created_at: 0,
+            started_at: None,
+            finished_at: None,
+        }
+    }
+
+    fn record(job: &Job, sequence: &str) -> serde_json::Value {
+        let image: serde_dynamo::Item = serde_dynamo::to_item(JobItem::from_job(job, 0)).unwrap();
+        json!({
+            "eventID": sequence, "eventName": "MODIFY", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+            "awsRegion": "us-east-1",
+            "dynamodb": {"Keys": {}, "NewImage": image, "SequenceNumber": sequence, "SizeBytes": 1,
+                         "StreamViewType": "NEW_AND_OLD_IMAGES"}
+        })
+    }
+
+    fn event(records: Vec<serde_json::Value>) -> Event {
+        serde_json::from_value(json!({ "Records": records })).unwrap()
+    }
+
+    async fn stored(tracker: &Tracker<MemoryStore>, job: &Job) -> Job {
+        tracker.store.create_job(job, &[]).await.unwrap();
+        job.clone()
+    }
+
+    #[tokio::test]
+    async fn moves_jobs_as_their_counters_say() {
+        let tracker = Tracker { store: MemoryStore::new() };
+        let started = Counters { total: 2, queued: 1, in_progress: 1, ..Counters::default() };
+        let done = Counters { total: 2, succeeded: 1, failed: 1, ..Counters::default() };
+        let a = stored(&tracker, &job(JobStatus::Pending, started)).await;
+        let b = stored(&tracker, &job(JobStatus::Processing, done)).await;
+        let response = tracker.handle(event(vec![record(&a, "1"), record(&b, "2")])).await;
+        assert!(response.batch_item_failures.is_empty());
+        assert_eq!(tracker.store.get_job(&a.id).await.unwrap().unwrap().status, JobStatus::Processing);
+        let b = tracker.store.get_job(&b.id).await.unwrap().unwrap();
+        assert_eq!(b.status, JobStatus::CompletedWithErrors);
+        assert!(b.finished_at.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_stale_record_changes_nothing() {
+        let tracker = Tracker { store: MemoryStore::new() };
+        let done = Counters { total: 1, succeeded: 1, ..Counters::default() };
+        let current = stored(&tracker, &job(JobStatus::Completed, done)).await;
+        let mut stale = current.clone();
+        stale.status = JobStatus::Processing;
+        assert!(tracker.handle(event(vec![record(&stale, "1")])).await.batch_item_failures.is_empty());
+        assert_eq!(tracker.store.get_job(&current.id).await.unwrap().unwrap(), current);
+    }
+
+    #[tokio::test]
+    async fn a_failure_reports_its_sequence_number_and_stops() {
+        let tracker = Tracker { store: MemoryStore::new() };
+        let done = Counters { total: 1, succeeded: 1, ..Counters::default() };
+        let a = stored(&tracker, &job(JobStatus::Processing, done)).await;
+        let b = stored(&tracker, &job(JobStatus::Processing, done)).await;
+        tracker.store.set_unavailable(true);
+        let response = tracker.handle(event(vec![record(&a, "41"), record(&b, "42")])).await;
+        let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+        assert_eq!(failed, [Some("41".to_owned())], "retry from the first failure; later records keep their order");
+    }
+}

@@ -3,10 +3,12 @@
 
 mod dynamo;
 pub mod items;
+mod memory;
 
 use std::future::Future;
 
 pub use dynamo::DynamoStore;
+pub use memory::MemoryStore;
 
 use crate::domain::{Analysis, CleanUrl, Job, JobId, JobStatus, UrlStatus, UrlTask};
 use crate::error::Error;
