@@ -8,11 +8,10 @@ use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
 use serde_json::Value;
 use shared::auth::{KeyStore, hash_key};
-use shared::domain::{
-    CleanUrl, Counters, EngineChoice, Job, JobId, JobSettings, JobStatus, Priority, Strategy, Tenant,
-};
+use shared::domain::{CleanUrl, Job, JobId, JobSettings, JobStatus, Priority, Tenant};
 use shared::net::AddressPolicy;
 use shared::store::JobStore;
+use shared::time::now_millis;
 use support::site::Site;
 
 use crate::harness::Harness;
@@ -26,24 +25,9 @@ fn event(name: &str) -> String {
 }
 
 async fn sample_job(h: &Harness, urls: &[String]) -> Job {
-    let job = Job {
-        id: JobId::parse(SAMPLE_JOB).unwrap(),
-        tenant: Tenant("sample".into()),
-        name: "sample".into(),
-        status: JobStatus::Pending,
-        settings: JobSettings {
-            priority: Priority::High,
-            strategy: Strategy::Mobile,
-            engine: EngineChoice::Auto,
-            batch_size: 5,
-            timeout_seconds: 300,
-            max_retries: 3,
-        },
-        counters: Counters::new(urls.len() as u64),
-        created_at: shared::time::now_millis(),
-        started_at: None,
-        finished_at: None,
-    };
+    let settings = JobSettings { priority: Priority::High, ..JobSettings::default() };
+    let mut job = Job::new(Tenant("sample".into()), "sample".into(), settings, urls.len() as u64, now_millis());
+    job.id = JobId::parse(SAMPLE_JOB).unwrap();
     let clean: Vec<CleanUrl> =
         urls.iter().map(|u| CleanUrl::parse(u, AddressPolicy { allow_private: true }).unwrap()).collect();
     h.env.store().create_job(&job, &clean).await.unwrap();

@@ -127,10 +127,7 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use serde_json::json;
-    use shared::domain::{
-        Analysis, CleanUrl, Counters, EngineChoice, Job, JobId, JobSettings, JobStatus, Priority, Strategy, Tenant,
-        UrlStatus,
-    };
+    use shared::domain::{Analysis, CleanUrl, Job, JobId, JobSettings, Strategy, Tenant, UrlStatus};
     use shared::engine::EngineError;
     use shared::net::AddressPolicy;
     use shared::store::MemoryStore;
@@ -185,24 +182,8 @@ mod tests {
     }
 
     async fn job(a: &Analyzer<MemoryStore, RecordingQueue, ScriptedEngine>, urls: &[&str]) -> JobId {
-        let job = Job {
-            id: JobId::generate(),
-            tenant: Tenant("t".into()),
-            name: "n".into(),
-            status: JobStatus::Pending,
-            settings: JobSettings {
-                priority: Priority::Normal,
-                strategy: Strategy::Mobile,
-                engine: EngineChoice::Http,
-                batch_size: 5,
-                timeout_seconds: 60,
-                max_retries: 2,
-            },
-            counters: Counters::new(urls.len() as u64),
-            created_at: 0,
-            started_at: None,
-            finished_at: None,
-        };
+        let settings = JobSettings { max_retries: 2, ..JobSettings::default() };
+        let job = Job::new(Tenant("t".into()), "n".into(), settings, urls.len() as u64, 0);
         let clean: Vec<CleanUrl> = urls.iter().map(|u| CleanUrl::parse(u, AddressPolicy::default()).unwrap()).collect();
         a.store.create_job(&job, &clean).await.unwrap();
         job.id

@@ -50,31 +50,17 @@ impl<S: JobStore> Tracker<S> {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
-    use shared::domain::{Counters, EngineChoice, Job, JobId, JobSettings, JobStatus, Priority, Strategy, Tenant};
+    use shared::domain::{Counters, Job, JobSettings, JobStatus, Tenant};
     use shared::store::MemoryStore;
     use shared::store::items::JobItem;
 
     use super::*;
 
     fn job(status: JobStatus, counters: Counters) -> Job {
-        Job {
-            id: JobId::generate(),
-            tenant: Tenant("t".into()),
-            name: "n".into(),
-            status,
-            settings: JobSettings {
-                priority: Priority::Normal,
-                strategy: Strategy::Mobile,
-                engine: EngineChoice::Http,
-                batch_size: 5,
-                timeout_seconds: 60,
-                max_retries: 2,
-            },
-            counters,
-            created_at: 0,
-            started_at: None,
-            finished_at: None,
-        }
+        let mut job = Job::new(Tenant("t".into()), "n".into(), JobSettings::default(), counters.total, 0);
+        job.status = status;
+        job.counters = counters;
+        job
     }
 
     fn record(job: &Job, sequence: &str) -> serde_json::Value {

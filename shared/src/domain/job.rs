@@ -91,6 +91,20 @@ pub struct JobSettings {
     pub max_retries: u32,
 }
 
+/// The defaults of SPEC §2 for every field a client may leave out.
+impl Default for JobSettings {
+    fn default() -> Self {
+        JobSettings {
+            priority: Priority::Normal,
+            strategy: Strategy::Mobile,
+            engine: EngineChoice::Auto,
+            batch_size: 5,
+            timeout_seconds: 300,
+            max_retries: 3,
+        }
+    }
+}
+
 /// The job's URL counters. Every accepted URL is in exactly one of the five buckets.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {
@@ -157,6 +171,21 @@ pub struct Job {
 }
 
 impl Job {
+    /// A new job of `total_urls` URLs, all queued.
+    pub fn new(tenant: Tenant, name: String, settings: JobSettings, total_urls: u64, now: Millis) -> Job {
+        Job {
+            id: JobId::generate(),
+            tenant,
+            name,
+            status: JobStatus::Pending,
+            settings,
+            counters: Counters::new(total_urls),
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+        }
+    }
+
     /// Throughput since the first URL started, in URLs per minute.
     pub fn urls_per_minute(&self, now: Millis) -> Option<f64> {
         let started = self.started_at?;
@@ -196,24 +225,10 @@ mod tests {
     use JobStatus::*;
 
     fn job(status: JobStatus, counters: Counters) -> Job {
-        Job {
-            id: JobId::generate(),
-            tenant: Tenant("t".into()),
-            name: "n".into(),
-            status,
-            settings: JobSettings {
-                priority: Priority::Normal,
-                strategy: Strategy::Mobile,
-                engine: EngineChoice::Http,
-                batch_size: 5,
-                timeout_seconds: 300,
-                max_retries: 3,
-            },
-            counters,
-            created_at: 0,
-            started_at: None,
-            finished_at: None,
-        }
+        let mut job = Job::new(Tenant("t".into()), "n".into(), JobSettings::default(), counters.total, 0);
+        job.status = status;
+        job.counters = counters;
+        job
     }
 
     fn counters(total: u64, queued: u64, in_progress: u64, succeeded: u64, failed: u64) -> Counters {

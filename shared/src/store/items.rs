@@ -231,27 +231,7 @@ mod tests {
 
     #[test]
     fn negative_counters_are_reported_as_corrupt() {
-        let mut item = JobItem::from_job(
-            &Job {
-                id: JobId::generate(),
-                tenant: Tenant("t".into()),
-                name: "n".into(),
-                status: JobStatus::Pending,
-                settings: JobSettings {
-                    priority: Priority::Low,
-                    strategy: Strategy::Mobile,
-                    engine: EngineChoice::Http,
-                    batch_size: 1,
-                    timeout_seconds: 60,
-                    max_retries: 0,
-                },
-                counters: Counters::new(1),
-                created_at: 0,
-                started_at: None,
-                finished_at: None,
-            },
-            0,
-        );
+        let mut item = JobItem::from_job(&Job::new(Tenant("t".into()), "n".into(), JobSettings::default(), 1, 0), 0);
         item.in_progress = -1;
         assert!(matches!(item.into_job(), Err(Error::Corrupt(_))));
     }

@@ -8,10 +8,7 @@ use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use shared::auth::KeyStore;
-use shared::domain::{
-    Counters, EngineChoice, Job, JobId, JobSettings, JobStatus, Priority, Rejected, Strategy, TaskMessage, Tenant,
-    clean_batch,
-};
+use shared::domain::{EngineChoice, Job, JobSettings, Rejected, TaskMessage, clean_batch};
 use shared::queue::TaskQueue;
 use shared::store::JobStore;
 use shared::time::{now_millis, rfc3339};
@@ -126,13 +123,14 @@ fn validate(body: Map<String, Value>) -> Result<Submission, ApiError> {
             Vec::new()
         }
     };
+    let default = JobSettings::default();
     let settings = JobSettings {
-        priority: choice(&body, "priority", Priority::Normal, &mut problems),
-        strategy: choice(&body, "strategy", Strategy::Mobile, &mut problems),
-        engine: choice(&body, "engine", EngineChoice::Auto, &mut problems),
-        batch_size: integer(&body, "batch_size", (1, 20), 5, &mut problems),
-        timeout_seconds: integer(&body, "timeout_seconds", (60, 1800), 300, &mut problems),
-        max_retries: integer(&body, "max_retries", (0, 5), 3, &mut problems),
+        priority: choice(&body, "priority", default.priority, &mut problems),
+        strategy: choice(&body, "strategy", default.strategy, &mut problems),
+        engine: choice(&body, "engine", default.engine, &mut problems),
+        batch_size: integer(&body, "batch_size", (1, 20), default.batch_size, &mut problems),
+        timeout_seconds: integer(&body, "timeout_seconds", (60, 1800), default.timeout_seconds, &mut problems),
+        max_retries: integer(&body, "max_retries", (0, 5), default.max_retries, &mut problems),
     };
     if settings.engine == EngineChoice::Psi {
         problems.add("engine", "psi needs a PageSpeed Insights key, and this deployment has none: use http or auto");
@@ -189,17 +187,8 @@ where
         });
     }
     let now = now_millis();
-    let job = Job {
-        id: JobId::generate(),
-        name: submission.name.unwrap_or_else(|| format!("batch {}", rfc3339(now))),
-        tenant: Tenant(tenant.0),
-        status: JobStatus::Pending,
-        settings: submission.settings,
-        counters: Counters::new(batch.accepted.len() as u64),
-        created_at: now,
-        started_at: None,
-        finished_at: None,
-    };
+    let name = submission.name.unwrap_or_else(|| format!("batch {}", rfc3339(now)));
+    let job = Job::new(tenant, name, submission.settings, batch.accepted.len() as u64, now);
     state.store.create_job(&job, &batch.accepted).await?;
     let effective_timeout = job.settings.timeout_seconds.min(settings.max_url_timeout_seconds);
     let messages: Vec<TaskMessage> = batch
@@ -230,6 +219,8 @@ where
 
 #[cfg(test)]
 mod tests {
+    use shared::domain::{Priority, Strategy};
+
     use super::*;
 
     fn problems_of(body: Value) -> Vec<String> {
