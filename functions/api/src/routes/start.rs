@@ -238,17 +238,10 @@ mod tests {
     fn defaults_fill_every_optional_field() {
         let Value::Object(body) = json!({"urls": ["a.com"]}) else { unreachable!() };
         let submission = validate(body).unwrap();
-        assert_eq!(
-            submission.settings,
-            JobSettings {
-                priority: Priority::Normal,
-                strategy: Strategy::Mobile,
-                engine: EngineChoice::Auto,
-                batch_size: 5,
-                timeout_seconds: 300,
-                max_retries: 3,
-            }
-        );
+        let s = submission.settings;
+        // SPEC §2's defaults, spelled out: a change to JobSettings::default must show up here.
+        assert_eq!((s.priority, s.strategy, s.engine), (Priority::Normal, Strategy::Mobile, EngineChoice::Auto));
+        assert_eq!((s.batch_size, s.timeout_seconds, s.max_retries), (5, 300, 3));
         assert_eq!(submission.name, None);
     }
 
