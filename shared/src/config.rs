@@ -7,6 +7,8 @@ use crate::error::Error;
 pub struct Config {
     pub table_name: String,
     pub queues: QueueUrls,
+    /// The priority queues' dead-letter queues, where the deployment names them.
+    pub dead_letters: Option<QueueUrls>,
     /// Local development only: lets the analyzer fetch private and loopback addresses.
     pub allow_private_targets: bool,
     /// The AWS endpoint to call instead of the real one (the local emulator); `None` on AWS.
@@ -70,6 +72,10 @@ impl Config {
                 high: required("QUEUE_HIGH_URL")?,
                 normal: required("QUEUE_NORMAL_URL")?,
                 low: required("QUEUE_LOW_URL")?,
+            },
+            dead_letters: match (lookup("DLQ_HIGH_URL"), lookup("DLQ_NORMAL_URL"), lookup("DLQ_LOW_URL")) {
+                (Some(high), Some(normal), Some(low)) => Some(QueueUrls { high, normal, low }),
+                _ => None,
             },
             allow_private_targets,
             aws_endpoint: lookup("SPEEDBATCH_AWS_ENDPOINT").filter(|v| !v.trim().is_empty()),

@@ -41,7 +41,12 @@ impl Harness {
         let router = api::app(AppState {
             store: env.store(),
             queue: env.queue(),
-            settings: ApiSettings { queues: env.queues.clone(), policy, max_url_timeout_seconds: 840 },
+            settings: ApiSettings {
+                queues: env.queues.clone(),
+                dead_letters: Some(env.dead_letters.clone()),
+                policy,
+                max_url_timeout_seconds: 840,
+            },
         });
         let analyzer = Analyzer {
             store: env.store(),

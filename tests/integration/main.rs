@@ -2,6 +2,7 @@
 //! each test with its own table and queues.
 
 mod api;
+mod endpoints;
 mod harness;
 mod pipeline;
 mod sample_events;

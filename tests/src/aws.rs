@@ -42,6 +42,7 @@ pub struct TestEnv {
     pub sqs: aws_sdk_sqs::Client,
     pub table: String,
     pub queues: QueueUrls,
+    pub dead_letters: QueueUrls,
 }
 
 impl TestEnv {
@@ -52,17 +53,23 @@ impl TestEnv {
         let table = unique_name("it-jobs");
         create_table_from_template(&dynamo, &table).await;
         let mut urls = Vec::new();
-        for priority in ["high", "normal", "low"] {
+        for name in ["high", "normal", "low", "high-dlq", "normal-dlq", "low-dlq"] {
             let output = sqs
                 .create_queue()
-                .queue_name(unique_name(&format!("it-{priority}")))
+                .queue_name(unique_name(&format!("it-{name}")))
                 .send()
                 .await
                 .expect("create a test queue");
             urls.push(output.queue_url.expect("queue url"));
         }
-        let [high, normal, low] = <[String; 3]>::try_from(urls).expect("three queues");
-        TestEnv { dynamo, sqs, table, queues: QueueUrls { high, normal, low } }
+        let [high, normal, low, high_dlq, normal_dlq, low_dlq] = <[String; 6]>::try_from(urls).expect("six queues");
+        TestEnv {
+            dynamo,
+            sqs,
+            table,
+            queues: QueueUrls { high, normal, low },
+            dead_letters: QueueUrls { high: high_dlq, normal: normal_dlq, low: low_dlq },
+        }
     }
 
     pub fn store(&self) -> DynamoStore {
@@ -83,7 +90,8 @@ impl TestEnv {
 
     pub async fn cleanup(self) {
         let _ = self.dynamo.delete_table().table_name(&self.table).send().await;
-        for url in [&self.queues.high, &self.queues.normal, &self.queues.low] {
+        let (q, d) = (&self.queues, &self.dead_letters);
+        for url in [&q.high, &q.normal, &q.low, &d.high, &d.normal, &d.low] {
             let _ = self.sqs.delete_queue().queue_url(url).send().await;
         }
     }

@@ -86,6 +86,11 @@ where
                 tracing::info!(%job_id, seq, %status, "duplicate delivery ignored");
                 return Ok(Disposition::Done);
             }
+            Ok(Claim::JobCancelling) => {
+                let cancelled = self.store.cancel_task(job_id, seq, now_millis()).await?;
+                tracing::info!(%job_id, seq, cancelled, "job is cancelling: URL not started");
+                return Ok(Disposition::Done);
+            }
             Err(shared::Error::NotFound) => {
                 tracing::warn!(%job_id, seq, "task for a job that no longer exists dropped");
                 return Ok(Disposition::Done);
@@ -160,6 +165,10 @@ mod tests {
     }
 
     impl TaskQueue for RecordingQueue {
+        async fn depth(&self, _: &str) -> Result<shared::queue::QueueDepth, shared::Error> {
+            Ok(Default::default())
+        }
+
         async fn send(&self, _: &str, _: &[TaskMessage]) -> Result<(), shared::Error> {
             Ok(())
         }
@@ -280,6 +289,21 @@ mod tests {
         let unknown = JobId::generate();
         let response = a.handle(event(vec![record("x", task(&unknown, 0, "https://ok.example"), 1)]), later()).await;
         assert!(response.batch_item_failures.is_empty(), "a deleted job's task is dropped, not retried forever");
+    }
+
+    #[tokio::test]
+    async fn a_cancelling_job_starts_no_new_url() {
+        let a = analyzer();
+        let id = job(&a, &["https://ok.example", "https://gone.example"]).await;
+        let first = a.handle(event(vec![record("m0", task(&id, 0, "https://ok.example"), 1)]), later()).await;
+        assert!(first.batch_item_failures.is_empty());
+        assert_eq!(a.store.request_cancel(&id, 1).await.unwrap(), shared::store::Cancel::Requested);
+        let second = a.handle(event(vec![record("m1", task(&id, 1, "https://gone.example"), 1)]), later()).await;
+        assert!(second.batch_item_failures.is_empty());
+        let job = a.store.get_job(&id).await.unwrap().unwrap();
+        assert_eq!((job.counters.succeeded, job.counters.cancelled, job.counters.failed), (1, 1, 0));
+        assert_eq!(a.store.get_task(&id, 1).await.unwrap().unwrap().status, UrlStatus::Cancelled);
+        assert_eq!(job.next_status(), Some(shared::domain::JobStatus::Cancelled));
     }
 
     #[tokio::test]

@@ -2,7 +2,9 @@
 //! drive in-process.
 
 pub mod auth;
+pub mod cursor;
 pub mod error;
+pub mod query;
 pub mod routes;
 pub mod state;
 pub mod views;
@@ -29,6 +31,10 @@ where
     let api = Router::new()
         .route("/start", post(routes::start::start::<S, Q>))
         .route("/progress/{id}", get(routes::progress::progress::<S, Q>))
+        .route("/jobs", get(routes::jobs::jobs::<S, Q>))
+        .route("/cancel/{id}", post(routes::cancel::cancel::<S, Q>))
+        .route("/queue/status", get(routes::queue_status::queue_status::<S, Q>))
+        .route("/health", get(routes::health::health::<S, Q>))
         .layer(DefaultBodyLimit::max(routes::start::MAX_BODY_BYTES));
     Router::new()
         .nest(BASE_PATH, api)

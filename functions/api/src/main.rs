@@ -14,6 +14,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         queue: SqsQueue::new(aws_sdk_sqs::Client::new(&sdk)),
         settings: ApiSettings {
             queues: config.queues.clone(),
+            dead_letters: config.dead_letters.clone(),
             policy: AddressPolicy { allow_private: config.allow_private_targets },
             max_url_timeout_seconds: config.max_url_timeout_seconds,
         },

@@ -14,6 +14,7 @@ pub struct AppState<S, Q> {
 #[derive(Clone, Debug)]
 pub struct ApiSettings {
     pub queues: QueueUrls,
+    pub dead_letters: Option<QueueUrls>,
     pub policy: AddressPolicy,
     /// The longest analysis a URL can get: the analyzer function's own timeout less a margin
     /// for writing the result.

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use shared::domain::{Counters, Job, JobSettings, JobStatus};
-use shared::time::{Millis, rfc3339};
+use shared::time::rfc3339;
 
 #[derive(Debug, Serialize)]
 pub struct JobView {
@@ -22,7 +22,7 @@ pub struct JobView {
 }
 
 impl JobView {
-    pub fn new(job: &Job, now: Millis) -> Self {
+    pub fn new(job: &Job) -> Self {
         JobView {
             batch_job_id: job.id.to_string(),
             name: job.name.clone(),
@@ -33,8 +33,8 @@ impl JobView {
             created_at: rfc3339(job.created_at),
             started_at: job.started_at.map(rfc3339),
             finished_at: job.finished_at.map(rfc3339),
-            urls_per_minute: job.urls_per_minute(now),
-            eta_seconds: job.eta_seconds(now),
+            urls_per_minute: job.urls_per_minute(),
+            eta_seconds: job.eta_seconds(),
         }
     }
 }

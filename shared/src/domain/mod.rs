@@ -36,12 +36,7 @@ macro_rules! named_enum {
             fn from_str(s: &str) -> Result<Self, String> {
                 match s {
                     $($text => Ok($name::$variant),)+
-                    other => Err(format!(
-                        "unknown {} {:?}: expected one of {}",
-                        stringify!($name).to_lowercase(),
-                        other,
-                        [$($text),+].join(", ")
-                    )),
+                    other => Err(format!("{:?} is not one of {}", other, [$($text),+].join(", "))),
                 }
             }
         }

@@ -16,7 +16,21 @@ const BATCH_MAX: usize = 10;
 const SEND_PARALLELISM: usize = 8;
 const FAILED_ENTRY_RETRIES: u32 = 8;
 
+/// How many messages a queue holds, by state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct QueueDepth {
+    /// Waiting to be received.
+    pub visible: u64,
+    /// Received and being processed (or waiting out a retry backoff).
+    pub in_flight: u64,
+    /// Sent with a delay that has not passed yet.
+    pub delayed: u64,
+}
+
 pub trait TaskQueue: Send + Sync {
+    /// The queue's approximate message counts (SQS counts are eventually consistent).
+    fn depth(&self, queue_url: &str) -> impl Future<Output = Result<QueueDepth, Error>> + Send;
+
     fn send(&self, queue_url: &str, messages: &[TaskMessage]) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Makes a received message visible again after `delay`: the backoff before a retry.
@@ -73,6 +87,27 @@ impl SqsQueue {
 }
 
 impl TaskQueue for SqsQueue {
+    async fn depth(&self, queue_url: &str) -> Result<QueueDepth, Error> {
+        use aws_sdk_sqs::types::QueueAttributeName as Name;
+        let output = self
+            .client
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(Name::ApproximateNumberOfMessages)
+            .attribute_names(Name::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(Name::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await
+            .map_err(|e| Error::queue("GetQueueAttributes", e))?;
+        let attributes = output.attributes.unwrap_or_default();
+        let count = |name: Name| attributes.get(&name).and_then(|v| v.parse().ok()).unwrap_or(0);
+        Ok(QueueDepth {
+            visible: count(Name::ApproximateNumberOfMessages),
+            in_flight: count(Name::ApproximateNumberOfMessagesNotVisible),
+            delayed: count(Name::ApproximateNumberOfMessagesDelayed),
+        })
+    }
+
     async fn send(&self, queue_url: &str, messages: &[TaskMessage]) -> Result<(), Error> {
         let entries = messages
             .iter()

@@ -2,12 +2,16 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, TransactWriteItem, Update, WriteRequest};
+use aws_sdk_dynamodb::types::builders::UpdateBuilder;
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, TransactWriteItem, Update, WriteRequest};
 use futures::{StreamExt, TryStreamExt};
 
-use super::items::{JOB_SK, JobItem, KEY_SK, TaskItem, job_pk, key_pk, task_sk};
-use super::{Claim, JobStore, Outcome, Recorded};
+use super::items::{
+    JOB_SK, JobItem, KEY_SK, MAX_SEQ, TASK_SK_PREFIX, TENANT_INDEX, TaskItem, job_pk, key_pk, task_sk, tenant_pk,
+};
+use super::{Cancel, Claim, JobStore, Outcome, Page, Recorded};
 use crate::auth::KeyStore;
 use crate::domain::{CleanUrl, Job, JobId, JobStatus, Tenant, UrlStatus, UrlTask};
 use crate::error::Error;
@@ -20,6 +24,11 @@ const BATCH_WRITE_MAX: usize = 25;
 const WRITE_PARALLELISM: usize = 8;
 /// Rounds of re-sending unprocessed items before giving up.
 const UNPROCESSED_RETRIES: u32 = 8;
+
+struct RawPage {
+    items: Vec<HashMap<String, AttributeValue>>,
+    more: bool,
+}
 
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
@@ -69,6 +78,19 @@ impl DynamoStore {
         HashMap::from([("pk".to_owned(), av_s(job_pk(id))), ("sk".to_owned(), av_s(sk))])
     }
 
+    /// An update that moves a task from `from` to `to` (and only if it is in `from`), with
+    /// `:now` bound; callers add the rest of the `SET` and its values.
+    fn task_transition(&self, id: &JobId, seq: u32, from: UrlStatus, to: UrlStatus, now: Millis) -> UpdateBuilder {
+        Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(id, task_sk(seq))))
+            .condition_expression("#status = :from")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":from", av_s(from.as_str()))
+            .expression_attribute_values(":to", av_s(to.as_str()))
+            .expression_attribute_values(":now", av_n(now))
+    }
+
     fn expiry(&self, from: Millis, extra_days: u32) -> i64 {
         from / 1000 + i64::from(self.retention_days + extra_days) * 86_400
     }
@@ -110,6 +132,45 @@ impl DynamoStore {
         Ok(output.item)
     }
 
+    /// Runs a Query, keeping only items in `status` when one is given, until `limit` items
+    /// pass or the data ends. `more` says whether anything may follow the last item returned.
+    async fn query_page(
+        &self,
+        query: QueryFluentBuilder,
+        status: Option<&str>,
+        mut start: Option<HashMap<String, AttributeValue>>,
+        limit: usize,
+    ) -> Result<RawPage, Error> {
+        let query = match status {
+            Some(status) => query
+                .filter_expression("#status = :status")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":status", av_s(status)),
+            None => query,
+        };
+        let mut items = Vec::new();
+        loop {
+            let want = (limit - items.len()).max(1);
+            let output = query
+                .clone()
+                .limit(i32::try_from(want).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| Error::store("Query", e))?;
+            items.extend(output.items.unwrap_or_default());
+            start = output.last_evaluated_key;
+            if items.len() >= limit {
+                let more = items.len() > limit || start.is_some();
+                items.truncate(limit);
+                return Ok(RawPage { items, more });
+            }
+            if start.is_none() {
+                return Ok(RawPage { items, more: false });
+            }
+        }
+    }
+
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Option<Vec<bool>>, Error> {
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(None),
@@ -126,11 +187,37 @@ impl DynamoStore {
         expression: &str,
         values: &[(&str, AttributeValue)],
     ) -> Result<TransactWriteItem, Error> {
+        self.job_update(id, expression, "attribute_exists(pk)", values)
+    }
+
+    /// A counter update that succeeds only while the job still takes work.
+    fn job_update_while_running(
+        &self,
+        id: &JobId,
+        expression: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> Result<TransactWriteItem, Error> {
+        let mut values = values.to_vec();
+        values.push((":pending", av_s(JobStatus::Pending.as_str())));
+        values.push((":running", av_s(JobStatus::Processing.as_str())));
+        self.job_update(id, expression, "#job_status IN (:pending, :running)", &values)
+    }
+
+    fn job_update(
+        &self,
+        id: &JobId,
+        expression: &str,
+        condition: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> Result<TransactWriteItem, Error> {
         let mut update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(Self::key(id, JOB_SK.to_owned())))
             .update_expression(expression)
-            .condition_expression("attribute_exists(pk)");
+            .condition_expression(condition);
+        if condition.contains("#job_status") {
+            update = update.expression_attribute_names("#job_status", "status");
+        }
         for (name, value) in values {
             update = update.expression_attribute_values(*name, value.clone());
         }
@@ -184,19 +271,13 @@ impl JobStore for DynamoStore {
     }
 
     async fn claim_task(&self, id: &JobId, seq: u32, now: Millis) -> Result<Claim, Error> {
-        let task = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(id, task_sk(seq))))
-            .update_expression("SET #status = :processing, claimed_at = :now ADD attempts :one")
-            .condition_expression("#status = :queued")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":processing", av_s(UrlStatus::Processing.as_str()))
-            .expression_attribute_values(":queued", av_s(UrlStatus::Queued.as_str()))
-            .expression_attribute_values(":now", av_n(now))
+        let task = self
+            .task_transition(id, seq, UrlStatus::Queued, UrlStatus::Processing, now)
+            .update_expression("SET #status = :to, claimed_at = :now ADD attempts :one")
             .expression_attribute_values(":one", av_n(1))
             .build()
             .map_err(|e| Error::store("TransactWriteItems", e))?;
-        let job = self.job_counter_update(
+        let job = self.job_update_while_running(
             id,
             "SET updated_at = :now, started_at = if_not_exists(started_at, :now) ADD queued :minus, in_progress :one",
             &[(":now", av_n(now)), (":one", av_n(1)), (":minus", av_n(-1))],
@@ -204,7 +285,13 @@ impl JobStore for DynamoStore {
         let items = vec![TransactWriteItem::builder().update(task).build(), job];
         match self.transact(items).await? {
             None => Ok(Claim::Claimed),
-            Some(failed) if failed.get(1) == Some(&true) => Err(Error::NotFound),
+            Some(failed) if failed.get(1) == Some(&true) => match self.get_job(id).await? {
+                None => Err(Error::NotFound),
+                Some(job) if matches!(job.status, JobStatus::Cancelling | JobStatus::Cancelled) => {
+                    Ok(Claim::JobCancelling)
+                }
+                Some(job) => Err(Error::Conflict(format!("job {id} is {} but its URL {seq} was queued", job.status))),
+            },
             Some(_) => {
                 // The task was not queued: find out whether this is a crash recovery or a
                 // duplicate. Rare path, so one extra read is fine.
@@ -237,15 +324,8 @@ impl JobStore for DynamoStore {
             Outcome::Succeeded(analysis) => (UrlStatus::Succeeded, None, Some(analysis)),
             Outcome::Failed { reason, analysis } => (UrlStatus::Failed, Some(reason), analysis.as_ref()),
         };
-        let mut set = vec!["#status = :status", "analyzed_at = :now"];
-        let mut task = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(id, task_sk(seq))))
-            .condition_expression("#status = :processing")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":status", av_s(status.as_str()))
-            .expression_attribute_values(":processing", av_s(UrlStatus::Processing.as_str()))
-            .expression_attribute_values(":now", av_n(now));
+        let mut set = vec!["#status = :to", "analyzed_at = :now"];
+        let mut task = self.task_transition(id, seq, UrlStatus::Processing, status, now);
         if let Some(error) = error {
             set.push("#error = :error");
             task = task
@@ -275,6 +355,160 @@ impl JobStore for DynamoStore {
             Some(failed) if failed.first() == Some(&true) => Ok(Recorded::Duplicate),
             Some(_) => Err(Error::NotFound),
         }
+    }
+
+    async fn cancel_task(&self, id: &JobId, seq: u32, now: Millis) -> Result<bool, Error> {
+        let Some(task) = self.get_task(id, seq).await? else { return Ok(false) };
+        let counter = match task.status {
+            UrlStatus::Queued => "queued",
+            UrlStatus::Processing => "in_progress",
+            _ => return Ok(false),
+        };
+        let update = self
+            .task_transition(id, seq, task.status, UrlStatus::Cancelled, now)
+            .update_expression("SET #status = :to, analyzed_at = :now")
+            .build()
+            .map_err(|e| Error::store("TransactWriteItems", e))?;
+        let job = self.job_counter_update(
+            id,
+            &format!("SET updated_at = :now ADD {counter} :minus, cancelled :one"),
+            &[(":now", av_n(now)), (":one", av_n(1)), (":minus", av_n(-1))],
+        )?;
+        Ok(self.transact(vec![TransactWriteItem::builder().update(update).build(), job]).await?.is_none())
+    }
+
+    async fn request_cancel(&self, id: &JobId, now: Millis) -> Result<Cancel, Error> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(id, JOB_SK.to_owned())))
+            .update_expression("SET #status = :cancelling, updated_at = :now, cancel_requested_at = :now")
+            .condition_expression("#status IN (:pending, :running)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":cancelling", av_s(JobStatus::Cancelling.as_str()))
+            .expression_attribute_values(":pending", av_s(JobStatus::Pending.as_str()))
+            .expression_attribute_values(":running", av_s(JobStatus::Processing.as_str()))
+            .expression_attribute_values(":now", av_n(now))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Cancel::Requested),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                match self.get_job(id).await?.map(|job| job.status) {
+                    None => Err(Error::NotFound),
+                    Some(JobStatus::Cancelling) => Ok(Cancel::Requested),
+                    Some(status) => Ok(Cancel::AlreadyFinished(status)),
+                }
+            }
+            Err(err) => Err(Error::store("UpdateItem", err)),
+        }
+    }
+
+    async fn list_jobs(
+        &self,
+        tenant: &Tenant,
+        status: Option<JobStatus>,
+        limit: usize,
+        after: Option<&JobId>,
+    ) -> Result<Page<Job, JobId>, Error> {
+        let start = after.map(|id| {
+            HashMap::from([
+                ("pk".to_owned(), av_s(job_pk(id))),
+                ("sk".to_owned(), av_s(JOB_SK)),
+                ("gsi1pk".to_owned(), av_s(tenant_pk(tenant))),
+                ("gsi1sk".to_owned(), av_s(id.as_str())),
+            ])
+        });
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(TENANT_INDEX)
+            .key_condition_expression("gsi1pk = :tenant")
+            .expression_attribute_values(":tenant", av_s(tenant_pk(tenant)))
+            .scan_index_forward(false);
+        let page = self.query_page(query, status.map(JobStatus::as_str), start, limit).await?;
+        let items =
+            page.items.into_iter().map(|item| from_item::<JobItem>(item)?.into_job()).collect::<Result<Vec<_>, _>>()?;
+        let next = if page.more { items.last().map(|job| job.id.clone()) } else { None };
+        Ok(Page { items, next })
+    }
+
+    async fn list_tasks(
+        &self,
+        id: &JobId,
+        status: Option<UrlStatus>,
+        limit: usize,
+        after: Option<u32>,
+    ) -> Result<Page<UrlTask, u32>, Error> {
+        let from = after.map_or_else(|| TASK_SK_PREFIX.to_owned(), |seq| task_sk(seq + 1));
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", av_s(job_pk(id)))
+            .expression_attribute_values(":from", av_s(from))
+            .expression_attribute_values(":to", av_s(task_sk(MAX_SEQ)))
+            .consistent_read(true);
+        let page = self.query_page(query, status.map(UrlStatus::as_str), None, limit).await?;
+        let items = page
+            .items
+            .into_iter()
+            .map(|item| Ok(from_item::<TaskItem>(item)?.into_task()))
+            .collect::<Result<Vec<_>, Error>>()?;
+        let next = if page.more { items.last().map(|task| task.seq) } else { None };
+        Ok(Page { items, next })
+    }
+
+    async fn delete_job(&self, id: &JobId) -> Result<usize, Error> {
+        let mut deleted = 0;
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", av_s(job_pk(id)))
+                .projection_expression("pk, sk")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| Error::store("Query", e))?;
+            let mut requests = Vec::new();
+            for key in output.items.unwrap_or_default() {
+                let delete = DeleteRequest::builder()
+                    .set_key(Some(key))
+                    .build()
+                    .map_err(|e| Error::store("BatchWriteItem", e))?;
+                requests.push(WriteRequest::builder().delete_request(delete).build());
+            }
+            deleted += requests.len();
+            let chunks: Vec<Vec<WriteRequest>> = requests.chunks(BATCH_WRITE_MAX).map(<[_]>::to_vec).collect();
+            futures::stream::iter(chunks)
+                .map(|chunk| self.batch_write(chunk))
+                .buffer_unordered(WRITE_PARALLELISM)
+                .try_collect::<()>()
+                .await?;
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(deleted);
+            }
+        }
+    }
+
+    async fn ping(&self) -> Result<(), Error> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", av_s("HEALTH"))
+            .key("sk", av_s("HEALTH"))
+            .send()
+            .await
+            .map_err(|e| Error::store("GetItem", e))?;
+        Ok(())
     }
 
     async fn transition_job(&self, id: &JobId, from: JobStatus, to: JobStatus, now: Millis) -> Result<bool, Error> {

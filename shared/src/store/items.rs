@@ -19,13 +19,18 @@ use crate::error::Error;
 use crate::time::Millis;
 
 pub const JOB_SK: &str = "JOB";
+pub const TASK_SK_PREFIX: &str = "URL#";
+/// The largest position a task key can hold in its six digits.
+pub const MAX_SEQ: u32 = 999_999;
+/// The GSI that lists a tenant's jobs.
+pub const TENANT_INDEX: &str = "by_tenant";
 
 pub fn job_pk(id: &JobId) -> String {
     format!("JOB#{id}")
 }
 
 pub fn task_sk(seq: u32) -> String {
-    format!("URL#{seq:06}")
+    format!("{TASK_SK_PREFIX}{seq:06}")
 }
 
 pub const KEY_SK: &str = "KEY";
@@ -98,7 +103,7 @@ impl JobItem {
             created_at: job.created_at,
             started_at: job.started_at,
             finished_at: job.finished_at,
-            updated_at: now,
+            updated_at: job.updated_at.max(now),
             expires_at: None,
         }
     }
@@ -132,6 +137,7 @@ impl JobItem {
             created_at: self.created_at,
             started_at: self.started_at,
             finished_at: self.finished_at,
+            updated_at: self.updated_at,
         })
     }
 }
@@ -224,6 +230,7 @@ mod tests {
             created_at: 1_000,
             started_at: Some(2_000),
             finished_at: None,
+            updated_at: 3_000,
         };
         let item: serde_dynamo::Item = serde_dynamo::to_item(JobItem::from_job(&job, 3_000)).unwrap();
         assert_eq!(job_from_stream_image(item).unwrap(), job);

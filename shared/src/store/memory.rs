@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::{Claim, JobStore, Outcome, Recorded};
+use super::{Cancel, Claim, JobStore, Outcome, Page, Recorded};
 use crate::auth::KeyStore;
 use crate::domain::{CleanUrl, Job, JobId, JobStatus, Tenant, UrlStatus, UrlTask};
 use crate::error::Error;
@@ -81,6 +81,9 @@ impl JobStore for MemoryStore {
         let State { jobs, tasks, .. } = &mut *state;
         let job = jobs.get_mut(id).ok_or(Error::NotFound)?;
         let task = tasks.get_mut(&(id.clone(), seq)).ok_or(Error::NotFound)?;
+        if !matches!(job.status, JobStatus::Pending | JobStatus::Processing) {
+            return Ok(Claim::JobCancelling);
+        }
         match task.status {
             UrlStatus::Queued => {
                 task.status = UrlStatus::Processing;
@@ -88,6 +91,7 @@ impl JobStore for MemoryStore {
                 job.counters.queued -= 1;
                 job.counters.in_progress += 1;
                 job.started_at.get_or_insert(now);
+                job.updated_at = now;
                 Ok(Claim::Claimed)
             }
             UrlStatus::Processing => {
@@ -107,6 +111,7 @@ impl JobStore for MemoryStore {
             return Ok(Recorded::Duplicate);
         }
         job.counters.in_progress -= 1;
+        job.updated_at = now;
         task.analyzed_at = Some(now);
         match outcome {
             Outcome::Succeeded(analysis) => {
@@ -124,6 +129,85 @@ impl JobStore for MemoryStore {
         Ok(Recorded::Counted)
     }
 
+    async fn cancel_task(&self, id: &JobId, seq: u32, now: Millis) -> Result<bool, Error> {
+        let mut state = self.state()?;
+        let State { jobs, tasks, .. } = &mut *state;
+        let (Some(job), Some(task)) = (jobs.get_mut(id), tasks.get_mut(&(id.clone(), seq))) else {
+            return Ok(false);
+        };
+        match task.status {
+            UrlStatus::Queued => job.counters.queued -= 1,
+            UrlStatus::Processing => job.counters.in_progress -= 1,
+            _ => return Ok(false),
+        }
+        task.status = UrlStatus::Cancelled;
+        task.analyzed_at = Some(now);
+        job.counters.cancelled += 1;
+        job.updated_at = now;
+        Ok(true)
+    }
+
+    async fn request_cancel(&self, id: &JobId, now: Millis) -> Result<Cancel, Error> {
+        let mut state = self.state()?;
+        let job = state.jobs.get_mut(id).ok_or(Error::NotFound)?;
+        match job.status {
+            JobStatus::Pending | JobStatus::Processing => {
+                job.status = JobStatus::Cancelling;
+                job.updated_at = now;
+                Ok(Cancel::Requested)
+            }
+            JobStatus::Cancelling => Ok(Cancel::Requested),
+            status => Ok(Cancel::AlreadyFinished(status)),
+        }
+    }
+
+    async fn list_jobs(
+        &self,
+        tenant: &Tenant,
+        status: Option<JobStatus>,
+        limit: usize,
+        after: Option<&JobId>,
+    ) -> Result<Page<Job, JobId>, Error> {
+        let state = self.state()?;
+        let mut jobs: Vec<&Job> = state.jobs.values().filter(|job| &job.tenant == tenant).collect();
+        // Newest first, as the GSI orders UUIDv7 ids.
+        jobs.sort_by(|a, b| b.id.as_str().cmp(a.id.as_str()));
+        let matching = jobs
+            .into_iter()
+            .filter(|job| after.is_none_or(|after| job.id.as_str() < after.as_str()))
+            .filter(|job| status.is_none_or(|status| job.status == status));
+        Ok(page(matching.cloned(), limit, |job| job.id.clone()))
+    }
+
+    async fn list_tasks(
+        &self,
+        id: &JobId,
+        status: Option<UrlStatus>,
+        limit: usize,
+        after: Option<u32>,
+    ) -> Result<Page<UrlTask, u32>, Error> {
+        let state = self.state()?;
+        let mut tasks: Vec<&UrlTask> = state.tasks.values().filter(|task| &task.job_id == id).collect();
+        tasks.sort_by_key(|task| task.seq);
+        let matching = tasks
+            .into_iter()
+            .filter(|task| after.is_none_or(|after| task.seq > after))
+            .filter(|task| status.is_none_or(|status| task.status == status));
+        Ok(page(matching.cloned(), limit, |task| task.seq))
+    }
+
+    async fn delete_job(&self, id: &JobId) -> Result<usize, Error> {
+        let mut state = self.state()?;
+        let before = state.tasks.len();
+        state.tasks.retain(|(job, _), _| job != id);
+        let tasks = before - state.tasks.len();
+        Ok(tasks + usize::from(state.jobs.remove(id).is_some()))
+    }
+
+    async fn ping(&self) -> Result<(), Error> {
+        self.state().map(|_| ())
+    }
+
     async fn transition_job(&self, id: &JobId, from: JobStatus, to: JobStatus, now: Millis) -> Result<bool, Error> {
         if !from.can_become(to) {
             return Err(Error::Conflict(format!("a job cannot go from {from} to {to}")));
@@ -133,6 +217,7 @@ impl JobStore for MemoryStore {
             return Ok(false);
         };
         job.status = to;
+        job.updated_at = now;
         if to == JobStatus::Processing || to.is_finished() {
             job.started_at.get_or_insert(now);
         }
@@ -141,6 +226,13 @@ impl JobStore for MemoryStore {
         }
         Ok(true)
     }
+}
+
+/// The first `limit` items, and the cursor of the last one when more follow.
+fn page<T, C>(mut items: impl Iterator<Item = T>, limit: usize, cursor: impl Fn(&T) -> C) -> Page<T, C> {
+    let taken: Vec<T> = items.by_ref().take(limit).collect();
+    let next = if items.next().is_some() { taken.last().map(cursor) } else { None };
+    Page { items: taken, next }
 }
 
 impl KeyStore for MemoryStore {

@@ -10,7 +10,7 @@ use std::future::Future;
 pub use dynamo::DynamoStore;
 pub use memory::MemoryStore;
 
-use crate::domain::{Analysis, CleanUrl, Job, JobId, JobStatus, UrlStatus, UrlTask};
+use crate::domain::{Analysis, CleanUrl, Job, JobId, JobStatus, Tenant, UrlStatus, UrlTask};
 use crate::error::Error;
 use crate::time::Millis;
 
@@ -24,6 +24,8 @@ pub enum Claim {
     Reclaimed,
     /// The URL already has its terminal status: this delivery is a duplicate.
     AlreadyFinished(UrlStatus),
+    /// The job is being cancelled: the URL must not start.
+    JobCancelling,
 }
 
 /// How one analysis ended.
@@ -39,6 +41,22 @@ pub enum Recorded {
     Counted,
     /// Another delivery recorded this URL first; nothing changed.
     Duplicate,
+}
+
+/// What claiming found when the job itself no longer takes work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cancel {
+    /// The job is now (or already was) `cancelling`.
+    Requested,
+    /// The job had already finished with this status.
+    AlreadyFinished(JobStatus),
+}
+
+/// One page of a listing and where the next one starts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page<T, C> {
+    pub items: Vec<T>,
+    pub next: Option<C>,
 }
 
 pub trait JobStore: Send + Sync {
@@ -60,6 +78,39 @@ pub trait JobStore: Send + Sync {
         outcome: &Outcome,
         now: Millis,
     ) -> impl Future<Output = Result<Recorded, Error>> + Send;
+
+    /// Marks a queued URL of a cancelling job `cancelled` and counts it; `false` when it was
+    /// no longer queued.
+    fn cancel_task(&self, id: &JobId, seq: u32, now: Millis) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// Moves a `pending` or `processing` job to `cancelling`.
+    fn request_cancel(&self, id: &JobId, now: Millis) -> impl Future<Output = Result<Cancel, Error>> + Send;
+
+    /// A tenant's jobs, newest first, optionally only those in `status`, starting after
+    /// the job `after`.
+    fn list_jobs(
+        &self,
+        tenant: &Tenant,
+        status: Option<JobStatus>,
+        limit: usize,
+        after: Option<&JobId>,
+    ) -> impl Future<Output = Result<Page<Job, JobId>, Error>> + Send;
+
+    /// A job's URLs in submission order, optionally only those in `status`, starting after
+    /// position `after`.
+    fn list_tasks(
+        &self,
+        id: &JobId,
+        status: Option<UrlStatus>,
+        limit: usize,
+        after: Option<u32>,
+    ) -> impl Future<Output = Result<Page<UrlTask, u32>, Error>> + Send;
+
+    /// Deletes a job and all its URLs; returns how many items went.
+    fn delete_job(&self, id: &JobId) -> impl Future<Output = Result<usize, Error>> + Send;
+
+    /// A cheap read that proves the table answers.
+    fn ping(&self) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Moves a job from `from` to `to`; `false` when it was no longer in `from`.
     fn transition_job(

@@ -1,2 +1,6 @@
+pub mod cancel;
+pub mod health;
+pub mod jobs;
 pub mod progress;
+pub mod queue_status;
 pub mod start;

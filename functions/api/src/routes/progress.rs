@@ -1,29 +1,52 @@
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
 use shared::auth::KeyStore;
-use shared::domain::JobId;
+use shared::domain::{Job, JobId, Tenant};
 use shared::queue::TaskQueue;
 use shared::store::JobStore;
-use shared::time::now_millis;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::SharedState;
 use crate::views::JobView;
 
-/// `GET /progress/{id}`: the job's live counters. Another tenant's job is indistinguishable
-/// from a missing one.
+/// The caller's job `id`. Another tenant's job is indistinguishable from a missing one.
+pub async fn owned_job<S: JobStore>(store: &S, tenant: &Tenant, id: &str) -> Result<Job, ApiError> {
+    let not_found = || ApiError::NotFound(format!("no job {id:?}"));
+    let job_id = JobId::parse(id).ok_or_else(not_found)?;
+    store.get_job(&job_id).await?.filter(|job| &job.tenant == tenant).ok_or_else(not_found)
+}
+
+/// `GET /progress/{id}`: the job's live counters, with a strong ETag so pollers get a
+/// bodiless 304 until something changes.
 pub async fn progress<S, Q>(
     State(state): State<SharedState<S, Q>>,
     Caller(tenant): Caller,
     Path(id): Path<String>,
-) -> Result<Json<JobView>, ApiError>
+    headers: HeaderMap,
+) -> Result<Response, ApiError>
 where
     S: JobStore + KeyStore + 'static,
     Q: TaskQueue + 'static,
 {
-    let not_found = || ApiError::NotFound(format!("no job {id:?}"));
-    let job_id = JobId::parse(&id).ok_or_else(not_found)?;
-    let job = state.store.get_job(&job_id).await?.filter(|job| job.tenant == tenant).ok_or_else(not_found)?;
-    Ok(Json(JobView::new(&job, now_millis())))
+    let job = owned_job(&state.store, &tenant, &id).await?;
+    let view = JobView::new(&job);
+    let body = serde_json::to_vec(&view).map_err(|e| ApiError::Internal(shared::Error::Corrupt(e.to_string())))?;
+    let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&body)[..16]));
+    let etag_header =
+        HeaderValue::from_str(&etag).map_err(|e| ApiError::Internal(shared::Error::Corrupt(e.to_string())))?;
+    let matches = headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|candidate| matches!(candidate.trim(), "*") || candidate.trim() == etag);
+    let cache = [(header::ETAG, etag_header), (header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))];
+    if matches {
+        return Ok((StatusCode::NOT_MODIFIED, cache).into_response());
+    }
+    Ok((cache, Json(view)).into_response())
 }

@@ -208,7 +208,7 @@ where
     state.queue.send(settings.queues.for_priority(job.settings.priority), &messages).await?;
     tracing::info!(job_id = %job.id, urls = messages.len(), rejected = batch.rejected.len(), "job created");
     let response = StartResponse {
-        job: JobView::new(&job, now),
+        job: JobView::new(&job),
         accepted: batch.accepted.len(),
         rejected: batch.rejected,
         duplicates_removed: batch.duplicates_removed,
@@ -263,7 +263,7 @@ mod tests {
                 "colour: unknown field; expected one of name, urls, priority, strategy, batch_size, timeout_seconds, max_retries, engine",
                 "name: must be at most 200 characters",
                 "urls[1]: must be a string",
-                "priority: unknown priority \"asap\": expected one of low, normal, high, urgent",
+                "priority: \"asap\" is not one of low, normal, high, urgent",
                 "strategy: must be a string",
                 "batch_size: must be a whole number from 1 to 20",
                 "timeout_seconds: must be a whole number from 60 to 1800",

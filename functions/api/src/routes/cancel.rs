@@ -1,0 +1,37 @@
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use shared::auth::KeyStore;
+use shared::queue::TaskQueue;
+use shared::store::{Cancel, JobStore};
+use shared::time::now_millis;
+
+use super::progress::owned_job;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::SharedState;
+use crate::views::JobView;
+
+/// `POST /cancel/{id}`: stops a job. No URL of it starts afterwards; the pipeline marks the
+/// queued ones `cancelled` and the job ends `cancelled`. 202: the stop is under way.
+pub async fn cancel<S, Q>(
+    State(state): State<SharedState<S, Q>>,
+    Caller(tenant): Caller,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<JobView>), ApiError>
+where
+    S: JobStore + KeyStore + 'static,
+    Q: TaskQueue + 'static,
+{
+    let job = owned_job(&state.store, &tenant, &id).await?;
+    match state.store.request_cancel(&job.id, now_millis()).await? {
+        Cancel::Requested => {
+            let job = owned_job(&state.store, &tenant, &id).await?;
+            tracing::info!(job_id = %job.id, "cancellation requested");
+            Ok((StatusCode::ACCEPTED, Json(JobView::new(&job))))
+        }
+        Cancel::AlreadyFinished(status) => {
+            Err(ApiError::Conflict(format!("job {id} has already finished ({status}) and cannot be cancelled")))
+        }
+    }
+}

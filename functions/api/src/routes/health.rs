@@ -1,0 +1,53 @@
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use serde_json::{Value, json};
+use shared::auth::KeyStore;
+use shared::queue::TaskQueue;
+use shared::store::JobStore;
+
+use crate::state::SharedState;
+
+#[derive(Serialize)]
+pub struct Health {
+    pub status: &'static str,
+    pub version: &'static str,
+    pub checks: Value,
+}
+
+fn check(result: Result<(), shared::Error>, started: Instant, name: &str) -> (bool, Value) {
+    let latency_ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
+    match result {
+        Ok(()) => (true, json!({"status": "ok", "latency_ms": latency_ms})),
+        Err(err) => {
+            // The cause goes to the log; the public answer names only the dependency.
+            tracing::warn!(dependency = name, error = %err, "health check failed");
+            (false, json!({"status": "error", "latency_ms": latency_ms}))
+        }
+    }
+}
+
+/// `GET /health` (no key): whether the service can do its work. `unhealthy` (503) when the
+/// table does not answer, `degraded` when only the queues do not.
+pub async fn health<S, Q>(State(state): State<SharedState<S, Q>>) -> (StatusCode, Json<Health>)
+where
+    S: JobStore + KeyStore + 'static,
+    Q: TaskQueue + 'static,
+{
+    let started = Instant::now();
+    let store = async { check(state.store.ping().await, started, "dynamodb") };
+    let queue = async { check(state.queue.depth(&state.settings.queues.normal).await.map(|_| ()), started, "sqs") };
+    let ((store_ok, store), (queue_ok, queue)) = tokio::join!(store, queue);
+    let status = match (store_ok, queue_ok) {
+        (true, true) => "healthy",
+        (true, false) => "degraded",
+        (false, _) => "unhealthy",
+    };
+    let code = if store_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let engine = json!({"status": "ok", "default_engine": "http", "psi_configured": false});
+    let checks = json!({"dynamodb": store, "sqs": queue, "engine": engine});
+    (code, Json(Health { status, version: env!("CARGO_PKG_VERSION"), checks }))
+}

@@ -1,0 +1,41 @@
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use serde::Serialize;
+use shared::auth::KeyStore;
+use shared::domain::{JobId, JobStatus};
+use shared::queue::TaskQueue;
+use shared::store::JobStore;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::SharedState;
+use crate::views::JobView;
+use crate::{cursor, query};
+
+#[derive(Serialize)]
+pub struct JobList {
+    pub jobs: Vec<JobView>,
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /jobs?limit=&cursor=&status=`: the caller's jobs, newest first.
+pub async fn jobs<S, Q>(
+    State(state): State<SharedState<S, Q>>,
+    Caller(tenant): Caller,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<JobList>, ApiError>
+where
+    S: JobStore + KeyStore + 'static,
+    Q: TaskQueue + 'static,
+{
+    let limit = query::limit(params.get("limit").map(String::as_str), 20, 100)?;
+    let status = query::choice::<JobStatus>("status", params.get("status").map(String::as_str))?;
+    let after = params.get("cursor").map(|c| cursor::decode(c, JobId::parse)).transpose()?;
+    let page = state.store.list_jobs(&tenant, status, limit, after.as_ref()).await?;
+    Ok(Json(JobList {
+        jobs: page.items.iter().map(JobView::new).collect(),
+        next_cursor: page.next.map(|id| cursor::encode(id.as_str())),
+    }))
+}

@@ -1,0 +1,54 @@
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+use shared::auth::KeyStore;
+use shared::queue::{QueueDepth, TaskQueue};
+use shared::store::JobStore;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::SharedState;
+
+#[derive(Serialize)]
+pub struct QueueStatus {
+    pub priority: &'static str,
+    #[serde(flatten)]
+    pub depth: QueueDepth,
+    /// Messages that could not be processed (malformed), waiting for a redrive.
+    pub dead_letter: Option<u64>,
+}
+
+#[derive(Serialize)]
+pub struct QueueStatusList {
+    pub queues: Vec<QueueStatus>,
+}
+
+/// `GET /queue/status`: the depth of each priority queue and its dead-letter queue. The
+/// queues are shared by all tenants; the counts reveal no job or URL.
+pub async fn queue_status<S, Q>(
+    State(state): State<SharedState<S, Q>>,
+    Caller(_): Caller,
+) -> Result<Json<QueueStatusList>, ApiError>
+where
+    S: JobStore + KeyStore + 'static,
+    Q: TaskQueue + 'static,
+{
+    let settings = &state.settings;
+    let dlq = settings.dead_letters.as_ref();
+    let queues = [
+        ("high", &settings.queues.high, dlq.map(|d| &d.high)),
+        ("normal", &settings.queues.normal, dlq.map(|d| &d.normal)),
+        ("low", &settings.queues.low, dlq.map(|d| &d.low)),
+    ];
+    let queue = &state.queue;
+    let reads = queues.iter().map(|&(priority, url, dlq)| async move {
+        let depth = queue.depth(url).await?;
+        let dead_letter = match dlq {
+            Some(dlq) => Some(queue.depth(dlq).await?.visible),
+            None => None,
+        };
+        Ok::<_, shared::Error>(QueueStatus { priority, depth, dead_letter })
+    });
+    let queues = futures::future::try_join_all(reads).await?;
+    Ok(Json(QueueStatusList { queues }))
+}

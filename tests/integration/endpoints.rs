@@ -1,0 +1,182 @@
+//! The listing, cancellation, caching and status endpoints against ministack.
+
+use axum::body::Body;
+use axum::http::Request;
+use serde_json::json;
+use shared::domain::JobStatus;
+use shared::store::JobStore;
+use support::site::Site;
+
+use tower::ServiceExt;
+
+use crate::harness::Harness;
+
+const API: &str = "/api/v1/batch-processing";
+
+#[tokio::test]
+async fn jobs_are_listed_newest_first_in_pages_for_their_tenant_only() {
+    let h = Harness::new().await;
+    let alice = h.key_for("alice").await;
+    let bob = h.key_for("bob").await;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(
+            h.start(&alice, json!({"urls": [format!("http://127.0.0.1:9/{n}")], "name": format!("job {n}")})).await,
+        );
+    }
+    h.start(&bob, json!({"urls": ["http://127.0.0.1:9/bob"]})).await;
+    ids.reverse();
+
+    let first = h.request("GET", &format!("{API}/jobs?limit=2"), Some(&alice), None).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let names: Vec<&str> = first.body["jobs"].as_array().unwrap().iter().map(|j| j["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["job 4", "job 3"]);
+    let cursor = first.body["next_cursor"].as_str().expect("more pages").to_owned();
+    let second = h.request("GET", &format!("{API}/jobs?limit=2&cursor={cursor}"), Some(&alice), None).await;
+    let third_cursor = second.body["next_cursor"].as_str().unwrap().to_owned();
+    let third = h.request("GET", &format!("{API}/jobs?limit=2&cursor={third_cursor}"), Some(&alice), None).await;
+    let all: Vec<String> = [&first, &second, &third]
+        .iter()
+        .flat_map(|page| {
+            page.body["jobs"].as_array().unwrap().iter().map(|j| j["batch_job_id"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    assert_eq!(all, ids.iter().map(|id| id.to_string()).collect::<Vec<_>>());
+    assert!(third.body["next_cursor"].is_null());
+
+    let everything = h.request("GET", &format!("{API}/jobs"), Some(&bob), None).await;
+    assert_eq!(everything.body["jobs"].as_array().unwrap().len(), 1, "bob sees only his own job");
+
+    h.env.store().request_cancel(&ids[0], 1).await.unwrap();
+    let cancelling = h.request("GET", &format!("{API}/jobs?status=cancelling"), Some(&alice), None).await;
+    let found: Vec<&str> =
+        cancelling.body["jobs"].as_array().unwrap().iter().map(|j| j["batch_job_id"].as_str().unwrap()).collect();
+    assert_eq!(found, [ids[0].as_str()]);
+
+    let tampered =
+        h.request("GET", &format!("{API}/jobs?cursor={}x", &cursor[..cursor.len() - 1]), Some(&alice), None).await;
+    assert_eq!(tampered.status, 400, "{}", tampered.body);
+    assert_eq!(tampered.body["error"]["code"], "malformed_request");
+    let bad_limit = h.request("GET", &format!("{API}/jobs?limit=101"), Some(&alice), None).await;
+    assert_eq!(bad_limit.status, 422);
+    assert_eq!(bad_limit.body["error"]["details"][0]["field"], "limit");
+    let bad_status = h.request("GET", &format!("{API}/jobs?status=done"), Some(&alice), None).await;
+    assert_eq!(bad_status.status, 422);
+    h.env.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_cancelled_job_starts_nothing_more_and_its_counts_add_up() {
+    let h = Harness::new().await;
+    let site = Site::start().await;
+    let key = h.key_for("acme").await;
+    let other = h.key_for("other").await;
+    let urls: Vec<String> = (0..10).map(|n| site.url(&format!("/page/{n}"))).collect();
+    let id = h.start(&key, json!({"urls": urls})).await;
+    let queue = &h.env.queues.normal;
+    // Three URLs are analysed before the cancel arrives.
+    let mut done = 0;
+    while done < 3 {
+        let event = h.receive(queue, 3 - done).await;
+        done += event.records.len() as i32;
+        h.analyze(queue, event).await;
+    }
+    let path = format!("{API}/cancel/{id}");
+    assert_eq!(h.request("POST", &path, Some(&other), None).await.status, 404, "not another tenant's to cancel");
+    let cancelled = h.request("POST", &path, Some(&key), None).await;
+    assert_eq!(cancelled.status, 202, "{}", cancelled.body);
+    assert_eq!(cancelled.body["status"], "cancelling");
+    assert_eq!(h.request("POST", &path, Some(&key), None).await.status, 202, "cancelling again is harmless");
+    h.drain(queue).await;
+    assert_eq!(site.hits(), 3, "no URL started after the cancel");
+    h.track(id.as_str()).await;
+    let progress = h.request("GET", &format!("{API}/progress/{id}"), Some(&key), None).await;
+    let body = &progress.body;
+    assert_eq!(body["status"], "cancelled", "{body}");
+    assert_eq!(
+        (body["succeeded"].as_u64(), body["cancelled"].as_u64(), body["failed"].as_u64()),
+        (Some(3), Some(7), Some(0))
+    );
+    let finished = h.request("POST", &path, Some(&key), None).await;
+    assert_eq!(finished.status, 409);
+    assert_eq!(finished.body["error"]["code"], "conflict");
+    h.env.cleanup().await;
+}
+
+#[tokio::test]
+async fn progress_answers_304_until_the_job_changes() {
+    let h = Harness::new().await;
+    let site = Site::start().await;
+    let key = h.key_for("acme").await;
+    let id = h.start(&key, json!({"urls": [site.url("/page/1"), site.url("/page/2")]})).await;
+    let path = format!("{API}/progress/{id}");
+    let get = |etag: Option<String>| {
+        let mut request = Request::builder().uri(&path).header("x-api-key", &key);
+        if let Some(etag) = etag {
+            request = request.header("if-none-match", etag);
+        }
+        request.body(Body::empty()).unwrap()
+    };
+    let response = h.router.clone().oneshot(get(None)).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(etag.starts_with('"') && etag.ends_with('"'), "a strong ETag: {etag}");
+    let unchanged = h.router.clone().oneshot(get(Some(etag.clone()))).await.unwrap();
+    assert_eq!(unchanged.status(), 304);
+    assert!(axum::body::to_bytes(unchanged.into_body(), 1024).await.unwrap().is_empty());
+    h.drain(&h.env.queues.normal).await;
+    let changed = h.router.clone().oneshot(get(Some(etag.clone()))).await.unwrap();
+    assert_eq!(changed.status(), 200, "the counters moved");
+    assert_ne!(changed.headers()["etag"].to_str().unwrap(), etag);
+    h.env.cleanup().await;
+}
+
+#[tokio::test]
+async fn health_and_queue_status_report_the_dependencies() {
+    let h = Harness::new().await;
+    let key = h.key_for("acme").await;
+    let health = h.request("GET", &format!("{API}/health"), None, None).await;
+    assert_eq!(health.status, 200, "{}", health.body);
+    assert_eq!(health.body["status"], "healthy");
+    assert_eq!(health.body["checks"]["dynamodb"]["status"], "ok");
+    assert_eq!(health.body["checks"]["sqs"]["status"], "ok");
+    assert!(health.body["checks"]["dynamodb"]["latency_ms"].is_number());
+    assert!(!health.body.to_string().contains(&h.env.table), "no resource names in a public answer");
+
+    h.start(&key, json!({"urls": ["http://127.0.0.1:9/a", "http://127.0.0.1:9/b"], "priority": "low"})).await;
+    h.env.sqs.send_message().queue_url(&h.env.dead_letters.low).message_body("poison").send().await.unwrap();
+    assert_eq!(h.request("GET", &format!("{API}/queue/status"), None, None).await.status, 401);
+    let status = h.request("GET", &format!("{API}/queue/status"), Some(&key), None).await;
+    assert_eq!(status.status, 200, "{}", status.body);
+    let low = &status.body["queues"][2];
+    assert_eq!(low["priority"], "low");
+    assert_eq!(
+        (low["visible"].as_u64(), low["in_flight"].as_u64(), low["dead_letter"].as_u64()),
+        (Some(2), Some(0), Some(1))
+    );
+    assert_eq!(status.body["queues"][0]["visible"], 0);
+
+    h.env.dynamo.delete_table().table_name(&h.env.table).send().await.unwrap();
+    let down = h.request("GET", &format!("{API}/health"), None, None).await;
+    assert_eq!(down.status, 503);
+    assert_eq!(down.body["status"], "unhealthy");
+    h.env.cleanup().await;
+}
+
+#[tokio::test]
+async fn finished_jobs_stay_finished() {
+    let h = Harness::new().await;
+    let site = Site::start().await;
+    let key = h.key_for("acme").await;
+    let id = h.start(&key, json!({"urls": [site.url("/page/1")]})).await;
+    h.drain(&h.env.queues.normal).await;
+    h.track(id.as_str()).await;
+    assert_eq!(h.env.store().get_job(&id).await.unwrap().unwrap().status, JobStatus::Completed);
+    let response = h.request("POST", &format!("{API}/cancel/{id}"), Some(&key), None).await;
+    assert_eq!(response.status, 409);
+    assert_eq!(
+        response.body["error"]["message"],
+        format!("job {id} has already finished (completed) and cannot be cancelled")
+    );
+    h.env.cleanup().await;
+}
