@@ -180,3 +180,122 @@ async fn finished_jobs_stay_finished() {
     );
     h.env.cleanup().await;
 }
+
+#[tokio::test]
+async fn results_come_in_pages_with_a_summary_and_as_csv() {
+    let h = Harness::new().await;
+    let site = Site::start().await;
+    let key = h.key_for("acme").await;
+    let urls = [site.url("/page/1"), site.url("/page/2"), site.url("/missing"), site.url("/page/3?q=a,b")];
+    let id = h.start(&key, json!({"urls": urls})).await;
+    h.drain(&h.env.queues.normal).await;
+    h.track(id.as_str()).await;
+    let path = format!("{API}/results/{id}");
+
+    let all = h.request("GET", &path, Some(&key), None).await;
+    assert_eq!(all.status, 200, "{}", all.body);
+    assert_eq!(all.body["status"], "completed_with_errors");
+    let rows = all.body["results"].as_array().unwrap();
+    assert_eq!(rows.iter().map(|r| r["url"].as_str().unwrap()).collect::<Vec<_>>(), urls);
+    assert_eq!(rows[2]["status"], "failed");
+    assert_eq!(rows[2]["error"], "HTTP 404 Not Found");
+    assert_eq!(rows[2]["error_kind"], "http_4xx");
+    assert_eq!(rows[0]["engine"], "http");
+    assert_eq!(rows[0]["strategy"], "mobile");
+    assert_eq!(rows[0]["attempts"], 1);
+    assert_eq!(rows[0]["metrics"]["status_code"], 200);
+    assert!(rows[0]["analyzed_at"].as_str().unwrap().ends_with('Z'));
+    let summary = &all.body["summary"];
+    assert_eq!(summary["by_status"]["succeeded"], 3);
+    assert_eq!(summary["by_status"]["failed"], 1);
+    assert_eq!(summary["errors_by_kind"], json!({"http_4xx": 1}));
+    assert_eq!(summary["metrics"]["ttfb_ms"]["count"], 3);
+    assert!(
+        summary["metrics"]["ttfb_ms"]["p50"].as_f64().unwrap()
+            <= summary["metrics"]["ttfb_ms"]["p95"].as_f64().unwrap()
+    );
+    assert!(all.body["next_cursor"].is_null());
+
+    let first = h.request("GET", &format!("{path}?limit=3"), Some(&key), None).await;
+    assert_eq!(first.body["results"].as_array().unwrap().len(), 3);
+    let cursor = first.body["next_cursor"].as_str().unwrap();
+    let rest = h.request("GET", &format!("{path}?limit=3&cursor={cursor}"), Some(&key), None).await;
+    assert_eq!(rest.body["results"][0]["url"], urls[3]);
+    assert!(rest.body["next_cursor"].is_null());
+    let failed = h.request("GET", &format!("{path}?status=failed"), Some(&key), None).await;
+    assert_eq!(failed.body["results"].as_array().unwrap().len(), 1);
+
+    let response = h
+        .router
+        .clone()
+        .oneshot(
+            Request::builder().uri(format!("{path}?format=csv")).header("x-api-key", &key).body(Body::empty()).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/csv; charset=utf-8");
+    assert!(response.headers()["content-disposition"].to_str().unwrap().contains(&format!("speedbatch-{id}.csv")));
+    let csv =
+        String::from_utf8(axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap().to_vec()).unwrap();
+    let lines: Vec<&str> = csv.split("\r\n").collect();
+    assert_eq!(lines.len(), 6, "header, four rows, and the empty string after the last CRLF: {csv}");
+    assert!(
+        lines[0].starts_with("url,status,attempts,error,error_kind,engine,strategy,score,analyzed_at,"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[0].contains("ttfb_ms"));
+    assert!(
+        lines[3].starts_with(&format!("{},failed,1,HTTP 404 Not Found,http_4xx,http,mobile,", urls[2])),
+        "{}",
+        lines[3]
+    );
+    assert!(lines[4].starts_with(&format!("\"{}\",succeeded", urls[3])), "a comma in the URL is quoted: {}", lines[4]);
+
+    let other = h.key_for("other").await;
+    assert_eq!(h.request("GET", &path, Some(&other), None).await.status, 404);
+    assert_eq!(h.request("GET", &format!("{path}?format=xml"), Some(&key), None).await.status, 422);
+    assert_eq!(h.request("GET", &format!("{path}?cursor=abc"), Some(&key), None).await.status, 400);
+    h.env.cleanup().await;
+}
+
+#[tokio::test]
+async fn cleanup_deletes_only_the_callers_finished_jobs() {
+    let h = Harness::new().await;
+    let site = Site::start().await;
+    let alice = h.key_for("alice").await;
+    let bob = h.key_for("bob").await;
+    let finished = h.start(&alice, json!({"urls": [site.url("/page/1"), site.url("/page/2")]})).await;
+    h.drain(&h.env.queues.normal).await;
+    h.track(finished.as_str()).await;
+    let second = h.start(&alice, json!({"urls": [site.url("/page/3")]})).await;
+    let bobs = h.start(&bob, json!({"urls": [site.url("/page/4")]})).await;
+    let queue = &h.env.queues.normal;
+    let event = h.receive(queue, 10).await;
+    h.analyze(queue, event).await;
+    h.track(bobs.as_str()).await;
+    h.track(second.as_str()).await;
+    let pending = h.start(&alice, json!({"urls": [site.url("/page/5")]})).await;
+
+    let missing = h.request("DELETE", &format!("{API}/cleanup"), Some(&alice), None).await;
+    assert_eq!(missing.status, 422);
+    assert_eq!(missing.body["error"]["details"][0]["field"], "older_than_days");
+    let dry = h.request("DELETE", &format!("{API}/cleanup?older_than_days=0&dry_run=true"), Some(&alice), None).await;
+    assert_eq!(dry.status, 200, "{}", dry.body);
+    assert_eq!(dry.body["dry_run"], true);
+    assert_eq!(dry.body["jobs_matched"], 2);
+    assert_eq!(dry.body["items_deleted"], 0);
+    assert!(h.env.store().get_job(&finished).await.unwrap().is_some(), "a dry run deletes nothing");
+    let not_old = h.request("DELETE", &format!("{API}/cleanup?older_than_days=1"), Some(&alice), None).await;
+    assert_eq!(not_old.body["jobs_matched"], 0, "nothing finished a day ago");
+
+    let done = h.request("DELETE", &format!("{API}/cleanup?older_than_days=0"), Some(&alice), None).await;
+    assert_eq!(done.body["jobs_deleted"], 2);
+    assert_eq!(done.body["items_deleted"], 2 + 2 + 1, "two job items and three URL items");
+    assert!(h.env.store().get_job(&finished).await.unwrap().is_none());
+    assert_eq!(h.request("GET", &format!("{API}/progress/{finished}"), Some(&alice), None).await.status, 404);
+    assert!(h.env.store().get_job(&pending).await.unwrap().is_some(), "an unfinished job stays");
+    assert!(h.env.store().get_job(&bobs).await.unwrap().is_some(), "bob's job is not alice's to delete");
+    h.env.cleanup().await;
+}

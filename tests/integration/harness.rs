@@ -35,6 +35,8 @@ pub struct Response {
 
 impl Harness {
     pub async fn new() -> Harness {
+        // Handler logs (captured per test, shown when one fails).
+        shared::telemetry::init();
         let env = TestEnv::new().await;
         // Tests target a site on 127.0.0.1, as local development does.
         let policy = AddressPolicy { allow_private: true };

@@ -8,7 +8,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
 use shared::config::QueueUrls;
 use shared::domain::TaskMessage;
-use shared::engine::{Engine, FailureKind};
+use shared::engine::Engine;
 use shared::queue::TaskQueue;
 use shared::retry::url_retry_delay;
 use shared::store::{Claim, JobStore, Outcome, Recorded};
@@ -103,7 +103,7 @@ where
         let attempt: u32 = record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
         let outcome = match self.engine.analyze(&message.url, message.strategy, timeout).await {
             Ok(analysis) => Outcome::Succeeded(analysis),
-            Err(err) if err.kind == FailureKind::Retryable && attempt <= message.max_retries => {
+            Err(err) if err.is_retryable() && attempt <= message.max_retries => {
                 let delay = url_retry_delay(attempt);
                 tracing::info!(%job_id, seq, attempt, reason = %err.reason, delay_s = delay.as_secs(), "retryable failure");
                 let queue_url = record.event_source_arn.as_deref().and_then(|arn| self.queues.for_arn(arn));
@@ -113,7 +113,7 @@ where
                 }
                 return Ok(Disposition::Retry);
             }
-            Err(err) => Outcome::Failed { reason: err.reason, analysis: err.analysis },
+            Err(err) => Outcome::Failed { kind: err.kind, reason: err.reason, analysis: err.analysis },
         };
         match self.store.record_outcome(job_id, seq, &outcome, now_millis()).await? {
             Recorded::Counted => {
@@ -132,7 +132,7 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use serde_json::json;
-    use shared::domain::{Analysis, CleanUrl, Job, JobId, JobSettings, Strategy, Tenant, UrlStatus};
+    use shared::domain::{Analysis, CleanUrl, ErrorKind, Job, JobId, JobSettings, Strategy, Tenant, UrlStatus};
     use shared::engine::EngineError;
     use shared::net::AddressPolicy;
     use shared::store::MemoryStore;
@@ -150,9 +150,9 @@ mod tests {
 
         async fn analyze(&self, url: &str, strategy: Strategy, _: Duration) -> Result<Analysis, EngineError> {
             if url.contains("retry") {
-                Err(EngineError::retryable("HTTP 503 Service Unavailable"))
+                Err(EngineError::new(ErrorKind::Http5xx, "HTTP 503 Service Unavailable"))
             } else if url.contains("gone") {
-                Err(EngineError::permanent("HTTP 410 Gone"))
+                Err(EngineError::new(ErrorKind::Http4xx, "HTTP 410 Gone"))
             } else {
                 Ok(Analysis { engine: "scripted".into(), strategy, score: Some(90.0), metrics: Default::default() })
             }

@@ -2,18 +2,20 @@
 //! drive in-process.
 
 pub mod auth;
+pub mod csv;
 pub mod cursor;
 pub mod error;
 pub mod query;
 pub mod routes;
 pub mod state;
+pub mod summary;
 pub mod views;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use shared::auth::KeyStore;
 use shared::queue::TaskQueue;
 use shared::store::JobStore;
@@ -33,6 +35,8 @@ where
         .route("/progress/{id}", get(routes::progress::progress::<S, Q>))
         .route("/jobs", get(routes::jobs::jobs::<S, Q>))
         .route("/cancel/{id}", post(routes::cancel::cancel::<S, Q>))
+        .route("/results/{id}", get(routes::results::results::<S, Q>))
+        .route("/cleanup", delete(routes::cleanup::cleanup::<S, Q>))
         .route("/queue/status", get(routes::queue_status::queue_status::<S, Q>))
         .route("/health", get(routes::health::health::<S, Q>))
         .layer(DefaultBodyLimit::max(routes::start::MAX_BODY_BYTES));

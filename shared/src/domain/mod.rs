@@ -7,15 +7,14 @@ pub mod task;
 
 pub use clean_url::{CleanUrl, CleanedBatch, Rejected, UrlRejection, clean_batch};
 pub use job::{Counters, EngineChoice, Job, JobId, JobSettings, JobStatus, Priority, Strategy, Tenant};
-pub use task::{Analysis, TaskMessage, UrlStatus, UrlTask};
+pub use task::{Analysis, ErrorKind, TaskMessage, UrlStatus, UrlTask};
 
 /// Serde glue for enums that are stored and shown by the same snake_case names.
 macro_rules! named_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
+        pub enum $name { $(#[serde(rename = $text)] $variant),+ }
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];

@@ -30,6 +30,37 @@ impl UrlStatus {
     }
 }
 
+named_enum!(
+    /// Why a URL failed, by cause: what the error breakdown of a job's summary counts.
+    ErrorKind {
+        Timeout => "timeout",
+        Http4xx => "http_4xx",
+        Http5xx => "http_5xx",
+        RateLimited => "rate_limited",
+        Dns => "dns",
+        Connection => "connection",
+        Transfer => "transfer",
+        Redirect => "redirect",
+        Blocked => "blocked",
+        InvalidUrl => "invalid_url",
+    }
+);
+
+impl ErrorKind {
+    /// Whether trying again later can help: timeouts, 5xx, 429 and dropped connections can;
+    /// a DNS failure, a 4xx page or an address refused by policy cannot.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Timeout
+                | ErrorKind::Http5xx
+                | ErrorKind::RateLimited
+                | ErrorKind::Connection
+                | ErrorKind::Transfer
+        )
+    }
+}
+
 /// One URL of a job, as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct UrlTask {
@@ -40,6 +71,7 @@ pub struct UrlTask {
     pub status: UrlStatus,
     pub attempts: u32,
     pub error: Option<String>,
+    pub error_kind: Option<ErrorKind>,
     pub analysis: Option<Analysis>,
     pub analyzed_at: Option<Millis>,
 }
@@ -77,6 +109,20 @@ mod tests {
         }
         assert!(UrlStatus::Queued.can_become(UrlStatus::Processing));
         assert!(!UrlStatus::Queued.can_become(UrlStatus::Succeeded), "must be claimed first");
+    }
+
+    #[test]
+    fn stored_names_are_the_shown_names() {
+        for kind in ErrorKind::ALL {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+            assert_eq!(serde_json::from_value::<ErrorKind>(kind.as_str().into()).unwrap(), *kind);
+        }
+    }
+
+    #[test]
+    fn only_transient_causes_are_retried() {
+        let retryable: Vec<_> = ErrorKind::ALL.iter().filter(|k| k.is_retryable()).map(|k| k.as_str()).collect();
+        assert_eq!(retryable, ["timeout", "http_5xx", "rate_limited", "connection", "transfer"]);
     }
 
     #[test]

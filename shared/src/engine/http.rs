@@ -11,8 +11,8 @@ use reqwest::redirect;
 use serde_json::{Map, Value, json};
 use url::{Host, Url};
 
-use super::{Engine, EngineError, FailureKind};
-use crate::domain::{Analysis, Strategy};
+use super::{Engine, EngineError};
+use crate::domain::{Analysis, ErrorKind, Strategy};
 use crate::error::error_chain;
 use crate::net::{AddressPolicy, BlockedAddress};
 
@@ -163,13 +163,16 @@ impl HttpEngine {
         let analysis = Analysis { engine: self.name().into(), strategy, score: None, metrics };
         let reason =
             || format!("HTTP {} {}", status.as_u16(), status.canonical_reason().unwrap_or("")).trim_end().to_owned();
-        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-            Err(EngineError { kind: FailureKind::Retryable, reason: reason(), analysis: Some(analysis) })
+        let kind = if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            ErrorKind::RateLimited
+        } else if status.is_server_error() {
+            ErrorKind::Http5xx
         } else if status.is_client_error() {
-            Err(EngineError { kind: FailureKind::Permanent, reason: reason(), analysis: Some(analysis) })
+            ErrorKind::Http4xx
         } else {
-            Ok(analysis)
-        }
+            return Ok(analysis);
+        };
+        Err(EngineError { kind, reason: reason(), analysis: Some(analysis) })
     }
 }
 
@@ -182,24 +185,24 @@ fn classify(err: reqwest::Error) -> EngineError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
     while let Some(cause) = source {
         if let Some(blocked) = cause.downcast_ref::<Blocked>() {
-            return EngineError::permanent(blocked.to_string());
+            return EngineError::new(ErrorKind::Blocked, blocked.to_string());
         }
         if let Some(dns) = cause.downcast_ref::<DnsFailure>() {
-            return EngineError::permanent(dns.to_string());
+            return EngineError::new(ErrorKind::Dns, dns.to_string());
         }
         if let Some(scheme) = cause.downcast_ref::<BadRedirectScheme>() {
-            return EngineError::permanent(scheme.to_string());
+            return EngineError::new(ErrorKind::Redirect, scheme.to_string());
         }
         source = cause.source();
     }
     if err.is_redirect() {
-        EngineError::permanent(format!("redirect failed: {}", error_chain(&err)))
+        EngineError::new(ErrorKind::Redirect, format!("redirect failed: {}", error_chain(&err)))
     } else if err.is_timeout() {
-        EngineError::retryable("timed out")
+        EngineError::new(ErrorKind::Timeout, "timed out")
     } else if err.is_connect() {
-        EngineError::retryable(format!("could not connect: {}", error_chain(&err)))
+        EngineError::new(ErrorKind::Connection, format!("could not connect: {}", error_chain(&err)))
     } else {
-        EngineError::retryable(format!("transfer failed: {}", error_chain(&err)))
+        EngineError::new(ErrorKind::Transfer, format!("transfer failed: {}", error_chain(&err)))
     }
 }
 
@@ -209,11 +212,13 @@ impl Engine for HttpEngine {
     }
 
     async fn analyze(&self, url: &str, strategy: Strategy, timeout: Duration) -> Result<Analysis, EngineError> {
-        let url = Url::parse(url).map_err(|e| EngineError::permanent(format!("not a valid URL: {e}")))?;
-        check_literal_host(&url, self.policy).map_err(|blocked| EngineError::permanent(blocked.to_string()))?;
+        let url =
+            Url::parse(url).map_err(|e| EngineError::new(ErrorKind::InvalidUrl, format!("not a valid URL: {e}")))?;
+        check_literal_host(&url, self.policy)
+            .map_err(|blocked| EngineError::new(ErrorKind::Blocked, blocked.to_string()))?;
         match tokio::time::timeout(timeout, self.fetch(url, strategy)).await {
             Ok(result) => result,
-            Err(_) => Err(EngineError::retryable(format!("timed out after {} s", timeout.as_secs()))),
+            Err(_) => Err(EngineError::new(ErrorKind::Timeout, format!("timed out after {} s", timeout.as_secs()))),
         }
     }
 }

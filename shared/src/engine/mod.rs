@@ -5,36 +5,27 @@ pub mod http;
 use std::future::Future;
 use std::time::Duration;
 
-use crate::domain::{Analysis, Strategy};
+use crate::domain::{Analysis, ErrorKind, Strategy};
 
 pub use http::HttpEngine;
-
-/// Whether trying again later can help.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FailureKind {
-    /// Timeouts, 5xx, 429, dropped connections.
-    Retryable,
-    /// DNS failure, a 4xx page, an address refused by policy, an unusable URL.
-    Permanent,
-}
 
 /// An analysis that did not succeed, with the reason in words a user can act on and, where
 /// the page answered, what was measured anyway.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[error("{reason}")]
 pub struct EngineError {
-    pub kind: FailureKind,
+    pub kind: ErrorKind,
     pub reason: String,
     pub analysis: Option<Analysis>,
 }
 
 impl EngineError {
-    pub fn permanent(reason: impl Into<String>) -> Self {
-        EngineError { kind: FailureKind::Permanent, reason: reason.into(), analysis: None }
+    pub fn new(kind: ErrorKind, reason: impl Into<String>) -> Self {
+        EngineError { kind, reason: reason.into(), analysis: None }
     }
 
-    pub fn retryable(reason: impl Into<String>) -> Self {
-        EngineError { kind: FailureKind::Retryable, reason: reason.into(), analysis: None }
+    pub fn is_retryable(&self) -> bool {
+        self.kind.is_retryable()
     }
 }
 

@@ -322,15 +322,16 @@ impl JobStore for DynamoStore {
     async fn record_outcome(&self, id: &JobId, seq: u32, outcome: &Outcome, now: Millis) -> Result<Recorded, Error> {
         let (status, error, analysis) = match outcome {
             Outcome::Succeeded(analysis) => (UrlStatus::Succeeded, None, Some(analysis)),
-            Outcome::Failed { reason, analysis } => (UrlStatus::Failed, Some(reason), analysis.as_ref()),
+            Outcome::Failed { kind, reason, analysis } => (UrlStatus::Failed, Some((kind, reason)), analysis.as_ref()),
         };
         let mut set = vec!["#status = :to", "analyzed_at = :now"];
         let mut task = self.task_transition(id, seq, UrlStatus::Processing, status, now);
-        if let Some(error) = error {
-            set.push("#error = :error");
+        if let Some((kind, reason)) = error {
+            set.push("#error = :error, error_kind = :kind");
             task = task
                 .expression_attribute_names("#error", "error")
-                .expression_attribute_values(":error", av_s(error.as_str()));
+                .expression_attribute_values(":error", av_s(reason.as_str()))
+                .expression_attribute_values(":kind", av_s(kind.as_str()));
         }
         if let Some(analysis) = analysis {
             set.push("analysis = :analysis");

@@ -12,8 +12,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    Analysis, Counters, EngineChoice, Job, JobId, JobSettings, JobStatus, Priority, Strategy, Tenant, UrlStatus,
-    UrlTask,
+    Analysis, Counters, EngineChoice, ErrorKind, Job, JobId, JobSettings, JobStatus, Priority, Strategy, Tenant,
+    UrlStatus, UrlTask,
 };
 use crate::error::Error;
 use crate::time::Millis;
@@ -156,6 +156,8 @@ pub struct TaskItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<ErrorKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<Analysis>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analyzed_at: Option<Millis>,
@@ -174,6 +176,7 @@ impl TaskItem {
             status: UrlStatus::Queued,
             attempts: 0,
             error: None,
+            error_kind: None,
             analysis: None,
             analyzed_at: None,
             expires_at: Some(expires_at),
@@ -188,6 +191,7 @@ impl TaskItem {
             status: self.status,
             attempts: self.attempts,
             error: self.error,
+            error_kind: self.error_kind,
             analysis: self.analysis,
             analyzed_at: self.analyzed_at,
         }

@@ -59,6 +59,7 @@ impl JobStore for MemoryStore {
                     status: UrlStatus::Queued,
                     attempts: 0,
                     error: None,
+                    error_kind: None,
                     analysis: None,
                     analyzed_at: None,
                 },
@@ -119,9 +120,10 @@ impl JobStore for MemoryStore {
                 task.analysis = Some(analysis.clone());
                 job.counters.succeeded += 1;
             }
-            Outcome::Failed { reason, analysis } => {
+            Outcome::Failed { kind, reason, analysis } => {
                 task.status = UrlStatus::Failed;
                 task.error = Some(reason.clone());
+                task.error_kind = Some(*kind);
                 task.analysis = analysis.clone();
                 job.counters.failed += 1;
             }

@@ -10,7 +10,7 @@ use std::future::Future;
 pub use dynamo::DynamoStore;
 pub use memory::MemoryStore;
 
-use crate::domain::{Analysis, CleanUrl, Job, JobId, JobStatus, Tenant, UrlStatus, UrlTask};
+use crate::domain::{Analysis, CleanUrl, ErrorKind, Job, JobId, JobStatus, Tenant, UrlStatus, UrlTask};
 use crate::error::Error;
 use crate::time::Millis;
 
@@ -32,7 +32,7 @@ pub enum Claim {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
     Succeeded(Analysis),
-    Failed { reason: String, analysis: Option<Analysis> },
+    Failed { kind: ErrorKind, reason: String, analysis: Option<Analysis> },
 }
 
 /// Whether recording a result counted it.

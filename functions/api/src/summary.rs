@@ -1,0 +1,121 @@
+//! A job's result summary: counts by status and by error kind, and percentiles of the score
+//! and of every numeric metric over the URLs that succeeded.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use shared::domain::{UrlStatus, UrlTask};
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Percentiles {
+    pub count: usize,
+    pub p50: f64,
+    pub p75: f64,
+    pub p95: f64,
+}
+
+impl Percentiles {
+    /// Nearest-rank percentiles (every figure is a value that was measured); `None` for no
+    /// values.
+    pub fn of(mut values: Vec<f64>) -> Option<Percentiles> {
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_by(f64::total_cmp);
+        let rank = |p: f64| values[((p / 100.0 * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1];
+        Some(Percentiles { count: values.len(), p50: rank(50.0), p75: rank(75.0), p95: rank(95.0) })
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Summary {
+    pub by_status: BTreeMap<&'static str, u64>,
+    pub errors_by_kind: BTreeMap<&'static str, u64>,
+    pub score: Option<Percentiles>,
+    pub metrics: BTreeMap<String, Percentiles>,
+}
+
+/// Metrics that are numbers but not measurements to take percentiles of.
+const NOT_MEASUREMENTS: [&str; 1] = ["status_code"];
+
+pub fn summarize<'a>(tasks: impl IntoIterator<Item = &'a UrlTask>) -> Summary {
+    let mut summary = Summary::default();
+    for status in UrlStatus::ALL {
+        summary.by_status.insert(status.as_str(), 0);
+    }
+    let mut scores = Vec::new();
+    let mut metrics: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for task in tasks {
+        *summary.by_status.entry(task.status.as_str()).or_default() += 1;
+        if let Some(kind) = task.error_kind.filter(|_| task.status == UrlStatus::Failed) {
+            *summary.errors_by_kind.entry(kind.as_str()).or_default() += 1;
+        }
+        let Some(analysis) = task.analysis.as_ref().filter(|_| task.status == UrlStatus::Succeeded) else { continue };
+        scores.extend(analysis.score);
+        for (name, value) in &analysis.metrics {
+            if let Some(number) = value.as_f64().filter(|_| !NOT_MEASUREMENTS.contains(&name.as_str())) {
+                metrics.entry(name.clone()).or_default().push(number);
+            }
+        }
+    }
+    summary.score = Percentiles::of(scores);
+    summary.metrics = metrics.into_iter().filter_map(|(name, values)| Some((name, Percentiles::of(values)?))).collect();
+    summary
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use shared::domain::{Analysis, ErrorKind, JobId, Strategy};
+
+    use super::*;
+
+    fn task(status: UrlStatus, score: Option<f64>, ttfb: f64, kind: Option<ErrorKind>) -> UrlTask {
+        let metrics = json!({"ttfb_ms": ttfb, "status_code": 200, "http_version": "HTTP/1.1"});
+        UrlTask {
+            job_id: JobId::generate(),
+            seq: 0,
+            url: "https://a.example".into(),
+            status,
+            attempts: 1,
+            error: kind.map(|k| k.to_string()),
+            error_kind: kind,
+            analysis: Some(Analysis {
+                engine: "http".into(),
+                strategy: Strategy::Mobile,
+                score,
+                metrics: metrics.as_object().unwrap().clone(),
+            }),
+            analyzed_at: Some(1),
+        }
+    }
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let values: Vec<f64> = (1..=20).map(f64::from).collect();
+        assert_eq!(Percentiles::of(values), Some(Percentiles { count: 20, p50: 10.0, p75: 15.0, p95: 19.0 }));
+        assert_eq!(Percentiles::of(vec![7.0]), Some(Percentiles { count: 1, p50: 7.0, p75: 7.0, p95: 7.0 }));
+        assert_eq!(Percentiles::of(vec![]), None);
+    }
+
+    #[test]
+    fn counts_statuses_and_errors_and_measures_only_successes() {
+        let tasks = [
+            task(UrlStatus::Succeeded, Some(90.0), 100.0, None),
+            task(UrlStatus::Succeeded, Some(50.0), 300.0, None),
+            task(UrlStatus::Failed, None, 9_000.0, Some(ErrorKind::Http4xx)),
+            task(UrlStatus::Failed, None, 9_000.0, Some(ErrorKind::Http4xx)),
+            task(UrlStatus::Failed, None, 9_000.0, Some(ErrorKind::Timeout)),
+            task(UrlStatus::Queued, None, 9_000.0, None),
+        ];
+        let summary = summarize(&tasks);
+        assert_eq!(summary.by_status["succeeded"], 2);
+        assert_eq!(summary.by_status["failed"], 3);
+        assert_eq!(summary.by_status["queued"], 1);
+        assert_eq!(summary.by_status["cancelled"], 0);
+        assert_eq!(summary.errors_by_kind, BTreeMap::from([("http_4xx", 2), ("timeout", 1)]));
+        assert_eq!(summary.score, Some(Percentiles { count: 2, p50: 50.0, p75: 90.0, p95: 90.0 }));
+        assert_eq!(summary.metrics.keys().collect::<Vec<_>>(), ["ttfb_ms"], "no status codes, no strings");
+        assert_eq!(summary.metrics["ttfb_ms"].p95, 300.0);
+    }
+}
