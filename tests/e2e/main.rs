@@ -92,6 +92,72 @@ async fn a_job_of_20_urls_completes_with_exact_counts() {
     assert_eq!(progress["progress_percent"], 100.0);
     assert!(progress["urls_per_minute"].as_f64().is_some_and(|r| r > 0.0), "{progress}");
     assert_eq!(site.hits(), 20, "every URL fetched exactly once");
+
+    let (status, results) =
+        client.call(reqwest::Method::GET, &format!("{API}/results/{id}"), Some(client.key()), None).await;
+    assert_eq!(status, 200, "{results}");
+    assert_eq!(results["results"].as_array().map(Vec::len), Some(20));
+    assert_eq!(results["summary"]["by_status"]["succeeded"], 19);
+    assert_eq!(results["summary"]["errors_by_kind"], json!({"http_4xx": 1}));
+    let csv = client
+        .http
+        .get(format!("{}{API}/results/{id}?format=csv", client.stack.api_url))
+        .header("x-api-key", client.key())
+        .send()
+        .await
+        .expect("CSV export");
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = csv.text().await.unwrap();
+    assert_eq!(csv.split("\r\n").filter(|line| !line.is_empty()).count(), 21, "a header and 20 rows");
+
+    let (_, jobs) = client.call(reqwest::Method::GET, &format!("{API}/jobs?limit=100"), Some(client.key()), None).await;
+    assert!(jobs["jobs"].as_array().unwrap().iter().any(|job| job["batch_job_id"] == id.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_job_ends_cancelled_with_counts_that_add_up() {
+    let client = Client::new();
+    let site = Site::start().await;
+    let urls: Vec<String> = (0..60).map(|n| site.url(&format!("/slow/{n}"))).collect();
+    let (status, created) = client
+        .call(reqwest::Method::POST, &format!("{API}/start"), Some(client.key()), Some(json!({"urls": urls})))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["batch_job_id"].as_str().unwrap().to_owned();
+    let (status, cancelling) =
+        client.call(reqwest::Method::POST, &format!("{API}/cancel/{id}"), Some(client.key()), None).await;
+    assert_eq!(status, 202, "{cancelling}");
+    let started = Instant::now();
+    let progress = loop {
+        let (_, progress) =
+            client.call(reqwest::Method::GET, &format!("{API}/progress/{id}"), Some(client.key()), None).await;
+        if progress["status"] == "cancelled" {
+            break progress;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "never reached cancelled: {progress}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let count = |field: &str| progress[field].as_u64().unwrap();
+    assert_eq!(count("succeeded") + count("failed") + count("cancelled"), 60, "{progress}");
+    assert!(count("cancelled") > 0, "{progress}");
+    assert_eq!(site.hits() as u64, count("succeeded") + count("failed"), "no cancelled URL was fetched");
+    let (status, _) = client.call(reqwest::Method::POST, &format!("{API}/cancel/{id}"), Some(client.key()), None).await;
+    assert_eq!(status, 409);
+}
+
+#[tokio::test]
+async fn health_needs_no_key_and_queue_status_does() {
+    let client = Client::new();
+    let (status, health) = client.call(reqwest::Method::GET, &format!("{API}/health"), None, None).await;
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(health["status"], "healthy");
+    let (status, _) = client.call(reqwest::Method::GET, &format!("{API}/queue/status"), None, None).await;
+    assert_eq!(status, 401);
+    let (status, queues) =
+        client.call(reqwest::Method::GET, &format!("{API}/queue/status"), Some(client.key()), None).await;
+    assert_eq!(status, 200, "{queues}");
+    assert_eq!(queues["queues"].as_array().map(Vec::len), Some(3));
+    assert!(queues["queues"][0]["dead_letter"].is_u64(), "the deployment names its dead-letter queues: {queues}");
 }
 
 #[tokio::test]

@@ -27,6 +27,13 @@ impl Site {
             .route("/missing", get(|| async { (StatusCode::NOT_FOUND, "no such page") }))
             .route("/moved", get(|| async { Redirect::permanent("/page/1") }))
             .route("/broken", get(|| async { (StatusCode::SERVICE_UNAVAILABLE, "try later") }))
+            .route(
+                "/slow/{n}",
+                get(|Path(n): Path<u32>| async move {
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    page(n)
+                }),
+            )
             .layer(axum::middleware::from_fn_with_state(hits.clone(), count))
             .with_state(());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the local site");
