@@ -6,3 +6,4 @@ mod endpoints;
 mod harness;
 mod pipeline;
 mod sample_events;
+mod scale;

@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, StreamSpecification, StreamViewType,
 };
 use serde_yaml::Value;
+use shared::aws::RequestCounter;
 use shared::config::QueueUrls;
 use shared::queue::SqsQueue;
 use shared::store::DynamoStore;
@@ -38,6 +39,7 @@ pub fn unique_name(prefix: &str) -> String {
 
 /// A table and queues of its own for one test.
 pub struct TestEnv {
+    pub sdk: SdkConfig,
     pub dynamo: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub table: String,
@@ -64,6 +66,7 @@ impl TestEnv {
         }
         let [high, normal, low, high_dlq, normal_dlq, low_dlq] = <[String; 6]>::try_from(urls).expect("six queues");
         TestEnv {
+            sdk,
             dynamo,
             sqs,
             table,
@@ -78,6 +81,18 @@ impl TestEnv {
 
     pub fn queue(&self) -> SqsQueue {
         SqsQueue::new(self.sqs.clone())
+    }
+
+    /// A store whose every AWS request `counter` counts.
+    pub fn counted_store(&self, counter: &RequestCounter) -> DynamoStore {
+        let config = aws_sdk_dynamodb::config::Builder::from(&self.sdk).interceptor(counter.clone()).build();
+        DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), &self.table, 30)
+    }
+
+    /// A queue whose every AWS request `counter` counts.
+    pub fn counted_queue(&self, counter: &RequestCounter) -> SqsQueue {
+        let config = aws_sdk_sqs::config::Builder::from(&self.sdk).interceptor(counter.clone()).build();
+        SqsQueue::new(aws_sdk_sqs::Client::from_conf(config))
     }
 
     /// The ARN ministack gives a queue URL (`…/<account>/<name>`).

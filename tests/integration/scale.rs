@@ -1,0 +1,74 @@
+//! The largest submission the API takes: 10 000 URLs in one POST, written and fanned out with
+//! batched, bounded-parallel requests. Prints the time and the AWS requests it made (the
+//! figures BENCHMARKS.md reports); asserts only counts, never a time.
+
+use std::time::Instant;
+
+use api::{ApiSettings, AppState};
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde_json::json;
+use shared::auth::{KeyStore, generate_key, hash_key};
+use shared::aws::RequestCounter;
+use shared::domain::Tenant;
+use shared::net::AddressPolicy;
+use support::aws::TestEnv;
+use tower::ServiceExt;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_10000_url_submission_is_written_and_queued_whole() {
+    let env = TestEnv::new().await;
+    let counter = RequestCounter::default();
+    let router = api::app(AppState {
+        store: env.counted_store(&counter),
+        queue: env.counted_queue(&counter),
+        settings: ApiSettings {
+            queues: env.queues.clone(),
+            dead_letters: None,
+            policy: AddressPolicy { allow_private: true },
+            max_url_timeout_seconds: 840,
+        },
+    });
+    let key = generate_key();
+    env.store().put_key_hash(&hash_key(&key), &Tenant("scale".into())).await.unwrap();
+    let urls: Vec<String> = (0..10_000).map(|n| format!("http://127.0.0.1:9/catalogue/item-{n}?ref=batch")).collect();
+    let body = json!({"urls": urls}).to_string();
+    let request = axum::http::Request::builder()
+        .method("POST")
+        .uri("/api/v1/batch-processing/start")
+        .header("x-api-key", &key)
+        .body(axum::body::Body::from(body.clone()))
+        .unwrap();
+    let started = Instant::now();
+    let response = router.oneshot(request).await.unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(response.status(), 201);
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    let created: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(created["accepted"], 10_000);
+    assert_eq!(created["total_urls"], 10_000);
+
+    let counts = counter.snapshot();
+    eprintln!(
+        "10 000-URL POST ({} KiB body): {:.2} s, {} AWS requests: {counts:?}",
+        body.len() / 1024,
+        elapsed.as_secs_f64(),
+        counter.total()
+    );
+    assert_eq!(counts.get("DynamoDB.GetItem"), Some(&1), "one key lookup");
+    assert_eq!(counts.get("DynamoDB.PutItem"), Some(&1), "one job item");
+    assert!(counts["DynamoDB.BatchWriteItem"] >= 400, "25 URL items per write");
+    assert!(counts["SQS.SendMessageBatch"] >= 1_000, "10 messages per send");
+    assert!(counter.total() <= 1_402 + 50, "only retries of unprocessed items beyond the minimum: {counts:?}");
+
+    let attributes = env
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&env.queues.normal)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .unwrap();
+    let queued = attributes.attributes().and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages)).cloned();
+    assert_eq!(queued.as_deref(), Some("10000"), "every URL is on its queue");
+    env.cleanup().await;
+}
