@@ -12,6 +12,7 @@ pub mod error;
 pub mod net;
 pub mod queue;
 pub mod retry;
+pub mod sitemap;
 pub mod store;
 pub mod telemetry;
 pub mod time;

@@ -299,3 +299,56 @@ async fn cleanup_deletes_only_the_callers_finished_jobs() {
     assert!(h.env.store().get_job(&bobs).await.unwrap().is_some(), "bob's job is not alice's to delete");
     h.env.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_sitemap_or_index_expands_into_the_job() {
+    let h = Harness::new().await;
+    let site = Site::start().await;
+    let key = h.key_for("acme").await;
+    let path = format!("{API}/start");
+    let start = |body: serde_json::Value| h.request("POST", &path, Some(&key), Some(body));
+
+    let plain = start(json!({"sitemap_url": site.url("/sitemap.xml")})).await;
+    assert_eq!(plain.status, 201, "{}", plain.body);
+    assert_eq!(plain.body["accepted"], 3);
+    assert_eq!(plain.body["duplicates_removed"], 1);
+    assert_eq!(plain.body["sitemap"]["documents"], 1);
+    assert_eq!(plain.body["sitemap"]["urls_found"], 4);
+    assert_eq!(plain.body["sitemap"]["truncated"], false);
+
+    // An index of a sitemap, a gzipped sitemap and itself: each fetched once.
+    let before = site.hits();
+    let index = start(json!({"sitemap_url": site.url("/sitemap-index.xml"), "priority": "low"})).await;
+    assert_eq!(index.status, 201, "{}", index.body);
+    assert_eq!(index.body["accepted"], 5);
+    assert_eq!(index.body["sitemap"]["documents"], 3);
+    assert_eq!(site.hits() - before, 3);
+    let queued: Vec<String> = h
+        .receive(&h.env.queues.low, 10)
+        .await
+        .records
+        .iter()
+        .map(|r| {
+            serde_json::from_str::<serde_json::Value>(r.body.as_deref().unwrap()).unwrap()["url"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(queued.contains(&site.url("/page/4")), "URLs of the gzipped sitemap are in the job: {queued:?}");
+
+    let deep = start(json!({"sitemap_url": site.url("/deep/0")})).await;
+    assert_eq!(deep.status, 422);
+    assert!(deep.body["error"]["message"].as_str().unwrap().contains("nest deeper than 2 levels"), "{}", deep.body);
+    let bomb = start(json!({"sitemap_url": site.url("/bomb.xml.gz")})).await;
+    assert_eq!(bomb.status, 422);
+    assert!(bomb.body["error"]["message"].as_str().unwrap().contains("larger than 52428800 bytes"), "{}", bomb.body);
+    let missing = start(json!({"sitemap_url": site.url("/missing")})).await;
+    assert_eq!(missing.status, 422);
+    assert_eq!(missing.body["error"]["details"][0]["field"], "sitemap_url");
+    assert!(missing.body["error"]["message"].as_str().unwrap().ends_with("answered HTTP 404"), "{}", missing.body);
+    let not_xml = start(json!({"sitemap_url": site.url("/page/1")})).await;
+    assert_eq!(not_xml.status, 422);
+    assert!(not_xml.body["error"]["message"].as_str().unwrap().contains("is not a sitemap"), "{}", not_xml.body);
+    h.env.cleanup().await;
+}

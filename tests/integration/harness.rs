@@ -48,6 +48,7 @@ impl Harness {
                 dead_letters: Some(env.dead_letters.clone()),
                 policy,
                 max_url_timeout_seconds: 840,
+                http: shared::net::safe_client::safe_client(policy).expect("client"),
             },
         });
         let analyzer = Analyzer {

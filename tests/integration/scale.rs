@@ -26,6 +26,7 @@ async fn a_10000_url_submission_is_written_and_queued_whole() {
             dead_letters: None,
             policy: AddressPolicy { allow_private: true },
             max_url_timeout_seconds: 840,
+            http: shared::net::safe_client::safe_client(AddressPolicy { allow_private: true }).expect("client"),
         },
     });
     let key = generate_key();

@@ -34,6 +34,14 @@ impl Site {
                     page(n)
                 }),
             )
+            .route("/sitemap.xml", get(|| async { xml(urlset(&["/page/1", "/page/2", "/page/2", "/missing"])) }))
+            .route("/sitemap-more.xml.gz", get(|| async { gzip(urlset(&["/page/3", "/page/4"]).as_bytes()) }))
+            .route(
+                "/sitemap-index.xml",
+                get(|| async { xml(index(&["/sitemap.xml", "/sitemap-more.xml.gz", "/sitemap-index.xml"])) }),
+            )
+            .route("/deep/{n}", get(|Path(n): Path<u32>| async move { xml(index(&[&format!("/deep/{}", n + 1)])) }))
+            .route("/bomb.xml.gz", get(|| async { gzip(&vec![b' '; 60 * 1024 * 1024]) }))
             .layer(axum::middleware::from_fn_with_state(hits.clone(), count))
             .with_state(());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the local site");
@@ -60,6 +68,30 @@ async fn count(
 ) -> axum::response::Response {
     hits.fetch_add(1, Ordering::SeqCst);
     next.run(request).await
+}
+
+fn xml(body: String) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/xml")], body)
+}
+
+/// Sitemap documents with site-relative locations (resolved against the sitemap's URL).
+fn urlset(paths: &[&str]) -> String {
+    let urls: String = paths.iter().map(|p| format!("<url><loc>{p}</loc></url>")).collect();
+    format!(r#"<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>"#)
+}
+
+fn index(paths: &[&str]) -> String {
+    let maps: String = paths.iter().map(|p| format!("<sitemap><loc>{p}</loc></sitemap>")).collect();
+    format!(
+        r#"<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{maps}</sitemapindex>"#
+    )
+}
+
+fn gzip(bytes: &[u8]) -> impl IntoResponse + use<> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).expect("gzip in memory");
+    ([(header::CONTENT_TYPE, "application/gzip")], encoder.finish().expect("gzip in memory"))
 }
 
 fn page(n: u32) -> impl IntoResponse {

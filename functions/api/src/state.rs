@@ -19,6 +19,8 @@ pub struct ApiSettings {
     /// The longest analysis a URL can get: the analyzer function's own timeout less a margin
     /// for writing the result.
     pub max_url_timeout_seconds: u32,
+    /// The policy-enforcing client for fetches made while handling a request (sitemaps).
+    pub http: reqwest::Client,
 }
 
 pub type SharedState<S, Q> = Arc<AppState<S, Q>>;

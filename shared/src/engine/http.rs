@@ -1,22 +1,16 @@
 //! The browserless engine: fetches the document the way a browser's first request would and
-//! measures it. Every connection goes through `PolicyResolver` and every redirect through the
-//! same address policy, so no URL can reach a private or metadata address.
+//! measures it, through the policy-enforcing client of `net::safe_client`.
 
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use reqwest::redirect;
 use serde_json::{Map, Value, json};
-use url::{Host, Url};
+use url::Url;
 
 use super::{Engine, EngineError};
 use crate::domain::{Analysis, ErrorKind, Strategy};
-use crate::error::error_chain;
-use crate::net::{AddressPolicy, BlockedAddress};
+use crate::net::AddressPolicy;
+use crate::net::safe_client::{check_literal_host, safe_client};
 
-const MAX_REDIRECTS: usize = 10;
 /// Bytes of a document read before the download stops (it is then marked truncated).
 const MAX_DOCUMENT_BYTES: u64 = 20 * 1024 * 1024;
 const USER_AGENT: &str = concat!("speedbatch/", env!("CARGO_PKG_VERSION"), " (page speed analysis)");
@@ -24,62 +18,6 @@ const MOBILE_USER_AGENT: &str = concat!(
     "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Mobile speedbatch/",
     env!("CARGO_PKG_VERSION")
 );
-
-#[derive(Debug, thiserror::Error)]
-#[error("{host}: {blocked}")]
-struct Blocked {
-    host: String,
-    blocked: BlockedAddress,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("DNS lookup of {host} failed: {reason}")]
-struct DnsFailure {
-    host: String,
-    reason: String,
-}
-
-/// Resolves names and refuses the whole answer if any address is outside the policy, so a
-/// name with one public and one private record cannot be used to reach the private one.
-#[derive(Clone, Copy, Debug)]
-struct PolicyResolver {
-    policy: AddressPolicy,
-}
-
-impl Resolve for PolicyResolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        let policy = self.policy;
-        let host = name.as_str().to_owned();
-        Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await
-                .map_err(|e| DnsFailure { host: host.clone(), reason: e.to_string() })?
-                .collect();
-            if addrs.is_empty() {
-                return Err(DnsFailure { host, reason: "no addresses".into() }.into());
-            }
-            for addr in &addrs {
-                policy.check(addr.ip()).map_err(|blocked| Blocked { host: host.clone(), blocked })?;
-            }
-            Ok(Box::new(addrs.into_iter()) as Addrs)
-        })
-    }
-}
-
-/// IP-literal hosts never reach the resolver, so they are checked here: on the submitted URL
-/// and on every redirect target.
-fn check_literal_host(url: &Url, policy: AddressPolicy) -> Result<(), Blocked> {
-    let ip = match url.host() {
-        Some(Host::Ipv4(ip)) => IpAddr::V4(ip),
-        Some(Host::Ipv6(ip)) => IpAddr::V6(ip),
-        _ => return Ok(()),
-    };
-    policy.check(ip).map_err(|blocked| Blocked { host: ip.to_string(), blocked })
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("redirect to a {0} URL refused: only http and https are followed")]
-struct BadRedirectScheme(String);
 
 #[derive(Clone, Debug)]
 pub struct HttpEngine {
@@ -89,28 +27,7 @@ pub struct HttpEngine {
 
 impl HttpEngine {
     pub fn new(policy: AddressPolicy) -> Result<Self, reqwest::Error> {
-        let redirects = redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() > MAX_REDIRECTS {
-                return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
-            }
-            let url = attempt.url();
-            if !matches!(url.scheme(), "http" | "https") {
-                let scheme = url.scheme().to_owned();
-                return attempt.error(BadRedirectScheme(scheme));
-            }
-            match check_literal_host(url, policy) {
-                Ok(()) => attempt.follow(),
-                Err(blocked) => attempt.error(blocked),
-            }
-        });
-        let client = reqwest::Client::builder()
-            .dns_resolver(Arc::new(PolicyResolver { policy }))
-            .redirect(redirects)
-            .no_proxy()
-            .connect_timeout(Duration::from_secs(15))
-            .pool_max_idle_per_host(2)
-            .build()?;
-        Ok(HttpEngine { client, policy })
+        Ok(HttpEngine { client: safe_client(policy)?, policy })
     }
 
     async fn fetch(&self, url: Url, strategy: Strategy) -> Result<Analysis, EngineError> {
@@ -125,12 +42,12 @@ impl HttpEngine {
             .header(reqwest::header::USER_AGENT, user_agent)
             .send()
             .await
-            .map_err(classify)?;
+            .map_err(EngineError::from_request)?;
         let ttfb = started.elapsed();
         let status = response.status();
         let mut bytes: u64 = 0;
         let mut truncated = false;
-        while let Some(chunk) = response.chunk().await.map_err(classify)? {
+        while let Some(chunk) = response.chunk().await.map_err(EngineError::from_request)? {
             bytes += chunk.len() as u64;
             if bytes >= MAX_DOCUMENT_BYTES {
                 truncated = true;
@@ -178,32 +95,6 @@ impl HttpEngine {
 
 fn millis(duration: Duration) -> f64 {
     (duration.as_secs_f64() * 10_000.0).round() / 10.0
-}
-
-/// Turns a client error into a user-facing reason and whether a retry can help.
-fn classify(err: reqwest::Error) -> EngineError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
-    while let Some(cause) = source {
-        if let Some(blocked) = cause.downcast_ref::<Blocked>() {
-            return EngineError::new(ErrorKind::Blocked, blocked.to_string());
-        }
-        if let Some(dns) = cause.downcast_ref::<DnsFailure>() {
-            return EngineError::new(ErrorKind::Dns, dns.to_string());
-        }
-        if let Some(scheme) = cause.downcast_ref::<BadRedirectScheme>() {
-            return EngineError::new(ErrorKind::Redirect, scheme.to_string());
-        }
-        source = cause.source();
-    }
-    if err.is_redirect() {
-        EngineError::new(ErrorKind::Redirect, format!("redirect failed: {}", error_chain(&err)))
-    } else if err.is_timeout() {
-        EngineError::new(ErrorKind::Timeout, "timed out")
-    } else if err.is_connect() {
-        EngineError::new(ErrorKind::Connection, format!("could not connect: {}", error_chain(&err)))
-    } else {
-        EngineError::new(ErrorKind::Transfer, format!("transfer failed: {}", error_chain(&err)))
-    }
 }
 
 impl Engine for HttpEngine {

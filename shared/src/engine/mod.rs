@@ -24,6 +24,12 @@ impl EngineError {
         EngineError { kind, reason: reason.into(), analysis: None }
     }
 
+    /// A failed request, classified.
+    pub fn from_request(err: reqwest::Error) -> Self {
+        let (kind, reason) = crate::net::safe_client::describe(&err);
+        EngineError::new(kind, reason)
+    }
+
     pub fn is_retryable(&self) -> bool {
         self.kind.is_retryable()
     }

@@ -8,8 +8,9 @@ use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use shared::auth::KeyStore;
-use shared::domain::{EngineChoice, Job, JobSettings, Rejected, TaskMessage, clean_batch};
+use shared::domain::{CleanUrl, EngineChoice, Job, JobSettings, Rejected, TaskMessage, clean_batch};
 use shared::queue::TaskQueue;
+use shared::sitemap::{self, Expanded, SitemapLimits};
 use shared::store::JobStore;
 use shared::time::{now_millis, rfc3339};
 
@@ -26,8 +27,15 @@ const MAX_NAME_CHARS: usize = 200;
 #[derive(Debug)]
 struct Submission {
     name: Option<String>,
-    urls: Vec<String>,
+    source: Source,
     settings: JobSettings,
+}
+
+/// Where the URLs come from.
+#[derive(Debug)]
+enum Source {
+    Urls(Vec<String>),
+    Sitemap(String),
 }
 
 /// The field-by-field problems of a submission, reported together.
@@ -74,8 +82,17 @@ fn choice<T: std::str::FromStr<Err = String>>(
 
 fn validate(body: Map<String, Value>) -> Result<Submission, ApiError> {
     let mut problems = Problems::default();
-    const KNOWN: [&str; 8] =
-        ["name", "urls", "priority", "strategy", "batch_size", "timeout_seconds", "max_retries", "engine"];
+    const KNOWN: [&str; 9] = [
+        "name",
+        "urls",
+        "sitemap_url",
+        "priority",
+        "strategy",
+        "batch_size",
+        "timeout_seconds",
+        "max_retries",
+        "engine",
+    ];
     for field in body.keys().filter(|k| !KNOWN.contains(&k.as_str())) {
         problems.add(field, format!("unknown field; expected one of {}", KNOWN.join(", ")));
     }
@@ -95,9 +112,22 @@ fn validate(body: Map<String, Value>) -> Result<Submission, ApiError> {
             None
         }
     };
+    let sitemap = match body.get("sitemap_url") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(url)) => Some(url.clone()),
+        Some(_) => {
+            problems.add("sitemap_url", "must be a string");
+            None
+        }
+    };
     let urls = match body.get("urls") {
+        None | Some(Value::Null) if sitemap.is_some() => Vec::new(),
         None | Some(Value::Null) => {
-            problems.add("urls", "is required: a list of 1 to 10000 URLs");
+            problems.add("urls", "is required: a list of 1 to 10000 URLs (or give sitemap_url)");
+            Vec::new()
+        }
+        Some(_) if sitemap.is_some() => {
+            problems.add("urls", "give urls or sitemap_url, not both");
             Vec::new()
         }
         Some(Value::Array(items)) if items.is_empty() => {
@@ -142,7 +172,11 @@ fn validate(body: Map<String, Value>) -> Result<Submission, ApiError> {
             details: Value::Array(problems.0),
         });
     }
-    Ok(Submission { name, urls, settings })
+    let source = match sitemap {
+        Some(sitemap) => Source::Sitemap(sitemap),
+        None => Source::Urls(urls),
+    };
+    Ok(Submission { name, source, settings })
 }
 
 #[derive(Serialize)]
@@ -153,6 +187,29 @@ pub struct StartResponse {
     rejected: Vec<Rejected>,
     duplicates_removed: usize,
     effective_timeout_seconds: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sitemap: Option<SitemapReport>,
+}
+
+/// What a `sitemap_url` expanded to.
+#[derive(Serialize)]
+pub struct SitemapReport {
+    url: String,
+    documents: usize,
+    urls_found: usize,
+    /// The sitemap listed more than 10 000 URLs; the first 10 000 were taken.
+    truncated: bool,
+}
+
+async fn expand_sitemap(settings: &crate::state::ApiSettings, sitemap_url: &str) -> Result<Expanded, ApiError> {
+    let clean = CleanUrl::parse(sitemap_url, settings.policy)
+        .map_err(|reason| ApiError::invalid_field("sitemap_url", reason.to_string()))?;
+    let url = url::Url::parse(clean.as_str())
+        .map_err(|e| ApiError::invalid_field("sitemap_url", format!("not a valid URL: {e}")))?;
+    let limits = SitemapLimits { max_urls: MAX_URLS, ..SitemapLimits::default() };
+    sitemap::expand(&settings.http, settings.policy, url, limits)
+        .await
+        .map_err(|e| ApiError::invalid_field("sitemap_url", e.to_string()))
 }
 
 pub async fn start<S, Q>(
@@ -175,7 +232,20 @@ where
     };
     let submission = validate(body)?;
     let settings = &state.settings;
-    let batch = clean_batch(submission.urls.iter().map(String::as_str), settings.policy);
+    let (urls, sitemap) = match submission.source {
+        Source::Urls(urls) => (urls, None),
+        Source::Sitemap(sitemap_url) => {
+            let expanded = expand_sitemap(settings, &sitemap_url).await?;
+            let report = SitemapReport {
+                url: sitemap_url,
+                documents: expanded.documents,
+                urls_found: expanded.urls.len(),
+                truncated: expanded.truncated,
+            };
+            (expanded.urls, Some(report))
+        }
+    };
+    let batch = clean_batch(urls.iter().map(String::as_str), settings.policy);
     if batch.accepted.is_empty() {
         return Err(ApiError::Invalid {
             message: "no URL was accepted".into(),
@@ -213,6 +283,7 @@ where
         rejected: batch.rejected,
         duplicates_removed: batch.duplicates_removed,
         effective_timeout_seconds: effective_timeout,
+        sitemap,
     };
     Ok((StatusCode::CREATED, Json(response)))
 }
@@ -260,7 +331,7 @@ mod tests {
         assert_eq!(
             problems,
             [
-                "colour: unknown field; expected one of name, urls, priority, strategy, batch_size, timeout_seconds, max_retries, engine",
+                "colour: unknown field; expected one of name, urls, sitemap_url, priority, strategy, batch_size, timeout_seconds, max_retries, engine",
                 "name: must be at most 200 characters",
                 "urls[1]: must be a string",
                 "priority: \"asap\" is not one of low, normal, high, urgent",
@@ -274,7 +345,15 @@ mod tests {
 
     #[test]
     fn url_list_bounds() {
-        assert_eq!(problems_of(json!({})), ["urls: is required: a list of 1 to 10000 URLs"]);
+        assert_eq!(problems_of(json!({})), ["urls: is required: a list of 1 to 10000 URLs (or give sitemap_url)"]);
+        assert_eq!(
+            problems_of(json!({"urls": ["a.com"], "sitemap_url": "a.com/sitemap.xml"})),
+            ["urls: give urls or sitemap_url, not both"]
+        );
+        assert_eq!(
+            problems_of(json!({"sitemap_url": 5})),
+            ["sitemap_url: must be a string", "urls: is required: a list of 1 to 10000 URLs (or give sitemap_url)"]
+        );
         assert_eq!(problems_of(json!({"urls": []})), ["urls: must contain at least one URL"]);
         let too_many: Vec<String> = (0..10_001).map(|i| format!("a.com/{i}")).collect();
         assert_eq!(problems_of(json!({"urls": too_many})), ["urls: has 10001 entries; at most 10000 are allowed"]);
