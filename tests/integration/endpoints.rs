@@ -135,6 +135,17 @@ async fn progress_answers_304_until_the_job_changes() {
 async fn health_and_queue_status_report_the_dependencies() {
     let h = Harness::new().await;
     let key = h.key_for("acme").await;
+    let doc = h.request("GET", "/api/v1/openapi.json", None, None).await;
+    assert_eq!(doc.status, 200, "the OpenAPI document needs no key");
+    assert!(doc.body["paths"]["/api/v1/batch-processing/start"]["post"].is_object());
+    // JobView flattens the settings and counters: allOf with references to them.
+    let schemas = &doc.body["components"]["schemas"];
+    let job_view = schemas["JobView"].to_string();
+    for part in ["batch_job_id", "progress_percent", "eta_seconds", "schemas/JobSettings", "schemas/Counters"] {
+        assert!(job_view.contains(part), "JobView documents {part}: {job_view}");
+    }
+    assert!(schemas["JobSettings"]["properties"]["priority"].is_object());
+    assert!(schemas["Counters"]["properties"]["total_urls"].is_object(), "counters are named as the API shows them");
     let health = h.request("GET", &format!("{API}/health"), None, None).await;
     assert_eq!(health.status, 200, "{}", health.body);
     assert_eq!(health.body["status"], "healthy");

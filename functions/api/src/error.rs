@@ -6,6 +6,24 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+/// The body of every error response.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// `malformed_request` (400), `unauthorized` (401), `not_found` (404), `conflict` (409),
+    /// `payload_too_large` (413), `validation_failed` (422), `internal_error` (500).
+    pub code: &'static str,
+    pub message: String,
+    /// For `validation_failed`: the invalid fields (`[{"field", "message"}]`), or the
+    /// accepted/rejected lists when no URL was accepted.
+    #[schema(value_type = Object)]
+    pub details: Value,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
@@ -60,7 +78,7 @@ impl IntoResponse for ApiError {
             }
             _ => Value::Null,
         };
-        let body = json!({"error": {"code": code, "message": self.to_string(), "details": details}});
+        let body = ErrorBody { error: ErrorDetail { code, message: self.to_string(), details } };
         (status, Json(body)).into_response()
     }
 }

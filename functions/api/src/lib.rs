@@ -5,6 +5,7 @@ pub mod auth;
 pub mod csv;
 pub mod cursor;
 pub mod error;
+pub mod openapi;
 pub mod query;
 pub mod routes;
 pub mod state;
@@ -41,6 +42,7 @@ where
         .route("/health", get(routes::health::health::<S, Q>))
         .layer(DefaultBodyLimit::max(routes::start::MAX_BODY_BYTES));
     Router::new()
+        .route("/api/v1/openapi.json", get(openapi::document))
         .nest(BASE_PATH, api)
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .with_state(Arc::new(state))

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use shared::domain::{UrlStatus, UrlTask};
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Percentiles {
     pub count: usize,
     pub p50: f64,
@@ -27,9 +27,11 @@ impl Percentiles {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Summary {
+    #[schema(value_type = BTreeMap<String, u64>)]
     pub by_status: BTreeMap<&'static str, u64>,
+    #[schema(value_type = BTreeMap<String, u64>)]
     pub errors_by_kind: BTreeMap<&'static str, u64>,
     pub score: Option<Percentiles>,
     pub metrics: BTreeMap<String, Percentiles>,

@@ -4,7 +4,7 @@ use serde::Serialize;
 use shared::domain::{Counters, Job, JobSettings, JobStatus};
 use shared::time::rfc3339;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct JobView {
     pub batch_job_id: String,
     pub name: String,

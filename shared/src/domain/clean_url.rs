@@ -126,6 +126,7 @@ fn explicit_scheme(input: &str) -> Option<&str> {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rejected {
     pub input: String,
     pub reason: String,

@@ -82,6 +82,7 @@ named_enum!(
 
 /// What the client chose for a job, already validated.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobSettings {
     pub priority: Priority,
     pub strategy: Strategy,
@@ -107,6 +108,7 @@ impl Default for JobSettings {
 
 /// The job's URL counters. Every accepted URL is in exactly one of the five buckets.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Counters {
     #[serde(rename = "total_urls")]
     pub total: u64,

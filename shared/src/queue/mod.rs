@@ -18,6 +18,7 @@ const FAILED_ENTRY_RETRIES: u32 = 8;
 
 /// How many messages a queue holds, by state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QueueDepth {
     /// Waiting to be received.
     pub visible: u64,

@@ -14,6 +14,14 @@ use crate::views::JobView;
 
 /// `POST /cancel/{id}`: stops a job. No URL of it starts afterwards; the pipeline marks the
 /// queued ones `cancelled` and the job ends `cancelled`. 202: the stop is under way.
+#[utoipa::path(post, path = "/api/v1/batch-processing/cancel/{id}", tag = "jobs",
+    params(("id" = String, Path, description = "batch_job_id")),
+    responses(
+        (status = 202, description = "The job is cancelling: no further URL starts", body = JobView),
+        (status = 401, description = "No or unknown API key", body = crate::error::ErrorBody),
+        (status = 404, description = "No such job for this tenant", body = crate::error::ErrorBody),
+        (status = 409, description = "The job has already finished", body = crate::error::ErrorBody),
+    ))]
 pub async fn cancel<S, Q>(
     State(state): State<SharedState<S, Q>>,
     Caller(tenant): Caller,

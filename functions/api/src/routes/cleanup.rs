@@ -18,7 +18,7 @@ const LIST_PAGE: usize = 100;
 /// Jobs deleted at once; each deletion is its own sequence of batched writes.
 const DELETE_PARALLELISM: usize = 4;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CleanupReport {
     pub dry_run: bool,
     pub older_than_days: u32,
@@ -31,6 +31,16 @@ pub struct CleanupReport {
 /// `DELETE /cleanup?older_than_days=&dry_run=`: deletes the caller's finished jobs that
 /// finished more than `older_than_days` days ago, with all their results. `dry_run=true`
 /// only reports what would go.
+#[utoipa::path(delete, path = "/api/v1/batch-processing/cleanup", tag = "jobs",
+    params(
+        ("older_than_days" = u32, Query, description = "Delete jobs that finished at least this many days ago (0 to 3650)"),
+        ("dry_run" = Option<bool>, Query, description = "Only report what would be deleted"),
+    ),
+    responses(
+        (status = 200, description = "What was (or would be) deleted", body = CleanupReport),
+        (status = 401, description = "No or unknown API key", body = crate::error::ErrorBody),
+        (status = 422, description = "A missing or invalid parameter", body = crate::error::ErrorBody),
+    ))]
 pub async fn cleanup<S, Q>(
     State(state): State<SharedState<S, Q>>,
     Caller(tenant): Caller,

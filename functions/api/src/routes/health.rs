@@ -11,10 +11,13 @@ use shared::store::JobStore;
 
 use crate::state::SharedState;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Health {
+    /// `healthy`, `degraded` (queues unreachable) or `unhealthy` (table unreachable, 503).
     pub status: &'static str,
     pub version: &'static str,
+    /// `dynamodb` and `sqs`: `status` (`ok`/`error`) and `latency_ms`; `engine`: its configuration.
+    #[schema(value_type = Object)]
     pub checks: Value,
 }
 
@@ -32,6 +35,11 @@ fn check(result: Result<(), shared::Error>, started: Instant, name: &str) -> (bo
 
 /// `GET /health` (no key): whether the service can do its work. `unhealthy` (503) when the
 /// table does not answer, `degraded` when only the queues do not.
+#[utoipa::path(get, path = "/api/v1/batch-processing/health", tag = "service", security(()),
+    responses(
+        (status = 200, description = "Healthy or degraded", body = Health),
+        (status = 503, description = "Unhealthy: the table does not answer", body = Health),
+    ))]
 pub async fn health<S, Q>(State(state): State<SharedState<S, Q>>) -> (StatusCode, Json<Health>)
 where
     S: JobStore + KeyStore + 'static,

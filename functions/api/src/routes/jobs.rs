@@ -14,13 +14,25 @@ use crate::state::SharedState;
 use crate::views::JobView;
 use crate::{cursor, query};
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct JobList {
     pub jobs: Vec<JobView>,
     pub next_cursor: Option<String>,
 }
 
 /// `GET /jobs?limit=&cursor=&status=`: the caller's jobs, newest first.
+#[utoipa::path(get, path = "/api/v1/batch-processing/jobs", tag = "jobs",
+    params(
+        ("limit" = Option<u32>, Query, description = "1 to 100, default 20"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        ("status" = Option<JobStatus>, Query, description = "Only jobs in this status"),
+    ),
+    responses(
+        (status = 200, description = "The tenant's jobs, newest first", body = JobList),
+        (status = 400, description = "A tampered cursor", body = crate::error::ErrorBody),
+        (status = 401, description = "No or unknown API key", body = crate::error::ErrorBody),
+        (status = 422, description = "An invalid limit or status", body = crate::error::ErrorBody),
+    ))]
 pub async fn jobs<S, Q>(
     State(state): State<SharedState<S, Q>>,
     Caller(tenant): Caller,

@@ -22,6 +22,14 @@ pub async fn owned_job<S: JobStore>(store: &S, tenant: &Tenant, id: &str) -> Res
 
 /// `GET /progress/{id}`: the job's live counters, with a strong ETag so pollers get a
 /// bodiless 304 until something changes.
+#[utoipa::path(get, path = "/api/v1/batch-processing/progress/{id}", tag = "jobs",
+    params(("id" = String, Path, description = "batch_job_id"), ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
+    responses(
+        (status = 200, description = "The job's counters, rate and ETA", body = JobView),
+        (status = 304, description = "Unchanged since the ETag given"),
+        (status = 401, description = "No or unknown API key", body = crate::error::ErrorBody),
+        (status = 404, description = "No such job for this tenant", body = crate::error::ErrorBody),
+    ))]
 pub async fn progress<S, Q>(
     State(state): State<SharedState<S, Q>>,
     Caller(tenant): Caller,

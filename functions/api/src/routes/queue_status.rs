@@ -9,7 +9,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::SharedState;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct QueueStatus {
     pub priority: &'static str,
     #[serde(flatten)]
@@ -18,13 +18,18 @@ pub struct QueueStatus {
     pub dead_letter: Option<u64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct QueueStatusList {
     pub queues: Vec<QueueStatus>,
 }
 
 /// `GET /queue/status`: the depth of each priority queue and its dead-letter queue. The
 /// queues are shared by all tenants; the counts reveal no job or URL.
+#[utoipa::path(get, path = "/api/v1/batch-processing/queue/status", tag = "service",
+    responses(
+        (status = 200, description = "Depth of each priority queue and its dead-letter queue", body = QueueStatusList),
+        (status = 401, description = "No or unknown API key", body = crate::error::ErrorBody),
+    ))]
 pub async fn queue_status<S, Q>(
     State(state): State<SharedState<S, Q>>,
     Caller(_): Caller,

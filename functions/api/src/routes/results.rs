@@ -23,7 +23,7 @@ use crate::{csv, cursor, query};
 /// Tasks read per Query while summarising a whole job.
 const SUMMARY_PAGE: usize = 1_000;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ResultRow {
     pub url: String,
     pub status: UrlStatus,
@@ -33,6 +33,8 @@ pub struct ResultRow {
     pub engine: Option<String>,
     pub strategy: Strategy,
     pub score: Option<f64>,
+    /// The engine's measurements by name; an absent metric was not available.
+    #[schema(value_type = Object)]
     pub metrics: Map<String, Value>,
     pub analyzed_at: Option<String>,
 }
@@ -58,7 +60,7 @@ impl ResultRow {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Results {
     pub batch_job_id: String,
     pub status: JobStatus,
@@ -82,6 +84,21 @@ async fn summary_of<S: JobStore>(store: &S, job: &Job) -> Result<Summary, ApiErr
 
 /// `GET /results/{id}?status=&limit=&cursor=&format=json|csv`: per-URL results in
 /// submission order and the job's summary. CSV without a `limit` is the whole job.
+#[utoipa::path(get, path = "/api/v1/batch-processing/results/{id}", tag = "jobs",
+    params(
+        ("id" = String, Path, description = "batch_job_id"),
+        ("status" = Option<UrlStatus>, Query, description = "Only URLs in this status"),
+        ("limit" = Option<u32>, Query, description = "1 to 1000, default 100; CSV without a limit is the whole job"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page (CSV: the x-next-cursor header)"),
+        ("format" = Option<String>, Query, description = "json (default) or csv"),
+    ),
+    responses(
+        (status = 200, description = "Per-URL results and the job's summary", body = Results, content_type = "application/json"),
+        (status = 400, description = "A tampered cursor", body = crate::error::ErrorBody),
+        (status = 401, description = "No or unknown API key", body = crate::error::ErrorBody),
+        (status = 404, description = "No such job for this tenant", body = crate::error::ErrorBody),
+        (status = 422, description = "An invalid status, limit or format", body = crate::error::ErrorBody),
+    ))]
 pub async fn results<S, Q>(
     State(state): State<SharedState<S, Q>>,
     Caller(tenant): Caller,

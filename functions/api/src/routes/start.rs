@@ -8,7 +8,9 @@ use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use shared::auth::KeyStore;
-use shared::domain::{CleanUrl, EngineChoice, Job, JobSettings, Rejected, TaskMessage, clean_batch};
+use shared::domain::{
+    CleanUrl, EngineChoice, Job, JobSettings, Priority, Rejected, Strategy, TaskMessage, clean_batch,
+};
 use shared::queue::TaskQueue;
 use shared::sitemap::{self, Expanded, SitemapLimits};
 use shared::store::JobStore;
@@ -22,6 +24,38 @@ use crate::views::JobView;
 pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
 pub const MAX_URLS: usize = 10_000;
 const MAX_NAME_CHARS: usize = 200;
+
+/// The fields `POST /start` takes; anything else is reported as unknown.
+pub const START_FIELDS: [&str; 9] =
+    ["name", "urls", "sitemap_url", "priority", "strategy", "batch_size", "timeout_seconds", "max_retries", "engine"];
+
+/// The body of `POST /start`, for the OpenAPI document. The handler validates the JSON field
+/// by field itself (to report every problem at once); a test keeps the two in step.
+#[allow(dead_code)]
+#[derive(utoipa::ToSchema)]
+pub struct StartRequest {
+    /// At most 200 characters; generated from the time when absent.
+    name: Option<String>,
+    /// 1 to 10 000 URLs; give this or `sitemap_url`.
+    urls: Option<Vec<String>>,
+    /// A sitemap or sitemap index (gzip too), expanded server-side.
+    sitemap_url: Option<String>,
+    /// Default `normal`; `urgent` and `high` use the high queue.
+    priority: Option<Priority>,
+    /// Default `mobile`.
+    strategy: Option<Strategy>,
+    /// 1 to 20, default 5.
+    #[schema(minimum = 1, maximum = 20)]
+    batch_size: Option<u32>,
+    /// 60 to 1800, default 300; the response states the effective value.
+    #[schema(minimum = 60, maximum = 1800)]
+    timeout_seconds: Option<u32>,
+    /// 0 to 5, default 3.
+    #[schema(maximum = 5)]
+    max_retries: Option<u32>,
+    /// Default `auto`.
+    engine: Option<EngineChoice>,
+}
 
 /// A submission whose every field passed validation.
 #[derive(Debug)]
@@ -82,17 +116,7 @@ fn choice<T: std::str::FromStr<Err = String>>(
 
 fn validate(body: Map<String, Value>) -> Result<Submission, ApiError> {
     let mut problems = Problems::default();
-    const KNOWN: [&str; 9] = [
-        "name",
-        "urls",
-        "sitemap_url",
-        "priority",
-        "strategy",
-        "batch_size",
-        "timeout_seconds",
-        "max_retries",
-        "engine",
-    ];
+    const KNOWN: [&str; 9] = START_FIELDS;
     for field in body.keys().filter(|k| !KNOWN.contains(&k.as_str())) {
         problems.add(field, format!("unknown field; expected one of {}", KNOWN.join(", ")));
     }
@@ -179,7 +203,7 @@ fn validate(body: Map<String, Value>) -> Result<Submission, ApiError> {
     Ok(Submission { name, source, settings })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct StartResponse {
     #[serde(flatten)]
     job: JobView,
@@ -192,7 +216,7 @@ pub struct StartResponse {
 }
 
 /// What a `sitemap_url` expanded to.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SitemapReport {
     url: String,
     documents: usize,
@@ -212,6 +236,14 @@ async fn expand_sitemap(settings: &crate::state::ApiSettings, sitemap_url: &str)
         .map_err(|e| ApiError::invalid_field("sitemap_url", e.to_string()))
 }
 
+#[utoipa::path(post, path = "/api/v1/batch-processing/start", tag = "jobs", request_body = StartRequest,
+    responses(
+        (status = 201, description = "The job was created and its URLs queued", body = StartResponse),
+        (status = 400, description = "The body is not a JSON object", body = crate::error::ErrorBody),
+        (status = 401, description = "No or unknown API key", body = crate::error::ErrorBody),
+        (status = 413, description = "The body is over 6 MB", body = crate::error::ErrorBody),
+        (status = 422, description = "Invalid fields, an unreadable sitemap, or no URL accepted", body = crate::error::ErrorBody),
+    ))]
 pub async fn start<S, Q>(
     State(state): State<SharedState<S, Q>>,
     Caller(tenant): Caller,
@@ -290,8 +322,6 @@ where
 
 #[cfg(test)]
 mod tests {
-    use shared::domain::{Priority, Strategy};
-
     use super::*;
 
     fn problems_of(body: Value) -> Vec<String> {
@@ -303,6 +333,17 @@ mod tests {
                 .collect(),
             other => panic!("expected a validation error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn the_documented_body_has_exactly_the_accepted_fields() {
+        use utoipa::PartialSchema;
+        let schema = serde_json::to_value(StartRequest::schema()).unwrap();
+        let mut documented: Vec<&str> = schema["properties"].as_object().unwrap().keys().map(String::as_str).collect();
+        let mut accepted = START_FIELDS.to_vec();
+        documented.sort_unstable();
+        accepted.sort_unstable();
+        assert_eq!(documented, accepted);
     }
 
     #[test]
