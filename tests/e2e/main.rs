@@ -38,6 +38,18 @@ impl Client {
     fn key(&self) -> &str {
         &self.stack.api_key
     }
+
+    /// A key of a tenant of its own, for a test that must not see the others' jobs.
+    async fn new_tenant_key(&self, tenant: &str) -> String {
+        use shared::auth::KeyStore;
+        let sdk = support::aws::sdk_config().await;
+        let table = self.stack.values.get("TABLE_NAME").expect("TABLE_NAME in stack.env");
+        let store = shared::store::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table, 30);
+        let key = shared::auth::generate_key();
+        let tenant = shared::domain::Tenant(format!("{tenant}-{}", uuid::Uuid::new_v4().simple()));
+        store.put_key_hash(&shared::auth::hash_key(&key), &tenant).await.expect("store a key");
+        key
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -158,6 +170,41 @@ async fn health_needs_no_key_and_queue_status_does() {
     assert_eq!(status, 200, "{queues}");
     assert_eq!(queues["queues"].as_array().map(Vec::len), Some(3));
     assert!(queues["queues"][0]["dead_letter"].is_u64(), "the deployment names its dead-letter queues: {queues}");
+    let (status, doc) = client.call(reqwest::Method::GET, "/api/v1/openapi.json", None, None).await;
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleanup_previews_then_deletes_finished_jobs() {
+    let client = Client::new();
+    let site = Site::start().await;
+    // Its own tenant: cleaning up must not delete the jobs other tests are watching.
+    let key = client.new_tenant_key("e2e-cleanup").await;
+    let (_, created) = client
+        .call(reqwest::Method::POST, &format!("{API}/start"), Some(&key), Some(json!({"urls": [site.url("/page/1")]})))
+        .await;
+    let id = created["batch_job_id"].as_str().unwrap().to_owned();
+    let started = Instant::now();
+    loop {
+        let (_, progress) = client.call(reqwest::Method::GET, &format!("{API}/progress/{id}"), Some(&key), None).await;
+        if progress["status"] == "completed" {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "{progress}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let (status, preview) = client
+        .call(reqwest::Method::DELETE, &format!("{API}/cleanup?older_than_days=0&dry_run=true"), Some(&key), None)
+        .await;
+    assert_eq!(status, 200, "{preview}");
+    assert!(preview["batch_job_ids"].as_array().unwrap().iter().any(|j| j == id.as_str()), "{preview}");
+    let (status, done) =
+        client.call(reqwest::Method::DELETE, &format!("{API}/cleanup?older_than_days=0"), Some(&key), None).await;
+    assert_eq!(status, 200, "{done}");
+    assert!(done["items_deleted"].as_u64().unwrap() >= 2, "{done}");
+    let (status, _) = client.call(reqwest::Method::GET, &format!("{API}/progress/{id}"), Some(&key), None).await;
+    assert_eq!(status, 404, "the cleaned job is gone");
 }
 
 #[tokio::test]
@@ -168,22 +215,12 @@ async fn the_deployed_api_refuses_bad_requests_with_json_errors() {
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["error"]["code"], "unauthorized");
     let (status, body) = client
-        .call(
-            reqwest::Method::POST,
-            &format!("{API}/start"),
-            Some(client.key()),
-            Some(json!({"urls": ["ftp://a.com"]})),
-        )
+        .call(reqwest::Method::POST, &format!("{API}/start"), Some(&key), Some(json!({"urls": ["ftp://a.com"]})))
         .await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["details"]["rejected"][0]["reason"], "only http and https URLs can be analysed, not ftp:");
     let (status, body) = client
-        .call(
-            reqwest::Method::GET,
-            &format!("{API}/progress/0190c2d5-0000-7000-8000-000000000000"),
-            Some(client.key()),
-            None,
-        )
+        .call(reqwest::Method::GET, &format!("{API}/progress/0190c2d5-0000-7000-8000-000000000000"), Some(&key), None)
         .await;
     assert_eq!(status, 404, "{body}");
 }

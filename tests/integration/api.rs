@@ -34,10 +34,24 @@ async fn keys_are_required_and_tenants_are_isolated() {
     let path = format!("/api/v1/batch-processing/progress/{id}");
 
     assert_eq!(h.request("GET", &path, Some(&alice), None).await.status, 200);
-    let other = h.request("GET", &path, Some(&bob), None).await;
-    assert_eq!(other.status, 404, "another tenant's job does not exist for bob");
-    assert_eq!(other.body["error"]["code"], "not_found");
-    assert_eq!(h.request("GET", &path, None, None).await.status, 401);
+    let api = "/api/v1/batch-processing";
+    for (method, path) in [
+        ("GET", format!("{api}/progress/{id}")),
+        ("GET", format!("{api}/results/{id}")),
+        ("GET", format!("{api}/results/{id}?format=csv")),
+        ("POST", format!("{api}/cancel/{id}")),
+    ] {
+        let other = h.request(method, &path, Some(&bob), None).await;
+        assert_eq!(other.status, 404, "{method} {path}: another tenant's job does not exist for bob");
+        assert_eq!(other.body["error"]["code"], "not_found");
+        assert_eq!(h.request(method, &path, None, None).await.status, 401, "{method} {path} without a key");
+    }
+    let listed = h.request("GET", &format!("{api}/jobs"), Some(&bob), None).await;
+    assert_eq!(listed.body["jobs"], serde_json::json!([]), "bob lists none of alice's jobs");
+    let cleaned = h.request("DELETE", &format!("{api}/cleanup?older_than_days=0"), Some(&bob), None).await;
+    assert_eq!(cleaned.body["jobs_matched"], 0);
+    let progress = h.request("GET", &path, Some(&alice), None).await;
+    assert_eq!(progress.body["status"], "pending", "bob's cancel did not touch alice's job");
     h.env.cleanup().await;
 }
 
