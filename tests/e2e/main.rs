@@ -215,12 +215,22 @@ async fn the_deployed_api_refuses_bad_requests_with_json_errors() {
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["error"]["code"], "unauthorized");
     let (status, body) = client
-        .call(reqwest::Method::POST, &format!("{API}/start"), Some(&key), Some(json!({"urls": ["ftp://a.com"]})))
+        .call(
+            reqwest::Method::POST,
+            &format!("{API}/start"),
+            Some(client.key()),
+            Some(json!({"urls": ["ftp://a.com"]})),
+        )
         .await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["details"]["rejected"][0]["reason"], "only http and https URLs can be analysed, not ftp:");
     let (status, body) = client
-        .call(reqwest::Method::GET, &format!("{API}/progress/0190c2d5-0000-7000-8000-000000000000"), Some(&key), None)
+        .call(
+            reqwest::Method::GET,
+            &format!("{API}/progress/0190c2d5-0000-7000-8000-000000000000"),
+            Some(client.key()),
+            None,
+        )
         .await;
     assert_eq!(status, 404, "{body}");
 }
