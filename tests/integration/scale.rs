@@ -73,3 +73,28 @@ async fn a_10000_url_submission_is_written_and_queued_whole() {
     assert_eq!(queued.as_deref(), Some("10000"), "every URL is on its queue");
     env.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pipeline_makes_two_table_requests_per_url() {
+    let mut h = crate::harness::Harness::new().await;
+    let site = support::site::Site::start().await;
+    let key = h.key_for("acme").await;
+    let counter = RequestCounter::default();
+    h.analyzer = analyzer::Analyzer {
+        store: h.env.counted_store(&counter),
+        queue: h.env.counted_queue(&counter),
+        engine: shared::engine::HttpEngine::new(AddressPolicy { allow_private: true }).unwrap(),
+        queues: h.env.queues.clone(),
+    };
+    let tracker_counter = RequestCounter::default();
+    h.tracker = tracker::Tracker { store: h.env.counted_store(&tracker_counter) };
+    let urls: Vec<String> = (0..100).map(|n| site.url(&format!("/page/{n}"))).collect();
+    let id = h.start(&key, json!({"urls": urls})).await;
+    h.drain(&h.env.queues.normal).await;
+    h.track(id.as_str()).await;
+    let counts = counter.snapshot();
+    eprintln!("analyzer, 100 URLs: {counts:?}; tracker: {:?}", tracker_counter.snapshot());
+    assert_eq!(counts, std::collections::BTreeMap::from([("DynamoDB.TransactWriteItems".to_owned(), 200)]));
+    assert_eq!(tracker_counter.snapshot().get("DynamoDB.UpdateItem"), Some(&1), "one status change per record");
+    h.env.cleanup().await;
+}
