@@ -9,6 +9,7 @@ pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod error;
+pub mod metrics;
 pub mod net;
 pub mod queue;
 pub mod retry;

@@ -7,8 +7,10 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
 use shared::config::QueueUrls;
+use shared::domain::ErrorKind;
 use shared::domain::TaskMessage;
 use shared::engine::Engine;
+use shared::metrics::{MetricLine, Unit};
 use shared::queue::TaskQueue;
 use shared::retry::url_retry_delay;
 use shared::store::{Claim, JobStore, Outcome, Recorded};
@@ -25,12 +27,62 @@ pub struct Analyzer<S, Q, E> {
 }
 
 /// What became of one message.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 enum Disposition {
-    /// Done with (recorded, a duplicate, or unknown job): delete it.
-    Done,
-    /// Leave it on the queue for another delivery.
-    Retry,
+    Succeeded {
+        analysis_ms: f64,
+    },
+    Failed {
+        kind: ErrorKind,
+        analysis_ms: f64,
+    },
+    /// A retryable failure: back on the queue after its backoff.
+    RetryLater,
+    /// The job is cancelling: the URL was marked `cancelled` without starting.
+    Cancelled,
+    /// Another delivery already recorded this URL.
+    Duplicate,
+    /// The job no longer exists.
+    Dropped,
+    /// The message cannot be read; after enough deliveries SQS moves it to the DLQ.
+    Unreadable,
+    /// The table did not answer; the message is redelivered.
+    Unavailable,
+}
+
+impl Disposition {
+    /// Whether the message stays on the queue for another delivery.
+    fn redeliver(&self) -> bool {
+        matches!(self, Disposition::RetryLater | Disposition::Unreadable | Disposition::Unavailable)
+    }
+}
+
+/// The invocation's EMF metrics: outcomes by kind, analysis time, and time spent queued.
+fn metric_line(results: &[(Disposition, Option<f64>)]) -> MetricLine {
+    let mut line = MetricLine::new("speedbatch").dimension("Function", "analyzer");
+    let count = |f: &dyn Fn(&Disposition) -> bool| results.iter().filter(|(d, _)| f(d)).count() as u64;
+    line.count("UrlsSucceeded", count(&|d| matches!(d, Disposition::Succeeded { .. })));
+    line.count("UrlsFailed", count(&|d| matches!(d, Disposition::Failed { .. })));
+    line.count("UrlsRetried", count(&|d| matches!(d, Disposition::RetryLater)));
+    line.count("UrlsCancelled", count(&|d| matches!(d, Disposition::Cancelled)));
+    line.count("Duplicates", count(&|d| matches!(d, Disposition::Duplicate)));
+    line.count("Unprocessable", count(&|d| matches!(d, Disposition::Unreadable | Disposition::Unavailable)));
+    for kind in ErrorKind::ALL {
+        let failed = count(&|d| matches!(d, Disposition::Failed { kind: k, .. } if k == kind));
+        if failed > 0 {
+            line.count(format!("Failures.{kind}"), failed);
+        }
+    }
+    let analysis = results
+        .iter()
+        .filter_map(|(d, _)| match d {
+            Disposition::Succeeded { analysis_ms } | Disposition::Failed { analysis_ms, .. } => Some(*analysis_ms),
+            _ => None,
+        })
+        .collect();
+    line.values("AnalysisTime", Unit::Milliseconds, analysis);
+    line.values("QueueWait", Unit::Milliseconds, results.iter().filter_map(|(_, wait)| *wait).collect());
+    line
 }
 
 impl<S, Q, E> Analyzer<S, Q, E>
@@ -41,13 +93,19 @@ where
 {
     /// Handles one SQS batch; `deadline` is when Lambda ends the invocation.
     pub async fn handle(&self, event: SqsEvent, deadline: std::time::SystemTime) -> SqsBatchResponse {
+        let received = now_millis();
         let results = join_all(event.records.iter().map(|record| self.handle_record(record, deadline))).await;
         let mut response = SqsBatchResponse::default();
+        let mut measured = Vec::with_capacity(results.len());
         for (record, disposition) in event.records.iter().zip(results) {
-            if disposition == Disposition::Retry {
+            if disposition.redeliver() {
                 response.add_failure(record.message_id.clone().unwrap_or_default());
             }
+            let sent: Option<i64> = record.attributes.get("SentTimestamp").and_then(|t| t.parse().ok());
+            measured.push((disposition, sent.map(|sent| (received - sent).max(0) as f64)));
         }
+        // EMF goes to stdout as a raw line: CloudWatch reads it from the function's log.
+        println!("{}", metric_line(&measured).render(now_millis()));
         response
     }
 
@@ -61,14 +119,14 @@ where
                     _ => "no body".into(),
                 };
                 tracing::error!(message_id = ?record.message_id, %reason, "unreadable task message");
-                return Disposition::Retry;
+                return Disposition::Unreadable;
             }
         };
         match self.process(&message, record, deadline).await {
             Ok(disposition) => disposition,
             Err(err) => {
                 tracing::error!(job_id = %message.job_id, seq = message.seq, error = %err, "task failed; will be redelivered");
-                Disposition::Retry
+                Disposition::Unavailable
             }
         }
     }
@@ -84,16 +142,16 @@ where
             Ok(Claim::Claimed | Claim::Reclaimed) => {}
             Ok(Claim::AlreadyFinished(status)) => {
                 tracing::info!(%job_id, seq, %status, "duplicate delivery ignored");
-                return Ok(Disposition::Done);
+                return Ok(Disposition::Duplicate);
             }
             Ok(Claim::JobCancelling) => {
                 let cancelled = self.store.cancel_task(job_id, seq, now_millis()).await?;
                 tracing::info!(%job_id, seq, cancelled, "job is cancelling: URL not started");
-                return Ok(Disposition::Done);
+                return Ok(if cancelled { Disposition::Cancelled } else { Disposition::Duplicate });
             }
             Err(shared::Error::NotFound) => {
                 tracing::warn!(%job_id, seq, "task for a job that no longer exists dropped");
-                return Ok(Disposition::Done);
+                return Ok(Disposition::Dropped);
             }
             Err(err) => return Err(err),
         }
@@ -101,7 +159,10 @@ where
             deadline.duration_since(std::time::SystemTime::now()).unwrap_or_default().saturating_sub(WRITE_MARGIN);
         let timeout = Duration::from_secs(u64::from(message.timeout_seconds)).min(remaining);
         let attempt: u32 = record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
-        let outcome = match self.engine.analyze(&message.url, message.strategy, timeout).await {
+        let started = std::time::Instant::now();
+        let result = self.engine.analyze(&message.url, message.strategy, timeout).await;
+        let analysis_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let outcome = match result {
             Ok(analysis) => Outcome::Succeeded(analysis),
             Err(err) if err.is_retryable() && attempt <= message.max_retries => {
                 let delay = url_retry_delay(attempt);
@@ -111,7 +172,7 @@ where
                     (Some(url), Some(handle)) => self.queue.retry_later(url, handle, delay).await?,
                     _ => tracing::warn!(%job_id, seq, "unknown source queue: retry after the visibility timeout"),
                 }
-                return Ok(Disposition::Retry);
+                return Ok(Disposition::RetryLater);
             }
             Err(err) => Outcome::Failed { kind: err.kind, reason: err.reason, analysis: err.analysis },
         };
@@ -119,10 +180,16 @@ where
             Recorded::Counted => {
                 let succeeded = matches!(outcome, Outcome::Succeeded(_));
                 tracing::info!(%job_id, seq, succeeded, attempt, "task recorded");
+                Ok(match outcome {
+                    Outcome::Succeeded(_) => Disposition::Succeeded { analysis_ms },
+                    Outcome::Failed { kind, .. } => Disposition::Failed { kind, analysis_ms },
+                })
             }
-            Recorded::Duplicate => tracing::info!(%job_id, seq, "result already recorded by another delivery"),
+            Recorded::Duplicate => {
+                tracing::info!(%job_id, seq, "result already recorded by another delivery");
+                Ok(Disposition::Duplicate)
+            }
         }
-        Ok(Disposition::Done)
     }
 }
 
@@ -289,6 +356,26 @@ mod tests {
         let unknown = JobId::generate();
         let response = a.handle(event(vec![record("x", task(&unknown, 0, "https://ok.example"), 1)]), later()).await;
         assert!(response.batch_item_failures.is_empty(), "a deleted job's task is dropped, not retried forever");
+    }
+
+    #[test]
+    fn metrics_count_every_outcome_by_kind() {
+        let results = vec![
+            (Disposition::Succeeded { analysis_ms: 10.0 }, Some(5.0)),
+            (Disposition::Failed { kind: ErrorKind::Http4xx, analysis_ms: 20.0 }, Some(7.0)),
+            (Disposition::Failed { kind: ErrorKind::Http4xx, analysis_ms: 30.0 }, None),
+            (Disposition::RetryLater, None),
+            (Disposition::Cancelled, None),
+        ];
+        let line: serde_json::Value = serde_json::from_str(&metric_line(&results).render(0)).unwrap();
+        assert_eq!(line["UrlsSucceeded"], 1.0);
+        assert_eq!(line["UrlsFailed"], 2.0);
+        assert_eq!(line["Failures.http_4xx"], 2.0);
+        assert_eq!(line["UrlsRetried"], 1.0);
+        assert_eq!(line["UrlsCancelled"], 1.0);
+        assert_eq!(line["AnalysisTime"], json!([10.0, 20.0, 30.0]));
+        assert_eq!(line["QueueWait"], json!([5.0, 7.0]));
+        assert_eq!(line["Function"], "analyzer");
     }
 
     #[tokio::test]
