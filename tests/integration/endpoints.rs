@@ -87,6 +87,11 @@ async fn a_cancelled_job_starts_nothing_more_and_its_counts_add_up() {
     assert_eq!(cancelled.status, 202, "{}", cancelled.body);
     assert_eq!(cancelled.body["status"], "cancelling");
     assert_eq!(h.request("POST", &path, Some(&key), None).await.status, 202, "cancelling again is harmless");
+    // The tracker sees the job cancelling and cancels its queued URLs in bulk.
+    h.track(id.as_str()).await;
+    let job = h.env.store().get_job(&id).await.unwrap().unwrap();
+    assert_eq!((job.counters.queued, job.counters.cancelled), (0, 7));
+    // Their messages still arrive, and change nothing.
     h.drain(queue).await;
     assert_eq!(site.hits(), 3, "no URL started after the cancel");
     h.track(id.as_str()).await;

@@ -4,6 +4,7 @@
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use shared::domain::JobStatus;
 use shared::store::JobStore;
 use shared::store::items::job_from_stream_image;
 use shared::time::now_millis;
@@ -34,6 +35,13 @@ impl<S: JobStore> Tracker<S> {
             return Ok(()); // a deletion: nothing to move
         }
         let job = job_from_stream_image(record.change.new_image.clone())?;
+        if job.status == JobStatus::Cancelling && job.counters.queued > 0 {
+            // Cancel what has not started in a few batched writes, rather than waiting for
+            // every queued message to come round. Later records of the job find none left.
+            let cancelled = self.store.cancel_queued(&job.id, now_millis()).await?;
+            tracing::info!(job_id = %job.id, cancelled, "queued URLs of a cancelling job cancelled");
+            return Ok(());
+        }
         let Some(next) = job.next_status() else {
             return Ok(());
         };
@@ -95,6 +103,28 @@ mod tests {
         let b = tracker.store.get_job(&b.id).await.unwrap().unwrap();
         assert_eq!(b.status, JobStatus::CompletedWithErrors);
         assert!(b.finished_at.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_cancelling_job_has_its_queued_urls_cancelled_in_bulk() {
+        let tracker = Tracker { store: MemoryStore::new() };
+        let job = Job::new(Tenant("t".into()), "n".into(), JobSettings::default(), 3, 0);
+        let urls: Vec<_> = ["https://a.example", "https://b.example", "https://c.example"]
+            .iter()
+            .map(|u| shared::domain::CleanUrl::parse(u, Default::default()).unwrap())
+            .collect();
+        tracker.store.create_job(&job, &urls).await.unwrap();
+        assert_eq!(tracker.store.claim_task(&job.id, 0, 1).await.unwrap(), shared::store::Claim::Claimed);
+        tracker.store.request_cancel(&job.id, 2).await.unwrap();
+        let seen = tracker.store.get_job(&job.id).await.unwrap().unwrap();
+        assert!(tracker.handle(event(vec![record(&seen, "1")])).await.batch_item_failures.is_empty());
+        let after = tracker.store.get_job(&job.id).await.unwrap().unwrap();
+        assert_eq!((after.counters.queued, after.counters.in_progress, after.counters.cancelled), (0, 1, 2));
+        assert_eq!(after.status, JobStatus::Cancelling, "one URL is still being analysed");
+        assert_eq!(
+            tracker.store.get_task(&job.id, 2).await.unwrap().unwrap().status,
+            shared::domain::UrlStatus::Cancelled
+        );
     }
 
     #[tokio::test]

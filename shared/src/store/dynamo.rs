@@ -22,6 +22,12 @@ use crate::time::Millis;
 const BATCH_WRITE_MAX: usize = 25;
 /// BatchWriteItem calls in flight at once while writing a job's tasks.
 const WRITE_PARALLELISM: usize = 8;
+/// URLs cancelled per transaction (plus the job's counters: DynamoDB allows 100 items; fewer
+/// items make a collision with a concurrent delivery less likely).
+const CANCEL_BATCH: usize = 25;
+/// Re-reads of a page whose cancellation collided with deliveries before giving up (the
+/// stream record is then retried).
+const MAX_CANCEL_CONFLICTS: u32 = 20;
 /// Rounds of re-sending unprocessed items before giving up.
 const UNPROCESSED_RETRIES: u32 = 8;
 
@@ -376,6 +382,43 @@ impl JobStore for DynamoStore {
             &[(":now", av_n(now)), (":one", av_n(1)), (":minus", av_n(-1))],
         )?;
         Ok(self.transact(vec![TransactWriteItem::builder().update(update).build(), job]).await?.is_none())
+    }
+
+    async fn cancel_queued(&self, id: &JobId, now: Millis) -> Result<u64, Error> {
+        let mut cancelled = 0;
+        let mut conflicts = 0;
+        loop {
+            let page = self.list_tasks(id, Some(UrlStatus::Queued), CANCEL_BATCH, None).await?;
+            if page.items.is_empty() {
+                return Ok(cancelled);
+            }
+            let n = page.items.len() as u64;
+            let mut items = Vec::with_capacity(page.items.len() + 1);
+            for task in &page.items {
+                let update = self
+                    .task_transition(id, task.seq, UrlStatus::Queued, UrlStatus::Cancelled, now)
+                    .update_expression("SET #status = :to, analyzed_at = :now")
+                    .build()
+                    .map_err(|e| Error::store("TransactWriteItems", e))?;
+                items.push(TransactWriteItem::builder().update(update).build());
+            }
+            items.push(self.job_counter_update(
+                id,
+                "SET updated_at = :now ADD queued :minus, cancelled :n",
+                &[(":now", av_n(now)), (":minus", av_n(-(n as i64))), (":n", av_n(n))],
+            )?);
+            match self.transact(items).await? {
+                None => cancelled += n,
+                // A delivery claimed or cancelled one of these meanwhile: read the page again.
+                Some(_) if conflicts < MAX_CANCEL_CONFLICTS => {
+                    conflicts += 1;
+                    tokio::time::sleep(backoff(conflicts)).await;
+                }
+                Some(_) => {
+                    return Err(Error::Conflict(format!("cancelling job {id}: URLs kept changing underneath")));
+                }
+            }
+        }
     }
 
     async fn request_cancel(&self, id: &JobId, now: Millis) -> Result<Cancel, Error> {

@@ -149,6 +149,24 @@ impl JobStore for MemoryStore {
         Ok(true)
     }
 
+    async fn cancel_queued(&self, id: &JobId, now: Millis) -> Result<u64, Error> {
+        let mut state = self.state()?;
+        let State { jobs, tasks, .. } = &mut *state;
+        let job = jobs.get_mut(id).ok_or(Error::NotFound)?;
+        let mut cancelled = 0;
+        for task in tasks.values_mut().filter(|t| &t.job_id == id && t.status == UrlStatus::Queued) {
+            task.status = UrlStatus::Cancelled;
+            task.analyzed_at = Some(now);
+            cancelled += 1;
+        }
+        job.counters.queued -= cancelled;
+        job.counters.cancelled += cancelled;
+        if cancelled > 0 {
+            job.updated_at = now;
+        }
+        Ok(cancelled)
+    }
+
     async fn request_cancel(&self, id: &JobId, now: Millis) -> Result<Cancel, Error> {
         let mut state = self.state()?;
         let job = state.jobs.get_mut(id).ok_or(Error::NotFound)?;
