@@ -4,10 +4,15 @@
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use shared::domain::JobStatus;
+use std::collections::HashSet;
+
+use shared::domain::{JobId, JobStatus};
 use shared::store::JobStore;
 use shared::store::items::job_from_stream_image;
 use shared::time::now_millis;
+
+/// URLs cancelled per stream record: a few seconds of batched writes, far inside the timeout.
+const CANCEL_PER_RECORD: u64 = 1_000;
 
 pub struct Tracker<S> {
     pub store: S,
@@ -18,8 +23,11 @@ impl<S: JobStore> Tracker<S> {
     /// Lambda retries from there (records of one shard stay in order).
     pub async fn handle(&self, event: Event) -> DynamoDbEventResponse {
         let mut response = DynamoDbEventResponse::default();
+        // Jobs whose queued URLs this invocation already cancelled: their later records in the
+        // same batch would only find what the writes of this one are still working through.
+        let mut cancelled_jobs = HashSet::new();
         for record in &event.records {
-            if let Err(err) = self.handle_record(record).await {
+            if let Err(err) = self.handle_record(record, &mut cancelled_jobs).await {
                 tracing::error!(event_id = %record.event_id, error = %err, "stream record failed; will be retried");
                 let mut failure = DynamoDbBatchItemFailure::default();
                 failure.item_identifier = record.change.sequence_number.clone();
@@ -30,15 +38,23 @@ impl<S: JobStore> Tracker<S> {
         response
     }
 
-    async fn handle_record(&self, record: &EventRecord) -> Result<(), shared::Error> {
+    async fn handle_record(
+        &self,
+        record: &EventRecord,
+        cancelled_jobs: &mut HashSet<JobId>,
+    ) -> Result<(), shared::Error> {
         if record.change.new_image.is_empty() {
             return Ok(()); // a deletion: nothing to move
         }
         let job = job_from_stream_image(record.change.new_image.clone())?;
         if job.status == JobStatus::Cancelling && job.counters.queued > 0 {
-            // Cancel what has not started in a few batched writes, rather than waiting for
-            // every queued message to come round. Later records of the job find none left.
-            let cancelled = self.store.cancel_queued(&job.id, now_millis()).await?;
+            if !cancelled_jobs.insert(job.id.clone()) {
+                return Ok(());
+            }
+            // Cancel what has not started in batched writes, rather than waiting for every
+            // queued message to come round. Bounded per record: each batch changes the job,
+            // whose next stream record continues where this one stopped.
+            let cancelled = self.store.cancel_queued(&job.id, now_millis(), CANCEL_PER_RECORD).await?;
             tracing::info!(job_id = %job.id, cancelled, "queued URLs of a cancelling job cancelled");
             return Ok(());
         }

@@ -154,9 +154,12 @@ impl DynamoStore {
                 .expression_attribute_values(":status", av_s(status)),
             None => query,
         };
+        let filtered = status.is_some();
         let mut items = Vec::new();
         loop {
-            let want = (limit - items.len()).max(1);
+            // DynamoDB applies Limit before the filter: with a filter, read a full page per
+            // request rather than a few items at a time.
+            let want = if filtered { 1_000 } else { (limit - items.len()).max(1) };
             let output = query
                 .clone()
                 .limit(i32::try_from(want).unwrap_or(i32::MAX))
@@ -384,14 +387,14 @@ impl JobStore for DynamoStore {
         Ok(self.transact(vec![TransactWriteItem::builder().update(update).build(), job]).await?.is_none())
     }
 
-    async fn cancel_queued(&self, id: &JobId, now: Millis) -> Result<u64, Error> {
+    async fn cancel_queued(&self, id: &JobId, now: Millis, max: u64) -> Result<u64, Error> {
         let mut cancelled = 0;
         let mut conflicts = 0;
-        loop {
-            let page = self.list_tasks(id, Some(UrlStatus::Queued), CANCEL_BATCH, None).await?;
-            if page.items.is_empty() {
-                return Ok(cancelled);
-            }
+        // Tasks before `after` are done with, so each page is read once: linear, not quadratic.
+        let mut after = None;
+        while cancelled < max {
+            let page = self.list_tasks(id, Some(UrlStatus::Queued), CANCEL_BATCH, after).await?;
+            let Some(last) = page.items.last().map(|task| task.seq) else { break };
             let n = page.items.len() as u64;
             let mut items = Vec::with_capacity(page.items.len() + 1);
             for task in &page.items {
@@ -408,7 +411,13 @@ impl JobStore for DynamoStore {
                 &[(":now", av_n(now)), (":minus", av_n(-(n as i64))), (":n", av_n(n))],
             )?);
             match self.transact(items).await? {
-                None => cancelled += n,
+                None => {
+                    cancelled += n;
+                    after = Some(last);
+                    if page.next.is_none() {
+                        break;
+                    }
+                }
                 // A delivery claimed or cancelled one of these meanwhile: read the page again.
                 Some(_) if conflicts < MAX_CANCEL_CONFLICTS => {
                     conflicts += 1;
@@ -419,6 +428,7 @@ impl JobStore for DynamoStore {
                 }
             }
         }
+        Ok(cancelled)
     }
 
     async fn request_cancel(&self, id: &JobId, now: Millis) -> Result<Cancel, Error> {
