@@ -11,8 +11,9 @@ use shared::store::JobStore;
 use shared::store::items::job_from_stream_image;
 use shared::time::now_millis;
 
-/// URLs cancelled per stream record: a few seconds of batched writes, far inside the timeout.
-const CANCEL_PER_RECORD: u64 = 1_000;
+/// Time spent cancelling queued URLs per invocation: well inside the 60 s timeout. What is
+/// left is continued from the job's next stream record (each batch changes the job).
+const CANCEL_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
 
 pub struct Tracker<S> {
     pub store: S,
@@ -52,9 +53,9 @@ impl<S: JobStore> Tracker<S> {
                 return Ok(());
             }
             // Cancel what has not started in batched writes, rather than waiting for every
-            // queued message to come round. Bounded per record: each batch changes the job,
-            // whose next stream record continues where this one stopped.
-            let cancelled = self.store.cancel_queued(&job.id, now_millis(), CANCEL_PER_RECORD).await?;
+            // queued message to come round. Bounded in time: each batch changes the job, whose
+            // next stream record continues where this one stopped.
+            let cancelled = self.store.cancel_queued(&job.id, now_millis(), CANCEL_BUDGET).await?;
             tracing::info!(job_id = %job.id, cancelled, "queued URLs of a cancelling job cancelled");
             return Ok(());
         }

@@ -1,4 +1,5 @@
 use std::collections::HashMap;
+use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
@@ -387,12 +388,13 @@ impl JobStore for DynamoStore {
         Ok(self.transact(vec![TransactWriteItem::builder().update(update).build(), job]).await?.is_none())
     }
 
-    async fn cancel_queued(&self, id: &JobId, now: Millis, max: u64) -> Result<u64, Error> {
+    async fn cancel_queued(&self, id: &JobId, now: Millis, budget: Duration) -> Result<u64, Error> {
+        let started = std::time::Instant::now();
         let mut cancelled = 0;
         let mut conflicts = 0;
         // Tasks before `after` are done with, so each page is read once: linear, not quadratic.
         let mut after = None;
-        while cancelled < max {
+        while started.elapsed() < budget {
             let page = self.list_tasks(id, Some(UrlStatus::Queued), CANCEL_BATCH, after).await?;
             let Some(last) = page.items.last().map(|task| task.seq) else { break };
             let n = page.items.len() as u64;

@@ -149,7 +149,7 @@ impl JobStore for MemoryStore {
         Ok(true)
     }
 
-    async fn cancel_queued(&self, id: &JobId, now: Millis, max: u64) -> Result<u64, Error> {
+    async fn cancel_queued(&self, id: &JobId, now: Millis, _budget: std::time::Duration) -> Result<u64, Error> {
         let mut state = self.state()?;
         let State { jobs, tasks, .. } = &mut *state;
         let job = jobs.get_mut(id).ok_or(Error::NotFound)?;
@@ -157,7 +157,7 @@ impl JobStore for MemoryStore {
         let mut queued: Vec<&mut UrlTask> =
             tasks.values_mut().filter(|t| &t.job_id == id && t.status == UrlStatus::Queued).collect();
         queued.sort_by_key(|t| t.seq);
-        for task in queued.into_iter().take(max as usize) {
+        for task in queued {
             task.status = UrlStatus::Cancelled;
             task.analyzed_at = Some(now);
             cancelled += 1;

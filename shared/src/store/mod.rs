@@ -83,9 +83,14 @@ pub trait JobStore: Send + Sync {
     /// no longer queued.
     fn cancel_task(&self, id: &JobId, seq: u32, now: Millis) -> impl Future<Output = Result<bool, Error>> + Send;
 
-    /// Marks up to `max` still-queued URLs of a cancelling job `cancelled`, in batched
-    /// transactions that count them on the job; returns how many it cancelled.
-    fn cancel_queued(&self, id: &JobId, now: Millis, max: u64) -> impl Future<Output = Result<u64, Error>> + Send;
+    /// Marks the still-queued URLs of a cancelling job `cancelled`, in batched transactions
+    /// that count them on the job, for at most `budget`; returns how many it cancelled.
+    fn cancel_queued(
+        &self,
+        id: &JobId,
+        now: Millis,
+        budget: std::time::Duration,
+    ) -> impl Future<Output = Result<u64, Error>> + Send;
 
     /// Moves a `pending` or `processing` job to `cancelling`.
     fn request_cancel(&self, id: &JobId, now: Millis) -> impl Future<Output = Result<Cancel, Error>> + Send;
