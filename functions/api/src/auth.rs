@@ -2,13 +2,11 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use shared::auth::{KeyStore, hash_key};
+use shared::auth::hash_key;
 use shared::domain::Tenant;
-use shared::queue::TaskQueue;
-use shared::store::JobStore;
 
 use crate::error::ApiError;
-use crate::state::SharedState;
+use crate::state::{Queue, SharedState, Store};
 
 /// An authenticated caller. Taking it as a handler argument is what makes a route private.
 pub struct Caller(pub Tenant);
@@ -25,8 +23,8 @@ fn presented_key(parts: &Parts) -> Option<&str> {
 
 impl<S, Q> FromRequestParts<SharedState<S, Q>> for Caller
 where
-    S: JobStore + KeyStore + 'static,
-    Q: TaskQueue + 'static,
+    S: Store,
+    Q: Queue,
 {
     type Rejection = ApiError;
 

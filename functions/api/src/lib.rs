@@ -17,19 +17,16 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
-use shared::auth::KeyStore;
-use shared::queue::TaskQueue;
-use shared::store::JobStore;
 
 use crate::error::ApiError;
-pub use crate::state::{ApiSettings, AppState};
+pub use crate::state::{ApiSettings, AppState, Queue, Store};
 
 pub const BASE_PATH: &str = "/api/v1/batch-processing";
 
 pub fn app<S, Q>(state: AppState<S, Q>) -> Router
 where
-    S: JobStore + KeyStore + 'static,
-    Q: TaskQueue + 'static,
+    S: Store,
+    Q: Queue,
 {
     let api = Router::new()
         .route("/start", post(routes::start::start::<S, Q>))

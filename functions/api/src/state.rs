@@ -1,7 +1,10 @@
 use std::sync::Arc;
 
+use shared::auth::KeyStore;
 use shared::config::QueueUrls;
 use shared::net::AddressPolicy;
+use shared::queue::TaskQueue;
+use shared::store::JobStore;
 
 /// Everything a request handler needs, built once per container.
 pub struct AppState<S, Q> {
@@ -24,3 +27,11 @@ pub struct ApiSettings {
 }
 
 pub type SharedState<S, Q> = Arc<AppState<S, Q>>;
+
+/// What the handlers need of a store: jobs and API keys.
+pub trait Store: JobStore + KeyStore + 'static {}
+impl<T: JobStore + KeyStore + 'static> Store for T {}
+
+/// What the handlers need of a queue.
+pub trait Queue: TaskQueue + 'static {}
+impl<T: TaskQueue + 'static> Queue for T {}

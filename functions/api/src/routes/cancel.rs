@@ -1,15 +1,13 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use shared::auth::KeyStore;
-use shared::queue::TaskQueue;
-use shared::store::{Cancel, JobStore};
+use shared::store::Cancel;
 use shared::time::now_millis;
 
 use super::progress::owned_job;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::state::SharedState;
+use crate::state::{Queue, SharedState, Store};
 use crate::views::JobView;
 
 /// `POST /cancel/{id}`: stops a job. No URL of it starts afterwards; the pipeline marks the
@@ -28,8 +26,8 @@ pub async fn cancel<S, Q>(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<JobView>), ApiError>
 where
-    S: JobStore + KeyStore + 'static,
-    Q: TaskQueue + 'static,
+    S: Store,
+    Q: Queue,
 {
     let job = owned_job(&state.store, &tenant, &id).await?;
     match state.store.request_cancel(&job.id, now_millis()).await? {

@@ -4,14 +4,11 @@ use axum::Json;
 use axum::extract::{Query, State};
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
-use shared::auth::KeyStore;
-use shared::queue::TaskQueue;
-use shared::store::JobStore;
 use shared::time::now_millis;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::state::SharedState;
+use crate::state::{Queue, SharedState, Store};
 
 const MAX_DAYS: u32 = 3_650;
 const LIST_PAGE: usize = 100;
@@ -47,8 +44,8 @@ pub async fn cleanup<S, Q>(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<CleanupReport>, ApiError>
 where
-    S: JobStore + KeyStore + 'static,
-    Q: TaskQueue + 'static,
+    S: Store,
+    Q: Queue,
 {
     let days = match params.get("older_than_days") {
         None => return Err(ApiError::invalid_field("older_than_days", "is required: a whole number of days")),

@@ -5,11 +5,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::{Value, json};
-use shared::auth::KeyStore;
-use shared::queue::TaskQueue;
-use shared::store::JobStore;
 
-use crate::state::SharedState;
+use crate::state::{Queue, SharedState, Store};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Health {
@@ -42,8 +39,8 @@ fn check(result: Result<(), shared::Error>, started: Instant, name: &str) -> (bo
     ))]
 pub async fn health<S, Q>(State(state): State<SharedState<S, Q>>) -> (StatusCode, Json<Health>)
 where
-    S: JobStore + KeyStore + 'static,
-    Q: TaskQueue + 'static,
+    S: Store,
+    Q: Queue,
 {
     let started = Instant::now();
     let store = async { check(state.store.ping().await, started, "dynamodb") };

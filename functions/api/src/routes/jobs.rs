@@ -3,14 +3,11 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::{Query, State};
 use serde::Serialize;
-use shared::auth::KeyStore;
 use shared::domain::{JobId, JobStatus};
-use shared::queue::TaskQueue;
-use shared::store::JobStore;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::state::SharedState;
+use crate::state::{Queue, SharedState, Store};
 use crate::views::JobView;
 use crate::{cursor, query};
 
@@ -39,8 +36,8 @@ pub async fn jobs<S, Q>(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<JobList>, ApiError>
 where
-    S: JobStore + KeyStore + 'static,
-    Q: TaskQueue + 'static,
+    S: Store,
+    Q: Queue,
 {
     let limit = query::limit(params.get("limit").map(String::as_str), 20, 100)?;
     let status = query::choice::<JobStatus>("status", params.get("status").map(String::as_str))?;

@@ -3,14 +3,12 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
-use shared::auth::KeyStore;
 use shared::domain::{Job, JobId, Tenant};
-use shared::queue::TaskQueue;
 use shared::store::JobStore;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::state::SharedState;
+use crate::state::{Queue, SharedState, Store};
 use crate::views::JobView;
 
 /// The caller's job `id`. Another tenant's job is indistinguishable from a missing one.
@@ -37,8 +35,8 @@ pub async fn progress<S, Q>(
     headers: HeaderMap,
 ) -> Result<Response, ApiError>
 where
-    S: JobStore + KeyStore + 'static,
-    Q: TaskQueue + 'static,
+    S: Store,
+    Q: Queue,
 {
     let job = owned_job(&state.store, &tenant, &id).await?;
     let view = JobView::new(&job);

@@ -1,13 +1,11 @@
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
-use shared::auth::KeyStore;
-use shared::queue::{QueueDepth, TaskQueue};
-use shared::store::JobStore;
+use shared::queue::QueueDepth;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::state::SharedState;
+use crate::state::{Queue, SharedState, Store};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct QueueStatus {
@@ -35,8 +33,8 @@ pub async fn queue_status<S, Q>(
     Caller(_): Caller,
 ) -> Result<Json<QueueStatusList>, ApiError>
 where
-    S: JobStore + KeyStore + 'static,
-    Q: TaskQueue + 'static,
+    S: Store,
+    Q: Queue,
 {
     let settings = &state.settings;
     let dlq = settings.dead_letters.as_ref();

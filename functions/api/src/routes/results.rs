@@ -6,9 +6,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Map, Value};
-use shared::auth::KeyStore;
 use shared::domain::{ErrorKind, Job, JobStatus, Strategy, UrlStatus, UrlTask};
-use shared::queue::TaskQueue;
 use shared::store::JobStore;
 use shared::store::items::MAX_SEQ;
 use shared::time::rfc3339;
@@ -16,7 +14,7 @@ use shared::time::rfc3339;
 use super::progress::owned_job;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::state::SharedState;
+use crate::state::{Queue, SharedState, Store};
 use crate::summary::{Summary, summarize};
 use crate::{csv, cursor, query};
 
@@ -106,8 +104,8 @@ pub async fn results<S, Q>(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError>
 where
-    S: JobStore + KeyStore + 'static,
-    Q: TaskQueue + 'static,
+    S: Store,
+    Q: Queue,
 {
     let param = |name: &str| params.get(name).map(String::as_str);
     let csv = match param("format") {

@@ -7,18 +7,15 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use shared::auth::KeyStore;
 use shared::domain::{
     CleanUrl, EngineChoice, Job, JobSettings, Priority, Rejected, Strategy, TaskMessage, clean_batch,
 };
-use shared::queue::TaskQueue;
 use shared::sitemap::{self, Expanded, SitemapLimits};
-use shared::store::JobStore;
 use shared::time::{now_millis, rfc3339};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::state::SharedState;
+use crate::state::{Queue, SharedState, Store};
 use crate::views::JobView;
 
 pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
@@ -250,8 +247,8 @@ pub async fn start<S, Q>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<StartResponse>), ApiError>
 where
-    S: JobStore + KeyStore + 'static,
-    Q: TaskQueue + 'static,
+    S: Store,
+    Q: Queue,
 {
     let body = body.map_err(|rejection| match rejection.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge { limit: MAX_BODY_BYTES },
