@@ -74,6 +74,7 @@ def finish():
         "HIGH_QUEUE_URL": out["HighQueueUrl"],
         "NORMAL_QUEUE_URL": out["NormalQueueUrl"],
         "LOW_QUEUE_URL": out["LowQueueUrl"],
+        "EVENT_BUS_NAME": out["EventBusName"],
     }
     STACK_ENV.parent.mkdir(exist_ok=True)
     STACK_ENV.write_text("".join(f"{k}={v}\n" for k, v in values.items()))

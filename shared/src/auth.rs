@@ -15,18 +15,32 @@ pub fn hash_key(key: &str) -> String {
 
 /// A new random key: `sb_` and 64 hex digits (256 random bits).
 pub fn generate_key() -> String {
+    format!("sb_{}", random_hex())
+}
+
+/// A new callback signing secret: `whsec_` and 64 hex digits (256 random bits).
+pub fn generate_callback_secret() -> String {
+    format!("whsec_{}", random_hex())
+}
+
+/// 64 hex digits from two v4 UUIDs (the OS's random source), hashed into an even spread.
+fn random_hex() -> String {
     let a = uuid::Uuid::new_v4().as_u128();
     let b = uuid::Uuid::new_v4().as_u128();
     let mut bytes = [0u8; 32];
     bytes[..16].copy_from_slice(&a.to_be_bytes());
     bytes[16..].copy_from_slice(&b.to_be_bytes());
-    format!("sb_{}", hex::encode(Sha256::digest(bytes)))
+    hex::encode(Sha256::digest(bytes))
 }
 
 pub trait KeyStore: Send + Sync {
     fn tenant_for_key_hash(&self, hash: &str) -> impl Future<Output = Result<Option<Tenant>, Error>> + Send;
 
     fn put_key_hash(&self, hash: &str, tenant: &Tenant) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// The tenant's callback signing secret, created on first use. Unlike API keys it is
+    /// stored as is: signing needs it back.
+    fn callback_secret(&self, tenant: &Tenant) -> impl Future<Output = Result<String, Error>> + Send;
 }
 
 #[cfg(test)]

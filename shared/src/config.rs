@@ -18,6 +18,11 @@ pub struct Config {
     /// The longest a single URL may be analysed: the analyzer's own timeout less a margin to
     /// record the result.
     pub max_url_timeout_seconds: u32,
+    /// The EventBridge bus job events go to; `None` publishes none.
+    pub event_bus: Option<String>,
+    /// How long a released URL may sit without progress before the reconciler sends its
+    /// message again.
+    pub reconcile_after_seconds: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,6 +86,8 @@ impl Config {
             aws_endpoint: lookup("SPEEDBATCH_AWS_ENDPOINT").filter(|v| !v.trim().is_empty()),
             retention_days: number(&lookup, "RETENTION_DAYS", 30, 1..=3650)?,
             max_url_timeout_seconds: number(&lookup, "MAX_URL_TIMEOUT_SECONDS", 840, 10..=900)?,
+            event_bus: lookup("EVENT_BUS_NAME").filter(|v| !v.trim().is_empty()),
+            reconcile_after_seconds: number(&lookup, "RECONCILE_AFTER_SECONDS", 600, 1..=86_400)?,
         })
     }
 }
@@ -125,6 +132,7 @@ mod tests {
         assert_eq!(config.queues.for_priority(Priority::Normal), "n");
         assert_eq!(config.queues.for_priority(Priority::Low), "l");
         assert_eq!((config.retention_days, config.max_url_timeout_seconds), (30, 840));
+        assert_eq!((config.event_bus, config.reconcile_after_seconds), (None, 600));
     }
 
     #[test]

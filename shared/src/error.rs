@@ -12,6 +12,10 @@ pub enum Error {
     Corrupt(String),
     #[error("SQS {operation}: {message}")]
     Queue { operation: &'static str, message: String },
+    #[error("EventBridge {operation}: {message}")]
+    Events { operation: &'static str, message: String },
+    #[error("callback: {0}")]
+    Callback(String),
     #[error("not found")]
     NotFound,
     #[error("conflict: {0}")]
@@ -26,6 +30,13 @@ impl Error {
         E: std::error::Error + 'static,
     {
         Error::Store { operation, message: error_chain(&err) }
+    }
+
+    pub fn events<E>(operation: &'static str, err: E) -> Self
+    where
+        E: std::error::Error + 'static,
+    {
+        Error::Events { operation, message: error_chain(&err) }
     }
 
     pub fn queue<E>(operation: &'static str, err: E) -> Self

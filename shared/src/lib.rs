@@ -11,6 +11,7 @@ pub mod engine;
 pub mod error;
 pub mod metrics;
 pub mod net;
+pub mod notify;
 pub mod queue;
 pub mod retry;
 pub mod sitemap;

@@ -39,6 +39,43 @@ impl Client {
         &self.stack.api_key
     }
 
+    /// Submits a job that must be accepted; returns its id.
+    async fn submit(&self, key: &str, body: Value) -> String {
+        let (status, created) = self.call(reqwest::Method::POST, &format!("{API}/start"), Some(key), Some(body)).await;
+        assert_eq!(status, 201, "{created}");
+        created["batch_job_id"].as_str().expect("job id").to_owned()
+    }
+
+    /// Polls the job's progress, printing each change, until `done` says so (or `limit`).
+    async fn progress_until(&self, key: &str, id: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let started = Instant::now();
+        let mut last = String::new();
+        loop {
+            let (status, progress) =
+                self.call(reqwest::Method::GET, &format!("{API}/progress/{id}"), Some(key), None).await;
+            assert_eq!(status, 200, "{progress}");
+            let line = format!(
+                "{} {}% queued {} in progress {} succeeded {} failed {} cancelled {}",
+                progress["status"].as_str().unwrap_or("?"),
+                progress["progress_percent"],
+                progress["queued"],
+                progress["in_progress"],
+                progress["succeeded"],
+                progress["failed"],
+                progress["cancelled"]
+            );
+            if line != last {
+                eprintln!("[{:>5.1}s] {id}: {line}", started.elapsed().as_secs_f64());
+                last = line;
+            }
+            if done(&progress) {
+                return progress;
+            }
+            assert!(started.elapsed() < limit, "not done within {limit:?}: {progress}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
     /// A key of a tenant of its own, for a test that must not see the others' jobs.
     async fn new_tenant_key(&self, tenant: &str) -> String {
         use shared::auth::KeyStore;
@@ -58,44 +95,8 @@ async fn a_job_of_20_urls_completes_with_exact_counts() {
     let site = Site::start().await;
     let mut urls: Vec<String> = (1..=19).map(|n| site.url(&format!("/page/{n}"))).collect();
     urls.push(site.url("/missing"));
-    let (status, created) = client
-        .call(
-            reqwest::Method::POST,
-            &format!("{API}/start"),
-            Some(client.key()),
-            Some(json!({"urls": urls, "name": "e2e"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    assert_eq!(created["accepted"], 20);
-    let id = created["batch_job_id"].as_str().expect("job id").to_owned();
-
-    let started = Instant::now();
-    let mut last = String::new();
-    let progress = loop {
-        let (status, progress) =
-            client.call(reqwest::Method::GET, &format!("{API}/progress/{id}"), Some(client.key()), None).await;
-        assert_eq!(status, 200, "{progress}");
-        let line = format!(
-            "{} {}% queued {} in progress {} succeeded {} failed {}",
-            progress["status"].as_str().unwrap_or("?"),
-            progress["progress_percent"],
-            progress["queued"],
-            progress["in_progress"],
-            progress["succeeded"],
-            progress["failed"]
-        );
-        if line != last {
-            eprintln!("[{:>5.1}s] {line}", started.elapsed().as_secs_f64());
-            last = line;
-        }
-        let finished = !matches!(progress["status"].as_str(), Some("pending" | "processing"));
-        if finished {
-            break progress;
-        }
-        assert!(started.elapsed() < Duration::from_secs(300), "job did not finish in 5 minutes: {progress}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    let id = client.submit(client.key(), json!({"urls": urls, "name": "e2e"})).await;
+    let progress = client.progress_until(client.key(), &id, Duration::from_secs(300), finished).await;
     assert_eq!(progress["status"], "completed_with_errors", "{progress}");
     assert_eq!(progress["total_urls"], 20);
     assert_eq!(progress["succeeded"], 19);
@@ -126,35 +127,131 @@ async fn a_job_of_20_urls_completes_with_exact_counts() {
     assert!(jobs["jobs"].as_array().unwrap().iter().any(|job| job["batch_job_id"] == id.as_str()));
 }
 
+fn finished(progress: &Value) -> bool {
+    !matches!(progress["status"].as_str(), Some("pending" | "processing" | "cancelling"))
+}
+
+fn count(progress: &Value, field: &str) -> u64 {
+    progress[field].as_u64().unwrap_or_else(|| panic!("{field} missing: {progress}"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cancelled_job_ends_cancelled_with_counts_that_add_up() {
+async fn a_300_url_job_with_batch_size_3_never_has_more_than_3_requests_at_the_target() {
     let client = Client::new();
     let site = Site::start().await;
-    let urls: Vec<String> = (0..60).map(|n| site.url(&format!("/slow/{n}"))).collect();
-    let (status, created) = client
-        .call(reqwest::Method::POST, &format!("{API}/start"), Some(client.key()), Some(json!({"urls": urls})))
-        .await;
-    assert_eq!(status, 201, "{created}");
-    let id = created["batch_job_id"].as_str().unwrap().to_owned();
+    let urls: Vec<String> = (0..300).map(|n| site.url(&format!("/held/{n}"))).collect();
+    let started = Instant::now();
+    let id = client.submit(client.key(), json!({"urls": urls, "batch_size": 3, "priority": "high"})).await;
+    let progress = client.progress_until(client.key(), &id, Duration::from_secs(600), finished).await;
+    let elapsed = started.elapsed();
+    eprintln!(
+        "300 URLs, batch_size 3: {:.1} s, at most {} requests at the target at once",
+        elapsed.as_secs_f64(),
+        site.max_concurrent()
+    );
+    assert_eq!(progress["status"], "completed", "{progress}");
+    assert_eq!(count(&progress, "succeeded"), 300);
+    assert!((1..=3).contains(&site.max_concurrent()), "the window was exceeded: {}", site.max_concurrent());
+    assert_eq!(site.hits(), 300, "every URL fetched exactly once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_300_url_job_ends_cancelled_with_counts_that_add_up() {
+    let client = Client::new();
+    let site = Site::start().await;
+    let urls: Vec<String> = (0..300).map(|n| site.url(&format!("/held/{n}"))).collect();
+    let id = client.submit(client.key(), json!({"urls": urls, "batch_size": 5})).await;
+    // Cancel mid-job: once some URLs are done and most are not.
+    client.progress_until(client.key(), &id, Duration::from_secs(120), |p| count(p, "succeeded") >= 10).await;
     let (status, cancelling) =
         client.call(reqwest::Method::POST, &format!("{API}/cancel/{id}"), Some(client.key()), None).await;
     assert_eq!(status, 202, "{cancelling}");
-    let started = Instant::now();
-    let progress = loop {
-        let (_, progress) =
-            client.call(reqwest::Method::GET, &format!("{API}/progress/{id}"), Some(client.key()), None).await;
-        if progress["status"] == "cancelled" {
-            break progress;
-        }
-        assert!(started.elapsed() < Duration::from_secs(120), "never reached cancelled: {progress}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    let count = |field: &str| progress[field].as_u64().unwrap();
-    assert_eq!(count("succeeded") + count("failed") + count("cancelled"), 60, "{progress}");
-    assert!(count("cancelled") > 0, "{progress}");
-    assert_eq!(site.hits() as u64, count("succeeded") + count("failed"), "no cancelled URL was fetched");
+    let progress =
+        client.progress_until(client.key(), &id, Duration::from_secs(300), |p| p["status"] == "cancelled").await;
+    let (done, cancelled) = (count(&progress, "succeeded") + count(&progress, "failed"), count(&progress, "cancelled"));
+    assert_eq!(done + cancelled, 300, "{progress}");
+    assert!(cancelled > 0 && done >= 10, "{progress}");
+    assert_eq!((count(&progress, "queued"), count(&progress, "in_progress")), (0, 0), "{progress}");
+    assert_eq!(site.hits() as u64, done, "no cancelled URL was fetched");
     let (status, _) = client.call(reqwest::Method::POST, &format!("{API}/cancel/{id}"), Some(client.key()), None).await;
     assert_eq!(status, 409);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completion_is_announced_on_the_bus_and_to_the_signed_callback() {
+    let client = Client::new();
+    let site = Site::start().await;
+    let sdk = support::aws::sdk_config().await;
+    let (events, sqs) = (aws_sdk_eventbridge::Client::new(&sdk), aws_sdk_sqs::Client::new(&sdk));
+    let bus = client.stack.values.get("EVENT_BUS_NAME").expect("EVENT_BUS_NAME in stack.env").clone();
+    // A rule of the test's own routes Job Completed to a queue the test reads.
+    let queue_name = support::aws::unique_name("e2e-completed");
+    let queue_url = sqs.create_queue().queue_name(&queue_name).send().await.unwrap().queue_url.unwrap();
+    let rule = support::aws::unique_name("e2e-completed");
+    events
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(&bus)
+        .event_pattern(json!({"source": ["speedbatch"], "detail-type": ["Job Completed"]}).to_string())
+        .send()
+        .await
+        .expect("put rule");
+    let target = aws_sdk_eventbridge::types::Target::builder()
+        .id("queue")
+        .arn(format!("arn:aws:sqs:us-east-1:000000000000:{queue_name}"))
+        .build()
+        .unwrap();
+    events.put_targets().rule(&rule).event_bus_name(&bus).targets(target).send().await.expect("put targets");
+
+    let key = client.new_tenant_key("e2e-events").await;
+    let hook = site.url("/hook");
+    let id =
+        client.submit(&key, json!({"urls": [site.url("/page/1"), site.url("/missing")], "callback_url": hook})).await;
+    let progress = client.progress_until(&key, &id, Duration::from_secs(120), finished).await;
+    assert_eq!(progress["status"], "completed_with_errors");
+    assert_eq!(progress["callback_url"], hook.as_str());
+
+    let started = Instant::now();
+    let event = loop {
+        let received = sqs.receive_message().queue_url(&queue_url).wait_time_seconds(1).send().await.unwrap();
+        let found = received
+            .messages()
+            .iter()
+            .filter_map(|m| serde_json::from_str::<Value>(m.body()?).ok())
+            .find(|e| e["detail"]["batch_job_id"] == id.as_str());
+        if let Some(event) = found {
+            break event;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "no Job Completed event for {id}");
+    };
+    assert_eq!(event["source"], "speedbatch");
+    assert_eq!(event["detail-type"], "Job Completed");
+    assert_eq!(event["detail"]["status"], "completed_with_errors");
+    assert_eq!((event["detail"]["succeeded"].as_u64(), event["detail"]["failed"].as_u64()), (Some(1), Some(1)));
+
+    let started = Instant::now();
+    while site.hooks().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(60), "the callback never came");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let hooks = site.hooks();
+    assert_eq!(hooks.len(), 1, "one callback: the end of the job");
+    let (status, secret) = client.call(reqwest::Method::GET, &format!("{API}/callback-secret"), Some(&key), None).await;
+    assert_eq!(status, 200, "{secret}");
+    let header = hooks[0].headers["x-speedbatch-signature"].to_str().unwrap();
+    let timestamp: i64 = header.trim_start_matches("t=").split(',').next().unwrap().parse().unwrap();
+    let expected = shared::notify::sign(secret["secret"].as_str().unwrap(), timestamp, &hooks[0].body);
+    assert_eq!(header, expected, "signed with the tenant's secret");
+    assert_eq!(hooks[0].headers["x-speedbatch-event"], "Job Completed");
+    let body: Value = serde_json::from_slice(&hooks[0].body).unwrap();
+    assert_eq!(body["detail"]["batch_job_id"], id.as_str());
+    let (_, other) =
+        client.call(reqwest::Method::GET, &format!("{API}/callback-secret"), Some(client.key()), None).await;
+    assert_ne!(other["secret"], secret["secret"], "each tenant has its own secret");
+
+    let _ = events.remove_targets().rule(&rule).event_bus_name(&bus).ids("queue").send().await;
+    let _ = events.delete_rule().name(&rule).event_bus_name(&bus).send().await;
+    let _ = sqs.delete_queue().queue_url(&queue_url).send().await;
 }
 
 #[tokio::test]
@@ -181,19 +278,8 @@ async fn cleanup_previews_then_deletes_finished_jobs() {
     let site = Site::start().await;
     // Its own tenant: cleaning up must not delete the jobs other tests are watching.
     let key = client.new_tenant_key("e2e-cleanup").await;
-    let (_, created) = client
-        .call(reqwest::Method::POST, &format!("{API}/start"), Some(&key), Some(json!({"urls": [site.url("/page/1")]})))
-        .await;
-    let id = created["batch_job_id"].as_str().unwrap().to_owned();
-    let started = Instant::now();
-    loop {
-        let (_, progress) = client.call(reqwest::Method::GET, &format!("{API}/progress/{id}"), Some(&key), None).await;
-        if progress["status"] == "completed" {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(120), "{progress}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    let id = client.submit(&key, json!({"urls": [site.url("/page/1")]})).await;
+    client.progress_until(&key, &id, Duration::from_secs(120), |p| p["status"] == "completed").await;
     let (status, preview) = client
         .call(reqwest::Method::DELETE, &format!("{API}/cleanup?older_than_days=0&dry_run=true"), Some(&key), None)
         .await;

@@ -15,17 +15,18 @@ use shared::auth::{KeyStore, generate_key, hash_key};
 use shared::domain::{JobId, Tenant};
 use shared::engine::HttpEngine;
 use shared::net::AddressPolicy;
+use shared::notify::{Callbacks, MemoryPublisher};
 use shared::queue::SqsQueue;
 use shared::store::DynamoStore;
 use support::aws::TestEnv;
 use tower::ServiceExt;
-use tracker::Tracker;
+use tracker::{Tracker, TrackerSettings};
 
 pub struct Harness {
     pub env: TestEnv,
     pub router: axum::Router,
     pub analyzer: Analyzer<DynamoStore, SqsQueue, HttpEngine>,
-    pub tracker: Tracker<DynamoStore>,
+    pub tracker: Tracker<DynamoStore, SqsQueue, MemoryPublisher>,
 }
 
 pub struct Response {
@@ -57,7 +58,17 @@ impl Harness {
             engine: HttpEngine::new(policy).expect("http engine"),
             queues: env.queues.clone(),
         };
-        let tracker = Tracker { store: env.store() };
+        let tracker = Tracker {
+            store: env.store(),
+            queue: env.queue(),
+            events: MemoryPublisher::default(),
+            callbacks: Callbacks::new(policy).expect("callbacks").with_retries(3, Duration::from_millis(50)),
+            settings: TrackerSettings {
+                queues: env.queues.clone(),
+                max_url_timeout_seconds: 840,
+                reconcile_after: Duration::ZERO,
+            },
+        };
         Harness { env, router, analyzer, tracker }
     }
 
@@ -197,9 +208,21 @@ impl Harness {
         id: &str,
         item: std::collections::HashMap<String, AttributeValue>,
     ) -> DynamoDbEventResponse {
-        let image: serde_dynamo::Item = item.into();
-        let image = serde_json::to_value(&image).expect("image JSON");
-        let event: StreamEvent = serde_json::from_value(json!({"Records": [{
+        self.track_change(id, None, item).await
+    }
+
+    /// Hands the tracker a stream record of a change from `old` to `new`.
+    pub async fn track_change(
+        &self,
+        id: &str,
+        old: Option<std::collections::HashMap<String, AttributeValue>>,
+        new: std::collections::HashMap<String, AttributeValue>,
+    ) -> DynamoDbEventResponse {
+        let image = |item: std::collections::HashMap<String, AttributeValue>| {
+            let image: serde_dynamo::Item = item.into();
+            serde_json::to_value(&image).expect("image JSON")
+        };
+        let mut event = json!({"Records": [{
             "eventID": "1",
             "eventName": "MODIFY",
             "eventVersion": "1.1",
@@ -208,13 +231,16 @@ impl Harness {
             "dynamodb": {
                 "ApproximateCreationDateTime": 1764000000.0,
                 "Keys": {"pk": {"S": format!("JOB#{id}")}, "sk": {"S": "JOB"}},
-                "NewImage": image,
+                "NewImage": image(new),
                 "SequenceNumber": "100",
                 "SizeBytes": 100,
                 "StreamViewType": "NEW_AND_OLD_IMAGES"
             }
-        }]}))
-        .expect("stream event shape");
+        }]});
+        if let Some(old) = old {
+            event["Records"][0]["dynamodb"]["OldImage"] = image(old);
+        }
+        let event: StreamEvent = serde_json::from_value(event).expect("stream event shape");
         self.tracker.handle(event).await
     }
 

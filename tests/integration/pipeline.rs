@@ -78,10 +78,12 @@ async fn a_redelivered_message_is_counted_once() {
     let id = h.start(&key, json!({"urls": [site.url("/page/1")]})).await;
     let event = h.receive(&h.env.queues.normal, 10).await;
     assert_eq!(event.records.len(), 1);
-    // The same delivery twice, then a third time after the result was written.
+    // The same delivery twice at once (one analyses, the other waits for its lease or finds
+    // the result), then a third time after the result was written.
     let (a, b) = tokio::join!(h.analyzer.handle(event.clone(), far()), h.analyzer.handle(event.clone(), far()));
-    assert!(a.batch_item_failures.is_empty() && b.batch_item_failures.is_empty());
+    assert!(a.batch_item_failures.len() + b.batch_item_failures.len() <= 1);
     assert!(h.analyze(&h.env.queues.normal, event).await.batch_item_failures.is_empty());
+    assert_eq!(site.hits(), 1, "analysed once");
     let job = h.env.store().get_job(&id).await.unwrap().unwrap();
     assert_eq!(
         (job.counters.succeeded, job.counters.failed, job.counters.in_progress, job.counters.queued),
@@ -169,6 +171,127 @@ async fn the_tracker_is_idempotent() {
     h.env.cleanup().await;
 }
 
+#[tokio::test]
+async fn completion_is_published_and_called_back_signed_and_a_failing_callback_holds_nothing_up() {
+    use shared::auth::KeyStore;
+    let h = Harness::new().await;
+    let site = Site::start().await;
+    let key = h.key_for("hooked").await;
+    let id = h.start(&key, json!({"urls": [site.url("/page/1")], "callback_url": site.url("/hook")})).await;
+    let broken = h.start(&key, json!({"urls": [site.url("/page/2")], "callback_url": site.url("/hook/down")})).await;
+    for job in [&id, &broken] {
+        h.drain(&h.env.queues.normal).await;
+        let before = h.job_item(job.as_str()).await;
+        assert!(h.track(job.as_str()).await.batch_item_failures.is_empty());
+        let after = h.job_item(job.as_str()).await;
+        // The stream record of that move: it announces the change.
+        assert!(h.track_change(job.as_str(), Some(before), after).await.batch_item_failures.is_empty());
+    }
+    let published = h.tracker.events.published();
+    let kinds: Vec<(&str, &str)> = published.iter().map(|n| (n.job_id.as_str(), n.event.detail_type())).collect();
+    assert_eq!(
+        kinds,
+        [
+            (id.as_str(), "Job Started"),
+            (id.as_str(), "Job Completed"),
+            (broken.as_str(), "Job Started"),
+            (broken.as_str(), "Job Completed")
+        ],
+        "pending straight to completed announces both"
+    );
+    let hooks = site.hooks();
+    assert_eq!(hooks.len(), 1);
+    let secret = h.env.store().callback_secret(&shared::domain::Tenant("hooked".into())).await.unwrap();
+    let header = hooks[0].headers["x-speedbatch-signature"].to_str().unwrap();
+    let t: i64 = header.trim_start_matches("t=").split(',').next().unwrap().parse().unwrap();
+    assert_eq!(header, shared::notify::sign(&secret, t, &hooks[0].body));
+    assert_eq!(hooks[0].headers["x-speedbatch-delivery"], format!("{id}:job-completed").as_str());
+    // Two pages and three tries at the broken callback (503 is retried, then given up).
+    assert_eq!(site.hits(), 2 + 1 + 3);
+    h.env.cleanup().await;
+}
+
+/// The positions of the URLs an SQS event carries, in order.
+fn seqs(event: &aws_lambda_events::event::sqs::SqsEvent) -> Vec<u64> {
+    let mut seqs: Vec<u64> = event
+        .records
+        .iter()
+        .map(|r| {
+            serde_json::from_str::<serde_json::Value>(r.body.as_deref().unwrap()).unwrap()["seq"].as_u64().unwrap()
+        })
+        .collect();
+    seqs.sort_unstable();
+    seqs
+}
+
 fn far() -> std::time::SystemTime {
     std::time::SystemTime::now() + std::time::Duration::from_secs(900)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_duplicates_are_analysed_and_counted_once() {
+    let h = Harness::new().await;
+    let site = Site::start().await;
+    let key = h.key_for("acme").await;
+    let id = h.start(&key, json!({"urls": [site.url("/held/1")]})).await;
+    let event = h.receive(&h.env.queues.normal, 10).await;
+    assert_eq!(event.records.len(), 1);
+    let responses = futures::future::join_all((0..50).map(|_| h.analyzer.handle(event.clone(), far()))).await;
+    let waiting: usize = responses.iter().map(|r| r.batch_item_failures.len()).sum();
+    assert_eq!(site.hits(), 1, "one delivery analysed; {waiting} waited for its lease, the rest found the result");
+    let job = h.env.store().get_job(&id).await.unwrap().unwrap();
+    assert_eq!((job.counters.succeeded, job.counters.in_progress, job.counters.queued), (1, 0, 0));
+    assert_eq!(h.env.store().get_task(&id, 0).await.unwrap().unwrap().attempts, 1);
+    h.env.cleanup().await;
+}
+
+#[tokio::test]
+async fn only_the_window_is_queued_and_each_result_releases_the_next() {
+    let h = Harness::new().await;
+    let site = Site::start().await;
+    let key = h.key_for("acme").await;
+    let urls: Vec<String> = (0..7).map(|n| site.url(&format!("/page/{n}"))).collect();
+    let id = h.start(&key, json!({"urls": urls, "batch_size": 3})).await;
+    let queue = &h.env.queues.normal;
+    let first = h.receive(queue, 10).await;
+    assert_eq!(seqs(&first), [0, 1, 2], "batch_size 3: three URLs start");
+    h.analyze(queue, first).await;
+    let second = h.receive(queue, 10).await;
+    assert_eq!(seqs(&second), [3, 4, 5], "each finished URL released one");
+    h.analyze(queue, second).await;
+    h.drain(queue).await;
+    h.track(id.as_str()).await;
+    let job = h.env.store().get_job(&id).await.unwrap().unwrap();
+    assert_eq!((job.status.as_str(), job.counters.succeeded), ("completed", 7));
+    h.env.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_message_deleted_by_hand_mid_job_is_sent_again_and_the_job_completes() {
+    let h = Harness::new().await;
+    let site = Site::start().await;
+    let key = h.key_for("acme").await;
+    let urls: Vec<String> = (0..6).map(|n| site.url(&format!("/page/{n}"))).collect();
+    let id = h.start(&key, json!({"urls": urls, "batch_size": 2})).await;
+    let queue = &h.env.queues.normal;
+    let mut first = h.receive(queue, 10).await;
+    assert_eq!(first.records.len(), 2);
+    let lost = first.records.pop().unwrap();
+    h.env.sqs.delete_message().queue_url(queue).receipt_handle(lost.receipt_handle.unwrap()).send().await.unwrap();
+    h.analyze(queue, first).await;
+    h.drain(queue).await;
+    h.track(id.as_str()).await;
+    let stuck = h.env.store().get_job(&id).await.unwrap().unwrap();
+    assert_eq!(stuck.status.as_str(), "processing");
+    assert_eq!(stuck.counters.succeeded, 3, "one lane of the window ran to its end; the other waits on the lost URL");
+
+    let report = h.tracker.reconcile(shared::time::now_millis()).await;
+    assert_eq!((report.urls_resent, report.errors), (1, 0), "{report:?}");
+    h.drain(queue).await;
+    h.track(id.as_str()).await;
+    let job = h.env.store().get_job(&id).await.unwrap().unwrap();
+    assert_eq!(job.status.as_str(), "completed");
+    assert_eq!((job.counters.succeeded, job.counters.total), (6, 6));
+    assert_eq!(site.hits(), 6, "every page measured once");
+    h.env.cleanup().await;
 }

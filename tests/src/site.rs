@@ -1,5 +1,6 @@
 //! A small local web site for the analyzer to measure: pages, a missing page and a redirect,
-//! served on 127.0.0.1 at a free port, counting the requests it answers.
+//! served on 127.0.0.1 at a free port, counting the requests it answers and how many of its
+//! held pages were requested at once.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,13 +15,56 @@ use axum::routing::get;
 pub struct Site {
     pub addr: SocketAddr,
     hits: Arc<AtomicUsize>,
+    held: Arc<Gauge>,
+    hooks: Arc<std::sync::Mutex<Vec<Hook>>>,
     _server: tokio::task::JoinHandle<()>,
+}
+
+/// Requests to `/held/{n}` in flight now and at most so far.
+#[derive(Default)]
+struct Gauge {
+    now: AtomicUsize,
+    max: AtomicUsize,
+}
+
+/// A POST the site's `/hook` received: a job callback.
+#[derive(Clone, Debug)]
+pub struct Hook {
+    pub headers: axum::http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+async fn hook(
+    State(hooks): State<Arc<std::sync::Mutex<Vec<Hook>>>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> StatusCode {
+    hooks.lock().unwrap_or_else(|p| p.into_inner()).push(Hook { headers, body: body.to_vec() });
+    StatusCode::NO_CONTENT
+}
+
+/// How long `/held/{n}` holds each request open.
+const HOLD: std::time::Duration = std::time::Duration::from_millis(40);
+
+async fn held(State(gauge): State<Arc<Gauge>>, Path(n): Path<u32>) -> impl IntoResponse {
+    let now = gauge.now.fetch_add(1, Ordering::SeqCst) + 1;
+    gauge.max.fetch_max(now, Ordering::SeqCst);
+    tokio::time::sleep(HOLD).await;
+    gauge.now.fetch_sub(1, Ordering::SeqCst);
+    page(n)
 }
 
 impl Site {
     /// Starts the site on the current runtime.
     pub async fn start() -> Site {
         let hits = Arc::new(AtomicUsize::new(0));
+        let gauge = Arc::new(Gauge::default());
+        let held_pages = Router::new().route("/held/{n}", get(held)).with_state(gauge.clone());
+        let hooks = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let hook_route = Router::new()
+            .route("/hook", axum::routing::post(hook))
+            .route("/hook/down", axum::routing::post(|| async { StatusCode::SERVICE_UNAVAILABLE }))
+            .with_state(hooks.clone());
         let app = Router::new()
             .route("/", get(|| async { page(0) }))
             .route("/page/{n}", get(|Path(n): Path<u32>| async move { page(n) }))
@@ -42,6 +86,8 @@ impl Site {
             )
             .route("/deep/{n}", get(|Path(n): Path<u32>| async move { xml(index(&[&format!("/deep/{}", n + 1)])) }))
             .route("/bomb.xml.gz", get(|| async { gzip(&vec![b' '; 60 * 1024 * 1024]) }))
+            .merge(held_pages)
+            .merge(hook_route)
             .layer(axum::middleware::from_fn_with_state(hits.clone(), count))
             .with_state(());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the local site");
@@ -49,7 +95,7 @@ impl Site {
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("local site stopped");
         });
-        Site { addr, hits, _server: server }
+        Site { addr, hits, held: gauge, hooks, _server: server }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -58,6 +104,17 @@ impl Site {
 
     pub fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
+    }
+
+    /// The callbacks `/hook` has received so far.
+    pub fn hooks(&self) -> Vec<Hook> {
+        self.hooks.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The most requests to `/held/{n}` (pages held open for 40 ms) that were in flight at
+    /// the same moment: what a concurrency cap is measured by.
+    pub fn max_concurrent(&self) -> usize {
+        self.held.max.load(Ordering::SeqCst)
     }
 }
 

@@ -18,6 +18,8 @@ use shared::time::now_millis;
 
 /// Time kept back from the invocation's deadline to record a result after an analysis.
 const WRITE_MARGIN: Duration = Duration::from_secs(10);
+/// The longest a busy URL's duplicate waits before looking again (SQS allows 12 hours).
+const MAX_WAIT: Duration = Duration::from_secs(900);
 
 pub struct Analyzer<S, Q, E> {
     pub store: S,
@@ -38,6 +40,8 @@ enum Disposition {
     },
     /// A retryable failure: back on the queue after its backoff.
     RetryLater,
+    /// Another delivery holds the URL: this one looks again when that one's lease ends.
+    Busy,
     /// The job is cancelling: the URL was marked `cancelled` without starting.
     Cancelled,
     /// Another delivery already recorded this URL.
@@ -53,19 +57,26 @@ enum Disposition {
 impl Disposition {
     /// Whether the message stays on the queue for another delivery.
     fn redeliver(&self) -> bool {
-        matches!(self, Disposition::RetryLater | Disposition::Unreadable | Disposition::Unavailable)
+        matches!(self, Disposition::RetryLater | Disposition::Busy | Disposition::Unreadable | Disposition::Unavailable)
     }
 }
 
+/// A finished URL's message and the URL of its job that may start now.
+struct Release {
+    finished: TaskMessage,
+    next: u32,
+}
+
 /// The invocation's EMF metrics: outcomes by kind, analysis time, and time spent queued.
-fn metric_line(results: &[(Disposition, Option<f64>)]) -> MetricLine {
+fn metric_line(results: &[(Disposition, Option<f64>)], released: usize) -> MetricLine {
     let mut line = MetricLine::new("speedbatch").dimension("Function", "analyzer");
     let count = |f: &dyn Fn(&Disposition) -> bool| results.iter().filter(|(d, _)| f(d)).count() as u64;
     line.count("UrlsSucceeded", count(&|d| matches!(d, Disposition::Succeeded { .. })));
     line.count("UrlsFailed", count(&|d| matches!(d, Disposition::Failed { .. })));
     line.count("UrlsRetried", count(&|d| matches!(d, Disposition::RetryLater)));
     line.count("UrlsCancelled", count(&|d| matches!(d, Disposition::Cancelled)));
-    line.count("Duplicates", count(&|d| matches!(d, Disposition::Duplicate)));
+    line.count("UrlsReleased", released as u64);
+    line.count("Duplicates", count(&|d| matches!(d, Disposition::Duplicate | Disposition::Busy)));
     line.count("Unprocessable", count(&|d| matches!(d, Disposition::Unreadable | Disposition::Unavailable)));
     for kind in ErrorKind::ALL {
         let failed = count(&|d| matches!(d, Disposition::Failed { kind: k, .. } if k == kind));
@@ -97,19 +108,64 @@ where
         let results = join_all(event.records.iter().map(|record| self.handle_record(record, deadline))).await;
         let mut response = SqsBatchResponse::default();
         let mut measured = Vec::with_capacity(results.len());
-        for (record, disposition) in event.records.iter().zip(results) {
+        let mut releases = Vec::new();
+        for (record, (disposition, release)) in event.records.iter().zip(results) {
             if disposition.redeliver() {
                 response.add_failure(record.message_id.clone().unwrap_or_default());
             }
             let sent: Option<i64> = record.attributes.get("SentTimestamp").and_then(|t| t.parse().ok());
             measured.push((disposition, sent.map(|sent| (received - sent).max(0) as f64)));
+            releases.extend(release);
         }
+        let released = self.release(releases).await;
         // EMF goes to stdout as a raw line: CloudWatch reads it from the function's log.
-        println!("{}", metric_line(&measured).render(now_millis()));
+        println!("{}", metric_line(&measured, released).render(now_millis()));
         response
     }
 
-    async fn handle_record(&self, record: &SqsMessage, deadline: std::time::SystemTime) -> Disposition {
+    /// Sends the messages of the URLs that finished URLs let start, in one read of their
+    /// addresses and one send per queue. Already marked released in the store: if this
+    /// fails, the reconciler sends them later.
+    async fn release(&self, releases: Vec<Release>) -> usize {
+        if releases.is_empty() {
+            return 0;
+        }
+        let keys: Vec<_> = releases.iter().map(|r| (r.finished.job_id.clone(), r.next)).collect();
+        let urls = match self.store.task_urls(&keys).await {
+            Ok(urls) => urls,
+            Err(err) => {
+                tracing::error!(error = %err, count = keys.len(), "could not read released URLs; the reconciler will send them");
+                return 0;
+            }
+        };
+        let mut by_queue: std::collections::BTreeMap<&str, Vec<TaskMessage>> = Default::default();
+        for release in &releases {
+            let Some(url) = urls.get(&(release.finished.job_id.clone(), release.next)) else {
+                tracing::warn!(job_id = %release.finished.job_id, seq = release.next, "released URL not found");
+                continue;
+            };
+            by_queue
+                .entry(self.queues.for_priority(release.finished.priority))
+                .or_default()
+                .push(release.finished.for_seq(release.next, url.clone()));
+        }
+        let mut sent = 0;
+        for (queue_url, messages) in by_queue {
+            match self.queue.send(queue_url, &messages).await {
+                Ok(()) => sent += messages.len(),
+                Err(err) => {
+                    tracing::error!(error = %err, count = messages.len(), "could not send released URLs; the reconciler will")
+                }
+            }
+        }
+        sent
+    }
+
+    async fn handle_record(
+        &self,
+        record: &SqsMessage,
+        deadline: std::time::SystemTime,
+    ) -> (Disposition, Option<Release>) {
         let message: TaskMessage = match record.body.as_deref().map(serde_json::from_str) {
             Some(Ok(message)) => message,
             other => {
@@ -119,14 +175,31 @@ where
                     _ => "no body".into(),
                 };
                 tracing::error!(message_id = ?record.message_id, %reason, "unreadable task message");
-                return Disposition::Unreadable;
+                return (Disposition::Unreadable, None);
             }
         };
         match self.process(&message, record, deadline).await {
-            Ok(disposition) => disposition,
+            Ok(disposition) => {
+                let finished = matches!(disposition, Disposition::Succeeded { .. } | Disposition::Failed { .. });
+                let release = message.releases().filter(|_| finished).map(|next| Release { finished: message, next });
+                (disposition, release)
+            }
             Err(err) => {
                 tracing::error!(job_id = %message.job_id, seq = message.seq, error = %err, "task failed; will be redelivered");
-                Disposition::Unavailable
+                (Disposition::Unavailable, None)
+            }
+        }
+    }
+
+    /// Puts the message back on its queue for `delay`; without a known queue it comes back
+    /// after the visibility timeout.
+    async fn come_back_later(&self, record: &SqsMessage, delay: Duration) -> Result<(), shared::Error> {
+        let queue_url = record.event_source_arn.as_deref().and_then(|arn| self.queues.for_arn(arn));
+        match (queue_url, record.receipt_handle.as_deref()) {
+            (Some(url), Some(handle)) => self.queue.retry_later(url, handle, delay).await,
+            _ => {
+                tracing::warn!(message_id = ?record.message_id, "unknown source queue: back after the visibility timeout");
+                Ok(())
             }
         }
     }
@@ -138,14 +211,28 @@ where
         deadline: std::time::SystemTime,
     ) -> Result<Disposition, shared::Error> {
         let (job_id, seq) = (&message.job_id, message.seq);
-        match self.store.claim_task(job_id, seq, now_millis()).await {
+        // The analysis stops at the URL's timeout or early enough to write its result before
+        // Lambda ends the invocation; the lease covers both, so no other delivery starts the
+        // URL while this one may still record it.
+        let remaining =
+            deadline.duration_since(std::time::SystemTime::now()).unwrap_or_default().saturating_sub(WRITE_MARGIN);
+        let timeout = Duration::from_secs(u64::from(message.timeout_seconds)).min(remaining);
+        let now = now_millis();
+        match self.store.claim_task(job_id, seq, now, timeout + WRITE_MARGIN).await {
             Ok(Claim::Claimed | Claim::Reclaimed) => {}
             Ok(Claim::AlreadyFinished(status)) => {
                 tracing::info!(%job_id, seq, %status, "duplicate delivery ignored");
                 return Ok(Disposition::Duplicate);
             }
-            Ok(Claim::JobCancelling) => {
-                let cancelled = self.store.cancel_task(job_id, seq, now_millis()).await?;
+            Ok(Claim::Busy { until }) => {
+                let wait = Duration::from_millis(u64::try_from(until - now).unwrap_or(0))
+                    .clamp(Duration::from_secs(1), MAX_WAIT);
+                tracing::info!(%job_id, seq, wait_s = wait.as_secs(), "URL held by another delivery: looking again later");
+                self.come_back_later(record, wait).await?;
+                return Ok(Disposition::Busy);
+            }
+            Ok(Claim::JobCancelling(status)) => {
+                let cancelled = self.store.cancel_task(job_id, seq, status, now_millis()).await?;
                 tracing::info!(%job_id, seq, cancelled, "job is cancelling: URL not started");
                 return Ok(if cancelled { Disposition::Cancelled } else { Disposition::Duplicate });
             }
@@ -155,9 +242,6 @@ where
             }
             Err(err) => return Err(err),
         }
-        let remaining =
-            deadline.duration_since(std::time::SystemTime::now()).unwrap_or_default().saturating_sub(WRITE_MARGIN);
-        let timeout = Duration::from_secs(u64::from(message.timeout_seconds)).min(remaining);
         let attempt: u32 = record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
         let started = std::time::Instant::now();
         let result = self.engine.analyze(&message.url, message.strategy, timeout).await;
@@ -167,16 +251,13 @@ where
             Err(err) if err.is_retryable() && attempt <= message.max_retries => {
                 let delay = url_retry_delay(attempt);
                 tracing::info!(%job_id, seq, attempt, reason = %err.reason, delay_s = delay.as_secs(), "retryable failure");
-                let queue_url = record.event_source_arn.as_deref().and_then(|arn| self.queues.for_arn(arn));
-                match (queue_url, record.receipt_handle.as_deref()) {
-                    (Some(url), Some(handle)) => self.queue.retry_later(url, handle, delay).await?,
-                    _ => tracing::warn!(%job_id, seq, "unknown source queue: retry after the visibility timeout"),
-                }
+                self.store.record_retry(job_id, seq, err.kind, &err.reason, now_millis()).await?;
+                self.come_back_later(record, delay).await?;
                 return Ok(Disposition::RetryLater);
             }
             Err(err) => Outcome::Failed { kind: err.kind, reason: err.reason, analysis: err.analysis },
         };
-        match self.store.record_outcome(job_id, seq, &outcome, now_millis()).await? {
+        match self.store.record_outcome(job_id, seq, &outcome, message.releases(), now_millis()).await? {
             Recorded::Counted => {
                 let succeeded = matches!(outcome, Outcome::Succeeded(_));
                 tracing::info!(%job_id, seq, succeeded, attempt, "task recorded");
@@ -195,13 +276,13 @@ where
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
     use std::time::{Duration, SystemTime};
 
     use serde_json::json;
     use shared::domain::{Analysis, CleanUrl, ErrorKind, Job, JobId, JobSettings, Strategy, Tenant, UrlStatus};
     use shared::engine::EngineError;
     use shared::net::AddressPolicy;
+    use shared::queue::MemoryQueue;
     use shared::store::MemoryStore;
 
     use super::*;
@@ -226,39 +307,22 @@ mod tests {
         }
     }
 
-    #[derive(Default)]
-    struct RecordingQueue {
-        delays: Mutex<Vec<(String, Duration)>>,
-    }
-
-    impl TaskQueue for RecordingQueue {
-        async fn depth(&self, _: &str) -> Result<shared::queue::QueueDepth, shared::Error> {
-            Ok(Default::default())
-        }
-
-        async fn send(&self, _: &str, _: &[TaskMessage]) -> Result<(), shared::Error> {
-            Ok(())
-        }
-
-        async fn retry_later(&self, queue_url: &str, _: &str, delay: Duration) -> Result<(), shared::Error> {
-            self.delays.lock().unwrap().push((queue_url.to_owned(), delay));
-            Ok(())
-        }
-    }
-
     const QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:000000000000:normal";
 
-    fn analyzer() -> Analyzer<MemoryStore, RecordingQueue, ScriptedEngine> {
+    fn analyzer() -> Analyzer<MemoryStore, MemoryQueue, ScriptedEngine> {
         Analyzer {
             store: MemoryStore::new(),
-            queue: RecordingQueue::default(),
+            queue: MemoryQueue::new(),
             engine: ScriptedEngine,
             queues: QueueUrls { high: "q/high".into(), normal: "q/normal".into(), low: "q/low".into() },
         }
     }
 
-    async fn job(a: &Analyzer<MemoryStore, RecordingQueue, ScriptedEngine>, urls: &[&str]) -> JobId {
-        let settings = JobSettings { max_retries: 2, ..JobSettings::default() };
+    async fn job(a: &TestAnalyzer, urls: &[&str]) -> JobId {
+        job_with(a, urls, JobSettings { max_retries: 2, ..JobSettings::default() }).await
+    }
+
+    async fn job_with(a: &TestAnalyzer, urls: &[&str], settings: JobSettings) -> JobId {
         let job = Job::new(Tenant("t".into()), "n".into(), settings, urls.len() as u64, 0);
         let clean: Vec<CleanUrl> = urls.iter().map(|u| CleanUrl::parse(u, AddressPolicy::default()).unwrap()).collect();
         a.store.create_job(&job, &clean).await.unwrap();
@@ -278,9 +342,11 @@ mod tests {
         })
     }
 
+    type TestAnalyzer = Analyzer<MemoryStore, MemoryQueue, ScriptedEngine>;
+
     fn task(job_id: &JobId, seq: u32, url: &str) -> serde_json::Value {
         json!({"job_id": job_id, "seq": seq, "url": url, "strategy": "mobile", "engine": "http",
-               "timeout_seconds": 60, "max_retries": 2})
+               "timeout_seconds": 60, "max_retries": 2, "priority": "normal", "batch_size": 5, "total_urls": 5})
     }
 
     fn event(records: Vec<serde_json::Value>) -> SqsEvent {
@@ -318,7 +384,7 @@ mod tests {
         );
         let gone = a.store.get_task(&id, 1).await.unwrap().unwrap();
         assert_eq!((gone.status, gone.error.as_deref()), (UrlStatus::Failed, Some("HTTP 410 Gone")));
-        let delays = a.queue.delays.lock().unwrap().clone();
+        let delays = a.queue.delays();
         assert_eq!(delays.len(), 1, "the retryable URL was given a backoff");
         assert_eq!(delays[0].0, "q/normal");
         assert!(delays[0].1 <= Duration::from_secs(5));
@@ -338,6 +404,7 @@ mod tests {
         let task = a.store.get_task(&id, 0).await.unwrap().unwrap();
         assert_eq!(task.status, UrlStatus::Failed);
         assert_eq!(task.error.as_deref(), Some("HTTP 503 Service Unavailable"));
+        assert_eq!(task.error_kind, Some(ErrorKind::Http5xx));
         assert_eq!(task.attempts, 3);
         let job = a.store.get_job(&id).await.unwrap().unwrap();
         assert_eq!((job.counters.failed, job.counters.in_progress), (1, 0));
@@ -367,12 +434,13 @@ mod tests {
             (Disposition::RetryLater, None),
             (Disposition::Cancelled, None),
         ];
-        let line: serde_json::Value = serde_json::from_str(&metric_line(&results).render(0)).unwrap();
+        let line: serde_json::Value = serde_json::from_str(&metric_line(&results, 4).render(0)).unwrap();
         assert_eq!(line["UrlsSucceeded"], 1.0);
         assert_eq!(line["UrlsFailed"], 2.0);
         assert_eq!(line["Failures.http_4xx"], 2.0);
         assert_eq!(line["UrlsRetried"], 1.0);
         assert_eq!(line["UrlsCancelled"], 1.0);
+        assert_eq!(line["UrlsReleased"], 4.0);
         assert_eq!(line["AnalysisTime"], json!([10.0, 20.0, 30.0]));
         assert_eq!(line["QueueWait"], json!([5.0, 7.0]));
         assert_eq!(line["Function"], "analyzer");
@@ -410,5 +478,73 @@ mod tests {
         assert_eq!(failed_ids(&response), ["m0", "m1"]);
         a.store.set_unavailable(false);
         assert_eq!(a.store.get_job(&id).await.unwrap().unwrap().counters.queued, 2, "nothing was counted");
+    }
+
+    #[tokio::test]
+    async fn a_retry_keeps_the_last_error_and_frees_the_url_for_its_redelivery() {
+        let a = analyzer();
+        let id = job(&a, &["https://retry.example"]).await;
+        let response = a.handle(event(vec![record("m", task(&id, 0, "https://retry.example"), 1)]), later()).await;
+        assert_eq!(failed_ids(&response), ["m"]);
+        let waiting = a.store.get_task(&id, 0).await.unwrap().unwrap();
+        assert_eq!((waiting.status, waiting.attempts), (UrlStatus::Processing, 1));
+        assert_eq!(waiting.error.as_deref(), Some("HTTP 503 Service Unavailable"), "visible while it waits");
+        // The redelivery after the backoff is not mistaken for a live duplicate.
+        a.handle(event(vec![record("m", task(&id, 0, "https://retry.example"), 2)]), later()).await;
+        assert_eq!(a.store.get_task(&id, 0).await.unwrap().unwrap().attempts, 2);
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_of_a_url_being_analysed_waits_for_the_lease() {
+        let a = analyzer();
+        let id = job(&a, &["https://ok.example"]).await;
+        assert_eq!(
+            a.store.claim_task(&id, 0, now_millis(), Duration::from_secs(70)).await.unwrap(),
+            shared::store::Claim::Claimed
+        );
+        let response = a.handle(event(vec![record("dup", task(&id, 0, "https://ok.example"), 1)]), later()).await;
+        assert_eq!(failed_ids(&response), ["dup"], "back on the queue, not analysed twice at once");
+        let delays = a.queue.delays();
+        assert_eq!(delays.len(), 1);
+        assert!((Duration::from_secs(60)..=Duration::from_secs(70)).contains(&delays[0].1), "{:?}", delays[0].1);
+        let job = a.store.get_job(&id).await.unwrap().unwrap();
+        assert_eq!((job.counters.in_progress, job.counters.succeeded), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn each_finished_url_releases_the_next_of_the_window_once() {
+        let a = analyzer();
+        let urls = [
+            "https://a.example",
+            "https://gone.example",
+            "https://c.example",
+            "https://d.example",
+            "https://e.example",
+        ];
+        let settings =
+            JobSettings { batch_size: 2, priority: shared::domain::Priority::Urgent, ..JobSettings::default() };
+        let id = job_with(&a, &urls, settings).await;
+        let message = |seq: u32| {
+            let mut body = task(&id, seq, urls[seq as usize]);
+            body["batch_size"] = json!(2);
+            body["priority"] = json!("urgent");
+            record(&format!("m{seq}"), body, 1)
+        };
+        let response = a.handle(event(vec![message(0), message(1)]), later()).await;
+        assert!(response.batch_item_failures.is_empty());
+        let sent = a.queue.take_sent();
+        let released: Vec<(u32, &str)> = sent.iter().map(|(_, m)| (m.seq, m.url.as_str())).collect();
+        assert_eq!(released, [(2, "https://c.example"), (3, "https://d.example")], "a failure releases too");
+        assert!(sent.iter().all(|(queue, m)| queue == "q/high" && m.batch_size == 2 && m.total_urls == 5));
+        assert!(a.store.get_task(&id, 3).await.unwrap().unwrap().released_at.is_some());
+        assert!(a.store.get_task(&id, 4).await.unwrap().unwrap().released_at.is_none(), "waits for URL 2");
+
+        // A duplicate of a finished URL releases nothing more.
+        a.handle(event(vec![message(0)]), later()).await;
+        assert!(a.queue.take_sent().is_empty());
+        a.handle(event(vec![message(2)]), later()).await;
+        assert_eq!(a.queue.take_sent().iter().map(|(_, m)| m.seq).collect::<Vec<_>>(), [4]);
+        a.handle(event(vec![message(4)]), later()).await;
+        assert!(a.queue.take_sent().is_empty(), "the last window releases nothing");
     }
 }

@@ -10,9 +10,7 @@ pub mod query;
 pub mod routes;
 pub mod state;
 pub mod summary;
-pub mod views;
-
-use std::sync::Arc;
+pub use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -37,6 +35,7 @@ where
         .route("/cleanup", delete(routes::cleanup::cleanup::<S, Q>))
         .route("/queue/status", get(routes::queue_status::queue_status::<S, Q>))
         .route("/health", get(routes::health::health::<S, Q>))
+        .route("/callback-secret", get(routes::callback_secret::callback_secret::<S, Q>))
         .layer(DefaultBodyLimit::max(routes::start::MAX_BODY_BYTES));
     Router::new()
         .route("/api/v1/openapi.json", get(openapi::document))

@@ -21,6 +21,7 @@ use crate::routes;
         routes::queue_status::queue_status,
         routes::cleanup::cleanup,
         routes::health::health,
+        routes::callback_secret::callback_secret,
     ),
     modifiers(&Security),
     security(("api_key" = []), ("bearer" = [])),
@@ -64,6 +65,7 @@ mod tests {
             ("/queue/status", "get"),
             ("/cleanup", "delete"),
             ("/health", "get"),
+            ("/callback-secret", "get"),
         ] {
             let operation = &doc["paths"][format!("{base}{path}")][method];
             assert!(operation.is_object(), "{method} {path} is not documented");

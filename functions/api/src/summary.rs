@@ -89,6 +89,8 @@ mod tests {
                 metrics: metrics.as_object().unwrap().clone(),
             }),
             analyzed_at: Some(1),
+            released_at: None,
+            lease_until: None,
         }
     }
 

@@ -1,25 +1,104 @@
-//! The tracker function: reads the jobs table's stream (job items only, by `FilterCriteria`)
-//! and moves each job to the status its counters call for. Every move is a conditional
-//! update from the status it saw, so a redelivered or stale record changes nothing.
+//! The tracker function watches jobs.
+//!
+//! - From the table's stream (job items only, by `FilterCriteria`) it moves each job to the
+//!   status its counters call for, cancels a cancelling job's queued URLs in bulk, and
+//!   announces every status change: an EventBridge event and, for a job that names one, a
+//!   signed callback. Every move is a conditional update from the status it saw, so a
+//!   redelivered or stale record changes nothing.
+//! - On a schedule it reconciles: a URL released into a job's window whose message was lost
+//!   (a crash between recording and sending, a message deleted by hand) is sent again, and a
+//!   job whose move a lost stream record missed is moved.
+
+use std::collections::HashSet;
+use std::time::Duration;
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use std::collections::HashSet;
-
-use shared::domain::{JobId, JobStatus};
+use serde::{Deserialize, Serialize};
+use shared::auth::KeyStore;
+use shared::config::QueueUrls;
+use shared::domain::{Job, JobId, JobStatus, TaskMessage};
+use shared::metrics::MetricLine;
+use shared::notify::{Callbacks, EventPublisher, JobEvent, Notice};
+use shared::queue::TaskQueue;
 use shared::store::JobStore;
 use shared::store::items::job_from_stream_image;
-use shared::time::now_millis;
+use shared::time::{Millis, now_millis};
 
-/// Time spent cancelling queued URLs per invocation: well inside the 60 s timeout. What is
-/// left is continued from the job's next stream record (each batch changes the job).
-const CANCEL_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
+/// Time spent cancelling queued URLs per invocation: well inside the function's timeout.
+/// What is left is continued from the job's next stream record (each batch changes the job).
+const CANCEL_BUDGET: Duration = Duration::from_secs(20);
+/// Stalled URLs of one job sent again per sweep; the next sweep takes the rest.
+const RESEND_MAX: usize = 500;
+/// Active jobs read per page of the reconciler's sweep.
+const SWEEP_PAGE: usize = 100;
 
-pub struct Tracker<S> {
+pub struct Tracker<S, Q, P> {
     pub store: S,
+    pub queue: Q,
+    pub events: P,
+    pub callbacks: Callbacks,
+    pub settings: TrackerSettings,
 }
 
-impl<S: JobStore> Tracker<S> {
+#[derive(Clone, Debug)]
+pub struct TrackerSettings {
+    pub queues: QueueUrls,
+    /// The longest a URL may be analysed (what the API put in the first messages).
+    pub max_url_timeout_seconds: u32,
+    /// How long a released URL may show no progress before its message is sent again.
+    pub reconcile_after: Duration,
+}
+
+/// What invokes the tracker: its stream, or the schedule that runs the reconciler.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum TrackerEvent {
+    // First: a stream batch has no `detail-type`, while `Event` would accept almost anything.
+    Schedule(ScheduledEvent),
+    Stream(Event),
+}
+
+/// An EventBridge scheduled event (only its type is read).
+#[derive(Debug, Deserialize)]
+pub struct ScheduledEvent {
+    #[serde(rename = "detail-type")]
+    pub detail_type: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum TrackerResponse {
+    Stream(DynamoDbEventResponse),
+    Sweep(SweepReport),
+}
+
+/// What one reconciler sweep found and did.
+#[derive(Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SweepReport {
+    pub jobs_checked: u64,
+    pub urls_resent: u64,
+    pub urls_cancelled: u64,
+    pub jobs_moved: u64,
+    pub errors: u64,
+}
+
+impl<S, Q, P> Tracker<S, Q, P>
+where
+    S: JobStore + KeyStore,
+    Q: TaskQueue,
+    P: EventPublisher,
+{
+    pub async fn handle_event(&self, event: TrackerEvent) -> TrackerResponse {
+        match event {
+            TrackerEvent::Stream(event) => TrackerResponse::Stream(self.handle(event).await),
+            TrackerEvent::Schedule(schedule) => {
+                tracing::info!(detail_type = %schedule.detail_type, "reconciler sweep");
+                TrackerResponse::Sweep(self.reconcile(now_millis()).await)
+            }
+        }
+    }
+
     /// Handles one stream batch. On a failure it reports that record's sequence number, so
     /// Lambda retries from there (records of one shard stay in order).
     pub async fn handle(&self, event: Event) -> DynamoDbEventResponse {
@@ -48,6 +127,14 @@ impl<S: JobStore> Tracker<S> {
             return Ok(()); // a deletion: nothing to move
         }
         let job = job_from_stream_image(record.change.new_image.clone())?;
+        let old_status = if record.change.old_image.is_empty() {
+            None
+        } else {
+            Some(job_from_stream_image(record.change.old_image.clone())?.status)
+        };
+        for event in JobEvent::for_change(old_status, job.status) {
+            self.announce(event, &job).await?;
+        }
         if job.status == JobStatus::Cancelling && job.counters.queued > 0 {
             if !cancelled_jobs.insert(job.id.clone()) {
                 return Ok(());
@@ -59,14 +146,116 @@ impl<S: JobStore> Tracker<S> {
             tracing::info!(job_id = %job.id, cancelled, "queued URLs of a cancelling job cancelled");
             return Ok(());
         }
+        self.move_job(&job).await?;
+        Ok(())
+    }
+
+    /// Moves the job to the status its counters call for; `true` if this call moved it.
+    async fn move_job(&self, job: &Job) -> Result<bool, shared::Error> {
         let Some(next) = job.next_status() else {
-            return Ok(());
+            return Ok(false);
         };
         let moved = self.store.transition_job(&job.id, job.status, next, now_millis()).await?;
         if moved {
             tracing::info!(job_id = %job.id, from = %job.status, to = %next, "job status changed");
         } else {
             tracing::info!(job_id = %job.id, from = %job.status, to = %next, "already moved by an earlier record");
+        }
+        Ok(moved)
+    }
+
+    /// Publishes the event (a failure fails the record, so it is retried) and calls the
+    /// job's callback back (retried within the delivery; a callback that keeps failing is
+    /// logged and counted, never allowed to hold up the stream).
+    async fn announce(&self, event: JobEvent, job: &Job) -> Result<(), shared::Error> {
+        let notice = Notice::new(event, job)?;
+        self.events.publish(std::slice::from_ref(&notice)).await?;
+        tracing::info!(job_id = %job.id, event = event.detail_type(), "event published");
+        let Some(url) = job.settings.callback_url.as_deref().filter(|_| event.calls_back()) else {
+            return Ok(());
+        };
+        let secret = self.store.callback_secret(&job.tenant).await?;
+        let mut line = MetricLine::new("speedbatch").dimension("Function", "tracker");
+        match self.callbacks.deliver(url, &secret, &notice).await {
+            Ok(attempts) => {
+                tracing::info!(job_id = %job.id, attempts, "callback delivered");
+                line.count("CallbacksDelivered", 1);
+            }
+            Err(err) => {
+                tracing::warn!(job_id = %job.id, error = %err, "callback not delivered");
+                line.count("CallbacksFailed", 1);
+            }
+        }
+        println!("{}", line.render(now_millis()));
+        Ok(())
+    }
+
+    /// One reconciler sweep over every unfinished job.
+    pub async fn reconcile(&self, now: Millis) -> SweepReport {
+        let mut report = SweepReport::default();
+        let mut after: Option<JobId> = None;
+        loop {
+            let page = match self.store.list_active_jobs(SWEEP_PAGE, after.as_ref()).await {
+                Ok(page) => page,
+                Err(err) => {
+                    tracing::error!(error = %err, "could not list active jobs");
+                    report.errors += 1;
+                    break;
+                }
+            };
+            for id in &page.items {
+                report.jobs_checked += 1;
+                if let Err(err) = self.reconcile_job(id, now, &mut report).await {
+                    tracing::error!(job_id = %id, error = %err, "reconciling a job failed; the next sweep tries again");
+                    report.errors += 1;
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        let mut line = MetricLine::new("speedbatch").dimension("Function", "reconciler");
+        line.count("JobsChecked", report.jobs_checked);
+        line.count("UrlsResent", report.urls_resent);
+        line.count("UrlsCancelled", report.urls_cancelled);
+        line.count("JobsMoved", report.jobs_moved);
+        line.count("Errors", report.errors);
+        println!("{}", line.render(now_millis()));
+        tracing::info!(?report, "reconciler sweep done");
+        report
+    }
+
+    async fn reconcile_job(&self, id: &JobId, now: Millis, report: &mut SweepReport) -> Result<(), shared::Error> {
+        let Some(job) = self.store.get_job(id).await? else { return Ok(()) };
+        let wait = i64::try_from(self.settings.reconcile_after.as_millis()).unwrap_or(i64::MAX);
+        let before = now.saturating_sub(wait);
+        match job.status {
+            JobStatus::Pending | JobStatus::Processing => {
+                let stalled = self.store.stalled_tasks(id, before, RESEND_MAX).await?;
+                if !stalled.is_empty() {
+                    let timeout = job.settings.timeout_seconds.min(self.settings.max_url_timeout_seconds);
+                    let messages: Vec<TaskMessage> = stalled
+                        .iter()
+                        .map(|task| TaskMessage::new(&job, task.seq, task.url.clone(), timeout))
+                        .collect();
+                    self.queue.send(self.settings.queues.for_priority(job.settings.priority), &messages).await?;
+                    for task in &stalled {
+                        self.store.note_resent(id, task.seq, now).await?;
+                    }
+                    tracing::warn!(job_id = %id, urls = messages.len(), "stalled URLs sent again");
+                    report.urls_resent += messages.len() as u64;
+                }
+            }
+            // A stream record that failed for good left queued URLs of a cancelling job.
+            JobStatus::Cancelling if job.counters.queued > 0 && job.updated_at < before => {
+                report.urls_cancelled += self.store.cancel_queued(id, now, CANCEL_BUDGET).await?;
+            }
+            _ => {}
+        }
+        // A job whose counters call for a move nobody made: its stream record was lost.
+        if job.updated_at < before && self.move_job(&job).await? {
+            report.jobs_moved += 1;
         }
         Ok(())
     }
@@ -75,11 +264,36 @@ impl<S: JobStore> Tracker<S> {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
-    use shared::domain::{Counters, Job, JobSettings, JobStatus, Tenant};
-    use shared::store::MemoryStore;
+    use shared::domain::{CleanUrl, Counters, Job, JobSettings, JobStatus, Tenant, UrlStatus};
+    use shared::notify::MemoryPublisher;
+    use shared::queue::MemoryQueue;
     use shared::store::items::JobItem;
+    use shared::store::{Claim, MemoryStore, Outcome};
 
     use super::*;
+
+    type TestTracker = Tracker<MemoryStore, MemoryQueue, MemoryPublisher>;
+
+    fn tracker() -> TestTracker {
+        Tracker {
+            store: MemoryStore::new(),
+            queue: MemoryQueue::new(),
+            events: MemoryPublisher::default(),
+            callbacks: Callbacks::new(Default::default()).unwrap(),
+            settings: TrackerSettings {
+                queues: QueueUrls { high: "q/high".into(), normal: "q/normal".into(), low: "q/low".into() },
+                max_url_timeout_seconds: 840,
+                reconcile_after: Duration::ZERO,
+            },
+        }
+    }
+
+    fn change(old: &Job, new: &Job, sequence: &str) -> serde_json::Value {
+        let mut record = record(new, sequence);
+        let image: serde_dynamo::Item = serde_dynamo::to_item(JobItem::from_job(old, 0)).unwrap();
+        record["dynamodb"]["OldImage"] = serde_json::to_value(image).unwrap();
+        record
+    }
 
     fn job(status: JobStatus, counters: Counters) -> Job {
         let mut job = Job::new(Tenant("t".into()), "n".into(), JobSettings::default(), counters.total, 0);
@@ -102,14 +316,14 @@ mod tests {
         serde_json::from_value(json!({ "Records": records })).unwrap()
     }
 
-    async fn stored(tracker: &Tracker<MemoryStore>, job: &Job) -> Job {
+    async fn stored(tracker: &TestTracker, job: &Job) -> Job {
         tracker.store.create_job(job, &[]).await.unwrap();
         job.clone()
     }
 
     #[tokio::test]
     async fn moves_jobs_as_their_counters_say() {
-        let tracker = Tracker { store: MemoryStore::new() };
+        let tracker = tracker();
         let started = Counters { total: 2, queued: 1, in_progress: 1, ..Counters::default() };
         let done = Counters { total: 2, succeeded: 1, failed: 1, ..Counters::default() };
         let a = stored(&tracker, &job(JobStatus::Pending, started)).await;
@@ -124,14 +338,17 @@ mod tests {
 
     #[tokio::test]
     async fn a_cancelling_job_has_its_queued_urls_cancelled_in_bulk() {
-        let tracker = Tracker { store: MemoryStore::new() };
+        let tracker = tracker();
         let job = Job::new(Tenant("t".into()), "n".into(), JobSettings::default(), 3, 0);
         let urls: Vec<_> = ["https://a.example", "https://b.example", "https://c.example"]
             .iter()
             .map(|u| shared::domain::CleanUrl::parse(u, Default::default()).unwrap())
             .collect();
         tracker.store.create_job(&job, &urls).await.unwrap();
-        assert_eq!(tracker.store.claim_task(&job.id, 0, 1).await.unwrap(), shared::store::Claim::Claimed);
+        assert_eq!(
+            tracker.store.claim_task(&job.id, 0, 1, Duration::from_secs(60)).await.unwrap(),
+            shared::store::Claim::Claimed
+        );
         tracker.store.request_cancel(&job.id, 2).await.unwrap();
         let seen = tracker.store.get_job(&job.id).await.unwrap().unwrap();
         assert!(tracker.handle(event(vec![record(&seen, "1")])).await.batch_item_failures.is_empty());
@@ -146,7 +363,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_stale_record_changes_nothing() {
-        let tracker = Tracker { store: MemoryStore::new() };
+        let tracker = tracker();
         let done = Counters { total: 1, succeeded: 1, ..Counters::default() };
         let current = stored(&tracker, &job(JobStatus::Completed, done)).await;
         let mut stale = current.clone();
@@ -157,7 +374,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failure_reports_its_sequence_number_and_stops() {
-        let tracker = Tracker { store: MemoryStore::new() };
+        let tracker = tracker();
         let done = Counters { total: 1, succeeded: 1, ..Counters::default() };
         let a = stored(&tracker, &job(JobStatus::Processing, done)).await;
         let b = stored(&tracker, &job(JobStatus::Processing, done)).await;
@@ -165,5 +382,99 @@ mod tests {
         let response = tracker.handle(event(vec![record(&a, "41"), record(&b, "42")])).await;
         let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
         assert_eq!(failed, [Some("41".to_owned())], "retry from the first failure; later records keep their order");
+    }
+
+    #[tokio::test]
+    async fn status_changes_are_announced_once_each() {
+        let tracker = tracker();
+        let done = Counters { total: 1, succeeded: 1, ..Counters::default() };
+        let running = stored(&tracker, &job(JobStatus::Processing, done)).await;
+        let mut finished = running.clone();
+        finished.status = JobStatus::Completed;
+        let mut counted = running.clone();
+        counted.updated_at += 1;
+        let response =
+            tracker.handle(event(vec![change(&running, &counted, "1"), change(&running, &finished, "2")])).await;
+        assert!(response.batch_item_failures.is_empty());
+        let published = tracker.events.published();
+        assert_eq!(published.len(), 1, "a counter change announces nothing");
+        assert_eq!(published[0].event, JobEvent::Completed);
+        assert_eq!(published[0].job_id, running.id.to_string());
+        assert_eq!(published[0].detail["status"], "completed");
+        assert_eq!(published[0].detail["succeeded"], 1);
+    }
+
+    #[test]
+    fn schedule_and_stream_events_are_told_apart() {
+        let schedule = json!({"version": "0", "id": "x", "detail-type": "Scheduled Event", "source": "aws.events",
+                              "account": "000000000000", "time": "2026-11-28T00:00:00Z", "region": "us-east-1",
+                              "resources": [], "detail": {}});
+        assert!(matches!(serde_json::from_value(schedule).unwrap(), TrackerEvent::Schedule(_)));
+        let job = job(JobStatus::Pending, Counters::new(1));
+        let stream = json!({ "Records": [record(&job, "1")] });
+        assert!(matches!(serde_json::from_value(stream).unwrap(), TrackerEvent::Stream(e) if e.records.len() == 1));
+    }
+
+    fn urls(n: usize) -> Vec<CleanUrl> {
+        (0..n).map(|i| CleanUrl::parse(&format!("https://site.example/{i}"), Default::default()).unwrap()).collect()
+    }
+
+    #[tokio::test]
+    async fn the_reconciler_sends_released_urls_whose_message_was_lost_once() {
+        let tracker = tracker();
+        let settings = JobSettings { batch_size: 2, priority: shared::domain::Priority::Low, ..JobSettings::default() };
+        let job = Job::new(Tenant("t".into()), "n".into(), settings, 5, 0);
+        tracker.store.create_job(&job, &urls(5)).await.unwrap();
+        // URL 0 finishes and releases URL 2, but the messages of 1 and 2 are lost.
+        assert_eq!(tracker.store.claim_task(&job.id, 0, 10, Duration::from_secs(60)).await.unwrap(), Claim::Claimed);
+        let outcome =
+            Outcome::Failed { kind: shared::domain::ErrorKind::Http4xx, reason: "HTTP 404".into(), analysis: None };
+        tracker.store.record_outcome(&job.id, 0, &outcome, Some(2), 20).await.unwrap();
+
+        let report = tracker.reconcile(1_000).await;
+        assert_eq!((report.jobs_checked, report.urls_resent, report.errors), (1, 2, 0));
+        let sent = tracker.queue.take_sent();
+        let seqs: Vec<u32> = sent.iter().map(|(_, m)| m.seq).collect();
+        assert_eq!(seqs, [1, 2], "released and queued; 3 and 4 wait for their turn");
+        assert!(sent.iter().all(|(queue, m)| queue == "q/low" && m.batch_size == 2 && m.total_urls == 5));
+        assert_eq!(sent[1].1.url, "https://site.example/2");
+
+        let again = tracker.reconcile(1_000).await;
+        assert_eq!(again.urls_resent, 0, "sent again at most once per reconcile_after");
+        let later = tracker.reconcile(2_000).await;
+        assert_eq!(later.urls_resent, 2, "still lost a period later: sent again");
+    }
+
+    #[tokio::test]
+    async fn the_reconciler_takes_over_a_url_whose_worker_died_and_moves_a_forgotten_job() {
+        let tracker = tracker();
+        let job = Job::new(Tenant("t".into()), "n".into(), JobSettings::default(), 1, 0);
+        tracker.store.create_job(&job, &urls(1)).await.unwrap();
+        tracker.store.claim_task(&job.id, 0, 10, Duration::from_millis(100)).await.unwrap();
+        let report = tracker.reconcile(50).await;
+        assert_eq!(report.urls_resent, 0, "the lease is still running");
+        let report = tracker.reconcile(1_000).await;
+        assert_eq!(report.urls_resent, 1, "lease over, no result: the message is sent again");
+        assert_eq!(
+            tracker.store.claim_task(&job.id, 0, 1_001, Duration::from_secs(60)).await.unwrap(),
+            Claim::Reclaimed
+        );
+        tracker.store.record_outcome(&job.id, 0, &Outcome::Succeeded(analysis()), None, 1_002).await.unwrap();
+        // The stream record of that write is lost: the next sweep finishes the job.
+        let report = tracker.reconcile(5_000).await;
+        assert_eq!(report.jobs_moved, 1);
+        let stored = tracker.store.get_job(&job.id).await.unwrap().unwrap();
+        assert_eq!(stored.status, JobStatus::Completed);
+        assert_eq!(tracker.store.get_task(&job.id, 0).await.unwrap().unwrap().status, UrlStatus::Succeeded);
+        assert_eq!(tracker.reconcile(6_000).await.jobs_checked, 0, "finished jobs leave the sweep");
+    }
+
+    fn analysis() -> shared::domain::Analysis {
+        shared::domain::Analysis {
+            engine: "http".into(),
+            strategy: shared::domain::Strategy::Mobile,
+            score: Some(90.0),
+            metrics: Default::default(),
+        }
     }
 }

@@ -1,11 +1,17 @@
-use std::sync::Arc;
+// The handler future nests the SDK clients' futures deeply (stream, sweep, EventBridge and
+// callbacks in one state machine): the default limit is too low to lay it out.
+#![recursion_limit = "256"]
 
-use aws_lambda_events::event::dynamodb::Event;
-use aws_lambda_events::event::streams::DynamoDbEventResponse;
+use std::sync::Arc;
+use std::time::Duration;
+
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use shared::net::AddressPolicy;
+use shared::notify::{Callbacks, EventBridgePublisher};
+use shared::queue::SqsQueue;
 use shared::store::DynamoStore;
 use shared::{Config, telemetry};
-use tracker::Tracker;
+use tracker::{Tracker, TrackerEvent, TrackerResponse, TrackerSettings};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -14,10 +20,21 @@ async fn main() -> Result<(), Error> {
     let sdk = shared::aws::sdk_config(config.aws_endpoint.as_deref()).await;
     let tracker = Arc::new(Tracker {
         store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name, config.retention_days),
+        queue: SqsQueue::new(aws_sdk_sqs::Client::new(&sdk)),
+        events: config
+            .event_bus
+            .as_deref()
+            .map(|bus| EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&sdk), bus)),
+        callbacks: Callbacks::new(AddressPolicy { allow_private: config.allow_private_targets })?,
+        settings: TrackerSettings {
+            queues: config.queues.clone(),
+            max_url_timeout_seconds: config.max_url_timeout_seconds,
+            reconcile_after: Duration::from_secs(u64::from(config.reconcile_after_seconds)),
+        },
     });
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<TrackerEvent>| {
         let tracker = Arc::clone(&tracker);
-        async move { Ok::<DynamoDbEventResponse, Error>(tracker.handle(event.payload).await) }
+        async move { Ok::<TrackerResponse, Error>(tracker.handle_event(event.payload).await) }
     }))
     .await
 }

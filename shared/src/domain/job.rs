@@ -90,6 +90,9 @@ pub struct JobSettings {
     pub batch_size: u32,
     pub timeout_seconds: u32,
     pub max_retries: u32,
+    /// Where the job's completion is POSTed, signed with the tenant's callback secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
 }
 
 /// The defaults of SPEC §2 for every field a client may leave out.
@@ -102,6 +105,7 @@ impl Default for JobSettings {
             batch_size: 5,
             timeout_seconds: 300,
             max_retries: 3,
+            callback_url: None,
         }
     }
 }
@@ -210,6 +214,13 @@ impl Job {
         let rate = self.urls_per_minute()?;
         let remaining = self.counters.total.saturating_sub(self.counters.done());
         Some((remaining as f64 / rate * 60.0).ceil() as u64)
+    }
+
+    /// How many URLs start at submission: the first window. Each finished URL releases one
+    /// more (see `TaskMessage::releases`).
+    pub fn initial_window(&self) -> u32 {
+        let total = u32::try_from(self.counters.total).unwrap_or(u32::MAX);
+        self.settings.batch_size.max(1).min(total)
     }
 
     /// The status the tracker should move this job to, if any.

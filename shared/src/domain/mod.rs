@@ -4,10 +4,12 @@
 pub mod clean_url;
 pub mod job;
 pub mod task;
+pub mod view;
 
 pub use clean_url::{CleanUrl, CleanedBatch, Rejected, UrlRejection, clean_batch};
 pub use job::{Counters, EngineChoice, Job, JobId, JobSettings, JobStatus, Priority, Strategy, Tenant};
 pub use task::{Analysis, ErrorKind, TaskMessage, UrlStatus, UrlTask};
+pub use view::JobView;
 
 /// Serde glue for enums that are stored and shown by the same snake_case names.
 macro_rules! named_enum {

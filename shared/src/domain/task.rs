@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::job::{JobId, Strategy};
+use super::job::{Job, JobId, Priority, Strategy};
 use super::named_enum;
 use crate::time::Millis;
 
@@ -74,6 +74,11 @@ pub struct UrlTask {
     pub error_kind: Option<ErrorKind>,
     pub analysis: Option<Analysis>,
     pub analyzed_at: Option<Millis>,
+    /// When the URL entered the job's window (its message was sent); `None` while it waits
+    /// for an earlier URL to finish.
+    pub released_at: Option<Millis>,
+    /// Until when the current attempt owns the URL: another delivery before then waits.
+    pub lease_until: Option<Millis>,
 }
 
 /// What an engine measured for one URL. `score` is 0–100 where the engine scores pages;
@@ -96,6 +101,41 @@ pub struct TaskMessage {
     pub engine: String,
     pub timeout_seconds: u32,
     pub max_retries: u32,
+    pub priority: Priority,
+    /// The job's window: finishing this URL lets URL `seq + batch_size` start.
+    pub batch_size: u32,
+    pub total_urls: u32,
+}
+
+impl TaskMessage {
+    /// The message for URL `seq` of `job`, analysed for at most `timeout_seconds`.
+    pub fn new(job: &Job, seq: u32, url: String, timeout_seconds: u32) -> Self {
+        TaskMessage {
+            job_id: job.id.clone(),
+            seq,
+            url,
+            strategy: job.settings.strategy,
+            engine: "http".into(),
+            timeout_seconds,
+            max_retries: job.settings.max_retries,
+            priority: job.settings.priority,
+            batch_size: job.settings.batch_size,
+            total_urls: u32::try_from(job.counters.total).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// The URL that may start once this one has finished: the sliding window moves one place.
+    /// Each URL releases at most one other, and the first `batch_size` are released at
+    /// submission, so no more than `batch_size` URLs of a job are ever in flight.
+    pub fn releases(&self) -> Option<u32> {
+        let next = self.seq.checked_add(self.batch_size.max(1))?;
+        (next < self.total_urls).then_some(next)
+    }
+
+    /// The message for URL `seq` of the same job.
+    pub fn for_seq(&self, seq: u32, url: String) -> Self {
+        TaskMessage { seq, url, ..self.clone() }
+    }
 }
 
 #[cfg(test)]
@@ -135,9 +175,30 @@ mod tests {
             engine: "http".into(),
             timeout_seconds: 60,
             max_retries: 2,
+            priority: Priority::High,
+            batch_size: 3,
+            total_urls: 10,
         };
         let json = serde_json::to_string(&message).unwrap();
         assert!(json.contains("\"strategy\":\"desktop\""), "{json}");
         assert_eq!(serde_json::from_str::<TaskMessage>(&json).unwrap(), message);
+    }
+
+    #[test]
+    fn each_url_releases_the_one_a_window_ahead_until_the_end() {
+        let job = Job::new(
+            super::super::job::Tenant("t".into()),
+            "n".into(),
+            super::super::job::JobSettings { batch_size: 3, ..Default::default() },
+            8,
+            0,
+        );
+        let message = TaskMessage::new(&job, 0, "https://a.example".into(), 60);
+        let released: Vec<Option<u32>> = (0..8).map(|seq| message.for_seq(seq, String::new()).releases()).collect();
+        assert_eq!(released, [Some(3), Some(4), Some(5), Some(6), Some(7), None, None, None]);
+        // Every URL past the first window is released by exactly one other.
+        let mut targets: Vec<u32> = released.into_iter().flatten().collect();
+        targets.dedup();
+        assert_eq!(targets, (3..8).collect::<Vec<_>>());
     }
 }

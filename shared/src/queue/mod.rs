@@ -1,6 +1,8 @@
 //! Fan-out of URL tasks to the priority queues. Handlers depend on the `TaskQueue` trait;
 //! `SqsQueue` sends with SendMessageBatch, bounded in parallel, retrying failed entries.
 
+mod memory;
+
 use std::future::Future;
 
 use aws_sdk_sqs::Client;
@@ -10,6 +12,8 @@ use futures::{StreamExt, TryStreamExt};
 use crate::domain::TaskMessage;
 use crate::error::Error;
 use crate::retry::backoff;
+
+pub use memory::MemoryQueue;
 
 /// SQS's limit for one SendMessageBatch.
 const BATCH_MAX: usize = 10;

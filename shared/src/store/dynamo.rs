@@ -6,15 +6,19 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::builders::UpdateBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, TransactWriteItem, Update, WriteRequest};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update, WriteRequest,
+};
 use futures::{StreamExt, TryStreamExt};
 
 use super::items::{
-    JOB_SK, JobItem, KEY_SK, MAX_SEQ, TASK_SK_PREFIX, TENANT_INDEX, TaskItem, job_pk, key_pk, task_sk, tenant_pk,
+    ACTIVE_INDEX, ACTIVE_PK, JOB_SK, JobItem, KEY_SK, MAX_SEQ, SECRET_SK, TASK_SK_PREFIX, TENANT_INDEX, TaskItem,
+    job_pk, key_pk, task_sk, tenant_pk,
 };
 use super::{Cancel, Claim, JobStore, Outcome, Page, Recorded};
 use crate::auth::KeyStore;
-use crate::domain::{CleanUrl, Job, JobId, JobStatus, Tenant, UrlStatus, UrlTask};
+use crate::domain::{CleanUrl, ErrorKind, Job, JobId, JobStatus, Tenant, UrlStatus, UrlTask};
 use crate::error::Error;
 use crate::retry::backoff;
 use crate::time::Millis;
@@ -31,6 +35,62 @@ const CANCEL_BATCH: usize = 25;
 const MAX_CANCEL_CONFLICTS: u32 = 20;
 /// Rounds of re-sending unprocessed items before giving up.
 const UNPROCESSED_RETRIES: u32 = 8;
+/// DynamoDB's limit for one BatchGetItem.
+const BATCH_GET_MAX: usize = 100;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// How one member of a cancelled transaction fared.
+#[derive(Debug)]
+enum Check {
+    Held,
+    /// Its condition failed; the item as it was, when the member asked for it.
+    Failed(Option<Item>),
+}
+
+impl Check {
+    fn failed(&self) -> bool {
+        matches!(self, Check::Failed(_))
+    }
+
+    fn old(&self) -> Option<&Item> {
+        match self {
+            Check::Failed(item) => item.as_ref(),
+            Check::Held => None,
+        }
+    }
+}
+
+/// A filter applied to a Query's results.
+struct Filter {
+    expression: &'static str,
+    names: Vec<(&'static str, &'static str)>,
+    values: Vec<(&'static str, AttributeValue)>,
+}
+
+impl Filter {
+    fn status(status: &str) -> Self {
+        Filter {
+            expression: "#status = :status",
+            names: vec![("#status", "status")],
+            values: vec![(":status", av_s(status))],
+        }
+    }
+}
+
+fn status_of<T: std::str::FromStr<Err = String>>(item: &Item) -> Result<T, Error> {
+    match item.get("status") {
+        Some(AttributeValue::S(text)) => text.parse().map_err(Error::Corrupt),
+        _ => Err(Error::Corrupt("an item without a status".into())),
+    }
+}
+
+fn number_of(item: &Item, name: &str) -> Option<i64> {
+    match item.get(name) {
+        Some(AttributeValue::N(n)) => n.parse().ok(),
+        _ => None,
+    }
+}
 
 struct RawPage {
     items: Vec<HashMap<String, AttributeValue>>,
@@ -62,12 +122,18 @@ fn from_item<T: serde::de::DeserializeOwned>(item: HashMap<String, AttributeValu
     serde_dynamo::from_item(item).map_err(|e| Error::Corrupt(e.to_string()))
 }
 
-/// Which items of a cancelled transaction failed their condition.
-fn failed_conditions(err: &SdkError<TransactWriteItemsError>) -> Option<Vec<bool>> {
+/// How each member of a cancelled transaction fared.
+fn failed_conditions(err: &SdkError<TransactWriteItemsError>) -> Option<Vec<Check>> {
     match err.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
-            Some(e.cancellation_reasons().iter().map(|r| r.code() == Some("ConditionalCheckFailed")).collect())
-        }
+        Some(TransactWriteItemsError::TransactionCanceledException(e)) => Some(
+            e.cancellation_reasons()
+                .iter()
+                .map(|r| match r.code() {
+                    Some("ConditionalCheckFailed") => Check::Failed(r.item().cloned()),
+                    _ => Check::Held,
+                })
+                .collect(),
+        ),
         _ => None,
     }
 }
@@ -96,6 +162,7 @@ impl DynamoStore {
             .expression_attribute_values(":from", av_s(from.as_str()))
             .expression_attribute_values(":to", av_s(to.as_str()))
             .expression_attribute_values(":now", av_n(now))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
     }
 
     fn expiry(&self, from: Millis, extra_days: u32) -> i64 {
@@ -144,18 +211,24 @@ impl DynamoStore {
     async fn query_page(
         &self,
         query: QueryFluentBuilder,
-        status: Option<&str>,
+        filter: Option<Filter>,
         mut start: Option<HashMap<String, AttributeValue>>,
         limit: usize,
     ) -> Result<RawPage, Error> {
-        let query = match status {
-            Some(status) => query
-                .filter_expression("#status = :status")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":status", av_s(status)),
+        let filtered = filter.is_some();
+        let query = match filter {
+            Some(filter) => {
+                let mut query = query.filter_expression(filter.expression);
+                for (name, attribute) in filter.names {
+                    query = query.expression_attribute_names(name, attribute);
+                }
+                for (name, value) in filter.values {
+                    query = query.expression_attribute_values(name, value);
+                }
+                query
+            }
             None => query,
         };
-        let filtered = status.is_some();
         let mut items = Vec::new();
         loop {
             // DynamoDB applies Limit before the filter: with a filter, read a full page per
@@ -181,13 +254,62 @@ impl DynamoStore {
         }
     }
 
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Option<Vec<bool>>, Error> {
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Option<Vec<Check>>, Error> {
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(None),
             Err(err) => match failed_conditions(&err) {
-                Some(failed) if failed.iter().any(|f| *f) => Ok(Some(failed)),
+                Some(checks) if checks.iter().any(Check::failed) => Ok(Some(checks)),
                 _ => Err(Error::store("TransactWriteItems", err)),
             },
+        }
+    }
+
+    /// A delivery found its URL not queued: it is finished (a duplicate), held by a live
+    /// delivery (busy), or held by one whose lease ran out (a crash: take it over).
+    async fn take_over(&self, id: &JobId, seq: u32, old: &Item, now: Millis, until: Millis) -> Result<Claim, Error> {
+        let status: UrlStatus = status_of(old)?;
+        if status.is_terminal() {
+            return Ok(Claim::AlreadyFinished(status));
+        }
+        if status != UrlStatus::Processing {
+            return Err(Error::Conflict(format!("URL {seq} of job {id} is {status} and could not be claimed")));
+        }
+        if let Some(lease) = number_of(old, "lease_until").filter(|lease| *lease > now) {
+            return Ok(Claim::Busy { until: lease });
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(id, task_sk(seq))))
+            .update_expression("SET claimed_at = :now, lease_until = :until ADD attempts :one")
+            .condition_expression(
+                "#status = :processing AND (attribute_not_exists(lease_until) OR lease_until <= :now)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":processing", av_s(UrlStatus::Processing.as_str()))
+            .expression_attribute_values(":now", av_n(now))
+            .expression_attribute_values(":until", av_n(until))
+            .expression_attribute_values(":one", av_n(1))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Claim::Reclaimed),
+            Err(err) => {
+                let raced = match err.as_service_error() {
+                    Some(
+                        aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(e),
+                    ) => e.item().cloned(),
+                    _ => return Err(Error::store("UpdateItem", err)),
+                };
+                // Another delivery took it over or finished it first.
+                let raced = raced.ok_or(Error::NotFound)?;
+                match status_of::<UrlStatus>(&raced)? {
+                    status if status.is_terminal() => Ok(Claim::AlreadyFinished(status)),
+                    _ => Ok(Claim::Busy { until: number_of(&raced, "lease_until").unwrap_or(until) }),
+                }
+            }
         }
     }
 
@@ -224,7 +346,8 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_key(Some(Self::key(id, JOB_SK.to_owned())))
             .update_expression(expression)
-            .condition_expression(condition);
+            .condition_expression(condition)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         if condition.contains("#job_status") {
             update = update.expression_attribute_names("#job_status", "status");
         }
@@ -241,11 +364,14 @@ impl JobStore for DynamoStore {
         // Tasks first, the job item last: a job never exists without all its tasks, and an
         // interrupted creation leaves only orphan tasks, which expire.
         let expires_at = self.expiry(job.created_at, 7);
+        let window = job.initial_window();
         let requests = urls
             .iter()
             .enumerate()
             .map(|(seq, url)| {
-                let item = TaskItem::queued(&job.id, seq as u32, url.as_str().to_owned(), expires_at);
+                let seq = seq as u32;
+                let released = (seq < window).then_some(job.created_at);
+                let item = TaskItem::queued(&job.id, seq, url.as_str().to_owned(), released, expires_at);
                 let put = PutRequest::builder()
                     .set_item(Some(to_item(&item)?))
                     .build()
@@ -280,10 +406,12 @@ impl JobStore for DynamoStore {
         item.map(|item| Ok(from_item::<TaskItem>(item)?.into_task())).transpose()
     }
 
-    async fn claim_task(&self, id: &JobId, seq: u32, now: Millis) -> Result<Claim, Error> {
+    async fn claim_task(&self, id: &JobId, seq: u32, now: Millis, lease: Duration) -> Result<Claim, Error> {
+        let until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
         let task = self
             .task_transition(id, seq, UrlStatus::Queued, UrlStatus::Processing, now)
-            .update_expression("SET #status = :to, claimed_at = :now ADD attempts :one")
+            .update_expression("SET #status = :to, claimed_at = :now, lease_until = :until ADD attempts :one")
+            .expression_attribute_values(":until", av_n(until))
             .expression_attribute_values(":one", av_n(1))
             .build()
             .map_err(|e| Error::store("TransactWriteItems", e))?;
@@ -293,43 +421,67 @@ impl JobStore for DynamoStore {
             &[(":now", av_n(now)), (":one", av_n(1)), (":minus", av_n(-1))],
         )?;
         let items = vec![TransactWriteItem::builder().update(task).build(), job];
-        match self.transact(items).await? {
-            None => Ok(Claim::Claimed),
-            Some(failed) if failed.get(1) == Some(&true) => match self.get_job(id).await? {
-                None => Err(Error::NotFound),
-                Some(job) if matches!(job.status, JobStatus::Cancelling | JobStatus::Cancelled) => {
-                    Ok(Claim::JobCancelling)
-                }
-                Some(job) => Err(Error::Conflict(format!("job {id} is {} but its URL {seq} was queued", job.status))),
-            },
-            Some(_) => {
-                // The task was not queued: find out whether this is a crash recovery or a
-                // duplicate. Rare path, so one extra read is fine.
-                let task = self.get_task(id, seq).await?.ok_or(Error::NotFound)?;
-                match task.status {
-                    UrlStatus::Processing => {
-                        self.client
-                            .update_item()
-                            .table_name(&self.table)
-                            .set_key(Some(Self::key(id, task_sk(seq))))
-                            .update_expression("SET claimed_at = :now ADD attempts :one")
-                            .condition_expression("#status = :processing")
-                            .expression_attribute_names("#status", "status")
-                            .expression_attribute_values(":processing", av_s(UrlStatus::Processing.as_str()))
-                            .expression_attribute_values(":now", av_n(now))
-                            .expression_attribute_values(":one", av_n(1))
-                            .send()
-                            .await
-                            .map_err(|e| Error::store("UpdateItem", e))?;
-                        Ok(Claim::Reclaimed)
-                    }
-                    status => Ok(Claim::AlreadyFinished(status)),
-                }
-            }
+        // A failed condition returns the item as it was, so telling a duplicate from a
+        // crash recovery or a cancelled job costs no extra read.
+        let Some(checks) = self.transact(items).await? else { return Ok(Claim::Claimed) };
+        let task_status = match &checks[0] {
+            Check::Held => UrlStatus::Queued,
+            Check::Failed(Some(item)) => status_of(item)?,
+            Check::Failed(None) => return Err(Error::NotFound),
+        };
+        if task_status.is_terminal() {
+            return Ok(Claim::AlreadyFinished(task_status));
+        }
+        if let Some(check) = checks.get(1).filter(|check| check.failed()) {
+            let job = check.old().ok_or(Error::NotFound)?;
+            return match status_of::<JobStatus>(job)? {
+                JobStatus::Cancelling | JobStatus::Cancelled => Ok(Claim::JobCancelling(task_status)),
+                status => Err(Error::Conflict(format!("job {id} is {status} but its URL {seq} was {task_status}"))),
+            };
+        }
+        let old = checks[0].old().ok_or(Error::NotFound)?;
+        self.take_over(id, seq, old, now, until).await
+    }
+
+    async fn record_retry(
+        &self,
+        id: &JobId,
+        seq: u32,
+        kind: ErrorKind,
+        reason: &str,
+        now: Millis,
+    ) -> Result<(), Error> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(id, task_sk(seq))))
+            .update_expression("SET #error = :error, error_kind = :kind, lease_until = :now")
+            .condition_expression("#status = :processing")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#error", "error")
+            .expression_attribute_values(":processing", av_s(UrlStatus::Processing.as_str()))
+            .expression_attribute_values(":error", av_s(reason))
+            .expression_attribute_values(":kind", av_s(kind.as_str()))
+            .expression_attribute_values(":now", av_n(now))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Finished or cancelled meanwhile: the retry has nothing left to keep.
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(err) => Err(Error::store("UpdateItem", err)),
         }
     }
 
-    async fn record_outcome(&self, id: &JobId, seq: u32, outcome: &Outcome, now: Millis) -> Result<Recorded, Error> {
+    async fn record_outcome(
+        &self,
+        id: &JobId,
+        seq: u32,
+        outcome: &Outcome,
+        release: Option<u32>,
+        now: Millis,
+    ) -> Result<Recorded, Error> {
         let (status, error, analysis) = match outcome {
             Outcome::Succeeded(analysis) => (UrlStatus::Succeeded, None, Some(analysis)),
             Outcome::Failed { kind, reason, analysis } => (UrlStatus::Failed, Some((kind, reason)), analysis.as_ref()),
@@ -361,22 +513,35 @@ impl JobStore for DynamoStore {
             &format!("SET updated_at = :now ADD in_progress :minus, {counter} :one"),
             &[(":now", av_n(now)), (":one", av_n(1)), (":minus", av_n(-1))],
         )?;
-        match self.transact(vec![TransactWriteItem::builder().update(task).build(), job]).await? {
+        let mut items = vec![TransactWriteItem::builder().update(task).build(), job];
+        if let Some(next) = release {
+            // Released in the same transaction as the result, so a crash before the next
+            // message is sent leaves a released, queued URL that the reconciler finds.
+            let update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(Self::key(id, task_sk(next))))
+                .update_expression("SET released_at = if_not_exists(released_at, :now)")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":now", av_n(now))
+                .build()
+                .map_err(|e| Error::store("TransactWriteItems", e))?;
+            items.push(TransactWriteItem::builder().update(update).build());
+        }
+        match self.transact(items).await? {
             None => Ok(Recorded::Counted),
-            Some(failed) if failed.first() == Some(&true) => Ok(Recorded::Duplicate),
+            Some(checks) if checks[0].failed() => Ok(Recorded::Duplicate),
             Some(_) => Err(Error::NotFound),
         }
     }
 
-    async fn cancel_task(&self, id: &JobId, seq: u32, now: Millis) -> Result<bool, Error> {
-        let Some(task) = self.get_task(id, seq).await? else { return Ok(false) };
-        let counter = match task.status {
+    async fn cancel_task(&self, id: &JobId, seq: u32, from: UrlStatus, now: Millis) -> Result<bool, Error> {
+        let counter = match from {
             UrlStatus::Queued => "queued",
             UrlStatus::Processing => "in_progress",
             _ => return Ok(false),
         };
         let update = self
-            .task_transition(id, seq, task.status, UrlStatus::Cancelled, now)
+            .task_transition(id, seq, from, UrlStatus::Cancelled, now)
             .update_expression("SET #status = :to, analyzed_at = :now")
             .build()
             .map_err(|e| Error::store("TransactWriteItems", e))?;
@@ -386,6 +551,122 @@ impl JobStore for DynamoStore {
             &[(":now", av_n(now)), (":one", av_n(1)), (":minus", av_n(-1))],
         )?;
         Ok(self.transact(vec![TransactWriteItem::builder().update(update).build(), job]).await?.is_none())
+    }
+
+    async fn task_urls(&self, keys: &[(JobId, u32)]) -> Result<HashMap<(JobId, u32), String>, Error> {
+        let mut urls = HashMap::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH_GET_MAX) {
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.iter().map(|(id, seq)| Self::key(id, task_sk(*seq))).collect()))
+                    .projection_expression("job_id, #seq, #url")
+                    .expression_attribute_names("#seq", "seq")
+                    .expression_attribute_names("#url", "url")
+                    .build()
+                    .map_err(|e| Error::store("BatchGetItem", e))?,
+            );
+            let mut round = 0;
+            while let Some(keys) = request.take() {
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, keys)
+                    .send()
+                    .await
+                    .map_err(|e| Error::store("BatchGetItem", e))?;
+                for item in output.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                    #[derive(serde::Deserialize)]
+                    struct Url {
+                        job_id: JobId,
+                        seq: u32,
+                        url: String,
+                    }
+                    let found: Url = from_item(item)?;
+                    urls.insert((found.job_id, found.seq), found.url);
+                }
+                request = output.unprocessed_keys.and_then(|mut keys| keys.remove(&self.table));
+                if request.is_some() {
+                    if round == UNPROCESSED_RETRIES {
+                        return Err(Error::Store {
+                            operation: "BatchGetItem",
+                            message: "keys still unprocessed after retries".into(),
+                        });
+                    }
+                    tokio::time::sleep(backoff(round)).await;
+                    round += 1;
+                }
+            }
+        }
+        Ok(urls)
+    }
+
+    async fn list_active_jobs(&self, limit: usize, after: Option<&JobId>) -> Result<Page<JobId, JobId>, Error> {
+        let start = after.map(|id| {
+            HashMap::from([
+                ("pk".to_owned(), av_s(job_pk(id))),
+                ("sk".to_owned(), av_s(JOB_SK)),
+                ("gsi2pk".to_owned(), av_s(ACTIVE_PK)),
+                ("gsi2sk".to_owned(), av_s(id.as_str())),
+            ])
+        });
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(ACTIVE_INDEX)
+            .key_condition_expression("gsi2pk = :active")
+            .expression_attribute_values(":active", av_s(ACTIVE_PK));
+        let page = self.query_page(query, None, start, limit).await?;
+        let items = page
+            .items
+            .iter()
+            .map(|item| match item.get("gsi2sk") {
+                Some(AttributeValue::S(id)) => {
+                    JobId::parse(id).ok_or_else(|| Error::Corrupt(format!("active-job index entry {id:?}")))
+                }
+                _ => Err(Error::Corrupt("an active-job index entry without a job id".into())),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = if page.more { items.last().cloned() } else { None };
+        Ok(Page { items, next })
+    }
+
+    async fn stalled_tasks(&self, id: &JobId, before: Millis, limit: usize) -> Result<Vec<UrlTask>, Error> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", av_s(job_pk(id)))
+            .expression_attribute_values(":prefix", av_s(TASK_SK_PREFIX))
+            .consistent_read(true);
+        let filter = Filter {
+            expression: "((#status = :queued AND released_at < :before) \
+                 OR (#status = :processing AND (attribute_not_exists(lease_until) OR lease_until < :before))) \
+                 AND (attribute_not_exists(resent_at) OR resent_at < :before)",
+            names: vec![("#status", "status")],
+            values: vec![
+                (":queued", av_s(UrlStatus::Queued.as_str())),
+                (":processing", av_s(UrlStatus::Processing.as_str())),
+                (":before", av_n(before)),
+            ],
+        };
+        let page = self.query_page(query, Some(filter), None, limit).await?;
+        page.items.into_iter().map(|item| Ok(from_item::<TaskItem>(item)?.into_task())).collect()
+    }
+
+    async fn note_resent(&self, id: &JobId, seq: u32, now: Millis) -> Result<(), Error> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(id, task_sk(seq))))
+            .update_expression("SET resent_at = :now")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":now", av_n(now))
+            .send()
+            .await
+            .map_err(|e| Error::store("UpdateItem", e))?;
+        Ok(())
     }
 
     async fn cancel_queued(&self, id: &JobId, now: Millis, budget: Duration) -> Result<u64, Error> {
@@ -484,7 +765,7 @@ impl JobStore for DynamoStore {
             .key_condition_expression("gsi1pk = :tenant")
             .expression_attribute_values(":tenant", av_s(tenant_pk(tenant)))
             .scan_index_forward(false);
-        let page = self.query_page(query, status.map(JobStatus::as_str), start, limit).await?;
+        let page = self.query_page(query, status.map(|s| Filter::status(s.as_str())), start, limit).await?;
         let items =
             page.items.into_iter().map(|item| from_item::<JobItem>(item)?.into_job()).collect::<Result<Vec<_>, _>>()?;
         let next = if page.more { items.last().map(|job| job.id.clone()) } else { None };
@@ -508,7 +789,7 @@ impl JobStore for DynamoStore {
             .expression_attribute_values(":from", av_s(from))
             .expression_attribute_values(":to", av_s(task_sk(MAX_SEQ)))
             .consistent_read(true);
-        let page = self.query_page(query, status.map(UrlStatus::as_str), None, limit).await?;
+        let page = self.query_page(query, status.map(|s| Filter::status(s.as_str())), None, limit).await?;
         let items = page
             .items
             .into_iter()
@@ -586,7 +867,8 @@ impl JobStore for DynamoStore {
             expression.push_str(", started_at = if_not_exists(started_at, :now)");
         }
         if to.is_finished() {
-            expression.push_str(", finished_at = :now, expires_at = :expires");
+            // Leaving the active-jobs index: the reconciler no longer looks at it.
+            expression.push_str(", finished_at = :now, expires_at = :expires REMOVE gsi2pk, gsi2sk");
             request = request.expression_attribute_values(":expires", av_n(self.expiry(now, 0)));
         }
         match request.update_expression(expression).send().await {
@@ -614,6 +896,37 @@ impl KeyStore for DynamoStore {
             Some(AttributeValue::S(tenant)) => Ok(Some(Tenant(tenant.clone()))),
             Some(_) => Err(Error::Corrupt("an API key item has a non-string tenant".into())),
         }
+    }
+
+    async fn callback_secret(&self, tenant: &Tenant) -> Result<String, Error> {
+        let key = HashMap::from([("pk".to_owned(), av_s(tenant_pk(tenant))), ("sk".to_owned(), av_s(SECRET_SK))]);
+        for _ in 0..2 {
+            if let Some(item) = self.get_consistent(key.clone()).await? {
+                return match item.get("secret") {
+                    Some(AttributeValue::S(secret)) => Ok(secret.clone()),
+                    _ => Err(Error::Corrupt("a callback secret item without its secret".into())),
+                };
+            }
+            let created = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(key.clone()))
+                .item("secret", av_s(crate::auth::generate_callback_secret()))
+                .item("created_at", av_n(crate::time::now_millis()))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await;
+            match created {
+                Ok(_) => continue,
+                // Another request created it first: read theirs.
+                Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                    continue;
+                }
+                Err(err) => return Err(Error::store("PutItem", err)),
+            }
+        }
+        Err(Error::Conflict("the callback secret could not be read back".into()))
     }
 
     async fn put_key_hash(&self, hash: &str, tenant: &Tenant) -> Result<(), Error> {

@@ -2,9 +2,10 @@
 //!
 //! | item | `pk` | `sk` | GSI `by_tenant` |
 //! |---|---|---|---|
-//! | job | `JOB#<job id>` | `JOB` | `gsi1pk = TENANT#<tenant>`, `gsi1sk = <job id>` (UUIDv7: time order) |
+//! | job | `JOB#<job id>` | `JOB` | `gsi1pk = TENANT#<tenant>`, `gsi1sk = <job id>` (UUIDv7: time order); while unfinished also `gsi2pk = ACTIVE`, `gsi2sk = <job id>` (GSI `by_activity`) |
 //! | URL task | `JOB#<job id>` | `URL#<seq, 6 digits>` | — |
 //! | API key | `KEY#<sha-256 of the key>` | `KEY` | — |
+//! | callback secret | `TENANT#<tenant>` | `SECRET` | — |
 //!
 //! A job's URLs are one Query on `pk` (`begins_with(sk, "URL#")`), a tenant's jobs one Query
 //! on the GSI, newest first. `expires_at` is the TTL attribute.
@@ -24,6 +25,10 @@ pub const TASK_SK_PREFIX: &str = "URL#";
 pub const MAX_SEQ: u32 = 999_999;
 /// The GSI that lists a tenant's jobs.
 pub const TENANT_INDEX: &str = "by_tenant";
+/// The sparse GSI that lists unfinished jobs (keys only), for the reconciler.
+pub const ACTIVE_INDEX: &str = "by_activity";
+/// `gsi2pk` of every unfinished job; removed when the job finishes.
+pub const ACTIVE_PK: &str = "ACTIVE";
 
 pub fn job_pk(id: &JobId) -> String {
     format!("JOB#{id}")
@@ -34,6 +39,8 @@ pub fn task_sk(seq: u32) -> String {
 }
 
 pub const KEY_SK: &str = "KEY";
+/// A tenant's callback signing secret lives at `TENANT#<tenant>` / `SECRET`.
+pub const SECRET_SK: &str = "SECRET";
 
 pub fn key_pk(hash: &str) -> String {
     format!("KEY#{hash}")
@@ -50,6 +57,10 @@ pub struct JobItem {
     pub sk: String,
     pub gsi1pk: String,
     pub gsi1sk: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2sk: Option<String>,
     pub job_id: JobId,
     pub tenant: Tenant,
     pub name: String,
@@ -60,6 +71,8 @@ pub struct JobItem {
     pub batch_size: u32,
     pub timeout_seconds: u32,
     pub max_retries: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
     pub total_urls: u64,
     pub queued: i64,
     pub in_progress: i64,
@@ -84,6 +97,8 @@ impl JobItem {
             sk: JOB_SK.to_owned(),
             gsi1pk: tenant_pk(&job.tenant),
             gsi1sk: job.id.to_string(),
+            gsi2pk: (!job.status.is_finished()).then(|| ACTIVE_PK.to_owned()),
+            gsi2sk: (!job.status.is_finished()).then(|| job.id.to_string()),
             job_id: job.id.clone(),
             tenant: job.tenant.clone(),
             name: job.name.clone(),
@@ -94,6 +109,7 @@ impl JobItem {
             batch_size: job.settings.batch_size,
             timeout_seconds: job.settings.timeout_seconds,
             max_retries: job.settings.max_retries,
+            callback_url: job.settings.callback_url.clone(),
             total_urls: c.total,
             queued: c.queued as i64,
             in_progress: c.in_progress as i64,
@@ -132,6 +148,7 @@ impl JobItem {
                 batch_size: self.batch_size,
                 timeout_seconds: self.timeout_seconds,
                 max_retries: self.max_retries,
+                callback_url: self.callback_url,
             },
             counters,
             created_at: self.created_at,
@@ -162,11 +179,19 @@ pub struct TaskItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analyzed_at: Option<Millis>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released_at: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<Millis>,
+    /// When the reconciler last sent this URL's message again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resent_at: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
 }
 
 impl TaskItem {
-    pub fn queued(job_id: &JobId, seq: u32, url: String, expires_at: i64) -> Self {
+    /// A new task; `released_at` is set for the URLs of the first window.
+    pub fn queued(job_id: &JobId, seq: u32, url: String, released_at: Option<Millis>, expires_at: i64) -> Self {
         TaskItem {
             pk: job_pk(job_id),
             sk: task_sk(seq),
@@ -179,6 +204,9 @@ impl TaskItem {
             error_kind: None,
             analysis: None,
             analyzed_at: None,
+            released_at,
+            lease_until: None,
+            resent_at: None,
             expires_at: Some(expires_at),
         }
     }
@@ -194,6 +222,8 @@ impl TaskItem {
             error_kind: self.error_kind,
             analysis: self.analysis,
             analyzed_at: self.analyzed_at,
+            released_at: self.released_at,
+            lease_until: self.lease_until,
         }
     }
 }
@@ -229,6 +259,7 @@ mod tests {
                 batch_size: 7,
                 timeout_seconds: 120,
                 max_retries: 2,
+                callback_url: Some("https://hooks.example/done".into()),
             },
             counters: Counters { total: 10, queued: 5, in_progress: 2, succeeded: 2, failed: 1, cancelled: 0 },
             created_at: 1_000,

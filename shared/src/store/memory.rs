@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{Cancel, Claim, JobStore, Outcome, Page, Recorded};
 use crate::auth::KeyStore;
-use crate::domain::{CleanUrl, Job, JobId, JobStatus, Tenant, UrlStatus, UrlTask};
+use crate::domain::{CleanUrl, ErrorKind, Job, JobId, JobStatus, Tenant, UrlStatus, UrlTask};
 use crate::error::Error;
 use crate::time::Millis;
 
@@ -16,6 +16,8 @@ struct State {
     jobs: HashMap<JobId, Job>,
     tasks: HashMap<(JobId, u32), UrlTask>,
     keys: HashMap<String, Tenant>,
+    secrets: HashMap<Tenant, String>,
+    resent: HashMap<(JobId, u32), Millis>,
 }
 
 #[derive(Default)]
@@ -48,6 +50,7 @@ impl JobStore for MemoryStore {
         if state.jobs.contains_key(&job.id) {
             return Err(Error::Conflict(format!("job {} exists", job.id)));
         }
+        let window = job.initial_window();
         for (seq, url) in urls.iter().enumerate() {
             let seq = seq as u32;
             state.tasks.insert(
@@ -62,6 +65,8 @@ impl JobStore for MemoryStore {
                     error_kind: None,
                     analysis: None,
                     analyzed_at: None,
+                    released_at: (seq < window).then_some(job.created_at),
+                    lease_until: None,
                 },
             );
         }
@@ -77,33 +82,65 @@ impl JobStore for MemoryStore {
         Ok(self.state()?.tasks.get(&(id.clone(), seq)).cloned())
     }
 
-    async fn claim_task(&self, id: &JobId, seq: u32, now: Millis) -> Result<Claim, Error> {
+    async fn claim_task(&self, id: &JobId, seq: u32, now: Millis, lease: std::time::Duration) -> Result<Claim, Error> {
+        let until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
         let mut state = self.state()?;
         let State { jobs, tasks, .. } = &mut *state;
         let job = jobs.get_mut(id).ok_or(Error::NotFound)?;
         let task = tasks.get_mut(&(id.clone(), seq)).ok_or(Error::NotFound)?;
+        if task.status.is_terminal() {
+            return Ok(Claim::AlreadyFinished(task.status));
+        }
         if !matches!(job.status, JobStatus::Pending | JobStatus::Processing) {
-            return Ok(Claim::JobCancelling);
+            return Ok(Claim::JobCancelling(task.status));
         }
         match task.status {
             UrlStatus::Queued => {
                 task.status = UrlStatus::Processing;
                 task.attempts += 1;
+                task.lease_until = Some(until);
                 job.counters.queued -= 1;
                 job.counters.in_progress += 1;
                 job.started_at.get_or_insert(now);
                 job.updated_at = now;
                 Ok(Claim::Claimed)
             }
-            UrlStatus::Processing => {
-                task.attempts += 1;
-                Ok(Claim::Reclaimed)
-            }
-            status => Ok(Claim::AlreadyFinished(status)),
+            _ => match task.lease_until.filter(|lease| *lease > now) {
+                Some(lease) => Ok(Claim::Busy { until: lease }),
+                None => {
+                    task.attempts += 1;
+                    task.lease_until = Some(until);
+                    Ok(Claim::Reclaimed)
+                }
+            },
         }
     }
 
-    async fn record_outcome(&self, id: &JobId, seq: u32, outcome: &Outcome, now: Millis) -> Result<Recorded, Error> {
+    async fn record_retry(
+        &self,
+        id: &JobId,
+        seq: u32,
+        kind: ErrorKind,
+        reason: &str,
+        now: Millis,
+    ) -> Result<(), Error> {
+        let mut state = self.state()?;
+        if let Some(task) = state.tasks.get_mut(&(id.clone(), seq)).filter(|t| t.status == UrlStatus::Processing) {
+            task.error = Some(reason.to_owned());
+            task.error_kind = Some(kind);
+            task.lease_until = Some(now);
+        }
+        Ok(())
+    }
+
+    async fn record_outcome(
+        &self,
+        id: &JobId,
+        seq: u32,
+        outcome: &Outcome,
+        release: Option<u32>,
+        now: Millis,
+    ) -> Result<Recorded, Error> {
         let mut state = self.state()?;
         let State { jobs, tasks, .. } = &mut *state;
         let job = jobs.get_mut(id).ok_or(Error::NotFound)?;
@@ -128,15 +165,21 @@ impl JobStore for MemoryStore {
                 job.counters.failed += 1;
             }
         }
+        if let Some(next) = release.and_then(|next| tasks.get_mut(&(id.clone(), next))) {
+            next.released_at.get_or_insert(now);
+        }
         Ok(Recorded::Counted)
     }
 
-    async fn cancel_task(&self, id: &JobId, seq: u32, now: Millis) -> Result<bool, Error> {
+    async fn cancel_task(&self, id: &JobId, seq: u32, from: UrlStatus, now: Millis) -> Result<bool, Error> {
         let mut state = self.state()?;
         let State { jobs, tasks, .. } = &mut *state;
         let (Some(job), Some(task)) = (jobs.get_mut(id), tasks.get_mut(&(id.clone(), seq))) else {
             return Ok(false);
         };
+        if task.status != from {
+            return Ok(false);
+        }
         match task.status {
             UrlStatus::Queued => job.counters.queued -= 1,
             UrlStatus::Processing => job.counters.in_progress -= 1,
@@ -147,6 +190,44 @@ impl JobStore for MemoryStore {
         job.counters.cancelled += 1;
         job.updated_at = now;
         Ok(true)
+    }
+
+    async fn task_urls(&self, keys: &[(JobId, u32)]) -> Result<HashMap<(JobId, u32), String>, Error> {
+        let state = self.state()?;
+        Ok(keys.iter().filter_map(|key| state.tasks.get(key).map(|task| (key.clone(), task.url.clone()))).collect())
+    }
+
+    async fn list_active_jobs(&self, limit: usize, after: Option<&JobId>) -> Result<Page<JobId, JobId>, Error> {
+        let state = self.state()?;
+        let mut ids: Vec<JobId> =
+            state.jobs.values().filter(|job| !job.status.is_finished()).map(|job| job.id.clone()).collect();
+        ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        let matching = ids.into_iter().filter(|id| after.is_none_or(|after| id.as_str() > after.as_str()));
+        Ok(page(matching, limit, JobId::clone))
+    }
+
+    async fn stalled_tasks(&self, id: &JobId, before: Millis, limit: usize) -> Result<Vec<UrlTask>, Error> {
+        let state = self.state()?;
+        let mut stalled: Vec<UrlTask> = state
+            .tasks
+            .values()
+            .filter(|task| &task.job_id == id)
+            .filter(|task| match task.status {
+                UrlStatus::Queued => task.released_at.is_some_and(|at| at < before),
+                UrlStatus::Processing => task.lease_until.is_none_or(|lease| lease < before),
+                _ => false,
+            })
+            .filter(|task| state.resent.get(&(id.clone(), task.seq)).is_none_or(|at| *at < before))
+            .cloned()
+            .collect();
+        stalled.sort_by_key(|task| task.seq);
+        stalled.truncate(limit);
+        Ok(stalled)
+    }
+
+    async fn note_resent(&self, id: &JobId, seq: u32, now: Millis) -> Result<(), Error> {
+        self.state()?.resent.insert((id.clone(), seq), now);
+        Ok(())
     }
 
     async fn cancel_queued(&self, id: &JobId, now: Millis, _budget: std::time::Duration) -> Result<u64, Error> {
@@ -261,6 +342,11 @@ fn page<T, C>(mut items: impl Iterator<Item = T>, limit: usize, cursor: impl Fn(
 impl KeyStore for MemoryStore {
     async fn tenant_for_key_hash(&self, hash: &str) -> Result<Option<Tenant>, Error> {
         Ok(self.state()?.keys.get(hash).cloned())
+    }
+
+    async fn callback_secret(&self, tenant: &Tenant) -> Result<String, Error> {
+        let mut state = self.state()?;
+        Ok(state.secrets.entry(tenant.clone()).or_insert_with(crate::auth::generate_callback_secret).clone())
     }
 
     async fn put_key_hash(&self, hash: &str, tenant: &Tenant) -> Result<(), Error> {

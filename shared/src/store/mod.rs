@@ -24,8 +24,11 @@ pub enum Claim {
     Reclaimed,
     /// The URL already has its terminal status: this delivery is a duplicate.
     AlreadyFinished(UrlStatus),
-    /// The job is being cancelled: the URL must not start.
-    JobCancelling,
+    /// The job is being cancelled: the URL, still in this status, must not start.
+    JobCancelling(UrlStatus),
+    /// Another delivery is analysing the URL and holds it until then (milliseconds): try
+    /// again after that, when it has either finished or is known to have died.
+    Busy { until: Millis },
 }
 
 /// How one analysis ended.
@@ -60,28 +63,81 @@ pub struct Page<T, C> {
 }
 
 pub trait JobStore: Send + Sync {
-    /// Writes the job and one task per URL (all `queued`).
+    /// Writes the job and one task per URL (all `queued`, the first window released).
     fn create_job(&self, job: &Job, urls: &[CleanUrl]) -> impl Future<Output = Result<(), Error>> + Send;
 
     fn get_job(&self, id: &JobId) -> impl Future<Output = Result<Option<Job>, Error>> + Send;
 
     fn get_task(&self, id: &JobId, seq: u32) -> impl Future<Output = Result<Option<UrlTask>, Error>> + Send;
 
-    /// Moves a URL to `processing` and the job's counters with it, atomically.
-    fn claim_task(&self, id: &JobId, seq: u32, now: Millis) -> impl Future<Output = Result<Claim, Error>> + Send;
+    /// Moves a URL to `processing` and the job's counters with it, atomically, and gives this
+    /// delivery the URL for `lease`. A URL already `processing` is taken over only once the
+    /// previous holder's lease has run out.
+    fn claim_task(
+        &self,
+        id: &JobId,
+        seq: u32,
+        now: Millis,
+        lease: std::time::Duration,
+    ) -> impl Future<Output = Result<Claim, Error>> + Send;
 
-    /// Records a URL's terminal status and counts it on the job, atomically and at most once.
+    /// Keeps a retryable failure on the URL (its last error) and gives up the lease, so the
+    /// delayed redelivery can claim it again.
+    fn record_retry(
+        &self,
+        id: &JobId,
+        seq: u32,
+        kind: ErrorKind,
+        reason: &str,
+        now: Millis,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Records a URL's terminal status and counts it on the job, atomically and at most once;
+    /// in the same transaction marks URL `release` (the next of the window) released.
     fn record_outcome(
         &self,
         id: &JobId,
         seq: u32,
         outcome: &Outcome,
+        release: Option<u32>,
         now: Millis,
     ) -> impl Future<Output = Result<Recorded, Error>> + Send;
 
-    /// Marks a queued URL of a cancelling job `cancelled` and counts it; `false` when it was
-    /// no longer queued.
-    fn cancel_task(&self, id: &JobId, seq: u32, now: Millis) -> impl Future<Output = Result<bool, Error>> + Send;
+    /// Marks a URL of a cancelling job, found in status `from`, `cancelled` and counts it;
+    /// `false` when it was no longer in `from`.
+    fn cancel_task(
+        &self,
+        id: &JobId,
+        seq: u32,
+        from: UrlStatus,
+        now: Millis,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// The URLs of the given tasks (those that exist), in one batched read.
+    fn task_urls(
+        &self,
+        keys: &[(JobId, u32)],
+    ) -> impl Future<Output = Result<std::collections::HashMap<(JobId, u32), String>, Error>> + Send;
+
+    /// Unfinished jobs of every tenant, a page at a time, for the reconciler.
+    fn list_active_jobs(
+        &self,
+        limit: usize,
+        after: Option<&JobId>,
+    ) -> impl Future<Output = Result<Page<JobId, JobId>, Error>> + Send;
+
+    /// URLs of a job that should be moving but may have lost their message: released and
+    /// still `queued`, or `processing` past their lease, with nothing sent for them since
+    /// `before`. At most `limit`, in submission order.
+    fn stalled_tasks(
+        &self,
+        id: &JobId,
+        before: Millis,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<UrlTask>, Error>> + Send;
+
+    /// Notes that a stalled URL's message was sent again at `now`.
+    fn note_resent(&self, id: &JobId, seq: u32, now: Millis) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Marks the still-queued URLs of a cancelling job `cancelled`, in batched transactions
     /// that count them on the job, for at most `budget`; returns how many it cancelled.

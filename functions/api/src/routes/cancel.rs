@@ -8,7 +8,7 @@ use super::progress::owned_job;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::{Queue, SharedState, Store};
-use crate::views::JobView;
+use shared::domain::JobView;
 
 /// `POST /cancel/{id}`: stops a job. No URL of it starts afterwards; the pipeline marks the
 /// queued ones `cancelled` and the job ends `cancelled`. 202: the stop is under way.

@@ -8,8 +8,8 @@ use shared::domain::{JobId, JobStatus};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::{Queue, SharedState, Store};
-use crate::views::JobView;
 use crate::{cursor, query};
+use shared::domain::JobView;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct JobList {

@@ -9,7 +9,7 @@ use shared::store::JobStore;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::{Queue, SharedState, Store};
-use crate::views::JobView;
+use shared::domain::JobView;
 
 /// The caller's job `id`. Another tenant's job is indistinguishable from a missing one.
 pub async fn owned_job<S: JobStore>(store: &S, tenant: &Tenant, id: &str) -> Result<Job, ApiError> {

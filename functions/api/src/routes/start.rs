@@ -10,21 +10,32 @@ use serde_json::{Map, Value, json};
 use shared::domain::{
     CleanUrl, EngineChoice, Job, JobSettings, Priority, Rejected, Strategy, TaskMessage, clean_batch,
 };
+use shared::net::AddressPolicy;
 use shared::sitemap::{self, Expanded, SitemapLimits};
 use shared::time::{now_millis, rfc3339};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::{Queue, SharedState, Store};
-use crate::views::JobView;
+use shared::domain::JobView;
 
 pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
 pub const MAX_URLS: usize = 10_000;
 const MAX_NAME_CHARS: usize = 200;
 
 /// The fields `POST /start` takes; anything else is reported as unknown.
-pub const START_FIELDS: [&str; 9] =
-    ["name", "urls", "sitemap_url", "priority", "strategy", "batch_size", "timeout_seconds", "max_retries", "engine"];
+pub const START_FIELDS: [&str; 10] = [
+    "name",
+    "urls",
+    "sitemap_url",
+    "priority",
+    "strategy",
+    "batch_size",
+    "timeout_seconds",
+    "max_retries",
+    "engine",
+    "callback_url",
+];
 
 /// The body of `POST /start`, for the OpenAPI document. The handler validates the JSON field
 /// by field itself (to report every problem at once); a test keeps the two in step.
@@ -52,6 +63,9 @@ pub struct StartRequest {
     max_retries: Option<u32>,
     /// Default `auto`.
     engine: Option<EngineChoice>,
+    /// An http(s) URL that receives a signed POST when the job finishes or is cancelled
+    /// (the signing secret is at `GET /callback-secret`).
+    callback_url: Option<String>,
 }
 
 /// A submission whose every field passed validation.
@@ -111,9 +125,9 @@ fn choice<T: std::str::FromStr<Err = String>>(
     }
 }
 
-fn validate(body: Map<String, Value>) -> Result<Submission, ApiError> {
+fn validate(body: Map<String, Value>, policy: AddressPolicy) -> Result<Submission, ApiError> {
     let mut problems = Problems::default();
-    const KNOWN: [&str; 9] = START_FIELDS;
+    const KNOWN: [&str; 10] = START_FIELDS;
     for field in body.keys().filter(|k| !KNOWN.contains(&k.as_str())) {
         problems.add(field, format!("unknown field; expected one of {}", KNOWN.join(", ")));
     }
@@ -174,6 +188,20 @@ fn validate(body: Map<String, Value>) -> Result<Submission, ApiError> {
             Vec::new()
         }
     };
+    let callback_url = match body.get("callback_url") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(url)) => match CleanUrl::parse(url, policy) {
+            Ok(url) => Some(url.as_str().to_owned()),
+            Err(reason) => {
+                problems.add("callback_url", reason.to_string());
+                None
+            }
+        },
+        Some(_) => {
+            problems.add("callback_url", "must be a string");
+            None
+        }
+    };
     let default = JobSettings::default();
     let settings = JobSettings {
         priority: choice(&body, "priority", default.priority, &mut problems),
@@ -182,6 +210,7 @@ fn validate(body: Map<String, Value>) -> Result<Submission, ApiError> {
         batch_size: integer(&body, "batch_size", (1, 20), default.batch_size, &mut problems),
         timeout_seconds: integer(&body, "timeout_seconds", (60, 1800), default.timeout_seconds, &mut problems),
         max_retries: integer(&body, "max_retries", (0, 5), default.max_retries, &mut problems),
+        callback_url,
     };
     if settings.engine == EngineChoice::Psi {
         problems.add("engine", "psi needs a PageSpeed Insights key, and this deployment has none: use http or auto");
@@ -259,8 +288,8 @@ where
     let Value::Object(body) = body else {
         return Err(ApiError::Malformed("the body must be a JSON object".into()));
     };
-    let submission = validate(body)?;
     let settings = &state.settings;
+    let submission = validate(body, settings.policy)?;
     let (urls, sitemap) = match submission.source {
         Source::Urls(urls) => (urls, None),
         Source::Sitemap(sitemap_url) => {
@@ -290,22 +319,16 @@ where
     let job = Job::new(tenant, name, submission.settings, batch.accepted.len() as u64, now);
     state.store.create_job(&job, &batch.accepted).await?;
     let effective_timeout = job.settings.timeout_seconds.min(settings.max_url_timeout_seconds);
+    // Only the first window starts now; each URL that finishes releases the next one.
     let messages: Vec<TaskMessage> = batch
         .accepted
         .iter()
+        .take(job.initial_window() as usize)
         .enumerate()
-        .map(|(seq, url)| TaskMessage {
-            job_id: job.id.clone(),
-            seq: seq as u32,
-            url: url.as_str().to_owned(),
-            strategy: job.settings.strategy,
-            engine: "http".into(),
-            timeout_seconds: effective_timeout,
-            max_retries: job.settings.max_retries,
-        })
+        .map(|(seq, url)| TaskMessage::new(&job, seq as u32, url.as_str().to_owned(), effective_timeout))
         .collect();
     state.queue.send(settings.queues.for_priority(job.settings.priority), &messages).await?;
-    tracing::info!(job_id = %job.id, urls = messages.len(), rejected = batch.rejected.len(), "job created");
+    tracing::info!(job_id = %job.id, urls = batch.accepted.len(), started = messages.len(), rejected = batch.rejected.len(), "job created");
     let response = StartResponse {
         job: JobView::new(&job),
         accepted: batch.accepted.len(),
@@ -323,7 +346,7 @@ mod tests {
 
     fn problems_of(body: Value) -> Vec<String> {
         let Value::Object(body) = body else { unreachable!() };
-        match validate(body) {
+        match validate(body, AddressPolicy::default()) {
             Err(ApiError::Invalid { details: Value::Array(list), .. }) => list
                 .iter()
                 .map(|p| format!("{}: {}", p["field"].as_str().unwrap(), p["message"].as_str().unwrap()))
@@ -346,7 +369,7 @@ mod tests {
     #[test]
     fn defaults_fill_every_optional_field() {
         let Value::Object(body) = json!({"urls": ["a.com"]}) else { unreachable!() };
-        let submission = validate(body).unwrap();
+        let submission = validate(body, AddressPolicy::default()).unwrap();
         let s = submission.settings;
         // SPEC §2's defaults, spelled out: a change to JobSettings::default must show up here.
         assert_eq!((s.priority, s.strategy, s.engine), (Priority::Normal, Strategy::Mobile, EngineChoice::Auto));
@@ -369,7 +392,7 @@ mod tests {
         assert_eq!(
             problems,
             [
-                "colour: unknown field; expected one of name, urls, sitemap_url, priority, strategy, batch_size, timeout_seconds, max_retries, engine",
+                "colour: unknown field; expected one of name, urls, sitemap_url, priority, strategy, batch_size, timeout_seconds, max_retries, engine, callback_url",
                 "name: must be at most 200 characters",
                 "urls[1]: must be a string",
                 "priority: \"asap\" is not one of low, normal, high, urgent",
@@ -404,7 +427,7 @@ mod tests {
         else {
             unreachable!()
         };
-        let settings = validate(body).unwrap().settings;
+        let settings = validate(body, AddressPolicy::default()).unwrap().settings;
         assert_eq!((settings.batch_size, settings.timeout_seconds, settings.max_retries), (20, 1800, 0));
     }
 }

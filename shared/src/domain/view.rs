@@ -1,10 +1,13 @@
-//! Response bodies: the job as SPEC §2 names its fields.
+//! The job as clients see it (SPEC §2 names its fields): the API's responses and the detail
+//! of the completion events share it.
 
 use serde::Serialize;
-use shared::domain::{Counters, Job, JobSettings, JobStatus};
-use shared::time::rfc3339;
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+use super::{Counters, Job, JobSettings, JobStatus};
+use crate::time::rfc3339;
+
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobView {
     pub batch_job_id: String,
     pub name: String,
