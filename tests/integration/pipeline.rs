@@ -211,6 +211,52 @@ async fn completion_is_published_and_called_back_signed_and_a_failing_callback_h
     h.env.cleanup().await;
 }
 
+#[tokio::test]
+async fn an_unreadable_message_reaches_the_dead_letter_queue_and_counts_nothing() {
+    let h = Harness::new().await;
+    let site = Site::start().await;
+    let key = h.key_for("acme").await;
+    let queue = &h.env.queues.low;
+    let dlq_arn = h.env.queue_arn(&h.env.dead_letters.low);
+    h.env
+        .sqs
+        .set_queue_attributes()
+        .queue_url(queue)
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
+            json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3}).to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let id = h.start(&key, json!({"urls": [site.url("/page/1")], "priority": "low"})).await;
+    h.drain(queue).await;
+    h.env.sqs.send_message().queue_url(queue).message_body("{\"job_id\": 42}").send().await.unwrap();
+    let mut receives = 0;
+    for _ in 0..20 {
+        let event = h.receive(queue, 10).await;
+        if event.records.is_empty() {
+            continue;
+        }
+        receives += event.records.len();
+        let response = h.analyze(queue, event).await;
+        assert_eq!(response.batch_item_failures.len(), 1, "reported, never deleted");
+        if receives == 3 {
+            break;
+        }
+    }
+    assert_eq!(receives, 3, "back within seconds after each failed delivery");
+    // SQS moves it when a receive finds the count used up.
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    assert!(h.receive(queue, 10).await.records.is_empty());
+    let dead = h.receive(&h.env.dead_letters.low, 10).await;
+    assert_eq!(dead.records.len(), 1, "after maxReceiveCount it is in the DLQ");
+    assert_eq!(dead.records[0].body.as_deref(), Some("{\"job_id\": 42}"));
+    let job = h.env.store().get_job(&id).await.unwrap().unwrap();
+    assert_eq!((job.counters.succeeded, job.counters.failed, job.counters.cancelled), (1, 0, 0), "untouched");
+    h.env.cleanup().await;
+}
+
 /// The positions of the URLs an SQS event carries, in order.
 fn seqs(event: &aws_lambda_events::event::sqs::SqsEvent) -> Vec<u64> {
     let mut seqs: Vec<u64> = event

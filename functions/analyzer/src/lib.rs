@@ -20,6 +20,9 @@ use shared::time::now_millis;
 const WRITE_MARGIN: Duration = Duration::from_secs(10);
 /// The longest a busy URL's duplicate waits before looking again (SQS allows 12 hours).
 const MAX_WAIT: Duration = Duration::from_secs(900);
+/// How soon an unreadable message comes back: it will never be readable, so it should use up
+/// its receives (and reach the DLQ) in seconds rather than one visibility timeout each.
+const UNREADABLE_RETURN: Duration = Duration::from_secs(1);
 
 pub struct Analyzer<S, Q, E> {
     pub store: S,
@@ -175,6 +178,9 @@ where
                     _ => "no body".into(),
                 };
                 tracing::error!(message_id = ?record.message_id, %reason, "unreadable task message");
+                if let Err(err) = self.come_back_later(record, UNREADABLE_RETURN).await {
+                    tracing::warn!(error = %err, "could not shorten an unreadable message's visibility");
+                }
                 return (Disposition::Unreadable, None);
             }
         };
