@@ -20,6 +20,9 @@ use shared::time::now_millis;
 const WRITE_MARGIN: Duration = Duration::from_secs(10);
 /// The longest a busy URL's duplicate waits before looking again (SQS allows 12 hours).
 const MAX_WAIT: Duration = Duration::from_secs(900);
+/// Attempts a URL gets beyond `1 + max_retries` for analyses that never reported back (the
+/// analyzer crashed or was stopped): after those it fails rather than being tried forever.
+const CRASH_ALLOWANCE: u32 = 2;
 /// How soon an unreadable message comes back: it will never be readable, so it should use up
 /// its receives (and reach the DLQ) in seconds rather than one visibility timeout each.
 const UNREADABLE_RETURN: Duration = Duration::from_secs(1);
@@ -224,8 +227,23 @@ where
             deadline.duration_since(std::time::SystemTime::now()).unwrap_or_default().saturating_sub(WRITE_MARGIN);
         let timeout = Duration::from_secs(u64::from(message.timeout_seconds)).min(remaining);
         let now = now_millis();
-        match self.store.claim_task(job_id, seq, now, timeout + WRITE_MARGIN).await {
-            Ok(Claim::Claimed | Claim::Reclaimed) => {}
+        // The attempt is the URL's own count, not SQS's receive count: a duplicate that only
+        // waited, or a message the reconciler sent again, is not an attempt.
+        let attempt = match self.store.claim_task(job_id, seq, now, timeout + WRITE_MARGIN).await {
+            Ok(Claim::Claimed) => 1,
+            Ok(Claim::Reclaimed { attempt }) if attempt > 1 + message.max_retries + CRASH_ALLOWANCE => {
+                let outcome = Outcome::Failed {
+                    kind: ErrorKind::Timeout,
+                    reason: format!(
+                        "the analysis stopped without a result {} times (the analyzer crashed or ran out of time)",
+                        attempt - 1
+                    ),
+                    analysis: None,
+                };
+                tracing::warn!(%job_id, seq, attempt, "URL given up after repeated crashes");
+                return self.record(message, &outcome, attempt, 0.0).await;
+            }
+            Ok(Claim::Reclaimed { attempt }) => attempt,
             Ok(Claim::AlreadyFinished(status)) => {
                 tracing::info!(%job_id, seq, %status, "duplicate delivery ignored");
                 return Ok(Disposition::Duplicate);
@@ -247,8 +265,7 @@ where
                 return Ok(Disposition::Dropped);
             }
             Err(err) => return Err(err),
-        }
-        let attempt: u32 = record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
+        };
         let started = std::time::Instant::now();
         let result = self.engine.analyze(&message.url, message.strategy, timeout).await;
         let analysis_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -263,13 +280,25 @@ where
             }
             Err(err) => Outcome::Failed { kind: err.kind, reason: err.reason, analysis: err.analysis },
         };
-        match self.store.record_outcome(job_id, seq, &outcome, message.releases(), now_millis()).await? {
+        self.record(message, &outcome, attempt, analysis_ms).await
+    }
+
+    /// Records a URL's terminal outcome (releasing the next URL of its window).
+    async fn record(
+        &self,
+        message: &TaskMessage,
+        outcome: &Outcome,
+        attempt: u32,
+        analysis_ms: f64,
+    ) -> Result<Disposition, shared::Error> {
+        let (job_id, seq) = (&message.job_id, message.seq);
+        match self.store.record_outcome(job_id, seq, outcome, message.releases(), now_millis()).await? {
             Recorded::Counted => {
                 let succeeded = matches!(outcome, Outcome::Succeeded(_));
                 tracing::info!(%job_id, seq, succeeded, attempt, "task recorded");
                 Ok(match outcome {
                     Outcome::Succeeded(_) => Disposition::Succeeded { analysis_ms },
-                    Outcome::Failed { kind, .. } => Disposition::Failed { kind, analysis_ms },
+                    Outcome::Failed { kind, .. } => Disposition::Failed { kind: *kind, analysis_ms },
                 })
             }
             Recorded::Duplicate => {
@@ -390,10 +419,12 @@ mod tests {
         );
         let gone = a.store.get_task(&id, 1).await.unwrap().unwrap();
         assert_eq!((gone.status, gone.error.as_deref()), (UrlStatus::Failed, Some("HTTP 410 Gone")));
-        let delays = a.queue.delays();
-        assert_eq!(delays.len(), 1, "the retryable URL was given a backoff");
-        assert_eq!(delays[0].0, "q/normal");
-        assert!(delays[0].1 <= Duration::from_secs(5));
+        let mut delays = a.queue.delays();
+        delays.sort_by_key(|(_, delay)| *delay);
+        assert_eq!(delays.len(), 2, "{delays:?}");
+        assert_eq!(delays[0], ("q/normal".to_owned(), UNREADABLE_RETURN), "the unreadable message comes back at once");
+        assert_eq!(delays[1].0, "q/normal");
+        assert!((Duration::from_millis(2_500)..=Duration::from_secs(5)).contains(&delays[1].1), "a first backoff");
     }
 
     #[tokio::test]
@@ -552,5 +583,25 @@ mod tests {
         assert_eq!(a.queue.take_sent().iter().map(|(_, m)| m.seq).collect::<Vec<_>>(), [4]);
         a.handle(event(vec![message(4)]), later()).await;
         assert!(a.queue.take_sent().is_empty(), "the last window releases nothing");
+    }
+
+    #[tokio::test]
+    async fn a_url_whose_analyses_keep_dying_fails_instead_of_running_forever() {
+        let a = analyzer();
+        let id = job(&a, &["https://ok.example"]).await;
+        // Five claims whose workers died (their leases ran out without a result): max_retries
+        // 2 allows 3 attempts, and crashes get 2 more.
+        for _ in 0..5 {
+            a.store.claim_task(&id, 0, 1_000, Duration::ZERO).await.unwrap();
+        }
+        let response = a.handle(event(vec![record("m", task(&id, 0, "https://ok.example"), 1)]), later()).await;
+        assert!(response.batch_item_failures.is_empty());
+        let task = a.store.get_task(&id, 0).await.unwrap().unwrap();
+        assert_eq!((task.status, task.error_kind, task.attempts), (UrlStatus::Failed, Some(ErrorKind::Timeout), 6));
+        assert_eq!(
+            task.error.as_deref(),
+            Some("the analysis stopped without a result 5 times (the analyzer crashed or ran out of time)")
+        );
+        assert_eq!(a.store.get_job(&id).await.unwrap().unwrap().counters.failed, 1);
     }
 }

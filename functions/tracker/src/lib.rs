@@ -457,7 +457,7 @@ mod tests {
         assert_eq!(report.urls_resent, 1, "lease over, no result: the message is sent again");
         assert_eq!(
             tracker.store.claim_task(&job.id, 0, 1_001, Duration::from_secs(60)).await.unwrap(),
-            Claim::Reclaimed
+            Claim::Reclaimed { attempt: 2 }
         );
         tracker.store.record_outcome(&job.id, 0, &Outcome::Succeeded(analysis()), None, 1_002).await.unwrap();
         // The stream record of that write is lost: the next sweep finishes the job.

@@ -292,10 +292,14 @@ impl DynamoStore {
             .expression_attribute_values(":until", av_n(until))
             .expression_attribute_values(":one", av_n(1))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
             .send()
             .await;
         match result {
-            Ok(_) => Ok(Claim::Reclaimed),
+            Ok(output) => {
+                let attempt = output.attributes.as_ref().and_then(|new| number_of(new, "attempts")).unwrap_or(1);
+                Ok(Claim::Reclaimed { attempt: u32::try_from(attempt).unwrap_or(u32::MAX) })
+            }
             Err(err) => {
                 let raced = match err.as_service_error() {
                     Some(

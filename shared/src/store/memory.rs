@@ -110,7 +110,7 @@ impl JobStore for MemoryStore {
                 None => {
                     task.attempts += 1;
                     task.lease_until = Some(until);
-                    Ok(Claim::Reclaimed)
+                    Ok(Claim::Reclaimed { attempt: task.attempts })
                 }
             },
         }

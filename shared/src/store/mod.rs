@@ -17,11 +17,13 @@ use crate::time::Millis;
 /// What claiming a URL for analysis found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Claim {
-    /// The URL was queued and is now ours; counters moved from `queued` to `in_progress`.
+    /// The URL was queued and is now ours (attempt 1); counters moved from `queued` to
+    /// `in_progress`.
     Claimed,
-    /// An earlier delivery claimed it and never finished (a crash or a timeout): analyse
-    /// again, the counters already say `in_progress`.
-    Reclaimed,
+    /// An earlier delivery claimed it and did not finish (a retry after its backoff, or a
+    /// crash or timeout whose lease ran out): analyse again; the counters already say
+    /// `in_progress`. `attempt` counts this one (the first claim is attempt 1).
+    Reclaimed { attempt: u32 },
     /// The URL already has its terminal status: this delivery is a duplicate.
     AlreadyFinished(UrlStatus),
     /// The job is being cancelled: the URL, still in this status, must not start.
