@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod net;
 pub mod notify;
 pub mod queue;
+pub mod quota;
 pub mod retry;
 pub mod sitemap;
 pub mod store;

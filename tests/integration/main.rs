@@ -5,5 +5,6 @@ mod api;
 mod endpoints;
 mod harness;
 mod pipeline;
+mod quota;
 mod sample_events;
 mod scale;
