@@ -40,7 +40,7 @@ impl Harness {
         shared::telemetry::init();
         let env = TestEnv::new().await;
         // Tests target a site on 127.0.0.1, as local development does.
-        let policy = AddressPolicy { allow_private: true };
+        let policy = AddressPolicy::LOCAL;
         let router = api::app(AppState {
             store: env.store(),
             queue: env.queue(),

@@ -8,3 +8,4 @@ mod pipeline;
 mod quota;
 mod sample_events;
 mod scale;
+mod ssrf;

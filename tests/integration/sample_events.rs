@@ -28,8 +28,7 @@ async fn sample_job(h: &Harness, urls: &[String]) -> Job {
     let settings = JobSettings { priority: Priority::High, ..JobSettings::default() };
     let mut job = Job::new(Tenant("sample".into()), "sample".into(), settings, urls.len() as u64, now_millis());
     job.id = JobId::parse(SAMPLE_JOB).unwrap();
-    let clean: Vec<CleanUrl> =
-        urls.iter().map(|u| CleanUrl::parse(u, AddressPolicy { allow_private: true }).unwrap()).collect();
+    let clean: Vec<CleanUrl> = urls.iter().map(|u| CleanUrl::parse(u, AddressPolicy::LOCAL).unwrap()).collect();
     h.env.store().create_job(&job, &clean).await.unwrap();
     job
 }

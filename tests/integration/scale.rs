@@ -24,9 +24,9 @@ async fn a_10000_url_submission_is_written_whole_and_its_first_window_queued() {
         settings: ApiSettings {
             queues: env.queues.clone(),
             dead_letters: None,
-            policy: AddressPolicy { allow_private: true },
+            policy: AddressPolicy::LOCAL,
             max_url_timeout_seconds: 840,
-            http: shared::net::safe_client::safe_client(AddressPolicy { allow_private: true }).expect("client"),
+            http: shared::net::safe_client::safe_client(AddressPolicy::LOCAL).expect("client"),
         },
     });
     let key = generate_key();
@@ -83,7 +83,7 @@ async fn the_pipeline_makes_two_transactions_per_url_and_batches_its_releases() 
     h.analyzer = analyzer::Analyzer {
         store: h.env.counted_store(&counter),
         queue: h.env.counted_queue(&counter),
-        engine: shared::engine::HttpEngine::new(AddressPolicy { allow_private: true }).unwrap(),
+        engine: shared::engine::HttpEngine::new(AddressPolicy::LOCAL).unwrap(),
         queues: h.env.queues.clone(),
     };
     let tracker_counter = RequestCounter::default();

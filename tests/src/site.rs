@@ -55,8 +55,14 @@ async fn held(State(gauge): State<Arc<Gauge>>, Path(n): Path<u32>) -> impl IntoR
 }
 
 impl Site {
-    /// Starts the site on the current runtime.
+    /// Starts the site on 127.0.0.1 on the current runtime.
     pub async fn start() -> Site {
+        Self::start_on(std::net::Ipv4Addr::LOCALHOST.into()).await
+    }
+
+    /// Starts the site on `ip` (another loopback address lets a test exempt the site alone
+    /// from the address policy).
+    pub async fn start_on(ip: std::net::IpAddr) -> Site {
         let hits = Arc::new(AtomicUsize::new(0));
         let gauge = Arc::new(Gauge::default());
         let held_pages = Router::new().route("/held/{n}", get(held)).with_state(gauge.clone());
@@ -70,6 +76,12 @@ impl Site {
             .route("/page/{n}", get(|Path(n): Path<u32>| async move { page(n) }))
             .route("/missing", get(|| async { (StatusCode::NOT_FOUND, "no such page") }))
             .route("/moved", get(|| async { Redirect::permanent("/page/1") }))
+            .route(
+                "/redirect",
+                get(|axum::extract::Query(to): axum::extract::Query<std::collections::HashMap<String, String>>| async move {
+                    Redirect::temporary(to.get("to").map_or("/", String::as_str))
+                }),
+            )
             .route("/broken", get(|| async { (StatusCode::SERVICE_UNAVAILABLE, "try later") }))
             .route(
                 "/slow/{n}",
@@ -90,7 +102,7 @@ impl Site {
             .merge(hook_route)
             .layer(axum::middleware::from_fn_with_state(hits.clone(), count))
             .with_state(());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the local site");
+        let listener = tokio::net::TcpListener::bind((ip, 0)).await.expect("bind the local site");
         let addr = listener.local_addr().expect("local site address");
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("local site stopped");

@@ -17,7 +17,7 @@ async fn main() -> Result<(), Error> {
     let analyzer = Arc::new(Analyzer {
         store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name, config.retention_days),
         queue: SqsQueue::new(aws_sdk_sqs::Client::new(&sdk)),
-        engine: HttpEngine::new(AddressPolicy { allow_private: config.allow_private_targets })?,
+        engine: HttpEngine::new(AddressPolicy::new(config.allow_private_targets))?,
         queues: config.queues.clone(),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {

@@ -9,7 +9,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
     let config = Config::from_env()?;
     let sdk = shared::aws::sdk_config(config.aws_endpoint.as_deref()).await;
-    let policy = AddressPolicy { allow_private: config.allow_private_targets };
+    let policy = AddressPolicy::new(config.allow_private_targets);
     let state = AppState {
         store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name, config.retention_days),
         queue: SqsQueue::new(aws_sdk_sqs::Client::new(&sdk)),

@@ -25,7 +25,7 @@ async fn main() -> Result<(), Error> {
             .event_bus
             .as_deref()
             .map(|bus| EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&sdk), bus)),
-        callbacks: Callbacks::new(AddressPolicy { allow_private: config.allow_private_targets })?,
+        callbacks: Callbacks::new(AddressPolicy::new(config.allow_private_targets))?,
         settings: TrackerSettings {
             queues: config.queues.clone(),
             max_url_timeout_seconds: config.max_url_timeout_seconds,

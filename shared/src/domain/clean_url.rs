@@ -161,11 +161,8 @@ pub fn clean_batch<'a>(inputs: impl IntoIterator<Item = &'a str>, policy: Addres
 mod tests {
     use super::*;
 
-    const STRICT: AddressPolicy = AddressPolicy { allow_private: false };
-    const LOCAL: AddressPolicy = AddressPolicy { allow_private: true };
-
     fn clean(input: &str) -> Result<String, UrlRejection> {
-        CleanUrl::parse(input, STRICT).map(CleanUrl::into_string)
+        CleanUrl::parse(input, AddressPolicy::STRICT).map(CleanUrl::into_string)
     }
 
     #[test]
@@ -269,16 +266,16 @@ mod tests {
 
     #[test]
     fn local_development_accepts_private_targets() {
-        let url = CleanUrl::parse("http://127.0.0.1:8080/page/", LOCAL).unwrap();
+        let url = CleanUrl::parse("http://127.0.0.1:8080/page/", AddressPolicy::LOCAL).unwrap();
         assert_eq!(url.as_str(), "http://127.0.0.1:8080/page");
-        assert!(CleanUrl::parse("localhost:3000", LOCAL).is_ok());
+        assert!(CleanUrl::parse("localhost:3000", AddressPolicy::LOCAL).is_ok());
     }
 
     #[test]
     fn batch_counts_duplicates_after_cleaning_and_keeps_order() {
         let inputs =
             ["https://b.com", "b.com/", "HTTPS://B.COM#frag", "ftp://x", "https://a.com", "", "https://a.com/"];
-        let batch = clean_batch(inputs, STRICT);
+        let batch = clean_batch(inputs, AddressPolicy::STRICT);
         let accepted: Vec<_> = batch.accepted.iter().map(CleanUrl::as_str).collect();
         assert_eq!(accepted, ["https://b.com", "https://a.com"]);
         assert_eq!(batch.duplicates_removed, 3);

@@ -80,6 +80,23 @@ impl HttpEngine {
         let analysis = Analysis { engine: self.name().into(), strategy, score: None, metrics };
         let reason =
             || format!("HTTP {} {}", status.as_u16(), status.canonical_reason().unwrap_or("")).trim_end().to_owned();
+        if status.is_redirection() {
+            // The client follows every http(s) redirect it may; one left standing points
+            // elsewhere (another scheme) or nowhere.
+            let location = header(reqwest::header::LOCATION).unwrap_or_default();
+            let target = response.url().join(&location).ok();
+            let (kind, reason) = match target {
+                Some(target) if !matches!(target.scheme(), "http" | "https") => (
+                    ErrorKind::Blocked,
+                    format!(
+                        "redirect to a {}: URL blocked by policy: only http and https are followed",
+                        target.scheme()
+                    ),
+                ),
+                _ => (ErrorKind::Redirect, format!("{} without a usable Location ({location:?})", reason())),
+            };
+            return Err(EngineError { kind, reason, analysis: Some(analysis) });
+        }
         let kind = if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
             ErrorKind::RateLimited
         } else if status.is_server_error() {
@@ -105,6 +122,14 @@ impl Engine for HttpEngine {
     async fn analyze(&self, url: &str, strategy: Strategy, timeout: Duration) -> Result<Analysis, EngineError> {
         let url =
             Url::parse(url).map_err(|e| EngineError::new(ErrorKind::InvalidUrl, format!("not a valid URL: {e}")))?;
+        // Submissions are cleaned to http(s), but the engine is the last line: nothing else
+        // (file:, gopher:, data:) is ever fetched, whoever calls it.
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(EngineError::new(
+                ErrorKind::Blocked,
+                format!("{}: URLs blocked by policy: only http and https are analysed", url.scheme()),
+            ));
+        }
         check_literal_host(&url, self.policy)
             .map_err(|blocked| EngineError::new(ErrorKind::Blocked, blocked.to_string()))?;
         match tokio::time::timeout(timeout, self.fetch(url, strategy)).await {

@@ -21,11 +21,28 @@ impl std::fmt::Display for BlockedAddress {
 pub struct AddressPolicy {
     /// Local development only: private and loopback targets are allowed.
     pub allow_private: bool,
+    /// One address allowed whatever its range, everything else as the policy says: lets a
+    /// test serve hostile redirects from a local site while the policy stays strict.
+    pub exempt: Option<IpAddr>,
 }
 
 impl AddressPolicy {
+    /// Every non-public address refused: the deployed default.
+    pub const STRICT: AddressPolicy = AddressPolicy { allow_private: false, exempt: None };
+    /// Private and loopback targets allowed: local development only.
+    pub const LOCAL: AddressPolicy = AddressPolicy { allow_private: true, exempt: None };
+
+    pub fn new(allow_private: bool) -> Self {
+        if allow_private { Self::LOCAL } else { Self::STRICT }
+    }
+
+    pub fn exempting(self, ip: IpAddr) -> Self {
+        AddressPolicy { exempt: Some(ip), ..self }
+    }
+
     pub fn check(&self, ip: IpAddr) -> Result<(), BlockedAddress> {
         match special_range(ip) {
+            Some(_) if self.exempt == Some(ip) => Ok(()),
             Some(range) if !self.allow_private => Err(BlockedAddress { range }),
             _ => Ok(()),
         }
@@ -143,8 +160,11 @@ mod tests {
     #[test]
     fn local_development_may_allow_private_targets() {
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        assert!(AddressPolicy { allow_private: false }.check(ip).is_err());
-        assert!(AddressPolicy { allow_private: true }.check(ip).is_ok());
+        assert!(AddressPolicy::STRICT.check(ip).is_err());
+        assert!(AddressPolicy::LOCAL.check(ip).is_ok());
+        let exempt = AddressPolicy::STRICT.exempting(ip);
+        assert!(exempt.check(ip).is_ok());
+        assert!(exempt.check("127.0.0.2".parse().unwrap()).is_err(), "only the one address");
         let err = AddressPolicy::default().check(ip).unwrap_err();
         assert_eq!(err.to_string(), "loopback address blocked by policy");
     }

@@ -40,7 +40,9 @@ struct PolicyResolver {
 impl Resolve for PolicyResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let policy = self.policy;
-        let host = name.as_str().to_owned();
+        // A fully qualified name ("localhost.") is the same host: look it up without the
+        // root's dot, which some resolvers (hosts files) do not know.
+        let host = name.as_str().trim_end_matches('.').to_owned();
         Box::pin(async move {
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
                 .await
@@ -69,7 +71,7 @@ pub fn check_literal_host(url: &Url, policy: AddressPolicy) -> Result<(), Blocke
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("redirect to a {0} URL refused: only http and https are followed")]
+#[error("redirect to a {0} URL blocked by policy: only http and https are followed")]
 pub struct BadRedirectScheme(String);
 
 /// A client that enforces `policy` on every connection and redirect, follows at most
@@ -109,7 +111,7 @@ pub fn describe(err: &reqwest::Error) -> (ErrorKind, String) {
             return (ErrorKind::Dns, dns.to_string());
         }
         if let Some(scheme) = cause.downcast_ref::<BadRedirectScheme>() {
-            return (ErrorKind::Redirect, scheme.to_string());
+            return (ErrorKind::Blocked, scheme.to_string());
         }
         source = cause.source();
     }
