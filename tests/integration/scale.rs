@@ -104,3 +104,20 @@ async fn the_pipeline_makes_two_transactions_per_url_and_batches_its_releases() 
     assert_eq!(tracker_counter.snapshot().get("DynamoDB.UpdateItem"), Some(&1), "one status change per record");
     h.env.cleanup().await;
 }
+
+#[tokio::test]
+async fn one_send_may_carry_the_same_position_of_two_jobs() {
+    use shared::queue::TaskQueue;
+    let env = TestEnv::new().await;
+    let job = |name: &str| shared::domain::Job::new(Tenant("t".into()), name.into(), Default::default(), 1, 0);
+    let (a, b) = (job("a"), job("b"));
+    let messages = [
+        shared::domain::TaskMessage::new(&a, 0, "https://a.example".into(), 60),
+        shared::domain::TaskMessage::new(&b, 0, "https://b.example".into(), 60),
+    ];
+    env.queue().send(&env.queues.normal, &messages).await.expect("one batch, two URLs at position 0");
+    let received =
+        env.sqs.receive_message().queue_url(&env.queues.normal).max_number_of_messages(10).send().await.unwrap();
+    assert_eq!(received.messages().len(), 2);
+    env.cleanup().await;
+}

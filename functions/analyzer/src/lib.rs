@@ -9,7 +9,7 @@ use futures::future::join_all;
 use shared::config::QueueUrls;
 use shared::domain::ErrorKind;
 use shared::domain::TaskMessage;
-use shared::engine::Engine;
+use shared::engine::{Admission, EngineError, Engines};
 use shared::metrics::{MetricLine, Unit};
 use shared::queue::TaskQueue;
 use shared::retry::url_retry_delay;
@@ -48,6 +48,8 @@ enum Disposition {
     RetryLater,
     /// Another delivery holds the URL: this one looks again when that one's lease ends.
     Busy,
+    /// The engine's quota is full: a delayed copy of the message waits for it.
+    Deferred,
     /// The job is cancelling: the URL was marked `cancelled` without starting.
     Cancelled,
     /// Another delivery already recorded this URL.
@@ -82,6 +84,7 @@ fn metric_line(results: &[(Disposition, Option<f64>)], released: usize) -> Metri
     line.count("UrlsRetried", count(&|d| matches!(d, Disposition::RetryLater)));
     line.count("UrlsCancelled", count(&|d| matches!(d, Disposition::Cancelled)));
     line.count("UrlsReleased", released as u64);
+    line.count("UrlsDeferred", count(&|d| matches!(d, Disposition::Deferred)));
     line.count("Duplicates", count(&|d| matches!(d, Disposition::Duplicate | Disposition::Busy)));
     line.count("Unprocessable", count(&|d| matches!(d, Disposition::Unreadable | Disposition::Unavailable)));
     for kind in ErrorKind::ALL {
@@ -106,7 +109,7 @@ impl<S, Q, E> Analyzer<S, Q, E>
 where
     S: JobStore,
     Q: TaskQueue,
-    E: Engine,
+    E: Engines,
 {
     /// Handles one SQS batch; `deadline` is when Lambda ends the invocation.
     pub async fn handle(&self, event: SqsEvent, deadline: std::time::SystemTime) -> SqsBatchResponse {
@@ -213,6 +216,20 @@ where
         }
     }
 
+    /// Sends a delayed copy of the message (the original is then acknowledged): the URL
+    /// waits without using up its receives.
+    async fn defer(
+        &self,
+        message: &TaskMessage,
+        until: shared::time::Millis,
+        reason: &str,
+    ) -> Result<Disposition, shared::Error> {
+        let wait = Duration::from_millis(u64::try_from(until - now_millis()).unwrap_or(0)).max(Duration::from_secs(1));
+        tracing::info!(job_id = %message.job_id, seq = message.seq, wait_s = wait.as_secs(), %reason, "URL waits");
+        self.queue.defer(self.queues.for_priority(message.priority), message, wait).await?;
+        Ok(Disposition::Deferred)
+    }
+
     async fn process(
         &self,
         message: &TaskMessage,
@@ -220,6 +237,10 @@ where
         deadline: std::time::SystemTime,
     ) -> Result<Disposition, shared::Error> {
         let (job_id, seq) = (&message.job_id, message.seq);
+        let start_at = match self.engine.admit(&message.engine, now_millis()).await? {
+            Admission::At(at) => at,
+            Admission::Wait { until, reason } => return self.defer(message, until, &reason).await,
+        };
         // The analysis stops at the URL's timeout or early enough to write its result before
         // Lambda ends the invocation; the lease covers both, so no other delivery starts the
         // URL while this one may still record it.
@@ -266,11 +287,21 @@ where
             }
             Err(err) => return Err(err),
         };
+        // The engine's quota slot: at most a few seconds ahead (the engine admits no later).
+        let slot = Duration::from_millis(u64::try_from(start_at - now_millis()).unwrap_or(0));
+        if !slot.is_zero() {
+            tokio::time::sleep(slot.min(timeout)).await;
+        }
         let started = std::time::Instant::now();
-        let result = self.engine.analyze(&message.url, message.strategy, timeout).await;
+        let result = self.engine.analyze(&message.engine, &message.url, message.strategy, timeout).await;
         let analysis_ms = started.elapsed().as_secs_f64() * 1000.0;
         let outcome = match result {
             Ok(analysis) => Outcome::Succeeded(analysis),
+            Err(EngineError { defer_until: Some(until), reason, .. }) => {
+                // The provider's quota, not the page: not an attempt, and no receive used.
+                self.store.release_claim(job_id, seq, now_millis()).await?;
+                return self.defer(message, until, &reason).await;
+            }
             Err(err) if err.is_retryable() && attempt <= message.max_retries => {
                 let delay = url_retry_delay(attempt);
                 tracing::info!(%job_id, seq, attempt, reason = %err.reason, delay_s = delay.as_secs(), "retryable failure");
@@ -315,7 +346,7 @@ mod tests {
 
     use serde_json::json;
     use shared::domain::{Analysis, CleanUrl, ErrorKind, Job, JobId, JobSettings, Strategy, Tenant, UrlStatus};
-    use shared::engine::EngineError;
+    use shared::engine::Engine;
     use shared::net::AddressPolicy;
     use shared::queue::MemoryQueue;
     use shared::store::MemoryStore;
@@ -603,5 +634,69 @@ mod tests {
             Some("the analysis stopped without a result 5 times (the analyzer crashed or ran out of time)")
         );
         assert_eq!(a.store.get_job(&id).await.unwrap().unwrap().counters.failed, 1);
+    }
+
+    /// An engine with a quota: full while `full` is set; a URL containing "limited" meets
+    /// the provider's own 429.
+    #[derive(Default)]
+    struct Gated {
+        full: std::sync::atomic::AtomicBool,
+    }
+
+    impl Engines for Gated {
+        async fn admit(&self, _: &str, now: shared::time::Millis) -> Result<Admission, shared::Error> {
+            if self.full.load(std::sync::atomic::Ordering::SeqCst) {
+                Ok(Admission::Wait { until: now + 30_000, reason: "quota full".into() })
+            } else {
+                Ok(Admission::At(now))
+            }
+        }
+
+        async fn analyze(&self, _: &str, url: &str, strategy: Strategy, _: Duration) -> Result<Analysis, EngineError> {
+            if url.contains("limited") {
+                let mut err = EngineError::new(ErrorKind::RateLimited, "Quota exceeded for quota metric 'Queries'");
+                err.defer_until = Some(now_millis() + 60_000);
+                return Err(err);
+            }
+            Ok(Analysis { engine: "gated".into(), strategy, score: Some(50.0), metrics: Default::default() })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_url_waiting_for_the_quota_is_deferred_without_a_claim_or_a_receive() {
+        let a = Analyzer {
+            store: MemoryStore::new(),
+            queue: MemoryQueue::new(),
+            engine: Gated::default(),
+            queues: QueueUrls { high: "q/high".into(), normal: "q/normal".into(), low: "q/low".into() },
+        };
+        let job = Job::new(Tenant("t".into()), "n".into(), JobSettings::default(), 2, 0);
+        let urls: Vec<CleanUrl> = ["https://ok.example", "https://limited.example"]
+            .iter()
+            .map(|u| CleanUrl::parse(u, AddressPolicy::default()).unwrap())
+            .collect();
+        a.store.create_job(&job, &urls).await.unwrap();
+        let id = job.id;
+
+        a.engine.full.store(true, std::sync::atomic::Ordering::SeqCst);
+        let response = a.handle(event(vec![record("m0", task(&id, 0, "https://ok.example"), 9)]), later()).await;
+        assert!(response.batch_item_failures.is_empty(), "acknowledged: a delayed copy carries on");
+        let deferred = a.queue.deferred();
+        assert_eq!(deferred.len(), 1);
+        assert_eq!((deferred[0].0.as_str(), deferred[0].1.seq), ("q/normal", 0));
+        assert!((Duration::from_secs(28)..=Duration::from_secs(30)).contains(&deferred[0].2), "{:?}", deferred[0].2);
+        let waiting = a.store.get_task(&id, 0).await.unwrap().unwrap();
+        assert_eq!((waiting.status, waiting.attempts), (UrlStatus::Queued, 0), "never claimed");
+
+        a.engine.full.store(false, std::sync::atomic::Ordering::SeqCst);
+        a.handle(event(vec![record("m1", task(&id, 1, "https://limited.example"), 1)]), later()).await;
+        let limited = a.store.get_task(&id, 1).await.unwrap().unwrap();
+        assert_eq!((limited.status, limited.attempts), (UrlStatus::Processing, 0), "the claim was given back");
+        assert_eq!(a.queue.deferred().len(), 2);
+        // Its next delivery is its first attempt, and it is not a duplicate in the way.
+        a.handle(event(vec![record("m1", task(&id, 1, "https://limited.example"), 2)]), later()).await;
+        assert_eq!(a.store.get_task(&id, 1).await.unwrap().unwrap().attempts, 0);
+        let job = a.store.get_job(&id).await.unwrap().unwrap();
+        assert_eq!((job.counters.failed, job.counters.succeeded), (0, 0), "a wait is never a failure");
     }
 }

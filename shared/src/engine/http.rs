@@ -95,7 +95,7 @@ impl HttpEngine {
                 ),
                 _ => (ErrorKind::Redirect, format!("{} without a usable Location ({location:?})", reason())),
             };
-            return Err(EngineError { kind, reason, analysis: Some(analysis) });
+            return Err(EngineError::with_analysis(kind, reason, analysis));
         }
         let kind = if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
             ErrorKind::RateLimited
@@ -106,7 +106,7 @@ impl HttpEngine {
         } else {
             return Ok(analysis);
         };
-        Err(EngineError { kind, reason: reason(), analysis: Some(analysis) })
+        Err(EngineError::with_analysis(kind, reason(), analysis))
     }
 }
 

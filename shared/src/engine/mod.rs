@@ -6,6 +6,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::domain::{Analysis, ErrorKind, Strategy};
+use crate::error::Error;
+use crate::time::Millis;
 
 pub use http::HttpEngine;
 
@@ -17,11 +19,19 @@ pub struct EngineError {
     pub kind: ErrorKind,
     pub reason: String,
     pub analysis: Option<Analysis>,
+    /// Not a failure of the page but a wait (the provider's quota was full): try again
+    /// from then on, without counting an attempt.
+    pub defer_until: Option<Millis>,
 }
 
 impl EngineError {
     pub fn new(kind: ErrorKind, reason: impl Into<String>) -> Self {
-        EngineError { kind, reason: reason.into(), analysis: None }
+        EngineError { kind, reason: reason.into(), analysis: None, defer_until: None }
+    }
+
+    /// A failure that measured something anyway (a 404 page still has a size).
+    pub fn with_analysis(kind: ErrorKind, reason: impl Into<String>, analysis: Analysis) -> Self {
+        EngineError { analysis: Some(analysis), ..EngineError::new(kind, reason) }
     }
 
     /// A failed request, classified.
@@ -32,6 +42,47 @@ impl EngineError {
 
     pub fn is_retryable(&self) -> bool {
         self.kind.is_retryable()
+    }
+}
+
+/// Whether a URL may be analysed now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// Start at this time: now, or a quota slot a few seconds ahead.
+    At(Millis),
+    /// Not before `until`: the URL waits for it; it does not fail.
+    Wait { until: Millis, reason: String },
+}
+
+/// The engines a deployment has, chosen per URL by the engine its job resolved to.
+pub trait Engines: Send + Sync {
+    /// Asks the engine for a place (its quota) before the URL is claimed, so a URL that has
+    /// to wait costs no claim.
+    fn admit(&self, engine: &str, now: Millis) -> impl Future<Output = Result<Admission, Error>> + Send;
+
+    fn analyze(
+        &self,
+        engine: &str,
+        url: &str,
+        strategy: Strategy,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Analysis, EngineError>> + Send;
+}
+
+/// One engine for every URL, with no quota: tests, and what a single engine needs.
+impl<E: Engine> Engines for E {
+    async fn admit(&self, _: &str, now: Millis) -> Result<Admission, Error> {
+        Ok(Admission::At(now))
+    }
+
+    async fn analyze(
+        &self,
+        _: &str,
+        url: &str,
+        strategy: Strategy,
+        timeout: Duration,
+    ) -> Result<Analysis, EngineError> {
+        Engine::analyze(self, url, strategy, timeout).await
     }
 }
 

@@ -12,6 +12,7 @@ use crate::error::Error;
 pub struct MemoryQueue {
     sent: Mutex<Vec<(String, TaskMessage)>>,
     delays: Mutex<Vec<(String, Duration)>>,
+    deferred: Mutex<Vec<(String, TaskMessage, Duration)>>,
 }
 
 impl MemoryQueue {
@@ -29,6 +30,11 @@ impl MemoryQueue {
         std::mem::take(&mut *self.sent.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
+    /// Every `defer` so far: the queue URL, the message and its delay.
+    pub fn deferred(&self) -> Vec<(String, TaskMessage, Duration)> {
+        self.deferred.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// Every `retry_later` so far: the queue URL and the delay.
     pub fn delays(&self) -> Vec<(String, Duration)> {
         self.delays.lock().unwrap_or_else(|p| p.into_inner()).clone()
@@ -44,6 +50,11 @@ impl TaskQueue for MemoryQueue {
     async fn send(&self, queue_url: &str, messages: &[TaskMessage]) -> Result<(), Error> {
         let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
         sent.extend(messages.iter().map(|m| (queue_url.to_owned(), m.clone())));
+        Ok(())
+    }
+
+    async fn defer(&self, queue_url: &str, message: &TaskMessage, delay: Duration) -> Result<(), Error> {
+        self.deferred.lock().unwrap_or_else(|p| p.into_inner()).push((queue_url.to_owned(), message.clone(), delay));
         Ok(())
     }
 

@@ -19,6 +19,8 @@ pub use memory::MemoryQueue;
 const BATCH_MAX: usize = 10;
 const SEND_PARALLELISM: usize = 8;
 const FAILED_ENTRY_RETRIES: u32 = 8;
+/// SQS's longest message delay.
+pub const MAX_DELAY_SECONDS: u64 = 900;
 
 /// How many messages a queue holds, by state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -37,6 +39,16 @@ pub trait TaskQueue: Send + Sync {
     fn depth(&self, queue_url: &str) -> impl Future<Output = Result<QueueDepth, Error>> + Send;
 
     fn send(&self, queue_url: &str, messages: &[TaskMessage]) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Sends `message` again to become visible after `delay` (at most 15 minutes): for a URL
+    /// that waits (for the quota) without it counting as a delivery of the original, so
+    /// waiting never uses up the receives that lead to the dead-letter queue.
+    fn defer(
+        &self,
+        queue_url: &str,
+        message: &TaskMessage,
+        delay: std::time::Duration,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Makes a received message visible again after `delay`: the backoff before a retry.
     fn retry_later(
@@ -116,10 +128,13 @@ impl TaskQueue for SqsQueue {
     async fn send(&self, queue_url: &str, messages: &[TaskMessage]) -> Result<(), Error> {
         let entries = messages
             .iter()
-            .map(|message| {
+            .enumerate()
+            .map(|(i, message)| {
                 let body = serde_json::to_string(message).map_err(|e| Error::Corrupt(e.to_string()))?;
+                // Ids only need to be unique within a batch, and one batch may carry the same
+                // position of different jobs: number the entries instead.
                 SendMessageBatchRequestEntry::builder()
-                    .id(message.seq.to_string())
+                    .id(i.to_string())
                     .message_body(body)
                     .build()
                     .map_err(|e| Error::queue("SendMessageBatch", e))
@@ -131,6 +146,19 @@ impl TaskQueue for SqsQueue {
             .buffer_unordered(SEND_PARALLELISM)
             .try_collect::<()>()
             .await
+    }
+
+    async fn defer(&self, queue_url: &str, message: &TaskMessage, delay: std::time::Duration) -> Result<(), Error> {
+        let body = serde_json::to_string(message).map_err(|e| Error::Corrupt(e.to_string()))?;
+        self.client
+            .send_message()
+            .queue_url(queue_url)
+            .message_body(body)
+            .delay_seconds(delay.as_secs().min(MAX_DELAY_SECONDS) as i32)
+            .send()
+            .await
+            .map_err(|e| Error::queue("SendMessage", e))?;
+        Ok(())
     }
 
     async fn retry_later(

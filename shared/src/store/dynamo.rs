@@ -478,6 +478,28 @@ impl JobStore for DynamoStore {
         }
     }
 
+    async fn release_claim(&self, id: &JobId, seq: u32, now: Millis) -> Result<(), Error> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(id, task_sk(seq))))
+            .update_expression("SET lease_until = :now ADD attempts :minus")
+            .condition_expression("#status = :processing AND attempts > :zero")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":processing", av_s(UrlStatus::Processing.as_str()))
+            .expression_attribute_values(":now", av_n(now))
+            .expression_attribute_values(":minus", av_n(-1))
+            .expression_attribute_values(":zero", av_n(0))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(err) => Err(Error::store("UpdateItem", err)),
+        }
+    }
+
     async fn record_outcome(
         &self,
         id: &JobId,

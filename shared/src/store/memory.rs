@@ -133,6 +133,15 @@ impl JobStore for MemoryStore {
         Ok(())
     }
 
+    async fn release_claim(&self, id: &JobId, seq: u32, now: Millis) -> Result<(), Error> {
+        let mut state = self.state()?;
+        if let Some(task) = state.tasks.get_mut(&(id.clone(), seq)).filter(|t| t.status == UrlStatus::Processing) {
+            task.attempts = task.attempts.saturating_sub(1);
+            task.lease_until = Some(now);
+        }
+        Ok(())
+    }
+
     async fn record_outcome(
         &self,
         id: &JobId,

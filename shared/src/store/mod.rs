@@ -94,6 +94,10 @@ pub trait JobStore: Send + Sync {
         now: Millis,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
+    /// Gives back a claim that turned out to be premature (the URL has to wait, through no
+    /// fault of its own): the attempt is not counted and the lease ends now.
+    fn release_claim(&self, id: &JobId, seq: u32, now: Millis) -> impl Future<Output = Result<(), Error>> + Send;
+
     /// Records a URL's terminal status and counts it on the job, atomically and at most once;
     /// in the same transaction marks URL `release` (the next of the window) released.
     fn record_outcome(
