@@ -23,7 +23,42 @@ pub struct Config {
     /// How long a released URL may sit without progress before the reconciler sends its
     /// message again.
     pub reconcile_after_seconds: u32,
+    /// PageSpeed Insights, when the deployment has a key: `None` analyses with `http` only.
+    pub psi: Option<PsiConfig>,
 }
+
+/// Where the PageSpeed Insights key is kept, never the key itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeySource {
+    /// An SSM parameter (a SecureString), by name.
+    Ssm(String),
+    /// A Secrets Manager secret, by name or ARN.
+    SecretsManager(String),
+}
+
+impl std::str::FromStr for KeySource {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.split_once(':') {
+            Some(("ssm", name)) if !name.is_empty() => Ok(KeySource::Ssm(name.to_owned())),
+            Some(("secretsmanager", id)) if !id.is_empty() => Ok(KeySource::SecretsManager(id.to_owned())),
+            // The value is not echoed: someone may have put the key itself here.
+            _ => Err("neither ssm:<parameter name> nor secretsmanager:<secret id> (the value is not shown)".into()),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PsiConfig {
+    pub key: KeySource,
+    /// The `runPagespeed` URL (tests point it at a local fake).
+    pub endpoint: String,
+    pub quota: crate::quota::QuotaLimits,
+}
+
+/// Google's endpoint.
+pub const PSI_ENDPOINT: &str = "https://www.googleapis.com/pagespeedonline/v5/runPagespeed";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueueUrls {
@@ -88,6 +123,21 @@ impl Config {
             max_url_timeout_seconds: number(&lookup, "MAX_URL_TIMEOUT_SECONDS", 840, 10..=900)?,
             event_bus: lookup("EVENT_BUS_NAME").filter(|v| !v.trim().is_empty()),
             reconcile_after_seconds: number(&lookup, "RECONCILE_AFTER_SECONDS", 600, 1..=86_400)?,
+            psi: match lookup("PSI_API_KEY_SOURCE").filter(|v| !v.trim().is_empty()) {
+                None => None,
+                Some(source) => Some(PsiConfig {
+                    key: source.trim().parse().map_err(|e| Error::Config(format!("PSI_API_KEY_SOURCE: {e}")))?,
+                    endpoint: lookup("PSI_ENDPOINT")
+                        .filter(|v| !v.trim().is_empty())
+                        .unwrap_or_else(|| PSI_ENDPOINT.to_owned()),
+                    quota: crate::quota::QuotaLimits {
+                        per_window: number(&lookup, "PSI_QUOTA_PER_100_SECONDS", 400, 1..=1_000_000)?,
+                        window: std::time::Duration::from_secs(100),
+                        per_day: number(&lookup, "PSI_QUOTA_PER_DAY", 25_000, 1..=100_000_000)?,
+                        utilisation: crate::quota::QuotaLimits::PSI_DEFAULT.utilisation,
+                    },
+                }),
+            },
         })
     }
 }
@@ -133,6 +183,26 @@ mod tests {
         assert_eq!(config.queues.for_priority(Priority::Low), "l");
         assert_eq!((config.retention_days, config.max_url_timeout_seconds), (30, 840));
         assert_eq!((config.event_bus, config.reconcile_after_seconds), (None, 600));
+        assert_eq!(config.psi, None, "no key source: no PageSpeed Insights");
+    }
+
+    #[test]
+    fn reads_where_the_psi_key_is_and_refuses_anything_else() {
+        let mut pairs = BASE.to_vec();
+        pairs.push(("PSI_API_KEY_SOURCE", "ssm:/speedbatch/psi-key"));
+        pairs.push(("PSI_QUOTA_PER_100_SECONDS", "100"));
+        let psi = Config::from_lookup(env(&pairs)).unwrap().psi.unwrap();
+        assert_eq!(psi.key, KeySource::Ssm("/speedbatch/psi-key".into()));
+        assert_eq!(psi.endpoint, PSI_ENDPOINT);
+        assert_eq!((psi.quota.per_window, psi.quota.per_day), (100, 25_000));
+        assert_eq!(
+            "secretsmanager:arn:aws:secretsmanager:us-east-1:1:secret:psi".parse::<KeySource>(),
+            Ok(KeySource::SecretsManager("arn:aws:secretsmanager:us-east-1:1:secret:psi".into()))
+        );
+        let mut bad = BASE.to_vec();
+        bad.push(("PSI_API_KEY_SOURCE", "AIzaSyTheKeyItself"));
+        let err = Config::from_lookup(env(&bad)).unwrap_err().to_string();
+        assert!(err.contains("neither ssm:") && !err.contains("AIza"), "the value is never echoed: {err}");
     }
 
     #[test]

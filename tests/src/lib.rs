@@ -2,5 +2,6 @@
 //! end-to-end tests (the deployed template driven over HTTP).
 
 pub mod aws;
+pub mod fake_psi;
 pub mod site;
 pub mod stack;
