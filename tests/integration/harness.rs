@@ -50,6 +50,7 @@ impl Harness {
                 policy,
                 max_url_timeout_seconds: 840,
                 http: shared::net::safe_client::safe_client(policy).expect("client"),
+                psi_available: false,
             },
         });
         let analyzer = Analyzer {

@@ -5,6 +5,7 @@ mod api;
 mod endpoints;
 mod harness;
 mod pipeline;
+mod psi;
 mod quota;
 mod sample_events;
 mod scale;

@@ -27,6 +27,7 @@ async fn a_10000_url_submission_is_written_whole_and_its_first_window_queued() {
             policy: AddressPolicy::LOCAL,
             max_url_timeout_seconds: 840,
             http: shared::net::safe_client::safe_client(AddressPolicy::LOCAL).expect("client"),
+            psi_available: false,
         },
     });
     let key = generate_key();

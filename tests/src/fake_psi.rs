@@ -1162,24 +1162,18 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
+/// The real Lighthouse 13 result the fake serves (a copy of `../shared/fixtures`, kept in the
+/// repository so a checkout anywhere finds it).
+pub fn lighthouse_fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/lighthouse/sample_v2.json")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
 
-    /// The real Lighthouse 13 fixture: `$SPEEDBATCH_LIGHTHOUSE_FIXTURE`, or
-    /// `shared/fixtures/lighthouse/sample_v2.json` in the nearest ancestor of
-    /// this crate that has it (the project keeps `shared/` beside the checkout).
     fn fixture_path() -> PathBuf {
-        if let Some(path) = std::env::var_os("SPEEDBATCH_LIGHTHOUSE_FIXTURE") {
-            return path.into();
-        }
-        let relative = Path::new("shared/fixtures/lighthouse/sample_v2.json");
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .ancestors()
-            .map(|dir| dir.join(relative))
-            .find(|candidate| candidate.is_file())
-            .unwrap_or_else(|| panic!("{} not found above {}", relative.display(), env!("CARGO_MANIFEST_DIR")))
+        super::lighthouse_fixture()
     }
 
     fn config() -> FakePsiConfig {

@@ -3,9 +3,11 @@ use std::sync::Arc;
 use analyzer::Analyzer;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use shared::engine::HttpEngine;
+use shared::engine::psi::KeyProvider;
+use shared::engine::{EngineSet, HttpEngine, PsiEngine};
 use shared::net::AddressPolicy;
 use shared::queue::SqsQueue;
+use shared::quota::DynamoQuota;
 use shared::store::DynamoStore;
 use shared::{Config, telemetry};
 
@@ -14,10 +16,19 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     let config = Config::from_env()?;
     let sdk = shared::aws::sdk_config(config.aws_endpoint.as_deref()).await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    let psi = match &config.psi {
+        Some(psi) => {
+            let quota = DynamoQuota::new(dynamo.clone(), &config.table_name, "psi", psi.quota);
+            let key = KeyProvider::Aws { sdk: sdk.clone(), source: psi.key.clone() };
+            Some(PsiEngine::new(psi, key, quota)?)
+        }
+        None => None,
+    };
     let analyzer = Arc::new(Analyzer {
-        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name, config.retention_days),
+        store: DynamoStore::new(dynamo, &config.table_name, config.retention_days),
         queue: SqsQueue::new(aws_sdk_sqs::Client::new(&sdk)),
-        engine: HttpEngine::new(AddressPolicy::new(config.allow_private_targets))?,
+        engine: EngineSet { http: HttpEngine::new(AddressPolicy::new(config.allow_private_targets))?, psi },
         queues: config.queues.clone(),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {

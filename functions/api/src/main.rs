@@ -19,6 +19,7 @@ async fn main() -> Result<(), lambda_http::Error> {
             policy,
             max_url_timeout_seconds: config.max_url_timeout_seconds,
             http: shared::net::safe_client::safe_client(policy)?,
+            psi_available: config.psi.is_some(),
         },
     };
     lambda_http::run(api::app(state)).await

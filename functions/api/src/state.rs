@@ -24,6 +24,8 @@ pub struct ApiSettings {
     pub max_url_timeout_seconds: u32,
     /// The policy-enforcing client for fetches made while handling a request (sitemaps).
     pub http: reqwest::Client,
+    /// Whether the deployment has a PageSpeed Insights key (`auto` then means `psi`).
+    pub psi_available: bool,
 }
 
 pub type SharedState<S, Q> = Arc<AppState<S, Q>>;

@@ -43,6 +43,7 @@ named_enum!(
         Redirect => "redirect",
         Blocked => "blocked",
         InvalidUrl => "invalid_url",
+        EngineUnavailable => "engine_unavailable",
     }
 );
 
@@ -115,7 +116,11 @@ impl TaskMessage {
             seq,
             url,
             strategy: job.settings.strategy,
-            engine: "http".into(),
+            engine: match job.settings.engine {
+                super::job::EngineChoice::Psi => "psi".into(),
+                // `auto` is resolved at submission; an unresolved one is the built-in engine.
+                super::job::EngineChoice::Http | super::job::EngineChoice::Auto => "http".into(),
+            },
             timeout_seconds,
             max_retries: job.settings.max_retries,
             priority: job.settings.priority,

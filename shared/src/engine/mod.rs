@@ -1,6 +1,7 @@
 //! Analysis engines: what measures a page. The analyzer depends on the `Engine` trait.
 
 pub mod http;
+pub mod psi;
 
 use std::future::Future;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use crate::error::Error;
 use crate::time::Millis;
 
 pub use http::HttpEngine;
+pub use psi::{EngineSet, PsiEngine};
 
 /// An analysis that did not succeed, with the reason in words a user can act on and, where
 /// the page answered, what was measured anyway.

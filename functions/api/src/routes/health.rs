@@ -52,7 +52,8 @@ where
         (false, _) => "unhealthy",
     };
     let code = if store_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let engine = json!({"status": "ok", "default_engine": "http", "psi_configured": false});
+    let psi = state.settings.psi_available;
+    let engine = json!({"status": "ok", "default_engine": if psi { "psi" } else { "http" }, "psi_configured": psi});
     let checks = json!({"dynamodb": store, "sqs": queue, "engine": engine});
     (code, Json(Health { status, version: env!("CARGO_PKG_VERSION"), checks }))
 }

@@ -125,7 +125,7 @@ fn choice<T: std::str::FromStr<Err = String>>(
     }
 }
 
-fn validate(body: Map<String, Value>, policy: AddressPolicy) -> Result<Submission, ApiError> {
+fn validate(body: Map<String, Value>, policy: AddressPolicy, psi_available: bool) -> Result<Submission, ApiError> {
     let mut problems = Problems::default();
     const KNOWN: [&str; 10] = START_FIELDS;
     for field in body.keys().filter(|k| !KNOWN.contains(&k.as_str())) {
@@ -203,7 +203,7 @@ fn validate(body: Map<String, Value>, policy: AddressPolicy) -> Result<Submissio
         }
     };
     let default = JobSettings::default();
-    let settings = JobSettings {
+    let mut settings = JobSettings {
         priority: choice(&body, "priority", default.priority, &mut problems),
         strategy: choice(&body, "strategy", default.strategy, &mut problems),
         engine: choice(&body, "engine", default.engine, &mut problems),
@@ -212,9 +212,17 @@ fn validate(body: Map<String, Value>, policy: AddressPolicy) -> Result<Submissio
         max_retries: integer(&body, "max_retries", (0, 5), default.max_retries, &mut problems),
         callback_url,
     };
-    if settings.engine == EngineChoice::Psi {
-        problems.add("engine", "psi needs a PageSpeed Insights key, and this deployment has none: use http or auto");
-    }
+    // The job records the engine it runs on: `auto` is resolved here, once.
+    settings.engine = match settings.engine {
+        EngineChoice::Psi if !psi_available => {
+            problems
+                .add("engine", "psi needs a PageSpeed Insights key, and this deployment has none: use http or auto");
+            EngineChoice::Psi
+        }
+        EngineChoice::Auto if psi_available => EngineChoice::Psi,
+        EngineChoice::Auto => EngineChoice::Http,
+        chosen => chosen,
+    };
     if !problems.0.is_empty() {
         let count = problems.0.len();
         return Err(ApiError::Invalid {
@@ -289,7 +297,7 @@ where
         return Err(ApiError::Malformed("the body must be a JSON object".into()));
     };
     let settings = &state.settings;
-    let submission = validate(body, settings.policy)?;
+    let submission = validate(body, settings.policy, settings.psi_available)?;
     let (urls, sitemap) = match submission.source {
         Source::Urls(urls) => (urls, None),
         Source::Sitemap(sitemap_url) => {
@@ -346,7 +354,7 @@ mod tests {
 
     fn problems_of(body: Value) -> Vec<String> {
         let Value::Object(body) = body else { unreachable!() };
-        match validate(body, AddressPolicy::default()) {
+        match validate(body, AddressPolicy::default(), false) {
             Err(ApiError::Invalid { details: Value::Array(list), .. }) => list
                 .iter()
                 .map(|p| format!("{}: {}", p["field"].as_str().unwrap(), p["message"].as_str().unwrap()))
@@ -369,10 +377,11 @@ mod tests {
     #[test]
     fn defaults_fill_every_optional_field() {
         let Value::Object(body) = json!({"urls": ["a.com"]}) else { unreachable!() };
-        let submission = validate(body, AddressPolicy::default()).unwrap();
+        let submission = validate(body, AddressPolicy::default(), false).unwrap();
         let s = submission.settings;
         // SPEC §2's defaults, spelled out: a change to JobSettings::default must show up here.
-        assert_eq!((s.priority, s.strategy, s.engine), (Priority::Normal, Strategy::Mobile, EngineChoice::Auto));
+        assert_eq!((s.priority, s.strategy), (Priority::Normal, Strategy::Mobile));
+        assert_eq!(s.engine, EngineChoice::Http, "auto, resolved: this deployment has no PSI key");
         assert_eq!((s.batch_size, s.timeout_seconds, s.max_retries), (5, 300, 3));
         assert_eq!(submission.name, None);
     }
@@ -427,7 +436,22 @@ mod tests {
         else {
             unreachable!()
         };
-        let settings = validate(body, AddressPolicy::default()).unwrap().settings;
+        let settings = validate(body, AddressPolicy::default(), false).unwrap().settings;
         assert_eq!((settings.batch_size, settings.timeout_seconds, settings.max_retries), (20, 1800, 0));
+    }
+
+    #[test]
+    fn auto_resolves_to_psi_where_there_is_a_key() {
+        let body = |engine: &str| {
+            let Value::Object(body) = json!({"urls": ["a.com"], "engine": engine}) else { unreachable!() };
+            body
+        };
+        let resolved =
+            |engine: &str, psi: bool| validate(body(engine), AddressPolicy::default(), psi).map(|s| s.settings.engine);
+        assert_eq!(resolved("auto", true).unwrap(), EngineChoice::Psi);
+        assert_eq!(resolved("auto", false).unwrap(), EngineChoice::Http);
+        assert_eq!(resolved("http", true).unwrap(), EngineChoice::Http);
+        assert_eq!(resolved("psi", true).unwrap(), EngineChoice::Psi);
+        assert!(resolved("psi", false).is_err());
     }
 }

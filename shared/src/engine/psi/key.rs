@@ -38,13 +38,15 @@ pub async fn load(sdk: &SdkConfig, source: &KeySource) -> Result<ApiKey, Error> 
             .map_err(|e| Error::Config(format!("reading the PSI key from SSM parameter {name}: {}", error_chain(&e))))?
             .parameter
             .and_then(|p| p.value),
-        KeySource::SecretsManager(id) => aws_sdk_secretsmanager::Client::new(sdk)
-            .get_secret_value()
-            .secret_id(id)
-            .send()
-            .await
-            .map_err(|e| Error::Config(format!("reading the PSI key from secret {id}: {}", error_chain(&e))))?
-            .secret_string,
+        KeySource::SecretsManager(id) => {
+            aws_sdk_secretsmanager::Client::new(sdk)
+                .get_secret_value()
+                .secret_id(id)
+                .send()
+                .await
+                .map_err(|e| Error::Config(format!("reading the PSI key from secret {id}: {}", error_chain(&e))))?
+                .secret_string
+        }
     };
     match key.map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()) {
         Some(key) => Ok(ApiKey(key)),

@@ -1,0 +1,199 @@
+//! The `psi` engine: Google PageSpeed Insights API v5, within a quota every analyzer
+//! instance shares.
+
+pub mod key;
+pub mod report;
+
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::OnceCell;
+
+use super::{Admission, Engine, EngineError, Engines, HttpEngine};
+use crate::config::{KeySource, PsiConfig};
+use crate::domain::{Analysis, ErrorKind, Strategy};
+use crate::error::Error;
+use crate::quota::{Grant, QuotaGate, next_daily_reset};
+use crate::time::{Millis, now_millis};
+pub use key::ApiKey;
+use report::FailureClass;
+
+/// The longest a URL waits in the analyzer for its quota slot; beyond that it waits on the
+/// queue instead (a delayed copy), which costs no Lambda time.
+const MAX_SLOT_WAIT: Duration = Duration::from_secs(10);
+/// How long a URL waits after PSI's own per-minute 429 (someone else uses the key too).
+const RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+/// How long a URL waits when the key cannot be read (a deployment problem, not the page's).
+const KEY_WAIT: Duration = Duration::from_secs(120);
+
+/// Where the key comes from: read on first use and kept for the container's life.
+#[derive(Clone, Debug)]
+pub enum KeyProvider {
+    Fixed(ApiKey),
+    Aws { sdk: aws_config::SdkConfig, source: KeySource },
+}
+
+pub struct PsiEngine<G> {
+    http: reqwest::Client,
+    endpoint: url::Url,
+    key: KeyProvider,
+    cached: OnceCell<ApiKey>,
+    quota: G,
+    categories: Vec<String>,
+}
+
+impl<G: QuotaGate> PsiEngine<G> {
+    pub fn new(config: &PsiConfig, key: KeyProvider, quota: G) -> Result<Self, Error> {
+        let endpoint = url::Url::parse(&config.endpoint)
+            .map_err(|e| Error::Config(format!("PSI_ENDPOINT {:?}: {e}", config.endpoint)))?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
+        Ok(PsiEngine { http, endpoint, key, cached: OnceCell::new(), quota, categories: vec!["performance".into()] })
+    }
+
+    async fn key(&self) -> Result<&ApiKey, Error> {
+        self.cached
+            .get_or_try_init(|| async {
+                match &self.key {
+                    KeyProvider::Fixed(key) => Ok(key.clone()),
+                    KeyProvider::Aws { sdk, source } => key::load(sdk, source).await,
+                }
+            })
+            .await
+    }
+
+    /// Takes a place in the shared quota.
+    pub async fn admit(&self, now: Millis) -> Result<Admission, Error> {
+        Ok(match self.quota.acquire(now, MAX_SLOT_WAIT).await? {
+            Grant::Go { at } => Admission::At(at),
+            Grant::Wait { until, daily: true } => {
+                Admission::Wait { until, reason: "the PageSpeed Insights key's requests for today are used up".into() }
+            }
+            Grant::Wait { until, daily: false } => {
+                Admission::Wait { until, reason: "the PageSpeed Insights quota is fully booked".into() }
+            }
+        })
+    }
+
+    fn request_url(&self, page: &str, strategy: Strategy, key: &ApiKey) -> url::Url {
+        let mut url = self.endpoint.clone();
+        {
+            let mut query = url.query_pairs_mut();
+            query.append_pair("url", page);
+            query.append_pair("strategy", if strategy == Strategy::Desktop { "desktop" } else { "mobile" });
+            for category in &self.categories {
+                query.append_pair("category", category);
+            }
+            query.append_pair("key", key.expose());
+        }
+        url
+    }
+
+    async fn run(&self, page: &str, strategy: Strategy) -> Result<Analysis, EngineError> {
+        let key = match self.key().await {
+            Ok(key) => key,
+            Err(err) => {
+                tracing::error!(error = %err, "PageSpeed Insights key unavailable");
+                let mut wait =
+                    EngineError::new(ErrorKind::EngineUnavailable, "the PageSpeed Insights key could not be read");
+                wait.defer_until = Some(now_millis() + KEY_WAIT.as_millis() as i64);
+                return Err(wait);
+            }
+        };
+        // The request URL carries the key: errors are reported without it.
+        let response = self
+            .http
+            .get(self.request_url(page, strategy, key))
+            .send()
+            .await
+            .map_err(|e| EngineError::from_request(e.without_url()))?;
+        let status = response.status().as_u16();
+        let body = response.text().await.map_err(|e| EngineError::from_request(e.without_url()))?;
+        if status == 200 {
+            let json: serde_json::Value = serde_json::from_str(&body).map_err(|e| {
+                EngineError::new(ErrorKind::Http5xx, format!("PageSpeed Insights sent unreadable JSON: {e}"))
+            })?;
+            let report = report::parse(&json).map_err(|e| match e {
+                report::ReportError::Runtime { .. } => EngineError::new(ErrorKind::Http5xx, e.to_string()),
+                other => EngineError::new(ErrorKind::Http5xx, other.to_string()),
+            })?;
+            return Ok(Analysis { engine: "psi".into(), strategy, score: report.score, metrics: report.metrics });
+        }
+        let failure = report::classify(status, &body);
+        let mut err = match failure.class {
+            FailureClass::RateLimited => {
+                let mut err = EngineError::new(ErrorKind::RateLimited, failure.reason);
+                err.defer_until = Some(now_millis() + RATE_LIMIT_WAIT.as_millis() as i64);
+                err
+            }
+            FailureClass::DailyQuota => {
+                let mut err = EngineError::new(ErrorKind::RateLimited, failure.reason);
+                err.defer_until = Some(next_daily_reset(now_millis()));
+                err
+            }
+            FailureClass::Transient => EngineError::new(ErrorKind::Http5xx, failure.reason),
+            FailureClass::Permanent(kind) => EngineError::new(kind, failure.reason),
+        };
+        err.analysis = Some(Analysis {
+            engine: "psi".into(),
+            strategy,
+            score: None,
+            metrics: json!({"psi_status": status}).as_object().cloned().unwrap_or_default(),
+        });
+        Err(err)
+    }
+}
+
+impl<G: QuotaGate> Engine for PsiEngine<G> {
+    fn name(&self) -> &'static str {
+        "psi"
+    }
+
+    async fn analyze(&self, url: &str, strategy: Strategy, timeout: Duration) -> Result<Analysis, EngineError> {
+        match tokio::time::timeout(timeout, self.run(url, strategy)).await {
+            Ok(result) => result,
+            Err(_) => Err(EngineError::new(
+                ErrorKind::Timeout,
+                format!("PageSpeed Insights took over {} s", timeout.as_secs()),
+            )),
+        }
+    }
+}
+
+/// The engines of a deployment: `http` always, `psi` when it has a key.
+pub struct EngineSet<G> {
+    pub http: HttpEngine,
+    pub psi: Option<PsiEngine<G>>,
+}
+
+impl<G: QuotaGate> EngineSet<G> {
+    fn psi(&self) -> Result<&PsiEngine<G>, EngineError> {
+        self.psi.as_ref().ok_or_else(|| {
+            EngineError::new(ErrorKind::EngineUnavailable, "this deployment has no PageSpeed Insights key")
+        })
+    }
+}
+
+impl<G: QuotaGate> Engines for EngineSet<G> {
+    async fn admit(&self, engine: &str, now: Millis) -> Result<Admission, Error> {
+        match (engine, &self.psi) {
+            ("psi", Some(psi)) => psi.admit(now).await,
+            _ => Ok(Admission::At(now)),
+        }
+    }
+
+    async fn analyze(
+        &self,
+        engine: &str,
+        url: &str,
+        strategy: Strategy,
+        timeout: Duration,
+    ) -> Result<Analysis, EngineError> {
+        match engine {
+            "psi" => Engine::analyze(self.psi()?, url, strategy, timeout).await,
+            _ => Engine::analyze(&self.http, url, strategy, timeout).await,
+        }
+    }
+}

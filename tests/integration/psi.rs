@@ -1,0 +1,153 @@
+//! The `psi` engine against the local fake of PageSpeed Insights: results, every error
+//! class, the key kept out of every message, and a whole job run inside the quota the
+//! fake enforces, with no URL ending on a 429.
+
+use std::time::Duration;
+
+use api::{ApiSettings, AppState};
+use serde_json::json;
+use shared::config::PsiConfig;
+use shared::domain::{ErrorKind, Strategy};
+use shared::engine::psi::{ApiKey, KeyProvider};
+use shared::engine::{Engine, EngineSet, HttpEngine, PsiEngine};
+use shared::net::AddressPolicy;
+use shared::quota::{DynamoQuota, MemoryQuota, QuotaLimits};
+use shared::store::JobStore;
+use support::fake_psi::{FakePsi, FakePsiConfig, QuotaKind, QuotaWindow, lighthouse_fixture};
+
+use crate::harness::Harness;
+
+const KEY: &str = "AIzaSy-test-key-0123456789";
+
+fn config(fake: &FakePsi, quota: QuotaLimits) -> PsiConfig {
+    PsiConfig { key: "ssm:/unused".parse().unwrap(), endpoint: fake.endpoint(), quota }
+}
+
+const PLENTY: QuotaLimits =
+    QuotaLimits { per_window: 10_000, window: Duration::from_secs(1), per_day: 1_000_000, utilisation: 1.0 };
+
+#[tokio::test]
+async fn results_are_read_and_every_failure_is_classified_without_the_key() {
+    let fake = FakePsi::start(FakePsiConfig {
+        api_key: Some(KEY.into()),
+        quota: vec![QuotaWindow { limit: 6, window: Duration::from_secs(60), kind: QuotaKind::PerMinute }],
+        ..FakePsiConfig::new(lighthouse_fixture())
+    });
+    let engine =
+        PsiEngine::new(&config(&fake, PLENTY), KeyProvider::Fixed(ApiKey::new(KEY)), MemoryQuota::new(PLENTY)).unwrap();
+    let timeout = Duration::from_secs(30);
+    let analysis = engine.analyze("https://example.com/", Strategy::Desktop, timeout).await.unwrap();
+    assert_eq!((analysis.engine.as_str(), analysis.score), ("psi", Some(32.0)));
+    assert_eq!(analysis.metrics["final_url"], "https://example.com/");
+    assert_eq!(analysis.metrics["lcp_ms"], 10884.7);
+    assert!(analysis.metrics["field_lcp_ms"].is_number(), "{:?}", analysis.metrics);
+
+    let cases = [
+        ("https://dns-failure.example/", ErrorKind::Dns, false),
+        ("https://example.com/errored-document-404", ErrorKind::Http4xx, false),
+        ("https://example.com/errored-document-503", ErrorKind::Http5xx, true),
+        ("https://example.com/failed-document", ErrorKind::Http5xx, true),
+        ("https://example.com/server-error", ErrorKind::Http5xx, true),
+    ];
+    for (url, kind, retryable) in cases {
+        let err = engine.analyze(url, Strategy::Mobile, timeout).await.unwrap_err();
+        assert_eq!((err.kind, err.is_retryable(), err.defer_until), (kind, retryable, None), "{url}: {}", err.reason);
+        assert!(!err.reason.contains(KEY), "{url}: the key leaked into {}", err.reason);
+    }
+    // The fake's per-minute quota (6) is now used up: a 429 is a wait, not a failure.
+    let limited = engine.analyze("https://example.com/more", Strategy::Mobile, timeout).await.unwrap_err();
+    assert_eq!(limited.kind, ErrorKind::RateLimited);
+    assert!(limited.defer_until.is_some(), "{}", limited.reason);
+    assert!(limited.reason.contains("Queries per minute"), "Google's words are kept: {}", limited.reason);
+
+    let wrong_key =
+        PsiEngine::new(&config(&fake, PLENTY), KeyProvider::Fixed(ApiKey::new("AIza-wrong")), MemoryQuota::new(PLENTY))
+            .unwrap();
+    let refused = wrong_key.analyze("https://example.com/", Strategy::Mobile, timeout).await.unwrap_err();
+    assert_eq!((refused.kind, refused.is_retryable()), (ErrorKind::EngineUnavailable, false), "{}", refused.reason);
+    assert!(!refused.reason.contains("AIza-wrong"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_psi_job_runs_inside_the_quota_and_no_url_ends_on_a_429() {
+    let h = Harness::new().await;
+    // The fake allows 5 requests per second; our limiter spaces them at 98 % of that.
+    let fake = FakePsi::start(FakePsiConfig {
+        latency: Duration::from_millis(50),
+        quota: vec![QuotaWindow { limit: 5, window: Duration::from_secs(1), kind: QuotaKind::Per100Seconds }],
+        ..FakePsiConfig::new(lighthouse_fixture())
+    });
+    let limits = QuotaLimits { per_window: 5, window: Duration::from_secs(1), per_day: 1_000, utilisation: 0.98 };
+    let router = api::app(AppState {
+        store: h.env.store(),
+        queue: h.env.queue(),
+        settings: ApiSettings {
+            queues: h.env.queues.clone(),
+            dead_letters: None,
+            policy: AddressPolicy::LOCAL,
+            max_url_timeout_seconds: 840,
+            http: shared::net::safe_client::safe_client(AddressPolicy::LOCAL).unwrap(),
+            psi_available: true,
+        },
+    });
+    let analyzer = analyzer::Analyzer {
+        store: h.env.store(),
+        queue: h.env.queue(),
+        engine: EngineSet {
+            http: HttpEngine::new(AddressPolicy::LOCAL).unwrap(),
+            psi: Some(
+                PsiEngine::new(
+                    &config(&fake, limits),
+                    KeyProvider::Fixed(ApiKey::new(KEY)),
+                    DynamoQuota::new(h.env.dynamo.clone(), &h.env.table, "psi", limits),
+                )
+                .unwrap(),
+            ),
+        },
+        queues: h.env.queues.clone(),
+    };
+    let key = h.key_for("psi").await;
+    let urls: Vec<String> = (0..20).map(|n| format!("https://example.com/page-{n}")).collect();
+    let request = axum::http::Request::builder()
+        .method("POST")
+        .uri("/api/v1/batch-processing/start")
+        .header("x-api-key", &key)
+        .body(axum::body::Body::from(json!({"urls": urls, "batch_size": 20}).to_string()))
+        .unwrap();
+    use tower::ServiceExt;
+    let response = router.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 201);
+    let body: serde_json::Value =
+        serde_json::from_slice(&axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap()).unwrap();
+    assert_eq!(body["engine"], "psi", "auto resolves to psi where there is a key");
+    let id = Harness::job_id(&body);
+
+    let queue = &h.env.queues.normal;
+    for _ in 0..100 {
+        let event = h.receive(queue, 10).await;
+        if event.records.is_empty() {
+            let job = h.env.store().get_job(&id).await.unwrap().unwrap();
+            if job.counters.succeeded + job.counters.failed == 20 {
+                break;
+            }
+            continue;
+        }
+        let result = analyzer.handle(event.clone(), std::time::SystemTime::now() + Duration::from_secs(900)).await;
+        let failed: Vec<&str> = result.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        for record in &event.records {
+            if !failed.contains(&record.message_id.as_deref().unwrap_or_default()) {
+                let handle = record.receipt_handle.clone().unwrap_or_default();
+                h.env.sqs.delete_message().queue_url(queue).receipt_handle(handle).send().await.unwrap();
+            }
+        }
+    }
+    let job = h.env.store().get_job(&id).await.unwrap().unwrap();
+    let stats = fake.stats();
+    eprintln!("20 PSI URLs at 5/s: {stats:?}");
+    assert_eq!((job.counters.succeeded, job.counters.failed), (20, 0), "{:?}", job.counters);
+    assert_eq!(stats.rejected_quota, 0, "the limiter kept every request inside the fake's quota");
+    assert!(stats.max_in_window[0] <= 5);
+    let task = h.env.store().get_task(&id, 0).await.unwrap().unwrap();
+    assert_eq!(task.analysis.unwrap().score, Some(32.0));
+    h.env.cleanup().await;
+}
