@@ -206,10 +206,10 @@ pub async fn expand(
                     for child in children {
                         // A child that is not a URL is skipped; one already seen (an index
                         // listing itself or a sibling twice) is fetched once.
-                        if let Ok(child) = url.join(&child) {
-                            if seen.insert(child.clone()) {
-                                queue.push_back((child, depth + 1));
-                            }
+                        if let Ok(child) = url.join(&child)
+                            && seen.insert(child.clone())
+                        {
+                            queue.push_back((child, depth + 1));
                         }
                     }
                 }

@@ -20,7 +20,7 @@ async fn main() -> Result<(), Error> {
     let psi = match &config.psi {
         Some(psi) => {
             let quota = DynamoQuota::new(dynamo.clone(), &config.table_name, "psi", psi.quota);
-            let key = KeyProvider::Aws { sdk: sdk.clone(), source: psi.key.clone() };
+            let key = KeyProvider::Aws { sdk: Box::new(sdk.clone()), source: psi.key.clone() };
             Some(PsiEngine::new(psi, key, quota)?)
         }
         None => None,

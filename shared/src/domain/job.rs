@@ -58,13 +58,13 @@ impl JobStatus {
     /// from `pending` straight to an outcome.
     pub fn can_become(self, next: JobStatus) -> bool {
         use JobStatus::*;
-        match (self, next) {
-            (Pending, Processing | Cancelling) => true,
-            (Pending | Processing, Completed | CompletedWithErrors | Failed) => true,
-            (Processing, Cancelling) => true,
-            (Cancelling, Cancelled) => true,
-            _ => false,
-        }
+        matches!(
+            (self, next),
+            (Pending, Processing | Cancelling)
+                | (Pending | Processing, Completed | CompletedWithErrors | Failed)
+                | (Processing, Cancelling)
+                | (Cancelling, Cancelled)
+        )
     }
 }
 

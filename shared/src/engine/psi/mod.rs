@@ -30,7 +30,7 @@ const KEY_WAIT: Duration = Duration::from_secs(120);
 #[derive(Clone, Debug)]
 pub enum KeyProvider {
     Fixed(ApiKey),
-    Aws { sdk: aws_config::SdkConfig, source: KeySource },
+    Aws { sdk: Box<aws_config::SdkConfig>, source: KeySource },
 }
 
 pub struct PsiEngine<G> {

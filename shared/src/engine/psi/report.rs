@@ -189,7 +189,7 @@ pub fn classify(status: u16, body: &str) -> Failure {
         .and_then(Value::as_str)
         .map(str::to_owned)
         .unwrap_or_else(|| format!("HTTP {status} from PageSpeed Insights"));
-    let reason: String = message.chars().take(MAX_REASON_CHARS).collect();
+    let reason: String = redact_project(&message).chars().take(MAX_REASON_CHARS).collect();
     let class = if status == 429 {
         let limit = json.as_ref().and_then(|j| j.pointer("/error/details")).map(Value::to_string).unwrap_or_default();
         if message.contains("per day") || limit.contains("PerDay") {
@@ -213,6 +213,27 @@ pub fn classify(status: u16, body: &str) -> Failure {
         FailureClass::Transient
     };
     Failure { class, reason }
+}
+
+/// Google's quota messages name the key's Cloud project ("for consumer
+/// 'project_number:123456'"): reasons are shown to tenants, who have no business knowing it.
+fn redact_project(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    loop {
+        let next = ["project_number:", "projects/"].iter().filter_map(|m| rest.find(m).map(|i| (i, m.len()))).min();
+        let Some((at, len)) = next else {
+            out.push_str(rest);
+            return out;
+        };
+        out.push_str(&rest[..at + len]);
+        rest = &rest[at + len..];
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if digits > 0 {
+            out.push_str("[redacted]");
+            rest = &rest[digits..];
+        }
+    }
 }
 
 /// The page's status code in an `ERRORED_DOCUMENT_REQUEST` message ("(Status code: 404)").
@@ -418,6 +439,15 @@ mod tests {
             assert!(!failure.reason.is_empty());
         }
         assert_eq!(classify(502, "<html>").reason, "HTTP 502 from PageSpeed Insights");
+        let quota = google(
+            429,
+            "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute' of service \
+             'pagespeedonline.googleapis.com' for consumer 'project_number:583797351490'.",
+            "defaultPerMinutePerProject",
+        );
+        let reason = classify(429, &quota).reason;
+        assert!(reason.contains("'project_number:[redacted]'") && !reason.contains("583797351490"), "{reason}");
+        assert_eq!(redact_project("projects/12 and projects/ab"), "projects/[redacted] and projects/ab");
         assert!(
             classify(500, &google(500, "Lighthouse returned error: DNS_FAILURE. x", ""))
                 .reason
