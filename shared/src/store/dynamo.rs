@@ -5,6 +5,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::builders::UpdateBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, ReturnValuesOnConditionCheckFailure,
@@ -120,6 +121,27 @@ fn to_item<T: serde::Serialize>(value: &T) -> Result<HashMap<String, AttributeVa
 
 fn from_item<T: serde::de::DeserializeOwned>(item: HashMap<String, AttributeValue>) -> Result<T, Error> {
     serde_dynamo::from_item(item).map_err(|e| Error::Corrupt(e.to_string()))
+}
+
+/// Whether a conditional UpdateItem applied: `false` when its condition did not hold (the
+/// item had moved on), an error for anything else.
+fn applied<O>(result: Result<O, SdkError<UpdateItemError>>) -> Result<bool, Error> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+        Err(err) => Err(Error::store("UpdateItem", err)),
+    }
+}
+
+/// Where a listing of job items on a GSI resumes: after the job `id`, whose index key is
+/// `pk_name = pk_value`, `sk_name = <job id>`.
+fn job_index_start(id: &JobId, pk_name: &str, pk_value: String, sk_name: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        ("pk".to_owned(), av_s(job_pk(id))),
+        ("sk".to_owned(), av_s(JOB_SK)),
+        (pk_name.to_owned(), av_s(pk_value)),
+        (sk_name.to_owned(), av_s(id.as_str())),
+    ])
 }
 
 /// How each member of a cancelled transaction fared.
@@ -470,12 +492,8 @@ impl JobStore for DynamoStore {
             .expression_attribute_values(":now", av_n(now))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Finished or cancelled meanwhile: the retry has nothing left to keep.
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
-            Err(err) => Err(Error::store("UpdateItem", err)),
-        }
+        // Not applied: finished or cancelled meanwhile, and the retry has nothing left to keep.
+        applied(result).map(drop)
     }
 
     async fn release_claim(&self, id: &JobId, seq: u32, now: Millis) -> Result<(), Error> {
@@ -493,11 +511,8 @@ impl JobStore for DynamoStore {
             .expression_attribute_values(":zero", av_n(0))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
-            Err(err) => Err(Error::store("UpdateItem", err)),
-        }
+        // Not applied: the URL finished meanwhile, and there is no claim left to give back.
+        applied(result).map(drop)
     }
 
     async fn record_outcome(
@@ -627,14 +642,7 @@ impl JobStore for DynamoStore {
     }
 
     async fn list_active_jobs(&self, limit: usize, after: Option<&JobId>) -> Result<Page<JobId, JobId>, Error> {
-        let start = after.map(|id| {
-            HashMap::from([
-                ("pk".to_owned(), av_s(job_pk(id))),
-                ("sk".to_owned(), av_s(JOB_SK)),
-                ("gsi2pk".to_owned(), av_s(ACTIVE_PK)),
-                ("gsi2sk".to_owned(), av_s(id.as_str())),
-            ])
-        });
+        let start = after.map(|id| job_index_start(id, "gsi2pk", ACTIVE_PK.to_owned(), "gsi2sk"));
         let query = self
             .client
             .query()
@@ -775,14 +783,7 @@ impl JobStore for DynamoStore {
         limit: usize,
         after: Option<&JobId>,
     ) -> Result<Page<Job, JobId>, Error> {
-        let start = after.map(|id| {
-            HashMap::from([
-                ("pk".to_owned(), av_s(job_pk(id))),
-                ("sk".to_owned(), av_s(JOB_SK)),
-                ("gsi1pk".to_owned(), av_s(tenant_pk(tenant))),
-                ("gsi1sk".to_owned(), av_s(id.as_str())),
-            ])
-        });
+        let start = after.map(|id| job_index_start(id, "gsi1pk", tenant_pk(tenant), "gsi1sk"));
         let query = self
             .client
             .query()
@@ -897,11 +898,7 @@ impl JobStore for DynamoStore {
             expression.push_str(", finished_at = :now, expires_at = :expires REMOVE gsi2pk, gsi2sk");
             request = request.expression_attribute_values(":expires", av_n(self.expiry(now, 0)));
         }
-        match request.update_expression(expression).send().await {
-            Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(err) => Err(Error::store("UpdateItem", err)),
-        }
+        applied(request.update_expression(expression).send().await)
     }
 }
 
