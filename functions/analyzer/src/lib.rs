@@ -654,9 +654,8 @@ mod tests {
 
         async fn analyze(&self, _: &str, url: &str, strategy: Strategy, _: Duration) -> Result<Analysis, EngineError> {
             if url.contains("limited") {
-                let mut err = EngineError::new(ErrorKind::RateLimited, "Quota exceeded for quota metric 'Queries'");
-                err.defer_until = Some(now_millis() + 60_000);
-                return Err(err);
+                let reason = "Quota exceeded for quota metric 'Queries'";
+                return Err(EngineError::deferred(ErrorKind::RateLimited, reason, now_millis() + 60_000));
             }
             Ok(Analysis { engine: "gated".into(), strategy, score: Some(50.0), metrics: Default::default() })
         }

@@ -31,6 +31,11 @@ impl EngineError {
         EngineError { kind, reason: reason.into(), analysis: None, defer_until: None }
     }
 
+    /// A wait rather than a failure: try again from `until`, without counting an attempt.
+    pub fn deferred(kind: ErrorKind, reason: impl Into<String>, until: Millis) -> Self {
+        EngineError { defer_until: Some(until), ..EngineError::new(kind, reason) }
+    }
+
     /// A failure that measured something anyway (a 404 page still has a size).
     pub fn with_analysis(kind: ErrorKind, reason: impl Into<String>, analysis: Analysis) -> Self {
         EngineError { analysis: Some(analysis), ..EngineError::new(kind, reason) }

@@ -96,10 +96,11 @@ impl<G: QuotaGate> PsiEngine<G> {
             Ok(key) => key,
             Err(err) => {
                 tracing::error!(error = %err, "PageSpeed Insights key unavailable");
-                let mut wait =
-                    EngineError::new(ErrorKind::EngineUnavailable, "the PageSpeed Insights key could not be read");
-                wait.defer_until = Some(now_millis() + KEY_WAIT.as_millis() as i64);
-                return Err(wait);
+                return Err(EngineError::deferred(
+                    ErrorKind::EngineUnavailable,
+                    "the PageSpeed Insights key could not be read",
+                    now_millis() + KEY_WAIT.as_millis() as i64,
+                ));
             }
         };
         // The request URL carries the key: errors are reported without it.
@@ -115,23 +116,18 @@ impl<G: QuotaGate> PsiEngine<G> {
             let json: serde_json::Value = serde_json::from_str(&body).map_err(|e| {
                 EngineError::new(ErrorKind::Http5xx, format!("PageSpeed Insights sent unreadable JSON: {e}"))
             })?;
-            let report = report::parse(&json).map_err(|e| match e {
-                report::ReportError::Runtime { .. } => EngineError::new(ErrorKind::Http5xx, e.to_string()),
-                other => EngineError::new(ErrorKind::Http5xx, other.to_string()),
-            })?;
+            let report = report::parse(&json).map_err(|e| EngineError::new(ErrorKind::Http5xx, e.to_string()))?;
             return Ok(Analysis { engine: "psi".into(), strategy, score: report.score, metrics: report.metrics });
         }
         let failure = report::classify(status, &body);
         let mut err = match failure.class {
-            FailureClass::RateLimited => {
-                let mut err = EngineError::new(ErrorKind::RateLimited, failure.reason);
-                err.defer_until = Some(now_millis() + RATE_LIMIT_WAIT.as_millis() as i64);
-                err
-            }
+            FailureClass::RateLimited => EngineError::deferred(
+                ErrorKind::RateLimited,
+                failure.reason,
+                now_millis() + RATE_LIMIT_WAIT.as_millis() as i64,
+            ),
             FailureClass::DailyQuota => {
-                let mut err = EngineError::new(ErrorKind::RateLimited, failure.reason);
-                err.defer_until = Some(next_daily_reset(now_millis()));
-                err
+                EngineError::deferred(ErrorKind::RateLimited, failure.reason, next_daily_reset(now_millis()))
             }
             FailureClass::Transient => EngineError::new(ErrorKind::Http5xx, failure.reason),
             FailureClass::Permanent(kind) => EngineError::new(kind, failure.reason),
