@@ -4,6 +4,7 @@
 mod api;
 mod endpoints;
 mod harness;
+mod http_engine;
 mod pipeline;
 mod psi;
 mod quota;

@@ -62,10 +62,10 @@ async fn a_job_flows_from_submission_to_completed_with_errors() {
     assert_eq!(page.status, UrlStatus::Succeeded);
     let metrics = &page.analysis.expect("analysis stored").metrics;
     assert_eq!(metrics["status_code"], 200);
-    assert!(metrics["bytes"].as_u64().unwrap() > 1000, "{metrics:?}");
+    assert!(metrics["document_bytes"].as_u64().unwrap() > 1000, "{metrics:?}");
     assert!(metrics["ttfb_ms"].as_f64().unwrap() <= metrics["total_ms"].as_f64().unwrap());
     let moved = store.get_task(&id, 2).await.unwrap().unwrap().analysis.unwrap();
-    assert_eq!(moved.metrics["redirected"], true);
+    assert_eq!(moved.metrics["redirects"], 1);
     assert_eq!(moved.metrics["final_url"], site.url("/page/1"));
     h.env.cleanup().await;
 }

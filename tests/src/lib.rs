@@ -3,5 +3,6 @@
 
 pub mod aws;
 pub mod fake_psi;
+pub mod origin;
 pub mod site;
 pub mod stack;

@@ -77,6 +77,14 @@ pub struct BadRedirectScheme(String);
 /// A client that enforces `policy` on every connection and redirect, follows at most
 /// `MAX_REDIRECTS` redirects and ignores proxy settings (a proxy would resolve names for us).
 pub fn safe_client(policy: AddressPolicy) -> Result<reqwest::Client, reqwest::Error> {
+    safe_client_trusting(policy, &[])
+}
+
+/// `safe_client` that also trusts `extra_roots` (the tests' own certificate authority).
+pub fn safe_client_trusting(
+    policy: AddressPolicy,
+    extra_roots: &[rustls::pki_types::CertificateDer<'static>],
+) -> Result<reqwest::Client, reqwest::Error> {
     let redirects = redirect::Policy::custom(move |attempt| {
         if attempt.previous().len() > MAX_REDIRECTS {
             return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
@@ -91,7 +99,11 @@ pub fn safe_client(policy: AddressPolicy) -> Result<reqwest::Client, reqwest::Er
             Err(blocked) => attempt.error(blocked),
         }
     });
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder();
+    for root in extra_roots {
+        builder = builder.add_root_certificate(reqwest::Certificate::from_der(root)?);
+    }
+    builder
         .dns_resolver(Arc::new(PolicyResolver { policy }))
         .redirect(redirects)
         .no_proxy()
