@@ -7,7 +7,7 @@ use std::time::Duration;
 use api::{ApiSettings, AppState};
 use serde_json::json;
 use shared::config::PsiConfig;
-use shared::domain::{ErrorKind, Strategy};
+use shared::domain::{ErrorKind, JobId, Strategy};
 use shared::engine::psi::{ApiKey, KeyProvider};
 use shared::engine::{Engine, EngineSet, HttpEngine, PsiEngine};
 use shared::net::AddressPolicy;
@@ -68,16 +68,11 @@ async fn results_are_read_and_every_failure_is_classified_without_the_key() {
     assert!(!refused.reason.contains("AIza-wrong"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_psi_job_runs_inside_the_quota_and_no_url_ends_on_a_429() {
-    let h = Harness::new().await;
-    // The fake allows 5 requests per second; our limiter spaces them at 98 % of that.
-    let fake = FakePsi::start(FakePsiConfig {
-        latency: Duration::from_millis(50),
-        quota: vec![QuotaWindow { limit: 5, window: Duration::from_secs(1), kind: QuotaKind::Per100Seconds }],
-        ..FakePsiConfig::new(lighthouse_fixture())
-    });
-    let limits = QuotaLimits { per_window: 5, window: Duration::from_secs(1), per_day: 1_000, utilisation: 0.98 };
+type PsiAnalyzer = analyzer::Analyzer<shared::store::DynamoStore, shared::queue::SqsQueue, EngineSet<DynamoQuota>>;
+
+/// The API and the analyzer of a deployment with a PSI key, pointed at `fake`, sharing one
+/// DynamoDB quota of `limits`.
+fn psi_deployment(h: &Harness, fake: &FakePsi, limits: QuotaLimits) -> (axum::Router, PsiAnalyzer) {
     let router = api::app(AppState {
         store: h.env.store(),
         queue: h.env.queue(),
@@ -97,7 +92,7 @@ async fn a_psi_job_runs_inside_the_quota_and_no_url_ends_on_a_429() {
             http: HttpEngine::new(AddressPolicy::LOCAL).unwrap(),
             psi: Some(
                 PsiEngine::new(
-                    &config(&fake, limits),
+                    &config(fake, limits),
                     KeyProvider::Fixed(ApiKey::new(KEY)),
                     DynamoQuota::new(h.env.dynamo.clone(), &h.env.table, "psi", limits),
                 )
@@ -106,28 +101,32 @@ async fn a_psi_job_runs_inside_the_quota_and_no_url_ends_on_a_429() {
         },
         queues: h.env.queues.clone(),
     };
-    let key = h.key_for("psi").await;
-    let urls: Vec<String> = (0..20).map(|n| format!("https://example.com/page-{n}")).collect();
+    (router, analyzer)
+}
+
+/// Submits `body` and runs the analyzer over the normal queue until every URL has an outcome.
+async fn run_job(h: &Harness, router: axum::Router, analyzer: &PsiAnalyzer, body: serde_json::Value) -> JobId {
+    use tower::ServiceExt;
     let request = axum::http::Request::builder()
         .method("POST")
         .uri("/api/v1/batch-processing/start")
-        .header("x-api-key", &key)
-        .body(axum::body::Body::from(json!({"urls": urls, "batch_size": 20}).to_string()))
+        .header("x-api-key", h.key_for("psi").await)
+        .body(axum::body::Body::from(body.to_string()))
         .unwrap();
-    use tower::ServiceExt;
     let response = router.oneshot(request).await.unwrap();
     assert_eq!(response.status(), 201);
     let body: serde_json::Value =
         serde_json::from_slice(&axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap()).unwrap();
     assert_eq!(body["engine"], "psi", "auto resolves to psi where there is a key");
     let id = Harness::job_id(&body);
+    let total = body["total_urls"].as_u64().unwrap();
 
     let queue = &h.env.queues.normal;
     for _ in 0..100 {
         let event = h.receive(queue, 10).await;
         if event.records.is_empty() {
             let job = h.env.store().get_job(&id).await.unwrap().unwrap();
-            if job.counters.succeeded + job.counters.failed == 20 {
+            if job.counters.succeeded + job.counters.failed == total {
                 break;
             }
             continue;
@@ -141,6 +140,23 @@ async fn a_psi_job_runs_inside_the_quota_and_no_url_ends_on_a_429() {
             }
         }
     }
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_psi_job_runs_inside_the_quota_and_no_url_ends_on_a_429() {
+    let h = Harness::new().await;
+    // The fake allows 5 requests per second; our limiter spaces them at 98 % of that.
+    let fake = FakePsi::start(FakePsiConfig {
+        latency: Duration::from_millis(50),
+        quota: vec![QuotaWindow { limit: 5, window: Duration::from_secs(1), kind: QuotaKind::Per100Seconds }],
+        ..FakePsiConfig::new(lighthouse_fixture())
+    });
+    let limits = QuotaLimits { per_window: 5, window: Duration::from_secs(1), per_day: 1_000, utilisation: 0.98 };
+    let (router, analyzer) = psi_deployment(&h, &fake, limits);
+    let urls: Vec<String> = (0..20).map(|n| format!("https://example.com/page-{n}")).collect();
+    let id = run_job(&h, router, &analyzer, json!({"urls": urls, "batch_size": 20})).await;
+
     let job = h.env.store().get_job(&id).await.unwrap().unwrap();
     let stats = fake.stats();
     eprintln!("20 PSI URLs at 5/s: {stats:?}");
@@ -149,5 +165,35 @@ async fn a_psi_job_runs_inside_the_quota_and_no_url_ends_on_a_429() {
     assert!(stats.max_in_window[0] <= 5);
     let task = h.env.store().get_task(&id, 0).await.unwrap().unwrap();
     assert_eq!(task.analysis.unwrap().score, Some(32.0));
+    h.env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_form_factors_several_runs_and_extra_categories_each_take_their_quota() {
+    let h = Harness::new().await;
+    let fake = FakePsi::start(FakePsiConfig {
+        latency: Duration::from_millis(20),
+        quota: vec![QuotaWindow { limit: 5, window: Duration::from_secs(1), kind: QuotaKind::Per100Seconds }],
+        ..FakePsiConfig::new(lighthouse_fixture())
+    });
+    let limits = QuotaLimits { per_window: 5, window: Duration::from_secs(1), per_day: 1_000, utilisation: 0.98 };
+    let (router, analyzer) = psi_deployment(&h, &fake, limits);
+    let urls = ["https://example.com/a", "https://example.com/b"];
+    let body = json!({"urls": urls, "strategy": "both", "runs": 2, "categories": ["seo"], "batch_size": 2});
+    let id = run_job(&h, router, &analyzer, body).await;
+
+    let job = h.env.store().get_job(&id).await.unwrap().unwrap();
+    assert_eq!((job.counters.succeeded, job.counters.failed), (2, 0), "{:?}", job.counters);
+    let stats = fake.stats();
+    assert_eq!(stats.accepted, 2 * 2 * 2, "2 URLs x 2 form factors x 2 runs: {stats:?}");
+    assert_eq!(stats.rejected_quota, 0, "every run took its own place in the quota");
+    let analysis = h.env.store().get_task(&id, 1).await.unwrap().unwrap().analysis.unwrap();
+    assert_eq!(analysis.strategy, Strategy::Both);
+    let m = &analysis.metrics;
+    assert!(m["score_seo"].is_number(), "the extra category was asked for and read: {m:?}");
+    assert!(m["desktop_score"].is_number() && m["desktop"]["score_seo"].is_number(), "{m:?}");
+    assert_eq!(m["runs"]["completed"], 2);
+    assert_eq!(m["desktop"]["runs"]["completed"], 2);
+    assert_eq!(m["score_spread"], 0.0, "the fake answers every run alike");
     h.env.cleanup().await;
 }

@@ -9,6 +9,7 @@ use futures::future::join_all;
 use shared::config::QueueUrls;
 use shared::domain::ErrorKind;
 use shared::domain::TaskMessage;
+use shared::engine::runs::{self, Plan};
 use shared::engine::{Admission, EngineError, Engines};
 use shared::metrics::{MetricLine, Unit};
 use shared::queue::TaskQueue;
@@ -293,7 +294,14 @@ where
             tokio::time::sleep(slot.min(timeout)).await;
         }
         let started = std::time::Instant::now();
-        let result = self.engine.analyze(&message.engine, &message.url, message.strategy, timeout).await;
+        let plan = Plan {
+            engine: &message.engine,
+            url: &message.url,
+            strategy: message.strategy,
+            runs: message.runs,
+            categories: &message.categories,
+        };
+        let result = runs::measure(&self.engine, &plan, tokio::time::Instant::now() + timeout).await;
         let analysis_ms = started.elapsed().as_secs_f64() * 1000.0;
         let outcome = match result {
             Ok(analysis) => Outcome::Succeeded(analysis),
@@ -346,7 +354,7 @@ mod tests {
 
     use serde_json::json;
     use shared::domain::{Analysis, CleanUrl, ErrorKind, Job, JobId, JobSettings, Strategy, Tenant, UrlStatus};
-    use shared::engine::Engine;
+    use shared::engine::{Engine, Request};
     use shared::net::AddressPolicy;
     use shared::queue::MemoryQueue;
     use shared::store::MemoryStore;
@@ -652,7 +660,8 @@ mod tests {
             }
         }
 
-        async fn analyze(&self, _: &str, url: &str, strategy: Strategy, _: Duration) -> Result<Analysis, EngineError> {
+        async fn analyze(&self, _: &str, request: Request<'_>, _: Duration) -> Result<Analysis, EngineError> {
+            let (url, strategy) = (request.url, request.strategy);
             if url.contains("limited") {
                 let reason = "Quota exceeded for quota metric 'Queries'";
                 return Err(EngineError::deferred(ErrorKind::RateLimited, reason, now_millis() + 60_000));

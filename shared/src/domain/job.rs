@@ -76,6 +76,27 @@ named_enum!(
 named_enum!(Strategy { Mobile => "mobile", Desktop => "desktop", Both => "both" });
 
 named_enum!(
+    /// The Lighthouse categories PageSpeed Insights can score; `performance` is the default.
+    Category {
+        Performance => "performance",
+        Accessibility => "accessibility",
+        BestPractices => "best-practices",
+        Seo => "seo",
+    }
+);
+
+impl Strategy {
+    /// The form factors analysed: both for `both`, otherwise the one asked for.
+    pub fn form_factors(self) -> &'static [Strategy] {
+        match self {
+            Strategy::Mobile => &[Strategy::Mobile],
+            Strategy::Desktop => &[Strategy::Desktop],
+            Strategy::Both => &[Strategy::Mobile, Strategy::Desktop],
+        }
+    }
+}
+
+named_enum!(
     /// The engine a job asked for; `auto` resolves to `psi` when a key is configured.
     EngineChoice { Auto => "auto", Psi => "psi", Http => "http" }
 );
@@ -93,6 +114,24 @@ pub struct JobSettings {
     /// Where the job's completion is POSTed, signed with the tenant's callback secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_url: Option<String>,
+    /// Analyses per URL and form factor; the median run is kept and the spread reported.
+    #[serde(default = "one")]
+    pub runs: u32,
+    /// A result of the tenant's at most this old, for the same URL, engine and strategy, is
+    /// reused instead of analysing again (0: never).
+    #[serde(default)]
+    pub cache_ttl_seconds: u32,
+    /// What PageSpeed Insights scores besides performance.
+    #[serde(default = "performance_only")]
+    pub categories: Vec<Category>,
+}
+
+pub(crate) fn one() -> u32 {
+    1
+}
+
+pub(crate) fn performance_only() -> Vec<Category> {
+    vec![Category::Performance]
 }
 
 /// The defaults of SPEC §2 for every field a client may leave out.
@@ -106,6 +145,9 @@ impl Default for JobSettings {
             timeout_seconds: 300,
             max_retries: 3,
             callback_url: None,
+            runs: 1,
+            cache_ttl_seconds: 0,
+            categories: performance_only(),
         }
     }
 }

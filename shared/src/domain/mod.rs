@@ -7,7 +7,7 @@ pub mod task;
 pub mod view;
 
 pub use clean_url::{CleanUrl, CleanedBatch, Rejected, UrlRejection, clean_batch};
-pub use job::{Counters, EngineChoice, Job, JobId, JobSettings, JobStatus, Priority, Strategy, Tenant};
+pub use job::{Category, Counters, EngineChoice, Job, JobId, JobSettings, JobStatus, Priority, Strategy, Tenant};
 pub use task::{Analysis, ErrorKind, TaskMessage, UrlStatus, UrlTask};
 pub use view::JobView;
 

@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::job::{Job, JobId, Priority, Strategy};
+use super::job::{Category, Job, JobId, Priority, Strategy};
 use super::named_enum;
 use crate::time::Millis;
 
@@ -106,6 +106,14 @@ pub struct TaskMessage {
     /// The job's window: finishing this URL lets URL `seq + batch_size` start.
     pub batch_size: u32,
     pub total_urls: u32,
+    #[serde(default = "one")]
+    pub runs: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<Category>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl TaskMessage {
@@ -126,6 +134,8 @@ impl TaskMessage {
             priority: job.settings.priority,
             batch_size: job.settings.batch_size,
             total_urls: u32::try_from(job.counters.total).unwrap_or(u32::MAX),
+            runs: job.settings.runs,
+            categories: job.settings.categories.clone(),
         }
     }
 
@@ -183,10 +193,19 @@ mod tests {
             priority: Priority::High,
             batch_size: 3,
             total_urls: 10,
+            runs: 3,
+            categories: vec![Category::Performance, Category::Seo],
         };
         let json = serde_json::to_string(&message).unwrap();
         assert!(json.contains("\"strategy\":\"desktop\""), "{json}");
         assert_eq!(serde_json::from_str::<TaskMessage>(&json).unwrap(), message);
+        // Messages queued before runs and categories existed still read.
+        let older: TaskMessage = serde_json::from_str(
+            r#"{"job_id":"j","seq":1,"url":"https://a.com","strategy":"mobile","engine":"http","timeout_seconds":60,
+                "max_retries":1,"priority":"low","batch_size":1,"total_urls":2}"#,
+        )
+        .unwrap();
+        assert_eq!((older.runs, older.categories.len()), (1, 0));
     }
 
     #[test]

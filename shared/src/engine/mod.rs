@@ -2,11 +2,12 @@
 
 pub mod http;
 pub mod psi;
+pub mod runs;
 
 use std::future::Future;
 use std::time::Duration;
 
-use crate::domain::{Analysis, ErrorKind, Strategy};
+use crate::domain::{Analysis, Category, ErrorKind, Strategy};
 use crate::error::Error;
 use crate::time::Millis;
 
@@ -70,10 +71,19 @@ pub trait Engines: Send + Sync {
     fn analyze(
         &self,
         engine: &str,
-        url: &str,
-        strategy: Strategy,
+        request: Request<'_>,
         timeout: Duration,
     ) -> impl Future<Output = Result<Analysis, EngineError>> + Send;
+}
+
+/// One analysis asked of an engine.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    pub url: &'a str,
+    /// `mobile` or `desktop`: `both` is two requests.
+    pub strategy: Strategy,
+    /// What PageSpeed Insights scores; other engines measure what they measure.
+    pub categories: &'a [Category],
 }
 
 /// One engine for every URL, with no quota: tests, and what a single engine needs.
@@ -82,14 +92,8 @@ impl<E: Engine> Engines for E {
         Ok(Admission::At(now))
     }
 
-    async fn analyze(
-        &self,
-        _: &str,
-        url: &str,
-        strategy: Strategy,
-        timeout: Duration,
-    ) -> Result<Analysis, EngineError> {
-        Engine::analyze(self, url, strategy, timeout).await
+    async fn analyze(&self, _: &str, request: Request<'_>, timeout: Duration) -> Result<Analysis, EngineError> {
+        Engine::analyze(self, request.url, request.strategy, timeout).await
     }
 }
 

@@ -13,8 +13,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    Analysis, Counters, EngineChoice, ErrorKind, Job, JobId, JobSettings, JobStatus, Priority, Strategy, Tenant,
-    UrlStatus, UrlTask,
+    Analysis, Category, Counters, EngineChoice, ErrorKind, Job, JobId, JobSettings, JobStatus, Priority, Strategy,
+    Tenant, UrlStatus, UrlTask,
 };
 use crate::error::Error;
 use crate::time::Millis;
@@ -73,6 +73,12 @@ pub struct JobItem {
     pub max_retries: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_url: Option<String>,
+    #[serde(default = "crate::domain::job::one")]
+    pub runs: u32,
+    #[serde(default)]
+    pub cache_ttl_seconds: u32,
+    #[serde(default = "crate::domain::job::performance_only")]
+    pub categories: Vec<Category>,
     pub total_urls: u64,
     pub queued: i64,
     pub in_progress: i64,
@@ -110,6 +116,9 @@ impl JobItem {
             timeout_seconds: job.settings.timeout_seconds,
             max_retries: job.settings.max_retries,
             callback_url: job.settings.callback_url.clone(),
+            runs: job.settings.runs,
+            cache_ttl_seconds: job.settings.cache_ttl_seconds,
+            categories: job.settings.categories.clone(),
             total_urls: c.total,
             queued: c.queued as i64,
             in_progress: c.in_progress as i64,
@@ -149,6 +158,9 @@ impl JobItem {
                 timeout_seconds: self.timeout_seconds,
                 max_retries: self.max_retries,
                 callback_url: self.callback_url,
+                runs: self.runs,
+                cache_ttl_seconds: self.cache_ttl_seconds,
+                categories: self.categories,
             },
             counters,
             created_at: self.created_at,
@@ -260,6 +272,9 @@ mod tests {
                 timeout_seconds: 120,
                 max_retries: 2,
                 callback_url: Some("https://hooks.example/done".into()),
+                runs: 3,
+                cache_ttl_seconds: 3600,
+                categories: vec![Category::Performance, Category::Seo],
             },
             counters: Counters { total: 10, queued: 5, in_progress: 2, succeeded: 2, failed: 1, cancelled: 0 },
             created_at: 1_000,

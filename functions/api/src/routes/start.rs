@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use shared::domain::{
-    CleanUrl, EngineChoice, Job, JobSettings, Priority, Rejected, Strategy, TaskMessage, clean_batch,
+    Category, CleanUrl, EngineChoice, Job, JobSettings, Priority, Rejected, Strategy, TaskMessage, clean_batch,
 };
 use shared::net::AddressPolicy;
 use shared::sitemap::{self, Expanded, SitemapLimits};
@@ -24,7 +24,7 @@ pub const MAX_URLS: usize = 10_000;
 const MAX_NAME_CHARS: usize = 200;
 
 /// The fields `POST /start` takes; anything else is reported as unknown.
-pub const START_FIELDS: [&str; 10] = [
+pub const START_FIELDS: [&str; 13] = [
     "name",
     "urls",
     "sitemap_url",
@@ -35,6 +35,9 @@ pub const START_FIELDS: [&str; 10] = [
     "max_retries",
     "engine",
     "callback_url",
+    "runs",
+    "cache_ttl_seconds",
+    "categories",
 ];
 
 /// The body of `POST /start`, for the OpenAPI document. The handler validates the JSON field
@@ -66,6 +69,17 @@ pub struct StartRequest {
     /// An http(s) URL that receives a signed POST when the job finishes or is cancelled
     /// (the signing secret is at `GET /callback-secret`).
     callback_url: Option<String>,
+    /// 1 to 5, default 1: analyses per URL and form factor; the median run is kept and the
+    /// spread between runs reported.
+    #[schema(minimum = 1, maximum = 5)]
+    runs: Option<u32>,
+    /// 0 to 86 400, default 0 (off): reuse the tenant's result for the same URL, engine and
+    /// strategy when it is at most this old; the result is marked as cached.
+    #[schema(maximum = 86400)]
+    cache_ttl_seconds: Option<u32>,
+    /// PageSpeed Insights categories, default `["performance"]`; the `http` engine measures
+    /// performance only.
+    categories: Option<Vec<Category>>,
 }
 
 /// A submission whose every field passed validation.
@@ -106,6 +120,26 @@ fn integer(body: &Map<String, Value>, field: &str, range: (u32, u32), default: u
     }
 }
 
+/// A list of distinct named values, performance always among them.
+fn categories(body: &Map<String, Value>, problems: &mut Problems) -> Vec<Category> {
+    let mut chosen = vec![Category::Performance];
+    match body.get("categories") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                match item.as_str().map(str::parse::<Category>) {
+                    Some(Ok(category)) if !chosen.contains(&category) => chosen.push(category),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => problems.add(&format!("categories[{i}]"), e),
+                    None => problems.add(&format!("categories[{i}]"), "must be a string"),
+                }
+            }
+        }
+        Some(_) => problems.add("categories", "must be a list of strings"),
+    }
+    chosen
+}
+
 fn choice<T: std::str::FromStr<Err = String>>(
     body: &Map<String, Value>,
     field: &str,
@@ -127,7 +161,7 @@ fn choice<T: std::str::FromStr<Err = String>>(
 
 fn validate(body: Map<String, Value>, policy: AddressPolicy, psi_available: bool) -> Result<Submission, ApiError> {
     let mut problems = Problems::default();
-    const KNOWN: [&str; 10] = START_FIELDS;
+    const KNOWN: [&str; 13] = START_FIELDS;
     for field in body.keys().filter(|k| !KNOWN.contains(&k.as_str())) {
         problems.add(field, format!("unknown field; expected one of {}", KNOWN.join(", ")));
     }
@@ -211,6 +245,9 @@ fn validate(body: Map<String, Value>, policy: AddressPolicy, psi_available: bool
         timeout_seconds: integer(&body, "timeout_seconds", (60, 1800), default.timeout_seconds, &mut problems),
         max_retries: integer(&body, "max_retries", (0, 5), default.max_retries, &mut problems),
         callback_url,
+        runs: integer(&body, "runs", (1, 5), default.runs, &mut problems),
+        cache_ttl_seconds: integer(&body, "cache_ttl_seconds", (0, 86_400), default.cache_ttl_seconds, &mut problems),
+        categories: categories(&body, &mut problems),
     };
     // The job records the engine it runs on: `auto` is resolved here, once.
     settings.engine = match settings.engine {
@@ -223,6 +260,12 @@ fn validate(body: Map<String, Value>, policy: AddressPolicy, psi_available: bool
         EngineChoice::Auto => EngineChoice::Http,
         chosen => chosen,
     };
+    if settings.engine == EngineChoice::Http && settings.categories.len() > 1 {
+        problems.add(
+            "categories",
+            "only the psi engine scores accessibility, best-practices and seo; the http engine measures performance",
+        );
+    }
     if !problems.0.is_empty() {
         let count = problems.0.len();
         return Err(ApiError::Invalid {
@@ -383,6 +426,7 @@ mod tests {
         assert_eq!((s.priority, s.strategy), (Priority::Normal, Strategy::Mobile));
         assert_eq!(s.engine, EngineChoice::Http, "auto, resolved: this deployment has no PSI key");
         assert_eq!((s.batch_size, s.timeout_seconds, s.max_retries), (5, 300, 3));
+        assert_eq!((s.runs, s.cache_ttl_seconds, s.categories), (1, 0, vec![Category::Performance]));
         assert_eq!(submission.name, None);
     }
 
@@ -395,13 +439,16 @@ mod tests {
             "batch_size": 21,
             "timeout_seconds": 59,
             "max_retries": -1,
+            "runs": 6,
+            "cache_ttl_seconds": 86_401,
+            "categories": ["seo", "speed", 4],
             "name": "x".repeat(201),
             "colour": "blue",
         }));
         assert_eq!(
             problems,
             [
-                "colour: unknown field; expected one of name, urls, sitemap_url, priority, strategy, batch_size, timeout_seconds, max_retries, engine, callback_url",
+                "colour: unknown field; expected one of name, urls, sitemap_url, priority, strategy, batch_size, timeout_seconds, max_retries, engine, callback_url, runs, cache_ttl_seconds, categories",
                 "name: must be at most 200 characters",
                 "urls[1]: must be a string",
                 "priority: \"asap\" is not one of low, normal, high, urgent",
@@ -409,8 +456,27 @@ mod tests {
                 "batch_size: must be a whole number from 1 to 20",
                 "timeout_seconds: must be a whole number from 60 to 1800",
                 "max_retries: must be a whole number from 0 to 5",
+                "runs: must be a whole number from 1 to 5",
+                "cache_ttl_seconds: must be a whole number from 0 to 86400",
+                "categories[1]: \"speed\" is not one of performance, accessibility, best-practices, seo",
+                "categories[2]: must be a string",
+                "categories: only the psi engine scores accessibility, best-practices and seo; the http engine measures performance",
             ]
         );
+    }
+
+    #[test]
+    fn categories_are_for_psi_and_always_include_performance() {
+        let Value::Object(body) =
+            json!({"urls": ["a.com"], "engine": "psi", "categories": ["seo", "seo", "accessibility"], "runs": 3})
+        else {
+            unreachable!()
+        };
+        let s = validate(body, AddressPolicy::default(), true).unwrap().settings;
+        assert_eq!(s.categories, [Category::Performance, Category::Seo, Category::Accessibility]);
+        assert_eq!((s.runs, s.cache_ttl_seconds), (3, 0));
+        let Value::Object(body) = json!({"urls": ["a.com"], "categories": ["performance"]}) else { unreachable!() };
+        assert!(validate(body, AddressPolicy::default(), false).is_ok(), "performance alone suits the http engine");
     }
 
     #[test]

@@ -9,9 +9,9 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::sync::OnceCell;
 
-use super::{Admission, Engine, EngineError, Engines, HttpEngine};
+use super::{Admission, Engine, EngineError, Engines, HttpEngine, Request};
 use crate::config::{KeySource, PsiConfig};
-use crate::domain::{Analysis, ErrorKind, Strategy};
+use crate::domain::{Analysis, Category, ErrorKind, Strategy};
 use crate::error::Error;
 use crate::quota::{Grant, QuotaGate, next_daily_reset};
 use crate::time::{Millis, now_millis};
@@ -39,7 +39,6 @@ pub struct PsiEngine<G> {
     key: KeyProvider,
     cached: OnceCell<ApiKey>,
     quota: G,
-    categories: Vec<String>,
 }
 
 impl<G: QuotaGate> PsiEngine<G> {
@@ -50,7 +49,7 @@ impl<G: QuotaGate> PsiEngine<G> {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
-        Ok(PsiEngine { http, endpoint, key, cached: OnceCell::new(), quota, categories: vec!["performance".into()] })
+        Ok(PsiEngine { http, endpoint, key, cached: OnceCell::new(), quota })
     }
 
     async fn key(&self) -> Result<&ApiKey, Error> {
@@ -77,21 +76,21 @@ impl<G: QuotaGate> PsiEngine<G> {
         })
     }
 
-    fn request_url(&self, page: &str, strategy: Strategy, key: &ApiKey) -> url::Url {
+    fn request_url(&self, page: &str, strategy: Strategy, categories: &[Category], key: &ApiKey) -> url::Url {
         let mut url = self.endpoint.clone();
         {
             let mut query = url.query_pairs_mut();
             query.append_pair("url", page);
             query.append_pair("strategy", if strategy == Strategy::Desktop { "desktop" } else { "mobile" });
-            for category in &self.categories {
-                query.append_pair("category", category);
+            for category in categories {
+                query.append_pair("category", category.as_str());
             }
             query.append_pair("key", key.expose());
         }
         url
     }
 
-    async fn run(&self, page: &str, strategy: Strategy) -> Result<Analysis, EngineError> {
+    async fn run(&self, page: &str, strategy: Strategy, categories: &[Category]) -> Result<Analysis, EngineError> {
         let key = match self.key().await {
             Ok(key) => key,
             Err(err) => {
@@ -106,7 +105,7 @@ impl<G: QuotaGate> PsiEngine<G> {
         // The request URL carries the key: errors are reported without it.
         let response = self
             .http
-            .get(self.request_url(page, strategy, key))
+            .get(self.request_url(page, strategy, categories, key))
             .send()
             .await
             .map_err(|e| EngineError::from_request(e.without_url()))?;
@@ -148,7 +147,20 @@ impl<G: QuotaGate> Engine for PsiEngine<G> {
     }
 
     async fn analyze(&self, url: &str, strategy: Strategy, timeout: Duration) -> Result<Analysis, EngineError> {
-        match tokio::time::timeout(timeout, self.run(url, strategy)).await {
+        self.analyze_categories(url, strategy, &[Category::Performance], timeout).await
+    }
+}
+
+impl<G: QuotaGate> PsiEngine<G> {
+    /// An analysis that scores `categories` (performance is always among Lighthouse's).
+    pub async fn analyze_categories(
+        &self,
+        url: &str,
+        strategy: Strategy,
+        categories: &[Category],
+        timeout: Duration,
+    ) -> Result<Analysis, EngineError> {
+        match tokio::time::timeout(timeout, self.run(url, strategy, categories)).await {
             Ok(result) => result,
             Err(_) => Err(EngineError::new(
                 ErrorKind::Timeout,
@@ -180,16 +192,14 @@ impl<G: QuotaGate> Engines for EngineSet<G> {
         }
     }
 
-    async fn analyze(
-        &self,
-        engine: &str,
-        url: &str,
-        strategy: Strategy,
-        timeout: Duration,
-    ) -> Result<Analysis, EngineError> {
+    async fn analyze(&self, engine: &str, request: Request<'_>, timeout: Duration) -> Result<Analysis, EngineError> {
         match engine {
-            "psi" => Engine::analyze(self.psi()?, url, strategy, timeout).await,
-            _ => Engine::analyze(&self.http, url, strategy, timeout).await,
+            "psi" => {
+                let categories =
+                    if request.categories.is_empty() { &[Category::Performance][..] } else { request.categories };
+                self.psi()?.analyze_categories(request.url, request.strategy, categories, timeout).await
+            }
+            _ => Engine::analyze(&self.http, request.url, request.strategy, timeout).await,
         }
     }
 }
