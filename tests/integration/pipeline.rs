@@ -341,3 +341,37 @@ async fn a_message_deleted_by_hand_mid_job_is_sent_again_and_the_job_completes()
     assert_eq!(site.hits(), 6, "every page measured once");
     h.env.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_later_job_reuses_fresh_results_and_says_so() {
+    let h = Harness::new().await;
+    let site = Site::start().await;
+    let key = h.key_for("acme").await;
+    let first = h.start(&key, json!({"urls": [site.url("/page/1"), site.url("/page/2")]})).await;
+    h.drain(&h.env.queues.normal).await;
+    assert_eq!(site.hits(), 2);
+
+    let body =
+        json!({"urls": [site.url("/page/1"), site.url("/page/2"), site.url("/page/3")], "cache_ttl_seconds": 3600});
+    let second = h.start(&key, body).await;
+    h.drain(&h.env.queues.normal).await;
+    assert_eq!(site.hits(), 3, "only the new URL was fetched");
+    let results = h.request("GET", &format!("/api/v1/batch-processing/results/{second}"), Some(&key), None).await;
+    let rows = results.body["results"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().all(|r| r["status"] == "succeeded"), "{rows:?}");
+    for row in &rows[..2] {
+        assert_eq!(row["cached_from"]["batch_job_id"], first.as_str(), "{row}");
+        assert!(row["cached_from"]["analyzed_at"].as_str().unwrap().ends_with('Z'));
+        assert!(row["score"].is_number());
+    }
+    assert!(rows[2].get("cached_from").is_none(), "a new analysis is not marked");
+
+    // Another tenant's job finds nothing of acme's; a zero age reuses nothing.
+    let other = h.key_for("globex").await;
+    h.start(&other, json!({"urls": [site.url("/page/1")], "cache_ttl_seconds": 3600})).await;
+    h.start(&key, json!({"urls": [site.url("/page/2")]})).await;
+    h.drain(&h.env.queues.normal).await;
+    assert_eq!(site.hits(), 5);
+    h.env.cleanup().await;
+}

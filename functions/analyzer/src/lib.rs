@@ -8,7 +8,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::future::join_all;
 use shared::config::QueueUrls;
 use shared::domain::ErrorKind;
-use shared::domain::TaskMessage;
+use shared::domain::{Analysis, TaskMessage};
 use shared::engine::runs::{self, Plan};
 use shared::engine::{Admission, EngineError, Engines};
 use shared::metrics::{MetricLine, Unit};
@@ -40,6 +40,8 @@ pub struct Analyzer<S, Q, E> {
 enum Disposition {
     Succeeded {
         analysis_ms: f64,
+        /// An earlier result reused, not a new analysis.
+        cached: bool,
     },
     Failed {
         kind: ErrorKind,
@@ -81,6 +83,7 @@ fn metric_line(results: &[(Disposition, Option<f64>)], released: usize) -> Metri
     let mut line = MetricLine::new("speedbatch").dimension("Function", "analyzer");
     let count = |f: &dyn Fn(&Disposition) -> bool| results.iter().filter(|(d, _)| f(d)).count() as u64;
     line.count("UrlsSucceeded", count(&|d| matches!(d, Disposition::Succeeded { .. })));
+    line.count("CacheHits", count(&|d| matches!(d, Disposition::Succeeded { cached: true, .. })));
     line.count("UrlsFailed", count(&|d| matches!(d, Disposition::Failed { .. })));
     line.count("UrlsRetried", count(&|d| matches!(d, Disposition::RetryLater)));
     line.count("UrlsCancelled", count(&|d| matches!(d, Disposition::Cancelled)));
@@ -97,7 +100,9 @@ fn metric_line(results: &[(Disposition, Option<f64>)], released: usize) -> Metri
     let analysis = results
         .iter()
         .filter_map(|(d, _)| match d {
-            Disposition::Succeeded { analysis_ms } | Disposition::Failed { analysis_ms, .. } => Some(*analysis_ms),
+            Disposition::Succeeded { analysis_ms, cached: false } | Disposition::Failed { analysis_ms, .. } => {
+                Some(*analysis_ms)
+            }
             _ => None,
         })
         .collect();
@@ -238,9 +243,14 @@ where
         deadline: std::time::SystemTime,
     ) -> Result<Disposition, shared::Error> {
         let (job_id, seq) = (&message.job_id, message.seq);
-        let start_at = match self.engine.admit(&message.engine, now_millis()).await? {
-            Admission::At(at) => at,
-            Admission::Wait { until, reason } => return self.defer(message, until, &reason).await,
+        // A reusable result is looked for first, so that reusing one costs no quota place.
+        let cached = self.cached(message).await?;
+        let start_at = match cached {
+            Some(_) => now_millis(),
+            None => match self.engine.admit(&message.engine, now_millis()).await? {
+                Admission::At(at) => at,
+                Admission::Wait { until, reason } => return self.defer(message, until, &reason).await,
+            },
         };
         // The analysis stops at the URL's timeout or early enough to write its result before
         // Lambda ends the invocation; the lease covers both, so no other delivery starts the
@@ -248,46 +258,14 @@ where
         let remaining =
             deadline.duration_since(std::time::SystemTime::now()).unwrap_or_default().saturating_sub(WRITE_MARGIN);
         let timeout = Duration::from_secs(u64::from(message.timeout_seconds)).min(remaining);
-        let now = now_millis();
-        // The attempt is the URL's own count, not SQS's receive count: a duplicate that only
-        // waited, or a message the reconciler sent again, is not an attempt.
-        let attempt = match self.store.claim_task(job_id, seq, now, timeout + WRITE_MARGIN).await {
-            Ok(Claim::Claimed) => 1,
-            Ok(Claim::Reclaimed { attempt }) if attempt > 1 + message.max_retries + CRASH_ALLOWANCE => {
-                let outcome = Outcome::Failed {
-                    kind: ErrorKind::Timeout,
-                    reason: format!(
-                        "the analysis stopped without a result {} times (the analyzer crashed or ran out of time)",
-                        attempt - 1
-                    ),
-                    analysis: None,
-                };
-                tracing::warn!(%job_id, seq, attempt, "URL given up after repeated crashes");
-                return self.record(message, &outcome, attempt, 0.0).await;
-            }
-            Ok(Claim::Reclaimed { attempt }) => attempt,
-            Ok(Claim::AlreadyFinished(status)) => {
-                tracing::info!(%job_id, seq, %status, "duplicate delivery ignored");
-                return Ok(Disposition::Duplicate);
-            }
-            Ok(Claim::Busy { until }) => {
-                let wait = Duration::from_millis(u64::try_from(until - now).unwrap_or(0))
-                    .clamp(Duration::from_secs(1), MAX_WAIT);
-                tracing::info!(%job_id, seq, wait_s = wait.as_secs(), "URL held by another delivery: looking again later");
-                self.come_back_later(record, wait).await?;
-                return Ok(Disposition::Busy);
-            }
-            Ok(Claim::JobCancelling(status)) => {
-                let cancelled = self.store.cancel_task(job_id, seq, status, now_millis()).await?;
-                tracing::info!(%job_id, seq, cancelled, "job is cancelling: URL not started");
-                return Ok(if cancelled { Disposition::Cancelled } else { Disposition::Duplicate });
-            }
-            Err(shared::Error::NotFound) => {
-                tracing::warn!(%job_id, seq, "task for a job that no longer exists dropped");
-                return Ok(Disposition::Dropped);
-            }
-            Err(err) => return Err(err),
+        let attempt = match self.claim(message, record, timeout).await? {
+            Ok(attempt) => attempt,
+            Err(disposition) => return Ok(disposition),
         };
+        if let Some(analysis) = cached {
+            tracing::info!(%job_id, seq, "an earlier result reused");
+            return self.record(message, &Outcome::Succeeded(analysis), attempt, 0.0).await;
+        }
         // The engine's quota slot: at most a few seconds ahead (the engine admits no later).
         let slot = Duration::from_millis(u64::try_from(start_at - now_millis()).unwrap_or(0));
         if !slot.is_zero() {
@@ -322,6 +300,65 @@ where
         self.record(message, &outcome, attempt, analysis_ms).await
     }
 
+    /// The tenant's fresh result for this URL, when the job reuses results.
+    async fn cached(&self, message: &TaskMessage) -> Result<Option<Analysis>, shared::Error> {
+        let Some(key) = message.cache_key().filter(|_| message.cache_ttl_seconds > 0) else { return Ok(None) };
+        let since = now_millis() - i64::from(message.cache_ttl_seconds) * 1000;
+        self.store.cached_result(&key, since).await
+    }
+
+    /// Claims the URL for this delivery: the attempt it is, or what became of the message
+    /// when the URL is not this delivery's to analyse.
+    async fn claim(
+        &self,
+        message: &TaskMessage,
+        record: &SqsMessage,
+        timeout: Duration,
+    ) -> Result<Result<u32, Disposition>, shared::Error> {
+        let (job_id, seq) = (&message.job_id, message.seq);
+        let now = now_millis();
+        // The attempt is the URL's own count, not SQS's receive count: a duplicate that only
+        // waited, or a message the reconciler sent again, is not an attempt.
+        let claimed = match self.store.claim_task(job_id, seq, now, timeout + WRITE_MARGIN).await {
+            Ok(Claim::Claimed) => 1,
+            Ok(Claim::Reclaimed { attempt }) if attempt > 1 + message.max_retries + CRASH_ALLOWANCE => {
+                let outcome = Outcome::Failed {
+                    kind: ErrorKind::Timeout,
+                    reason: format!(
+                        "the analysis stopped without a result {} times (the analyzer crashed or ran out of time)",
+                        attempt - 1
+                    ),
+                    analysis: None,
+                };
+                tracing::warn!(%job_id, seq, attempt, "URL given up after repeated crashes");
+                return self.record(message, &outcome, attempt, 0.0).await.map(Err);
+            }
+            Ok(Claim::Reclaimed { attempt }) => attempt,
+            Ok(Claim::AlreadyFinished(status)) => {
+                tracing::info!(%job_id, seq, %status, "duplicate delivery ignored");
+                return Ok(Err(Disposition::Duplicate));
+            }
+            Ok(Claim::Busy { until }) => {
+                let wait = Duration::from_millis(u64::try_from(until - now).unwrap_or(0))
+                    .clamp(Duration::from_secs(1), MAX_WAIT);
+                tracing::info!(%job_id, seq, wait_s = wait.as_secs(), "URL held by another delivery: looking again later");
+                self.come_back_later(record, wait).await?;
+                return Ok(Err(Disposition::Busy));
+            }
+            Ok(Claim::JobCancelling(status)) => {
+                let cancelled = self.store.cancel_task(job_id, seq, status, now_millis()).await?;
+                tracing::info!(%job_id, seq, cancelled, "job is cancelling: URL not started");
+                return Ok(Err(if cancelled { Disposition::Cancelled } else { Disposition::Duplicate }));
+            }
+            Err(shared::Error::NotFound) => {
+                tracing::warn!(%job_id, seq, "task for a job that no longer exists dropped");
+                return Ok(Err(Disposition::Dropped));
+            }
+            Err(err) => return Err(err),
+        };
+        Ok(Ok(claimed))
+    }
+
     /// Records a URL's terminal outcome (releasing the next URL of its window).
     async fn record(
         &self,
@@ -331,12 +368,19 @@ where
         analysis_ms: f64,
     ) -> Result<Disposition, shared::Error> {
         let (job_id, seq) = (&message.job_id, message.seq);
-        match self.store.record_outcome(job_id, seq, outcome, message.releases(), now_millis()).await? {
+        let cache_key = message.cache_key();
+        match self
+            .store
+            .record_outcome(job_id, seq, outcome, message.releases(), cache_key.as_ref(), now_millis())
+            .await?
+        {
             Recorded::Counted => {
                 let succeeded = matches!(outcome, Outcome::Succeeded(_));
                 tracing::info!(%job_id, seq, succeeded, attempt, "task recorded");
                 Ok(match outcome {
-                    Outcome::Succeeded(_) => Disposition::Succeeded { analysis_ms },
+                    Outcome::Succeeded(analysis) => {
+                        Disposition::Succeeded { analysis_ms, cached: analysis.cached_from.is_some() }
+                    }
                     Outcome::Failed { kind, .. } => Disposition::Failed { kind: *kind, analysis_ms },
                 })
             }
@@ -376,7 +420,13 @@ mod tests {
             } else if url.contains("gone") {
                 Err(EngineError::new(ErrorKind::Http4xx, "HTTP 410 Gone"))
             } else {
-                Ok(Analysis { engine: "scripted".into(), strategy, score: Some(90.0), metrics: Default::default() })
+                Ok(Analysis {
+                    engine: "scripted".into(),
+                    strategy,
+                    score: Some(90.0),
+                    metrics: Default::default(),
+                    cached_from: None,
+                })
             }
         }
     }
@@ -504,14 +554,16 @@ mod tests {
     #[test]
     fn metrics_count_every_outcome_by_kind() {
         let results = vec![
-            (Disposition::Succeeded { analysis_ms: 10.0 }, Some(5.0)),
+            (Disposition::Succeeded { analysis_ms: 10.0, cached: false }, Some(5.0)),
+            (Disposition::Succeeded { analysis_ms: 0.0, cached: true }, None),
             (Disposition::Failed { kind: ErrorKind::Http4xx, analysis_ms: 20.0 }, Some(7.0)),
             (Disposition::Failed { kind: ErrorKind::Http4xx, analysis_ms: 30.0 }, None),
             (Disposition::RetryLater, None),
             (Disposition::Cancelled, None),
         ];
         let line: serde_json::Value = serde_json::from_str(&metric_line(&results, 4).render(0)).unwrap();
-        assert_eq!(line["UrlsSucceeded"], 1.0);
+        assert_eq!(line["UrlsSucceeded"], 2.0);
+        assert_eq!(line["CacheHits"], 1.0);
         assert_eq!(line["UrlsFailed"], 2.0);
         assert_eq!(line["Failures.http_4xx"], 2.0);
         assert_eq!(line["UrlsRetried"], 1.0);
@@ -666,7 +718,13 @@ mod tests {
                 let reason = "Quota exceeded for quota metric 'Queries'";
                 return Err(EngineError::deferred(ErrorKind::RateLimited, reason, now_millis() + 60_000));
             }
-            Ok(Analysis { engine: "gated".into(), strategy, score: Some(50.0), metrics: Default::default() })
+            Ok(Analysis {
+                engine: "gated".into(),
+                strategy,
+                score: Some(50.0),
+                metrics: Default::default(),
+                cached_from: None,
+            })
         }
     }
 
@@ -706,5 +764,45 @@ mod tests {
         assert_eq!(a.store.get_task(&id, 1).await.unwrap().unwrap().attempts, 0);
         let job = a.store.get_job(&id).await.unwrap().unwrap();
         assert_eq!((job.counters.failed, job.counters.succeeded), (0, 0), "a wait is never a failure");
+    }
+
+    #[tokio::test]
+    async fn a_fresh_result_of_the_tenant_is_reused_without_the_engine_or_its_quota() {
+        let a = Analyzer {
+            store: MemoryStore::new(),
+            queue: MemoryQueue::new(),
+            engine: Gated::default(),
+            queues: QueueUrls { high: "q/high".into(), normal: "q/normal".into(), low: "q/low".into() },
+        };
+        let url = CleanUrl::parse("https://ok.example", AddressPolicy::default()).unwrap();
+        let submit = |tenant: &str, cache_ttl_seconds: u32| {
+            let settings = JobSettings { cache_ttl_seconds, ..JobSettings::default() };
+            Job::new(Tenant(tenant.into()), "n".into(), settings, 1, 0)
+        };
+        let message = |job: &Job| serde_json::to_value(TaskMessage::new(job, 0, url.as_str().into(), 60)).unwrap();
+
+        let first = submit("t", 0);
+        a.store.create_job(&first, std::slice::from_ref(&url)).await.unwrap();
+        a.handle(event(vec![record("m0", message(&first), 1)]), later()).await;
+        assert_eq!(a.store.get_task(&first.id, 0).await.unwrap().unwrap().status, UrlStatus::Succeeded);
+
+        // The quota is full: only a reused result can finish a URL now.
+        a.engine.full.store(true, std::sync::atomic::Ordering::SeqCst);
+        let again = submit("t", 3600);
+        let other_tenant = submit("u", 3600);
+        let no_cache = submit("t", 0);
+        for job in [&again, &other_tenant, &no_cache] {
+            a.store.create_job(job, std::slice::from_ref(&url)).await.unwrap();
+            a.handle(event(vec![record("m", message(job), 1)]), later()).await;
+        }
+        let reused = a.store.get_task(&again.id, 0).await.unwrap().unwrap();
+        assert_eq!(reused.status, UrlStatus::Succeeded);
+        let cached = reused.analysis.unwrap().cached_from.expect("marked as reused");
+        assert_eq!(cached.job_id, first.id);
+        for job in [&other_tenant, &no_cache] {
+            let waiting = a.store.get_task(&job.id, 0).await.unwrap().unwrap();
+            assert_eq!(waiting.status, UrlStatus::Queued, "another tenant's result, or no reuse asked for");
+        }
+        assert_eq!(a.queue.deferred().len(), 2);
     }
 }

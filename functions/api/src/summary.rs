@@ -87,6 +87,7 @@ mod tests {
                 strategy: Strategy::Mobile,
                 score,
                 metrics: metrics.as_object().unwrap().clone(),
+                cached_from: None,
             }),
             analyzed_at: Some(1),
             released_at: None,

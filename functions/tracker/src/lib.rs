@@ -429,7 +429,7 @@ mod tests {
         assert_eq!(tracker.store.claim_task(&job.id, 0, 10, Duration::from_secs(60)).await.unwrap(), Claim::Claimed);
         let outcome =
             Outcome::Failed { kind: shared::domain::ErrorKind::Http4xx, reason: "HTTP 404".into(), analysis: None };
-        tracker.store.record_outcome(&job.id, 0, &outcome, Some(2), 20).await.unwrap();
+        tracker.store.record_outcome(&job.id, 0, &outcome, Some(2), None, 20).await.unwrap();
 
         let report = tracker.reconcile(1_000).await;
         assert_eq!((report.jobs_checked, report.urls_resent, report.errors), (1, 2, 0));
@@ -459,7 +459,7 @@ mod tests {
             tracker.store.claim_task(&job.id, 0, 1_001, Duration::from_secs(60)).await.unwrap(),
             Claim::Reclaimed { attempt: 2 }
         );
-        tracker.store.record_outcome(&job.id, 0, &Outcome::Succeeded(analysis()), None, 1_002).await.unwrap();
+        tracker.store.record_outcome(&job.id, 0, &Outcome::Succeeded(analysis()), None, None, 1_002).await.unwrap();
         // The stream record of that write is lost: the next sweep finishes the job.
         let report = tracker.reconcile(5_000).await;
         assert_eq!(report.jobs_moved, 1);
@@ -475,6 +475,7 @@ mod tests {
             strategy: shared::domain::Strategy::Mobile,
             score: Some(90.0),
             metrics: Default::default(),
+            cached_from: None,
         }
     }
 }

@@ -1,11 +1,13 @@
 //! The service's vocabulary: jobs, the URL tasks inside them, their statuses and the
 //! transitions allowed between them, and the cleaned URL every task is built from.
 
+pub mod cache;
 pub mod clean_url;
 pub mod job;
 pub mod task;
 pub mod view;
 
+pub use cache::{CacheKey, CachedFrom};
 pub use clean_url::{CleanUrl, CleanedBatch, Rejected, UrlRejection, clean_batch};
 pub use job::{Category, Counters, EngineChoice, Job, JobId, JobSettings, JobStatus, Priority, Strategy, Tenant};
 pub use task::{Analysis, ErrorKind, TaskMessage, UrlStatus, UrlTask};

@@ -1,6 +1,7 @@
 use serde::{Deserialize, Serialize};
 
-use super::job::{Category, Job, JobId, Priority, Strategy};
+use super::cache::{CacheKey, CachedFrom};
+use super::job::{Category, Job, JobId, Priority, Strategy, Tenant};
 use super::named_enum;
 use crate::time::Millis;
 
@@ -90,6 +91,9 @@ pub struct Analysis {
     pub strategy: Strategy,
     pub score: Option<f64>,
     pub metrics: serde_json::Map<String, serde_json::Value>,
+    /// Set when this is an earlier result reused (`cache_ttl_seconds`), not a new analysis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_from: Option<CachedFrom>,
 }
 
 /// The SQS message body for one URL: everything the analyzer needs without a read.
@@ -110,6 +114,15 @@ pub struct TaskMessage {
     pub runs: u32,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub categories: Vec<Category>,
+    /// Reuse a result of the tenant's at most this old (0: never); needs `tenant`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_ttl_seconds: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<Tenant>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 fn one() -> u32 {
@@ -136,6 +149,8 @@ impl TaskMessage {
             total_urls: u32::try_from(job.counters.total).unwrap_or(u32::MAX),
             runs: job.settings.runs,
             categories: job.settings.categories.clone(),
+            cache_ttl_seconds: job.settings.cache_ttl_seconds,
+            tenant: Some(job.tenant.clone()),
         }
     }
 
@@ -145,6 +160,12 @@ impl TaskMessage {
     pub fn releases(&self) -> Option<u32> {
         let next = self.seq.checked_add(self.batch_size.max(1))?;
         (next < self.total_urls).then_some(next)
+    }
+
+    /// Where this URL's result is indexed for reuse by later jobs of the tenant.
+    pub fn cache_key(&self) -> Option<CacheKey> {
+        let tenant = self.tenant.as_ref()?;
+        Some(CacheKey::new(tenant, &self.engine, self.strategy, &self.categories, &self.url))
     }
 
     /// The message for URL `seq` of the same job.
@@ -195,6 +216,8 @@ mod tests {
             total_urls: 10,
             runs: 3,
             categories: vec![Category::Performance, Category::Seo],
+            cache_ttl_seconds: 600,
+            tenant: Some(Tenant("acme".into())),
         };
         let json = serde_json::to_string(&message).unwrap();
         assert!(json.contains("\"strategy\":\"desktop\""), "{json}");
@@ -205,7 +228,8 @@ mod tests {
                 "max_retries":1,"priority":"low","batch_size":1,"total_urls":2}"#,
         )
         .unwrap();
-        assert_eq!((older.runs, older.categories.len()), (1, 0));
+        assert_eq!((older.runs, older.categories.len(), older.cache_ttl_seconds), (1, 0, 0));
+        assert_eq!(older.cache_key(), None, "no tenant, no cache");
     }
 
     #[test]

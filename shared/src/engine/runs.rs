@@ -185,7 +185,13 @@ mod tests {
                     let mut metrics = Map::new();
                     metrics.insert("ttfb_ms".into(), json!(score * 2.0));
                     metrics.insert("status_code".into(), json!(200));
-                    Ok(Analysis { engine: "http".into(), strategy: request.strategy, score: Some(score), metrics })
+                    Ok(Analysis {
+                        engine: "http".into(),
+                        strategy: request.strategy,
+                        score: Some(score),
+                        metrics,
+                        cached_from: None,
+                    })
                 }
                 Err(kind) => Err(EngineError::new(kind, "scripted failure")),
             }

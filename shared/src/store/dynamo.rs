@@ -14,12 +14,14 @@ use aws_sdk_dynamodb::types::{
 use futures::{StreamExt, TryStreamExt};
 
 use super::items::{
-    ACTIVE_INDEX, ACTIVE_PK, JOB_SK, JobItem, KEY_SK, MAX_SEQ, SECRET_SK, TASK_SK_PREFIX, TENANT_INDEX, TaskItem,
-    job_pk, key_pk, task_sk, tenant_pk,
+    ACTIVE_INDEX, ACTIVE_PK, CACHE_INDEX, JOB_SK, JobItem, KEY_SK, MAX_SEQ, SECRET_SK, TASK_SK_PREFIX, TENANT_INDEX,
+    TaskItem, job_pk, key_pk, task_sk, tenant_pk,
 };
 use super::{Cancel, Claim, JobStore, Outcome, Page, Recorded};
 use crate::auth::KeyStore;
-use crate::domain::{CleanUrl, ErrorKind, Job, JobId, JobStatus, Tenant, UrlStatus, UrlTask};
+use crate::domain::{
+    Analysis, CacheKey, CachedFrom, CleanUrl, ErrorKind, Job, JobId, JobStatus, Tenant, UrlStatus, UrlTask,
+};
 use crate::error::Error;
 use crate::retry::backoff;
 use crate::time::Millis;
@@ -521,6 +523,7 @@ impl JobStore for DynamoStore {
         seq: u32,
         outcome: &Outcome,
         release: Option<u32>,
+        cache_key: Option<&CacheKey>,
         now: Millis,
     ) -> Result<Recorded, Error> {
         let (status, error, analysis) = match outcome {
@@ -540,6 +543,12 @@ impl JobStore for DynamoStore {
             set.push("analysis = :analysis");
             let value = serde_dynamo::to_attribute_value(analysis).map_err(|e| Error::Corrupt(e.to_string()))?;
             task = task.expression_attribute_values(":analysis", value);
+        }
+        // A reused result is not indexed again: its age is its original analysis's.
+        let fresh_success = matches!(outcome, Outcome::Succeeded(a) if a.cached_from.is_none());
+        if let Some(key) = cache_key.filter(|_| fresh_success) {
+            set.push("cache_pk = :cache_pk, cache_sk = :now");
+            task = task.expression_attribute_values(":cache_pk", av_s(key.as_str()));
         }
         let task = task
             .update_expression(format!("SET {}", set.join(", ")))
@@ -663,6 +672,38 @@ impl JobStore for DynamoStore {
             .collect::<Result<Vec<_>, _>>()?;
         let next = if page.more { items.last().cloned() } else { None };
         Ok(Page { items, next })
+    }
+
+    async fn cached_result(&self, key: &CacheKey, since: Millis) -> Result<Option<Analysis>, Error> {
+        // The index holds keys only (a result's size is not written twice); the newest entry
+        // names the task, which one read fetches.
+        let found = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(CACHE_INDEX)
+            .key_condition_expression("cache_pk = :key AND cache_sk >= :since")
+            .expression_attribute_values(":key", av_s(key.as_str()))
+            .expression_attribute_values(":since", av_n(since))
+            .scan_index_forward(false)
+            .limit(1)
+            .send()
+            .await
+            .map_err(|e| Error::store("Query", e))?;
+        let Some(entry) = found.items().first() else { return Ok(None) };
+        let (Some(pk), Some(sk), Some(AttributeValue::N(at))) =
+            (entry.get("pk"), entry.get("sk"), entry.get("cache_sk"))
+        else {
+            return Err(Error::Corrupt("a cache index entry without its keys".into()));
+        };
+        let analyzed_at: Millis = at.parse().map_err(|_| Error::Corrupt(format!("cache entry time {at:?}")))?;
+        let key = HashMap::from([("pk".to_owned(), pk.clone()), ("sk".to_owned(), sk.clone())]);
+        let Some(item) = self.get_consistent(key).await? else { return Ok(None) };
+        let task = from_item::<TaskItem>(item)?.into_task();
+        Ok(task.analysis.map(|analysis| Analysis {
+            cached_from: Some(CachedFrom { job_id: task.job_id, analyzed_at }),
+            ..analysis
+        }))
     }
 
     async fn stalled_tasks(&self, id: &JobId, before: Millis, limit: usize) -> Result<Vec<UrlTask>, Error> {

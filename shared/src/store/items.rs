@@ -3,7 +3,7 @@
 //! | item | `pk` | `sk` | GSI `by_tenant` |
 //! |---|---|---|---|
 //! | job | `JOB#<job id>` | `JOB` | `gsi1pk = TENANT#<tenant>`, `gsi1sk = <job id>` (UUIDv7: time order); while unfinished also `gsi2pk = ACTIVE`, `gsi2sk = <job id>` (GSI `by_activity`) |
-//! | URL task | `JOB#<job id>` | `URL#<seq, 6 digits>` | — |
+//! | URL task | `JOB#<job id>` | `URL#<seq, 6 digits>` | once succeeded, `cache_pk = CACHE#<tenant>#<hash of engine, strategy, categories, URL>`, `cache_sk = <analysed at>` (GSI `by_cache`, keys only) |
 //! | API key | `KEY#<sha-256 of the key>` | `KEY` | — |
 //! | callback secret | `TENANT#<tenant>` | `SECRET` | — |
 //!
@@ -27,6 +27,9 @@ pub const MAX_SEQ: u32 = 999_999;
 pub const TENANT_INDEX: &str = "by_tenant";
 /// The sparse GSI that lists unfinished jobs (keys only), for the reconciler.
 pub const ACTIVE_INDEX: &str = "by_activity";
+/// Sparse and keys-only: succeeded tasks by `cache_pk` (tenant, URL, engine, strategy,
+/// categories hashed) and `cache_sk` (when analysed), for result reuse.
+pub const CACHE_INDEX: &str = "by_cache";
 /// `gsi2pk` of every unfinished job; removed when the job finishes.
 pub const ACTIVE_PK: &str = "ACTIVE";
 

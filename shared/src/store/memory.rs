@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{Cancel, Claim, JobStore, Outcome, Page, Recorded};
 use crate::auth::KeyStore;
-use crate::domain::{CleanUrl, ErrorKind, Job, JobId, JobStatus, Tenant, UrlStatus, UrlTask};
+use crate::domain::{
+    Analysis, CacheKey, CachedFrom, CleanUrl, ErrorKind, Job, JobId, JobStatus, Tenant, UrlStatus, UrlTask,
+};
 use crate::error::Error;
 use crate::time::Millis;
 
@@ -18,6 +20,8 @@ struct State {
     keys: HashMap<String, Tenant>,
     secrets: HashMap<Tenant, String>,
     resent: HashMap<(JobId, u32), Millis>,
+    /// Cache key → (analysed at, job, seq) of each result indexed under it.
+    cache: HashMap<String, Vec<(Millis, JobId, u32)>>,
 }
 
 #[derive(Default)]
@@ -148,10 +152,11 @@ impl JobStore for MemoryStore {
         seq: u32,
         outcome: &Outcome,
         release: Option<u32>,
+        cache_key: Option<&CacheKey>,
         now: Millis,
     ) -> Result<Recorded, Error> {
         let mut state = self.state()?;
-        let State { jobs, tasks, .. } = &mut *state;
+        let State { jobs, tasks, cache, .. } = &mut *state;
         let job = jobs.get_mut(id).ok_or(Error::NotFound)?;
         let task = tasks.get_mut(&(id.clone(), seq)).ok_or(Error::NotFound)?;
         if task.status != UrlStatus::Processing {
@@ -165,6 +170,9 @@ impl JobStore for MemoryStore {
                 task.status = UrlStatus::Succeeded;
                 task.analysis = Some(analysis.clone());
                 job.counters.succeeded += 1;
+                if let Some(key) = cache_key.filter(|_| analysis.cached_from.is_none()) {
+                    cache.entry(key.as_str().to_owned()).or_default().push((now, id.clone(), seq));
+                }
             }
             Outcome::Failed { kind, reason, analysis } => {
                 task.status = UrlStatus::Failed;
@@ -178,6 +186,18 @@ impl JobStore for MemoryStore {
             next.released_at.get_or_insert(now);
         }
         Ok(Recorded::Counted)
+    }
+
+    async fn cached_result(&self, key: &CacheKey, since: Millis) -> Result<Option<Analysis>, Error> {
+        let state = self.state()?;
+        let newest = state
+            .cache
+            .get(key.as_str())
+            .and_then(|entries| entries.iter().filter(|(at, _, _)| *at >= since).max_by_key(|(at, _, _)| *at));
+        Ok(newest.and_then(|(at, job_id, seq)| {
+            let analysis = state.tasks.get(&(job_id.clone(), *seq))?.analysis.clone()?;
+            Some(Analysis { cached_from: Some(CachedFrom { job_id: job_id.clone(), analyzed_at: *at }), ..analysis })
+        }))
     }
 
     async fn cancel_task(&self, id: &JobId, seq: u32, from: UrlStatus, now: Millis) -> Result<bool, Error> {

@@ -10,7 +10,7 @@ use std::future::Future;
 pub use dynamo::DynamoStore;
 pub use memory::MemoryStore;
 
-use crate::domain::{Analysis, CleanUrl, ErrorKind, Job, JobId, JobStatus, Tenant, UrlStatus, UrlTask};
+use crate::domain::{Analysis, CacheKey, CleanUrl, ErrorKind, Job, JobId, JobStatus, Tenant, UrlStatus, UrlTask};
 use crate::error::Error;
 use crate::time::Millis;
 
@@ -99,15 +99,25 @@ pub trait JobStore: Send + Sync {
     fn release_claim(&self, id: &JobId, seq: u32, now: Millis) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Records a URL's terminal status and counts it on the job, atomically and at most once;
-    /// in the same transaction marks URL `release` (the next of the window) released.
+    /// in the same transaction marks URL `release` (the next of the window) released and, for
+    /// a new successful analysis, indexes it for reuse under `cache_key`.
     fn record_outcome(
         &self,
         id: &JobId,
         seq: u32,
         outcome: &Outcome,
         release: Option<u32>,
+        cache_key: Option<&CacheKey>,
         now: Millis,
     ) -> impl Future<Output = Result<Recorded, Error>> + Send;
+
+    /// The newest result indexed under `key` that was analysed at or after `since`, marked
+    /// with where it comes from.
+    fn cached_result(
+        &self,
+        key: &CacheKey,
+        since: Millis,
+    ) -> impl Future<Output = Result<Option<Analysis>, Error>> + Send;
 
     /// Marks a URL of a cancelling job, found in status `from`, `cancelled` and counts it;
     /// `false` when it was no longer in `from`.

@@ -35,13 +35,28 @@ pub struct ResultRow {
     #[schema(value_type = Object)]
     pub metrics: Map<String, Value>,
     pub analyzed_at: Option<String>,
+    /// Present when the result is an earlier one reused (`cache_ttl_seconds`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cached_from: Option<CachedRow>,
+}
+
+/// Where a reused result comes from: the job that analysed the URL, and when.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CachedRow {
+    pub batch_job_id: String,
+    pub analyzed_at: String,
 }
 
 impl ResultRow {
     fn new(task: UrlTask, job: &Job) -> Self {
-        let (engine, strategy, score, metrics) = match task.analysis {
-            Some(a) => (Some(a.engine), a.strategy, a.score, a.metrics),
-            None => (None, job.settings.strategy, None, Map::new()),
+        let (engine, strategy, score, metrics, cached_from) = match task.analysis {
+            Some(a) => {
+                let cached = a
+                    .cached_from
+                    .map(|c| CachedRow { batch_job_id: c.job_id.to_string(), analyzed_at: rfc3339(c.analyzed_at) });
+                (Some(a.engine), a.strategy, a.score, a.metrics, cached)
+            }
+            None => (None, job.settings.strategy, None, Map::new(), None),
         };
         ResultRow {
             url: task.url,
@@ -54,6 +69,7 @@ impl ResultRow {
             score,
             metrics,
             analyzed_at: task.analyzed_at.map(rfc3339),
+            cached_from,
         }
     }
 }
@@ -133,7 +149,18 @@ where
 
 fn csv_response(job: &Job, rows: &[ResultRow], next_cursor: Option<String>) -> Response {
     let metric_names: BTreeSet<&str> = rows.iter().flat_map(|row| row.metrics.keys().map(String::as_str)).collect();
-    let fixed = ["url", "status", "attempts", "error", "error_kind", "engine", "strategy", "score", "analyzed_at"];
+    let fixed = [
+        "url",
+        "status",
+        "attempts",
+        "error",
+        "error_kind",
+        "engine",
+        "strategy",
+        "score",
+        "analyzed_at",
+        "cached_from",
+    ];
     let mut body = csv::record(fixed.iter().copied().chain(metric_names.iter().copied()));
     for row in rows {
         let mut fields = vec![
@@ -146,6 +173,7 @@ fn csv_response(job: &Job, rows: &[ResultRow], next_cursor: Option<String>) -> R
             row.strategy.to_string(),
             row.score.map(|s| s.to_string()).unwrap_or_default(),
             row.analyzed_at.clone().unwrap_or_default(),
+            row.cached_from.as_ref().map(|c| c.batch_job_id.clone()).unwrap_or_default(),
         ];
         fields.extend(metric_names.iter().map(|name| match row.metrics.get(*name) {
             None | Some(Value::Null) => String::new(),

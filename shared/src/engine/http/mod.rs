@@ -107,6 +107,7 @@ impl HttpEngine {
             strategy,
             score: Some(breakdown.score),
             metrics: metrics(&document, &final_url, subresources.as_ref(), &breakdown),
+            cached_from: None,
         };
         match status {
             200..=299 => Ok(analysis),

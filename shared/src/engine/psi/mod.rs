@@ -116,7 +116,13 @@ impl<G: QuotaGate> PsiEngine<G> {
                 EngineError::new(ErrorKind::Http5xx, format!("PageSpeed Insights sent unreadable JSON: {e}"))
             })?;
             let report = report::parse(&json).map_err(|e| EngineError::new(ErrorKind::Http5xx, e.to_string()))?;
-            return Ok(Analysis { engine: "psi".into(), strategy, score: report.score, metrics: report.metrics });
+            return Ok(Analysis {
+                engine: "psi".into(),
+                strategy,
+                score: report.score,
+                metrics: report.metrics,
+                cached_from: None,
+            });
         }
         let failure = report::classify(status, &body);
         let mut err = match failure.class {
@@ -136,6 +142,7 @@ impl<G: QuotaGate> PsiEngine<G> {
             strategy,
             score: None,
             metrics: json!({"psi_status": status}).as_object().cloned().unwrap_or_default(),
+            cached_from: None,
         });
         Err(err)
     }
@@ -176,14 +183,6 @@ pub struct EngineSet<G> {
     pub psi: Option<PsiEngine<G>>,
 }
 
-impl<G: QuotaGate> EngineSet<G> {
-    fn psi(&self) -> Result<&PsiEngine<G>, EngineError> {
-        self.psi.as_ref().ok_or_else(|| {
-            EngineError::new(ErrorKind::EngineUnavailable, "this deployment has no PageSpeed Insights key")
-        })
-    }
-}
-
 impl<G: QuotaGate> Engines for EngineSet<G> {
     async fn admit(&self, engine: &str, now: Millis) -> Result<Admission, Error> {
         match (engine, &self.psi) {
@@ -197,7 +196,13 @@ impl<G: QuotaGate> Engines for EngineSet<G> {
             "psi" => {
                 let categories =
                     if request.categories.is_empty() { &[Category::Performance][..] } else { request.categories };
-                self.psi()?.analyze_categories(request.url, request.strategy, categories, timeout).await
+                let Some(psi) = &self.psi else {
+                    return Err(EngineError::new(
+                        ErrorKind::EngineUnavailable,
+                        "this deployment has no PageSpeed Insights key",
+                    ));
+                };
+                psi.analyze_categories(request.url, request.strategy, categories, timeout).await
             }
             _ => Engine::analyze(&self.http, request.url, request.strategy, timeout).await,
         }
