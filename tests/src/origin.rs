@@ -197,6 +197,15 @@ pub const SUBRESOURCE_PAGE: &str = r#"<!doctype html>
 <img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=">
 </body></html>"#;
 
+/// A page whose subresources point at the metadata service, loopback and a name for it; only
+/// its own stylesheet is on the site.
+pub const HOSTILE_PAGE: &str = r#"<!doctype html><html><head>
+<link rel="stylesheet" href="/static/main.css">
+<script src="http://169.254.169.254/latest/meta-data/iam.js"></script>
+<link rel="stylesheet" href="http://127.0.0.1/admin.css">
+<link rel="stylesheet" href="http://localhost/private.css">
+</head><body><img src="http://[::1]/x.png"></body></html>"#;
+
 pub fn analytics_source() -> Vec<u8> {
     b"window.track=function(){};".repeat(80)
 }
@@ -243,6 +252,7 @@ async fn route(request: Request<Incoming>, origin: &str) -> Response<Body> {
         "/bomb" => encoded(bomb(), "gzip"),
         "/big" => html(vec![b'x'; 256 * 1024]),
         "/page" => html(SUBRESOURCE_PAGE),
+        "/hostile" => html(HOSTILE_PAGE),
         "/page.gz" => respond(
             200,
             &[("content-type", "text/html"), ("content-encoding", "gzip")],

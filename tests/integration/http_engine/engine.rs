@@ -157,3 +157,18 @@ async fn https_pages_and_their_subresources_go_over_http2() {
     assert_eq!(analysis.metrics["subresources"]["count"], 12);
     assert_eq!(rule(&analysis.metrics, "http2")["value"], 0.0, "no request went over HTTP/1.x");
 }
+
+#[tokio::test]
+async fn subresources_are_held_to_the_address_policy_too() {
+    // The site is on 127.0.0.2, the one address the policy exempts, as in the SSRF table.
+    let server = origin::site("127.0.0.2", None).await;
+    let engine = HttpEngine::new(AddressPolicy::STRICT.exempting(server.addr.ip())).unwrap();
+    let analysis = engine.analyze(server.url("/hostile").as_str(), Strategy::Mobile, TIMEOUT).await.unwrap();
+    let sub = &analysis.metrics["subresources"];
+    assert_eq!(sub["count"], 5);
+    assert_eq!(sub["failed"], 4, "{sub}");
+    for failure in sub["failures"].as_array().unwrap() {
+        assert!(failure["reason"].as_str().unwrap().contains("blocked by policy"), "{failure}");
+    }
+    assert_eq!(server.paths(), ["/hostile", "/static/main.css"], "nothing else was requested of the site");
+}

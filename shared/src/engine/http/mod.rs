@@ -20,7 +20,7 @@ use self::subresources::{Fetch, Fetched, MAX_SUBRESOURCE_BYTES, Subresource, Sub
 use super::{Engine, EngineError};
 use crate::domain::{Analysis, ErrorKind, Strategy};
 use crate::net::AddressPolicy;
-use crate::net::safe_client::{describe, safe_client_trusting};
+use crate::net::safe_client::{check_literal_host, describe, safe_client_trusting};
 
 const DESKTOP_USER_AGENT: &str = concat!(
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) speedbatch/",
@@ -93,7 +93,7 @@ impl HttpEngine {
         let subresources = if (200..300).contains(&status) && is_html(&document.headers) {
             let list = subresources::extract(&document.body, &final_url);
             let budget = self.settings.budget.min(deadline.saturating_duration_since(Instant::now()));
-            let fetcher = Subfetch { client: &self.client, user_agent };
+            let fetcher = Subfetch { client: &self.client, policy: self.policy, user_agent };
             Some(subresources::fetch_all(&list, self.settings.concurrency, budget, &fetcher).await)
         } else {
             None
@@ -172,11 +172,15 @@ fn is_html(headers: &HeaderMap) -> bool {
 
 struct Subfetch<'a> {
     client: &'a reqwest::Client,
+    policy: AddressPolicy,
     user_agent: &'static str,
 }
 
 impl Fetch for Subfetch<'_> {
     async fn fetch(&self, resource: &Subresource) -> Result<Fetched, String> {
+        // An IP literal never reaches the client's checking resolver: it is checked here (and
+        // in every redirect by the client's redirect policy).
+        check_literal_host(&resource.url, self.policy).map_err(|blocked| blocked.to_string())?;
         let mut response = self
             .client
             .get(resource.url.clone())

@@ -111,20 +111,26 @@ impl<G: QuotaGate> PsiEngine<G> {
             .map_err(|e| EngineError::from_request(e.without_url()))?;
         let status = response.status().as_u16();
         let body = response.text().await.map_err(|e| EngineError::from_request(e.without_url()))?;
-        if status == 200 {
+        let failure = if status == 200 {
             let json: serde_json::Value = serde_json::from_str(&body).map_err(|e| {
                 EngineError::new(ErrorKind::Http5xx, format!("PageSpeed Insights sent unreadable JSON: {e}"))
             })?;
-            let report = report::parse(&json).map_err(|e| EngineError::new(ErrorKind::Http5xx, e.to_string()))?;
-            return Ok(Analysis {
-                engine: "psi".into(),
-                strategy,
-                score: report.score,
-                metrics: report.metrics,
-                cached_from: None,
-            });
-        }
-        let failure = report::classify(status, &body);
+            match report::parse(&json) {
+                Ok(report) => {
+                    return Ok(Analysis {
+                        engine: "psi".into(),
+                        strategy,
+                        score: report.score,
+                        metrics: report.metrics,
+                        cached_from: None,
+                    });
+                }
+                Err(report::ReportError::Runtime { code, message }) => report::runtime_failure(&code, &message),
+                Err(other) => return Err(EngineError::new(ErrorKind::Http5xx, other.to_string())),
+            }
+        } else {
+            report::classify(status, &body)
+        };
         let mut err = match failure.class {
             FailureClass::RateLimited => EngineError::deferred(
                 ErrorKind::RateLimited,

@@ -197,22 +197,67 @@ pub fn classify(status: u16, body: &str) -> Failure {
         } else {
             FailureClass::RateLimited
         }
-    } else if message.contains("DNS_FAILURE") {
-        FailureClass::Permanent(ErrorKind::Dns)
-    } else if message.contains("ERRORED_DOCUMENT_REQUEST") {
-        match document_status(&message) {
-            Some(code) if (400..500).contains(&code) => FailureClass::Permanent(ErrorKind::Http4xx),
-            _ => FailureClass::Transient,
-        }
+    } else if let Some(class) = lighthouse_verdict(&message) {
+        class
     } else if status == 400 && message.contains("API key") || status == 403 {
         FailureClass::Permanent(ErrorKind::EngineUnavailable)
     } else if status == 400 {
         FailureClass::Permanent(ErrorKind::InvalidUrl)
     } else {
-        // FAILED_DOCUMENT_REQUEST, NO_FCP, timeouts and plain 5xx: PSI often succeeds later.
+        // Plain 5xx and timeouts: PSI often succeeds later.
         FailureClass::Transient
     };
     Failure { class, reason }
+}
+
+/// A Lighthouse run that failed inside a 200 answer (`lighthouseResult.runtimeError`), classified
+/// as an error answer with the same code would be.
+pub fn runtime_failure(code: &str, message: &str) -> Failure {
+    let text = format!("{code}: {message}");
+    Failure {
+        class: lighthouse_verdict(&text).unwrap_or(FailureClass::Transient),
+        reason: redact_project(&text).chars().take(MAX_REASON_CHARS).collect(),
+    }
+}
+
+/// What a Lighthouse error code says about trying again. The page's own answer decides an
+/// `ERRORED_DOCUMENT_REQUEST`: a 404 stays a 404, but 408 and 429 are the site's load and
+/// pass. A page that is not HTML, or is refused over insecure TLS, never becomes auditable.
+/// Unknown codes are `None`: the HTTP status decides.
+fn lighthouse_verdict(message: &str) -> Option<FailureClass> {
+    use crate::domain::ErrorKind;
+    const TRANSIENT: [&str; 9] = [
+        "FAILED_DOCUMENT_REQUEST",
+        "NO_FCP",
+        "NO_LCP",
+        "PROTOCOL_TIMEOUT",
+        "PAGE_HUNG",
+        "CRI_TIMEOUT",
+        "TARGET_CRASHED",
+        "NO_NAVSTART",
+        "NO_DOCUMENT_REQUEST",
+    ];
+    let has = |code: &str| {
+        message.match_indices(code).any(|(at, _)| {
+            let is_code = |c: char| c.is_ascii_alphanumeric() || c == '_';
+            !message[..at].ends_with(is_code) && !message[at + code.len()..].starts_with(is_code)
+        })
+    };
+    if has("DNS_FAILURE") {
+        Some(FailureClass::Permanent(ErrorKind::Dns))
+    } else if has("ERRORED_DOCUMENT_REQUEST") {
+        Some(match document_status(message) {
+            Some(408 | 429) | None => FailureClass::Transient,
+            Some(code) if (400..500).contains(&code) => FailureClass::Permanent(ErrorKind::Http4xx),
+            Some(_) => FailureClass::Transient,
+        })
+    } else if has("NOT_HTML") || has("INSECURE_DOCUMENT_REQUEST") {
+        Some(FailureClass::Permanent(ErrorKind::InvalidUrl))
+    } else if TRANSIENT.iter().any(|code| has(code)) {
+        Some(FailureClass::Transient)
+    } else {
+        None
+    }
 }
 
 /// Google's quota messages name the key's Cloud project ("for consumer
@@ -338,6 +383,18 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_run_inside_a_200_is_classified_by_its_code() {
+        let dns = runtime_failure("DNS_FAILURE", "DNS servers could not resolve the provided domain.");
+        assert_eq!(dns.class, FailureClass::Permanent(ErrorKind::Dns));
+        assert_eq!(dns.reason, "DNS_FAILURE: DNS servers could not resolve the provided domain.");
+        let gone =
+            runtime_failure("ERRORED_DOCUMENT_REQUEST", "Lighthouse was unable to load the page. (Status code: 410)");
+        assert_eq!(gone.class, FailureClass::Permanent(ErrorKind::Http4xx));
+        assert_eq!(runtime_failure("NO_FCP", "The page did not paint any content.").class, FailureClass::Transient);
+        assert_eq!(runtime_failure("SOMETHING_NEW", "").class, FailureClass::Transient, "unknown: a bounded retry");
+    }
+
+    #[test]
     fn responses_without_a_usable_result_are_errors() {
         assert_eq!(parse(&json!({"kind": "pagespeedonline#result"})), Err(ReportError::NoLighthouseResult));
         let mut lighthouse = lighthouse();
@@ -431,6 +488,29 @@ mod tests {
                 google(400, "API key not valid. Please pass a valid API key.", ""),
                 FailureClass::Permanent(ErrorKind::EngineUnavailable),
             ),
+            (
+                500,
+                google(
+                    500,
+                    "Lighthouse returned error: ERRORED_DOCUMENT_REQUEST. Lighthouse was unable to reliably load the page you requested. (Status code: 429)",
+                    "",
+                ),
+                FailureClass::Transient,
+            ),
+            (
+                400,
+                google(
+                    400,
+                    "Lighthouse returned error: NOT_HTML. The page provided is not HTML (served as MIME type application/pdf).",
+                    "",
+                ),
+                FailureClass::Permanent(ErrorKind::InvalidUrl),
+            ),
+            (
+                500,
+                google(500, "Lighthouse returned error: NO_FCP. The page did not paint any content.", ""),
+                FailureClass::Transient,
+            ),
             (502, "<html>Bad Gateway</html>".to_owned(), FailureClass::Transient),
         ];
         for (status, body, class) in cases {
@@ -439,6 +519,9 @@ mod tests {
             assert!(!failure.reason.is_empty());
         }
         assert_eq!(classify(502, "<html>").reason, "HTTP 502 from PageSpeed Insights");
+        // A code is a whole word: "NO_FCP_EXTRA" is not NO_FCP, and an unknown one leaves the
+        // decision to the status.
+        assert_eq!(lighthouse_verdict("Lighthouse returned error: NO_FCP_EXTRA."), None);
         let quota = google(
             429,
             "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute' of service \

@@ -1,0 +1,129 @@
+//! The http engine on a real static site: rustdoc pages (each with its stylesheets, scripts
+//! and fonts) served by a separate `serve` process on loopback.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::json;
+use shared::domain::Strategy;
+use shared::engine::{Engine, HttpEngine};
+use shared::net::AddressPolicy;
+use tokio::io::AsyncBufReadExt;
+
+use crate::stats::{cpu_seconds, percentile, round, summary};
+
+pub async fn run(runs: usize, pages: usize, concurrency: usize, docs: Option<String>) -> Result<(), String> {
+    let docs = match docs {
+        Some(dir) => PathBuf::from(dir),
+        None => toolchain_docs()?,
+    };
+    let list = pick_pages(&docs, pages)?;
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut server = tokio::process::Command::new(exe)
+        .arg("serve")
+        .arg(&docs)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("starting the static server: {e}"))?;
+    let stdout = server.stdout.take().ok_or("the static server has no stdout")?;
+    let mut line = String::new();
+    tokio::io::BufReader::new(stdout).read_line(&mut line).await.map_err(|e| e.to_string())?;
+    let port: u16 = line.trim().parse().map_err(|_| format!("the static server said {line:?}"))?;
+    let urls: Vec<String> = list.iter().map(|page| format!("http://127.0.0.1:{port}/{page}")).collect();
+
+    let engine = HttpEngine::new(AddressPolicy::LOCAL).map_err(|e| e.to_string())?;
+    // Warm-up: the first TLS-free connections, page cache, allocator.
+    for url in urls.iter().take(3) {
+        let _ = engine.analyze(url, Strategy::Desktop, Duration::from_secs(30)).await;
+    }
+    let mut rates = Vec::new();
+    let mut cpu = Vec::new();
+    let mut medians = Vec::new();
+    for run in 1..=runs {
+        let cpu_before = cpu_seconds();
+        let started = Instant::now();
+        let results: Vec<(f64, Option<(u64, u64)>)> = futures::stream::iter(urls.iter())
+            .map(|url| {
+                let engine = &engine;
+                async move {
+                    let started = Instant::now();
+                    let result = engine.analyze(url, Strategy::Desktop, Duration::from_secs(30)).await;
+                    let measured = result.ok().map(|a| {
+                        let number = |name: &str| a.metrics.get(name).and_then(|v| v.as_u64()).unwrap_or(0);
+                        (number("requests"), number("page_bytes"))
+                    });
+                    (started.elapsed().as_secs_f64() * 1000.0, measured)
+                }
+            })
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
+        let elapsed = started.elapsed().as_secs_f64();
+        let cpu_ms = (cpu_seconds() - cpu_before) * 1000.0 / urls.len() as f64;
+        let times: Vec<f64> = results.iter().map(|(ms, _)| *ms).collect();
+        let ok: Vec<(u64, u64)> = results.iter().filter_map(|(_, m)| *m).collect();
+        let requests = ok.iter().map(|(r, _)| r).sum::<u64>() as f64 / ok.len().max(1) as f64;
+        let bytes = ok.iter().map(|(_, b)| b).sum::<u64>() as f64 / ok.len().max(1) as f64;
+        let rate = urls.len() as f64 / elapsed;
+        println!(
+            "{}",
+            json!({
+                "bench": "http-engine", "run": run, "pages": urls.len(), "analysed": ok.len(),
+                "concurrency": concurrency, "pages_per_second": round(rate),
+                "page_ms_p50": round(percentile(&times, 50.0)), "page_ms_p95": round(percentile(&times, 95.0)),
+                "cpu_ms_per_page": round(cpu_ms), "requests_per_page": round(requests), "bytes_per_page": round(bytes),
+            })
+        );
+        if ok.len() != urls.len() {
+            return Err(format!("{} of {} pages could not be analysed", urls.len() - ok.len(), urls.len()));
+        }
+        rates.push(rate);
+        cpu.push(cpu_ms);
+        medians.push(percentile(&times, 50.0));
+    }
+    println!(
+        "{}",
+        json!({
+            "bench": "http-engine", "summary": true, "runs": runs,
+            "pages_per_second": summary(&rates), "page_ms_p50": summary(&medians), "cpu_ms_per_page": summary(&cpu),
+        })
+    );
+    Ok(())
+}
+
+/// The HTML documentation rustup installs with the toolchain.
+fn toolchain_docs() -> Result<PathBuf, String> {
+    let output = std::process::Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .map_err(|e| format!("rustc --print sysroot: {e}"))?;
+    let sysroot = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let docs = Path::new(&sysroot).join("share/doc/rust/html");
+    if docs.join("std/index.html").is_file() {
+        Ok(docs)
+    } else {
+        Err(format!("no Rust documentation at {} (rustup component add rust-docs), or pass --docs DIR", docs.display()))
+    }
+}
+
+/// `count` pages of `std`, spread evenly over its module indexes in name order, so every run
+/// and every machine measures the same pages.
+fn pick_pages(docs: &Path, count: usize) -> Result<Vec<String>, String> {
+    let std = docs.join("std");
+    let mut modules: Vec<String> = std::fs::read_dir(&std)
+        .map_err(|e| format!("{}: {e}", std.display()))?
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.path().join("index.html").is_file())
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .map(|name| format!("std/{name}/index.html"))
+        .collect();
+    modules.sort();
+    if modules.is_empty() {
+        return Err(format!("no module pages under {}", std.display()));
+    }
+    let step = (modules.len() as f64 / count.max(1) as f64).max(1.0);
+    Ok((0..count.min(modules.len())).map(|i| modules[(i as f64 * step) as usize].clone()).collect())
+}
