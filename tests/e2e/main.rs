@@ -127,6 +127,34 @@ async fn a_job_of_20_urls_completes_with_exact_counts() {
     assert!(jobs["jobs"].as_array().unwrap().iter().any(|job| job["batch_job_id"] == id.as_str()));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_form_factors_runs_and_reuse_on_the_deployed_stack() {
+    let client = Client::new();
+    let key = client.new_tenant_key("reuse").await;
+    let site = Site::start().await;
+    let urls: Vec<String> = (1..=3).map(|n| site.url(&format!("/page/{n}"))).collect();
+    let first = client.submit(&key, json!({"urls": urls, "strategy": "both", "runs": 2})).await;
+    let progress = client.progress_until(&key, &first, Duration::from_secs(300), finished).await;
+    assert_eq!(progress["status"], "completed", "{progress}");
+    assert_eq!((progress["strategy"].as_str(), progress["runs"].as_u64()), (Some("both"), Some(2)));
+    assert_eq!(site.hits(), 3 * 2 * 2, "3 URLs x 2 form factors x 2 runs");
+    let (_, results) = client.call(reqwest::Method::GET, &format!("{API}/results/{first}"), Some(&key), None).await;
+    let row = &results["results"][0];
+    assert_eq!(row["strategy"], "both");
+    assert!(row["metrics"]["desktop_score"].is_number() && row["metrics"]["desktop"]["ttfb_ms"].is_number(), "{row}");
+    assert_eq!(row["metrics"]["runs"]["completed"], 2, "{row}");
+
+    // The same URLs again, reusing what is under an hour old: no page is fetched.
+    let second = client.submit(&key, json!({"urls": urls, "strategy": "both", "cache_ttl_seconds": 3600})).await;
+    let progress = client.progress_until(&key, &second, Duration::from_secs(300), finished).await;
+    assert_eq!(progress["succeeded"], 3, "{progress}");
+    assert_eq!(site.hits(), 12, "every result reused");
+    let (_, results) = client.call(reqwest::Method::GET, &format!("{API}/results/{second}"), Some(&key), None).await;
+    for row in results["results"].as_array().unwrap() {
+        assert_eq!(row["cached_from"]["batch_job_id"], first.as_str(), "{row}");
+    }
+}
+
 fn finished(progress: &Value) -> bool {
     !matches!(progress["status"].as_str(), Some("pending" | "processing" | "cancelling"))
 }
