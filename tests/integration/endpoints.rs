@@ -368,3 +368,46 @@ async fn a_sitemap_or_index_expands_into_the_job() {
     assert!(not_xml.body["error"]["message"].as_str().unwrap().contains("is not a sitemap"), "{}", not_xml.body);
     h.env.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_dry_run_cleans_and_judges_the_urls_and_creates_nothing() {
+    let h = Harness::new().await;
+    let key = h.key_for("acme").await;
+    let body = json!({"urls": ["Example.com/a/", "example.com/a", "ftp://x.com", "https://b.com"], "dry_run": true});
+    let answer = h.request("POST", "/api/v1/batch-processing/start", Some(&key), Some(body)).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["dry_run"], true);
+    assert_eq!(answer.body["accepted"], 2);
+    assert_eq!(answer.body["urls"], json!(["https://example.com/a", "https://b.com"]));
+    assert_eq!(answer.body["duplicates_removed"], 1);
+    assert_eq!(answer.body["rejected"][0]["input"], "ftp://x.com");
+    assert!(answer.body.get("batch_job_id").is_none());
+    let jobs = h.request("GET", "/api/v1/batch-processing/jobs", Some(&key), None).await;
+    assert_eq!(jobs.body["jobs"], json!([]), "nothing was created");
+    assert!(h.receive(&h.env.queues.normal, 10).await.records.is_empty(), "nothing was queued");
+
+    // All rejected: the same 422 a real submission gets.
+    let body = json!({"urls": ["ftp://x.com"], "dry_run": true});
+    let refused = h.request("POST", "/api/v1/batch-processing/start", Some(&key), Some(body)).await;
+    assert_eq!(refused.status, 422);
+    assert_eq!(refused.body["error"]["details"]["accepted"], 0);
+    h.env.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_dashboard_is_one_page_served_without_a_key_under_a_strict_policy() {
+    let h = Harness::new().await;
+    let request = Request::builder().uri("/").body(Body::empty()).unwrap();
+    let (status, headers, body) = h.send_raw(request).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    let page = String::from_utf8(body).unwrap();
+    assert!(page.to_lowercase().starts_with("<!doctype html>"), "{}", &page[..80]);
+    assert!(!page.contains("src=\"http") && !page.contains("href=\"http"), "nothing loaded from elsewhere");
+    assert!(page.contains("api/v1/batch-processing"), "API paths are relative to the page");
+    let policy = headers["content-security-policy"].to_str().unwrap();
+    assert!(policy.starts_with("default-src 'none'; script-src 'sha256-"), "{policy}");
+    assert!(policy.contains("connect-src 'self'") && policy.contains("frame-ancestors 'none'"), "{policy}");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    h.env.cleanup().await;
+}

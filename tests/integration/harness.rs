@@ -103,11 +103,17 @@ impl Harness {
     }
 
     pub async fn send(&self, request: Request<Body>) -> Response {
-        let response = self.router.clone().oneshot(request).await.expect("router never fails");
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body");
+        let (status, _, bytes) = self.send_raw(request).await;
         let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).expect("JSON body") };
         Response { status, body }
+    }
+
+    /// The response as it is, for bodies that are not JSON.
+    pub async fn send_raw(&self, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let response = self.router.clone().oneshot(request).await.expect("router never fails");
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.expect("body");
+        (parts.status, parts.headers, bytes.to_vec())
     }
 
     /// Receives up to `max` messages from `queue_url` as one Lambda SQS event.

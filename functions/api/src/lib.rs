@@ -38,6 +38,7 @@ where
         .route("/callback-secret", get(routes::callback_secret::callback_secret::<S, Q>))
         .layer(DefaultBodyLimit::max(routes::start::MAX_BODY_BYTES));
     Router::new()
+        .route("/", get(routes::dashboard::page))
         .route("/api/v1/openapi.json", get(openapi::document))
         .nest(BASE_PATH, api)
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })

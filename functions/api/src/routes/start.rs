@@ -5,6 +5,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use shared::domain::{
@@ -24,7 +25,7 @@ pub const MAX_URLS: usize = 10_000;
 const MAX_NAME_CHARS: usize = 200;
 
 /// The fields `POST /start` takes; anything else is reported as unknown.
-pub const START_FIELDS: [&str; 13] = [
+pub const START_FIELDS: [&str; 14] = [
     "name",
     "urls",
     "sitemap_url",
@@ -38,6 +39,7 @@ pub const START_FIELDS: [&str; 13] = [
     "runs",
     "cache_ttl_seconds",
     "categories",
+    "dry_run",
 ];
 
 /// The body of `POST /start`, for the OpenAPI document. The handler validates the JSON field
@@ -80,6 +82,9 @@ pub struct StartRequest {
     /// PageSpeed Insights categories, default `["performance"]`; the `http` engine measures
     /// performance only.
     categories: Option<Vec<Category>>,
+    /// Validate and clean only: answer 200 with what would be accepted and rejected, and
+    /// create nothing (the dashboard shows this before submitting).
+    dry_run: Option<bool>,
 }
 
 /// A submission whose every field passed validation.
@@ -88,6 +93,7 @@ struct Submission {
     name: Option<String>,
     source: Source,
     settings: JobSettings,
+    dry_run: bool,
 }
 
 /// Where the URLs come from.
@@ -161,7 +167,7 @@ fn choice<T: std::str::FromStr<Err = String>>(
 
 fn validate(body: Map<String, Value>, policy: AddressPolicy, psi_available: bool) -> Result<Submission, ApiError> {
     let mut problems = Problems::default();
-    const KNOWN: [&str; 13] = START_FIELDS;
+    const KNOWN: [&str; 14] = START_FIELDS;
     for field in body.keys().filter(|k| !KNOWN.contains(&k.as_str())) {
         problems.add(field, format!("unknown field; expected one of {}", KNOWN.join(", ")));
     }
@@ -236,6 +242,14 @@ fn validate(body: Map<String, Value>, policy: AddressPolicy, psi_available: bool
             None
         }
     };
+    let dry_run = match body.get("dry_run") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(flag)) => *flag,
+        Some(_) => {
+            problems.add("dry_run", "must be true or false");
+            false
+        }
+    };
     let default = JobSettings::default();
     let mut settings = JobSettings {
         priority: choice(&body, "priority", default.priority, &mut problems),
@@ -277,7 +291,7 @@ fn validate(body: Map<String, Value>, policy: AddressPolicy, psi_available: bool
         Some(sitemap) => Source::Sitemap(sitemap),
         None => Source::Urls(urls),
     };
-    Ok(Submission { name, source, settings })
+    Ok(Submission { name, source, settings, dry_run })
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -285,6 +299,20 @@ pub struct StartResponse {
     #[serde(flatten)]
     job: JobView,
     accepted: usize,
+    rejected: Vec<Rejected>,
+    duplicates_removed: usize,
+    effective_timeout_seconds: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sitemap: Option<SitemapReport>,
+}
+
+/// A dry run's answer: the submission as it would be taken, with nothing created.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DryRunResponse {
+    dry_run: bool,
+    accepted: usize,
+    /// The accepted URLs, cleaned, in submission order.
+    urls: Vec<String>,
     rejected: Vec<Rejected>,
     duplicates_removed: usize,
     effective_timeout_seconds: u32,
@@ -316,6 +344,7 @@ async fn expand_sitemap(settings: &crate::state::ApiSettings, sitemap_url: &str)
 #[utoipa::path(post, path = "/api/v1/batch-processing/start", tag = "jobs", request_body = StartRequest,
     responses(
         (status = 201, description = "The job was created and its URLs queued", body = StartResponse),
+        (status = 200, description = "A dry run: what would be accepted and rejected; nothing created", body = DryRunResponse),
         (status = 400, description = "The body is not a JSON object", body = crate::error::ErrorBody),
         (status = 401, description = "No or unknown API key", body = crate::error::ErrorBody),
         (status = 413, description = "The body is over 6 MB", body = crate::error::ErrorBody),
@@ -325,7 +354,7 @@ pub async fn start<S, Q>(
     State(state): State<SharedState<S, Q>>,
     Caller(tenant): Caller,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<StartResponse>), ApiError>
+) -> Result<Response, ApiError>
 where
     S: Store,
     Q: Queue,
@@ -365,11 +394,23 @@ where
             }),
         });
     }
+    let effective_timeout = submission.settings.timeout_seconds.min(settings.max_url_timeout_seconds);
+    if submission.dry_run {
+        let response = DryRunResponse {
+            dry_run: true,
+            accepted: batch.accepted.len(),
+            urls: batch.accepted.iter().map(|url| url.as_str().to_owned()).collect(),
+            rejected: batch.rejected,
+            duplicates_removed: batch.duplicates_removed,
+            effective_timeout_seconds: effective_timeout,
+            sitemap,
+        };
+        return Ok((StatusCode::OK, Json(response)).into_response());
+    }
     let now = now_millis();
     let name = submission.name.unwrap_or_else(|| format!("batch {}", rfc3339(now)));
     let job = Job::new(tenant, name, submission.settings, batch.accepted.len() as u64, now);
     state.store.create_job(&job, &batch.accepted).await?;
-    let effective_timeout = job.settings.timeout_seconds.min(settings.max_url_timeout_seconds);
     // Only the first window starts now; each URL that finishes releases the next one.
     let messages: Vec<TaskMessage> = batch
         .accepted
@@ -388,7 +429,7 @@ where
         effective_timeout_seconds: effective_timeout,
         sitemap,
     };
-    Ok((StatusCode::CREATED, Json(response)))
+    Ok((StatusCode::CREATED, Json(response)).into_response())
 }
 
 #[cfg(test)]
@@ -439,6 +480,7 @@ mod tests {
             "batch_size": 21,
             "timeout_seconds": 59,
             "max_retries": -1,
+            "dry_run": "yes",
             "runs": 6,
             "cache_ttl_seconds": 86_401,
             "categories": ["seo", "speed", 4],
@@ -448,9 +490,10 @@ mod tests {
         assert_eq!(
             problems,
             [
-                "colour: unknown field; expected one of name, urls, sitemap_url, priority, strategy, batch_size, timeout_seconds, max_retries, engine, callback_url, runs, cache_ttl_seconds, categories",
+                "colour: unknown field; expected one of name, urls, sitemap_url, priority, strategy, batch_size, timeout_seconds, max_retries, engine, callback_url, runs, cache_ttl_seconds, categories, dry_run",
                 "name: must be at most 200 characters",
                 "urls[1]: must be a string",
+                "dry_run: must be true or false",
                 "priority: \"asap\" is not one of low, normal, high, urgent",
                 "strategy: must be a string",
                 "batch_size: must be a whole number from 1 to 20",

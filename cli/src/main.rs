@@ -1,0 +1,366 @@
+//! `speedbatch`: submit URL lists, watch jobs, export results and cancel, against the HTTP API.
+//!
+//! Exit codes: 0 when everything asked for succeeded (for a watched job: every URL), 2 when a
+//! watched job ended with URLs failed or cancelled, 1 for any error (shown in plain words).
+
+mod client;
+mod config;
+mod error;
+mod input;
+mod render;
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::{Map, Value, json};
+
+use crate::client::{Api, Progress};
+use crate::error::CliError;
+
+#[derive(Parser)]
+#[command(name = "speedbatch", version, about = "Batch page-speed analysis from the command line")]
+struct Cli {
+    /// The API's base URL (default: SPEEDBATCH_API_URL, else API_URL of .local/stack.env).
+    #[arg(long, global = true, env = "SPEEDBATCH_API_URL")]
+    api_url: Option<String>,
+    /// The API key (default: SPEEDBATCH_API_KEY, else API_KEY of .local/stack.env).
+    #[arg(long, global = true, env = "SPEEDBATCH_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Print the API's JSON instead of text, for scripts.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Submit a job: URLs from FILE (one per line, or a CSV's url column; - for stdin), or a sitemap.
+    Submit(Submit),
+    /// Show a job's progress.
+    Status {
+        id: String,
+        /// Follow the job until it finishes.
+        #[arg(long)]
+        watch: bool,
+    },
+    /// List your jobs, newest first.
+    Jobs {
+        /// Only jobs in this status (pending, processing, completed, completed_with_errors, failed, cancelling, cancelled).
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Print a job's per-URL results (every page of them).
+    Results {
+        id: String,
+        /// The API's CSV export instead of a table.
+        #[arg(long)]
+        csv: bool,
+        /// Only URLs in this status (queued, processing, succeeded, failed, cancelled).
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Cancel a job: no further URL of it starts.
+    Cancel { id: String },
+}
+
+#[derive(Args)]
+struct Submit {
+    /// A file of URLs, or - for standard input.
+    #[arg(required_unless_present = "sitemap", conflicts_with = "sitemap")]
+    file: Option<String>,
+    /// A sitemap or sitemap index URL, expanded by the API.
+    #[arg(long)]
+    sitemap: Option<String>,
+    /// A name for the job (at most 200 characters).
+    #[arg(long)]
+    name: Option<String>,
+    /// low, normal, high or urgent.
+    #[arg(long)]
+    priority: Option<String>,
+    /// mobile, desktop or both.
+    #[arg(long)]
+    strategy: Option<String>,
+    /// The most URLs of this job analysed at once (1 to 20).
+    #[arg(long)]
+    batch_size: Option<u32>,
+    /// Seconds per URL (60 to 1800).
+    #[arg(long)]
+    timeout: Option<u32>,
+    /// Retries of a URL after a retryable failure (0 to 5).
+    #[arg(long)]
+    max_retries: Option<u32>,
+    /// auto, psi or http.
+    #[arg(long)]
+    engine: Option<String>,
+    /// Analyses per URL; the median is kept (1 to 5).
+    #[arg(long)]
+    runs: Option<u32>,
+    /// Reuse your results up to this many seconds old (0 to 86400).
+    #[arg(long)]
+    cache_ttl: Option<u32>,
+    /// A PageSpeed Insights category besides performance (repeatable).
+    #[arg(long = "category")]
+    categories: Vec<String>,
+    /// Follow the job until it finishes, then summarise it.
+    #[arg(long)]
+    watch: bool,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version are not errors; usage errors exit 1 like every other error
+        // (clap's own 2 means "URLs failed" here).
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() { ExitCode::from(1) } else { ExitCode::SUCCESS };
+        }
+    };
+    match run(cli).await {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    let cwd = std::env::current_dir().map_err(|e| CliError::Usage(format!("working directory: {e}")))?;
+    let api = Api::new(config::resolve(cli.api_url, cli.api_key, &cwd)?)?;
+    let json = cli.json;
+    match cli.command {
+        Command::Submit(submit) => {
+            let watch = submit.watch;
+            let created = api.post("start", &submit_body(submit)?).await?;
+            let id = created["batch_job_id"].as_str().unwrap_or_default().to_owned();
+            if json {
+                print_json(&created);
+            } else {
+                report_created(&created);
+            }
+            if watch { follow(&api, &id, json).await } else { Ok(ExitCode::SUCCESS) }
+        }
+        Command::Status { id, watch: true } => follow(&api, &id, json).await,
+        Command::Status { id, watch: false } => {
+            let job = api.get(&format!("progress/{id}")).await?;
+            if json {
+                print_json(&job);
+            } else {
+                print!("{}", describe(&job));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Jobs { status, limit } => {
+            let limit = limit.to_string();
+            let mut query = vec![("limit", limit.as_str())];
+            query.extend(status.as_deref().map(|s| ("status", s)));
+            let page = api.get_with("jobs", &query).await?;
+            if json {
+                print_json(&page);
+            } else {
+                print!("{}", jobs_table(&page));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Results { id, csv: true, status } => {
+            print!("{}", api.csv(&id, status.as_deref()).await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Results { id, csv: false, status } => {
+            let (rows, summary) = all_results(&api, &id, status.as_deref()).await?;
+            if json {
+                print_json(&json!({"batch_job_id": id, "results": rows, "summary": summary}));
+            } else {
+                print!("{}", results_table(&rows));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Cancel { id } => {
+            let job = api.post(&format!("cancel/{id}"), &json!({})).await?;
+            if json {
+                print_json(&job);
+            } else {
+                println!("{id}: {}", job["status"].as_str().unwrap_or("?").replace('_', " "));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// The `POST /start` body: only what was given, so the API's defaults apply to the rest.
+fn submit_body(submit: Submit) -> Result<Value, CliError> {
+    let mut body = Map::new();
+    match (submit.file, submit.sitemap) {
+        (Some(file), _) => {
+            body.insert("urls".into(), json!(input::read_urls(&file)?));
+        }
+        (None, Some(sitemap)) => {
+            body.insert("sitemap_url".into(), json!(sitemap));
+        }
+        (None, None) => return Err(CliError::Usage("give a file of URLs or --sitemap URL".into())),
+    }
+    let given = [
+        ("name", submit.name.map(Value::from)),
+        ("priority", submit.priority.map(Value::from)),
+        ("strategy", submit.strategy.map(Value::from)),
+        ("engine", submit.engine.map(Value::from)),
+        ("batch_size", submit.batch_size.map(Value::from)),
+        ("timeout_seconds", submit.timeout.map(Value::from)),
+        ("max_retries", submit.max_retries.map(Value::from)),
+        ("runs", submit.runs.map(Value::from)),
+        ("cache_ttl_seconds", submit.cache_ttl.map(Value::from)),
+    ];
+    for (field, value) in given {
+        if let Some(value) = value {
+            body.insert(field.into(), value);
+        }
+    }
+    if !submit.categories.is_empty() {
+        body.insert("categories".into(), json!(submit.categories));
+    }
+    Ok(Value::Object(body))
+}
+
+fn report_created(created: &Value) {
+    println!(
+        "{}: {} URLs accepted, {} rejected, {} duplicates removed",
+        created["batch_job_id"].as_str().unwrap_or("?"),
+        created["accepted"],
+        created["rejected"].as_array().map_or(0, Vec::len),
+        created["duplicates_removed"],
+    );
+    for rejected in created["rejected"].as_array().into_iter().flatten() {
+        eprintln!(
+            "rejected {}: {}",
+            rejected["input"].as_str().unwrap_or("?"),
+            rejected["reason"].as_str().unwrap_or("?")
+        );
+    }
+}
+
+fn finished(job: &Value) -> bool {
+    !matches!(job["status"].as_str(), Some("pending" | "processing" | "cancelling"))
+}
+
+/// Polls the job (with its ETag, so an unchanged job costs the API no body) until it
+/// finishes, drawing progress on stderr; then summarises it. 2 when URLs failed or were
+/// cancelled.
+async fn follow(api: &Api, id: &str, json: bool) -> Result<ExitCode, CliError> {
+    let terminal = std::io::stderr().is_terminal();
+    let mut etag: Option<String> = None;
+    let mut job = Value::Null;
+    let mut shown = String::new();
+    loop {
+        if let Progress::Changed { job: latest, etag: tag } = api.progress(id, etag.as_deref()).await? {
+            job = latest;
+            etag = tag;
+            let line = render::progress_line(&job);
+            if line != shown {
+                if terminal {
+                    eprint!("\r\x1b[2K{line}");
+                } else {
+                    eprintln!("{line}");
+                }
+                let _ = std::io::stderr().flush();
+                shown = line;
+            }
+        }
+        if finished(&job) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    if terminal {
+        eprintln!();
+    }
+    let summary = api.get(&format!("results/{id}?limit=1")).await?["summary"].take();
+    if json {
+        print_json(&json!({"job": job, "summary": summary}));
+    } else {
+        print!("{}", render::final_summary(&job, &summary));
+    }
+    let incomplete = render::count(&job, "failed") + render::count(&job, "cancelled") > 0;
+    Ok(if incomplete { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+async fn all_results(api: &Api, id: &str, status: Option<&str>) -> Result<(Vec<Value>, Value), CliError> {
+    let mut rows = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut query = vec![("limit", "1000")];
+        query.extend(status.map(|s| ("status", s)));
+        query.extend(cursor.as_deref().map(|c| ("cursor", c)));
+        let mut page = api.get_with(&format!("results/{id}"), &query).await?;
+        if let Some(items) = page["results"].as_array_mut() {
+            rows.append(items);
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return Ok((rows, page["summary"].take())),
+        }
+    }
+}
+
+fn describe(job: &Value) -> String {
+    format!(
+        "{} {}\n{}\nengine {}, strategy {}, priority {}, batch size {}, created {}\n",
+        job["batch_job_id"].as_str().unwrap_or("?"),
+        job["name"].as_str().unwrap_or_default(),
+        render::progress_line(job),
+        job["engine"].as_str().unwrap_or("?"),
+        job["strategy"].as_str().unwrap_or("?"),
+        job["priority"].as_str().unwrap_or("?"),
+        job["batch_size"],
+        job["created_at"].as_str().unwrap_or("?"),
+    )
+}
+
+fn jobs_table(page: &Value) -> String {
+    let rows: Vec<Vec<String>> = page["jobs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|job| {
+            let done = render::count(job, "succeeded") + render::count(job, "failed") + render::count(job, "cancelled");
+            vec![
+                job["batch_job_id"].as_str().unwrap_or("?").to_owned(),
+                job["status"].as_str().unwrap_or("?").to_owned(),
+                format!("{done}/{}", render::count(job, "total_urls")),
+                job["created_at"].as_str().unwrap_or("?").to_owned(),
+                job["name"].as_str().unwrap_or_default().to_owned(),
+            ]
+        })
+        .collect();
+    let mut out = render::table(&["id", "status", "done", "created", "name"], &rows);
+    if page["next_cursor"].is_string() {
+        out.push_str("(more jobs: raise --limit)\n");
+    }
+    out
+}
+
+fn results_table(rows: &[Value]) -> String {
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            vec![
+                row["status"].as_str().unwrap_or("?").to_owned(),
+                render::number(&row["score"]),
+                render::number(&row["metrics"]["ttfb_ms"]),
+                row["url"].as_str().unwrap_or("?").to_owned(),
+                row["error"].as_str().unwrap_or_default().to_owned(),
+            ]
+        })
+        .collect();
+    render::table(&["status", "score", "ttfb_ms", "url", "error"], &cells)
+}
+
+fn print_json(value: &Value) {
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
+}

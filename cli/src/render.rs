@@ -1,0 +1,162 @@
+//! What a person reads: a progress bar, tables, durations in words.
+
+use serde_json::Value;
+
+const BAR_WIDTH: usize = 24;
+
+pub fn count(job: &Value, field: &str) -> u64 {
+    job[field].as_u64().unwrap_or(0)
+}
+
+/// "45 s", "4 min 35 s", "2 h 5 min".
+pub fn duration_words(seconds: u64) -> String {
+    match seconds {
+        0..60 => format!("{seconds} s"),
+        60..3600 if seconds.is_multiple_of(60) => format!("{} min", seconds / 60),
+        60..3600 => format!("{} min {} s", seconds / 60, seconds % 60),
+        _ => format!("{} h {} min", seconds / 3600, seconds % 3600 / 60),
+    }
+}
+
+/// One line: bar, percent, counts, rate and time left.
+pub fn progress_line(job: &Value) -> String {
+    let total = count(job, "total_urls");
+    let done = count(job, "succeeded") + count(job, "failed") + count(job, "cancelled");
+    let percent = job["progress_percent"].as_f64().unwrap_or(0.0).clamp(0.0, 100.0);
+    let filled = ((percent / 100.0) * BAR_WIDTH as f64).round() as usize;
+    let mut line = format!(
+        "[{}{}] {:>5.1}% {done}/{total}  ok {}  failed {}",
+        "#".repeat(filled),
+        "-".repeat(BAR_WIDTH - filled),
+        percent,
+        count(job, "succeeded"),
+        count(job, "failed"),
+    );
+    if count(job, "cancelled") > 0 {
+        line.push_str(&format!("  cancelled {}", count(job, "cancelled")));
+    }
+    if let Some(rate) = job["urls_per_minute"].as_f64() {
+        line.push_str(&format!("  · {rate:.0} URLs/min"));
+    }
+    match (job["status"].as_str(), job["eta_seconds"].as_u64()) {
+        (Some("pending" | "processing"), Some(eta)) if done < total => {
+            line.push_str(&format!("  · about {} left", duration_words(eta)))
+        }
+        (Some(status), _) => line.push_str(&format!("  · {}", status.replace('_', " "))),
+        _ => {}
+    }
+    line
+}
+
+/// Columns padded to their widest cell; the last column is not padded.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(width) = widths.get_mut(i) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let last = cells.len().saturating_sub(1);
+        let mut out = String::new();
+        for (i, cell) in cells.into_iter().enumerate() {
+            if i == last {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+            }
+        }
+        out.trim_end().to_owned() + "\n"
+    };
+    let mut out = line(headers.to_vec());
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+/// The end of a watched job: how it ended, where the URLs went, why they failed, the scores.
+pub fn final_summary(job: &Value, summary: &Value) -> String {
+    let mut out = format!(
+        "{} {}: {}\n",
+        job["batch_job_id"].as_str().unwrap_or("?"),
+        job["name"].as_str().map(|n| format!("({n})")).unwrap_or_default(),
+        job["status"].as_str().unwrap_or("?").replace('_', " ")
+    );
+    let statuses: Vec<Vec<String>> =
+        ["succeeded", "failed", "cancelled"].iter().map(|s| vec![(*s).to_owned(), count(job, s).to_string()]).collect();
+    out.push_str(&table(&["urls", "count"], &statuses));
+    if let Some(errors) = summary["errors_by_kind"].as_object().filter(|e| !e.is_empty()) {
+        let rows: Vec<Vec<String>> =
+            errors.iter().map(|(kind, n)| vec![kind.replace('_', " "), n.to_string()]).collect();
+        out.push_str(&table(&["failed because", "count"], &rows));
+    }
+    let score = &summary["score"];
+    if score.is_object() {
+        out.push_str(&format!(
+            "score p50 {}  p75 {}  p95 {}  (of {} URLs)\n",
+            score["p50"], score["p75"], score["p95"], score["count"]
+        ));
+    }
+    out
+}
+
+/// A metric cell: a number rounded for reading, or empty.
+pub fn number(value: &Value) -> String {
+    match value.as_f64() {
+        Some(n) if n.fract() == 0.0 => format!("{n:.0}"),
+        Some(n) => format!("{n:.1}"),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn durations_read_like_speech() {
+        assert_eq!(duration_words(45), "45 s");
+        assert_eq!(duration_words(120), "2 min");
+        assert_eq!(duration_words(275), "4 min 35 s");
+        assert_eq!(duration_words(7_500), "2 h 5 min");
+    }
+
+    #[test]
+    fn the_progress_line_shows_counts_rate_and_time_left() {
+        let job = json!({"status": "processing", "total_urls": 1000, "succeeded": 490, "failed": 10,
+                         "cancelled": 0, "progress_percent": 50.0, "urls_per_minute": 120.4, "eta_seconds": 250});
+        assert_eq!(
+            progress_line(&job),
+            "[############------------]  50.0% 500/1000  ok 490  failed 10  · 120 URLs/min  · about 4 min 10 s left"
+        );
+        let done = json!({"status": "completed_with_errors", "total_urls": 2, "succeeded": 1, "failed": 1,
+                          "cancelled": 0, "progress_percent": 100.0, "urls_per_minute": null, "eta_seconds": 0});
+        assert!(progress_line(&done).ends_with("· completed with errors"), "{}", progress_line(&done));
+    }
+
+    #[test]
+    fn tables_align_columns() {
+        let rows = vec![vec!["a".to_owned(), "long value".to_owned()], vec!["bbbb".to_owned(), "x".to_owned()]];
+        assert_eq!(table(&["k", "v"], &rows), "k     v\na     long value\nbbbb  x\n");
+    }
+
+    #[test]
+    fn the_final_summary_names_failures_and_scores() {
+        let job = json!({"batch_job_id": "j1", "name": "nightly", "status": "completed_with_errors",
+                         "succeeded": 9, "failed": 1, "cancelled": 0});
+        let summary =
+            json!({"errors_by_kind": {"http_4xx": 1}, "score": {"count": 9, "p50": 80.0, "p75": 90.0, "p95": 97.0}});
+        let text = final_summary(&job, &summary);
+        assert!(text.starts_with("j1 (nightly): completed with errors\n"), "{text}");
+        assert!(text.contains("succeeded  9\n") && text.contains("http 4xx        1\n"), "{text}");
+        assert!(text.contains("score p50 80.0  p75 90.0  p95 97.0  (of 9 URLs)"), "{text}");
+        assert_eq!(number(&json!(12.0)), "12");
+        assert_eq!(number(&json!(12.345)), "12.3");
+        assert_eq!(number(&Value::Null), "");
+    }
+}

@@ -1,0 +1,141 @@
+//! The `speedbatch` binary against the deployed local stack (`make up`), run as a user would:
+//! a process with arguments, reading `.local/stack.env` from the repository's root, judged by
+//! its exit code and what it prints.
+
+use std::process::Output;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::site::Site;
+
+fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Runs the CLI in the repository root (where `.local/stack.env` is) without a key or URL in
+/// the environment, off the test's runtime so the site it serves keeps answering.
+async fn speedbatch(args: &[&str]) -> Output {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_speedbatch"))
+            .args(&args)
+            .current_dir(repo_root())
+            .env_remove("SPEEDBATCH_API_URL")
+            .env_remove("SPEEDBATCH_API_KEY")
+            .output()
+            .expect("the CLI runs")
+    })
+    .await
+    .expect("the CLI's thread")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn url_file(name: &str, urls: &[String]) -> String {
+    let path = std::env::temp_dir().join(format!("speedbatch-cli-{name}-{}.txt", std::process::id()));
+    std::fs::write(&path, urls.join("\n")).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_watch_ends_with_a_summary_and_exit_2_when_urls_failed() {
+    let site = Site::start().await;
+    let mut urls: Vec<String> = (1..=4).map(|n| site.url(&format!("/page/{n}"))).collect();
+    urls.push(site.url("/missing"));
+    urls.push("ftp://example.com/file".into());
+    let file = url_file("watch", &urls);
+    let out = speedbatch(&["submit", &file, "--name", "cli watch", "--batch-size", "3", "--watch"]).await;
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "some URLs failed\n{stdout}\n{stderr}");
+    assert!(stdout.contains("5 URLs accepted, 1 rejected, 0 duplicates removed"), "{stdout}");
+    assert!(stderr.contains("rejected ftp://example.com/file: only http and https"), "{stderr}");
+    // Progress lines (stderr is not a terminal here), the last one the finished job.
+    let last = stderr.lines().rfind(|l| l.starts_with('[')).unwrap_or_default();
+    assert!(last.contains("100.0% 5/5  ok 4  failed 1") && last.ends_with("completed with errors"), "{stderr}");
+    assert!(stdout.contains("(cli watch): completed with errors"), "{stdout}");
+    assert!(stdout.contains("http 4xx"), "the failure's cause is summarised: {stdout}");
+    assert!(stdout.contains("score p50"), "{stdout}");
+    assert_eq!(site.hits(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripts_get_json_and_exit_0_when_everything_succeeded() {
+    let site = Site::start().await;
+    let urls: Vec<String> = (1..=3).map(|n| site.url(&format!("/page/{n}"))).collect();
+    let file = url_file("json", &urls);
+    let out = speedbatch(&["submit", &file, "--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let created: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let id = created["batch_job_id"].as_str().unwrap().to_owned();
+    assert_eq!(created["accepted"], 3);
+
+    let out = speedbatch(&["status", &id, "--watch", "--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "every URL succeeded: {}", text(&out.stderr));
+    let end: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(end["job"]["status"], "completed");
+    assert_eq!(end["summary"]["by_status"]["succeeded"], 3);
+
+    let out = speedbatch(&["results", &id, "--json"]).await;
+    let results: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(results["results"].as_array().map(Vec::len), Some(3));
+    let out = speedbatch(&["results", &id, "--csv"]).await;
+    let csv = text(&out.stdout);
+    assert!(csv.starts_with("url,status,attempts,"), "{csv}");
+    assert_eq!(csv.lines().count(), 4, "a header and 3 rows");
+    let out = speedbatch(&["results", &id]).await;
+    assert!(text(&out.stdout).starts_with("status     score  ttfb_ms  url"), "{}", text(&out.stdout));
+
+    let out = speedbatch(&["jobs", "--limit", "100", "--json"]).await;
+    let jobs: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert!(jobs["jobs"].as_array().unwrap().iter().any(|j| j["batch_job_id"] == id.as_str()));
+    let out = speedbatch(&["jobs", "--limit", "100"]).await;
+    assert!(text(&out.stdout).lines().any(|l| l.starts_with(&id) && l.contains("3/3")), "{}", text(&out.stdout));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_job_exits_2_when_watched() {
+    let site = Site::start().await;
+    let urls: Vec<String> = (1..=40).map(|n| site.url(&format!("/held/{n}"))).collect();
+    let file = url_file("cancel", &urls);
+    let out = speedbatch(&["submit", &file, "--batch-size", "1", "--json"]).await;
+    let id = serde_json::from_slice::<Value>(&out.stdout).unwrap()["batch_job_id"].as_str().unwrap().to_owned();
+    let out = speedbatch(&["cancel", &id]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with(&format!("{id}: cancel")), "{}", text(&out.stdout));
+    let out = tokio::time::timeout(Duration::from_secs(300), speedbatch(&["status", &id, "--watch"])).await.unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains(": cancelled"), "{}", text(&out.stdout));
+    // Cancelling again is a conflict, said in words.
+    let out = speedbatch(&["cancel", &id]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).starts_with("error: "), "{}", text(&out.stderr));
+}
+
+#[tokio::test]
+async fn errors_are_plain_words_and_exit_1() {
+    let file = url_file("bad", &["https://example.com".to_owned()]);
+    let out = speedbatch(&["submit", &file, "--batch-size", "50", "--strategy", "tablet"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.starts_with("error: 2 invalid fields\n"), "{stderr}");
+    assert!(stderr.contains("  batch_size: must be a whole number from 1 to 20"), "{stderr}");
+    assert!(stderr.contains("  strategy: \"tablet\" is not one of mobile, desktop, both"), "{stderr}");
+
+    let out = speedbatch(&["status", "no-such-job"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).starts_with("error: "), "{}", text(&out.stderr));
+
+    let out = speedbatch(&["jobs", "--api-key", "sb_wrong"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).to_lowercase().contains("key"), "{}", text(&out.stderr));
+
+    let out = speedbatch(&["submit", "/nonexistent/urls.txt"]).await;
+    assert_eq!((out.status.code(), text(&out.stderr).contains("/nonexistent/urls.txt: ")), (Some(1), true));
+    let out = speedbatch(&["submit"]).await;
+    assert_eq!(out.status.code(), Some(1), "a usage error is 1, not clap's 2: {}", text(&out.stderr));
+    let out = speedbatch(&["--help"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("submit"));
+}

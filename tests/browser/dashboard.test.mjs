@@ -1,0 +1,756 @@
+// End-to-end test of the speedbatch dashboard in a real browser (Debian's Chromium driven by
+// playwright-core), against a deployed API: the local stack written by `make up`.
+//
+//   node --test tests/browser/dashboard.test.mjs      (or scripts/browser-test.sh)
+//
+// The API comes from .local/stack.env (API_URL, API_KEY) at the repository root, or from the
+// environment (SPEEDBATCH_API_URL, SPEEDBATCH_API_KEY). The test starts its own small web
+// site on 127.0.0.1 for the analyzer to measure, so the local deployment must allow private
+// targets (it does). Chromium: $CHROMIUM_PATH or /usr/bin/chromium. Screenshots and the
+// downloaded CSV go to tests/browser/artifacts/.
+//
+// The steps build on each other (one job is submitted, watched, opened, downloaded); when a
+// step fails, the steps that need its result are skipped and say why. Every wait is on a DOM
+// (or site) condition with a generous limit; nothing asserts on timings.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as delay } from 'node:timers/promises';
+import { chromium } from 'playwright-core';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const REPO = resolve(HERE, '..', '..');
+const STACK_ENV = join(REPO, '.local', 'stack.env');
+const ARTIFACTS = join(HERE, 'artifacts');
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+
+const PAGES = 10; // /page/1 … /page/10: the job that runs to the end
+const SLOW_PAGES = 20; // /slow/1 … /slow/20: the job that is cancelled
+const SLOW_MS = 2000; // how long each slow page takes
+const INVALID = 'ftp://example.com/x'; // one input the dry run must reject
+const JOB_WAIT_MS = 120_000; // a job reaching 100 %, a cancel taking effect
+const UI_WAIT_MS = 30_000; // anything else the page has to do
+const GATE_MAX_MS = 60_000; // the site never holds a page longer than this
+const FINISHED = new Set(['completed', 'completed_with_errors', 'failed', 'cancelled']);
+const API_PATH = '/api/v1/batch-processing/';
+
+// ------------------------------------------------------------------ configuration
+
+function parseEnvFile(text) {
+  const vars = {};
+  for (const line of text.split(/\r?\n/)) {
+    const match = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
+    if (!match || line.trimStart().startsWith('#')) continue;
+    vars[match[1]] = match[2].replace(/^(['"])(.*)\1$/, '$2');
+  }
+  return vars;
+}
+
+/** API base URL without a trailing slash, and the key. */
+function readConfig() {
+  let url = process.env.SPEEDBATCH_API_URL;
+  let key = process.env.SPEEDBATCH_API_KEY;
+  if (!url || !key) {
+    if (!existsSync(STACK_ENV)) {
+      throw new Error(`${STACK_ENV} does not exist and SPEEDBATCH_API_URL/SPEEDBATCH_API_KEY are not set: `
+        + 'run "make up" first to deploy the local stack');
+    }
+    const vars = parseEnvFile(readFileSync(STACK_ENV, 'utf8'));
+    url ||= vars.API_URL;
+    key ||= vars.API_KEY;
+  }
+  if (!url) throw new Error(`no API_URL in ${STACK_ENV} (nor SPEEDBATCH_API_URL): run "make up"`);
+  if (!key) throw new Error(`no API_KEY in ${STACK_ENV} (nor SPEEDBATCH_API_KEY): run "make up"`);
+  if (!/^https?:\/\//.test(url)) throw new Error(`API_URL is not an http(s) address: ${url}`);
+  return { apiBase: url.replace(/\/+$/, ''), apiKey: key };
+}
+
+// ------------------------------------------------------------------ the site to measure
+
+// A 16x16 PNG (one colour), so every page has a real image to fetch.
+const PNG = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAIAAACQkWg2AAAAGElEQVR42mNk+M9AEmAc1TCqYVTDcNUAAHv2Hv8WZ5jOAAAAAElFTkSuQmCC',
+  'base64');
+const CSS = 'body{font:16px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:40rem;color:#222}'
+  + 'h1{color:#0b57d0}img{display:block}\n';
+
+function pageHtml(title, n) {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${title}</title>
+<link rel="stylesheet" href="/static/site.css">
+</head>
+<body>
+<h1>${title}</h1>
+<img src="/static/logo.png" width="16" height="16" alt="logo">
+<p>Page ${n} of the speedbatch browser test site.</p>
+</body>
+</html>
+`;
+}
+
+/**
+ * Holds requests for some paths until opened, so the first job can be photographed while it
+ * is part-way done. It opens by itself GATE_MAX_MS after it first holds a request.
+ */
+class Gate {
+  constructor(paths) {
+    this.paths = new Set(paths);
+    this.isOpen = false;
+    this.held = 0;
+    this.waiters = [];
+    this.timer = null;
+  }
+
+  pass(path) {
+    if (this.isOpen || !this.paths.has(path)) return Promise.resolve();
+    this.held += 1;
+    this.timer ??= setTimeout(() => this.open(), GATE_MAX_MS);
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  open() {
+    this.isOpen = true;
+    clearTimeout(this.timer);
+    for (const resolve of this.waiters.splice(0)) resolve();
+  }
+}
+
+/** The test's own web site on 127.0.0.1 at a free port. */
+async function startSite() {
+  // Pages 6..10 wait at the gate: with the default batch size of 5 the job shows 50 % until
+  // the running screenshot is taken.
+  const gate = new Gate(Array.from({ length: PAGES - 5 }, (_, i) => `/page/${i + 6}`));
+  const hits = new Map();
+  const timers = new Set();
+  const send = (res, status, type, body) => {
+    res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'public, max-age=3600' });
+    res.end(body);
+  };
+  const server = http.createServer(async (req, res) => {
+    const path = new URL(req.url, 'http://site').pathname;
+    hits.set(path, (hits.get(path) || 0) + 1);
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'method not allowed\n');
+    let match;
+    if ((match = /^\/page\/(\d+)$/.exec(path)) && +match[1] >= 1 && +match[1] <= PAGES) {
+      await gate.pass(path);
+      return send(res, 200, 'text/html; charset=utf-8', pageHtml(`Test page ${match[1]}`, match[1]));
+    }
+    if ((match = /^\/slow\/(\d+)$/.exec(path)) && +match[1] >= 1 && +match[1] <= SLOW_PAGES) {
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        send(res, 200, 'text/html; charset=utf-8', pageHtml(`Slow page ${match[1]}`, match[1]));
+      }, SLOW_MS);
+      timers.add(timer);
+      req.on('close', () => { clearTimeout(timer); timers.delete(timer); });
+      return undefined;
+    }
+    if (path === '/static/site.css') return send(res, 200, 'text/css; charset=utf-8', CSS);
+    if (path === '/static/logo.png') return send(res, 200, 'image/png', PNG);
+    return send(res, 404, 'text/plain', 'not found\n');
+  });
+  await new Promise((ok, fail) => {
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', ok);
+  });
+  const origin = `http://127.0.0.1:${server.address().port}`;
+  return {
+    origin,
+    gate,
+    hits,
+    count: (prefix) => [...hits].filter(([p]) => p.startsWith(prefix)).reduce((sum, [, n]) => sum + n, 0),
+    pageUrls: Array.from({ length: PAGES }, (_, i) => `${origin}/page/${i + 1}`),
+    slowUrls: Array.from({ length: SLOW_PAGES }, (_, i) => `${origin}/slow/${i + 1}`),
+    async close() {
+      gate.open();
+      for (const timer of timers) clearTimeout(timer);
+      server.closeAllConnections();
+      await new Promise((ok) => server.close(ok));
+    },
+  };
+}
+
+// ------------------------------------------------------------------ shared state
+
+const cfg = { apiBase: '', apiKey: '' };
+const state = {
+  setupError: null,
+  served: false, // GET <API_URL>/ is the dashboard
+  keyAccepted: false,
+  dryRunOk: false,
+  job1: null, // id of the 10-page job
+  job1Done: false,
+  resultsShown: false,
+  screenshots: [],
+};
+let site;
+let browser;
+let context;
+let page;
+const pageErrors = [];
+const consoleErrors = [];
+const apiRequests = [];
+
+/** Skips the test (and says why) unless every named earlier result is there. */
+function needs(t, ...keys) {
+  if (state.setupError) throw new Error(`setup failed: ${state.setupError.message}`);
+  const missing = keys.filter((k) => !state[k]);
+  if (missing.length === 0) return true;
+  t.skip(`needs an earlier step that did not pass (${missing.join(', ')})`);
+  return false;
+}
+
+async function screenshot(t, name, { fullPage = true } = {}) {
+  const path = join(ARTIFACTS, name);
+  await page.screenshot({ path, fullPage });
+  state.screenshots.push(path);
+  t.diagnostic(`screenshot: ${relative(process.cwd(), path)}`);
+  return path;
+}
+
+/** One line describing what the page shows, for failure messages. */
+async function pageState() {
+  if (!page || page.isClosed()) return '(no page)';
+  try {
+    return await page.evaluate(() => {
+      const shown = (id) => {
+        const node = document.getElementById(id);
+        if (!node || !node.checkVisibility()) return null;
+        const text = (node.value ?? node.textContent).trim().replace(/\s+/g, ' ');
+        return text ? text.slice(0, 240) : null;
+      };
+      const parts = {
+        view: location.hash || '(no hash)',
+        error: shown('error-message'),
+        notice: shown('notice-message'),
+        key: shown('key-message'),
+        'dry run': shown('dry-run'),
+        'job status': shown('job-status'),
+        counts: shown('job-counts'),
+        results: shown('results-count'),
+      };
+      return Object.entries(parts).filter(([, v]) => v).map(([k, v]) => `${k}: ${v}`).join(' | ');
+    });
+  } catch (err) {
+    return `(could not read the page: ${err.message.split('\n')[0]})`;
+  }
+}
+
+/**
+ * Polls probe() until it returns something truthy (and returns that). probe may throw to
+ * fail at once. failOnError: stop as soon as the page's error banner is shown.
+ */
+async function waitFor(what, timeoutMs, probe, { failOnError = false } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let lastProblem = '';
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value) return value;
+      lastProblem = '';
+    } catch (err) {
+      if (err.fatal) throw err;
+      lastProblem = ` (last probe error: ${err.message.split('\n')[0]})`;
+    }
+    if (failOnError) {
+      const banner = await page.evaluate(() => {
+        const box = document.getElementById('error');
+        return box && !box.hidden ? box.textContent.trim().replace(/\s+/g, ' ') : null;
+      }).catch(() => null);
+      if (banner) throw new Error(`the page shows an error while waiting for ${what}: ${banner}`);
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}${lastProblem}.\n`
+        + `    the page shows: ${await pageState()}`);
+    }
+    await delay(250);
+  }
+}
+
+function fatal(message) {
+  return Object.assign(new Error(message), { fatal: true });
+}
+
+/** Runs fn in a page context: a small wrapper so probes read well. */
+const dom = (fn, arg) => page.evaluate(fn, arg);
+
+async function visibleErrorBanner() {
+  return dom(() => {
+    const box = document.getElementById('error');
+    return box && !box.hidden ? box.textContent.trim().replace(/\s+/g, ' ') : null;
+  });
+}
+
+async function openHome() {
+  if (await page.locator('#view-job').isVisible()) {
+    await page.locator('#view-job a[href="#/"]').click();
+  } else {
+    await page.evaluate(() => { location.hash = '#/'; });
+  }
+  await waitFor('the home view (new job form and jobs list)', UI_WAIT_MS, () => dom(() => {
+    const shown = (id) => document.getElementById(id)?.checkVisibility();
+    return shown('view-home') && shown('urls') && !shown('jobs-loading');
+  }));
+}
+
+/** The job row in the jobs list: progress, status badge, counts. */
+function jobRowState(id) {
+  return dom((jobId) => {
+    const row = [...document.querySelectorAll('#jobs [data-job-id]')].find((li) => li.dataset.jobId === jobId);
+    if (!row) return null;
+    const bar = row.querySelector('.job-progress');
+    return {
+      percent: bar ? Number(bar.getAttribute('aria-valuenow')) : NaN,
+      status: row.querySelector('.badge')?.dataset.status || '',
+      counts: row.querySelector('.job-counts')?.textContent.trim() || '',
+    };
+  }, id);
+}
+
+/** The job page's header and result rows. */
+function jobPageState() {
+  return dom(() => {
+    const rows = [...document.querySelectorAll('#results tbody tr')].map((tr) => {
+      const pill = tr.cells[2]?.querySelector('.score');
+      const link = tr.cells[0]?.querySelector('a');
+      return {
+        url: link ? link.getAttribute('href') : tr.cells[0]?.textContent.trim(),
+        status: tr.cells[1]?.querySelector('.badge')?.dataset.status || '',
+        score: pill ? pill.firstChild.textContent.trim() : null,
+      };
+    });
+    return {
+      hash: location.hash,
+      id: document.getElementById('job-id').textContent.trim(),
+      status: document.getElementById('job-status').dataset.status || '',
+      percent: Number(document.getElementById('job-progress').getAttribute('aria-valuenow')),
+      counts: document.getElementById('job-counts').textContent.trim(),
+      cancelShown: !document.getElementById('cancel').hidden,
+      cancelEnabled: !document.getElementById('cancel').disabled,
+      rows,
+      resultsCount: document.getElementById('results-count').textContent.trim(),
+      emptyShown: !document.getElementById('results-empty').hidden,
+      emptyText: document.getElementById('results-empty').textContent.trim(),
+    };
+  });
+}
+
+/** Fills the URL list (or loads it as a file), waits for the dry run to settle, returns it. */
+async function dryRunResult() {
+  return waitFor('the dry run of the pasted URLs', UI_WAIT_MS, () => dom(() => {
+    const box = document.getElementById('dry-run');
+    if (['idle', 'pending'].includes(box.dataset.state)) return null;
+    return {
+      state: box.dataset.state,
+      text: box.textContent.trim(),
+      rejected: [...document.querySelectorAll('#rejected li')].map((li) => ({
+        input: li.querySelector('code')?.textContent ?? '',
+        text: li.textContent.trim(),
+      })),
+      rejectedBoxShown: document.getElementById('rejected-box').checkVisibility(),
+      submitEnabled: !document.getElementById('submit').disabled,
+      submitHint: document.getElementById('submit-hint').textContent.trim(),
+    };
+  }));
+}
+
+/** Clicks submit; returns the new job's id (from the #/jobs/<id> route) and the request body. */
+async function submitJob() {
+  const startRequest = page.waitForRequest((r) => r.method() === 'POST' && r.url().endsWith(`${API_PATH}start`)
+    && r.postDataJSON()?.dry_run !== true, { timeout: UI_WAIT_MS });
+  await page.locator('#submit').click();
+  const body = (await startRequest).postDataJSON();
+  const hash = await waitFor('the page to open the new job (#/jobs/<id>)', UI_WAIT_MS,
+    () => dom(() => (/^#\/jobs\/[^/]+/.test(location.hash) ? location.hash : null)), { failOnError: true });
+  const id = decodeURIComponent(hash.slice('#/jobs/'.length).replace(/\/$/, ''));
+  const notice = await waitFor('the "job started" notice', UI_WAIT_MS, () => dom(() => {
+    const box = document.getElementById('notice');
+    return box.hidden ? null : box.textContent.trim().replace(/\s+/g, ' ');
+  }));
+  return { id, body, notice };
+}
+
+/** Minimal RFC 4180 reader: quoted cells, doubled quotes, newlines inside quotes. */
+function parseCsv(text) {
+  const records = [];
+  let record = [];
+  let cell = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') { cell += '"'; i += 1; } else if (c === '"') quoted = false;
+      else cell += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') { record.push(cell); cell = ''; } else if (c === '\n' || c === '\r') {
+      if (c === '\r' && text[i + 1] === '\n') i += 1;
+      record.push(cell);
+      records.push(record);
+      record = [];
+      cell = '';
+    } else cell += c;
+  }
+  if (cell !== '' || record.length) { record.push(cell); records.push(record); }
+  return records.filter((r) => !(r.length === 1 && r[0] === ''));
+}
+
+// ------------------------------------------------------------------ the test
+
+describe('speedbatch dashboard in Chromium', () => {
+  const stamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+
+  before(async () => {
+    try {
+      Object.assign(cfg, readConfig());
+      rmSync(ARTIFACTS, { recursive: true, force: true });
+      mkdirSync(ARTIFACTS, { recursive: true });
+      site = await startSite();
+      if (!existsSync(CHROMIUM)) {
+        throw new Error(`Chromium not found at ${CHROMIUM}: install Debian's chromium `
+          + '(apt-get install chromium, or scripts/browser-test.sh) or set CHROMIUM_PATH');
+      }
+      const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+      browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: asRoot ? ['--no-sandbox'] : [] });
+      context = await browser.newContext({
+        viewport: { width: 1280, height: 900 },
+        acceptDownloads: true,
+        colorScheme: 'light',
+        reducedMotion: 'reduce',
+        locale: 'en-GB',
+      });
+      page = await context.newPage();
+      page.setDefaultTimeout(UI_WAIT_MS);
+      page.on('pageerror', (err) => pageErrors.push(err.message));
+      page.on('console', (msg) => { if (msg.type() === 'error') consoleErrors.push(msg.text()); });
+      const apiOrigin = new URL(cfg.apiBase).origin;
+      page.on('request', (r) => { if (r.url().startsWith(apiOrigin)) apiRequests.push({ method: r.method(), url: r.url() }); });
+    } catch (err) {
+      state.setupError = err;
+    }
+  });
+
+  after(async () => {
+    for (const close of [() => context?.close(), () => browser?.close(), () => site?.close()]) {
+      try { await close(); } catch (err) { console.error(`cleanup: ${err.message}`); }
+    }
+    if (state.screenshots.length) console.log(`# screenshots in ${relative(process.cwd(), ARTIFACTS) || '.'}/`);
+  });
+
+  test('the API serves the dashboard at its root', async (t) => {
+    needs(t);
+    const url = `${cfg.apiBase}/`;
+    let response;
+    try {
+      response = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(UI_WAIT_MS) });
+    } catch (err) {
+      throw new Error(`GET ${url} failed: ${err.cause?.message || err.message}; is the local stack up ("make up")?`);
+    }
+    const body = await response.text();
+    assert.equal(response.status, 200, `GET ${url} answered ${response.status} (${body.slice(0, 120).trim()}): `
+      + 'the deployed API does not serve the dashboard; redeploy the current code with "make up"');
+    assert.match(response.headers.get('content-type') || '', /^text\/html/, `GET ${url}: not served as text/html`);
+    assert.match(body, /id="api-key"/, `GET ${url} is HTML but not the dashboard (no #api-key)`);
+    t.diagnostic(`dashboard served at ${url} (site under test at ${site.origin})`);
+    state.served = true;
+  });
+
+  test('asks for the API key (opened without the trailing slash) and lists the jobs', async (t) => {
+    if (!needs(t, 'served')) return;
+    await page.goto(cfg.apiBase, { waitUntil: 'domcontentloaded' });
+    await page.locator('#api-key').waitFor({ state: 'visible' });
+    assert.equal(await page.locator('#main').isVisible(), false, 'the app is shown before a key was given');
+    await page.locator('#api-key').fill(cfg.apiKey);
+    await page.locator('#save-key').click();
+    await waitFor('the key to be accepted and the jobs list to load', UI_WAIT_MS, async () => {
+      const message = await dom(() => document.getElementById('key-message').textContent.trim());
+      if (/not accepted|could not be checked/.test(message)) throw fatal(`the key was refused: ${message}`);
+      return dom(() => {
+        const shown = (id) => document.getElementById(id)?.checkVisibility();
+        return document.getElementById('key-panel').hidden && shown('main') && shown('view-home')
+          && !shown('jobs-loading')
+          && (document.querySelectorAll('#jobs [data-job-id]').length > 0 || shown('jobs-empty'));
+      });
+    }, { failOnError: true });
+    assert.equal(await visibleErrorBanner(), null, 'error banner after loading the jobs list');
+    const rows = await page.locator('#jobs [data-job-id]').count();
+    t.diagnostic(`jobs list shows ${rows} job(s)`);
+    const listCall = apiRequests.find((r) => r.url.startsWith(`${cfg.apiBase}${API_PATH}jobs?`) && /limit=20/.test(r.url));
+    assert.ok(listCall, `no GET ${cfg.apiBase}${API_PATH}jobs?limit=20 was made (the page must resolve the API `
+      + `relative to ${cfg.apiBase} without a trailing slash); API calls seen: ${apiRequests.map((r) => r.url).join(', ')}`);
+    state.keyAccepted = true;
+  });
+
+  test('checks the pasted URLs with a dry run and lists the invalid input with its reason', async (t) => {
+    if (!needs(t, 'keyAccepted')) return;
+    await page.locator('#job-name').fill(`browser test ${stamp}`);
+    await page.locator('#urls').fill([...site.pageUrls, INVALID].join('\n'));
+    const dry = await dryRunResult();
+    assert.equal(dry.state, 'ok', `the dry run did not succeed: ${dry.text}`);
+    assert.match(dry.text, new RegExp(`\\b${PAGES} URLs will be analysed`), `dry-run summary: ${dry.text}`);
+    assert.match(dry.text, /\b1 input rejected/, `dry-run summary: ${dry.text}`);
+    assert.ok(dry.rejectedBoxShown, 'the rejected inputs box (#rejected-box) is not shown');
+    assert.equal(dry.rejected.length, 1, `#rejected lists ${dry.rejected.length} inputs: ${JSON.stringify(dry.rejected)}`);
+    assert.equal(dry.rejected[0].input, INVALID, `#rejected lists ${JSON.stringify(dry.rejected[0].input)}, not ${INVALID}`);
+    const reason = dry.rejected[0].text.slice(dry.rejected[0].text.indexOf(INVALID) + INVALID.length).replace(/^\s*—\s*/, '');
+    assert.ok(reason.length > 0, `#rejected gives no reason for ${INVALID}: "${dry.rejected[0].text}"`);
+    assert.ok(dry.submitEnabled, `#submit is still disabled after the dry run: ${dry.submitHint}`);
+    t.diagnostic(`dry run: ${dry.text}; rejected: ${dry.rejected[0].text}`);
+    state.dryRunOk = true;
+  });
+
+  test('submits the job and the jobs list shows it running', { timeout: GATE_MAX_MS + 2 * UI_WAIT_MS }, async (t) => {
+    if (!needs(t, 'dryRunOk')) return;
+    const { id, body, notice } = await submitJob();
+    state.job1 = id;
+    t.diagnostic(`job ${id}`);
+    assert.equal(body.urls?.length, PAGES + 1, `submit sent ${body.urls?.length} URLs, expected the ${PAGES + 1} lines`);
+    assert.match(notice, new RegExp(`started with ${PAGES} URLs`), `notice after submit: ${notice}`);
+    assert.match(notice, /1 input rejected/, `notice after submit: ${notice}`);
+
+    await openHome();
+    // Pages 6..10 are held by the site, so the bar stops part-way until the screenshot is taken.
+    let seen;
+    try {
+      seen = await waitFor(`job ${id} running in the jobs list with its progress bar part-way`, GATE_MAX_MS, async () => {
+        const row = await jobRowState(id);
+        if (!row) return null;
+        if (FINISHED.has(row.status)) {
+          throw fatal(`job ${id} finished (${row.status}: ${row.counts}) before the list showed it part-way`);
+        }
+        return row.percent > 0 && row.percent < 100 ? row : null;
+      });
+      if (!seen && !site.gate.isOpen) throw new Error('unreachable');
+    } finally {
+      // The gate also opens by itself; opening it here lets the job finish at once.
+      if (!seen && site.gate.held === 0) {
+        t.diagnostic('the analyzer never requested the site\'s pages (is this a mock API?)');
+      }
+    }
+    await page.locator(`#jobs [data-job-id="${id}"]`).scrollIntoViewIfNeeded();
+    await screenshot(t, 'running-job.png');
+    site.gate.open();
+    t.diagnostic(`running: ${seen.percent} % (${seen.status}): ${seen.counts}`);
+  });
+
+  test('the job\'s progress bar reaches 100 %', { timeout: JOB_WAIT_MS + UI_WAIT_MS }, async (t) => {
+    if (!needs(t, 'job1')) return;
+    site.gate.open();
+    const id = state.job1;
+    const row = await waitFor(`job ${id}'s progress bar in the jobs list to reach 100 %`, JOB_WAIT_MS, async () => {
+      const r = await jobRowState(id);
+      if (!r) throw new Error(`job ${id} is not in the jobs list`);
+      return r.percent === 100 && FINISHED.has(r.status) ? r : null;
+    });
+    assert.equal(row.status, 'completed', `job ${id} ended ${row.status}: ${row.counts}`);
+    assert.match(row.counts, new RegExp(`^${PAGES} succeeded, 0 failed, 0 cancelled`), `counts in the list: ${row.counts}`);
+    t.diagnostic(`${row.counts}; the site answered ${site.count('/page/')} page and ${site.count('/static/')} asset requests`);
+    state.job1Done = true;
+  });
+
+  test('opens the job\'s results: 10 succeeded rows with a numeric score', async (t) => {
+    if (!needs(t, 'job1Done')) return;
+    const id = state.job1;
+    await page.locator(`#jobs [data-job-id="${id}"] a.job-name`).click();
+    const shown = await waitFor(`job ${id}'s page with its ${PAGES} finished results`, UI_WAIT_MS, async () => {
+      const s = await jobPageState();
+      return s.id === id && FINISHED.has(s.status) && s.rows.length === PAGES
+        && s.rows.every((r) => !['queued', 'processing'].includes(r.status)) ? s : null;
+    }, { failOnError: true });
+    assert.equal(shown.status, 'completed', `job page status: ${shown.status} (${shown.counts})`);
+    assert.equal(shown.percent, 100, 'the job page\'s progress bar is not at 100 %');
+    assert.equal(shown.cancelShown, false, '#cancel is still offered for a finished job');
+    const notSucceeded = shown.rows.filter((r) => r.status !== 'succeeded');
+    assert.deepEqual(notSucceeded, [], 'rows that did not succeed');
+    const expected = new Set(site.pageUrls);
+    const unknown = shown.rows.filter((r) => !expected.has(r.url));
+    assert.deepEqual(unknown, [], 'rows whose URL is not one of the submitted pages');
+    assert.equal(new Set(shown.rows.map((r) => r.url)).size, PAGES, 'a page is listed twice');
+    const scores = shown.rows.map((r) => r.score).filter((s) => s !== null);
+    assert.ok(scores.length > 0, 'no row shows a score');
+    for (const s of scores) assert.ok(/^\d+$/.test(s) && +s >= 0 && +s <= 100, `score "${s}" is not a number from 0 to 100`);
+    assert.match(shown.resultsCount, new RegExp(`Showing ${PAGES} of ${PAGES} URLs`), `#results-count: ${shown.resultsCount}`);
+    t.diagnostic(`scores: ${shown.rows.map((r) => r.score ?? '—').join(', ')}`);
+    await screenshot(t, 'results.png');
+    state.resultsShown = true;
+  });
+
+  test('sorts by score from the keyboard and filters by status', async (t) => {
+    if (!needs(t, 'resultsShown')) return;
+    const header = page.locator('#results th[data-sort-key="score"]');
+    const button = header.locator('button');
+    const sortedScores = async (dir) => {
+      await waitFor(`the score column to be sorted ${dir}`, UI_WAIT_MS,
+        async () => (await header.getAttribute('aria-sort')) === dir);
+      return (await jobPageState()).rows.map((r) => (r.score === null ? null : Number(r.score)));
+    };
+    const check = (scores, dir) => {
+      const numbers = scores.filter((s) => s !== null);
+      assert.deepEqual(scores.slice(0, numbers.length), numbers, `rows without a score are not last: ${scores}`);
+      const want = [...numbers].sort((a, b) => (dir === 'ascending' ? a - b : b - a));
+      assert.deepEqual(numbers, want, `scores not ${dir}: ${scores}`);
+    };
+
+    await button.focus();
+    await page.keyboard.press('Enter');
+    check(await sortedScores('ascending'), 'ascending');
+    assert.ok(await button.evaluate((b) => b === document.activeElement), 'focus left the Score header button after sorting');
+    await page.keyboard.press('Space');
+    check(await sortedScores('descending'), 'descending');
+    const announced = await page.locator('#announcer').textContent();
+    assert.match(announced, /Sorted by Score, descending/, `screen-reader announcement: ${announced}`);
+
+    const filterTo = async (value) => {
+      const response = page.waitForResponse((r) => r.url().includes(`${API_PATH}results/`)
+        && (new URL(r.url()).searchParams.get('status') || '') === value);
+      await page.locator('#status-filter').selectOption(value);
+      const answer = await response;
+      assert.equal(answer.status(), 200, `GET results with status=${value} answered ${answer.status()}`);
+    };
+    await filterTo('failed');
+    const failed = await waitFor('the "failed" filter to empty the table', UI_WAIT_MS, async () => {
+      const s = await jobPageState();
+      return s.rows.length === 0 && s.emptyShown ? s : null;
+    }, { failOnError: true });
+    assert.match(failed.emptyText, /No URLs with this status/, `#results-empty: ${failed.emptyText}`);
+
+    await filterTo('succeeded');
+    const succeeded = await waitFor(`the "succeeded" filter to show the ${PAGES} rows`, UI_WAIT_MS, async () => {
+      const s = await jobPageState();
+      return s.rows.length === PAGES ? s : null;
+    }, { failOnError: true });
+    assert.ok(succeeded.rows.every((r) => r.status === 'succeeded'), 'the succeeded filter shows other rows');
+    check(succeeded.rows.map((r) => (r.score === null ? null : Number(r.score))), 'descending');
+
+    await filterTo('');
+    await waitFor(`all ${PAGES} rows again`, UI_WAIT_MS, async () => (await jobPageState()).rows.length === PAGES);
+  });
+
+  test('downloads the results as CSV', async (t) => {
+    if (!needs(t, 'resultsShown')) return;
+    const [download] = await Promise.all([
+      page.waitForEvent('download', { timeout: UI_WAIT_MS }),
+      page.locator('#download-csv').click(),
+    ]);
+    const name = download.suggestedFilename();
+    assert.match(name, /\.csv$/, `the download is named ${name}`);
+    const path = join(ARTIFACTS, name);
+    await download.saveAs(path);
+    assert.equal(await download.failure(), null, 'the download failed');
+    t.diagnostic(`CSV saved: ${relative(process.cwd(), path)}`);
+    const records = parseCsv(readFileSync(path, 'utf8'));
+    assert.ok(records.length > 0, 'the CSV is empty');
+    const [head, ...rows] = records;
+    for (const column of ['url', 'status', 'score']) {
+      assert.ok(head.includes(column), `the CSV header has no "${column}" column: ${head.join(',')}`);
+    }
+    assert.equal(rows.length, PAGES, `the CSV has ${rows.length} data rows, expected ${PAGES}`);
+    const at = (row, column) => row[head.indexOf(column)];
+    assert.deepEqual(new Set(rows.map((r) => at(r, 'url'))), new Set(site.pageUrls), 'the CSV URLs are not the submitted pages');
+    assert.ok(rows.every((r) => at(r, 'status') === 'succeeded'), `CSV statuses: ${rows.map((r) => at(r, 'status'))}`);
+    assert.ok(rows.some((r) => /^\d+(\.\d+)?$/.test(at(r, 'score'))), `no numeric score in the CSV: ${rows.map((r) => at(r, 'score'))}`);
+    assert.equal(await visibleErrorBanner(), null, 'error banner after the download');
+  });
+
+  test('cancels a running job through the confirmation dialog', { timeout: JOB_WAIT_MS + 4 * UI_WAIT_MS }, async (t) => {
+    if (!needs(t, 'keyAccepted')) return;
+    await openHome();
+    await page.locator('#job-name').fill(`browser test cancel ${stamp}`);
+    // The slow URLs come in through the file input.
+    await page.locator('#url-file').setInputFiles({
+      name: 'slow-urls.txt', mimeType: 'text/plain', buffer: Buffer.from(`${site.slowUrls.join('\n')}\n`),
+    });
+    await waitFor('the file\'s URLs to fill the list', UI_WAIT_MS,
+      async () => (await page.locator('#urls').inputValue()).split('\n').filter(Boolean).length === SLOW_PAGES);
+    await page.locator('#batch-size').fill('1');
+    const dry = await dryRunResult();
+    assert.match(dry.text, new RegExp(`\\b${SLOW_PAGES} URLs will be analysed`), `dry run: ${dry.text}`);
+    assert.ok(dry.submitEnabled, `#submit disabled: ${dry.submitHint}`);
+
+    const { id, body, notice } = await submitJob();
+    t.diagnostic(`job ${id}`);
+    assert.notEqual(id, state.job1, 'the second submit opened the first job');
+    assert.equal(body.batch_size, 1, `submit sent batch_size ${body.batch_size}`);
+    assert.match(notice, new RegExp(`started with ${SLOW_PAGES} URLs`), `notice after submit: ${notice}`);
+
+    await waitFor(`job ${id}'s page with the cancel button`, UI_WAIT_MS, async () => {
+      const s = await jobPageState();
+      if (s.id === id && FINISHED.has(s.status)) throw fatal(`job ${id} finished (${s.status}) before it could be cancelled`);
+      return s.id === id && s.status && s.cancelShown && s.cancelEnabled;
+    }, { failOnError: true });
+    await page.locator('#cancel').click();
+    const dialog = page.locator('#cancel-dialog');
+    await dialog.waitFor({ state: 'visible' });
+    assert.ok(await dialog.evaluate((d) => d.open), 'the cancel dialog is not open');
+    assert.equal(await dom(() => document.activeElement?.id), 'keep-job', 'the safe choice is not focused first');
+    await screenshot(t, 'cancel-dialog.png', { fullPage: false });
+
+    await page.locator('#confirm-cancel').click();
+    await dialog.waitFor({ state: 'hidden' });
+    const statuses = new Set();
+    const done = await waitFor(`job ${id} to be shown cancelled`, JOB_WAIT_MS, async () => {
+      const s = await jobPageState();
+      statuses.add(s.status);
+      if (s.id === id && FINISHED.has(s.status) && s.status !== 'cancelled') {
+        throw fatal(`job ${id} ended ${s.status} instead of cancelled: ${s.counts}`);
+      }
+      return s.id === id && s.status === 'cancelled' ? s : null;
+    });
+    t.diagnostic(`statuses seen after confirming: ${[...statuses].join(' → ')}; ${done.counts}`);
+    const noticeNow = await page.locator('#notice-message').textContent();
+    assert.match(noticeNow, /Cancellation requested/, `notice after cancelling: ${noticeNow}`);
+    const cancelled = Number(/(\d+) cancelled/.exec(done.counts)?.[1]);
+    assert.ok(cancelled > 0, `no URL is counted as cancelled: ${done.counts}`);
+    assert.equal(done.cancelShown, false, '#cancel is still shown for a cancelled job');
+    assert.equal(await visibleErrorBanner(), null, 'error banner after cancelling');
+    t.diagnostic(`the site was asked for ${site.count('/slow/')} of the ${SLOW_PAGES} slow pages`);
+    await screenshot(t, 'cancelled-job.png');
+  });
+
+  test('fits a 360 px wide phone screen', async (t) => {
+    if (!needs(t, 'keyAccepted')) return;
+    await page.setViewportSize({ width: 360, height: 780 });
+    // The trailing-slash form this time; the key is still in this tab's session storage.
+    await page.goto(`${cfg.apiBase}/#/`, { waitUntil: 'domcontentloaded' });
+    await waitFor('the home view at 360 px', UI_WAIT_MS, () => dom(() => {
+      const shown = (id) => document.getElementById(id)?.checkVisibility();
+      return shown('view-home') && !shown('jobs-loading') && document.querySelectorAll('#jobs [data-job-id]').length > 0;
+    }), { failOnError: true });
+    const overflow = () => dom(() => ({ page: document.documentElement.scrollWidth, viewport: window.innerWidth }));
+    let width = await overflow();
+    assert.ok(width.page <= width.viewport, `the home view scrolls sideways at 360 px (${width.page} px wide)`);
+    await screenshot(t, 'phone-home.png');
+    if (state.resultsShown) {
+      await page.goto(`${cfg.apiBase}/#/jobs/${encodeURIComponent(state.job1)}`, { waitUntil: 'domcontentloaded' });
+      await waitFor('the first job\'s results at 360 px', UI_WAIT_MS,
+        async () => (await jobPageState()).rows.length === PAGES, { failOnError: true });
+      width = await overflow();
+      assert.ok(width.page <= width.viewport, `the job page scrolls sideways at 360 px (${width.page} px wide)`);
+      await screenshot(t, 'phone-job.png');
+    }
+    const calls = apiRequests.filter((r) => r.url.startsWith(`${cfg.apiBase}/api/`));
+    assert.ok(calls.length > 0, 'no API call from the page opened with the trailing slash');
+  });
+
+  test('no script errors, and the API key never appears in a URL', (t) => {
+    needs(t);
+    const outside = apiRequests.filter((r) => !r.url.startsWith(`${cfg.apiBase}/`));
+    assert.deepEqual(outside, [], `requests outside ${cfg.apiBase}/`);
+    const wrongPath = apiRequests.filter((r) => {
+      const rest = r.url.slice(cfg.apiBase.length);
+      return !(rest === '' || rest.startsWith('/#') || rest === '/' || rest.startsWith(API_PATH));
+    });
+    assert.deepEqual(wrongPath, [], 'requests that are neither the page nor the API');
+    assert.ok(apiRequests.every((r) => !r.url.includes(cfg.apiKey)), 'the API key appears in a request URL');
+    const csp = consoleErrors.filter((m) => /Content Security Policy/i.test(m));
+    if (consoleErrors.length) t.diagnostic(`console errors: ${consoleErrors.join(' || ')}`);
+    assert.deepEqual(pageErrors, [], 'uncaught script errors in the page');
+    assert.deepEqual(csp, [], 'Content-Security-Policy violations in the page');
+  });
+});
