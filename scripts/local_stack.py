@@ -81,6 +81,8 @@ def finish():
     print(f"API_URL={api_url}")
     print(f"API_KEY={key}")
     print(f"(also written to {STACK_ENV.relative_to(ROOT)})")
+    # The emulator serves the API under a path prefix and needs the slash to route it.
+    print(f"dashboard: {api_url}/")
 
 
 def key(tenant):
