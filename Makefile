@@ -15,7 +15,7 @@ PY := $(LOCAL_AWS) $(SAM_VENV)/python
 
 help:
 	@echo "make up      build the functions, start ministack, deploy template.yaml, print API_URL and API_KEY"
-	@echo "make test    template checks, unit, integration and end-to-end tests (what CI runs)"
+	@echo "make test    template checks, unit, integration, end-to-end and browser tests (what CI runs)"
 	@echo "make down    stop the ministack that make up started"
 	@echo "make key TENANT=name   create an API key for a tenant on the local stack"
 
@@ -60,6 +60,8 @@ validate: tools
 test: validate up
 	@echo "==> unit, integration and end-to-end tests"
 	@scripts/test-summary.sh
+	@echo "==> the dashboard in Chromium (playwright-core)"
+	@scripts/browser-test.sh
 
 clean: down
 	rm -rf .aws-sam .local

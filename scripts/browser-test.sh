@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Runs the dashboard's browser test (tests/browser/dashboard.test.mjs) against the local stack
+# that `make up` deployed, in Debian's Chromium driven by playwright-core.
+#
+#   scripts/browser-test.sh [extra node --test options, e.g. --test-name-pattern=cancel]
+#
+# Installs what it needs first: Debian's chromium when /usr/bin/chromium is missing (unless
+# CHROMIUM_PATH points at a browser), and the npm packages of tests/browser when node_modules
+# is missing or package-lock.json changed. The API comes from .local/stack.env, or from
+# SPEEDBATCH_API_URL and SPEEDBATCH_API_KEY. Ends with one line: "browser: N passed, M failed".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+dir=tests/browser
+
+as_root() {
+  if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi
+}
+
+# Node 20 or newer (the built-in test runner and its reporters).
+if ! command -v node >/dev/null 2>&1; then
+  echo "browser-test: node is not installed (Node 20 or newer is needed)" >&2
+  exit 1
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if (( node_major < 20 )); then
+  echo "browser-test: node $(node --version) is too old; Node 20 or newer is needed" >&2
+  exit 1
+fi
+
+# The browser: Debian's chromium, unless CHROMIUM_PATH names another one.
+if [[ -n ${CHROMIUM_PATH:-} ]]; then
+  if [[ ! -x $CHROMIUM_PATH ]]; then
+    echo "browser-test: CHROMIUM_PATH=$CHROMIUM_PATH is not an executable file" >&2
+    exit 1
+  fi
+elif [[ ! -x /usr/bin/chromium ]]; then
+  echo "==> installing Debian's chromium"
+  as_root apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+fi
+
+# playwright-core, exactly as locked; reinstalled when package-lock.json changes.
+lock_sum=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+stamp=$dir/node_modules/.package-lock.sha256
+if [[ ! -d $dir/node_modules || ! -f $stamp || $(cat "$stamp") != "$lock_sum" ]]; then
+  echo "==> npm ci in $dir"
+  (cd "$dir" && npm ci --no-audit --no-fund)
+  echo "$lock_sum" >"$stamp"
+fi
+
+# The deployed stack.
+if [[ -z ${SPEEDBATCH_API_URL:-} || -z ${SPEEDBATCH_API_KEY:-} ]] && [[ ! -f .local/stack.env ]]; then
+  echo "browser-test: .local/stack.env not found: run \"make up\" first to deploy the local stack" >&2
+  exit 1
+fi
+
+echo "==> browser test ($dir/dashboard.test.mjs)"
+tap=$(mktemp)
+trap 'rm -f "$tap"' EXIT
+status=0
+node --test \
+  --test-reporter=spec --test-reporter-destination=stdout \
+  --test-reporter=tap --test-reporter-destination="$tap" \
+  "$@" "$dir/dashboard.test.mjs" || status=$?
+
+echo "screenshots and the downloaded CSV: $repo/$dir/artifacts/"
+if [[ -d $dir/artifacts ]]; then
+  find "$dir/artifacts" -maxdepth 1 -type f -printf '  %f\n' | sort
+fi
+awk '/^# pass /    { p = $3 }
+     /^# fail /    { f = $3 }
+     /^# skipped / { s = $3 }
+     END { printf "browser: %d passed, %d failed%s\n", p, f, (s > 0 ? sprintf(", %d skipped", s) : "") }' "$tap"
+# A run that reports no tests at all (a crash before the summary) is a failure too.
+if [[ $status -eq 0 ]] && ! grep -q '^# pass ' "$tap"; then
+  echo "browser-test: node --test printed no summary" >&2
+  status=1
+fi
+exit "$status"
