@@ -1,5 +1,7 @@
 //! The http engine on a real static site: rustdoc pages (each with its stylesheets, scripts
-//! and fonts) served by a separate `serve` process on loopback.
+//! and fonts) served by a separate `serve` process on loopback, against curl fetching the same
+//! documents and subresources at the same concurrency (a document, then its subresources 6 at
+//! a time, as the engine does): the overhead ratio of time and of CPU.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -8,11 +10,12 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::json;
 use shared::domain::Strategy;
+use shared::engine::http::subresources::extract;
 use shared::engine::{Engine, HttpEngine};
 use shared::net::AddressPolicy;
 use tokio::io::AsyncBufReadExt;
 
-use crate::stats::{cpu_seconds, percentile, round, summary};
+use crate::stats::{children_cpu_seconds, cpu_seconds, percentile, round, summary};
 
 pub async fn run(runs: usize, pages: usize, concurrency: usize, docs: Option<String>) -> Result<(), String> {
     let docs = match docs {
@@ -39,9 +42,12 @@ pub async fn run(runs: usize, pages: usize, concurrency: usize, docs: Option<Str
     for url in urls.iter().take(3) {
         let _ = engine.analyze(url, Strategy::Desktop, Duration::from_secs(30)).await;
     }
+    let plans = curl_plans(&urls).await?;
     let mut rates = Vec::new();
     let mut cpu = Vec::new();
     let mut medians = Vec::new();
+    let mut time_ratios = Vec::new();
+    let mut cpu_ratios = Vec::new();
     for run in 1..=runs {
         let cpu_before = cpu_seconds();
         let started = Instant::now();
@@ -83,15 +89,79 @@ pub async fn run(runs: usize, pages: usize, concurrency: usize, docs: Option<Str
         rates.push(rate);
         cpu.push(cpu_ms);
         medians.push(percentile(&times, 50.0));
+
+        let (curl_seconds, curl_cpu_ms) = run_curl(&plans, concurrency).await?;
+        let curl_rate = urls.len() as f64 / curl_seconds;
+        time_ratios.push(elapsed / curl_seconds);
+        cpu_ratios.push(cpu_ms / curl_cpu_ms);
+        println!(
+            "{}",
+            json!({
+                "bench": "http-engine-vs-curl", "run": run, "pages": urls.len(), "concurrency": concurrency,
+                "curl_pages_per_second": round(curl_rate), "curl_cpu_ms_per_page": round(curl_cpu_ms),
+                "time_ratio": round(elapsed / curl_seconds), "cpu_ratio": round(cpu_ms / curl_cpu_ms),
+            })
+        );
     }
     println!(
         "{}",
         json!({
             "bench": "http-engine", "summary": true, "runs": runs,
             "pages_per_second": summary(&rates), "page_ms_p50": summary(&medians), "cpu_ms_per_page": summary(&cpu),
+            "time_ratio_to_curl": summary(&time_ratios), "cpu_ratio_to_curl": summary(&cpu_ratios),
         })
     );
     Ok(())
+}
+
+/// What curl fetches for one page: the document, then these subresources, found in the
+/// document the way the engine finds them (read once, before anything is timed).
+struct CurlPlan {
+    document: String,
+    subresources: Vec<String>,
+}
+
+async fn curl_plans(urls: &[String]) -> Result<Vec<CurlPlan>, String> {
+    let client = reqwest::Client::new();
+    let mut plans = Vec::with_capacity(urls.len());
+    for url in urls {
+        let body = client.get(url).send().await.and_then(|r| r.error_for_status()).map_err(|e| e.to_string())?;
+        let html = body.bytes().await.map_err(|e| e.to_string())?;
+        let base = url::Url::parse(url).map_err(|e| e.to_string())?;
+        let subresources = extract(&html, &base).into_iter().map(|r| r.url.to_string()).collect();
+        plans.push(CurlPlan { document: url.clone(), subresources });
+    }
+    Ok(plans)
+}
+
+/// Wall seconds for all pages, and curl's CPU per page in ms.
+async fn run_curl(plans: &[CurlPlan], concurrency: usize) -> Result<(f64, f64), String> {
+    let cpu_before = children_cpu_seconds();
+    let started = Instant::now();
+    let results: Vec<Result<(), String>> = futures::stream::iter(plans)
+        .map(|plan| async move {
+            curl(&["-s", "-f", "-o", "/dev/null", &plan.document]).await?;
+            if plan.subresources.is_empty() {
+                return Ok(());
+            }
+            let mut args =
+                vec!["-s".to_owned(), "--no-progress-meter".into(), "-Z".into(), "--parallel-max".into(), "6".into()];
+            for url in &plan.subresources {
+                args.extend(["-o".to_owned(), "/dev/null".into(), url.clone()]);
+            }
+            curl(&args.iter().map(String::as_str).collect::<Vec<_>>()).await
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let seconds = started.elapsed().as_secs_f64();
+    results.into_iter().collect::<Result<Vec<()>, String>>()?;
+    Ok((seconds, (children_cpu_seconds() - cpu_before) * 1000.0 / plans.len() as f64))
+}
+
+async fn curl(args: &[&str]) -> Result<(), String> {
+    let status = tokio::process::Command::new("curl").args(args).status().await.map_err(|e| format!("curl: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("curl {args:?} ended with {status}")) }
 }
 
 /// The HTML documentation rustup installs with the toolchain.

@@ -31,12 +31,22 @@ pub fn percentile(values: &[f64], p: f64) -> f64 {
 
 /// This process's user + system CPU time, in seconds (from /proc, Linux).
 pub fn cpu_seconds() -> f64 {
+    // utime and stime: fields 14 and 15 of the line.
+    stat_ticks(14) + stat_ticks(15)
+}
+
+/// The user + system CPU time of the child processes this one has waited for, in seconds.
+pub fn children_cpu_seconds() -> f64 {
+    // cutime and cstime: fields 16 and 17 of the line.
+    stat_ticks(16) + stat_ticks(17)
+}
+
+/// Field `n` (1-based, as proc(5) numbers them) of /proc/self/stat, in seconds.
+fn stat_ticks(n: usize) -> f64 {
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
-    // Fields after the command name (which may hold spaces) start after the last ')'.
+    // Fields after the command name (which may hold spaces) start after the last ')', at 3.
     let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
-    (ticks(11) + ticks(12)) / clock_ticks()
+    fields.get(n - 3).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / clock_ticks()
 }
 
 fn clock_ticks() -> f64 {
