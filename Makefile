@@ -11,11 +11,12 @@ LOCAL_AWS := PATH="$(SAM_VENV):$$PATH" AWS_ENDPOINT_URL=http://127.0.0.1:4566 AW
 SAM := $(LOCAL_AWS) $(SAM_VENV)/sam
 PY := $(LOCAL_AWS) $(SAM_VENV)/python
 
-.PHONY: help up down test tools ministack build deploy validate key clean
+.PHONY: help up down test bench tools ministack build deploy validate key clean
 
 help:
 	@echo "make up      build the functions, start ministack, deploy template.yaml, print API_URL and API_KEY"
 	@echo "make test    template checks, unit, integration, end-to-end and browser tests (what CI runs)"
+	@echo "make bench   every benchmark on the deployed local stack; rewrites BENCHMARKS.md (about 25 minutes)"
 	@echo "make down    stop the ministack that make up started"
 	@echo "make key TENANT=name   create an API key for a tenant on the local stack"
 
@@ -62,6 +63,13 @@ test: validate up
 	@scripts/test-summary.sh
 	@echo "==> the dashboard in Chromium (playwright-core)"
 	@scripts/browser-test.sh
+
+# Release build: the http engine's CPU per page is a figure. The arm64 artifacts are built by
+# the bench itself (cargo lambda).
+bench: up
+	@echo "==> building speedbatch-bench (release)"
+	@cargo build --release --quiet -p speedbatch-bench
+	@$(LOCAL_AWS) target/release/speedbatch-bench all --runs 3 --out BENCHMARKS.md
 
 clean: down
 	rm -rf .aws-sam .local

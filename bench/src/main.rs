@@ -9,15 +9,24 @@
 //!   page.
 //! - `serve DIR`: the static file server `http-engine` starts.
 
+mod artifacts;
 mod http_engine;
 mod psi_quota;
+mod report;
 mod serve;
+mod stack;
 mod stats;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: speedbatch-bench psi-quota [--runs N] [--urls N]
+use report::Section;
+
+const USAGE: &str = "usage: speedbatch-bench all [--runs N] [--out FILE]   every figure; writes BENCHMARKS.md
+       speedbatch-bench psi-quota [--runs N] [--urls N]
        speedbatch-bench http-engine [--runs N] [--pages N] [--concurrency N] [--docs DIR]
+       speedbatch-bench end-to-end [--runs N] [--urls N]   (on the stack `make up` deployed)
+       speedbatch-bench submission [--runs N]              (on the stack `make up` deployed)
+       speedbatch-bench artifacts [--runs N]               (arm64 sizes; host cold starts)
        speedbatch-bench serve DIR";
 
 #[tokio::main]
@@ -31,18 +40,39 @@ async fn main() -> ExitCode {
             }
         }
     };
+    let runs = match option("--runs", 3) {
+        Ok(runs) if runs >= 1 => runs,
+        _ => return fail("--runs needs a whole number of at least 1".into()),
+    };
+    let print = |result: Result<Section, String>| result.map(|section| println!("{}", section.markdown));
     let result = match args.first().map(String::as_str) {
-        Some("psi-quota") => match (option("--runs", 3), option("--urls", 200)) {
-            (Ok(runs), Ok(urls)) => psi_quota::run(runs, urls).await,
-            (Err(e), _) | (_, Err(e)) => Err(e),
+        Some("all") => {
+            let out = args.iter().position(|a| a == "--out").and_then(|i| args.get(i + 1)).cloned();
+            all(runs, out.unwrap_or_else(|| "BENCHMARKS.md".into())).await
+        }
+        Some("psi-quota") => match option("--urls", 200) {
+            Ok(urls) => print(psi_quota::run(runs, urls).await),
+            Err(e) => Err(e),
         },
         Some("http-engine") => {
             let docs = args.iter().position(|a| a == "--docs").and_then(|i| args.get(i + 1)).cloned();
-            match (option("--runs", 3), option("--pages", 60), option("--concurrency", 4)) {
-                (Ok(runs), Ok(pages), Ok(concurrency)) => http_engine::run(runs, pages, concurrency, docs).await,
-                (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(e),
+            match (option("--pages", 60), option("--concurrency", 4)) {
+                (Ok(pages), Ok(concurrency)) => print(http_engine::run(runs, pages, concurrency, docs).await),
+                (Err(e), _) | (_, Err(e)) => Err(e),
             }
         }
+        Some("end-to-end") => match option("--urls", 1000) {
+            Ok(urls) => print(stack::end_to_end(runs, urls).await),
+            Err(e) => Err(e),
+        },
+        Some("submission") => print(stack::submission(runs, &[1_000, 10_000]).await),
+        Some("artifacts") => match artifacts::sizes().await {
+            Ok((sizes, _)) => {
+                println!("{}", sizes.markdown);
+                print(artifacts::cold_starts(runs.max(10), &stack::peak_rss()).await)
+            }
+            Err(e) => Err(e),
+        },
         Some("serve") => match args.get(1) {
             Some(dir) => serve::run(dir.into()).await,
             None => Err("serve needs a directory".into()),
@@ -51,9 +81,75 @@ async fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(reason) => {
-            eprintln!("speedbatch-bench: {reason}\n{USAGE}");
-            ExitCode::FAILURE
-        }
+        Err(reason) => fail(reason),
     }
+}
+
+fn fail(reason: String) -> ExitCode {
+    eprintln!("speedbatch-bench: {reason}\n{USAGE}");
+    ExitCode::FAILURE
+}
+
+/// Every figure, each over `runs` runs, written to `out` with the machine and the date.
+async fn all(runs: usize, out: String) -> Result<(), String> {
+    let mut sections = Vec::new();
+    eprintln!("==> end to end: {runs} × 1 000 URLs on the deployed stack");
+    sections.push(stack::end_to_end(runs, 1_000).await?);
+    eprintln!("==> submission: {runs} × 1 000 and 10 000 URLs");
+    sections.push(stack::submission(runs, &[1_000, 10_000]).await?);
+    // Read now: the processes that just carried both loads.
+    let rss = stack::peak_rss();
+    eprintln!("==> PSI quota: {runs} runs of about a minute");
+    sections.push(psi_quota::run(runs, 200).await?);
+    eprintln!("==> http engine against curl: {runs} runs");
+    sections.push(http_engine::run(runs, 60, 4, None).await?);
+    eprintln!("==> cold starts and peak memory");
+    sections.push(artifacts::cold_starts(runs.max(10), &rss).await?);
+    eprintln!("==> arm64 artifacts");
+    sections.push(artifacts::sizes().await?.0);
+    let document = format!(
+        "# Benchmarks\n\nWritten by `make bench` (`speedbatch-bench all --runs {runs}`) on {date}, commit {commit}: \
+         {machine}; ministack {ministack} on loopback. Each figure is the median of {runs} runs or more, with \
+         the range (min–max) beside it; every run's row is below. Tests never assert a time; the request \
+         counts are also asserted, without timing, by `tests/integration/scale.rs`.\n\n## Summary\n\n{summary}\n{body}",
+        date = chrono_date(),
+        commit = command_output("git", &["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into()),
+        machine = machine(),
+        ministack = ministack_pin(),
+        summary = report::summary_table(&sections),
+        body = sections.iter().map(|s| s.markdown.as_str()).collect::<Vec<_>>().join("\n"),
+    );
+    std::fs::write(&out, document).map_err(|e| format!("{out}: {e}"))?;
+    eprintln!("==> wrote {out}");
+    Ok(())
+}
+
+fn command_output(program: &str, args: &[&str]) -> Option<String> {
+    let output = std::process::Command::new(program).args(args).output().ok()?;
+    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+fn chrono_date() -> String {
+    command_output("date", &["-u", "+%Y-%m-%d"]).unwrap_or_else(|| "an unknown date".into())
+}
+
+/// Cores, memory, architecture and OS, read from the machine.
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let memory_gib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<f64>().ok()))
+        .map_or(0.0, |kb| kb / 1024.0 / 1024.0);
+    let os = std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|r| r.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_owned())))
+        .unwrap_or_else(|| "Linux".into());
+    format!("{cores} cores, {memory_gib:.0} GiB, {}, {os}", std::env::consts::ARCH)
+}
+
+/// The emulator version `scripts/tools.sh` pins.
+fn ministack_pin() -> String {
+    let tools =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/tools.sh")).unwrap_or_default();
+    tools.lines().find_map(|l| l.strip_prefix("MINISTACK_VERSION=")).unwrap_or("(unpinned)").to_owned()
 }

@@ -19,16 +19,27 @@ use shared::time::now_millis;
 use support::aws::TestEnv;
 use support::fake_psi::{FakePsi, FakePsiConfig, QuotaKind, QuotaWindow, lighthouse_fixture};
 
-use crate::stats::{round, summary};
+use crate::report::{Figure, Section, Table, num, spread};
+use crate::stats::{median, round, summary};
 
 const QUOTA: u32 = 40;
 const WINDOW: Duration = Duration::from_secs(10);
 const INSTANCES: usize = 5;
 const PER_INSTANCE: usize = 8;
 
-pub async fn run(runs: usize, urls: usize) -> Result<(), String> {
+pub async fn run(runs: usize, urls: usize) -> Result<Section, String> {
     let env = TestEnv::new().await;
     let mut shares = Vec::new();
+    let mut table = Table::new(&[
+        "run",
+        "URLs",
+        "completed",
+        "seconds",
+        "requests/s",
+        "share of Q",
+        "answered 429",
+        "most in one window",
+    ]);
     let mut rejected_total = 0;
     for run in 1..=runs {
         let fake = FakePsi::start(FakePsiConfig {
@@ -106,6 +117,16 @@ pub async fn run(runs: usize, urls: usize) -> Result<(), String> {
         );
         rejected_total += stats.rejected_quota;
         shares.push(share);
+        table.row(vec![
+            run.to_string(),
+            urls.to_string(),
+            completed.to_string(),
+            num(span, 1),
+            num(rate, 3),
+            format!("{} %", num(share * 100.0, 1)),
+            stats.rejected_quota.to_string(),
+            format!("{} of {QUOTA}", stats.max_in_window.iter().max().copied().unwrap_or(0)),
+        ]);
     }
     println!(
         "{}",
@@ -113,7 +134,39 @@ pub async fn run(runs: usize, urls: usize) -> Result<(), String> {
                "rejected_429_total": rejected_total})
     );
     env.cleanup().await;
-    Ok(())
+    let percent: Vec<f64> = shares.iter().map(|s| s * 100.0).collect();
+    let markdown = format!(
+        "## PageSpeed Insights quota (`speedbatch-bench psi-quota`)\n\n\
+         The fleet-wide limiter (one DynamoDB item on ministack, grants spaced at 98 % of the rate) against \
+         the fake PSI enforcing Q in fixed windows, time scaled by 10 from Google's 400 per 100 s and 10–20 s \
+         per analysis: Q = {QUOTA} per {window}-s window, 1–2 s per analysis (uniform jitter). {INSTANCES} \
+         analyzer instances (each its own engine and limiter handle) run {PER_INSTANCE} URLs at a time each; \
+         a URL told to wait waits and asks again, as the queue's delayed copy does in production. Share of Q = \
+         accepted requests per second between the first and the last accepted request, divided by Q per \
+         second.\n\n{table}\nShare of Q: median {share} % (target ≥ 95 %); {rejected_total} requests answered \
+         429 in all runs. The gap below 100 % is the 98 % margin the limiter keeps so that no window of \
+         Google's, however aligned, sees more than the limit.\n",
+        window = WINDOW.as_secs(),
+        table = table.render(),
+        share = spread(&percent, 1),
+    );
+    Ok(Section {
+        markdown,
+        figures: vec![
+            Figure::new(
+                "PSI throughput, share of quota Q",
+                format!("{} %", spread(&percent, 1)),
+                "≥ 95 %",
+                Some(median(&percent) >= 95.0),
+            ),
+            Figure::new(
+                "PSI requests answered 429 (all runs)",
+                rejected_total.to_string(),
+                "0",
+                Some(rejected_total == 0),
+            ),
+        ],
+    })
 }
 
 fn requeue(pending: &Mutex<VecDeque<String>>, url: String) {

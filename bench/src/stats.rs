@@ -14,6 +14,13 @@ pub fn summary(values: &[f64]) -> Value {
     }
 }
 
+/// The lower middle value (the figure BENCHMARKS.md quotes); 0 for no values.
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len().saturating_sub(1) / 2).copied().unwrap_or(0.0)
+}
+
 pub fn round(value: f64) -> f64 {
     (value * 1000.0).round() / 1000.0
 }

@@ -42,6 +42,13 @@ impl MetricLine {
         self.metrics.push((name.into(), Unit::Count, vec![value as f64]));
     }
 
+    /// A count that need not be whole (capacity units); skipped when zero.
+    pub fn units(&mut self, name: impl Into<String>, value: f64) {
+        if value != 0.0 {
+            self.metrics.push((name.into(), Unit::Count, vec![value]));
+        }
+    }
+
     /// A metric with many values (CloudWatch keeps each for percentiles); skipped if empty.
     pub fn values(&mut self, name: impl Into<String>, unit: Unit, values: Vec<f64>) {
         if !values.is_empty() {

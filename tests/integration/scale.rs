@@ -2,7 +2,7 @@
 //! bounded-parallel requests, the first window queued. Prints the time and the AWS requests it made (the
 //! figures BENCHMARKS.md reports); asserts only counts, never a time.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use api::{ApiSettings, AppState};
 use aws_sdk_sqs::types::QueueAttributeName;
@@ -75,34 +75,88 @@ async fn a_10000_url_submission_is_written_whole_and_its_first_window_queued() {
     env.cleanup().await;
 }
 
+async fn progress(h: &crate::harness::Harness, key: &str, id: &shared::domain::JobId) -> serde_json::Value {
+    let response = h.request("GET", &format!("/api/v1/batch-processing/progress/{id}"), Some(key), None).await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    response.body
+}
+
+/// An analyzer whose every AWS request `counter` counts.
+fn counted_analyzer(
+    h: &crate::harness::Harness,
+    counter: &RequestCounter,
+) -> analyzer::Analyzer<shared::store::DynamoStore, shared::queue::SqsQueue, shared::engine::HttpEngine> {
+    analyzer::Analyzer {
+        store: h.env.counted_store(counter),
+        queue: h.env.counted_queue(counter),
+        engine: shared::engine::HttpEngine::new(AddressPolicy::LOCAL).unwrap(),
+        queues: h.env.queues.clone(),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_pipeline_makes_two_transactions_per_url_and_batches_its_releases() {
+async fn an_invocation_claims_and_records_its_urls_together_and_batches_its_releases() {
     let mut h = crate::harness::Harness::new().await;
     let site = support::site::Site::start().await;
     let key = h.key_for("acme").await;
     let counter = RequestCounter::default();
-    h.analyzer = analyzer::Analyzer {
-        store: h.env.counted_store(&counter),
-        queue: h.env.counted_queue(&counter),
-        engine: shared::engine::HttpEngine::new(AddressPolicy::LOCAL).unwrap(),
-        queues: h.env.queues.clone(),
-    };
+    h.analyzer = counted_analyzer(&h, &counter);
     let tracker_counter = RequestCounter::default();
     h.tracker.store = h.env.counted_store(&tracker_counter);
     let urls: Vec<String> = (0..100).map(|n| site.url(&format!("/page/{n}"))).collect();
-    let id = h.start(&key, json!({"urls": urls})).await;
+    let id = h.start(&key, json!({"urls": urls, "batch_size": 10})).await;
     h.drain(&h.env.queues.normal).await;
     h.track(id.as_str()).await;
-    let counts = counter.snapshot();
+    let counts = counter.counts();
     eprintln!("analyzer, 100 URLs: {counts:?}; tracker: {:?}", tracker_counter.snapshot());
-    assert_eq!(counts["DynamoDB.TransactWriteItems"], 200, "a claim and a result per URL: {counts:?}");
-    // 95 URLs are released by the 95 before them, a batch of releases at a time: one read of
+    let job = progress(&h, &key, &id).await;
+    assert_eq!((job["succeeded"].as_u64(), job["status"].as_str()), (Some(100), Some("completed")), "{job}");
+    // Ten invocations of ten URLs: one claim each; results as they come, several at a time.
+    let requests = &counts.requests;
+    let transactions = requests["DynamoDB.TransactWriteItems"];
+    assert!((20..=60).contains(&transactions), "claims and results written together: {requests:?}");
+    // 90 URLs are released by the 90 before them, a batch of releases at a time: one read of
     // their addresses and one send per analyzer invocation that released any.
-    let (reads, sends) = (counts["DynamoDB.BatchGetItem"], counts["SQS.SendMessageBatch"]);
-    assert_eq!(reads, sends, "{counts:?}");
-    assert!((19..=95).contains(&reads), "at most 5 releases per batch with batch_size 5: {counts:?}");
-    assert_eq!(counts.len(), 3, "nothing else: {counts:?}");
+    let (reads, sends) = (requests["DynamoDB.BatchGetItem"], requests["SQS.SendMessageBatch"]);
+    assert_eq!(reads, sends, "{requests:?}");
+    assert!((9..=20).contains(&reads), "up to 10 releases per invocation: {requests:?}");
+    assert_eq!(requests.len(), 3, "nothing else: {requests:?}");
+    assert!(counts.write_units > 0.0, "DynamoDB reports the write capacity used: {counts:?}");
     assert_eq!(tracker_counter.snapshot().get("DynamoDB.UpdateItem"), Some(&1), "one status change per record");
+    h.env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_holding_a_duplicate_and_a_finished_url_counts_each_url_once() {
+    let mut h = crate::harness::Harness::new().await;
+    let site = support::site::Site::start().await;
+    let key = h.key_for("acme").await;
+    let counter = RequestCounter::default();
+    h.analyzer = counted_analyzer(&h, &counter);
+    let urls: Vec<String> = (0..4).map(|n| site.url(&format!("/page/{n}"))).collect();
+    let id = h.start(&key, json!({"urls": urls, "batch_size": 4})).await;
+    let queue = h.env.queues.normal.clone();
+    let mut received = Vec::new();
+    while received.len() < 4 {
+        received.extend(h.receive(&queue, 10).await.records);
+    }
+    received.sort_by_key(|r| r.body.clone());
+    let event = |records: Vec<aws_lambda_events::event::sqs::SqsMessage>| {
+        let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+        event.records = records;
+        event
+    };
+    h.analyzer.handle(event(vec![received[0].clone()]), std::time::SystemTime::now() + Duration::from_secs(900)).await;
+    counter.reset();
+    // URL 0 again (finished), URLs 1–3, and URL 2 twice: the claims cannot all hold together.
+    let mut batch = received.clone();
+    batch.push(received[2].clone());
+    let response = h.analyzer.handle(event(batch), std::time::SystemTime::now() + Duration::from_secs(900)).await;
+    let job = progress(&h, &key, &id).await;
+    assert_eq!(job["succeeded"], 4, "{job}");
+    assert_eq!((job["in_progress"].as_u64(), job["queued"].as_u64()), (Some(0), Some(0)), "{job}");
+    assert_eq!(response.batch_item_failures.len(), 1, "the second copy of URL 2 waits for the first's lease");
+    assert!(counter.snapshot()["DynamoDB.TransactWriteItems"] > 2, "claimed one by one after the batch failed");
     h.env.cleanup().await;
 }
 

@@ -85,14 +85,12 @@ impl TestEnv {
 
     /// A store whose every AWS request `counter` counts.
     pub fn counted_store(&self, counter: &RequestCounter) -> DynamoStore {
-        let config = aws_sdk_dynamodb::config::Builder::from(&self.sdk).interceptor(counter.clone()).build();
-        DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), &self.table, 30)
+        DynamoStore::new(counter.dynamodb(&self.sdk), &self.table, 30)
     }
 
     /// A queue whose every AWS request `counter` counts.
     pub fn counted_queue(&self, counter: &RequestCounter) -> SqsQueue {
-        let config = aws_sdk_sqs::config::Builder::from(&self.sdk).interceptor(counter.clone()).build();
-        SqsQueue::new(aws_sdk_sqs::Client::from_conf(config))
+        SqsQueue::new(counter.sqs(&self.sdk))
     }
 
     /// The ARN ministack gives a queue URL (`…/<account>/<name>`).

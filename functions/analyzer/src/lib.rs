@@ -2,6 +2,8 @@
 //! records the outcome with the job's counters in one transaction. Failures are reported per
 //! message (`ReportBatchItemFailures`), never for the whole batch.
 
+mod group_commit;
+
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
@@ -14,7 +16,9 @@ use shared::engine::{Admission, EngineError, Engines};
 use shared::metrics::{MetricLine, Unit};
 use shared::queue::TaskQueue;
 use shared::retry::url_retry_delay;
-use shared::store::{Claim, JobStore, Outcome, Recorded};
+use shared::store::{Claim, ClaimRequest, JobStore, Outcome, OutcomeRecord, Recorded};
+
+use crate::group_commit::GroupCommit;
 use shared::time::now_millis;
 
 /// Time kept back from the invocation's deadline to record a result after an analysis.
@@ -72,6 +76,18 @@ impl Disposition {
     }
 }
 
+/// The invocation's claims and results, each written for all its messages together.
+#[derive(Default)]
+struct Writes {
+    claims: GroupCommit<ClaimRequest, Result<Claim, shared::Error>>,
+    outcomes: GroupCommit<OutcomeRecord, Result<Recorded, shared::Error>>,
+}
+
+/// The writer stopped before answering: only if its future was dropped mid-write.
+fn unanswered() -> shared::Error {
+    shared::Error::Conflict("a batched write ended without an answer".into())
+}
+
 /// A finished URL's message and the URL of its job that may start now.
 struct Release {
     finished: TaskMessage,
@@ -120,7 +136,8 @@ where
     /// Handles one SQS batch; `deadline` is when Lambda ends the invocation.
     pub async fn handle(&self, event: SqsEvent, deadline: std::time::SystemTime) -> SqsBatchResponse {
         let received = now_millis();
-        let results = join_all(event.records.iter().map(|record| self.handle_record(record, deadline))).await;
+        let writes = Writes::default();
+        let results = join_all(event.records.iter().map(|record| self.handle_record(record, deadline, &writes))).await;
         let mut response = SqsBatchResponse::default();
         let mut measured = Vec::with_capacity(results.len());
         let mut releases = Vec::new();
@@ -180,6 +197,7 @@ where
         &self,
         record: &SqsMessage,
         deadline: std::time::SystemTime,
+        writes: &Writes,
     ) -> (Disposition, Option<Release>) {
         let message: TaskMessage = match record.body.as_deref().map(serde_json::from_str) {
             Some(Ok(message)) => message,
@@ -196,7 +214,7 @@ where
                 return (Disposition::Unreadable, None);
             }
         };
-        match self.process(&message, record, deadline).await {
+        match self.process(&message, record, deadline, writes).await {
             Ok(disposition) => {
                 let finished = matches!(disposition, Disposition::Succeeded { .. } | Disposition::Failed { .. });
                 let release = message.releases().filter(|_| finished).map(|next| Release { finished: message, next });
@@ -241,6 +259,7 @@ where
         message: &TaskMessage,
         record: &SqsMessage,
         deadline: std::time::SystemTime,
+        writes: &Writes,
     ) -> Result<Disposition, shared::Error> {
         let (job_id, seq) = (&message.job_id, message.seq);
         // A reusable result is looked for first, so that reusing one costs no quota place.
@@ -258,13 +277,13 @@ where
         let remaining =
             deadline.duration_since(std::time::SystemTime::now()).unwrap_or_default().saturating_sub(WRITE_MARGIN);
         let timeout = Duration::from_secs(u64::from(message.timeout_seconds)).min(remaining);
-        let attempt = match self.claim(message, record, timeout).await? {
+        let attempt = match self.claim(message, record, timeout, writes).await? {
             Ok(attempt) => attempt,
             Err(disposition) => return Ok(disposition),
         };
         if let Some(analysis) = cached {
             tracing::info!(%job_id, seq, "an earlier result reused");
-            return self.record(message, &Outcome::Succeeded(analysis), attempt, 0.0).await;
+            return self.record(message, Outcome::Succeeded(analysis), attempt, 0.0, writes).await;
         }
         // The engine's quota slot: at most a few seconds ahead (the engine admits no later).
         let slot = Duration::from_millis(u64::try_from(start_at - now_millis()).unwrap_or(0));
@@ -297,7 +316,7 @@ where
             }
             Err(err) => Outcome::Failed { kind: err.kind, reason: err.reason, analysis: err.analysis },
         };
-        self.record(message, &outcome, attempt, analysis_ms).await
+        self.record(message, outcome, attempt, analysis_ms, writes).await
     }
 
     /// The tenant's fresh result for this URL, when the job reuses results.
@@ -314,12 +333,19 @@ where
         message: &TaskMessage,
         record: &SqsMessage,
         timeout: Duration,
+        writes: &Writes,
     ) -> Result<Result<u32, Disposition>, shared::Error> {
         let (job_id, seq) = (&message.job_id, message.seq);
         let now = now_millis();
         // The attempt is the URL's own count, not SQS's receive count: a duplicate that only
         // waited, or a message the reconciler sent again, is not an attempt.
-        let claimed = match self.store.claim_task(job_id, seq, now, timeout + WRITE_MARGIN).await {
+        let request = ClaimRequest { job_id: job_id.clone(), seq, lease: timeout + WRITE_MARGIN };
+        let claim = writes
+            .claims
+            .submit(request, |claims| async move { self.store.claim_tasks(&claims, now_millis()).await })
+            .await
+            .unwrap_or_else(|| Err(unanswered()));
+        let claimed = match claim {
             Ok(Claim::Claimed) => 1,
             Ok(Claim::Reclaimed { attempt }) if attempt > 1 + message.max_retries + CRASH_ALLOWANCE => {
                 let outcome = Outcome::Failed {
@@ -331,7 +357,7 @@ where
                     analysis: None,
                 };
                 tracing::warn!(%job_id, seq, attempt, "URL given up after repeated crashes");
-                return self.record(message, &outcome, attempt, 0.0).await.map(Err);
+                return self.record(message, outcome, attempt, 0.0, writes).await.map(Err);
             }
             Ok(Claim::Reclaimed { attempt }) => attempt,
             Ok(Claim::AlreadyFinished(status)) => {
@@ -359,30 +385,40 @@ where
         Ok(Ok(claimed))
     }
 
-    /// Records a URL's terminal outcome (releasing the next URL of its window).
+    /// Records a URL's terminal outcome (releasing the next URL of its window), together
+    /// with the invocation's other results that are ready.
     async fn record(
         &self,
         message: &TaskMessage,
-        outcome: &Outcome,
+        outcome: Outcome,
         attempt: u32,
         analysis_ms: f64,
+        writes: &Writes,
     ) -> Result<Disposition, shared::Error> {
         let (job_id, seq) = (&message.job_id, message.seq);
-        let cache_key = message.cache_key();
-        match self
-            .store
-            .record_outcome(job_id, seq, outcome, message.releases(), cache_key.as_ref(), now_millis())
-            .await?
-        {
+        let counted = match &outcome {
+            Outcome::Succeeded(analysis) => {
+                Disposition::Succeeded { analysis_ms, cached: analysis.cached_from.is_some() }
+            }
+            Outcome::Failed { kind, .. } => Disposition::Failed { kind: *kind, analysis_ms },
+        };
+        let record = OutcomeRecord {
+            job_id: job_id.clone(),
+            seq,
+            outcome,
+            release: message.releases(),
+            cache_key: message.cache_key(),
+        };
+        let recorded = writes
+            .outcomes
+            .submit(record, |records| async move { self.store.record_outcomes(&records, now_millis()).await })
+            .await
+            .unwrap_or_else(|| Err(unanswered()))?;
+        match recorded {
             Recorded::Counted => {
-                let succeeded = matches!(outcome, Outcome::Succeeded(_));
+                let succeeded = matches!(counted, Disposition::Succeeded { .. });
                 tracing::info!(%job_id, seq, succeeded, attempt, "task recorded");
-                Ok(match outcome {
-                    Outcome::Succeeded(analysis) => {
-                        Disposition::Succeeded { analysis_ms, cached: analysis.cached_from.is_some() }
-                    }
-                    Outcome::Failed { kind, .. } => Disposition::Failed { kind: *kind, analysis_ms },
-                })
+                Ok(counted)
             }
             Recorded::Duplicate => {
                 tracing::info!(%job_id, seq, "result already recorded by another delivery");

@@ -16,7 +16,9 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     let config = Config::from_env()?;
     let sdk = shared::aws::sdk_config(config.aws_endpoint.as_deref()).await;
-    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    // Every AWS request the function makes is counted and reported with its invocation.
+    let requests = shared::aws::RequestCounter::default();
+    let dynamo = requests.dynamodb(&sdk);
     let psi = match &config.psi {
         Some(psi) => {
             let quota = DynamoQuota::new(dynamo.clone(), &config.table_name, "psi", psi.quota);
@@ -27,15 +29,17 @@ async fn main() -> Result<(), Error> {
     };
     let analyzer = Arc::new(Analyzer {
         store: DynamoStore::new(dynamo, &config.table_name, config.retention_days),
-        queue: SqsQueue::new(aws_sdk_sqs::Client::new(&sdk)),
+        queue: SqsQueue::new(requests.sqs(&sdk)),
         engine: EngineSet { http: HttpEngine::new(AddressPolicy::new(config.allow_private_targets))?, psi },
         queues: config.queues.clone(),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let analyzer = Arc::clone(&analyzer);
+        let (analyzer, requests) = (Arc::clone(&analyzer), requests.clone());
         async move {
             let deadline = event.context.deadline();
-            Ok::<SqsBatchResponse, Error>(analyzer.handle(event.payload, deadline).await)
+            let response = analyzer.handle(event.payload, deadline).await;
+            requests.emit("analyzer");
+            Ok::<SqsBatchResponse, Error>(response)
         }
     }))
     .await

@@ -1,4 +1,5 @@
 use api::{ApiSettings, AppState};
+use shared::aws::RequestCounter;
 use shared::net::AddressPolicy;
 use shared::queue::SqsQueue;
 use shared::store::DynamoStore;
@@ -10,9 +11,11 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = Config::from_env()?;
     let sdk = shared::aws::sdk_config(config.aws_endpoint.as_deref()).await;
     let policy = AddressPolicy::new(config.allow_private_targets);
+    // Every AWS request the function makes is counted and reported with its invocation.
+    let requests = RequestCounter::default();
     let state = AppState {
-        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name, config.retention_days),
-        queue: SqsQueue::new(aws_sdk_sqs::Client::new(&sdk)),
+        store: DynamoStore::new(requests.dynamodb(&sdk), &config.table_name, config.retention_days),
+        queue: SqsQueue::new(requests.sqs(&sdk)),
         settings: ApiSettings {
             queues: config.queues.clone(),
             dead_letters: config.dead_letters.clone(),
@@ -22,5 +25,13 @@ async fn main() -> Result<(), lambda_http::Error> {
             psi_available: config.psi.is_some(),
         },
     };
-    lambda_http::run(api::app(state)).await
+    let app = api::app(state).layer(axum::middleware::from_fn(move |request, next: axum::middleware::Next| {
+        let requests = requests.clone();
+        async move {
+            let response = next.run(request).await;
+            requests.emit("api");
+            response
+        }
+    }));
+    lambda_http::run(app).await
 }

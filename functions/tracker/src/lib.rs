@@ -139,11 +139,22 @@ where
             if !cancelled_jobs.insert(job.id.clone()) {
                 return Ok(());
             }
-            // Cancel what has not started in batched writes, rather than waiting for every
-            // queued message to come round. Bounded in time: each batch changes the job, whose
-            // next stream record continues where this one stopped.
-            let cancelled = self.store.cancel_queued(&job.id, now_millis(), CANCEL_BUDGET).await?;
-            tracing::info!(job_id = %job.id, cancelled, "queued URLs of a cancelling job cancelled");
+            // The image is as old as the record: a big job's cancellation leaves a record per
+            // batch of URLs it cancelled, and scanning the job's URLs again for each of them
+            // would cost a scan per 25 URLs. One read of the job says whether any are left.
+            let Some(current) = self.store.get_job(&job.id).await? else { return Ok(()) };
+            if current.status == JobStatus::Cancelling && current.counters.queued > 0 {
+                // Cancel what has not started in batched writes, rather than waiting for every
+                // queued message to come round. Bounded in time: each batch changes the job,
+                // whose next stream record continues where this one stopped.
+                let cancelled = self.store.cancel_queued(&job.id, now_millis(), CANCEL_BUDGET).await?;
+                tracing::info!(job_id = %job.id, cancelled, "queued URLs of a cancelling job cancelled");
+                let Some(current) = self.store.get_job(&job.id).await? else { return Ok(()) };
+                // Finished now, the job moves now, not when the stream reaches its last record.
+                self.move_job(&current).await?;
+            } else {
+                self.move_job(&current).await?;
+            }
             return Ok(());
         }
         self.move_job(&job).await?;
@@ -359,6 +370,27 @@ mod tests {
             tracker.store.get_task(&job.id, 2).await.unwrap().unwrap().status,
             shared::domain::UrlStatus::Cancelled
         );
+    }
+
+    #[tokio::test]
+    async fn a_cancellation_that_finishes_moves_the_job_at_once_and_stale_records_leave_it() {
+        let tracker = tracker();
+        let job = Job::new(Tenant("t".into()), "n".into(), JobSettings::default(), 2, 0);
+        let urls: Vec<_> = ["https://a.example", "https://b.example"]
+            .iter()
+            .map(|u| shared::domain::CleanUrl::parse(u, Default::default()).unwrap())
+            .collect();
+        tracker.store.create_job(&job, &urls).await.unwrap();
+        tracker.store.request_cancel(&job.id, 2).await.unwrap();
+        let seen = tracker.store.get_job(&job.id).await.unwrap().unwrap();
+        // The first record cancels both URLs; the second is the same stale image again.
+        let response = tracker.handle(event(vec![record(&seen, "1")])).await;
+        assert!(response.batch_item_failures.is_empty());
+        let after = tracker.store.get_job(&job.id).await.unwrap().unwrap();
+        assert_eq!((after.status, after.counters.cancelled), (JobStatus::Cancelled, 2), "moved at once");
+        let response = tracker.handle(event(vec![record(&seen, "2")])).await;
+        assert!(response.batch_item_failures.is_empty(), "a stale record reads the job and finds nothing to do");
+        assert_eq!(tracker.store.get_job(&job.id).await.unwrap().unwrap().status, JobStatus::Cancelled);
     }
 
     #[tokio::test]

@@ -18,13 +18,12 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     let config = Config::from_env()?;
     let sdk = shared::aws::sdk_config(config.aws_endpoint.as_deref()).await;
+    // Every AWS request the function makes is counted and reported with its invocation.
+    let requests = shared::aws::RequestCounter::default();
     let tracker = Arc::new(Tracker {
-        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name, config.retention_days),
-        queue: SqsQueue::new(aws_sdk_sqs::Client::new(&sdk)),
-        events: config
-            .event_bus
-            .as_deref()
-            .map(|bus| EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&sdk), bus)),
+        store: DynamoStore::new(requests.dynamodb(&sdk), &config.table_name, config.retention_days),
+        queue: SqsQueue::new(requests.sqs(&sdk)),
+        events: config.event_bus.as_deref().map(|bus| EventBridgePublisher::new(requests.eventbridge(&sdk), bus)),
         callbacks: Callbacks::new(AddressPolicy::new(config.allow_private_targets))?,
         settings: TrackerSettings {
             queues: config.queues.clone(),
@@ -33,8 +32,12 @@ async fn main() -> Result<(), Error> {
         },
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<TrackerEvent>| {
-        let tracker = Arc::clone(&tracker);
-        async move { Ok::<TrackerResponse, Error>(tracker.handle_event(event.payload).await) }
+        let (tracker, requests) = (Arc::clone(&tracker), requests.clone());
+        async move {
+            let response = tracker.handle_event(event.payload).await;
+            requests.emit("tracker");
+            Ok::<TrackerResponse, Error>(response)
+        }
     }))
     .await
 }

@@ -17,7 +17,7 @@ use super::items::{
     ACTIVE_INDEX, ACTIVE_PK, CACHE_INDEX, JOB_SK, JobItem, KEY_SK, MAX_SEQ, SECRET_SK, TASK_SK_PREFIX, TENANT_INDEX,
     TaskItem, job_pk, key_pk, task_sk, tenant_pk,
 };
-use super::{Cancel, Claim, JobStore, Outcome, Page, Recorded};
+use super::{Cancel, Claim, ClaimRequest, JobStore, Outcome, OutcomeRecord, Page, Recorded};
 use crate::auth::KeyStore;
 use crate::domain::{
     Analysis, CacheKey, CachedFrom, CleanUrl, ErrorKind, Job, JobId, JobStatus, Tenant, UrlStatus, UrlTask,
@@ -40,8 +40,40 @@ const MAX_CANCEL_CONFLICTS: u32 = 20;
 const UNPROCESSED_RETRIES: u32 = 8;
 /// DynamoDB's limit for one BatchGetItem.
 const BATCH_GET_MAX: usize = 100;
+/// URLs claimed or recorded in one transaction: with their releases and one counter update
+/// per job, at most 75 of DynamoDB's 100 items.
+const BATCH_TRANSACTION_URLS: usize = 25;
 
 type Item = HashMap<String, AttributeValue>;
+
+fn lease_end(now: Millis, lease: Duration) -> Millis {
+    now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Whether URLs touching these task items can share one transaction: more than one of them
+/// (or there is nothing to gain), and no item twice (DynamoDB refuses a transaction that
+/// touches one item twice).
+fn batchable<'a>(keys: impl Iterator<Item = (&'a JobId, u32)>) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    let mut count = 0;
+    for key in keys {
+        count += 1;
+        if !seen.insert(key) {
+            return false;
+        }
+    }
+    count > 1
+}
+
+/// Whether a shared transaction was written. When it was not (a failed condition: a
+/// duplicate, a crash's take-over, a cancelling job; or an error), nothing was, and each URL
+/// is then written alone, which tells what became of it.
+fn held(written: Result<bool, Error>, what: &str) -> bool {
+    written.unwrap_or_else(|err| {
+        tracing::warn!(error = %err, "{what} a batch failed; writing its URLs one by one");
+        false
+    })
+}
 
 /// How one member of a cancelled transaction fared.
 #[derive(Debug)]
@@ -341,6 +373,146 @@ impl DynamoStore {
         }
     }
 
+    /// Moves a queued task to `processing` under a lease until `until`.
+    fn claim_item(&self, id: &JobId, seq: u32, now: Millis, until: Millis) -> Result<TransactWriteItem, Error> {
+        let task = self
+            .task_transition(id, seq, UrlStatus::Queued, UrlStatus::Processing, now)
+            .update_expression("SET #status = :to, claimed_at = :now, lease_until = :until ADD attempts :one")
+            .expression_attribute_values(":until", av_n(until))
+            .expression_attribute_values(":one", av_n(1))
+            .build()
+            .map_err(|e| Error::store("TransactWriteItems", e))?;
+        Ok(TransactWriteItem::builder().update(task).build())
+    }
+
+    /// Moves `count` claimed URLs from `queued` to `in_progress` while the job takes work.
+    fn claim_job_item(&self, id: &JobId, count: usize, now: Millis) -> Result<TransactWriteItem, Error> {
+        self.job_update_while_running(
+            id,
+            "SET updated_at = :now, started_at = if_not_exists(started_at, :now) ADD queued :minus, in_progress :count",
+            &[(":now", av_n(now)), (":count", av_n(count)), (":minus", av_n(-(count as i64)))],
+        )
+    }
+
+    /// A processing task's terminal status, error, analysis and (for a new successful
+    /// analysis) its entry in the reuse index.
+    fn outcome_item(
+        &self,
+        id: &JobId,
+        seq: u32,
+        outcome: &Outcome,
+        cache_key: Option<&CacheKey>,
+        now: Millis,
+    ) -> Result<TransactWriteItem, Error> {
+        let (status, error, analysis) = match outcome {
+            Outcome::Succeeded(analysis) => (UrlStatus::Succeeded, None, Some(analysis)),
+            Outcome::Failed { kind, reason, analysis } => (UrlStatus::Failed, Some((kind, reason)), analysis.as_ref()),
+        };
+        let mut set = vec!["#status = :to", "analyzed_at = :now"];
+        let mut task = self.task_transition(id, seq, UrlStatus::Processing, status, now);
+        if let Some((kind, reason)) = error {
+            set.push("#error = :error, error_kind = :kind");
+            task = task
+                .expression_attribute_names("#error", "error")
+                .expression_attribute_values(":error", av_s(reason.as_str()))
+                .expression_attribute_values(":kind", av_s(kind.as_str()));
+        }
+        if let Some(analysis) = analysis {
+            set.push("analysis = :analysis");
+            let value = serde_dynamo::to_attribute_value(analysis).map_err(|e| Error::Corrupt(e.to_string()))?;
+            task = task.expression_attribute_values(":analysis", value);
+        }
+        // A reused result is not indexed again: its age is its original analysis's.
+        let fresh_success = matches!(outcome, Outcome::Succeeded(a) if a.cached_from.is_none());
+        if let Some(key) = cache_key.filter(|_| fresh_success) {
+            set.push("cache_pk = :cache_pk, cache_sk = :now");
+            task = task.expression_attribute_values(":cache_pk", av_s(key.as_str()));
+        }
+        let task = task
+            .update_expression(format!("SET {}", set.join(", ")))
+            .build()
+            .map_err(|e| Error::store("TransactWriteItems", e))?;
+        Ok(TransactWriteItem::builder().update(task).build())
+    }
+
+    /// Counts finished URLs on the job.
+    fn outcome_job_item(
+        &self,
+        id: &JobId,
+        succeeded: usize,
+        failed: usize,
+        now: Millis,
+    ) -> Result<TransactWriteItem, Error> {
+        self.job_counter_update(
+            id,
+            "SET updated_at = :now ADD in_progress :minus, succeeded :succeeded, failed :failed",
+            &[
+                (":now", av_n(now)),
+                (":succeeded", av_n(succeeded)),
+                (":failed", av_n(failed)),
+                (":minus", av_n(-((succeeded + failed) as i64))),
+            ],
+        )
+    }
+
+    /// Marks URL `next` released. Written in the same transaction as the result that
+    /// releases it, so a crash before its message is sent leaves a released, queued URL that
+    /// the reconciler finds.
+    fn release_item(&self, id: &JobId, next: u32, now: Millis) -> Result<TransactWriteItem, Error> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(id, task_sk(next))))
+            .update_expression("SET released_at = if_not_exists(released_at, :now)")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":now", av_n(now))
+            .build()
+            .map_err(|e| Error::store("TransactWriteItems", e))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Claims queued URLs of running jobs in one transaction, each job's counters moved once;
+    /// `false` when any claim's condition failed (and nothing was written).
+    async fn claim_together(&self, claims: &[ClaimRequest], now: Millis) -> Result<bool, Error> {
+        let mut items = Vec::with_capacity(claims.len() + 1);
+        let mut per_job: HashMap<&JobId, usize> = HashMap::new();
+        for claim in claims {
+            items.push(self.claim_item(&claim.job_id, claim.seq, now, lease_end(now, claim.lease))?);
+            *per_job.entry(&claim.job_id).or_default() += 1;
+        }
+        for (id, count) in per_job {
+            items.push(self.claim_job_item(id, count, now)?);
+        }
+        Ok(self.transact(items).await?.is_none())
+    }
+
+    /// Records outcomes, their releases and each job's counters in one transaction; `false`
+    /// when any result's condition failed (and nothing was written).
+    async fn record_together(&self, records: &[OutcomeRecord], now: Millis) -> Result<bool, Error> {
+        let mut items = Vec::with_capacity(records.len() * 2 + 1);
+        let mut per_job: HashMap<&JobId, (usize, usize)> = HashMap::new();
+        for record in records {
+            items.push(self.outcome_item(
+                &record.job_id,
+                record.seq,
+                &record.outcome,
+                record.cache_key.as_ref(),
+                now,
+            )?);
+            if let Some(next) = record.release {
+                items.push(self.release_item(&record.job_id, next, now)?);
+            }
+            let counts = per_job.entry(&record.job_id).or_default();
+            match record.outcome {
+                Outcome::Succeeded(_) => counts.0 += 1,
+                Outcome::Failed { .. } => counts.1 += 1,
+            }
+        }
+        for (id, (succeeded, failed)) in per_job {
+            items.push(self.outcome_job_item(id, succeeded, failed, now)?);
+        }
+        Ok(self.transact(items).await?.is_none())
+    }
+
     fn job_counter_update(
         &self,
         id: &JobId,
@@ -435,20 +607,8 @@ impl JobStore for DynamoStore {
     }
 
     async fn claim_task(&self, id: &JobId, seq: u32, now: Millis, lease: Duration) -> Result<Claim, Error> {
-        let until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
-        let task = self
-            .task_transition(id, seq, UrlStatus::Queued, UrlStatus::Processing, now)
-            .update_expression("SET #status = :to, claimed_at = :now, lease_until = :until ADD attempts :one")
-            .expression_attribute_values(":until", av_n(until))
-            .expression_attribute_values(":one", av_n(1))
-            .build()
-            .map_err(|e| Error::store("TransactWriteItems", e))?;
-        let job = self.job_update_while_running(
-            id,
-            "SET updated_at = :now, started_at = if_not_exists(started_at, :now) ADD queued :minus, in_progress :one",
-            &[(":now", av_n(now)), (":one", av_n(1)), (":minus", av_n(-1))],
-        )?;
-        let items = vec![TransactWriteItem::builder().update(task).build(), job];
+        let until = lease_end(now, lease);
+        let items = vec![self.claim_item(id, seq, now, until)?, self.claim_job_item(id, 1, now)?];
         // A failed condition returns the item as it was, so telling a duplicate from a
         // crash recovery or a cancelled job costs no extra read.
         let Some(checks) = self.transact(items).await? else { return Ok(Claim::Claimed) };
@@ -526,62 +686,51 @@ impl JobStore for DynamoStore {
         cache_key: Option<&CacheKey>,
         now: Millis,
     ) -> Result<Recorded, Error> {
-        let (status, error, analysis) = match outcome {
-            Outcome::Succeeded(analysis) => (UrlStatus::Succeeded, None, Some(analysis)),
-            Outcome::Failed { kind, reason, analysis } => (UrlStatus::Failed, Some((kind, reason)), analysis.as_ref()),
-        };
-        let mut set = vec!["#status = :to", "analyzed_at = :now"];
-        let mut task = self.task_transition(id, seq, UrlStatus::Processing, status, now);
-        if let Some((kind, reason)) = error {
-            set.push("#error = :error, error_kind = :kind");
-            task = task
-                .expression_attribute_names("#error", "error")
-                .expression_attribute_values(":error", av_s(reason.as_str()))
-                .expression_attribute_values(":kind", av_s(kind.as_str()));
-        }
-        if let Some(analysis) = analysis {
-            set.push("analysis = :analysis");
-            let value = serde_dynamo::to_attribute_value(analysis).map_err(|e| Error::Corrupt(e.to_string()))?;
-            task = task.expression_attribute_values(":analysis", value);
-        }
-        // A reused result is not indexed again: its age is its original analysis's.
-        let fresh_success = matches!(outcome, Outcome::Succeeded(a) if a.cached_from.is_none());
-        if let Some(key) = cache_key.filter(|_| fresh_success) {
-            set.push("cache_pk = :cache_pk, cache_sk = :now");
-            task = task.expression_attribute_values(":cache_pk", av_s(key.as_str()));
-        }
-        let task = task
-            .update_expression(format!("SET {}", set.join(", ")))
-            .build()
-            .map_err(|e| Error::store("TransactWriteItems", e))?;
-        let counter = match status {
-            UrlStatus::Succeeded => "succeeded",
-            _ => "failed",
-        };
-        let job = self.job_counter_update(
-            id,
-            &format!("SET updated_at = :now ADD in_progress :minus, {counter} :one"),
-            &[(":now", av_n(now)), (":one", av_n(1)), (":minus", av_n(-1))],
-        )?;
-        let mut items = vec![TransactWriteItem::builder().update(task).build(), job];
+        let (succeeded, failed) = if matches!(outcome, Outcome::Succeeded(_)) { (1, 0) } else { (0, 1) };
+        let mut items = vec![
+            self.outcome_item(id, seq, outcome, cache_key, now)?,
+            self.outcome_job_item(id, succeeded, failed, now)?,
+        ];
         if let Some(next) = release {
-            // Released in the same transaction as the result, so a crash before the next
-            // message is sent leaves a released, queued URL that the reconciler finds.
-            let update = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(Self::key(id, task_sk(next))))
-                .update_expression("SET released_at = if_not_exists(released_at, :now)")
-                .condition_expression("attribute_exists(pk)")
-                .expression_attribute_values(":now", av_n(now))
-                .build()
-                .map_err(|e| Error::store("TransactWriteItems", e))?;
-            items.push(TransactWriteItem::builder().update(update).build());
+            items.push(self.release_item(id, next, now)?);
         }
         match self.transact(items).await? {
             None => Ok(Recorded::Counted),
             Some(checks) if checks[0].failed() => Ok(Recorded::Duplicate),
             Some(_) => Err(Error::NotFound),
         }
+    }
+
+    async fn claim_tasks(&self, claims: &[ClaimRequest], now: Millis) -> Vec<Result<Claim, Error>> {
+        let mut results = Vec::with_capacity(claims.len());
+        for chunk in claims.chunks(BATCH_TRANSACTION_URLS) {
+            let keys = chunk.iter().map(|c| (&c.job_id, c.seq));
+            if batchable(keys) && held(self.claim_together(chunk, now).await, "claiming") {
+                results.extend(chunk.iter().map(|_| Ok(Claim::Claimed)));
+            } else {
+                let one_by_one = chunk.iter().map(|c| self.claim_task(&c.job_id, c.seq, now, c.lease));
+                results.extend(futures::future::join_all(one_by_one).await);
+            }
+        }
+        results
+    }
+
+    async fn record_outcomes(&self, records: &[OutcomeRecord], now: Millis) -> Vec<Result<Recorded, Error>> {
+        let mut results = Vec::with_capacity(records.len());
+        for chunk in records.chunks(BATCH_TRANSACTION_URLS) {
+            let keys = chunk
+                .iter()
+                .flat_map(|r| std::iter::once((&r.job_id, r.seq)).chain(r.release.map(|next| (&r.job_id, next))));
+            if batchable(keys) && held(self.record_together(chunk, now).await, "recording") {
+                results.extend(chunk.iter().map(|_| Ok(Recorded::Counted)));
+            } else {
+                let one_by_one = chunk
+                    .iter()
+                    .map(|r| self.record_outcome(&r.job_id, r.seq, &r.outcome, r.release, r.cache_key.as_ref(), now));
+                results.extend(futures::future::join_all(one_by_one).await);
+            }
+        }
+        results
     }
 
     async fn cancel_task(&self, id: &JobId, seq: u32, from: UrlStatus, now: Millis) -> Result<bool, Error> {
@@ -1005,5 +1154,18 @@ impl KeyStore for DynamoStore {
             .await
             .map_err(|e| Error::store("PutItem", e))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_two_or_more_distinct_items_share_a_transaction() {
+        let (a, b) = (JobId::generate(), JobId::generate());
+        assert!(batchable([(&a, 0), (&a, 1), (&b, 0)].into_iter()));
+        assert!(!batchable([(&a, 0)].into_iter()), "one URL gains nothing");
+        assert!(!batchable([(&a, 0), (&b, 0), (&a, 0)].into_iter()), "an item twice is refused by DynamoDB");
     }
 }

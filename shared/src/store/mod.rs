@@ -48,6 +48,24 @@ pub enum Recorded {
     Duplicate,
 }
 
+/// One URL of a batch of claims: claimed for `lease` from the batch's `now`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClaimRequest {
+    pub job_id: JobId,
+    pub seq: u32,
+    pub lease: std::time::Duration,
+}
+
+/// One URL's terminal outcome in a batch of results, with what `record_outcome` takes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutcomeRecord {
+    pub job_id: JobId,
+    pub seq: u32,
+    pub outcome: Outcome,
+    pub release: Option<u32>,
+    pub cache_key: Option<CacheKey>,
+}
+
 /// What claiming found when the job itself no longer takes work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cancel {
@@ -83,6 +101,16 @@ pub trait JobStore: Send + Sync {
         lease: std::time::Duration,
     ) -> impl Future<Output = Result<Claim, Error>> + Send;
 
+    /// Claims several URLs, each as `claim_task` would, in as few requests as the store
+    /// allows; one result per request, in order.
+    fn claim_tasks(
+        &self,
+        claims: &[ClaimRequest],
+        now: Millis,
+    ) -> impl Future<Output = Vec<Result<Claim, Error>>> + Send {
+        futures::future::join_all(claims.iter().map(move |c| self.claim_task(&c.job_id, c.seq, now, c.lease)))
+    }
+
     /// Keeps a retryable failure on the URL (its last error) and gives up the lease, so the
     /// delayed redelivery can claim it again.
     fn record_retry(
@@ -110,6 +138,20 @@ pub trait JobStore: Send + Sync {
         cache_key: Option<&CacheKey>,
         now: Millis,
     ) -> impl Future<Output = Result<Recorded, Error>> + Send;
+
+    /// Records several outcomes, each as `record_outcome` would, in as few requests as the
+    /// store allows; one result per record, in order.
+    fn record_outcomes(
+        &self,
+        records: &[OutcomeRecord],
+        now: Millis,
+    ) -> impl Future<Output = Vec<Result<Recorded, Error>>> + Send {
+        futures::future::join_all(
+            records
+                .iter()
+                .map(move |r| self.record_outcome(&r.job_id, r.seq, &r.outcome, r.release, r.cache_key.as_ref(), now)),
+        )
+    }
 
     /// The newest result indexed under `key` that was analysed at or after `since`, marked
     /// with where it comes from.
