@@ -107,7 +107,7 @@ pub async fn cold_starts(runs: usize, rss: &[(String, u64)]) -> Result<Section, 
     tokio::spawn(async move { axum::serve(listener, app).await });
     let stack = std::panic::catch_unwind(support::stack::DeployedStack::load).map_err(|_| "run `make up` first")?;
     let env = |name: &str| stack.values.get(name).cloned().unwrap_or_default();
-    let mut table = Table::new(&["function", "start → first poll", "peak RSS under load (e2e bench)", "targets"]);
+    let mut table = Table::new(&["function", "start → first poll", "peak RSS under load (end-to-end and submission benches)", "targets"]);
     let mut figures = Vec::new();
     for function in FUNCTIONS {
         let bootstrap = host_bootstrap(function)?;
@@ -176,7 +176,7 @@ pub async fn cold_starts(runs: usize, rss: &[(String, u64)]) -> Result<Section, 
          Lambda would start it, against a Runtime API served by the bench, with the deployed stack's \
          configuration; timed from spawning the process to its first `GET /2018-06-01/runtime/invocation/next` \
          (configuration, SDK clients, TLS roots: all a cold start does before it can take an event). Peak RSS: \
-         `VmHWM` of the function processes the emulator was running after the end-to-end runs (the largest \
+         `VmHWM` of the function processes the emulator was running after the end-to-end and submission runs (the largest \
          process per function).\n\n{}",
         table.render()
     );
