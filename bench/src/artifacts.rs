@@ -107,7 +107,12 @@ pub async fn cold_starts(runs: usize, rss: &[(String, u64)]) -> Result<Section, 
     tokio::spawn(async move { axum::serve(listener, app).await });
     let stack = std::panic::catch_unwind(support::stack::DeployedStack::load).map_err(|_| "run `make up` first")?;
     let env = |name: &str| stack.values.get(name).cloned().unwrap_or_default();
-    let mut table = Table::new(&["function", "start → first poll", "peak RSS under load (end-to-end and submission benches)", "targets"]);
+    let mut table = Table::new(&[
+        "function",
+        "start → first poll",
+        "peak RSS under load (end-to-end and submission benches)",
+        "targets",
+    ]);
     let mut figures = Vec::new();
     for function in FUNCTIONS {
         let bootstrap = host_bootstrap(function)?;

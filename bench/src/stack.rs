@@ -101,7 +101,23 @@ impl Client {
         if found.is_empty() { Err(format!("no log group for the {function} function in {groups}")) } else { Ok(found) }
     }
 
+    /// One CloudWatch Logs call; retried, because the emulator's logs service sometimes
+    /// answers 500 while functions are writing ("dictionary changed size during iteration").
     async fn logs(&self, action: &str, body: Value) -> Result<Value, String> {
+        let mut last = String::new();
+        for attempt in 0..6u32 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+            }
+            match self.logs_once(action, &body).await {
+                Ok(value) => return Ok(value),
+                Err(err) => last = err,
+            }
+        }
+        Err(last)
+    }
+
+    async fn logs_once(&self, action: &str, body: &Value) -> Result<Value, String> {
         let endpoint = self.stack.values.get("AWS_ENDPOINT_URL").map_or("http://127.0.0.1:4566", String::as_str);
         let response = self
             .http
