@@ -29,15 +29,13 @@ impl Table {
 
 /// `median (min–max)` with `decimals` places: the form every figure is quoted in.
 pub fn spread(values: &[f64], decimals: usize) -> String {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    match (sorted.first(), sorted.last()) {
-        (Some(min), Some(max)) => {
-            let median = sorted[(sorted.len() - 1) / 2];
-            format!("{median:.decimals$} ({min:.decimals$}–{max:.decimals$})")
-        }
-        _ => "no runs".to_owned(),
+    if values.is_empty() {
+        return "no runs".to_owned();
     }
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let median = crate::stats::median(values);
+    format!("{median:.decimals$} ({min:.decimals$}–{max:.decimals$})")
 }
 
 /// A number with `decimals` places.
