@@ -11,12 +11,13 @@ LOCAL_AWS := PATH="$(SAM_VENV):$$PATH" AWS_ENDPOINT_URL=http://127.0.0.1:4566 AW
 SAM := $(LOCAL_AWS) $(SAM_VENV)/sam
 PY := $(LOCAL_AWS) $(SAM_VENV)/python
 
-.PHONY: help up down test bench tools ministack build deploy validate key clean
+.PHONY: help up down test bench chaos chaos-stack tools ministack build deploy validate key clean
 
 help:
 	@echo "make up      build the functions, start ministack, deploy template.yaml, print API_URL and API_KEY"
 	@echo "make test    template checks, unit, integration, end-to-end and browser tests (what CI runs)"
 	@echo "make bench   every benchmark on the deployed local stack; rewrites BENCHMARKS.md (about 25 minutes)"
+	@echo "make chaos   faults, load, hostile input and security checks; rewrites RELIABILITY.md (about 30 minutes)"
 	@echo "make down    stop the ministack that make up started"
 	@echo "make key TENANT=name   create an API key for a tenant on the local stack"
 
@@ -39,6 +40,14 @@ deploy: build ministack
 	@$(SAM) deploy --config-env local --no-progressbar
 	@$(PY) scripts/local_stack.py finish
 
+# A second stack on the same emulator for the chaos suite: strict address policy (but for the
+# suite's own site on 127.0.0.2) and short timeouts, from the same build. About 10 s.
+chaos-stack: build ministack
+	@echo "==> deploying template.yaml to ministack as speedbatch-chaos (the chaos suite's stack)"
+	@$(PY) scripts/local_stack.py prepare
+	@$(SAM) deploy --config-env chaos --no-progressbar >/dev/null
+	@STACK_NAME=speedbatch-chaos STACK_ENV_FILE=.local/chaos.env $(PY) scripts/local_stack.py finish
+
 down:
 	@scripts/ministack.sh stop
 
@@ -58,7 +67,7 @@ validate: tools
 		echo "sam validate --lint passed the broken template" >&2; exit 1; fi
 	@echo "==> template checks pass, and the broken fixture is still caught"
 
-test: validate up
+test: validate up chaos-stack
 	@echo "==> unit, integration and end-to-end tests"
 	@scripts/test-summary.sh
 	@echo "==> the dashboard in Chromium (playwright-core)"
@@ -73,3 +82,10 @@ bench: up
 
 clean: down
 	rm -rf .aws-sam .local
+
+# The whole reliability suite (the quick parts of it run in `make test` too). Debug builds:
+# the suite measures behaviour, not speed.
+chaos: up chaos-stack
+	@echo "==> building speedbatch-chaos and the CLI (debug)"
+	@cargo build --quiet -p speedbatch-chaos -p speedbatch-cli
+	@$(LOCAL_AWS) target/debug/speedbatch-chaos all --out RELIABILITY.md

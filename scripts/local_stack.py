@@ -18,8 +18,9 @@ from pathlib import Path
 import boto3
 
 ROOT = Path(__file__).resolve().parent.parent
-STACK_ENV = ROOT / ".local" / "stack.env"
 STACK = os.environ.get("STACK_NAME", "speedbatch-local")
+# The dev stack's values in .local/stack.env; another stack (the chaos suite's) in its own file.
+STACK_ENV = Path(os.environ["STACK_ENV_FILE"]) if os.environ.get("STACK_ENV_FILE") else ROOT / ".local" / "stack.env"
 BUCKET = "speedbatch-local-artifacts"
 ENDPOINT = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
 
@@ -68,6 +69,7 @@ def finish():
     key = previous.get("API_KEY") or new_key()
     store_key(out["TableName"], key, "dev")
     values = {
+        "STACK_NAME": STACK,
         "API_URL": api_url,
         "API_KEY": key,
         "TABLE_NAME": out["TableName"],
@@ -75,12 +77,19 @@ def finish():
         "NORMAL_QUEUE_URL": out["NormalQueueUrl"],
         "LOW_QUEUE_URL": out["LowQueueUrl"],
         "EVENT_BUS_NAME": out["EventBusName"],
+        "HIGH_DLQ_URL": out["HighDeadLetterQueueUrl"],
+        "NORMAL_DLQ_URL": out["NormalDeadLetterQueueUrl"],
+        "LOW_DLQ_URL": out["LowDeadLetterQueueUrl"],
+        "ANALYZER_FUNCTION": out["AnalyzerFunctionName"],
+        # Where the CLI's operator commands (redrive) send AWS calls for this local stack.
+        "AWS_ENDPOINT_URL": ENDPOINT,
+        "AWS_REGION": os.environ.get("AWS_REGION", "us-east-1"),
     }
     STACK_ENV.parent.mkdir(exist_ok=True)
     STACK_ENV.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
     print(f"API_URL={api_url}")
     print(f"API_KEY={key}")
-    print(f"(also written to {STACK_ENV.relative_to(ROOT)})")
+    print(f"(also written to {STACK_ENV})")
     # The emulator serves the API under a path prefix and needs the slash to route it.
     print(f"dashboard: {api_url}/")
 

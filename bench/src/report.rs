@@ -1,31 +1,7 @@
 //! BENCHMARKS.md's sections: a table per figure, one row per run, and the median and spread
 //! that the text quotes.
 
-/// A Markdown table.
-pub struct Table {
-    header: Vec<String>,
-    rows: Vec<Vec<String>>,
-}
-
-impl Table {
-    pub fn new(header: &[&str]) -> Table {
-        Table { header: header.iter().map(|h| (*h).to_owned()).collect(), rows: Vec::new() }
-    }
-
-    pub fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
-    }
-
-    pub fn render(&self) -> String {
-        let line = |cells: &[String]| format!("| {} |\n", cells.join(" | "));
-        let mut out = line(&self.header);
-        out.push_str(&line(&vec!["---".to_owned(); self.header.len()]));
-        for row in &self.rows {
-            out.push_str(&line(row));
-        }
-        out
-    }
-}
+pub use support::markdown::Table;
 
 /// `median (min–max)` with `decimals` places: the form every figure is quoted in.
 pub fn spread(values: &[f64], decimals: usize) -> String {

@@ -8,133 +8,46 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use shared::time::now_millis;
+use support::api::ApiClient;
+use support::logs::{Logs, group_of};
+use support::processes::function_processes;
 use support::site::Site;
 use support::stack::DeployedStack;
 
 use crate::report::{Figure, Section, Table, num, spread};
 use crate::stats::median;
 
-const API: &str = "/api/v1/batch-processing";
 const FUNCTIONS: [&str; 3] = ["api", "analyzer", "tracker"];
 
 struct Client {
-    http: reqwest::Client,
-    stack: DeployedStack,
+    api: ApiClient,
+    logs: Logs,
+    stack_name: String,
 }
 
 impl Client {
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, String> {
-        let mut request = self
-            .http
-            .request(method, format!("{}{API}{path}", self.stack.api_url))
-            .header("x-api-key", &self.stack.api_key);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.map_err(|e| format!("{path}: {e}"))?;
-        let status = response.status();
-        let body: Value = response.json().await.map_err(|e| format!("{path}: {e}"))?;
-        if status.is_success() { Ok(body) } else { Err(format!("{path} answered {status}: {body}")) }
+        self.api.ok(method, path, body.as_ref()).await
     }
 
     async fn submit(&self, body: Value) -> Result<String, String> {
-        let created = self.call(reqwest::Method::POST, "/start", Some(body)).await?;
-        created["batch_job_id"].as_str().map(str::to_owned).ok_or_else(|| format!("no batch_job_id in {created}"))
+        self.api.submit(&body).await
     }
 
     /// Polls every 100 ms until the job's status is one of `done`.
     async fn until(&self, id: &str, done: &[&str], limit: Duration) -> Result<Value, String> {
-        let started = Instant::now();
-        loop {
-            let progress = self.call(reqwest::Method::GET, &format!("/progress/{id}"), None).await?;
-            if done.iter().any(|status| progress["status"] == *status) {
-                return Ok(progress);
-            }
-            if started.elapsed() > limit {
-                return Err(format!("job {id} still {} after {limit:?}: {progress}", progress["status"]));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let done = |progress: &Value| done.iter().any(|status| progress["status"] == *status);
+        self.api.until(id, done, Duration::from_millis(100), limit).await
     }
 
     /// The EMF lines of `function`'s invocations logged from `since` (ms) on.
     async fn metric_lines(&self, function: &str, since: i64) -> Result<Vec<Value>, String> {
-        let mut lines = Vec::new();
-        for group in self.log_groups(function).await? {
-            let mut token: Option<String> = None;
-            loop {
-                let mut body = json!({"logGroupName": group, "startTime": since, "limit": 10_000});
-                if let Some(token) = &token {
-                    body["nextToken"] = json!(token);
-                }
-                let page = self.logs("FilterLogEvents", body).await?;
-                for event in page["events"].as_array().into_iter().flatten() {
-                    let message = event["message"].as_str().unwrap_or_default().trim();
-                    if let Ok(line) = serde_json::from_str::<Value>(message)
-                        && line.get("Invocations").is_some()
-                    {
-                        lines.push(line);
-                    }
-                }
-                match page["nextToken"].as_str() {
-                    Some(next) if Some(next) != token.as_deref() => token = Some(next.to_owned()),
-                    _ => break,
-                }
-            }
-        }
-        Ok(lines)
-    }
-
-    /// The function's log groups (`/aws/lambda/<stack>-<Function>Function-…`; an earlier
-    /// deployment may have left others, whose lines are older than any run).
-    async fn log_groups(&self, function: &str) -> Result<Vec<String>, String> {
-        let groups = self.logs("DescribeLogGroups", json!({"logGroupNamePrefix": "/aws/lambda/"})).await?;
-        let wanted = format!("{function}function");
-        let found: Vec<String> = groups["logGroups"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|g| g["logGroupName"].as_str())
-            .filter(|name| name.to_lowercase().replace(['-', '_'], "").contains(&wanted))
-            .map(str::to_owned)
-            .collect();
-        if found.is_empty() { Err(format!("no log group for the {function} function in {groups}")) } else { Ok(found) }
-    }
-
-    /// One CloudWatch Logs call; retried, because the emulator's logs service sometimes
-    /// answers 500 while functions are writing ("dictionary changed size during iteration").
-    async fn logs(&self, action: &str, body: Value) -> Result<Value, String> {
-        let mut last = String::new();
-        for attempt in 0..6u32 {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
-            }
-            match self.logs_once(action, &body).await {
-                Ok(value) => return Ok(value),
-                Err(err) => last = err,
-            }
-        }
-        Err(last)
-    }
-
-    async fn logs_once(&self, action: &str, body: &Value) -> Result<Value, String> {
-        let endpoint = self.stack.values.get("AWS_ENDPOINT_URL").map_or("http://127.0.0.1:4566", String::as_str);
-        let response = self
-            .http
-            .post(endpoint)
-            .header("x-amz-target", format!("Logs_20140328.{action}"))
-            .header("content-type", "application/x-amz-json-1.1")
-            .header("authorization", "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/logs/aws4_request")
-            .body(body.to_string())
-            .send()
-            .await
-            .map_err(|e| format!("logs {action}: {e}"))?;
-        let status = response.status();
-        let text = response.text().await.map_err(|e| e.to_string())?;
-        if !status.is_success() {
-            return Err(format!("logs {action} answered {status}: {text}"));
-        }
-        serde_json::from_str(&text).map_err(|e| format!("logs {action}: {e}: {text}"))
+        let messages = self.logs.messages(|group| group_of(group, &self.stack_name, function), since).await?;
+        Ok(messages
+            .iter()
+            .filter_map(|message| serde_json::from_str::<Value>(message).ok())
+            .filter(|line| line.get("Invocations").is_some())
+            .collect())
     }
 }
 
@@ -163,8 +76,9 @@ impl Tally {
 }
 
 fn client() -> Result<Client, String> {
-    let stack = std::panic::catch_unwind(DeployedStack::load).map_err(|_| "run `make up` first".to_owned())?;
-    Ok(Client { http: reqwest::Client::new(), stack })
+    let stack = DeployedStack::try_load()?;
+    let stack_name = stack.values.get("STACK_NAME").map_or("speedbatch-local", String::as_str).to_owned();
+    Ok(Client { api: ApiClient::new(&stack), logs: Logs::new(stack.endpoint()), stack_name })
 }
 
 /// The submission's own invocation among the API's lines: the one that wrote URLs.
@@ -372,29 +286,5 @@ pub async fn submission(runs: usize, sizes: &[usize]) -> Result<Section, String>
 
 /// Peak resident memory of every function process the emulator runs now (after a load).
 pub fn peak_rss() -> Vec<(String, u64)> {
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else { return found };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let Ok(exe) = std::fs::read_link(path.join("exe")) else { continue };
-        if !exe.ends_with("bootstrap") {
-            continue;
-        }
-        let environ = std::fs::read(path.join("environ")).unwrap_or_default();
-        let function = environ
-            .split(|b| *b == 0)
-            .filter_map(|var| std::str::from_utf8(var).ok())
-            .find_map(|var| var.strip_prefix("AWS_LAMBDA_FUNCTION_NAME="))
-            .unwrap_or("unknown")
-            .to_owned();
-        let status = std::fs::read_to_string(path.join("status")).unwrap_or_default();
-        let peak_kb = status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
-        if let Some(kb) = peak_kb {
-            found.push((function, kb));
-        }
-    }
-    found
+    function_processes().into_iter().filter_map(|p| Some((p.function, p.peak_rss_kb?))).collect()
 }

@@ -14,26 +14,10 @@ pub fn summary(values: &[f64]) -> Value {
     }
 }
 
-/// The lower middle value (the figure BENCHMARKS.md quotes); 0 for no values.
-pub fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted.get(sorted.len().saturating_sub(1) / 2).copied().unwrap_or(0.0)
-}
+pub use support::stats::{median, percentile};
 
 pub fn round(value: f64) -> f64 {
     (value * 1000.0).round() / 1000.0
-}
-
-/// The `p`-th percentile, nearest rank.
-pub fn percentile(values: &[f64], p: f64) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0 * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
 }
 
 /// This process's user + system CPU time, in seconds (from /proc, Linux).

@@ -12,6 +12,9 @@ pub enum CliError {
     Network { url: String, reason: String },
     #[error("{path}: {reason}")]
     File { path: String, reason: String },
+    /// An operator command did only part of its work (what was done is reported before).
+    #[error("{0}")]
+    Incomplete(String),
 }
 
 impl CliError {

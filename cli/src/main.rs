@@ -1,4 +1,5 @@
-//! `speedbatch`: submit URL lists, watch jobs, export results and cancel, against the HTTP API.
+//! `speedbatch`: submit URL lists, watch jobs, export results and cancel, against the HTTP API;
+//! and, for operators, send dead-lettered messages back to their queues (`redrive`, over SQS).
 //!
 //! Exit codes: 0 when everything asked for succeeded (for a watched job: every URL), 2 when a
 //! watched job ended with URLs failed or cancelled, 1 for any error (shown in plain words).
@@ -7,6 +8,7 @@ mod client;
 mod config;
 mod error;
 mod input;
+mod redrive;
 mod render;
 
 use std::io::{IsTerminal, Write};
@@ -66,6 +68,20 @@ enum Command {
     },
     /// Cancel a job: no further URL of it starts.
     Cancel { id: String },
+    /// Operators: send dead-lettered messages back to their queues, after a fix.
+    ///
+    /// Uses AWS credentials (the SDK's standard chain), not an API key; when the queues come
+    /// from .local/stack.env and AWS_ENDPOINT_URL is not set, that file's local emulator.
+    Redrive {
+        /// A source queue's URL; its dead-letter queue is the one its RedrivePolicy names
+        /// (repeatable; default: HIGH_QUEUE_URL, NORMAL_QUEUE_URL and LOW_QUEUE_URL, from the
+        /// environment or .local/stack.env).
+        #[arg(long = "queue", value_name = "URL")]
+        queues: Vec<String>,
+        /// Take at most this many messages from each dead-letter queue.
+        #[arg(long, value_name = "N")]
+        max: Option<u64>,
+    },
 }
 
 #[derive(Args)]
@@ -133,9 +149,18 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let cwd = std::env::current_dir().map_err(|e| CliError::Usage(format!("working directory: {e}")))?;
-    let api = Api::new(config::resolve(cli.api_url, cli.api_key, &cwd)?)?;
-    let json = cli.json;
     match cli.command {
+        // SQS, not the API: it needs no API URL or key.
+        Command::Redrive { queues, max } => redrive::run(queues, max, cli.json, &cwd).await,
+        command => {
+            let api = Api::new(config::resolve(cli.api_url, cli.api_key, &cwd)?)?;
+            api_command(&api, command, cli.json).await
+        }
+    }
+}
+
+async fn api_command(api: &Api, command: Command, json: bool) -> Result<ExitCode, CliError> {
+    match command {
         Command::Submit(submit) => {
             let watch = submit.watch;
             let created = api.post("start", &submit_body(submit)?).await?;
@@ -145,9 +170,9 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             } else {
                 report_created(&created);
             }
-            if watch { follow(&api, &id, json).await } else { Ok(ExitCode::SUCCESS) }
+            if watch { follow(api, &id, json).await } else { Ok(ExitCode::SUCCESS) }
         }
-        Command::Status { id, watch: true } => follow(&api, &id, json).await,
+        Command::Status { id, watch: true } => follow(api, &id, json).await,
         Command::Status { id, watch: false } => {
             let job = api.get(&format!("progress/{id}")).await?;
             if json {
@@ -174,7 +199,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Results { id, csv: false, status } => {
-            let (rows, summary) = all_results(&api, &id, status.as_deref()).await?;
+            let (rows, summary) = all_results(api, &id, status.as_deref()).await?;
             if json {
                 print_json(&json!({"batch_job_id": id, "results": rows, "summary": summary}));
             } else {
@@ -191,6 +216,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Redrive { .. } => Err(CliError::Usage("redrive does not go through the API".into())),
     }
 }
 

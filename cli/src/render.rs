@@ -1,6 +1,7 @@
 //! What a person reads: a progress bar, tables, durations in words.
 
 use serde_json::Value;
+use shared::queue::{NotMoved, RedriveSummary};
 
 const BAR_WIDTH: usize = 24;
 
@@ -103,6 +104,48 @@ pub fn final_summary(job: &Value, summary: &Value) -> String {
     out
 }
 
+/// One queue's redrive: "high: 12 moved", what was not moved and why, one message a line.
+pub fn redrive_line(label: &str, summary: &RedriveSummary) -> String {
+    let mut line = format!("{label}: {} moved", summary.moved);
+    let groups: [(&[NotMoved], &str); 3] = [
+        (&summary.failed, "not moved"),
+        (&summary.skipped, "left for the queue that dead-lettered them"),
+        (&summary.not_deleted, "moved but still in the dead-letter queue"),
+    ];
+    for (messages, what) in groups {
+        if !messages.is_empty() {
+            line.push_str(&format!(", {} {what}", messages.len()));
+        }
+    }
+    for (messages, _) in groups {
+        for message in messages {
+            line.push_str(&format!("\n  {}: {}", message.message_id, message.reason));
+        }
+    }
+    line
+}
+
+/// The end of a redrive: messages moved and not moved per queue, and in all.
+pub fn redrive_summary(queues: &[(&str, Option<&RedriveSummary>)]) -> String {
+    let rows: Vec<Vec<String>> = queues
+        .iter()
+        .map(|(label, summary)| match summary {
+            Some(s) => vec![
+                (*label).to_owned(),
+                s.moved.to_string(),
+                s.failed.len().to_string(),
+                s.skipped.len().to_string(),
+                s.dead_letter.clone(),
+            ],
+            None => vec![(*label).to_owned(), "-".into(), "-".into(), "-".into(), "(failed)".into()],
+        })
+        .collect();
+    let mut out = table(&["queue", "moved", "not moved", "skipped", "dead-letter queue"], &rows);
+    let moved: u64 = queues.iter().filter_map(|(_, s)| *s).map(|s| s.moved).sum();
+    out.push_str(&format!("{moved} messages moved back\n"));
+    out
+}
+
 /// A metric cell: a number rounded for reading, or empty.
 pub fn number(value: &Value) -> String {
     match value.as_f64() {
@@ -158,5 +201,21 @@ mod tests {
         assert_eq!(number(&json!(12.0)), "12");
         assert_eq!(number(&json!(12.345)), "12.3");
         assert_eq!(number(&Value::Null), "");
+    }
+
+    #[test]
+    fn a_redrive_says_what_moved_and_what_did_not() {
+        let mut summary = RedriveSummary { moved: 12, dead_letter: "http://q/high-dlq".into(), ..Default::default() };
+        assert_eq!(redrive_line("high", &summary), "high: 12 moved");
+        summary.failed.push(NotMoved { message_id: "m1".into(), reason: "MissingParameter: no group".into() });
+        assert_eq!(redrive_line("high", &summary), "high: 12 moved, 1 not moved\n  m1: MissingParameter: no group");
+        let text = redrive_summary(&[("high", Some(&summary)), ("low", None)]);
+        assert_eq!(
+            text,
+            "queue  moved  not moved  skipped  dead-letter queue\n\
+             high   12     1          0        http://q/high-dlq\n\
+             low    -      -          -        (failed)\n\
+             12 messages moved back\n"
+        );
     }
 }

@@ -11,6 +11,9 @@ pub struct Config {
     pub dead_letters: Option<QueueUrls>,
     /// Local development only: lets the analyzer fetch private and loopback addresses.
     pub allow_private_targets: bool,
+    /// Local testing only: one address fetched whatever its range, the policy otherwise
+    /// unchanged (the chaos suite's site on a strict stack).
+    pub exempt_target: Option<std::net::IpAddr>,
     /// The AWS endpoint to call instead of the real one (the local emulator); `None` on AWS.
     pub aws_endpoint: Option<String>,
     /// Days a finished job and its results are kept before DynamoDB's TTL removes them.
@@ -58,6 +61,9 @@ pub struct PsiConfig {
 }
 
 /// Google's endpoint.
+/// What a URL's analysis leaves of the analyzer's timeout, to record the result.
+const RECORD_MARGIN_SECONDS: u32 = 60;
+
 pub const PSI_ENDPOINT: &str = "https://www.googleapis.com/pagespeedonline/v5/runPagespeed";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +96,15 @@ impl QueueUrls {
 }
 
 impl Config {
+    /// What the functions may fetch: strict unless a local deployment says otherwise.
+    pub fn address_policy(&self) -> crate::net::AddressPolicy {
+        let policy = crate::net::AddressPolicy::new(self.allow_private_targets);
+        match self.exempt_target {
+            Some(ip) => policy.exempting(ip),
+            None => policy,
+        }
+    }
+
     pub fn from_env() -> Result<Self, Error> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -118,9 +133,17 @@ impl Config {
                 _ => None,
             },
             allow_private_targets,
+            exempt_target: match lookup("EXEMPT_TARGET").as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(ip) => Some(
+                    ip.parse()
+                        .map_err(|_| Error::Config(format!("EXEMPT_TARGET must be one IP address, not {ip:?}")))?,
+                ),
+            },
             aws_endpoint: lookup("SPEEDBATCH_AWS_ENDPOINT").filter(|v| !v.trim().is_empty()),
             retention_days: number(&lookup, "RETENTION_DAYS", 30, 1..=3650)?,
-            max_url_timeout_seconds: number(&lookup, "MAX_URL_TIMEOUT_SECONDS", 840, 10..=900)?,
+            max_url_timeout_seconds: number(&lookup, "ANALYZER_TIMEOUT_SECONDS", 900, 70..=900)?
+                - RECORD_MARGIN_SECONDS,
             event_bus: lookup("EVENT_BUS_NAME").filter(|v| !v.trim().is_empty()),
             reconcile_after_seconds: number(&lookup, "RECONCILE_AFTER_SECONDS", 600, 1..=86_400)?,
             psi: match lookup("PSI_API_KEY_SOURCE").filter(|v| !v.trim().is_empty()) {
@@ -226,8 +249,11 @@ mod tests {
         let err = Config::from_lookup(env(&pairs)).unwrap_err();
         assert_eq!(err.to_string(), "configuration: RETENTION_DAYS must be a whole number in 1..=3650, not \"0\"");
         pairs.pop();
-        pairs.push(("MAX_URL_TIMEOUT_SECONDS", "240"));
-        assert_eq!(Config::from_lookup(env(&pairs)).unwrap().max_url_timeout_seconds, 240);
+        pairs.push(("ANALYZER_TIMEOUT_SECONDS", "300"));
+        assert_eq!(Config::from_lookup(env(&pairs)).unwrap().max_url_timeout_seconds, 240, "a minute to record");
+        pairs.pop();
+        pairs.push(("ANALYZER_TIMEOUT_SECONDS", "69"));
+        assert!(Config::from_lookup(env(&pairs)).is_err(), "no timeout shorter than the margin");
     }
 
     #[test]
@@ -238,6 +264,21 @@ mod tests {
         let config = Config::from_lookup(env(&pairs)).unwrap();
         assert_eq!(config.aws_endpoint, None);
         assert!(config.allow_private_targets);
+    }
+
+    #[test]
+    fn one_exempt_address_keeps_the_policy_strict_for_the_rest() {
+        let mut pairs = BASE.to_vec();
+        pairs.push(("EXEMPT_TARGET", "127.0.0.2"));
+        let policy = Config::from_lookup(env(&pairs)).unwrap().address_policy();
+        assert!(policy.check("127.0.0.2".parse().unwrap()).is_ok());
+        assert!(policy.check("127.0.0.1".parse().unwrap()).is_err());
+        assert!(policy.check("169.254.169.254".parse().unwrap()).is_err());
+        pairs.pop();
+        pairs.push(("EXEMPT_TARGET", "localhost"));
+        let err = Config::from_lookup(env(&pairs)).unwrap_err().to_string();
+        assert!(err.contains("EXEMPT_TARGET must be one IP address"), "{err}");
+        assert_eq!(Config::from_lookup(env(&BASE)).unwrap().address_policy(), crate::net::AddressPolicy::STRICT);
     }
 
     #[test]

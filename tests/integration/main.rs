@@ -8,6 +8,7 @@ mod http_engine;
 mod pipeline;
 mod psi;
 mod quota;
+mod redrive;
 mod sample_events;
 mod scale;
 mod ssrf;

@@ -306,7 +306,8 @@ pub enum After {
     DropNextRequest,
 }
 
-async fn read_head(tcp: &mut tokio::net::TcpStream) -> Option<String> {
+/// Reads one request head; its path.
+pub async fn read_head(tcp: &mut tokio::net::TcpStream) -> Option<String> {
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {

@@ -5,7 +5,6 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use shared::engine::psi::KeyProvider;
 use shared::engine::{EngineSet, HttpEngine, PsiEngine};
-use shared::net::AddressPolicy;
 use shared::queue::SqsQueue;
 use shared::quota::DynamoQuota;
 use shared::store::DynamoStore;
@@ -30,7 +29,7 @@ async fn main() -> Result<(), Error> {
     let analyzer = Arc::new(Analyzer {
         store: DynamoStore::new(dynamo, &config.table_name, config.retention_days),
         queue: SqsQueue::new(requests.sqs(&sdk)),
-        engine: EngineSet { http: HttpEngine::new(AddressPolicy::new(config.allow_private_targets))?, psi },
+        engine: EngineSet { http: HttpEngine::new(config.address_policy())?, psi },
         queues: config.queues.clone(),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {

@@ -18,10 +18,41 @@ pub struct ErrorDetail {
     /// `payload_too_large` (413), `validation_failed` (422), `internal_error` (500).
     pub code: &'static str,
     pub message: String,
-    /// For `validation_failed`: the invalid fields (`[{"field", "message"}]`), or the
+    /// `null`; for `validation_failed`, the invalid fields (`[{"field", "message"}]`), or the
     /// accepted/rejected lists when no URL was accepted.
-    #[schema(value_type = Object)]
+    #[schema(schema_with = details_schema)]
     pub details: Value,
+}
+
+/// The three shapes `details` takes, documented as such: clients (and schemathesis) check an
+/// error body against it, and `null` or a list is not an object.
+fn details_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::PartialSchema;
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+    let string = || ObjectBuilder::new().schema_type(Type::String);
+    let count = || ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0));
+    let field = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property("field", string())
+        .property("message", string())
+        .required("field")
+        .required("message");
+    let unaccepted = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property("accepted", count())
+        .property("rejected", ArrayBuilder::new().items(shared::domain::Rejected::schema()))
+        .property("duplicates_removed", count())
+        .required("accepted")
+        .required("rejected")
+        .required("duplicates_removed");
+    OneOfBuilder::new()
+        .description(Some(
+            "`null`; for `validation_failed`, the invalid fields, or the accepted/rejected lists when no URL was accepted.",
+        ))
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .item(ArrayBuilder::new().items(field))
+        .item(unaccepted)
+        .into()
 }
 
 #[derive(Debug, thiserror::Error)]

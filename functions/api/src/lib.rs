@@ -2,6 +2,8 @@
 //! drive in-process.
 
 pub mod auth;
+#[cfg(test)]
+mod conformance;
 pub mod csv;
 pub mod cursor;
 pub mod error;

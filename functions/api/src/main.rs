@@ -1,6 +1,5 @@
 use api::{ApiSettings, AppState};
 use shared::aws::RequestCounter;
-use shared::net::AddressPolicy;
 use shared::queue::SqsQueue;
 use shared::store::DynamoStore;
 use shared::{Config, telemetry};
@@ -10,7 +9,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
     let config = Config::from_env()?;
     let sdk = shared::aws::sdk_config(config.aws_endpoint.as_deref()).await;
-    let policy = AddressPolicy::new(config.allow_private_targets);
+    let policy = config.address_policy();
     // Every AWS request the function makes is counted and reported with its invocation.
     let requests = RequestCounter::default();
     let state = AppState {

@@ -23,6 +23,8 @@ use crate::routes;
         routes::health::health,
         routes::callback_secret::callback_secret,
     ),
+    // Types only parameters refer to: utoipa registers those of bodies by itself.
+    components(schemas(routes::results::Format)),
     modifiers(&Security),
     security(("api_key" = []), ("bearer" = [])),
     tags((name = "jobs", description = "Submit, watch, cancel, export and clean up jobs"), (name = "service", description = "Service state"))
@@ -75,5 +77,80 @@ mod tests {
         for schema in ["JobView", "StartRequest", "StartResponse", "Results", "ErrorBody", "JobStatus", "ErrorKind"] {
             assert!(doc["components"]["schemas"][schema].is_object(), "{schema} missing");
         }
+    }
+
+    /// Clients send and receive `pending`, not `Pending`: the document lists the wire names.
+    #[test]
+    fn enums_are_documented_by_their_wire_names() {
+        use shared::domain::{Category, EngineChoice, ErrorKind, JobStatus, Priority, Strategy, UrlStatus};
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let names = |all: &[&'static str]| all.iter().map(|n| serde_json::json!(n)).collect::<Vec<_>>();
+        for (schema, wire) in [
+            ("JobStatus", names(&JobStatus::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>())),
+            ("UrlStatus", names(&UrlStatus::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>())),
+            ("Priority", names(&Priority::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>())),
+            ("Strategy", names(&Strategy::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>())),
+            ("EngineChoice", names(&EngineChoice::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>())),
+            ("Category", names(&Category::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>())),
+            ("ErrorKind", names(&ErrorKind::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>())),
+            ("Format", names(&["json", "csv"])),
+        ] {
+            assert_eq!(doc["components"]["schemas"][schema]["enum"].as_array(), Some(&wire), "{schema}");
+        }
+    }
+
+    /// Every `$ref` names a schema the document has, and every link an operation it has.
+    #[test]
+    fn references_and_links_resolve() {
+        fn walk(value: &serde_json::Value, found: &mut Vec<String>) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    if let Some(serde_json::Value::String(r)) = map.get("$ref") {
+                        found.push(r.clone());
+                    }
+                    map.values().for_each(|v| walk(v, found));
+                }
+                serde_json::Value::Array(list) => list.iter().for_each(|v| walk(v, found)),
+                _ => {}
+            }
+        }
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let mut refs = Vec::new();
+        walk(&doc, &mut refs);
+        for reference in refs {
+            let name = reference.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("{reference}"));
+            assert!(doc["components"]["schemas"][name].is_object(), "{reference} does not resolve");
+        }
+        let operation_ids: Vec<&str> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|item| item.as_object().unwrap().values())
+            .filter_map(|operation| operation["operationId"].as_str())
+            .collect();
+        let start = &doc["paths"][format!("{}/start", crate::BASE_PATH)]["post"]["responses"]["201"];
+        let links = start["links"].as_object().expect("POST /start's 201 links to what follows");
+        for (name, link) in links {
+            let target = link["operationId"].as_str().unwrap();
+            assert!(operation_ids.contains(&target), "link {name} to unknown operation {target}");
+            assert_eq!(link["parameters"]["id"], "$response.body#/batch_job_id", "{name}");
+        }
+        assert_eq!(links.len(), 3);
+    }
+
+    /// The request body's documented bounds are the ones `POST /start` enforces.
+    #[test]
+    fn start_request_constraints_are_the_handlers() {
+        use crate::routes::start::{MAX_NAME_CHARS, MAX_URLS, START_FIELDS};
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let body = &doc["components"]["schemas"]["StartRequest"];
+        assert_eq!(body["additionalProperties"], false, "unknown fields are refused");
+        assert_eq!(body["properties"].as_object().unwrap().len(), START_FIELDS.len());
+        assert_eq!(
+            (body["properties"]["name"]["minLength"].as_u64(), body["properties"]["name"]["maxLength"].as_u64()),
+            (Some(1), Some(MAX_NAME_CHARS as u64))
+        );
+        let urls = &body["properties"]["urls"];
+        assert_eq!((urls["minItems"].as_u64(), urls["maxItems"].as_u64()), (Some(1), Some(MAX_URLS as u64)));
     }
 }

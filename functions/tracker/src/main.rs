@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use shared::net::AddressPolicy;
 use shared::notify::{Callbacks, EventBridgePublisher};
 use shared::queue::SqsQueue;
 use shared::store::DynamoStore;
@@ -24,7 +23,7 @@ async fn main() -> Result<(), Error> {
         store: DynamoStore::new(requests.dynamodb(&sdk), &config.table_name, config.retention_days),
         queue: SqsQueue::new(requests.sqs(&sdk)),
         events: config.event_bus.as_deref().map(|bus| EventBridgePublisher::new(requests.eventbridge(&sdk), bus)),
-        callbacks: Callbacks::new(AddressPolicy::new(config.allow_private_targets))?,
+        callbacks: Callbacks::new(config.address_policy())?,
         settings: TrackerSettings {
             queues: config.queues.clone(),
             max_url_timeout_seconds: config.max_url_timeout_seconds,

@@ -32,6 +32,8 @@ pub enum UrlRejection {
     Credentials,
     #[error("{0}")]
     BlockedHost(String),
+    #[error("contains U+FFFD, the mark left where text was not valid UTF-8: send the URL as UTF-8")]
+    NotUtf8,
 }
 
 impl CleanUrl {
@@ -39,6 +41,11 @@ impl CleanUrl {
         let trimmed = input.trim();
         if trimmed.is_empty() {
             return Err(UrlRejection::Empty);
+        }
+        // A gateway that received bytes that were not UTF-8 hands them on replaced by U+FFFD;
+        // such a URL would name a different page than the one meant.
+        if trimmed.contains('\u{FFFD}') {
+            return Err(UrlRejection::NotUtf8);
         }
         // Cheap bound before parsing: cleaning never lengthens a URL by more than the
         // `https://` it may add and the punycode of its host.
@@ -64,6 +71,11 @@ impl CleanUrl {
             Some(Host::Domain("")) => return Err(UrlRejection::NoHost),
             Some(Host::Domain(domain)) => {
                 let domain = domain.trim_end_matches('.');
+                // `http:./x` and `http://../` parse with the host "." or "..": dots alone
+                // name nothing a request could reach.
+                if domain.is_empty() {
+                    return Err(UrlRejection::NoHost);
+                }
                 // RFC 6761: every name under localhost is loopback, whatever DNS says.
                 if !policy.allow_private && (domain == "localhost" || domain.ends_with(".localhost")) {
                     return Err(UrlRejection::BlockedHost("loopback address blocked by policy".into()));
@@ -166,6 +178,17 @@ mod tests {
     }
 
     #[test]
+    fn a_url_mangled_from_invalid_utf8_is_refused_with_the_reason() {
+        let err = CleanUrl::parse("https://example.com/\u{FFFD}\u{FFFD}", AddressPolicy::STRICT).unwrap_err();
+        assert_eq!(err, UrlRejection::NotUtf8);
+        assert!(err.to_string().contains("not valid UTF-8"), "{err}");
+        assert!(
+            CleanUrl::parse("https://example.com/caf\u{e9}", AddressPolicy::STRICT).is_ok(),
+            "other non-ASCII is fine"
+        );
+    }
+
+    #[test]
     fn cleans_into_the_canonical_form() {
         let cases = [
             ("https://example.com", "https://example.com"),
@@ -217,6 +240,20 @@ mod tests {
         assert!(matches!(clean("https://"), Err(UrlRejection::Invalid(_))));
         assert!(matches!(clean("https://exa mple.com"), Err(UrlRejection::Invalid(_))));
         assert!(matches!(clean("http://[::1"), Err(UrlRejection::Invalid(_))));
+    }
+
+    #[test]
+    fn a_host_of_dots_alone_is_no_host() {
+        // Found by the clean_url fuzz target: accepted as `http://./8./b.co/dns` before.
+        for input in ["http:./8./b.co/dns", "http://./", "https://../a", "http://.../"] {
+            assert_eq!(clean(input), Err(UrlRejection::NoHost), "{input:?}");
+            assert_eq!(CleanUrl::parse(input, AddressPolicy::LOCAL), Err(UrlRejection::NoHost), "{input:?}");
+        }
+        assert_eq!(
+            clean("https://example.com./a").as_deref(),
+            Ok("https://example.com./a"),
+            "a trailing dot is a name"
+        );
     }
 
     #[test]

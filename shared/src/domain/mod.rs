@@ -14,8 +14,12 @@ pub use task::{Analysis, ErrorKind, TaskMessage, UrlStatus, UrlTask};
 pub use view::JobView;
 
 /// Serde glue for enums that are stored and shown by the same snake_case names.
+///
+/// `$text` is a `tt`, not a `literal`: a `literal` fragment reaches derive macros wrapped in an
+/// invisible group, which serde reads through but utoipa does not, so the OpenAPI document
+/// named the variants (`Pending`) instead of the values on the wire (`pending`).
 macro_rules! named_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:tt),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
         #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

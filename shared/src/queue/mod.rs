@@ -1,7 +1,9 @@
 //! Fan-out of URL tasks to the priority queues. Handlers depend on the `TaskQueue` trait;
 //! `SqsQueue` sends with SendMessageBatch, bounded in parallel, retrying failed entries.
+//! `redrive` moves dead-lettered messages back to their queue (an operator's action).
 
 mod memory;
+mod redrive;
 
 use std::future::Future;
 
@@ -14,6 +16,7 @@ use crate::error::Error;
 use crate::retry::backoff;
 
 pub use memory::MemoryQueue;
+pub use redrive::{NotMoved, RedriveError, RedriveSummary};
 
 /// SQS's limit for one SendMessageBatch.
 const BATCH_MAX: usize = 10;
@@ -67,6 +70,18 @@ pub struct SqsQueue {
 impl SqsQueue {
     pub fn new(client: Client) -> Self {
         SqsQueue { client }
+    }
+
+    /// Moves the messages of `source_url`'s dead-letter queue (named by its RedrivePolicy)
+    /// back to it, until the dead-letter queue is empty or `max` messages were taken from it;
+    /// `on_progress` hears the count moved so far. How, and what it guarantees: `redrive.rs`.
+    pub async fn redrive(
+        &self,
+        source_url: &str,
+        max: Option<u64>,
+        on_progress: impl FnMut(u64),
+    ) -> Result<RedriveSummary, RedriveError> {
+        redrive::redrive(&self.client, source_url, max, on_progress).await
     }
 
     async fn send_batch(&self, queue_url: &str, mut entries: Vec<SendMessageBatchRequestEntry>) -> Result<(), Error> {

@@ -30,7 +30,7 @@ pub struct CleanupReport {
 /// only reports what would go.
 #[utoipa::path(delete, path = "/api/v1/batch-processing/cleanup", tag = "jobs",
     params(
-        ("older_than_days" = u32, Query, description = "Delete jobs that finished at least this many days ago (0 to 3650)"),
+        ("older_than_days" = u32, Query, maximum = 3650, description = "Delete jobs that finished at least this many days ago (0 to 3650)"),
         ("dry_run" = Option<bool>, Query, description = "Only report what would be deleted"),
     ),
     responses(

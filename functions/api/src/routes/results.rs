@@ -74,6 +74,14 @@ impl ResultRow {
     }
 }
 
+/// How `GET /results` answers: `json` (the default) or `csv`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Json,
+    Csv,
+}
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Results {
     pub batch_job_id: String,
@@ -102,12 +110,13 @@ async fn summary_of<S: JobStore>(store: &S, job: &Job) -> Result<Summary, ApiErr
     params(
         ("id" = String, Path, description = "batch_job_id"),
         ("status" = Option<UrlStatus>, Query, description = "Only URLs in this status"),
-        ("limit" = Option<u32>, Query, description = "1 to 1000, default 100; CSV without a limit is the whole job"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1 to 1000, default 100; CSV without a limit is the whole job"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page (CSV: the x-next-cursor header)"),
-        ("format" = Option<String>, Query, description = "json (default) or csv"),
+        ("format" = Option<Format>, Query, description = "json (default) or csv"),
     ),
     responses(
-        (status = 200, description = "Per-URL results and the job's summary", body = Results, content_type = "application/json"),
+        (status = 200, description = "Per-URL results and the job's summary; with format=csv, the rows as RFC 4180 CSV (header row, then one row per URL)",
+            content((Results = "application/json"), (String = "text/csv"))),
         (status = 400, description = "A tampered cursor", body = crate::error::ErrorBody),
         (status = 401, description = "No or unknown API key", body = crate::error::ErrorBody),
         (status = 404, description = "No such job for this tenant", body = crate::error::ErrorBody),

@@ -22,7 +22,7 @@ use shared::domain::JobView;
 
 pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
 pub const MAX_URLS: usize = 10_000;
-const MAX_NAME_CHARS: usize = 200;
+pub const MAX_NAME_CHARS: usize = 200;
 
 /// The fields `POST /start` takes; anything else is reported as unknown.
 pub const START_FIELDS: [&str; 14] = [
@@ -44,12 +44,18 @@ pub const START_FIELDS: [&str; 14] = [
 
 /// The body of `POST /start`, for the OpenAPI document. The handler validates the JSON field
 /// by field itself (to report every problem at once); a test keeps the two in step.
+// `Deserialize` is derived only for `deny_unknown_fields`, which utoipa documents as
+// `additionalProperties: false`: the handler refuses unknown fields.
 #[allow(dead_code)]
-#[derive(utoipa::ToSchema)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"urls": ["example.com", "https://example.org/about/"], "priority": "high", "batch_size": 2}))]
 pub struct StartRequest {
-    /// At most 200 characters; generated from the time when absent.
+    /// 1 to 200 characters, not blank; generated from the time when absent.
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
     /// 1 to 10 000 URLs; give this or `sitemap_url`.
+    #[schema(min_items = 1, max_items = 10000)]
     urls: Option<Vec<String>>,
     /// A sitemap or sitemap index (gzip too), expanded server-side.
     sitemap_url: Option<String>,
@@ -343,7 +349,15 @@ async fn expand_sitemap(settings: &crate::state::ApiSettings, sitemap_url: &str)
 
 #[utoipa::path(post, path = "/api/v1/batch-processing/start", tag = "jobs", request_body = StartRequest,
     responses(
-        (status = 201, description = "The job was created and its URLs queued", body = StartResponse),
+        (status = 201, description = "The job was created and its URLs queued", body = StartResponse,
+            links(
+                ("progress" = (operation_id = "progress", parameters(("id" = "$response.body#/batch_job_id")),
+                    description = "Watch the new job")),
+                ("results" = (operation_id = "results", parameters(("id" = "$response.body#/batch_job_id")),
+                    description = "The new job's results so far")),
+                ("cancel" = (operation_id = "cancel", parameters(("id" = "$response.body#/batch_job_id")),
+                    description = "Stop the new job")),
+            )),
         (status = 200, description = "A dry run: what would be accepted and rejected; nothing created", body = DryRunResponse),
         (status = 400, description = "The body is not a JSON object", body = crate::error::ErrorBody),
         (status = 401, description = "No or unknown API key", body = crate::error::ErrorBody),
