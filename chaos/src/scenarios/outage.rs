@@ -16,8 +16,9 @@ pub async fn run(rig: &Rig, scale: &Scale) -> Section {
         "Outage",
         format!(
             "A {n}-URL job (http engine, `batch_size` 20) of 1 s pages. Once a quarter of it has succeeded, \
+             at a moment when URLs are being analysed, \
              ministack is stopped (`scripts/ministack.sh stop`: SIGTERM, it writes its state to \
-             `.local/ministack-state`), left down for {s} s, and started again from that state. While it is \
+             `.local/ministack-state`), kept down for at least {s} s, and started again from that state. While it is \
              down, DynamoDB, SQS, Lambda and the HTTP API are all unreachable: running analyses fail to write \
              (the SDK retries with backoff, then the message is left to come back), and the function processes \
              end with the emulator. The job must then finish with exact counts.",
@@ -37,7 +38,9 @@ async fn outage(rig: &Rig, scale: &Scale, section: &mut Section) -> Result<(), S
     let mut stopped = None;
     let mut down_at: Option<(Instant, serde_json::Value)> = None;
     let (progress, failed_polls) = scenarios::watch(&rig.api, &id, Duration::from_secs(1500), async |progress| {
-        if down_at.is_none() && progress["succeeded"].as_u64().unwrap_or(0) >= (n / 4) as u64 {
+        // A quarter done, and URLs in the middle of their analysis, which the outage cuts short.
+        let busy = progress["in_progress"].as_u64().unwrap_or(0) > 0;
+        if down_at.is_none() && busy && progress["succeeded"].as_u64().unwrap_or(0) >= (n / 4) as u64 {
             let stopping = Instant::now();
             let stop = emulator::stop().await?;
             down_at = Some((stopping, progress.clone()));
