@@ -17,7 +17,7 @@ help:
 	@echo "make up      build the functions, start ministack, deploy template.yaml, print API_URL and API_KEY"
 	@echo "make test    template checks, unit, integration, end-to-end and browser tests (what CI runs)"
 	@echo "make bench   every benchmark on the deployed local stack; rewrites BENCHMARKS.md (about 25 minutes)"
-	@echo "make chaos   faults, load, hostile input and security checks; rewrites RELIABILITY.md (about 30 minutes)"
+	@echo "make chaos   faults, load, hostile input and security checks; rewrites RELIABILITY.md (about 20 minutes)"
 	@echo "make down    stop the ministack that make up started"
 	@echo "make key TENANT=name   create an API key for a tenant on the local stack"
 
