@@ -88,17 +88,11 @@ impl Queues {
         }
     }
 
+    /// Messages in the queue, visible or in flight.
     async fn count(&self, queue: &str) -> u64 {
-        let out = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(queue)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await
-            .unwrap();
-        out.attributes.unwrap_or_default().values().map(|v| v.parse::<u64>().unwrap_or(0)).sum()
+        use shared::queue::TaskQueue;
+        let depth = shared::queue::SqsQueue::new(self.sqs.clone()).depth(queue).await.unwrap();
+        depth.visible + depth.in_flight
     }
 
     async fn cleanup(self) {
