@@ -105,7 +105,7 @@ pub async fn cold_starts(runs: usize, rss: &[(String, u64)]) -> Result<Section, 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let stack = support::stack::DeployedStack::try_load()?;
+    let stack = testkit::stack::DeployedStack::try_load()?;
     let env = |name: &str| stack.values.get(name).cloned().unwrap_or_default();
     let mut table = Table::new(&[
         "function",

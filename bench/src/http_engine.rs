@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use domain::AddressPolicy;
+use domain::Strategy;
+use engine::http::subresources::extract;
+use engine::{Engine, HttpEngine};
 use futures::StreamExt;
 use serde_json::json;
-use shared::domain::Strategy;
-use shared::engine::http::subresources::extract;
-use shared::engine::{Engine, HttpEngine};
-use shared::net::AddressPolicy;
 use tokio::io::AsyncBufReadExt;
 
 use crate::report::{Figure, Section, Table, num, spread};

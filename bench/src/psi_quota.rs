@@ -9,15 +9,15 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use domain::Strategy;
+use domain::quota::QuotaLimits;
+use domain::time::now_millis;
+use engine::psi::{ApiKey, KeyProvider};
+use engine::{Admission, Engine, PsiEngine};
 use serde_json::json;
-use shared::config::PsiConfig;
-use shared::domain::Strategy;
-use shared::engine::psi::{ApiKey, KeyProvider};
-use shared::engine::{Admission, Engine, PsiEngine};
-use shared::quota::{DynamoQuota, QuotaLimits};
-use shared::time::now_millis;
-use support::aws::TestEnv;
-use support::fake_psi::{FakePsi, FakePsiConfig, QuotaKind, QuotaWindow, lighthouse_fixture};
+use store::DynamoQuota;
+use testkit::emulator::TestEnv;
+use testkit::fake_psi::{FakePsi, FakePsiConfig, QuotaKind, QuotaWindow, lighthouse_fixture};
 
 use crate::report::{Figure, Section, Table, num, spread};
 use crate::stats::{median, round, summary};
@@ -49,7 +49,6 @@ pub async fn run(runs: usize, urls: usize) -> Result<Section, String> {
             ..FakePsiConfig::new(lighthouse_fixture())
         });
         let limits = QuotaLimits { per_window: QUOTA, window: WINDOW, per_day: 1_000_000, utilisation: 0.98 };
-        let config = PsiConfig { key: "ssm:/unused".parse()?, endpoint: fake.endpoint(), quota: limits };
         let pending: Arc<Mutex<VecDeque<String>>> =
             Arc::new(Mutex::new((0..urls).map(|n| format!("https://example.com/run-{run}/page-{n}")).collect()));
         let done = Arc::new(Mutex::new(0usize));
@@ -58,7 +57,7 @@ pub async fn run(runs: usize, urls: usize) -> Result<Section, String> {
             // Each instance is a Lambda container: its own engine, the shared quota item.
             let quota = DynamoQuota::new(env.dynamo.clone(), &env.table, format!("psi-bench-{run}"), limits);
             let engine = Arc::new(
-                PsiEngine::new(&config, KeyProvider::Fixed(ApiKey::new("AIza-bench")), quota)
+                PsiEngine::new(&fake.endpoint(), KeyProvider::Fixed(ApiKey::new("AIza-bench")), quota)
                     .map_err(|e| e.to_string())?,
             );
             for _ in 0..PER_INSTANCE {

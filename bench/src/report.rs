@@ -1,7 +1,7 @@
 //! BENCHMARKS.md's sections: a table per figure, one row per run, and the median and spread
 //! that the text quotes.
 
-pub use support::markdown::Table;
+pub use testkit::markdown::Table;
 
 /// `median (min–max)` with `decimals` places: the form every figure is quoted in.
 pub fn spread(values: &[f64], decimals: usize) -> String {

@@ -1,18 +1,18 @@
 //! The deployed local stack (`make up`) driven like a client: a 1 000-URL job end to end, and
 //! single submissions of 1 000 and 10 000 URLs. The AWS requests are the functions' own
-//! counts: every invocation writes them in its EMF line (`shared::aws::RequestCounter`), and
+//! counts: every invocation writes them in its EMF line (`aws::RequestCounter`), and
 //! this reads those lines back from the emulator's CloudWatch Logs.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use domain::time::now_millis;
 use serde_json::{Value, json};
-use shared::time::now_millis;
-use support::api::ApiClient;
-use support::logs::{Logs, group_of};
-use support::processes::function_processes;
-use support::site::Site;
-use support::stack::DeployedStack;
+use testkit::api::ApiClient;
+use testkit::logs::{Logs, group_of};
+use testkit::processes::function_processes;
+use testkit::site::Site;
+use testkit::stack::DeployedStack;
 
 use crate::report::{Figure, Section, Table, num, spread};
 use crate::stats::median;
@@ -179,7 +179,7 @@ pub async fn end_to_end(runs: usize, urls: usize) -> Result<Section, String> {
     let markdown = format!(
         "## End to end: AWS requests per URL and time (`speedbatch-bench end-to-end`)\n\n\
          A {urls}-URL job on the deployed stack (`make up`: release build, ministack), http engine, `batch_size` \
-         20, against a local site (`support::site`, a small page per URL) on loopback. Time from sending the POST \
+         20, against a local site (`testkit::site`, a small page per URL) on loopback. Time from sending the POST \
          to the first progress poll (every 100 ms) that reads `completed`. Requests are counted by the functions \
          themselves: each invocation's EMF line carries the count of every AWS request its clients sent (an SDK \
          interceptor; retries included) and the DynamoDB write units DynamoDB reported, read back here from \

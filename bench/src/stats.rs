@@ -14,7 +14,7 @@ pub fn summary(values: &[f64]) -> Value {
     }
 }
 
-pub use support::stats::{median, percentile};
+pub use testkit::stats::{median, percentile};
 
 pub fn round(value: f64) -> f64 {
     (value * 1000.0).round() / 1000.0

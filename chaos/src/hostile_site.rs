@@ -40,7 +40,7 @@ impl HostileSite {
                 let Ok((mut tcp, _)) = listener.accept().await else { continue };
                 counter.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(async move {
-                    if let Some(path) = support::origin::read_head(&mut tcp).await {
+                    if let Some(path) = testkit::origin::read_head(&mut tcp).await {
                         // A write error is the client giving up: that is what these pages test.
                         let _ = answer(&mut tcp, &path).await;
                     }

@@ -90,7 +90,7 @@ fn preamble(scale: &Scale, seconds: u64) -> String {
          than 16 minutes. Scale: crashes {crash} URLs, outage {outage} URLs for {down} s, duplicates {dup} \
          URLs, {poison} poison messages, load {clients} × {urls} URLs, fuzzing {fuzz} s per target. `make test` \
          runs the quick parts (`chaos/tests/quick.rs`) at a smaller scale.\n",
-        date = shared::time::rfc3339(shared::time::now_millis()),
+        date = domain::time::rfc3339(domain::time::now_millis()),
         minutes = seconds.div_ceil(60),
         crash = scale.crash_urls,
         outage = scale.outage_urls,

@@ -1,7 +1,7 @@
 //! RELIABILITY.md: one section per scenario, a row per check (what was tried, how often, what
 //! happened, whether it held), and a summary of every row on top.
 
-use support::markdown::Table;
+use testkit::markdown::Table;
 
 pub struct Check {
     pub tried: String,

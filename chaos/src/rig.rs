@@ -6,12 +6,12 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use shared::auth::KeyStore;
-use shared::domain::{JobId, TaskMessage, Tenant};
-use shared::store::{DynamoStore, JobStore};
-use support::api::ApiClient;
-use support::site::Site;
-use support::stack::DeployedStack;
+use domain::{JobId, TaskMessage, Tenant};
+use store::DynamoStore;
+use store::prelude::*;
+use testkit::api::ApiClient;
+use testkit::site::Site;
+use testkit::stack::DeployedStack;
 
 use crate::hostile_site::HostileSite;
 
@@ -36,7 +36,7 @@ pub struct Rig {
 impl Rig {
     pub async fn new() -> Result<Rig, String> {
         let stack = DeployedStack::chaos()?;
-        let sdk = support::aws::sdk_config().await;
+        let sdk = testkit::emulator::sdk_config().await;
         let table = stack.value("TABLE_NAME")?.to_owned();
         let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
         let rig = Rig {
@@ -47,7 +47,7 @@ impl Rig {
             site: Site::start_on(EXEMPT).await,
             hostile: HostileSite::start(EXEMPT).await?,
             secrets: Mutex::new(vec![("the dev tenant's API key".into(), stack.api_key.clone())]),
-            started_ms: shared::time::now_millis(),
+            started_ms: domain::time::now_millis(),
             stack,
         };
         Ok(rig)
@@ -55,9 +55,9 @@ impl Rig {
 
     /// The API as a new tenant of its own (its key stored hashed, as `make key` does).
     pub async fn tenant(&self, name: &str) -> Result<ApiClient, String> {
-        let key = shared::auth::generate_key();
+        let key = domain::auth::generate_key();
         let tenant = Tenant(format!("chaos-{name}-{}", uuid::Uuid::new_v4().simple()));
-        self.store.put_key_hash(&shared::auth::hash_key(&key), &tenant).await.map_err(|e| e.to_string())?;
+        self.store.put_key_hash(&domain::auth::hash_key(&key), &tenant).await.map_err(|e| e.to_string())?;
         self.remember_secret(&format!("tenant {name}'s API key"), &key);
         Ok(self.api.with_key(&key))
     }
@@ -81,13 +81,13 @@ impl Rig {
 
     /// Messages in a queue: visible, in flight and delayed together.
     pub async fn depth(&self, queue_url: &str) -> Result<u64, String> {
-        use shared::queue::TaskQueue;
+        use aws::queue::TaskQueue;
         let depth = self.queue_client().depth(queue_url).await.map_err(|e| e.to_string())?;
         Ok(depth.visible + depth.in_flight + depth.delayed)
     }
 
-    fn queue_client(&self) -> shared::queue::SqsQueue {
-        shared::queue::SqsQueue::new(self.sqs.clone())
+    fn queue_client(&self) -> aws::queue::SqsQueue {
+        aws::queue::SqsQueue::new(self.sqs.clone())
     }
 
     /// Waits until the queue holds `count` messages; how long that took.
@@ -125,7 +125,7 @@ impl Rig {
 
     /// Sends messages to a queue as the API would (SendMessageBatch).
     pub async fn send(&self, queue_url: &str, messages: &[TaskMessage]) -> Result<(), String> {
-        use shared::queue::TaskQueue;
+        use aws::queue::TaskQueue;
         self.queue_client().send(queue_url, messages).await.map_err(|e| e.to_string())
     }
 

@@ -6,10 +6,10 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
+use aws::queue::{RedriveSummary, SqsQueue};
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_sqs::config::Credentials;
 use serde_json::{Value, json};
-use shared::queue::{RedriveSummary, SqsQueue};
 
 use crate::config::{self, LocalAws};
 use crate::error::CliError;

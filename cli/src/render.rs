@@ -1,7 +1,7 @@
 //! What a person reads: a progress bar, tables, durations in words.
 
+use aws::queue::{NotMoved, RedriveSummary};
 use serde_json::Value;
-use shared::queue::{NotMoved, RedriveSummary};
 
 const BAR_WIDTH: usize = 24;
 

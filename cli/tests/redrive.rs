@@ -6,7 +6,7 @@ use std::process::Output;
 
 use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
 use serde_json::{Value, json};
-use support::aws::{endpoint, sdk_config, unique_name};
+use testkit::emulator::{endpoint, sdk_config, unique_name};
 
 /// Everything that could point the binary elsewhere than the test says.
 const AMBIENT: [&str; 12] = [
@@ -90,8 +90,8 @@ impl Queues {
 
     /// Messages in the queue, visible or in flight.
     async fn count(&self, queue: &str) -> u64 {
-        use shared::queue::TaskQueue;
-        let depth = shared::queue::SqsQueue::new(self.sqs.clone()).depth(queue).await.unwrap();
+        use aws::queue::TaskQueue;
+        let depth = aws::queue::SqsQueue::new(self.sqs.clone()).depth(queue).await.unwrap();
         depth.visible + depth.in_flight
     }
 

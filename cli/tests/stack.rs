@@ -6,7 +6,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::site::Site;
+use testkit::site::Site;
 
 fn repo_root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -14,10 +14,10 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 
 use libfuzzer_sys::fuzz_target;
-use shared::domain::clean_url::MAX_URL_LEN;
-use shared::domain::{CleanUrl, UrlRejection, clean_batch};
-use shared::net::AddressPolicy;
-use shared::net::address_policy::special_range;
+use domain::clean_url::MAX_URL_LEN;
+use domain::{CleanUrl, UrlRejection, clean_batch};
+use domain::AddressPolicy;
+use domain::address_policy::special_range;
 use url::{Host, Url};
 
 fuzz_target!(|data: &[u8]| {

@@ -13,7 +13,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shared::sitemap::{Document, decompress, parse};
+use net::sitemap::{Document, decompress, parse};
 
 /// Small enough that a gzip bomb of a few kilobytes (the fuzzer's input size) crosses it.
 const LIMIT: u64 = 1024 * 1024;

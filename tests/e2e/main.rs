@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::site::Site;
-use support::stack::DeployedStack;
+use testkit::site::Site;
+use testkit::stack::DeployedStack;
 
 const API: &str = "/api/v1/batch-processing";
 
@@ -78,13 +78,13 @@ impl Client {
 
     /// A key of a tenant of its own, for a test that must not see the others' jobs.
     async fn new_tenant_key(&self, tenant: &str) -> String {
-        use shared::auth::KeyStore;
-        let sdk = support::aws::sdk_config().await;
+        use store::KeyStore;
+        let sdk = testkit::emulator::sdk_config().await;
         let table = self.stack.values.get("TABLE_NAME").expect("TABLE_NAME in stack.env");
-        let store = shared::store::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table, 30);
-        let key = shared::auth::generate_key();
-        let tenant = shared::domain::Tenant(format!("{tenant}-{}", uuid::Uuid::new_v4().simple()));
-        store.put_key_hash(&shared::auth::hash_key(&key), &tenant).await.expect("store a key");
+        let store = store::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table, 30);
+        let key = domain::auth::generate_key();
+        let tenant = domain::Tenant(format!("{tenant}-{}", uuid::Uuid::new_v4().simple()));
+        store.put_key_hash(&domain::auth::hash_key(&key), &tenant).await.expect("store a key");
         key
     }
 }
@@ -209,13 +209,13 @@ async fn a_cancelled_300_url_job_ends_cancelled_with_counts_that_add_up() {
 async fn completion_is_announced_on_the_bus_and_to_the_signed_callback() {
     let client = Client::new();
     let site = Site::start().await;
-    let sdk = support::aws::sdk_config().await;
+    let sdk = testkit::emulator::sdk_config().await;
     let (events, sqs) = (aws_sdk_eventbridge::Client::new(&sdk), aws_sdk_sqs::Client::new(&sdk));
     let bus = client.stack.values.get("EVENT_BUS_NAME").expect("EVENT_BUS_NAME in stack.env").clone();
     // A rule of the test's own routes Job Completed to a queue the test reads.
-    let queue_name = support::aws::unique_name("e2e-completed");
+    let queue_name = testkit::emulator::unique_name("e2e-completed");
     let queue_url = sqs.create_queue().queue_name(&queue_name).send().await.unwrap().queue_url.unwrap();
-    let rule = support::aws::unique_name("e2e-completed");
+    let rule = testkit::emulator::unique_name("e2e-completed");
     events
         .put_rule()
         .name(&rule)
@@ -268,7 +268,7 @@ async fn completion_is_announced_on_the_bus_and_to_the_signed_callback() {
     assert_eq!(status, 200, "{secret}");
     let header = hooks[0].headers["x-speedbatch-signature"].to_str().unwrap();
     let timestamp: i64 = header.trim_start_matches("t=").split(',').next().unwrap().parse().unwrap();
-    let expected = shared::notify::sign(secret["secret"].as_str().unwrap(), timestamp, &hooks[0].body);
+    let expected = aws::notify::sign(secret["secret"].as_str().unwrap(), timestamp, &hooks[0].body);
     assert_eq!(header, expected, "signed with the tenant's secret");
     assert_eq!(hooks[0].headers["x-speedbatch-event"], "Job Completed");
     let body: Value = serde_json::from_slice(&hooks[0].body).unwrap();

@@ -2,10 +2,10 @@
 
 use axum::body::Body;
 use axum::http::Request;
+use domain::JobStatus;
 use serde_json::json;
-use shared::domain::JobStatus;
-use shared::store::JobStore;
-use support::site::Site;
+use store::prelude::*;
+use testkit::site::Site;
 
 use tower::ServiceExt;
 

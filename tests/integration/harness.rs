@@ -4,21 +4,22 @@ use std::time::{Duration, SystemTime};
 
 use analyzer::Analyzer;
 use api::{ApiSettings, AppState};
+use aws::notify::{Callbacks, MemoryPublisher};
+use aws::queue::SqsQueue;
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use aws_sdk_dynamodb::types::AttributeValue;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use domain::AddressPolicy;
+use domain::auth::{generate_key, hash_key};
+use domain::{JobId, Tenant};
+use engine::HttpEngine;
 use serde_json::{Value, json};
-use shared::auth::{KeyStore, generate_key, hash_key};
-use shared::domain::{JobId, Tenant};
-use shared::engine::HttpEngine;
-use shared::net::AddressPolicy;
-use shared::notify::{Callbacks, MemoryPublisher};
-use shared::queue::SqsQueue;
-use shared::store::DynamoStore;
-use support::aws::TestEnv;
+use store::DynamoStore;
+use store::KeyStore;
+use testkit::emulator::TestEnv;
 use tower::ServiceExt;
 use tracker::{Tracker, TrackerSettings};
 
@@ -37,7 +38,7 @@ pub struct Response {
 impl Harness {
     pub async fn new() -> Harness {
         // Handler logs (captured per test, shown when one fails).
-        shared::telemetry::init();
+        aws::telemetry::init();
         let env = TestEnv::new().await;
         // Tests target a site on 127.0.0.1, as local development does.
         let policy = AddressPolicy::LOCAL;
@@ -49,7 +50,7 @@ impl Harness {
                 dead_letters: Some(env.dead_letters.clone()),
                 policy,
                 max_url_timeout_seconds: 840,
-                http: shared::net::safe_client::safe_client(policy).expect("client"),
+                http: net::safe_client::safe_client(policy).expect("client"),
                 psi_available: false,
             },
         });

@@ -1,9 +1,9 @@
 //! A job through the real handlers: API → queue → analyzer → table → tracker.
 
+use domain::UrlStatus;
 use serde_json::json;
-use shared::domain::UrlStatus;
-use shared::store::JobStore;
-use support::site::Site;
+use store::prelude::*;
+use testkit::site::Site;
 
 use crate::harness::Harness;
 
@@ -173,7 +173,6 @@ async fn the_tracker_is_idempotent() {
 
 #[tokio::test]
 async fn completion_is_published_and_called_back_signed_and_a_failing_callback_holds_nothing_up() {
-    use shared::auth::KeyStore;
     let h = Harness::new().await;
     let site = Site::start().await;
     let key = h.key_for("hooked").await;
@@ -201,10 +200,10 @@ async fn completion_is_published_and_called_back_signed_and_a_failing_callback_h
     );
     let hooks = site.hooks();
     assert_eq!(hooks.len(), 1);
-    let secret = h.env.store().callback_secret(&shared::domain::Tenant("hooked".into())).await.unwrap();
+    let secret = h.env.store().callback_secret(&domain::Tenant("hooked".into())).await.unwrap();
     let header = hooks[0].headers["x-speedbatch-signature"].to_str().unwrap();
     let t: i64 = header.trim_start_matches("t=").split(',').next().unwrap().parse().unwrap();
-    assert_eq!(header, shared::notify::sign(&secret, t, &hooks[0].body));
+    assert_eq!(header, aws::notify::sign(&secret, t, &hooks[0].body));
     assert_eq!(hooks[0].headers["x-speedbatch-delivery"], format!("{id}:job-completed").as_str());
     // Two pages and three tries at the broken callback (503 is retried, then given up).
     assert_eq!(site.hits(), 2 + 1 + 3);
@@ -331,7 +330,7 @@ async fn a_message_deleted_by_hand_mid_job_is_sent_again_and_the_job_completes()
     assert_eq!(stuck.status.as_str(), "processing");
     assert_eq!(stuck.counters.succeeded, 3, "one lane of the window ran to its end; the other waits on the lost URL");
 
-    let report = h.tracker.reconcile(shared::time::now_millis()).await;
+    let report = h.tracker.reconcile(domain::time::now_millis()).await;
     assert_eq!((report.urls_resent, report.errors), (1, 0), "{report:?}");
     h.drain(queue).await;
     h.track(id.as_str()).await;

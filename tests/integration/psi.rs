@@ -5,23 +5,19 @@
 use std::time::Duration;
 
 use api::{ApiSettings, AppState};
+use domain::AddressPolicy;
+use domain::quota::QuotaLimits;
+use domain::{ErrorKind, JobId, Strategy};
+use engine::psi::{ApiKey, KeyProvider};
+use engine::{Engine, EngineSet, HttpEngine, PsiEngine};
 use serde_json::json;
-use shared::config::PsiConfig;
-use shared::domain::{ErrorKind, JobId, Strategy};
-use shared::engine::psi::{ApiKey, KeyProvider};
-use shared::engine::{Engine, EngineSet, HttpEngine, PsiEngine};
-use shared::net::AddressPolicy;
-use shared::quota::{DynamoQuota, MemoryQuota, QuotaLimits};
-use shared::store::JobStore;
-use support::fake_psi::{FakePsi, FakePsiConfig, QuotaKind, QuotaWindow, lighthouse_fixture};
+use store::prelude::*;
+use store::{DynamoQuota, MemoryQuota};
+use testkit::fake_psi::{FakePsi, FakePsiConfig, QuotaKind, QuotaWindow, lighthouse_fixture};
 
 use crate::harness::Harness;
 
 const KEY: &str = "AIzaSy-test-key-0123456789";
-
-fn config(fake: &FakePsi, quota: QuotaLimits) -> PsiConfig {
-    PsiConfig { key: "ssm:/unused".parse().unwrap(), endpoint: fake.endpoint(), quota }
-}
 
 const PLENTY: QuotaLimits =
     QuotaLimits { per_window: 10_000, window: Duration::from_secs(1), per_day: 1_000_000, utilisation: 1.0 };
@@ -34,7 +30,7 @@ async fn results_are_read_and_every_failure_is_classified_without_the_key() {
         ..FakePsiConfig::new(lighthouse_fixture())
     });
     let engine =
-        PsiEngine::new(&config(&fake, PLENTY), KeyProvider::Fixed(ApiKey::new(KEY)), MemoryQuota::new(PLENTY)).unwrap();
+        PsiEngine::new(&fake.endpoint(), KeyProvider::Fixed(ApiKey::new(KEY)), MemoryQuota::new(PLENTY)).unwrap();
     let timeout = Duration::from_secs(30);
     let analysis = engine.analyze("https://example.com/", Strategy::Desktop, timeout).await.unwrap();
     assert_eq!((analysis.engine.as_str(), analysis.score), ("psi", Some(32.0)));
@@ -61,14 +57,14 @@ async fn results_are_read_and_every_failure_is_classified_without_the_key() {
     assert!(limited.reason.contains("Queries per minute"), "Google's words are kept: {}", limited.reason);
 
     let wrong_key =
-        PsiEngine::new(&config(&fake, PLENTY), KeyProvider::Fixed(ApiKey::new("AIza-wrong")), MemoryQuota::new(PLENTY))
+        PsiEngine::new(&fake.endpoint(), KeyProvider::Fixed(ApiKey::new("AIza-wrong")), MemoryQuota::new(PLENTY))
             .unwrap();
     let refused = wrong_key.analyze("https://example.com/", Strategy::Mobile, timeout).await.unwrap_err();
     assert_eq!((refused.kind, refused.is_retryable()), (ErrorKind::EngineUnavailable, false), "{}", refused.reason);
     assert!(!refused.reason.contains("AIza-wrong"));
 }
 
-type PsiAnalyzer = analyzer::Analyzer<shared::store::DynamoStore, shared::queue::SqsQueue, EngineSet<DynamoQuota>>;
+type PsiAnalyzer = analyzer::Analyzer<store::DynamoStore, aws::queue::SqsQueue, EngineSet<DynamoQuota>>;
 
 /// The API and the analyzer of a deployment with a PSI key, pointed at `fake`, sharing one
 /// DynamoDB quota of `limits`.
@@ -81,7 +77,7 @@ fn psi_deployment(h: &Harness, fake: &FakePsi, limits: QuotaLimits) -> (axum::Ro
             dead_letters: None,
             policy: AddressPolicy::LOCAL,
             max_url_timeout_seconds: 840,
-            http: shared::net::safe_client::safe_client(AddressPolicy::LOCAL).unwrap(),
+            http: net::safe_client::safe_client(AddressPolicy::LOCAL).unwrap(),
             psi_available: true,
         },
     });
@@ -92,7 +88,7 @@ fn psi_deployment(h: &Harness, fake: &FakePsi, limits: QuotaLimits) -> (axum::Ro
             http: HttpEngine::new(AddressPolicy::LOCAL).unwrap(),
             psi: Some(
                 PsiEngine::new(
-                    &config(fake, limits),
+                    &fake.endpoint(),
                     KeyProvider::Fixed(ApiKey::new(KEY)),
                     DynamoQuota::new(h.env.dynamo.clone(), &h.env.table, "psi", limits),
                 )

@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
-use shared::quota::{DynamoQuota, Grant, QuotaGate, QuotaLimits, next_daily_reset};
-use support::aws::TestEnv;
+use domain::quota::{Grant, QuotaGate, QuotaLimits, next_daily_reset};
+use store::DynamoQuota;
+use testkit::emulator::TestEnv;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forty_concurrent_instances_get_evenly_spaced_slots_and_the_rest_wait() {

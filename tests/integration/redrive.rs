@@ -4,14 +4,14 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use aws::RequestCounter;
+use aws::queue::{RedriveError, TaskQueue};
 use aws_sdk_sqs::primitives::Blob;
 use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName, SendMessageBatchRequestEntry};
 use serde_json::json;
-use shared::aws::RequestCounter;
-use shared::queue::{RedriveError, TaskQueue};
-use shared::store::JobStore;
-use support::aws::{TestEnv, unique_name};
-use support::site::Site;
+use store::prelude::*;
+use testkit::emulator::{TestEnv, unique_name};
+use testkit::site::Site;
 
 use crate::harness::Harness;
 

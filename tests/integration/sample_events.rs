@@ -6,13 +6,13 @@ use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
+use domain::AddressPolicy;
+use domain::auth::hash_key;
+use domain::time::now_millis;
+use domain::{CleanUrl, Job, JobId, JobSettings, JobStatus, Priority, Tenant};
 use serde_json::Value;
-use shared::auth::{KeyStore, hash_key};
-use shared::domain::{CleanUrl, Job, JobId, JobSettings, JobStatus, Priority, Tenant};
-use shared::net::AddressPolicy;
-use shared::store::JobStore;
-use shared::time::now_millis;
-use support::site::Site;
+use store::prelude::*;
+use testkit::site::Site;
 
 use crate::harness::Harness;
 

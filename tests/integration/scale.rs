@@ -5,13 +5,14 @@
 use std::time::{Duration, Instant};
 
 use api::{ApiSettings, AppState};
+use aws::RequestCounter;
 use aws_sdk_sqs::types::QueueAttributeName;
+use domain::AddressPolicy;
+use domain::Tenant;
+use domain::auth::{generate_key, hash_key};
 use serde_json::json;
-use shared::auth::{KeyStore, generate_key, hash_key};
-use shared::aws::RequestCounter;
-use shared::domain::Tenant;
-use shared::net::AddressPolicy;
-use support::aws::TestEnv;
+use store::KeyStore;
+use testkit::emulator::TestEnv;
 use tower::ServiceExt;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -26,7 +27,7 @@ async fn a_10000_url_submission_is_written_whole_and_its_first_window_queued() {
             dead_letters: None,
             policy: AddressPolicy::LOCAL,
             max_url_timeout_seconds: 840,
-            http: shared::net::safe_client::safe_client(AddressPolicy::LOCAL).expect("client"),
+            http: net::safe_client::safe_client(AddressPolicy::LOCAL).expect("client"),
             psi_available: false,
         },
     });
@@ -75,7 +76,7 @@ async fn a_10000_url_submission_is_written_whole_and_its_first_window_queued() {
     env.cleanup().await;
 }
 
-async fn progress(h: &crate::harness::Harness, key: &str, id: &shared::domain::JobId) -> serde_json::Value {
+async fn progress(h: &crate::harness::Harness, key: &str, id: &domain::JobId) -> serde_json::Value {
     let response = h.request("GET", &format!("/api/v1/batch-processing/progress/{id}"), Some(key), None).await;
     assert_eq!(response.status, 200, "{}", response.body);
     response.body
@@ -85,11 +86,11 @@ async fn progress(h: &crate::harness::Harness, key: &str, id: &shared::domain::J
 fn counted_analyzer(
     h: &crate::harness::Harness,
     counter: &RequestCounter,
-) -> analyzer::Analyzer<shared::store::DynamoStore, shared::queue::SqsQueue, shared::engine::HttpEngine> {
+) -> analyzer::Analyzer<store::DynamoStore, aws::queue::SqsQueue, engine::HttpEngine> {
     analyzer::Analyzer {
         store: h.env.counted_store(counter),
         queue: h.env.counted_queue(counter),
-        engine: shared::engine::HttpEngine::new(AddressPolicy::LOCAL).unwrap(),
+        engine: engine::HttpEngine::new(AddressPolicy::LOCAL).unwrap(),
         queues: h.env.queues.clone(),
     }
 }
@@ -97,7 +98,7 @@ fn counted_analyzer(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invocation_claims_and_records_its_urls_together_and_batches_its_releases() {
     let mut h = crate::harness::Harness::new().await;
-    let site = support::site::Site::start().await;
+    let site = testkit::site::Site::start().await;
     let key = h.key_for("acme").await;
     let counter = RequestCounter::default();
     h.analyzer = counted_analyzer(&h, &counter);
@@ -129,7 +130,7 @@ async fn an_invocation_claims_and_records_its_urls_together_and_batches_its_rele
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_holding_a_duplicate_and_a_finished_url_counts_each_url_once() {
     let mut h = crate::harness::Harness::new().await;
-    let site = support::site::Site::start().await;
+    let site = testkit::site::Site::start().await;
     let key = h.key_for("acme").await;
     let counter = RequestCounter::default();
     h.analyzer = counted_analyzer(&h, &counter);
@@ -162,13 +163,13 @@ async fn a_batch_holding_a_duplicate_and_a_finished_url_counts_each_url_once() {
 
 #[tokio::test]
 async fn one_send_may_carry_the_same_position_of_two_jobs() {
-    use shared::queue::TaskQueue;
+    use aws::queue::TaskQueue;
     let env = TestEnv::new().await;
-    let job = |name: &str| shared::domain::Job::new(Tenant("t".into()), name.into(), Default::default(), 1, 0);
+    let job = |name: &str| domain::Job::new(Tenant("t".into()), name.into(), Default::default(), 1, 0);
     let (a, b) = (job("a"), job("b"));
     let messages = [
-        shared::domain::TaskMessage::new(&a, 0, "https://a.example".into(), 60),
-        shared::domain::TaskMessage::new(&b, 0, "https://b.example".into(), 60),
+        domain::TaskMessage::new(&a, 0, "https://a.example".into(), 60),
+        domain::TaskMessage::new(&b, 0, "https://b.example".into(), 60),
     ];
     env.queue().send(&env.queues.normal, &messages).await.expect("one batch, two URLs at position 0");
     let received =

@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
-use shared::domain::{ErrorKind, Strategy};
-use shared::engine::{Engine, HttpEngine};
-use shared::net::AddressPolicy;
-use support::site::Site;
-use support::ssrf::{DIRECT, REDIRECTS};
+use domain::AddressPolicy;
+use domain::{ErrorKind, Strategy};
+use engine::{Engine, HttpEngine};
+use testkit::site::Site;
+use testkit::ssrf::{DIRECT, REDIRECTS};
 
 #[tokio::test]
 async fn every_hostile_target_is_blocked_by_policy() {

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::api::{counts, counts_exact};
+use testkit::api::{counts, counts_exact};
 
 use crate::emulator::kill_busiest;
 use crate::report::Section;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::json;
-use support::api::{counts, counts_exact};
+use testkit::api::{counts, counts_exact};
 
 use crate::report::Section;
 use crate::rig::{Rig, pages};

@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::api::{counts, counts_exact};
-use support::processes::function_processes;
+use testkit::api::{counts, counts_exact};
+use testkit::processes::function_processes;
 
 use crate::hostile_site::PAGES;
 use crate::report::Section;

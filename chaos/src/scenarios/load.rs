@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use serde_json::{Value, json};
-use support::api::{ApiClient, counts_exact, is_finished};
-use support::stats::percentile;
+use testkit::api::{ApiClient, counts_exact, is_finished};
+use testkit::stats::percentile;
 
 use crate::Scale;
 use crate::report::Section;

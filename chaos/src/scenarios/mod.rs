@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::api::{ApiClient, is_finished};
+use testkit::api::{ApiClient, is_finished};
 
 /// Every result row of a job, page by page.
 pub async fn all_results(api: &ApiClient, id: &str) -> Result<Vec<Value>, String> {
@@ -102,7 +102,7 @@ pub async fn watch(
     loop {
         match api.progress(id).await {
             Ok(progress) => {
-                let line = support::api::counts(&progress);
+                let line = testkit::api::counts(&progress);
                 if line != last {
                     eprintln!("[{:>6.1}s] {id} {}: {line}", started.elapsed().as_secs_f64(), progress["status"]);
                     last = line;

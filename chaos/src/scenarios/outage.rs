@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::api::{counts, counts_exact};
+use testkit::api::{counts, counts_exact};
 
 use crate::emulator;
 use crate::report::Section;
@@ -84,8 +84,8 @@ async fn outage(rig: &Rig, scale: &Scale, section: &mut Section) -> Result<(), S
     );
     let outcome = scenarios::one_success_each(&rig.api, &id, n, section).await?;
     // The dev stack on the same emulator came back too: its key and jobs were kept.
-    let dev = support::stack::DeployedStack::try_load()?;
-    let (status, _) = support::api::ApiClient::new(&dev).call(reqwest::Method::GET, "/jobs?limit=1", None).await?;
+    let dev = testkit::stack::DeployedStack::try_load()?;
+    let (status, _) = testkit::api::ApiClient::new(&dev).call(reqwest::Method::GET, "/jobs?limit=1", None).await?;
     section.check(
         "the dev stack's key and jobs after the restart",
         "1",

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::api::{counts, counts_exact};
+use testkit::api::{counts, counts_exact};
 
 use crate::emulator::Lambda;
 use crate::report::Section;

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use support::logs::{Logs, group_of};
-use support::ssrf::{DIRECT, REDIRECTS};
+use testkit::logs::{Logs, group_of};
+use testkit::ssrf::{DIRECT, REDIRECTS};
 
 use crate::report::Section;
 use crate::rig::{Rig, pages};
@@ -154,7 +154,7 @@ async fn isolation(rig: &Rig, section: &mut Section) -> Result<(), String> {
         (reqwest::Method::GET, "/callback-secret".into()),
     ];
     let nobody = rig.api.with_key("");
-    let stranger = rig.api.with_key(&shared::auth::generate_key());
+    let stranger = rig.api.with_key(&domain::auth::generate_key());
     let mut wrong = Vec::new();
     for (method, path) in &endpoints {
         for (who, client) in [("no key", &nobody), ("an unknown key", &stranger)] {
@@ -181,7 +181,7 @@ async fn keys_at_rest(rig: &Rig, section: &mut Section) -> Result<(), String> {
     let mut key_items = 0;
     let mut found = Vec::new();
     let secrets = rig.secrets();
-    let hashes: Vec<String> = secrets.iter().map(|(_, v)| shared::auth::hash_key(v)).collect();
+    let hashes: Vec<String> = secrets.iter().map(|(_, v)| domain::auth::hash_key(v)).collect();
     let mut hashed = 0;
     let mut start = None;
     loop {
@@ -246,7 +246,7 @@ async fn scan_logs(rig: &Rig, section: &mut Section) -> Result<(), String> {
     for function in ["api", "analyzer", "tracker"] {
         lines.extend(logs.messages(|group| group_of(group, &stack, function), rig.started_ms).await?);
     }
-    let emulator_log = support::stack::local_dir().join("ministack.log");
+    let emulator_log = testkit::stack::local_dir().join("ministack.log");
     let emulator = std::fs::read_to_string(&emulator_log).map_err(|e| format!("{}: {e}", emulator_log.display()))?;
     let secrets = rig.secrets();
     let mut found: Vec<String> = Vec::new();

@@ -6,20 +6,20 @@ mod group_commit;
 
 use std::time::Duration;
 
+use aws::config::QueueUrls;
+use aws::metrics::{MetricLine, Unit};
+use aws::queue::TaskQueue;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use domain::ErrorKind;
+use domain::retry::url_retry_delay;
+use domain::{Analysis, TaskMessage};
+use engine::runs::{self, Plan};
+use engine::{Admission, EngineError, Engines};
 use futures::future::join_all;
-use shared::config::QueueUrls;
-use shared::domain::ErrorKind;
-use shared::domain::{Analysis, TaskMessage};
-use shared::engine::runs::{self, Plan};
-use shared::engine::{Admission, EngineError, Engines};
-use shared::metrics::{MetricLine, Unit};
-use shared::queue::TaskQueue;
-use shared::retry::url_retry_delay;
-use shared::store::{Claim, ClaimRequest, JobStore, Outcome, OutcomeRecord, Recorded};
+use store::{Claim, ClaimRequest, Outcome, OutcomeRecord, Recorded, TaskWork};
 
 use crate::group_commit::GroupCommit;
-use shared::time::now_millis;
+use domain::time::now_millis;
 
 /// Time kept back from the invocation's deadline to record a result after an analysis.
 const WRITE_MARGIN: Duration = Duration::from_secs(10);
@@ -79,13 +79,13 @@ impl Disposition {
 /// The invocation's claims and results, each written for all its messages together.
 #[derive(Default)]
 struct Writes {
-    claims: GroupCommit<ClaimRequest, Result<Claim, shared::Error>>,
-    outcomes: GroupCommit<OutcomeRecord, Result<Recorded, shared::Error>>,
+    claims: GroupCommit<ClaimRequest, Result<Claim, domain::Error>>,
+    outcomes: GroupCommit<OutcomeRecord, Result<Recorded, domain::Error>>,
 }
 
 /// The writer stopped before answering: only if its future was dropped mid-write.
-fn unanswered() -> shared::Error {
-    shared::Error::Conflict("a batched write ended without an answer".into())
+fn unanswered() -> domain::Error {
+    domain::Error::Conflict("a batched write ended without an answer".into())
 }
 
 /// A finished URL's message and the URL of its job that may start now.
@@ -129,7 +129,7 @@ fn metric_line(results: &[(Disposition, Option<f64>)], released: usize) -> Metri
 
 impl<S, Q, E> Analyzer<S, Q, E>
 where
-    S: JobStore,
+    S: TaskWork,
     Q: TaskQueue,
     E: Engines,
 {
@@ -229,7 +229,7 @@ where
 
     /// Puts the message back on its queue for `delay`; without a known queue it comes back
     /// after the visibility timeout.
-    async fn come_back_later(&self, record: &SqsMessage, delay: Duration) -> Result<(), shared::Error> {
+    async fn come_back_later(&self, record: &SqsMessage, delay: Duration) -> Result<(), domain::Error> {
         let queue_url = record.event_source_arn.as_deref().and_then(|arn| self.queues.for_arn(arn));
         match (queue_url, record.receipt_handle.as_deref()) {
             (Some(url), Some(handle)) => self.queue.retry_later(url, handle, delay).await,
@@ -245,9 +245,9 @@ where
     async fn defer(
         &self,
         message: &TaskMessage,
-        until: shared::time::Millis,
+        until: domain::time::Millis,
         reason: &str,
-    ) -> Result<Disposition, shared::Error> {
+    ) -> Result<Disposition, domain::Error> {
         let wait = Duration::from_millis(u64::try_from(until - now_millis()).unwrap_or(0)).max(Duration::from_secs(1));
         tracing::info!(job_id = %message.job_id, seq = message.seq, wait_s = wait.as_secs(), %reason, "URL waits");
         self.queue.defer(self.queues.for_priority(message.priority), message, wait).await?;
@@ -260,7 +260,7 @@ where
         record: &SqsMessage,
         deadline: std::time::SystemTime,
         writes: &Writes,
-    ) -> Result<Disposition, shared::Error> {
+    ) -> Result<Disposition, domain::Error> {
         let (job_id, seq) = (&message.job_id, message.seq);
         // A reusable result is looked for first, so that reusing one costs no quota place.
         let cached = self.cached(message).await?;
@@ -320,7 +320,7 @@ where
     }
 
     /// The tenant's fresh result for this URL, when the job reuses results.
-    async fn cached(&self, message: &TaskMessage) -> Result<Option<Analysis>, shared::Error> {
+    async fn cached(&self, message: &TaskMessage) -> Result<Option<Analysis>, domain::Error> {
         let Some(key) = message.cache_key().filter(|_| message.cache_ttl_seconds > 0) else { return Ok(None) };
         let since = now_millis() - i64::from(message.cache_ttl_seconds) * 1000;
         self.store.cached_result(&key, since).await
@@ -334,7 +334,7 @@ where
         record: &SqsMessage,
         timeout: Duration,
         writes: &Writes,
-    ) -> Result<Result<u32, Disposition>, shared::Error> {
+    ) -> Result<Result<u32, Disposition>, domain::Error> {
         let (job_id, seq) = (&message.job_id, message.seq);
         let now = now_millis();
         // The attempt is the URL's own count, not SQS's receive count: a duplicate that only
@@ -376,7 +376,7 @@ where
                 tracing::info!(%job_id, seq, cancelled, "job is cancelling: URL not started");
                 return Ok(Err(if cancelled { Disposition::Cancelled } else { Disposition::Duplicate }));
             }
-            Err(shared::Error::NotFound) => {
+            Err(domain::Error::NotFound) => {
                 tracing::warn!(%job_id, seq, "task for a job that no longer exists dropped");
                 return Ok(Err(Disposition::Dropped));
             }
@@ -394,7 +394,7 @@ where
         attempt: u32,
         analysis_ms: f64,
         writes: &Writes,
-    ) -> Result<Disposition, shared::Error> {
+    ) -> Result<Disposition, domain::Error> {
         let (job_id, seq) = (&message.job_id, message.seq);
         let counted = match &outcome {
             Outcome::Succeeded(analysis) => {
@@ -432,12 +432,13 @@ where
 mod tests {
     use std::time::{Duration, SystemTime};
 
+    use aws::queue::MemoryQueue;
+    use domain::AddressPolicy;
+    use domain::{Analysis, CleanUrl, ErrorKind, Job, JobId, JobSettings, Strategy, Tenant, UrlStatus};
+    use engine::{Engine, Request};
     use serde_json::json;
-    use shared::domain::{Analysis, CleanUrl, ErrorKind, Job, JobId, JobSettings, Strategy, Tenant, UrlStatus};
-    use shared::engine::{Engine, Request};
-    use shared::net::AddressPolicy;
-    use shared::queue::MemoryQueue;
-    use shared::store::MemoryStore;
+    use store::MemoryStore;
+    use store::prelude::*;
 
     use super::*;
 
@@ -616,13 +617,13 @@ mod tests {
         let id = job(&a, &["https://ok.example", "https://gone.example"]).await;
         let first = a.handle(event(vec![record("m0", task(&id, 0, "https://ok.example"), 1)]), later()).await;
         assert!(first.batch_item_failures.is_empty());
-        assert_eq!(a.store.request_cancel(&id, 1).await.unwrap(), shared::store::Cancel::Requested);
+        assert_eq!(a.store.request_cancel(&id, 1).await.unwrap(), store::Cancel::Requested);
         let second = a.handle(event(vec![record("m1", task(&id, 1, "https://gone.example"), 1)]), later()).await;
         assert!(second.batch_item_failures.is_empty());
         let job = a.store.get_job(&id).await.unwrap().unwrap();
         assert_eq!((job.counters.succeeded, job.counters.cancelled, job.counters.failed), (1, 1, 0));
         assert_eq!(a.store.get_task(&id, 1).await.unwrap().unwrap().status, UrlStatus::Cancelled);
-        assert_eq!(job.next_status(), Some(shared::domain::JobStatus::Cancelled));
+        assert_eq!(job.next_status(), Some(domain::JobStatus::Cancelled));
     }
 
     #[tokio::test]
@@ -664,7 +665,7 @@ mod tests {
         let id = job(&a, &["https://ok.example"]).await;
         assert_eq!(
             a.store.claim_task(&id, 0, now_millis(), Duration::from_secs(70)).await.unwrap(),
-            shared::store::Claim::Claimed
+            store::Claim::Claimed
         );
         let response = a.handle(event(vec![record("dup", task(&id, 0, "https://ok.example"), 1)]), later()).await;
         assert_eq!(failed_ids(&response), ["dup"], "back on the queue, not analysed twice at once");
@@ -685,8 +686,7 @@ mod tests {
             "https://d.example",
             "https://e.example",
         ];
-        let settings =
-            JobSettings { batch_size: 2, priority: shared::domain::Priority::Urgent, ..JobSettings::default() };
+        let settings = JobSettings { batch_size: 2, priority: domain::Priority::Urgent, ..JobSettings::default() };
         let id = job_with(&a, &urls, settings).await;
         let message = |seq: u32| {
             let mut body = task(&id, seq, urls[seq as usize]);
@@ -740,7 +740,7 @@ mod tests {
     }
 
     impl Engines for Gated {
-        async fn admit(&self, _: &str, now: shared::time::Millis) -> Result<Admission, shared::Error> {
+        async fn admit(&self, _: &str, now: domain::time::Millis) -> Result<Admission, domain::Error> {
             if self.full.load(std::sync::atomic::Ordering::SeqCst) {
                 Ok(Admission::Wait { until: now + 30_000, reason: "quota full".into() })
             } else {

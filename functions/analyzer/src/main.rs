@@ -1,28 +1,32 @@
 use std::sync::Arc;
 
 use analyzer::Analyzer;
+use aws::queue::SqsQueue;
+use aws::{Config, telemetry};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use engine::psi::KeyProvider;
+use engine::{EngineSet, HttpEngine, PsiEngine};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use shared::engine::psi::KeyProvider;
-use shared::engine::{EngineSet, HttpEngine, PsiEngine};
-use shared::queue::SqsQueue;
-use shared::quota::DynamoQuota;
-use shared::store::DynamoStore;
-use shared::{Config, telemetry};
+use store::DynamoQuota;
+use store::DynamoStore;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let config = Config::from_env()?;
-    let sdk = shared::aws::sdk_config(config.aws_endpoint.as_deref()).await;
+    let sdk = aws::sdk_config(config.aws_endpoint.as_deref()).await;
     // Every AWS request the function makes is counted and reported with its invocation.
-    let requests = shared::aws::RequestCounter::default();
+    let requests = aws::RequestCounter::default();
     let dynamo = requests.dynamodb(&sdk);
     let psi = match &config.psi {
         Some(psi) => {
             let quota = DynamoQuota::new(dynamo.clone(), &config.table_name, "psi", psi.quota);
-            let key = KeyProvider::Aws { sdk: Box::new(sdk.clone()), source: psi.key.clone() };
-            Some(PsiEngine::new(psi, key, quota)?)
+            let (sdk, source) = (sdk.clone(), psi.key.clone());
+            let key = KeyProvider::load(move || {
+                let (sdk, source) = (sdk.clone(), source.clone());
+                async move { aws::secrets::load(&sdk, &source).await }
+            });
+            Some(PsiEngine::new(&psi.endpoint, key, quota)?)
         }
         None => None,
     };

@@ -2,8 +2,8 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use shared::auth::hash_key;
-use shared::domain::Tenant;
+use domain::Tenant;
+use domain::auth::hash_key;
 
 use crate::error::ApiError;
 use crate::state::{Queue, SharedState, Store};

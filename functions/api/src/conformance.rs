@@ -3,16 +3,17 @@
 //! matches the schema. What scripts/schemathesis.sh checks against a deployed stack, here for
 //! each kind of answer, in-process, over the in-memory store.
 
+use aws::config::QueueUrls;
+use aws::queue::MemoryQueue;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use domain::AddressPolicy;
+use domain::auth::hash_key;
+use domain::{Job, JobSettings, JobStatus, Tenant};
 use serde_json::{Value, json};
-use shared::auth::{KeyStore, hash_key};
-use shared::config::QueueUrls;
-use shared::domain::{Job, JobSettings, JobStatus, Tenant};
-use shared::net::AddressPolicy;
-use shared::queue::MemoryQueue;
-use shared::store::{JobStore, MemoryStore};
+use store::MemoryStore;
+use store::prelude::*;
 use tower::ServiceExt;
 use utoipa::OpenApi;
 
@@ -203,7 +204,7 @@ async fn app() -> (Router, String) {
         dead_letters: Some(queues),
         policy,
         max_url_timeout_seconds: 840,
-        http: shared::net::safe_client::safe_client(policy).unwrap(),
+        http: net::safe_client::safe_client(policy).unwrap(),
         psi_available: false,
     };
     (crate::app(AppState { store, queue: MemoryQueue::new(), settings }), finished.id.to_string())

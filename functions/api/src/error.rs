@@ -40,7 +40,7 @@ fn details_schema() -> utoipa::openapi::schema::Schema {
     let unaccepted = ObjectBuilder::new()
         .schema_type(Type::Object)
         .property("accepted", count())
-        .property("rejected", ArrayBuilder::new().items(shared::domain::Rejected::schema()))
+        .property("rejected", ArrayBuilder::new().items(domain::Rejected::schema()))
         .property("duplicates_removed", count())
         .required("accepted")
         .required("rejected")
@@ -70,7 +70,7 @@ pub enum ApiError {
     #[error("{message}")]
     Invalid { message: String, details: Value },
     #[error("internal error")]
-    Internal(#[from] shared::Error),
+    Internal(#[from] domain::Error),
 }
 
 impl ApiError {

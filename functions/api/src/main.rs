@@ -1,14 +1,14 @@
 use api::{ApiSettings, AppState};
-use shared::aws::RequestCounter;
-use shared::queue::SqsQueue;
-use shared::store::DynamoStore;
-use shared::{Config, telemetry};
+use aws::RequestCounter;
+use aws::queue::SqsQueue;
+use aws::{Config, telemetry};
+use store::DynamoStore;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
     let config = Config::from_env()?;
-    let sdk = shared::aws::sdk_config(config.aws_endpoint.as_deref()).await;
+    let sdk = aws::sdk_config(config.aws_endpoint.as_deref()).await;
     let policy = config.address_policy();
     // Every AWS request the function makes is counted and reported with its invocation.
     let requests = RequestCounter::default();
@@ -20,7 +20,7 @@ async fn main() -> Result<(), lambda_http::Error> {
             dead_letters: config.dead_letters.clone(),
             policy,
             max_url_timeout_seconds: config.max_url_timeout_seconds,
-            http: shared::net::safe_client::safe_client(policy)?,
+            http: net::safe_client::safe_client(policy)?,
             psi_available: config.psi.is_some(),
         },
     };

@@ -82,7 +82,7 @@ mod tests {
     /// Clients send and receive `pending`, not `Pending`: the document lists the wire names.
     #[test]
     fn enums_are_documented_by_their_wire_names() {
-        use shared::domain::{Category, EngineChoice, ErrorKind, JobStatus, Priority, Strategy, UrlStatus};
+        use domain::{Category, EngineChoice, ErrorKind, JobStatus, Priority, Strategy, UrlStatus};
         let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
         let names = |all: &[&'static str]| all.iter().map(|n| serde_json::json!(n)).collect::<Vec<_>>();
         for (schema, wire) in [

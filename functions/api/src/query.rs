@@ -22,7 +22,7 @@ pub fn choice<T: std::str::FromStr<Err = String>>(field: &str, value: Option<&st
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::domain::JobStatus;
+    use domain::JobStatus;
 
     #[test]
     fn limits_are_bounded() {

@@ -1,10 +1,9 @@
 use std::sync::Arc;
 
-use shared::auth::KeyStore;
-use shared::config::QueueUrls;
-use shared::net::AddressPolicy;
-use shared::queue::TaskQueue;
-use shared::store::JobStore;
+use aws::config::QueueUrls;
+use aws::queue::TaskQueue;
+use domain::AddressPolicy;
+use store::{Jobs, KeyStore};
 
 /// Everything a request handler needs, built once per container.
 pub struct AppState<S, Q> {
@@ -31,8 +30,8 @@ pub struct ApiSettings {
 pub type SharedState<S, Q> = Arc<AppState<S, Q>>;
 
 /// What the handlers need of a store: jobs and API keys.
-pub trait Store: JobStore + KeyStore + 'static {}
-impl<T: JobStore + KeyStore + 'static> Store for T {}
+pub trait Store: Jobs + KeyStore + 'static {}
+impl<T: Jobs + KeyStore + 'static> Store for T {}
 
 /// What the handlers need of a queue.
 pub trait Queue: TaskQueue + 'static {}

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use domain::{UrlStatus, UrlTask};
 use serde::Serialize;
-use shared::domain::{UrlStatus, UrlTask};
 
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Percentiles {
@@ -67,8 +67,8 @@ pub fn summarize<'a>(tasks: impl IntoIterator<Item = &'a UrlTask>) -> Summary {
 
 #[cfg(test)]
 mod tests {
+    use domain::{Analysis, ErrorKind, JobId, Strategy};
     use serde_json::json;
-    use shared::domain::{Analysis, ErrorKind, JobId, Strategy};
 
     use super::*;
 

@@ -12,18 +12,17 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use aws::config::QueueUrls;
+use aws::metrics::MetricLine;
+use aws::notify::{Callbacks, EventPublisher, JobEvent, Notice};
+use aws::queue::TaskQueue;
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use domain::time::{Millis, now_millis};
+use domain::{Job, JobId, JobStatus, TaskMessage};
 use serde::{Deserialize, Serialize};
-use shared::auth::KeyStore;
-use shared::config::QueueUrls;
-use shared::domain::{Job, JobId, JobStatus, TaskMessage};
-use shared::metrics::MetricLine;
-use shared::notify::{Callbacks, EventPublisher, JobEvent, Notice};
-use shared::queue::TaskQueue;
-use shared::store::JobStore;
-use shared::store::items::job_from_stream_image;
-use shared::time::{Millis, now_millis};
+use store::dynamo::items::job_from_stream_image;
+use store::{KeyStore, Tracking};
 
 /// Time spent cancelling queued URLs per invocation: well inside the function's timeout.
 /// What is left is continued from the job's next stream record (each batch changes the job).
@@ -85,7 +84,7 @@ pub struct SweepReport {
 
 impl<S, Q, P> Tracker<S, Q, P>
 where
-    S: JobStore + KeyStore,
+    S: Tracking + KeyStore,
     Q: TaskQueue,
     P: EventPublisher,
 {
@@ -122,7 +121,7 @@ where
         &self,
         record: &EventRecord,
         cancelled_jobs: &mut HashSet<JobId>,
-    ) -> Result<(), shared::Error> {
+    ) -> Result<(), domain::Error> {
         if record.change.new_image.is_empty() {
             return Ok(()); // a deletion: nothing to move
         }
@@ -162,7 +161,7 @@ where
     }
 
     /// Moves the job to the status its counters call for; `true` if this call moved it.
-    async fn move_job(&self, job: &Job) -> Result<bool, shared::Error> {
+    async fn move_job(&self, job: &Job) -> Result<bool, domain::Error> {
         let Some(next) = job.next_status() else {
             return Ok(false);
         };
@@ -178,7 +177,7 @@ where
     /// Publishes the event (a failure fails the record, so it is retried) and calls the
     /// job's callback back (retried within the delivery; a callback that keeps failing is
     /// logged and counted, never allowed to hold up the stream).
-    async fn announce(&self, event: JobEvent, job: &Job) -> Result<(), shared::Error> {
+    async fn announce(&self, event: JobEvent, job: &Job) -> Result<(), domain::Error> {
         let notice = Notice::new(event, job)?;
         self.events.publish(std::slice::from_ref(&notice)).await?;
         tracing::info!(job_id = %job.id, event = event.detail_type(), "event published");
@@ -237,7 +236,7 @@ where
         report
     }
 
-    async fn reconcile_job(&self, id: &JobId, now: Millis, report: &mut SweepReport) -> Result<(), shared::Error> {
+    async fn reconcile_job(&self, id: &JobId, now: Millis, report: &mut SweepReport) -> Result<(), domain::Error> {
         let Some(job) = self.store.get_job(id).await? else { return Ok(()) };
         let wait = i64::try_from(self.settings.reconcile_after.as_millis()).unwrap_or(i64::MAX);
         let before = now.saturating_sub(wait);
@@ -274,12 +273,13 @@ where
 
 #[cfg(test)]
 mod tests {
+    use aws::notify::MemoryPublisher;
+    use aws::queue::MemoryQueue;
+    use domain::{CleanUrl, Counters, Job, JobSettings, JobStatus, Tenant, UrlStatus};
     use serde_json::json;
-    use shared::domain::{CleanUrl, Counters, Job, JobSettings, JobStatus, Tenant, UrlStatus};
-    use shared::notify::MemoryPublisher;
-    use shared::queue::MemoryQueue;
-    use shared::store::items::JobItem;
-    use shared::store::{Claim, MemoryStore, Outcome};
+    use store::dynamo::items::JobItem;
+    use store::prelude::*;
+    use store::{Claim, MemoryStore, Outcome};
 
     use super::*;
 
@@ -353,12 +353,12 @@ mod tests {
         let job = Job::new(Tenant("t".into()), "n".into(), JobSettings::default(), 3, 0);
         let urls: Vec<_> = ["https://a.example", "https://b.example", "https://c.example"]
             .iter()
-            .map(|u| shared::domain::CleanUrl::parse(u, Default::default()).unwrap())
+            .map(|u| domain::CleanUrl::parse(u, Default::default()).unwrap())
             .collect();
         tracker.store.create_job(&job, &urls).await.unwrap();
         assert_eq!(
             tracker.store.claim_task(&job.id, 0, 1, Duration::from_secs(60)).await.unwrap(),
-            shared::store::Claim::Claimed
+            store::Claim::Claimed
         );
         tracker.store.request_cancel(&job.id, 2).await.unwrap();
         let seen = tracker.store.get_job(&job.id).await.unwrap().unwrap();
@@ -366,10 +366,7 @@ mod tests {
         let after = tracker.store.get_job(&job.id).await.unwrap().unwrap();
         assert_eq!((after.counters.queued, after.counters.in_progress, after.counters.cancelled), (0, 1, 2));
         assert_eq!(after.status, JobStatus::Cancelling, "one URL is still being analysed");
-        assert_eq!(
-            tracker.store.get_task(&job.id, 2).await.unwrap().unwrap().status,
-            shared::domain::UrlStatus::Cancelled
-        );
+        assert_eq!(tracker.store.get_task(&job.id, 2).await.unwrap().unwrap().status, domain::UrlStatus::Cancelled);
     }
 
     #[tokio::test]
@@ -378,7 +375,7 @@ mod tests {
         let job = Job::new(Tenant("t".into()), "n".into(), JobSettings::default(), 2, 0);
         let urls: Vec<_> = ["https://a.example", "https://b.example"]
             .iter()
-            .map(|u| shared::domain::CleanUrl::parse(u, Default::default()).unwrap())
+            .map(|u| domain::CleanUrl::parse(u, Default::default()).unwrap())
             .collect();
         tracker.store.create_job(&job, &urls).await.unwrap();
         tracker.store.request_cancel(&job.id, 2).await.unwrap();
@@ -454,13 +451,12 @@ mod tests {
     #[tokio::test]
     async fn the_reconciler_sends_released_urls_whose_message_was_lost_once() {
         let tracker = tracker();
-        let settings = JobSettings { batch_size: 2, priority: shared::domain::Priority::Low, ..JobSettings::default() };
+        let settings = JobSettings { batch_size: 2, priority: domain::Priority::Low, ..JobSettings::default() };
         let job = Job::new(Tenant("t".into()), "n".into(), settings, 5, 0);
         tracker.store.create_job(&job, &urls(5)).await.unwrap();
         // URL 0 finishes and releases URL 2, but the messages of 1 and 2 are lost.
         assert_eq!(tracker.store.claim_task(&job.id, 0, 10, Duration::from_secs(60)).await.unwrap(), Claim::Claimed);
-        let outcome =
-            Outcome::Failed { kind: shared::domain::ErrorKind::Http4xx, reason: "HTTP 404".into(), analysis: None };
+        let outcome = Outcome::Failed { kind: domain::ErrorKind::Http4xx, reason: "HTTP 404".into(), analysis: None };
         tracker.store.record_outcome(&job.id, 0, &outcome, Some(2), None, 20).await.unwrap();
 
         let report = tracker.reconcile(1_000).await;
@@ -501,10 +497,10 @@ mod tests {
         assert_eq!(tracker.reconcile(6_000).await.jobs_checked, 0, "finished jobs leave the sweep");
     }
 
-    fn analysis() -> shared::domain::Analysis {
-        shared::domain::Analysis {
+    fn analysis() -> domain::Analysis {
+        domain::Analysis {
             engine: "http".into(),
-            strategy: shared::domain::Strategy::Mobile,
+            strategy: domain::Strategy::Mobile,
             score: Some(90.0),
             metrics: Default::default(),
             cached_from: None,

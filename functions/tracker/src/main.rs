@@ -5,20 +5,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws::notify::{Callbacks, EventBridgePublisher};
+use aws::queue::SqsQueue;
+use aws::{Config, telemetry};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use shared::notify::{Callbacks, EventBridgePublisher};
-use shared::queue::SqsQueue;
-use shared::store::DynamoStore;
-use shared::{Config, telemetry};
+use store::DynamoStore;
 use tracker::{Tracker, TrackerEvent, TrackerResponse, TrackerSettings};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let config = Config::from_env()?;
-    let sdk = shared::aws::sdk_config(config.aws_endpoint.as_deref()).await;
+    let sdk = aws::sdk_config(config.aws_endpoint.as_deref()).await;
     // Every AWS request the function makes is counted and reported with its invocation.
-    let requests = shared::aws::RequestCounter::default();
+    let requests = aws::RequestCounter::default();
     let tracker = Arc::new(Tracker {
         store: DynamoStore::new(requests.dynamodb(&sdk), &config.table_name, config.retention_days),
         queue: SqsQueue::new(requests.sqs(&sdk)),

@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
+use domain::AddressPolicy;
+use domain::{ErrorKind, Strategy};
+use engine::http::{HttpEngine, HttpSettings};
+use engine::{Engine, EngineError};
 use http::header;
 use serde_json::Value;
-use shared::domain::{ErrorKind, Strategy};
-use shared::engine::http::{HttpEngine, HttpSettings};
-use shared::engine::{Engine, EngineError};
-use shared::net::AddressPolicy;
-use support::origin::{self, TestCa};
+use testkit::origin::{self, TestCa};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 

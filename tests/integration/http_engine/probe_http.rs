@@ -1,10 +1,10 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use engine::http::probe::{Phase, ProbeConfig, ProbeError, probe};
 use http::header;
-use shared::engine::http::probe::{Phase, ProbeConfig, ProbeError, probe};
 
-use support::origin::{self, After, FINAL_HTML, PLAIN_PAGE, allow_all, config, refuse_loopback};
+use testkit::origin::{self, After, FINAL_HTML, PLAIN_PAGE, allow_all, config, refuse_loopback};
 
 #[tokio::test]
 async fn redirect_chain_is_recorded_hop_by_hop() {

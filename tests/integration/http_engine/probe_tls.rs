@@ -1,7 +1,7 @@
+use engine::http::probe::{ProbeError, probe};
 use http::Version;
-use shared::engine::http::probe::{ProbeError, probe};
 
-use support::origin::{self, FINAL_HTML, PLAIN_PAGE, TestCa, allow_all};
+use testkit::origin::{self, FINAL_HTML, PLAIN_PAGE, TestCa, allow_all};
 
 #[tokio::test]
 async fn https_negotiates_h2_by_alpn_and_times_tls() {

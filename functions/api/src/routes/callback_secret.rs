@@ -1,10 +1,10 @@
 //! `GET /callback-secret`: the secret the tenant's job callbacks are signed with, so the
 //! receiving end can check that a callback came from this service.
 
+use aws::notify::SIGNATURE_HEADER;
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
-use shared::notify::SIGNATURE_HEADER;
 
 use crate::auth::Caller;
 use crate::error::ApiError;

@@ -1,14 +1,14 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use shared::store::Cancel;
-use shared::time::now_millis;
+use domain::time::now_millis;
+use store::Cancel;
 
 use super::progress::owned_job;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::{Queue, SharedState, Store};
-use shared::domain::JobView;
+use domain::JobView;
 
 /// `POST /cancel/{id}`: stops a job. No URL of it starts afterwards; the pipeline marks the
 /// queued ones `cancelled` and the job ends `cancelled`. 202: the stop is under way.

@@ -2,9 +2,9 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Query, State};
+use domain::time::now_millis;
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
-use shared::time::now_millis;
 
 use crate::auth::Caller;
 use crate::error::ApiError;

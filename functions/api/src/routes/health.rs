@@ -18,7 +18,7 @@ pub struct Health {
     pub checks: Value,
 }
 
-fn check(result: Result<(), shared::Error>, started: Instant, name: &str) -> (bool, Value) {
+fn check(result: Result<(), domain::Error>, started: Instant, name: &str) -> (bool, Value) {
     let latency_ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
     match result {
         Ok(()) => (true, json!({"status": "ok", "latency_ms": latency_ms})),

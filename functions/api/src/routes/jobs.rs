@@ -2,14 +2,14 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Query, State};
+use domain::{JobId, JobStatus};
 use serde::Serialize;
-use shared::domain::{JobId, JobStatus};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::{Queue, SharedState, Store};
 use crate::{cursor, query};
-use shared::domain::JobView;
+use domain::JobView;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct JobList {

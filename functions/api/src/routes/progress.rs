@@ -2,17 +2,17 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use domain::{Job, JobId, Tenant};
 use sha2::{Digest, Sha256};
-use shared::domain::{Job, JobId, Tenant};
-use shared::store::JobStore;
+use store::Lookup;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::{Queue, SharedState, Store};
-use shared::domain::JobView;
+use domain::JobView;
 
 /// The caller's job `id`. Another tenant's job is indistinguishable from a missing one.
-pub async fn owned_job<S: JobStore>(store: &S, tenant: &Tenant, id: &str) -> Result<Job, ApiError> {
+pub async fn owned_job<S: Lookup>(store: &S, tenant: &Tenant, id: &str) -> Result<Job, ApiError> {
     let not_found = || ApiError::NotFound(format!("no job {id:?}"));
     let job_id = JobId::parse(id).ok_or_else(not_found)?;
     store.get_job(&job_id).await?.filter(|job| &job.tenant == tenant).ok_or_else(not_found)
@@ -40,10 +40,10 @@ where
 {
     let job = owned_job(&state.store, &tenant, &id).await?;
     let view = JobView::new(&job);
-    let body = serde_json::to_vec(&view).map_err(|e| ApiError::Internal(shared::Error::Corrupt(e.to_string())))?;
+    let body = serde_json::to_vec(&view).map_err(|e| ApiError::Internal(domain::Error::Corrupt(e.to_string())))?;
     let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&body)[..16]));
     let etag_header =
-        HeaderValue::from_str(&etag).map_err(|e| ApiError::Internal(shared::Error::Corrupt(e.to_string())))?;
+        HeaderValue::from_str(&etag).map_err(|e| ApiError::Internal(domain::Error::Corrupt(e.to_string())))?;
     let matches = headers
         .get_all(header::IF_NONE_MATCH)
         .iter()

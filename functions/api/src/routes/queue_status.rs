@@ -1,7 +1,7 @@
+use aws::queue::QueueDepth;
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
-use shared::queue::QueueDepth;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -50,7 +50,7 @@ where
             Some(dlq) => Some(queue.depth(dlq).await?.visible),
             None => None,
         };
-        Ok::<_, shared::Error>(QueueStatus { priority, depth, dead_letter })
+        Ok::<_, domain::Error>(QueueStatus { priority, depth, dead_letter })
     });
     let queues = futures::future::try_join_all(reads).await?;
     Ok(Json(QueueStatusList { queues }))

@@ -4,12 +4,12 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use domain::time::rfc3339;
+use domain::{ErrorKind, Job, JobStatus, Strategy, UrlStatus, UrlTask};
 use serde::Serialize;
 use serde_json::{Map, Value};
-use shared::domain::{ErrorKind, Job, JobStatus, Strategy, UrlStatus, UrlTask};
-use shared::store::JobStore;
-use shared::store::items::MAX_SEQ;
-use shared::time::rfc3339;
+use store::Jobs;
+use store::dynamo::items::MAX_SEQ;
 
 use super::progress::owned_job;
 use crate::auth::Caller;
@@ -91,7 +91,7 @@ pub struct Results {
     pub summary: Summary,
 }
 
-async fn summary_of<S: JobStore>(store: &S, job: &Job) -> Result<Summary, ApiError> {
+async fn summary_of<S: Jobs>(store: &S, job: &Job) -> Result<Summary, ApiError> {
     let mut tasks = Vec::new();
     let mut after = None;
     loop {

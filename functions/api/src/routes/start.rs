@@ -6,19 +6,19 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use serde_json::{Map, Value, json};
-use shared::domain::{
+use domain::AddressPolicy;
+use domain::time::{now_millis, rfc3339};
+use domain::{
     Category, CleanUrl, EngineChoice, Job, JobSettings, Priority, Rejected, Strategy, TaskMessage, clean_batch,
 };
-use shared::net::AddressPolicy;
-use shared::sitemap::{self, Expanded, SitemapLimits};
-use shared::time::{now_millis, rfc3339};
+use net::sitemap::{self, Expanded, SitemapLimits};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::{Queue, SharedState, Store};
-use shared::domain::JobView;
+use domain::JobView;
 
 pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
 pub const MAX_URLS: usize = 10_000;

@@ -1,0 +1,296 @@
+//! Configuration read once per container from the environment the SAM template sets.
+
+use domain::Error;
+use domain::Priority;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub table_name: String,
+    pub queues: QueueUrls,
+    /// The priority queues' dead-letter queues, where the deployment names them.
+    pub dead_letters: Option<QueueUrls>,
+    /// Local development only: lets the analyzer fetch private and loopback addresses.
+    pub allow_private_targets: bool,
+    /// Local testing only: one address fetched whatever its range, the policy otherwise
+    /// unchanged (the chaos suite's site on a strict stack).
+    pub exempt_target: Option<std::net::IpAddr>,
+    /// The AWS endpoint to call instead of the real one (the local emulator); `None` on AWS.
+    pub aws_endpoint: Option<String>,
+    /// Days a finished job and its results are kept before DynamoDB's TTL removes them.
+    pub retention_days: u32,
+    /// The longest a single URL may be analysed: the analyzer's own timeout less a margin to
+    /// record the result.
+    pub max_url_timeout_seconds: u32,
+    /// The EventBridge bus job events go to; `None` publishes none.
+    pub event_bus: Option<String>,
+    /// How long a released URL may sit without progress before the reconciler sends its
+    /// message again.
+    pub reconcile_after_seconds: u32,
+    /// PageSpeed Insights, when the deployment has a key: `None` analyses with `http` only.
+    pub psi: Option<PsiConfig>,
+}
+
+/// Where the PageSpeed Insights key is kept, never the key itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeySource {
+    /// An SSM parameter (a SecureString), by name.
+    Ssm(String),
+    /// A Secrets Manager secret, by name or ARN.
+    SecretsManager(String),
+}
+
+impl std::str::FromStr for KeySource {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.split_once(':') {
+            Some(("ssm", name)) if !name.is_empty() => Ok(KeySource::Ssm(name.to_owned())),
+            Some(("secretsmanager", id)) if !id.is_empty() => Ok(KeySource::SecretsManager(id.to_owned())),
+            // The value is not echoed: someone may have put the key itself here.
+            _ => Err("neither ssm:<parameter name> nor secretsmanager:<secret id> (the value is not shown)".into()),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PsiConfig {
+    pub key: KeySource,
+    /// The `runPagespeed` URL (tests point it at a local fake).
+    pub endpoint: String,
+    pub quota: domain::quota::QuotaLimits,
+}
+
+/// Google's endpoint.
+/// What a URL's analysis leaves of the analyzer's timeout, to record the result.
+const RECORD_MARGIN_SECONDS: u32 = 60;
+
+pub const PSI_ENDPOINT: &str = "https://www.googleapis.com/pagespeedonline/v5/runPagespeed";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueUrls {
+    pub high: String,
+    pub normal: String,
+    pub low: String,
+}
+
+impl QueueUrls {
+    pub fn for_priority(&self, priority: Priority) -> &str {
+        match priority {
+            Priority::Urgent | Priority::High => &self.high,
+            Priority::Normal => &self.normal,
+            Priority::Low => &self.low,
+        }
+    }
+}
+
+impl QueueUrls {
+    /// The URL of the queue an event source ARN (`arn:aws:sqs:<region>:<account>:<name>`)
+    /// names, if it is one of ours.
+    pub fn for_arn(&self, arn: &str) -> Option<&str> {
+        let name = arn.rsplit(':').next()?;
+        [&self.high, &self.normal, &self.low]
+            .into_iter()
+            .find(|url| url.rsplit('/').next() == Some(name))
+            .map(String::as_str)
+    }
+}
+
+impl Config {
+    /// What the functions may fetch: strict unless a local deployment says otherwise.
+    pub fn address_policy(&self) -> domain::AddressPolicy {
+        let policy = domain::AddressPolicy::new(self.allow_private_targets);
+        match self.exempt_target {
+            Some(ip) => policy.exempting(ip),
+            None => policy,
+        }
+    }
+
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads through `lookup` so tests can configure without touching the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let required = |name: &str| {
+            lookup(name).filter(|v| !v.trim().is_empty()).ok_or_else(|| Error::Config(format!("{name} is not set")))
+        };
+        let allow_private_targets = match lookup("ALLOW_PRIVATE_TARGETS").as_deref().map(str::trim) {
+            None | Some("") | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(Error::Config(format!("ALLOW_PRIVATE_TARGETS must be true or false, not {other:?}")));
+            }
+        };
+        Ok(Config {
+            table_name: required("TABLE_NAME")?,
+            queues: QueueUrls {
+                high: required("QUEUE_HIGH_URL")?,
+                normal: required("QUEUE_NORMAL_URL")?,
+                low: required("QUEUE_LOW_URL")?,
+            },
+            dead_letters: match (lookup("DLQ_HIGH_URL"), lookup("DLQ_NORMAL_URL"), lookup("DLQ_LOW_URL")) {
+                (Some(high), Some(normal), Some(low)) => Some(QueueUrls { high, normal, low }),
+                _ => None,
+            },
+            allow_private_targets,
+            exempt_target: match lookup("EXEMPT_TARGET").as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(ip) => Some(
+                    ip.parse()
+                        .map_err(|_| Error::Config(format!("EXEMPT_TARGET must be one IP address, not {ip:?}")))?,
+                ),
+            },
+            aws_endpoint: lookup("SPEEDBATCH_AWS_ENDPOINT").filter(|v| !v.trim().is_empty()),
+            retention_days: number(&lookup, "RETENTION_DAYS", 30, 1..=3650)?,
+            max_url_timeout_seconds: number(&lookup, "ANALYZER_TIMEOUT_SECONDS", 900, 70..=900)?
+                - RECORD_MARGIN_SECONDS,
+            event_bus: lookup("EVENT_BUS_NAME").filter(|v| !v.trim().is_empty()),
+            reconcile_after_seconds: number(&lookup, "RECONCILE_AFTER_SECONDS", 600, 1..=86_400)?,
+            psi: match lookup("PSI_API_KEY_SOURCE").filter(|v| !v.trim().is_empty()) {
+                None => None,
+                Some(source) => Some(PsiConfig {
+                    key: source.trim().parse().map_err(|e| Error::Config(format!("PSI_API_KEY_SOURCE: {e}")))?,
+                    endpoint: lookup("PSI_ENDPOINT")
+                        .filter(|v| !v.trim().is_empty())
+                        .unwrap_or_else(|| PSI_ENDPOINT.to_owned()),
+                    quota: domain::quota::QuotaLimits {
+                        per_window: number(&lookup, "PSI_QUOTA_PER_100_SECONDS", 400, 1..=1_000_000)?,
+                        window: std::time::Duration::from_secs(100),
+                        per_day: number(&lookup, "PSI_QUOTA_PER_DAY", 25_000, 1..=100_000_000)?,
+                        utilisation: domain::quota::QuotaLimits::PSI_DEFAULT.utilisation,
+                    },
+                }),
+            },
+        })
+    }
+}
+
+fn number(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: u32,
+    range: std::ops::RangeInclusive<u32>,
+) -> Result<u32, Error> {
+    match lookup(name).as_deref().map(str::trim) {
+        None | Some("") => Ok(default),
+        Some(text) => text
+            .parse()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| Error::Config(format!("{name} must be a whole number in {range:?}, not {text:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |name| map.get(name).cloned()
+    }
+
+    const BASE: [(&str, &str); 4] =
+        [("TABLE_NAME", "jobs"), ("QUEUE_HIGH_URL", "h"), ("QUEUE_NORMAL_URL", "n"), ("QUEUE_LOW_URL", "l")];
+
+    #[test]
+    fn reads_required_values_and_safe_defaults() {
+        let config = Config::from_lookup(env(&BASE)).unwrap();
+        assert_eq!(config.table_name, "jobs");
+        assert!(!config.allow_private_targets);
+        assert_eq!(config.aws_endpoint, None);
+        assert_eq!(config.queues.for_priority(Priority::Urgent), "h");
+        assert_eq!(config.queues.for_priority(Priority::High), "h");
+        assert_eq!(config.queues.for_priority(Priority::Normal), "n");
+        assert_eq!(config.queues.for_priority(Priority::Low), "l");
+        assert_eq!((config.retention_days, config.max_url_timeout_seconds), (30, 840));
+        assert_eq!((config.event_bus, config.reconcile_after_seconds), (None, 600));
+        assert_eq!(config.psi, None, "no key source: no PageSpeed Insights");
+    }
+
+    #[test]
+    fn reads_where_the_psi_key_is_and_refuses_anything_else() {
+        let mut pairs = BASE.to_vec();
+        pairs.push(("PSI_API_KEY_SOURCE", "ssm:/speedbatch/psi-key"));
+        pairs.push(("PSI_QUOTA_PER_100_SECONDS", "100"));
+        let psi = Config::from_lookup(env(&pairs)).unwrap().psi.unwrap();
+        assert_eq!(psi.key, KeySource::Ssm("/speedbatch/psi-key".into()));
+        assert_eq!(psi.endpoint, PSI_ENDPOINT);
+        assert_eq!((psi.quota.per_window, psi.quota.per_day), (100, 25_000));
+        assert_eq!(
+            "secretsmanager:arn:aws:secretsmanager:us-east-1:1:secret:psi".parse::<KeySource>(),
+            Ok(KeySource::SecretsManager("arn:aws:secretsmanager:us-east-1:1:secret:psi".into()))
+        );
+        let mut bad = BASE.to_vec();
+        bad.push(("PSI_API_KEY_SOURCE", "AIzaSyTheKeyItself"));
+        let err = Config::from_lookup(env(&bad)).unwrap_err().to_string();
+        assert!(err.contains("neither ssm:") && !err.contains("AIza"), "the value is never echoed: {err}");
+    }
+
+    #[test]
+    fn finds_a_queue_by_its_arn() {
+        let queues = QueueUrls {
+            high: "http://q/000000000000/sb-high".into(),
+            normal: "http://q/000000000000/sb-normal".into(),
+            low: "http://q/000000000000/sb-low".into(),
+        };
+        assert_eq!(
+            queues.for_arn("arn:aws:sqs:us-east-1:000000000000:sb-normal"),
+            Some("http://q/000000000000/sb-normal")
+        );
+        assert_eq!(queues.for_arn("arn:aws:sqs:us-east-1:000000000000:sb-norm"), None);
+    }
+
+    #[test]
+    fn numbers_are_range_checked() {
+        let mut pairs = BASE.to_vec();
+        pairs.push(("RETENTION_DAYS", "0"));
+        let err = Config::from_lookup(env(&pairs)).unwrap_err();
+        assert_eq!(err.to_string(), "configuration: RETENTION_DAYS must be a whole number in 1..=3650, not \"0\"");
+        pairs.pop();
+        pairs.push(("ANALYZER_TIMEOUT_SECONDS", "300"));
+        assert_eq!(Config::from_lookup(env(&pairs)).unwrap().max_url_timeout_seconds, 240, "a minute to record");
+        pairs.pop();
+        pairs.push(("ANALYZER_TIMEOUT_SECONDS", "69"));
+        assert!(Config::from_lookup(env(&pairs)).is_err(), "no timeout shorter than the margin");
+    }
+
+    #[test]
+    fn empty_endpoint_means_real_aws() {
+        let mut pairs = BASE.to_vec();
+        pairs.push(("SPEEDBATCH_AWS_ENDPOINT", ""));
+        pairs.push(("ALLOW_PRIVATE_TARGETS", "true"));
+        let config = Config::from_lookup(env(&pairs)).unwrap();
+        assert_eq!(config.aws_endpoint, None);
+        assert!(config.allow_private_targets);
+    }
+
+    #[test]
+    fn one_exempt_address_keeps_the_policy_strict_for_the_rest() {
+        let mut pairs = BASE.to_vec();
+        pairs.push(("EXEMPT_TARGET", "127.0.0.2"));
+        let policy = Config::from_lookup(env(&pairs)).unwrap().address_policy();
+        assert!(policy.check("127.0.0.2".parse().unwrap()).is_ok());
+        assert!(policy.check("127.0.0.1".parse().unwrap()).is_err());
+        assert!(policy.check("169.254.169.254".parse().unwrap()).is_err());
+        pairs.pop();
+        pairs.push(("EXEMPT_TARGET", "localhost"));
+        let err = Config::from_lookup(env(&pairs)).unwrap_err().to_string();
+        assert!(err.contains("EXEMPT_TARGET must be one IP address"), "{err}");
+        assert_eq!(Config::from_lookup(env(&BASE)).unwrap().address_policy(), domain::AddressPolicy::STRICT);
+    }
+
+    #[test]
+    fn names_the_missing_variable() {
+        let err = Config::from_lookup(env(&BASE[..3])).unwrap_err();
+        assert_eq!(err.to_string(), "configuration: QUEUE_LOW_URL is not set");
+    }
+
+    #[test]
+    fn rejects_a_misspelt_flag() {
+        let mut pairs = BASE.to_vec();
+        pairs.push(("ALLOW_PRIVATE_TARGETS", "yes"));
+        assert!(Config::from_lookup(env(&pairs)).is_err());
+    }
+}

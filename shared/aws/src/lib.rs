@@ -1,0 +1,14 @@
+//! What every function needs from the platform: its configuration (`config`), SDK clients
+//! that count their requests (`sdk`), the task queues (`queue`), job events (`notify`), the
+//! PageSpeed Insights key's storage (`secrets`), metrics (`metrics`) and logs (`telemetry`).
+
+pub mod config;
+pub mod metrics;
+pub mod notify;
+pub mod queue;
+pub mod sdk;
+pub mod secrets;
+pub mod telemetry;
+
+pub use config::Config;
+pub use sdk::{RequestCounter, sdk_config};

@@ -1,0 +1,133 @@
+//! Telling the world that a job started, completed or was cancelled: events on the
+//! deployment's EventBridge bus, and a signed POST to the job's `callback_url` if it has one.
+//! Both are at least once: a redelivered stream record announces its change again, so
+//! receivers deduplicate on the job id and event (the `x-speedbatch-delivery` header).
+
+mod callback;
+mod eventbridge;
+
+use std::future::Future;
+
+pub use callback::{Callbacks, SIGNATURE_HEADER, sign};
+pub use eventbridge::EventBridgePublisher;
+
+use domain::Error;
+use domain::{Job, JobStatus, JobView};
+
+/// The `source` of every event this service puts on a bus.
+pub const EVENT_SOURCE: &str = "speedbatch";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobEvent {
+    Started,
+    Completed,
+    Cancelled,
+}
+
+impl JobEvent {
+    /// The EventBridge `detail-type`.
+    pub fn detail_type(self) -> &'static str {
+        match self {
+            JobEvent::Started => "Job Started",
+            JobEvent::Completed => "Job Completed",
+            JobEvent::Cancelled => "Job Cancelled",
+        }
+    }
+
+    /// What a status change announces. A job whose URLs all finished before the tracker saw
+    /// it start goes from `pending` straight to its outcome: it is announced as started too.
+    pub fn for_change(old: Option<JobStatus>, new: JobStatus) -> Vec<JobEvent> {
+        if old == Some(new) {
+            return Vec::new();
+        }
+        match new {
+            JobStatus::Processing => vec![JobEvent::Started],
+            JobStatus::Completed | JobStatus::CompletedWithErrors | JobStatus::Failed => {
+                if old == Some(JobStatus::Pending) {
+                    vec![JobEvent::Started, JobEvent::Completed]
+                } else {
+                    vec![JobEvent::Completed]
+                }
+            }
+            JobStatus::Cancelled => vec![JobEvent::Cancelled],
+            JobStatus::Pending | JobStatus::Cancelling => Vec::new(),
+        }
+    }
+
+    /// Whether the job's callback hears about it: only the end of a job.
+    pub fn calls_back(self) -> bool {
+        matches!(self, JobEvent::Completed | JobEvent::Cancelled)
+    }
+}
+
+/// One announcement: the event and the job as `progress` shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notice {
+    pub event: JobEvent,
+    pub job_id: String,
+    pub detail: serde_json::Value,
+}
+
+impl Notice {
+    pub fn new(event: JobEvent, job: &Job) -> Result<Self, Error> {
+        let detail = serde_json::to_value(JobView::new(job)).map_err(|e| Error::Corrupt(e.to_string()))?;
+        Ok(Notice { event, job_id: job.id.to_string(), detail })
+    }
+}
+
+/// Where events go: EventBridge in a deployment.
+pub trait EventPublisher: Send + Sync {
+    fn publish(&self, notices: &[Notice]) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// No bus configured: events are not published.
+impl<P: EventPublisher> EventPublisher for Option<P> {
+    async fn publish(&self, notices: &[Notice]) -> Result<(), Error> {
+        match self {
+            Some(publisher) => publisher.publish(notices).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// Keeps what it was asked to publish, for unit tests of the handlers.
+#[derive(Default)]
+pub struct MemoryPublisher {
+    published: std::sync::Mutex<Vec<Notice>>,
+}
+
+impl MemoryPublisher {
+    pub fn published(&self) -> Vec<Notice> {
+        self.published.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl EventPublisher for MemoryPublisher {
+    async fn publish(&self, notices: &[Notice]) -> Result<(), Error> {
+        self.published.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(notices);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use JobStatus::*;
+
+    #[test]
+    fn each_change_announces_what_it_means() {
+        assert_eq!(JobEvent::for_change(Some(Pending), Processing), [JobEvent::Started]);
+        assert_eq!(JobEvent::for_change(Some(Processing), Completed), [JobEvent::Completed]);
+        assert_eq!(JobEvent::for_change(Some(Processing), Failed), [JobEvent::Completed]);
+        assert_eq!(JobEvent::for_change(Some(Pending), CompletedWithErrors), [JobEvent::Started, JobEvent::Completed]);
+        assert_eq!(JobEvent::for_change(Some(Cancelling), Cancelled), [JobEvent::Cancelled]);
+        assert!(JobEvent::for_change(Some(Processing), Cancelling).is_empty());
+        assert!(JobEvent::for_change(Some(Completed), Completed).is_empty(), "no change, no event");
+    }
+
+    #[test]
+    fn callbacks_hear_only_the_end() {
+        assert!(!JobEvent::Started.calls_back());
+        assert!(JobEvent::Completed.calls_back() && JobEvent::Cancelled.calls_back());
+    }
+}

@@ -1,0 +1,197 @@
+//! Fan-out of URL tasks to the priority queues. Handlers depend on the `TaskQueue` trait;
+//! `SqsQueue` sends with SendMessageBatch, bounded in parallel, retrying failed entries.
+//! `redrive` moves dead-lettered messages back to their queue (an operator's action).
+
+mod memory;
+mod redrive;
+
+use std::future::Future;
+
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use futures::{StreamExt, TryStreamExt};
+
+use domain::Error;
+use domain::TaskMessage;
+use domain::retry::backoff;
+
+pub use memory::MemoryQueue;
+pub use redrive::{NotMoved, RedriveError, RedriveSummary};
+
+/// SQS's limit for one SendMessageBatch.
+const BATCH_MAX: usize = 10;
+const SEND_PARALLELISM: usize = 8;
+const FAILED_ENTRY_RETRIES: u32 = 8;
+/// SQS's longest message delay.
+pub const MAX_DELAY_SECONDS: u64 = 900;
+
+/// How many messages a queue holds, by state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct QueueDepth {
+    /// Waiting to be received.
+    pub visible: u64,
+    /// Received and being processed (or waiting out a retry backoff).
+    pub in_flight: u64,
+    /// Sent with a delay that has not passed yet.
+    pub delayed: u64,
+}
+
+pub trait TaskQueue: Send + Sync {
+    /// The queue's approximate message counts (SQS counts are eventually consistent).
+    fn depth(&self, queue_url: &str) -> impl Future<Output = Result<QueueDepth, Error>> + Send;
+
+    fn send(&self, queue_url: &str, messages: &[TaskMessage]) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Sends `message` again to become visible after `delay` (at most 15 minutes): for a URL
+    /// that waits (for the quota) without it counting as a delivery of the original, so
+    /// waiting never uses up the receives that lead to the dead-letter queue.
+    fn defer(
+        &self,
+        queue_url: &str,
+        message: &TaskMessage,
+        delay: std::time::Duration,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Makes a received message visible again after `delay`: the backoff before a retry.
+    fn retry_later(
+        &self,
+        queue_url: &str,
+        receipt_handle: &str,
+        delay: std::time::Duration,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+#[derive(Clone, Debug)]
+pub struct SqsQueue {
+    client: Client,
+}
+
+impl SqsQueue {
+    pub fn new(client: Client) -> Self {
+        SqsQueue { client }
+    }
+
+    /// Moves the messages of `source_url`'s dead-letter queue (named by its RedrivePolicy)
+    /// back to it, until the dead-letter queue is empty or `max` messages were taken from it;
+    /// `on_progress` hears the count moved so far. How, and what it guarantees: `redrive.rs`.
+    pub async fn redrive(
+        &self,
+        source_url: &str,
+        max: Option<u64>,
+        on_progress: impl FnMut(u64),
+    ) -> Result<RedriveSummary, RedriveError> {
+        redrive::redrive(&self.client, source_url, max, on_progress).await
+    }
+
+    async fn send_batch(&self, queue_url: &str, mut entries: Vec<SendMessageBatchRequestEntry>) -> Result<(), Error> {
+        for round in 0..=FAILED_ENTRY_RETRIES {
+            let output = self
+                .client
+                .send_message_batch()
+                .queue_url(queue_url)
+                .set_entries(Some(entries.clone()))
+                .send()
+                .await
+                .map_err(|e| Error::queue("SendMessageBatch", e))?;
+            let failed = output.failed;
+            if failed.is_empty() {
+                return Ok(());
+            }
+            if let Some(permanent) = failed.iter().find(|f| f.sender_fault) {
+                return Err(Error::Queue {
+                    operation: "SendMessageBatch",
+                    message: format!(
+                        "entry {} refused: {}",
+                        permanent.id,
+                        permanent.message.as_deref().unwrap_or(&permanent.code)
+                    ),
+                });
+            }
+            entries.retain(|entry| failed.iter().any(|f| f.id == entry.id));
+            tokio::time::sleep(backoff(round)).await;
+        }
+        Err(Error::Queue {
+            operation: "SendMessageBatch",
+            message: format!("{} entries still failing after retries", entries.len()),
+        })
+    }
+}
+
+impl TaskQueue for SqsQueue {
+    async fn depth(&self, queue_url: &str) -> Result<QueueDepth, Error> {
+        use aws_sdk_sqs::types::QueueAttributeName as Name;
+        let output = self
+            .client
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(Name::ApproximateNumberOfMessages)
+            .attribute_names(Name::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(Name::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await
+            .map_err(|e| Error::queue("GetQueueAttributes", e))?;
+        let attributes = output.attributes.unwrap_or_default();
+        let count = |name: Name| attributes.get(&name).and_then(|v| v.parse().ok()).unwrap_or(0);
+        Ok(QueueDepth {
+            visible: count(Name::ApproximateNumberOfMessages),
+            in_flight: count(Name::ApproximateNumberOfMessagesNotVisible),
+            delayed: count(Name::ApproximateNumberOfMessagesDelayed),
+        })
+    }
+
+    async fn send(&self, queue_url: &str, messages: &[TaskMessage]) -> Result<(), Error> {
+        let entries = messages
+            .iter()
+            .enumerate()
+            .map(|(i, message)| {
+                let body = serde_json::to_string(message).map_err(|e| Error::Corrupt(e.to_string()))?;
+                // Ids only need to be unique within a batch, and one batch may carry the same
+                // position of different jobs: number the entries instead.
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(body)
+                    .build()
+                    .map_err(|e| Error::queue("SendMessageBatch", e))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let chunks: Vec<Vec<_>> = entries.chunks(BATCH_MAX).map(<[_]>::to_vec).collect();
+        futures::stream::iter(chunks)
+            .map(|chunk| self.send_batch(queue_url, chunk))
+            .buffer_unordered(SEND_PARALLELISM)
+            .try_collect::<()>()
+            .await
+    }
+
+    async fn defer(&self, queue_url: &str, message: &TaskMessage, delay: std::time::Duration) -> Result<(), Error> {
+        let body = serde_json::to_string(message).map_err(|e| Error::Corrupt(e.to_string()))?;
+        self.client
+            .send_message()
+            .queue_url(queue_url)
+            .message_body(body)
+            .delay_seconds(delay.as_secs().min(MAX_DELAY_SECONDS) as i32)
+            .send()
+            .await
+            .map_err(|e| Error::queue("SendMessage", e))?;
+        Ok(())
+    }
+
+    async fn retry_later(
+        &self,
+        queue_url: &str,
+        receipt_handle: &str,
+        delay: std::time::Duration,
+    ) -> Result<(), Error> {
+        // SQS caps a message's visibility timeout at 12 hours.
+        let seconds = delay.as_secs().min(43_200) as i32;
+        self.client
+            .change_message_visibility()
+            .queue_url(queue_url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+            .map_err(|e| Error::queue("ChangeMessageVisibility", e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,215 @@
+//! The SDK configuration every function builds once per container.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    AfterDeserializationInterceptorContextRef, BeforeSerializationInterceptorContextMut,
+    BeforeTransmitInterceptorContextRef,
+};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+
+use crate::metrics::MetricLine;
+
+/// Loads region and credentials the standard way; `endpoint` points every client at the local
+/// emulator when the deployment passes one.
+pub async fn sdk_config(endpoint: Option<&str>) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(endpoint) = endpoint {
+        loader = loader.endpoint_url(endpoint);
+    }
+    loader.load().await
+}
+
+/// Counts the AWS requests a client sends, by `Service.Operation`, retries included (each
+/// attempt is billed), and the DynamoDB capacity units they consume. Every function attaches
+/// one to its clients and reports each invocation's counts in its metrics; tests and the
+/// benchmarks read the same counts.
+#[derive(Clone, Debug, Default)]
+pub struct RequestCounter(Arc<Mutex<Counts>>);
+
+/// What a [`RequestCounter`] has seen since it was last reset.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Counts {
+    pub requests: BTreeMap<String, u64>,
+    /// DynamoDB write and read capacity units, as DynamoDB reports them (transactions cost
+    /// double, items are billed per started KB on writes and 4 KB on reads).
+    pub write_units: f64,
+    pub read_units: f64,
+}
+
+impl RequestCounter {
+    pub fn snapshot(&self) -> BTreeMap<String, u64> {
+        self.counts().requests
+    }
+
+    pub fn counts(&self) -> Counts {
+        self.0.lock().map(|counts| counts.clone()).unwrap_or_default()
+    }
+
+    pub fn total(&self) -> u64 {
+        self.snapshot().values().sum()
+    }
+
+    pub fn reset(&self) {
+        if let Ok(mut counts) = self.0.lock() {
+            *counts = Counts::default();
+        }
+    }
+
+    /// The counts since the last call, which starts a new count: one invocation's requests
+    /// (a function handles one invocation at a time).
+    pub fn take(&self) -> Counts {
+        self.0.lock().map(|mut counts| std::mem::take(&mut *counts)).unwrap_or_default()
+    }
+
+    /// Adds one invocation's counts to its EMF line: `Requests.<Service>.<Operation>`,
+    /// `Requests` in all, and the DynamoDB capacity units.
+    pub fn add_to(&self, line: &mut MetricLine) {
+        let counts = self.take();
+        line.count("Requests", counts.requests.values().sum());
+        for (operation, count) in counts.requests {
+            line.count(format!("Requests.{operation}"), count);
+        }
+        line.units("DynamoDB.WriteUnits", counts.write_units);
+        line.units("DynamoDB.ReadUnits", counts.read_units);
+    }
+
+    /// Writes one invocation's counts as an EMF line of `function` (with `Invocations` 1, so
+    /// that requests per invocation can be read from the metrics alone).
+    pub fn emit(&self, function: &'static str) {
+        let mut line = MetricLine::new("speedbatch").dimension("Function", function);
+        line.count("Invocations", 1);
+        self.add_to(&mut line);
+        println!("{}", line.render(domain::time::now_millis()));
+    }
+
+    pub fn dynamodb(&self, sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(self.clone()).build(),
+        )
+    }
+
+    pub fn sqs(&self, sdk: &SdkConfig) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(sdk).interceptor(self.clone()).build())
+    }
+
+    pub fn eventbridge(&self, sdk: &SdkConfig) -> aws_sdk_eventbridge::Client {
+        aws_sdk_eventbridge::Client::from_conf(
+            aws_sdk_eventbridge::config::Builder::from(sdk).interceptor(self.clone()).build(),
+        )
+    }
+
+    fn add_units(&self, units: f64, write: bool) {
+        if let Ok(mut counts) = self.0.lock() {
+            if write {
+                counts.write_units += units;
+            } else {
+                counts.read_units += units;
+            }
+        }
+    }
+}
+
+/// Runs `$body` with `$typed` bound to `$value` as the first listed type it downcasts to,
+/// and `$write` to that type's flag.
+macro_rules! downcast_any {
+    ($value:expr, $method:ident, |$typed:ident, $write:ident| $body:expr; $($type:ty => $writes:literal),+ $(,)?) => {
+        $(if let Some($typed) = $value.$method::<$type>() {
+            let $write: bool = $writes;
+            $body;
+        } else)+ {}
+    };
+}
+impl Intercept for RequestCounter {
+    fn name(&self) -> &'static str {
+        "RequestCounter"
+    }
+
+    /// Asks DynamoDB for the capacity each request consumed (free, and the only exact
+    /// figure: item sizes and transactions' double price are DynamoDB's to apply).
+    fn modify_before_serialization(
+        &self,
+        context: &mut BeforeSerializationInterceptorContextMut<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        use aws_sdk_dynamodb::operation as op;
+        let input = context.input_mut();
+        downcast_any!(input, downcast_mut, |typed, _write| {
+            typed.return_consumed_capacity.get_or_insert(ReturnConsumedCapacity::Total);
+        };
+            op::put_item::PutItemInput => true, op::update_item::UpdateItemInput => true,
+            op::delete_item::DeleteItemInput => true, op::transact_write_items::TransactWriteItemsInput => true,
+            op::batch_write_item::BatchWriteItemInput => true, op::get_item::GetItemInput => false,
+            op::query::QueryInput => false, op::batch_get_item::BatchGetItemInput => false,
+        );
+        Ok(())
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let operation =
+            cfg.load::<Metadata>().map_or_else(|| "unknown".to_owned(), |m| format!("{}.{}", m.service(), m.name()));
+        if let Ok(mut counts) = self.0.lock() {
+            *counts.requests.entry(operation).or_default() += 1;
+        }
+        Ok(())
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        use aws_sdk_dynamodb::operation as op;
+        let Ok(output) = context.output_or_error() else { return Ok(()) };
+        // A transaction cancelled by a failed condition is billed too, but DynamoDB returns
+        // no capacity with the error: those writes go uncounted.
+        downcast_any!(output, downcast_ref, |typed, write| {
+            self.add_units(IntoIterator::into_iter(typed.consumed_capacity()).filter_map(|c| c.capacity_units).sum(), write)
+        };
+            op::put_item::PutItemOutput => true, op::update_item::UpdateItemOutput => true,
+            op::delete_item::DeleteItemOutput => true, op::transact_write_items::TransactWriteItemsOutput => true,
+            op::batch_write_item::BatchWriteItemOutput => true, op::get_item::GetItemOutput => false,
+            op::query::QueryOutput => false, op::batch_get_item::BatchGetItemOutput => false,
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_invocations_counts_go_to_its_metric_line_and_start_again_at_zero() {
+        let counter = RequestCounter::default();
+        {
+            let mut counts = counter.0.lock().unwrap();
+            counts.requests.insert("DynamoDB.TransactWriteItems".into(), 2);
+            counts.requests.insert("SQS.SendMessageBatch".into(), 1);
+            counts.write_units = 12.5;
+        }
+        let mut line = MetricLine::new("speedbatch");
+        counter.add_to(&mut line);
+        let line: serde_json::Value = serde_json::from_str(&line.render(0)).unwrap();
+        assert_eq!(line["Requests"], 3.0);
+        assert_eq!(line["Requests.DynamoDB.TransactWriteItems"], 2.0);
+        assert_eq!(line["Requests.SQS.SendMessageBatch"], 1.0);
+        assert_eq!(line["DynamoDB.WriteUnits"], 12.5);
+        assert!(line.get("DynamoDB.ReadUnits").is_none(), "no reads, no metric");
+        assert_eq!(counter.counts(), Counts::default(), "the next invocation starts from zero");
+    }
+}

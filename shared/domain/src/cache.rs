@@ -1,0 +1,83 @@
+//! Result reuse: a tenant's recent result for the same cleaned URL, engine, strategy and
+//! categories stands in for a new analysis when the job allows it (`cache_ttl_seconds`).
+//! Results are shared within a tenant only: another tenant's cache would tell who analysed
+//! what.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::job::{JobId, Tenant};
+use super::settings::{Category, Strategy};
+use crate::time::Millis;
+
+/// Where a result is indexed for reuse. The URL and the options are hashed, so the key has a
+/// fixed size whatever the URL's length.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheKey(String);
+
+impl CacheKey {
+    pub fn new(tenant: &Tenant, engine: &str, strategy: Strategy, categories: &[Category], url: &str) -> Self {
+        // Performance is always scored, so "performance" and no categories are one variant.
+        let mut extra: Vec<&str> =
+            categories.iter().filter(|c| **c != Category::Performance).map(|c| c.as_str()).collect();
+        extra.sort_unstable();
+        extra.dedup();
+        let mut hash = Sha256::new();
+        for part in [engine, strategy.as_str(), &extra.join(","), url] {
+            hash.update(part.as_bytes());
+            hash.update([0]);
+        }
+        CacheKey(format!("CACHE#{}#{}", tenant.0, hex::encode(&hash.finalize()[..16])))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A result that was reused: the job whose analysis it is, and when that analysis ran.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CachedFrom {
+    #[serde(rename = "batch_job_id")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub job_id: JobId,
+    pub analyzed_at: Millis,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(tenant: &str, engine: &str, strategy: Strategy, categories: &[Category], url: &str) -> CacheKey {
+        CacheKey::new(&Tenant(tenant.into()), engine, strategy, categories, url)
+    }
+
+    #[test]
+    fn a_key_is_one_tenant_url_engine_strategy_and_set_of_categories() {
+        let base = key("acme", "psi", Strategy::Mobile, &[], "https://a.com");
+        assert!(base.as_str().starts_with("CACHE#acme#"));
+        assert_eq!(base, key("acme", "psi", Strategy::Mobile, &[Category::Performance], "https://a.com"));
+        assert_eq!(
+            key("acme", "psi", Strategy::Mobile, &[Category::Seo, Category::Accessibility], "https://a.com"),
+            key(
+                "acme",
+                "psi",
+                Strategy::Mobile,
+                &[Category::Accessibility, Category::Seo, Category::Seo],
+                "https://a.com"
+            ),
+        );
+        for other in [
+            key("other", "psi", Strategy::Mobile, &[], "https://a.com"),
+            key("acme", "http", Strategy::Mobile, &[], "https://a.com"),
+            key("acme", "psi", Strategy::Both, &[], "https://a.com"),
+            key("acme", "psi", Strategy::Mobile, &[Category::Seo], "https://a.com"),
+            key("acme", "psi", Strategy::Mobile, &[], "https://a.com/b"),
+        ] {
+            assert_ne!(base, other);
+        }
+        let long = key("acme", "http", Strategy::Mobile, &[], &format!("https://a.com/{}", "x".repeat(2000)));
+        assert_eq!(long.as_str().len(), base.as_str().len(), "fixed size, whatever the URL");
+    }
+}

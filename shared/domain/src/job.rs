@@ -1,0 +1,298 @@
+use serde::{Deserialize, Serialize};
+
+use super::named_enum;
+use crate::settings::JobSettings;
+use crate::time::Millis;
+
+/// A job's id: a UUIDv7, so ids sort by creation time.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JobId(String);
+
+impl JobId {
+    pub fn generate() -> Self {
+        JobId(uuid::Uuid::now_v7().to_string())
+    }
+
+    /// Accepts only the canonical form we generate, so a path segment can never smuggle a
+    /// key delimiter into a DynamoDB key.
+    pub fn parse(text: &str) -> Option<Self> {
+        let uuid = uuid::Uuid::try_parse(text).ok()?;
+        (uuid.to_string() == text).then(|| JobId(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for JobId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The owner of a job: every read and write of a job is scoped to one tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Tenant(pub String);
+
+named_enum!(
+    /// Where a job is in its life. Transitions are driven by the tracker from the counters.
+    JobStatus {
+        Pending => "pending",
+        Processing => "processing",
+        Cancelling => "cancelling",
+        Cancelled => "cancelled",
+        Completed => "completed",
+        CompletedWithErrors => "completed_with_errors",
+        Failed => "failed",
+    }
+);
+
+impl JobStatus {
+    pub fn is_finished(self) -> bool {
+        matches!(self, JobStatus::Completed | JobStatus::CompletedWithErrors | JobStatus::Failed | JobStatus::Cancelled)
+    }
+
+    /// The lifecycle as code. A job whose URLs all finish between two observations may go
+    /// from `pending` straight to an outcome.
+    pub fn can_become(self, next: JobStatus) -> bool {
+        use JobStatus::*;
+        matches!(
+            (self, next),
+            (Pending, Processing | Cancelling)
+                | (Pending | Processing, Completed | CompletedWithErrors | Failed)
+                | (Processing, Cancelling)
+                | (Cancelling, Cancelled)
+        )
+    }
+
+    /// Whether entering this status marks the job as started (if nothing did before): a job
+    /// can finish without the tracker ever seeing it `processing`.
+    pub fn marks_started(self) -> bool {
+        self == JobStatus::Processing || self.is_finished()
+    }
+}
+
+/// The job's URL counters. Every accepted URL is in exactly one of the five buckets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Counters {
+    #[serde(rename = "total_urls")]
+    pub total: u64,
+    pub queued: u64,
+    pub in_progress: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+}
+
+impl Counters {
+    pub fn new(total: u64) -> Self {
+        Counters { total, queued: total, ..Counters::default() }
+    }
+
+    pub fn done(&self) -> u64 {
+        self.succeeded + self.failed + self.cancelled
+    }
+
+    pub fn all_terminal(&self) -> bool {
+        self.done() >= self.total
+    }
+
+    pub fn started(&self) -> bool {
+        self.in_progress > 0 || self.done() > 0
+    }
+
+    /// The status a job with these counters ends in, once every URL is terminal.
+    pub fn outcome(&self) -> JobStatus {
+        if self.cancelled > 0 {
+            JobStatus::Cancelled
+        } else if self.failed == 0 {
+            JobStatus::Completed
+        } else if self.succeeded == 0 {
+            JobStatus::Failed
+        } else {
+            JobStatus::CompletedWithErrors
+        }
+    }
+
+    pub fn percent(&self) -> f64 {
+        if self.total == 0 {
+            return 100.0;
+        }
+        let raw = self.done() as f64 * 100.0 / self.total as f64;
+        (raw * 10.0).round() / 10.0
+    }
+}
+
+/// A job as stored: identity, settings, counters and timestamps.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: JobId,
+    pub tenant: Tenant,
+    pub name: String,
+    pub status: JobStatus,
+    pub settings: JobSettings,
+    pub counters: Counters,
+    pub created_at: Millis,
+    pub started_at: Option<Millis>,
+    pub finished_at: Option<Millis>,
+    /// The last change to the job: counters, status or settings.
+    pub updated_at: Millis,
+}
+
+impl Job {
+    /// A new job of `total_urls` URLs, all queued.
+    pub fn new(tenant: Tenant, name: String, settings: JobSettings, total_urls: u64, now: Millis) -> Job {
+        Job {
+            id: JobId::generate(),
+            tenant,
+            name,
+            status: JobStatus::Pending,
+            settings,
+            counters: Counters::new(total_urls),
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+            updated_at: now,
+        }
+    }
+
+    /// Throughput from the first URL's start to the job's last change, in URLs per minute.
+    /// Measured to the last change rather than to "now", so the figure (and the ETag of a
+    /// progress response) changes only when the job does.
+    pub fn urls_per_minute(&self) -> Option<f64> {
+        let started = self.started_at?;
+        let end = self.finished_at.unwrap_or(self.updated_at);
+        let minutes = (end - started).max(1) as f64 / 60_000.0;
+        let done = self.counters.done();
+        (done > 0).then(|| ((done as f64 / minutes) * 10.0).round() / 10.0)
+    }
+
+    /// Seconds until every URL is done at the current throughput.
+    pub fn eta_seconds(&self) -> Option<u64> {
+        if self.status.is_finished() {
+            return Some(0);
+        }
+        let rate = self.urls_per_minute()?;
+        let remaining = self.counters.total.saturating_sub(self.counters.done());
+        Some((remaining as f64 / rate * 60.0).ceil() as u64)
+    }
+
+    /// How many URLs start at submission: the first window. Each finished URL releases one
+    /// more (see `TaskMessage::releases`).
+    pub fn initial_window(&self) -> u32 {
+        let total = u32::try_from(self.counters.total).unwrap_or(u32::MAX);
+        self.settings.batch_size.max(1).min(total)
+    }
+
+    /// Moves the job to `to`, stamping when it started and finished; the caller has checked
+    /// that the job was in a status that `can_become` it.
+    pub fn enter(&mut self, to: JobStatus, now: Millis) {
+        self.status = to;
+        self.updated_at = now;
+        if to.marks_started() {
+            self.started_at.get_or_insert(now);
+        }
+        if to.is_finished() {
+            self.finished_at = Some(now);
+        }
+    }
+
+    /// The status the tracker should move this job to, if any.
+    pub fn next_status(&self) -> Option<JobStatus> {
+        let next = match self.status {
+            JobStatus::Pending | JobStatus::Processing if self.counters.all_terminal() => self.counters.outcome(),
+            JobStatus::Pending if self.counters.started() => JobStatus::Processing,
+            JobStatus::Cancelling if self.counters.in_progress == 0 && self.counters.all_terminal() => {
+                JobStatus::Cancelled
+            }
+            _ => return None,
+        };
+        self.status.can_become(next).then_some(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Priority;
+    use JobStatus::*;
+
+    fn job(status: JobStatus, counters: Counters) -> Job {
+        let mut job = Job::new(Tenant("t".into()), "n".into(), JobSettings::default(), counters.total, 0);
+        job.status = status;
+        job.counters = counters;
+        job
+    }
+
+    fn counters(total: u64, queued: u64, in_progress: u64, succeeded: u64, failed: u64) -> Counters {
+        Counters { total, queued, in_progress, succeeded, failed, cancelled: 0 }
+    }
+
+    #[test]
+    fn lifecycle_allows_only_the_documented_moves() {
+        for from in JobStatus::ALL {
+            for to in JobStatus::ALL {
+                let expected = matches!(
+                    (from, to),
+                    (Pending, Processing | Cancelling | Completed | CompletedWithErrors | Failed)
+                        | (Processing, Cancelling | Completed | CompletedWithErrors | Failed)
+                        | (Cancelling, Cancelled)
+                );
+                assert_eq!(from.can_become(*to), expected, "{from} -> {to}");
+            }
+        }
+    }
+
+    #[test]
+    fn finished_statuses_never_move() {
+        for status in JobStatus::ALL.iter().filter(|s| s.is_finished()) {
+            assert!(JobStatus::ALL.iter().all(|to| !status.can_become(*to)), "{status}");
+        }
+    }
+
+    #[test]
+    fn tracker_decisions_follow_the_counters() {
+        assert_eq!(job(Pending, counters(3, 3, 0, 0, 0)).next_status(), None);
+        assert_eq!(job(Pending, counters(3, 2, 1, 0, 0)).next_status(), Some(Processing));
+        assert_eq!(job(Processing, counters(3, 1, 1, 1, 0)).next_status(), None);
+        assert_eq!(job(Processing, counters(3, 0, 0, 3, 0)).next_status(), Some(Completed));
+        assert_eq!(job(Processing, counters(3, 0, 0, 2, 1)).next_status(), Some(CompletedWithErrors));
+        assert_eq!(job(Processing, counters(3, 0, 0, 0, 3)).next_status(), Some(Failed));
+        assert_eq!(job(Pending, counters(1, 0, 0, 1, 0)).next_status(), Some(Completed));
+        assert_eq!(job(Completed, counters(3, 0, 0, 3, 0)).next_status(), None);
+        let cancelled = Counters { total: 3, succeeded: 1, cancelled: 2, ..Counters::default() };
+        assert_eq!(job(Cancelling, cancelled).next_status(), Some(Cancelled));
+    }
+
+    #[test]
+    fn rates_come_from_timestamps() {
+        let mut j = job(Processing, counters(100, 40, 10, 45, 5));
+        j.updated_at = 120_000;
+        assert_eq!(j.urls_per_minute(), None, "not started yet");
+        assert_eq!(j.eta_seconds(), None);
+        j.started_at = Some(0);
+        // 50 URLs in 2 minutes: 25 per minute; 50 left: 120 s.
+        assert_eq!(j.urls_per_minute(), Some(25.0));
+        assert_eq!(j.eta_seconds(), Some(120));
+        assert_eq!(j.counters.percent(), 50.0);
+    }
+
+    #[test]
+    fn job_ids_parse_only_in_canonical_form() {
+        let id = JobId::generate();
+        assert_eq!(JobId::parse(id.as_str()), Some(id.clone()));
+        assert_eq!(JobId::parse(&id.as_str().to_uppercase()), None);
+        assert_eq!(JobId::parse("JOB#x"), None);
+        assert_eq!(JobId::parse(""), None);
+    }
+
+    #[test]
+    fn enums_parse_their_names_and_explain_bad_ones() {
+        assert_eq!("urgent".parse::<Priority>(), Ok(Priority::Urgent));
+        assert_eq!("fast".parse::<Priority>().unwrap_err(), "\"fast\" is not one of low, normal, high, urgent");
+    }
+}

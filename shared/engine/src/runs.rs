@@ -1,0 +1,284 @@
+//! What one URL's analysis is made of: each form factor the job asked for (`both` is mobile
+//! and desktop), each analysed `runs` times. The median run is kept and the spread between
+//! runs reported, since one page load is a noisy sample.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use tokio::time::Instant;
+
+use crate::{Admission, EngineError, Engines, Request};
+use domain::time::now_millis;
+use domain::{Analysis, Category, ErrorKind, Strategy};
+
+/// What a job asks for each of its URLs.
+#[derive(Clone, Copy, Debug)]
+pub struct Plan<'a> {
+    pub engine: &'a str,
+    pub url: &'a str,
+    pub strategy: Strategy,
+    /// 1 to 5.
+    pub runs: u32,
+    pub categories: &'a [Category],
+}
+
+/// Measures `plan` before `deadline`. The first run of every form factor must succeed (its
+/// error is the URL's); a later run that fails, finds no quota or no time left only makes
+/// the result rest on fewer runs, which it says.
+pub async fn measure<E: Engines>(engines: &E, plan: &Plan<'_>, deadline: Instant) -> Result<Analysis, EngineError> {
+    let form_factors = plan.strategy.form_factors();
+    let mut result: Option<Analysis> = None;
+    for (index, &strategy) in form_factors.iter().enumerate() {
+        let request = Request { url: plan.url, strategy, categories: plan.categories };
+        // The analyzer took the quota slot of the very first run before claiming the URL.
+        let already_admitted = index == 0;
+        let runs = runs_of(engines, plan, request, already_admitted, deadline).await.map_err(|mut err| {
+            if form_factors.len() > 1 {
+                err.reason = format!("{strategy}: {}", err.reason);
+            }
+            err
+        })?;
+        let kept = median(runs, plan.runs);
+        match result.as_mut() {
+            None => result = Some(kept),
+            // `both`: the mobile result leads (as in PageSpeed Insights); desktop sits beside it.
+            Some(lead) => {
+                lead.metrics.insert(format!("{strategy}_score"), json!(kept.score));
+                lead.metrics.insert(strategy.to_string(), Value::Object(kept.metrics));
+            }
+        }
+    }
+    let mut analysis = result.ok_or_else(|| EngineError::new(ErrorKind::InvalidUrl, "no form factor to analyse"))?;
+    analysis.strategy = plan.strategy;
+    Ok(analysis)
+}
+
+async fn runs_of<E: Engines>(
+    engines: &E,
+    plan: &Plan<'_>,
+    request: Request<'_>,
+    admitted: bool,
+    deadline: Instant,
+) -> Result<Vec<Analysis>, EngineError> {
+    let mut runs = Vec::with_capacity(plan.runs as usize);
+    for run in 0..plan.runs.max(1) {
+        if run > 0 || !admitted {
+            match engines.admit(plan.engine, now_millis()).await {
+                Ok(Admission::At(at)) => {
+                    let wait = Duration::from_millis(u64::try_from(at - now_millis()).unwrap_or(0));
+                    if Instant::now() + wait >= deadline && !runs.is_empty() {
+                        break;
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+                // No place for another run: the runs made so far are the result.
+                Ok(Admission::Wait { .. }) | Err(_) if !runs.is_empty() => break,
+                Ok(Admission::Wait { until, reason }) => {
+                    return Err(EngineError::deferred(ErrorKind::RateLimited, reason, until));
+                }
+                Err(err) => {
+                    return Err(EngineError::new(ErrorKind::EngineUnavailable, err.to_string()));
+                }
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() && !runs.is_empty() {
+            break;
+        }
+        match engines.analyze(plan.engine, request, left).await {
+            Ok(analysis) => runs.push(analysis),
+            Err(err) if runs.is_empty() => return Err(err),
+            Err(err) => {
+                tracing::info!(url = plan.url, run, reason = %err.reason, "an extra run failed; keeping the others");
+                if err.defer_until.is_some() {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(runs)
+}
+
+/// The run with the median score (the lower middle one for an even count), with the runs'
+/// scores and the spread of the score and of every timing between them.
+fn median(mut runs: Vec<Analysis>, requested: u32) -> Analysis {
+    if requested <= 1 && runs.len() == 1 {
+        return runs.remove(0);
+    }
+    let scores: Vec<Option<f64>> = runs.iter().map(|run| run.score).collect();
+    let mut order: Vec<usize> = (0..runs.len()).collect();
+    order.sort_by(|&a, &b| scores[a].unwrap_or(f64::NEG_INFINITY).total_cmp(&scores[b].unwrap_or(f64::NEG_INFINITY)));
+    let kept = order[(runs.len() - 1) / 2];
+
+    let mut spread = Map::new();
+    let present: Vec<f64> = scores.iter().flatten().copied().collect();
+    if let Some(range) = range(&present) {
+        spread.insert("score".into(), json!(range));
+    }
+    for name in runs[kept].metrics.keys().filter(|name| name.ends_with("_ms")) {
+        let values: Vec<f64> = runs.iter().filter_map(|run| run.metrics.get(name)?.as_f64()).collect();
+        if let Some(range) = range(&values).filter(|_| values.len() > 1) {
+            spread.insert(name.clone(), json!(range));
+        }
+    }
+    let completed = runs.len();
+    let mut analysis = runs.swap_remove(kept);
+    if let Some(score_spread) = spread.get("score").cloned() {
+        analysis.metrics.insert("score_spread".into(), score_spread);
+    }
+    analysis.metrics.insert(
+        "runs".into(),
+        json!({
+            "requested": requested,
+            "completed": completed,
+            "kept": kept + 1,
+            "scores": scores,
+            "spread": spread,
+        }),
+    );
+    analysis
+}
+
+/// max − min, rounded to a tenth.
+fn range(values: &[f64]) -> Option<f64> {
+    let min = values.iter().copied().reduce(f64::min)?;
+    let max = values.iter().copied().reduce(f64::max)?;
+    Some(((max - min) * 10.0).round() / 10.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+    use domain::Error;
+    use domain::time::Millis;
+
+    /// Scores each call from a script; records the strategies asked for.
+    struct Scripted {
+        scores: Vec<Result<f64, ErrorKind>>,
+        calls: AtomicU32,
+        asked: Mutex<Vec<Strategy>>,
+        quota_left: AtomicU32,
+    }
+
+    impl Scripted {
+        fn new(scores: Vec<Result<f64, ErrorKind>>) -> Self {
+            Scripted { scores, calls: AtomicU32::new(0), asked: Mutex::new(Vec::new()), quota_left: AtomicU32::new(99) }
+        }
+    }
+
+    impl Engines for Scripted {
+        async fn admit(&self, _: &str, now: Millis) -> Result<Admission, Error> {
+            if self.quota_left.fetch_sub(1, Ordering::SeqCst) == 0 {
+                return Ok(Admission::Wait { until: now + 60_000, reason: "quota".into() });
+            }
+            Ok(Admission::At(now))
+        }
+
+        async fn analyze(&self, _: &str, request: Request<'_>, _: Duration) -> Result<Analysis, EngineError> {
+            self.asked.lock().unwrap().push(request.strategy);
+            let call = self.calls.fetch_add(1, Ordering::SeqCst) as usize;
+            match self.scores[call % self.scores.len()] {
+                Ok(score) => {
+                    let mut metrics = Map::new();
+                    metrics.insert("ttfb_ms".into(), json!(score * 2.0));
+                    metrics.insert("status_code".into(), json!(200));
+                    Ok(Analysis {
+                        engine: "http".into(),
+                        strategy: request.strategy,
+                        score: Some(score),
+                        metrics,
+                        cached_from: None,
+                    })
+                }
+                Err(kind) => Err(EngineError::new(kind, "scripted failure")),
+            }
+        }
+    }
+
+    fn plan(strategy: Strategy, runs: u32) -> Plan<'static> {
+        Plan { engine: "http", url: "https://example.com", strategy, runs, categories: &[] }
+    }
+
+    fn later() -> Instant {
+        Instant::now() + Duration::from_secs(60)
+    }
+
+    #[tokio::test]
+    async fn one_run_is_the_analysis_as_it_came() {
+        let engines = Scripted::new(vec![Ok(80.0)]);
+        let analysis = measure(&engines, &plan(Strategy::Mobile, 1), later()).await.unwrap();
+        assert_eq!(analysis.score, Some(80.0));
+        assert!(analysis.metrics.get("runs").is_none());
+        assert_eq!(engines.calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn the_median_run_is_kept_and_the_spread_reported() {
+        let engines = Scripted::new(vec![Ok(90.0), Ok(40.0), Ok(70.0), Ok(75.0), Ok(60.0)]);
+        let analysis = measure(&engines, &plan(Strategy::Desktop, 5), later()).await.unwrap();
+        assert_eq!(analysis.score, Some(70.0));
+        assert_eq!(analysis.metrics["ttfb_ms"], 140.0, "the kept run's own metrics");
+        assert_eq!(analysis.metrics["score_spread"], 50.0);
+        let runs = &analysis.metrics["runs"];
+        assert_eq!(
+            (runs["requested"].as_u64(), runs["completed"].as_u64(), runs["kept"].as_u64()),
+            (Some(5), Some(5), Some(3))
+        );
+        assert_eq!(runs["scores"], json!([90.0, 40.0, 70.0, 75.0, 60.0]));
+        assert_eq!(runs["spread"]["ttfb_ms"], 100.0);
+        // An even count keeps the lower middle run: the cautious reading.
+        let engines = Scripted::new(vec![Ok(90.0), Ok(40.0)]);
+        let analysis = measure(&engines, &plan(Strategy::Mobile, 2), later()).await.unwrap();
+        assert_eq!(analysis.score, Some(40.0));
+    }
+
+    #[tokio::test]
+    async fn a_failed_extra_run_leaves_the_others_and_a_failed_first_run_fails_the_url() {
+        let engines = Scripted::new(vec![Ok(50.0), Err(ErrorKind::Timeout), Ok(70.0)]);
+        let analysis = measure(&engines, &plan(Strategy::Mobile, 3), later()).await.unwrap();
+        assert_eq!(analysis.metrics["runs"]["completed"], 2);
+        assert_eq!(analysis.score, Some(50.0));
+
+        let engines = Scripted::new(vec![Err(ErrorKind::Http4xx), Ok(70.0)]);
+        let err = measure(&engines, &plan(Strategy::Mobile, 3), later()).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Http4xx);
+        assert_eq!(engines.calls.load(Ordering::SeqCst), 1, "no further runs of a failed URL");
+    }
+
+    #[tokio::test]
+    async fn extra_runs_stop_when_the_quota_is_full() {
+        let engines = Scripted::new(vec![Ok(50.0)]);
+        engines.quota_left.store(1, Ordering::SeqCst);
+        let analysis = measure(&engines, &plan(Strategy::Mobile, 4), later()).await.unwrap();
+        assert_eq!(analysis.metrics["runs"]["completed"], 2);
+        assert_eq!(engines.calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn both_measures_mobile_then_desktop_and_stores_both() {
+        let engines = Scripted::new(vec![Ok(60.0), Ok(95.0)]);
+        let analysis = measure(&engines, &plan(Strategy::Both, 1), later()).await.unwrap();
+        assert_eq!(*engines.asked.lock().unwrap(), [Strategy::Mobile, Strategy::Desktop]);
+        assert_eq!(analysis.strategy, Strategy::Both);
+        assert_eq!(analysis.score, Some(60.0));
+        assert_eq!(analysis.metrics["desktop_score"], 95.0);
+        assert_eq!(analysis.metrics["desktop"]["ttfb_ms"], 190.0);
+
+        // A desktop failure is the URL's, and says which form factor failed.
+        let engines = Scripted::new(vec![Ok(60.0), Err(ErrorKind::Http5xx)]);
+        let err = measure(&engines, &plan(Strategy::Both, 1), later()).await.unwrap_err();
+        assert_eq!((err.kind, err.reason.as_str()), (ErrorKind::Http5xx, "desktop: scripted failure"));
+    }
+
+    #[tokio::test]
+    async fn both_with_runs_keeps_a_median_per_form_factor() {
+        let engines = Scripted::new(vec![Ok(10.0), Ok(30.0), Ok(20.0), Ok(90.0), Ok(70.0), Ok(80.0)]);
+        let analysis = measure(&engines, &plan(Strategy::Both, 3), later()).await.unwrap();
+        assert_eq!(analysis.score, Some(20.0));
+        assert_eq!(analysis.metrics["desktop_score"], 80.0);
+        assert_eq!(analysis.metrics["desktop"]["runs"]["completed"], 3);
+    }
+}

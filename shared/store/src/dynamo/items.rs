@@ -1,0 +1,298 @@
+//! The single-table layout (documented in the README):
+//!
+//! | item | `pk` | `sk` | GSI `by_tenant` |
+//! |---|---|---|---|
+//! | job | `JOB#<job id>` | `JOB` | `gsi1pk = TENANT#<tenant>`, `gsi1sk = <job id>` (UUIDv7: time order); while unfinished also `gsi2pk = ACTIVE`, `gsi2sk = <job id>` (GSI `by_activity`) |
+//! | URL task | `JOB#<job id>` | `URL#<seq, 6 digits>` | once succeeded, `cache_pk = CACHE#<tenant>#<hash of engine, strategy, categories, URL>`, `cache_sk = <analysed at>` (GSI `by_cache`, keys only) |
+//! | API key | `KEY#<sha-256 of the key>` | `KEY` | — |
+//! | callback secret | `TENANT#<tenant>` | `SECRET` | — |
+//!
+//! A job's URLs are one Query on `pk` (`begins_with(sk, "URL#")`), a tenant's jobs one Query
+//! on the GSI, newest first. `expires_at` is the TTL attribute.
+
+use serde::{Deserialize, Serialize};
+
+use domain::Error;
+use domain::time::Millis;
+use domain::{
+    Analysis, Category, Counters, EngineChoice, ErrorKind, Job, JobId, JobSettings, JobStatus, Priority, Strategy,
+    Tenant, UrlStatus, UrlTask,
+};
+
+pub const JOB_SK: &str = "JOB";
+pub const TASK_SK_PREFIX: &str = "URL#";
+/// The largest position a task key can hold in its six digits.
+pub const MAX_SEQ: u32 = 999_999;
+/// The GSI that lists a tenant's jobs.
+pub const TENANT_INDEX: &str = "by_tenant";
+/// The sparse GSI that lists unfinished jobs (keys only), for the reconciler.
+pub const ACTIVE_INDEX: &str = "by_activity";
+/// Sparse and keys-only: succeeded tasks by `cache_pk` (tenant, URL, engine, strategy,
+/// categories hashed) and `cache_sk` (when analysed), for result reuse.
+pub const CACHE_INDEX: &str = "by_cache";
+/// `gsi2pk` of every unfinished job; removed when the job finishes.
+pub const ACTIVE_PK: &str = "ACTIVE";
+
+pub fn job_pk(id: &JobId) -> String {
+    format!("JOB#{id}")
+}
+
+pub fn task_sk(seq: u32) -> String {
+    format!("{TASK_SK_PREFIX}{seq:06}")
+}
+
+pub const KEY_SK: &str = "KEY";
+/// A tenant's callback signing secret lives at `TENANT#<tenant>` / `SECRET`.
+pub const SECRET_SK: &str = "SECRET";
+
+pub fn key_pk(hash: &str) -> String {
+    format!("KEY#{hash}")
+}
+
+pub fn tenant_pk(tenant: &Tenant) -> String {
+    format!("TENANT#{}", tenant.0)
+}
+
+/// A job item exactly as stored (and as a DynamoDB stream image carries it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobItem {
+    pub pk: String,
+    pub sk: String,
+    pub gsi1pk: String,
+    pub gsi1sk: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2sk: Option<String>,
+    pub job_id: JobId,
+    pub tenant: Tenant,
+    pub name: String,
+    pub status: JobStatus,
+    pub priority: Priority,
+    pub strategy: Strategy,
+    pub engine: EngineChoice,
+    pub batch_size: u32,
+    pub timeout_seconds: u32,
+    pub max_retries: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
+    #[serde(default = "domain::settings::one")]
+    pub runs: u32,
+    #[serde(default)]
+    pub cache_ttl_seconds: u32,
+    #[serde(default = "domain::settings::performance_only")]
+    pub categories: Vec<Category>,
+    pub total_urls: u64,
+    pub queued: i64,
+    pub in_progress: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub cancelled: i64,
+    pub created_at: Millis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Millis>,
+    pub updated_at: Millis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+
+impl JobItem {
+    pub fn from_job(job: &Job, now: Millis) -> Self {
+        let c = job.counters;
+        JobItem {
+            pk: job_pk(&job.id),
+            sk: JOB_SK.to_owned(),
+            gsi1pk: tenant_pk(&job.tenant),
+            gsi1sk: job.id.to_string(),
+            gsi2pk: (!job.status.is_finished()).then(|| ACTIVE_PK.to_owned()),
+            gsi2sk: (!job.status.is_finished()).then(|| job.id.to_string()),
+            job_id: job.id.clone(),
+            tenant: job.tenant.clone(),
+            name: job.name.clone(),
+            status: job.status,
+            priority: job.settings.priority,
+            strategy: job.settings.strategy,
+            engine: job.settings.engine,
+            batch_size: job.settings.batch_size,
+            timeout_seconds: job.settings.timeout_seconds,
+            max_retries: job.settings.max_retries,
+            callback_url: job.settings.callback_url.clone(),
+            runs: job.settings.runs,
+            cache_ttl_seconds: job.settings.cache_ttl_seconds,
+            categories: job.settings.categories.clone(),
+            total_urls: c.total,
+            queued: c.queued as i64,
+            in_progress: c.in_progress as i64,
+            succeeded: c.succeeded as i64,
+            failed: c.failed as i64,
+            cancelled: c.cancelled as i64,
+            created_at: job.created_at,
+            started_at: job.started_at,
+            finished_at: job.finished_at,
+            updated_at: job.updated_at.max(now),
+            expires_at: None,
+        }
+    }
+
+    pub fn into_job(self) -> Result<Job, Error> {
+        let count = |name: &str, value: i64| {
+            u64::try_from(value).map_err(|_| Error::Corrupt(format!("job {} has {name} = {value}", self.job_id)))
+        };
+        let counters = Counters {
+            total: self.total_urls,
+            queued: count("queued", self.queued)?,
+            in_progress: count("in_progress", self.in_progress)?,
+            succeeded: count("succeeded", self.succeeded)?,
+            failed: count("failed", self.failed)?,
+            cancelled: count("cancelled", self.cancelled)?,
+        };
+        Ok(Job {
+            id: self.job_id,
+            tenant: self.tenant,
+            name: self.name,
+            status: self.status,
+            settings: JobSettings {
+                priority: self.priority,
+                strategy: self.strategy,
+                engine: self.engine,
+                batch_size: self.batch_size,
+                timeout_seconds: self.timeout_seconds,
+                max_retries: self.max_retries,
+                callback_url: self.callback_url,
+                runs: self.runs,
+                cache_ttl_seconds: self.cache_ttl_seconds,
+                categories: self.categories,
+            },
+            counters,
+            created_at: self.created_at,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// A URL task item as stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskItem {
+    pub pk: String,
+    pub sk: String,
+    pub job_id: JobId,
+    pub seq: u32,
+    pub url: String,
+    pub status: UrlStatus,
+    #[serde(default)]
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<ErrorKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<Analysis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analyzed_at: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released_at: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<Millis>,
+    /// When the reconciler last sent this URL's message again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resent_at: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+
+impl TaskItem {
+    /// A new task; `released_at` is set for the URLs of the first window.
+    pub fn queued(job_id: &JobId, seq: u32, url: String, released_at: Option<Millis>, expires_at: i64) -> Self {
+        TaskItem {
+            pk: job_pk(job_id),
+            sk: task_sk(seq),
+            job_id: job_id.clone(),
+            seq,
+            url,
+            status: UrlStatus::Queued,
+            attempts: 0,
+            error: None,
+            error_kind: None,
+            analysis: None,
+            analyzed_at: None,
+            released_at,
+            lease_until: None,
+            resent_at: None,
+            expires_at: Some(expires_at),
+        }
+    }
+
+    pub fn into_task(self) -> UrlTask {
+        UrlTask {
+            job_id: self.job_id,
+            seq: self.seq,
+            url: self.url,
+            status: self.status,
+            attempts: self.attempts,
+            error: self.error,
+            error_kind: self.error_kind,
+            analysis: self.analysis,
+            analyzed_at: self.analyzed_at,
+            released_at: self.released_at,
+            lease_until: self.lease_until,
+        }
+    }
+}
+
+/// Reads a job from a DynamoDB stream image (the tracker's input).
+pub fn job_from_stream_image(image: serde_dynamo::Item) -> Result<Job, Error> {
+    let item: JobItem = serde_dynamo::from_item(image).map_err(|e| Error::Corrupt(format!("job stream image: {e}")))?;
+    item.into_job()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_sort_tasks_in_submission_order() {
+        assert_eq!(task_sk(7), "URL#000007");
+        assert!(task_sk(9) < task_sk(10));
+        assert!(task_sk(9_999) < task_sk(10_000));
+    }
+
+    #[test]
+    fn job_survives_a_round_trip_through_an_item() {
+        let job = Job {
+            id: JobId::generate(),
+            tenant: Tenant("acme".into()),
+            name: "nightly".into(),
+            status: JobStatus::Processing,
+            settings: JobSettings {
+                priority: Priority::Urgent,
+                strategy: Strategy::Both,
+                engine: EngineChoice::Auto,
+                batch_size: 7,
+                timeout_seconds: 120,
+                max_retries: 2,
+                callback_url: Some("https://hooks.example/done".into()),
+                runs: 3,
+                cache_ttl_seconds: 3600,
+                categories: vec![Category::Performance, Category::Seo],
+            },
+            counters: Counters { total: 10, queued: 5, in_progress: 2, succeeded: 2, failed: 1, cancelled: 0 },
+            created_at: 1_000,
+            started_at: Some(2_000),
+            finished_at: None,
+            updated_at: 3_000,
+        };
+        let item: serde_dynamo::Item = serde_dynamo::to_item(JobItem::from_job(&job, 3_000)).unwrap();
+        assert_eq!(job_from_stream_image(item).unwrap(), job);
+    }
+
+    #[test]
+    fn negative_counters_are_reported_as_corrupt() {
+        let mut item = JobItem::from_job(&Job::new(Tenant("t".into()), "n".into(), JobSettings::default(), 1, 0), 0);
+        item.in_progress = -1;
+        assert!(matches!(item.into_job(), Err(Error::Corrupt(_))));
+    }
+}

@@ -1,0 +1,188 @@
+//! The API's reads and writes of jobs: creating one with all its tasks, listing a tenant's
+//! jobs and a job's URLs, requesting a cancellation, deleting, and the health check's ping.
+
+use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
+use domain::time::Millis;
+use domain::{Cancel, CleanUrl, Error, Job, JobId, JobStatus, Tenant, UrlStatus, UrlTask};
+use futures::{StreamExt, TryStreamExt};
+
+use super::items::{JobItem, MAX_SEQ, TASK_SK_PREFIX, TENANT_INDEX, TaskItem, job_pk, task_sk, tenant_pk};
+use super::moves::Expression;
+use super::{DynamoStore, Filter, Item, av_n, av_s, from_item, raced, status_of, to_item};
+use crate::{Jobs, Page};
+
+/// DynamoDB's limit for one BatchWriteItem.
+pub(super) const BATCH_WRITE_MAX: usize = 25;
+/// BatchWriteItem calls in flight at once while writing a job's tasks.
+const WRITE_PARALLELISM: usize = 8;
+
+/// A new job's task for URL `seq`, queued (and released when it is in the first window).
+fn task_put(job: &Job, seq: u32, url: &CleanUrl, window: u32, expires_at: i64) -> Result<WriteRequest, Error> {
+    let released = (seq < window).then_some(job.created_at);
+    let item = TaskItem::queued(&job.id, seq, url.as_str().to_owned(), released, expires_at);
+    let put =
+        PutRequest::builder().set_item(Some(to_item(&item)?)).build().map_err(|e| Error::store("BatchWriteItem", e))?;
+    Ok(WriteRequest::builder().put_request(put).build())
+}
+
+/// Where a listing of job items on a GSI resumes: after the job `id`, whose index key is
+/// `pk_name = pk_value`, `sk_name = <job id>`.
+pub(super) fn job_index_start(id: &JobId, pk_name: &str, pk_value: String, sk_name: &str) -> Item {
+    let mut key = DynamoStore::job_key(id);
+    key.insert(pk_name.to_owned(), av_s(pk_value));
+    key.insert(sk_name.to_owned(), av_s(id.as_str()));
+    key
+}
+
+impl Jobs for DynamoStore {
+    async fn create_job(&self, job: &Job, urls: &[CleanUrl]) -> Result<(), Error> {
+        // Tasks first, the job item last: a job never exists without all its tasks, and an
+        // interrupted creation leaves only orphan tasks, which expire.
+        let expires_at = self.expiry(job.created_at, 7);
+        let window = job.initial_window();
+        // Each batch's items are built when it is sent, so a 10 000-URL job never holds more
+        // than the batches in flight as DynamoDB items (building all first peaked at 51 MB).
+        // By start index: a closure taking the chunk itself trips the compiler's proof that
+        // the future is `Send`.
+        futures::stream::iter((0..urls.len()).step_by(BATCH_WRITE_MAX))
+            .map(|start| {
+                let batch = &urls[start..urls.len().min(start + BATCH_WRITE_MAX)];
+                let requests = batch
+                    .iter()
+                    .zip(start as u32..)
+                    .map(|(url, seq)| task_put(job, seq, url, window, expires_at))
+                    .collect::<Result<Vec<_>, _>>();
+                async move { self.batch_write(requests?).await }
+            })
+            .buffer_unordered(WRITE_PARALLELISM)
+            .try_collect::<()>()
+            .await?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&JobItem::from_job(job, job.created_at))?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(|e| Error::store("PutItem", e))?;
+        Ok(())
+    }
+
+    async fn list_jobs(
+        &self,
+        tenant: &Tenant,
+        status: Option<JobStatus>,
+        limit: usize,
+        after: Option<&JobId>,
+    ) -> Result<Page<Job, JobId>, Error> {
+        let start = after.map(|id| job_index_start(id, "gsi1pk", tenant_pk(tenant), "gsi1sk"));
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(TENANT_INDEX)
+            .key_condition_expression("gsi1pk = :tenant")
+            .expression_attribute_values(":tenant", av_s(tenant_pk(tenant)))
+            .scan_index_forward(false);
+        let page = self.query_page(query, status.map(|s| Filter::status(s.as_str())), start, limit).await?;
+        let items =
+            page.items.into_iter().map(|item| from_item::<JobItem>(item)?.into_job()).collect::<Result<Vec<_>, _>>()?;
+        let next = if page.more { items.last().map(|job| job.id.clone()) } else { None };
+        Ok(Page { items, next })
+    }
+
+    async fn list_tasks(
+        &self,
+        id: &JobId,
+        status: Option<UrlStatus>,
+        limit: usize,
+        after: Option<u32>,
+    ) -> Result<Page<UrlTask, u32>, Error> {
+        let from = after.map_or_else(|| TASK_SK_PREFIX.to_owned(), |seq| task_sk(seq + 1));
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", av_s(job_pk(id)))
+            .expression_attribute_values(":from", av_s(from))
+            .expression_attribute_values(":to", av_s(task_sk(MAX_SEQ)))
+            .consistent_read(true);
+        let page = self.query_page(query, status.map(|s| Filter::status(s.as_str())), None, limit).await?;
+        let items = page
+            .items
+            .into_iter()
+            .map(|item| Ok(from_item::<TaskItem>(item)?.into_task()))
+            .collect::<Result<Vec<_>, Error>>()?;
+        let next = if page.more { items.last().map(|task| task.seq) } else { None };
+        Ok(Page { items, next })
+    }
+
+    async fn request_cancel(&self, id: &JobId, now: Millis) -> Result<Cancel, Error> {
+        let taking: Vec<&str> = JobStatus::TAKING_WORK.iter().map(|s| s.as_str()).collect();
+        let update = Expression::default()
+            .name("#status", "status")
+            .status_in("#status", "from", &taking)
+            .set("#status = :cancelling, updated_at = :now, cancel_requested_at = :now")
+            .value(":cancelling", av_s(JobStatus::Cancelling.as_str()))
+            .value(":now", av_n(now));
+        // A failed condition returns the job as it was: no second read to say why.
+        match raced(update.update_item(self, Self::job_key(id)).await)? {
+            Ok(()) => Ok(Cancel::Requested),
+            Err(None) => Err(Error::NotFound),
+            Err(Some(job)) => match status_of::<JobStatus>(&job)? {
+                JobStatus::Cancelling => Ok(Cancel::Requested),
+                status => Ok(Cancel::AlreadyFinished(status)),
+            },
+        }
+    }
+
+    async fn delete_job(&self, id: &JobId) -> Result<usize, Error> {
+        let mut deleted = 0;
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", av_s(job_pk(id)))
+                .projection_expression("pk, sk")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| Error::store("Query", e))?;
+            let mut requests = Vec::new();
+            for key in output.items.unwrap_or_default() {
+                let delete = DeleteRequest::builder()
+                    .set_key(Some(key))
+                    .build()
+                    .map_err(|e| Error::store("BatchWriteItem", e))?;
+                requests.push(WriteRequest::builder().delete_request(delete).build());
+            }
+            deleted += requests.len();
+            let chunks: Vec<Vec<WriteRequest>> = requests.chunks(BATCH_WRITE_MAX).map(<[_]>::to_vec).collect();
+            futures::stream::iter(chunks)
+                .map(|chunk| self.batch_write(chunk))
+                .buffer_unordered(WRITE_PARALLELISM)
+                .try_collect::<()>()
+                .await?;
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(deleted);
+            }
+        }
+    }
+
+    async fn ping(&self) -> Result<(), Error> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", av_s("HEALTH"))
+            .key("sk", av_s("HEALTH"))
+            .send()
+            .await
+            .map_err(|e| Error::store("GetItem", e))?;
+        Ok(())
+    }
+}

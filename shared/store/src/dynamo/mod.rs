@@ -1,0 +1,274 @@
+//! The DynamoDB store: one table (its layout in `items`), where every task move is a
+//! conditional write or a transaction whose conditions `moves` derives from
+//! `domain::lifecycle`. The traits are implemented by concern: `jobs` (the API's), `tasks`
+//! (the analyzer's), `tracking` (the tracker's) and `keys` (API keys and callback secrets);
+//! this file holds what they share.
+
+pub mod items;
+mod jobs;
+mod keys;
+mod moves;
+mod tasks;
+mod tracking;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, WriteRequest};
+use domain::retry::backoff;
+use domain::time::Millis;
+use domain::{Error, Job, JobId, UrlTask};
+
+pub use self::items::job_from_stream_image;
+use self::items::{JOB_SK, JobItem, TaskItem, job_pk, task_sk};
+use crate::Lookup;
+
+/// Rounds of re-sending unprocessed items before giving up.
+const UNPROCESSED_RETRIES: u32 = 8;
+
+type Item = HashMap<String, AttributeValue>;
+
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    /// How long a job's items live; URL items get their expiry at creation (with margin for
+    /// the job to run), the job item when it finishes.
+    retention_days: u32,
+}
+
+fn av_s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn av_n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn to_item<T: serde::Serialize>(value: &T) -> Result<Item, Error> {
+    serde_dynamo::to_item(value).map_err(|e| Error::Corrupt(e.to_string()))
+}
+
+fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, Error> {
+    serde_dynamo::from_item(item).map_err(|e| Error::Corrupt(e.to_string()))
+}
+
+fn status_of<T: std::str::FromStr<Err = String>>(item: &Item) -> Result<T, Error> {
+    match item.get("status") {
+        Some(AttributeValue::S(text)) => text.parse().map_err(Error::Corrupt),
+        _ => Err(Error::Corrupt("an item without a status".into())),
+    }
+}
+
+fn number_of(item: &Item, name: &str) -> Option<i64> {
+    match item.get(name) {
+        Some(AttributeValue::N(n)) => n.parse().ok(),
+        _ => None,
+    }
+}
+
+/// A conditional UpdateItem's outcome: `Err` with the item as it was (when it exists) if its
+/// condition did not hold, an error for anything else.
+fn raced<O>(result: Result<O, SdkError<UpdateItemError>>) -> Result<Result<O, Option<Item>>, Error> {
+    match result {
+        Ok(output) => Ok(Ok(output)),
+        Err(err) => match err.as_service_error() {
+            Some(UpdateItemError::ConditionalCheckFailedException(e)) => Ok(Err(e.item().cloned())),
+            _ => Err(Error::store("UpdateItem", err)),
+        },
+    }
+}
+
+/// Whether a conditional UpdateItem applied: `false` when its condition did not hold (the
+/// item had moved on), an error for anything else.
+fn applied<O>(result: Result<O, SdkError<UpdateItemError>>) -> Result<bool, Error> {
+    raced(result).map(|outcome| outcome.is_ok())
+}
+
+/// How one member of a cancelled transaction fared.
+#[derive(Debug)]
+enum Check {
+    Held,
+    /// Its condition failed; the item as it was, when the member asked for it.
+    Failed(Option<Item>),
+}
+
+impl Check {
+    fn failed(&self) -> bool {
+        matches!(self, Check::Failed(_))
+    }
+}
+
+/// How each member of a cancelled transaction fared.
+fn failed_conditions(err: &SdkError<TransactWriteItemsError>) -> Option<Vec<Check>> {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(e)) => Some(
+            e.cancellation_reasons()
+                .iter()
+                .map(|r| match r.code() {
+                    Some("ConditionalCheckFailed") => Check::Failed(r.item().cloned()),
+                    _ => Check::Held,
+                })
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// A filter applied to a Query's results.
+struct Filter {
+    expression: &'static str,
+    names: Vec<(&'static str, &'static str)>,
+    values: Vec<(&'static str, AttributeValue)>,
+}
+
+impl Filter {
+    fn status(status: &str) -> Self {
+        Filter {
+            expression: "#status = :status",
+            names: vec![("#status", "status")],
+            values: vec![(":status", av_s(status))],
+        }
+    }
+}
+
+struct RawPage {
+    items: Vec<Item>,
+    more: bool,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>, retention_days: u32) -> Self {
+        DynamoStore { client, table: table.into(), retention_days }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn key(id: &JobId, sk: String) -> Item {
+        HashMap::from([("pk".to_owned(), av_s(job_pk(id))), ("sk".to_owned(), av_s(sk))])
+    }
+
+    fn job_key(id: &JobId) -> Item {
+        Self::key(id, JOB_SK.to_owned())
+    }
+
+    fn task_key(id: &JobId, seq: u32) -> Item {
+        Self::key(id, task_sk(seq))
+    }
+
+    fn expiry(&self, from: Millis, extra_days: u32) -> i64 {
+        from / 1000 + i64::from(self.retention_days + extra_days) * 86_400
+    }
+
+    async fn batch_write(&self, mut requests: Vec<WriteRequest>) -> Result<(), Error> {
+        for round in 0..=UNPROCESSED_RETRIES {
+            let output = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, requests)
+                .send()
+                .await
+                .map_err(|e| Error::store("BatchWriteItem", e))?;
+            requests = output.unprocessed_items.and_then(|mut items| items.remove(&self.table)).unwrap_or_default();
+            if requests.is_empty() {
+                return Ok(());
+            }
+            tokio::time::sleep(backoff(round)).await;
+        }
+        Err(Error::Store {
+            operation: "BatchWriteItem",
+            message: format!("{} items still unprocessed after retries", requests.len()),
+        })
+    }
+
+    async fn get_consistent(&self, key: Item) -> Result<Option<Item>, Error> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::store("GetItem", e))?;
+        Ok(output.item)
+    }
+
+    /// Runs a Query, keeping only the items `filter` passes when there is one, until `limit`
+    /// items pass or the data ends. `more` says whether anything may follow the last item.
+    async fn query_page(
+        &self,
+        query: QueryFluentBuilder,
+        filter: Option<Filter>,
+        mut start: Option<Item>,
+        limit: usize,
+    ) -> Result<RawPage, Error> {
+        let filtered = filter.is_some();
+        let query = match filter {
+            Some(filter) => {
+                let mut query = query.filter_expression(filter.expression);
+                for (name, attribute) in filter.names {
+                    query = query.expression_attribute_names(name, attribute);
+                }
+                for (name, value) in filter.values {
+                    query = query.expression_attribute_values(name, value);
+                }
+                query
+            }
+            None => query,
+        };
+        let mut items = Vec::new();
+        loop {
+            // DynamoDB applies Limit before the filter: with a filter, read a full page per
+            // request rather than a few items at a time.
+            let want = if filtered { 1_000 } else { (limit - items.len()).max(1) };
+            let output = query
+                .clone()
+                .limit(i32::try_from(want).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| Error::store("Query", e))?;
+            items.extend(output.items.unwrap_or_default());
+            start = output.last_evaluated_key;
+            if items.len() >= limit {
+                let more = items.len() > limit || start.is_some();
+                items.truncate(limit);
+                return Ok(RawPage { items, more });
+            }
+            if start.is_none() {
+                return Ok(RawPage { items, more: false });
+            }
+        }
+    }
+
+    /// Writes a transaction; `Some` with each member's check when a condition failed (and
+    /// nothing was written).
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Option<Vec<Check>>, Error> {
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(None),
+            Err(err) => match failed_conditions(&err) {
+                Some(checks) if checks.iter().any(Check::failed) => Ok(Some(checks)),
+                _ => Err(Error::store("TransactWriteItems", err)),
+            },
+        }
+    }
+}
+
+impl Lookup for DynamoStore {
+    async fn get_job(&self, id: &JobId) -> Result<Option<Job>, Error> {
+        let item = self.get_consistent(Self::job_key(id)).await?;
+        item.map(|item| from_item::<JobItem>(item)?.into_job()).transpose()
+    }
+
+    async fn get_task(&self, id: &JobId, seq: u32) -> Result<Option<UrlTask>, Error> {
+        let item = self.get_consistent(Self::task_key(id, seq)).await?;
+        item.map(|item| Ok(from_item::<TaskItem>(item)?.into_task())).transpose()
+    }
+}

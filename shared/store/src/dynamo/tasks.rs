@@ -1,0 +1,365 @@
+//! The analyzer's writes: claims, take-overs, retries, results with the window's release and
+//! the reuse index, and cancelled URLs. Claims and results of one SQS batch share one
+//! transaction when they can (group commit); when a condition in it fails nothing is written
+//! and each URL is written alone, which tells which one failed.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem};
+use domain::lifecycle::{self, CLAIM, Claim, ClaimStep, GIVE_BACK, JobState, Outcome, RETRY, Recorded, TAKE_OVER};
+use domain::retry::backoff;
+use domain::time::Millis;
+use domain::{Analysis, CacheKey, CachedFrom, Error, ErrorKind, JobId, JobStatus, UrlStatus};
+
+use super::items::{CACHE_INDEX, TaskItem};
+use super::moves::{Expression, Shifts, job_condition, task_move};
+use super::{Check, DynamoStore, Item, UNPROCESSED_RETRIES, applied, av_n, av_s, from_item, number_of, status_of};
+use crate::{ClaimRequest, OutcomeRecord, TaskWork};
+
+/// DynamoDB's limit for one BatchGetItem.
+const BATCH_GET_MAX: usize = 100;
+/// URLs claimed or recorded in one transaction: with their releases and one counter update
+/// per job, at most 75 of DynamoDB's 100 items.
+const BATCH_TRANSACTION_URLS: usize = 25;
+/// Take-overs tried when another delivery keeps moving the URL underneath.
+const TAKE_OVER_ROUNDS: u32 = 3;
+
+/// Whether URLs touching these task items can share one transaction: more than one of them
+/// (or there is nothing to gain), and no item twice (DynamoDB refuses a transaction that
+/// touches one item twice).
+fn batchable<'a>(keys: impl Iterator<Item = (&'a JobId, u32)>) -> bool {
+    let mut seen = HashSet::new();
+    let mut count = 0;
+    for key in keys {
+        count += 1;
+        if !seen.insert(key) {
+            return false;
+        }
+    }
+    count > 1
+}
+
+/// Whether a shared transaction was written. When it was not (a failed condition: a
+/// duplicate, a crash's take-over, a cancelling job; or an error), nothing was, and each URL
+/// is then written alone, which tells what became of it.
+fn held(written: Result<bool, Error>, what: &str) -> bool {
+    written.unwrap_or_else(|err| {
+        tracing::warn!(error = %err, "{what} a batch failed; writing its URLs one by one");
+        false
+    })
+}
+
+/// The claim a task item calls for, decided by `domain::lifecycle::claim_step`.
+fn claim_step_of(id: &JobId, seq: u32, task: &Item, job: JobState, now: Millis) -> Result<ClaimStep, Error> {
+    let status: UrlStatus = status_of(task)?;
+    lifecycle::claim_step(status, number_of(task, "lease_until"), job, now)
+        .map_err(|e| Error::Conflict(format!("URL {seq} of job {id}: {e}")))
+}
+
+impl DynamoStore {
+    /// The task's half of a result: its move, and the move's payload (error, analysis, and
+    /// for a new successful analysis its entry in the reuse index).
+    fn outcome_update(&self, record: &OutcomeRecord, now: Millis) -> Result<TransactWriteItem, Error> {
+        let mut task = task_move(&record.outcome.task_move(), now, now);
+        if let Outcome::Failed { kind, reason, .. } = &record.outcome {
+            task = task
+                .set("#error = :error, error_kind = :kind")
+                .name("#error", "error")
+                .value(":error", av_s(reason.as_str()))
+                .value(":kind", av_s(kind.as_str()));
+        }
+        if let Some(analysis) = record.outcome.analysis() {
+            let value = serde_dynamo::to_attribute_value(analysis).map_err(|e| Error::Corrupt(e.to_string()))?;
+            task = task.set("analysis = :analysis").value(":analysis", value);
+        }
+        // A reused result is not indexed again: its age is its original analysis's.
+        if let Some(key) = record.cache_key.as_ref().filter(|_| record.outcome.is_fresh_success()) {
+            task = task.set("cache_pk = :cache_pk, cache_sk = :now").value(":cache_pk", av_s(key.as_str()));
+        }
+        task.update(&self.table, Self::task_key(&record.job_id, record.seq))
+    }
+
+    /// Marks URL `next` released. Written in the same transaction as the result that
+    /// releases it, so a crash before its message is sent leaves a released, queued URL that
+    /// the reconciler finds.
+    fn release_update(&self, id: &JobId, next: u32, now: Millis) -> Result<TransactWriteItem, Error> {
+        Expression::default()
+            .condition("attribute_exists(pk)")
+            .set("released_at = if_not_exists(released_at, :now)")
+            .value(":now", av_n(now))
+            .update(&self.table, Self::task_key(id, next))
+    }
+
+    /// Claims queued URLs of running jobs in one transaction, each job's counters moved once;
+    /// `false` when any claim's condition failed (and nothing was written).
+    async fn claim_together(&self, claims: &[ClaimRequest], now: Millis) -> Result<bool, Error> {
+        let mut items = Vec::with_capacity(claims.len() + 1);
+        let mut jobs: HashMap<&JobId, Shifts> = HashMap::new();
+        for claim in claims {
+            let until = lifecycle::lease_end(now, claim.lease);
+            items.push(task_move(&CLAIM, now, until).update(&self.table, Self::task_key(&claim.job_id, claim.seq))?);
+            jobs.entry(&claim.job_id).or_default().add(&CLAIM, UrlStatus::Queued, 1);
+        }
+        for (id, shifts) in jobs {
+            items.push(shifts.update(now).update(&self.table, Self::job_key(id))?);
+        }
+        Ok(self.transact(items).await?.is_none())
+    }
+
+    /// Records outcomes, their releases and each job's counters in one transaction; `false`
+    /// when any result's condition failed (and nothing was written).
+    async fn record_together(&self, records: &[OutcomeRecord], now: Millis) -> Result<bool, Error> {
+        let mut items = Vec::with_capacity(records.len() * 2 + 1);
+        let mut jobs: HashMap<&JobId, Shifts> = HashMap::new();
+        for record in records {
+            items.push(self.outcome_update(record, now)?);
+            if let Some(next) = record.release {
+                items.push(self.release_update(&record.job_id, next, now)?);
+            }
+            jobs.entry(&record.job_id).or_default().add(&record.outcome.task_move(), UrlStatus::Processing, 1);
+        }
+        for (id, shifts) in jobs {
+            items.push(shifts.update(now).update(&self.table, Self::job_key(id))?);
+        }
+        Ok(self.transact(items).await?.is_none())
+    }
+
+    /// Takes over a URL whose holder's lease has ended, while its job still takes work; the
+    /// attempt written is the one seen plus one, so a race with another take-over is lost
+    /// cleanly rather than miscounted.
+    async fn take_over(&self, id: &JobId, seq: u32, seen: &Item, now: Millis, until: Millis) -> Result<Claim, Error> {
+        let mut seen = seen.clone();
+        for _ in 0..TAKE_OVER_ROUNDS {
+            let attempts = number_of(&seen, "attempts").unwrap_or(0);
+            let task = task_move(&TAKE_OVER, now, until).condition("attempts = :seen").value(":seen", av_n(attempts));
+            let items = vec![
+                task.update(&self.table, Self::task_key(id, seq))?,
+                job_condition(&TAKE_OVER).check(&self.table, Self::job_key(id))?,
+            ];
+            let Some(checks) = self.transact(items).await? else {
+                return Ok(Claim::Reclaimed { attempt: u32::try_from(attempts + 1).unwrap_or(u32::MAX) });
+            };
+            let job = match &checks[1] {
+                Check::Held => JobState::TakesWork,
+                Check::Failed(Some(job)) => JobState::of(status_of::<JobStatus>(job)?),
+                Check::Failed(None) => return Err(Error::NotFound),
+            };
+            seen = match &checks[0] {
+                Check::Failed(Some(task)) => task.clone(),
+                Check::Failed(None) => return Err(Error::NotFound),
+                Check::Held => seen,
+            };
+            match claim_step_of(id, seq, &seen, job, now)? {
+                ClaimStep::Found(claim) => return Ok(claim),
+                ClaimStep::Move(m) if m == TAKE_OVER => continue,
+                ClaimStep::Move(_) => break,
+            }
+        }
+        // Someone else keeps moving it: look again after a while.
+        Ok(Claim::Busy { until: number_of(&seen, "lease_until").unwrap_or(until).max(now + 1_000) })
+    }
+}
+
+impl TaskWork for DynamoStore {
+    async fn claim_task(&self, id: &JobId, seq: u32, now: Millis, lease: Duration) -> Result<Claim, Error> {
+        let until = lifecycle::lease_end(now, lease);
+        let items = self.move_with_job(id, seq, &CLAIM, UrlStatus::Queued, task_move(&CLAIM, now, until), now)?;
+        // A failed condition returns the item as it was, so telling a duplicate from a
+        // crash recovery or a cancelled job costs no extra read.
+        let Some(checks) = self.transact(items).await? else { return Ok(Claim::Claimed) };
+        let job = match &checks[1] {
+            Check::Held => JobState::TakesWork,
+            Check::Failed(Some(job)) => JobState::of(status_of::<JobStatus>(job)?),
+            Check::Failed(None) => return Err(Error::NotFound),
+        };
+        let task = match &checks[0] {
+            Check::Failed(Some(task)) => task.clone(),
+            Check::Failed(None) => return Err(Error::NotFound),
+            // The task was queued: only the job's condition failed.
+            Check::Held => Item::from([("status".to_owned(), av_s(UrlStatus::Queued.as_str()))]),
+        };
+        match claim_step_of(id, seq, &task, job, now)? {
+            ClaimStep::Found(claim) => Ok(claim),
+            ClaimStep::Move(m) if m == TAKE_OVER => self.take_over(id, seq, &task, now, until).await,
+            ClaimStep::Move(_) => Err(Error::Conflict(format!("URL {seq} of job {id} could not be claimed"))),
+        }
+    }
+
+    async fn claim_tasks(&self, claims: &[ClaimRequest], now: Millis) -> Vec<Result<Claim, Error>> {
+        let mut results = Vec::with_capacity(claims.len());
+        for chunk in claims.chunks(BATCH_TRANSACTION_URLS) {
+            let keys = chunk.iter().map(|c| (&c.job_id, c.seq));
+            if batchable(keys) && held(self.claim_together(chunk, now).await, "claiming") {
+                results.extend(chunk.iter().map(|_| Ok(Claim::Claimed)));
+            } else {
+                let one_by_one = chunk.iter().map(|c| self.claim_task(&c.job_id, c.seq, now, c.lease));
+                results.extend(futures::future::join_all(one_by_one).await);
+            }
+        }
+        results
+    }
+
+    async fn record_retry(
+        &self,
+        id: &JobId,
+        seq: u32,
+        kind: ErrorKind,
+        reason: &str,
+        now: Millis,
+    ) -> Result<(), Error> {
+        let update = task_move(&RETRY, now, now)
+            .set("#error = :error, error_kind = :kind")
+            .name("#error", "error")
+            .value(":error", av_s(reason))
+            .value(":kind", av_s(kind.as_str()));
+        // Not applied: finished or cancelled meanwhile, and the retry has nothing left to keep.
+        applied(update.update_item(self, Self::task_key(id, seq)).await).map(drop)
+    }
+
+    async fn release_claim(&self, id: &JobId, seq: u32, now: Millis) -> Result<(), Error> {
+        // Not applied: the URL finished meanwhile, and there is no claim left to give back.
+        applied(task_move(&GIVE_BACK, now, now).update_item(self, Self::task_key(id, seq)).await).map(drop)
+    }
+
+    async fn record_outcome(
+        &self,
+        id: &JobId,
+        seq: u32,
+        outcome: &Outcome,
+        release: Option<u32>,
+        cache_key: Option<&CacheKey>,
+        now: Millis,
+    ) -> Result<Recorded, Error> {
+        let record =
+            OutcomeRecord { job_id: id.clone(), seq, outcome: outcome.clone(), release, cache_key: cache_key.cloned() };
+        let mut shifts = Shifts::default();
+        shifts.add(&outcome.task_move(), UrlStatus::Processing, 1);
+        let mut items =
+            vec![self.outcome_update(&record, now)?, shifts.update(now).update(&self.table, Self::job_key(id))?];
+        if let Some(next) = release {
+            items.push(self.release_update(id, next, now)?);
+        }
+        match self.transact(items).await? {
+            None => Ok(Recorded::Counted),
+            Some(checks) if checks[0].failed() => Ok(Recorded::Duplicate),
+            Some(_) => Err(Error::NotFound),
+        }
+    }
+
+    async fn record_outcomes(&self, records: &[OutcomeRecord], now: Millis) -> Vec<Result<Recorded, Error>> {
+        let mut results = Vec::with_capacity(records.len());
+        for chunk in records.chunks(BATCH_TRANSACTION_URLS) {
+            let keys = chunk
+                .iter()
+                .flat_map(|r| std::iter::once((&r.job_id, r.seq)).chain(r.release.map(|next| (&r.job_id, next))));
+            if batchable(keys) && held(self.record_together(chunk, now).await, "recording") {
+                results.extend(chunk.iter().map(|_| Ok(Recorded::Counted)));
+            } else {
+                let one_by_one = chunk
+                    .iter()
+                    .map(|r| self.record_outcome(&r.job_id, r.seq, &r.outcome, r.release, r.cache_key.as_ref(), now));
+                results.extend(futures::future::join_all(one_by_one).await);
+            }
+        }
+        results
+    }
+
+    async fn cancel_task(&self, id: &JobId, seq: u32, from: UrlStatus, now: Millis) -> Result<bool, Error> {
+        let Some(cancel) = lifecycle::cancel_move(from) else { return Ok(false) };
+        let items = self.move_with_job(id, seq, &cancel, from, task_move(&cancel, now, now), now)?;
+        Ok(self.transact(items).await?.is_none())
+    }
+
+    async fn task_urls(&self, keys: &[(JobId, u32)]) -> Result<HashMap<(JobId, u32), String>, Error> {
+        #[derive(serde::Deserialize)]
+        struct Url {
+            job_id: JobId,
+            seq: u32,
+            url: String,
+        }
+        let mut urls = HashMap::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH_GET_MAX) {
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.iter().map(|(id, seq)| Self::task_key(id, *seq)).collect()))
+                    .projection_expression("job_id, #seq, #url")
+                    .expression_attribute_names("#seq", "seq")
+                    .expression_attribute_names("#url", "url")
+                    .build()
+                    .map_err(|e| Error::store("BatchGetItem", e))?,
+            );
+            let mut round = 0;
+            while let Some(keys) = request.take() {
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, keys)
+                    .send()
+                    .await
+                    .map_err(|e| Error::store("BatchGetItem", e))?;
+                for item in output.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                    let found: Url = from_item(item)?;
+                    urls.insert((found.job_id, found.seq), found.url);
+                }
+                request = output.unprocessed_keys.and_then(|mut keys| keys.remove(&self.table));
+                if request.is_some() {
+                    if round == UNPROCESSED_RETRIES {
+                        return Err(Error::Store {
+                            operation: "BatchGetItem",
+                            message: "keys still unprocessed after retries".into(),
+                        });
+                    }
+                    tokio::time::sleep(backoff(round)).await;
+                    round += 1;
+                }
+            }
+        }
+        Ok(urls)
+    }
+
+    async fn cached_result(&self, key: &CacheKey, since: Millis) -> Result<Option<Analysis>, Error> {
+        // The index holds keys only (a result's size is not written twice); the newest entry
+        // names the task, which one read fetches.
+        let found = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(CACHE_INDEX)
+            .key_condition_expression("cache_pk = :key AND cache_sk >= :since")
+            .expression_attribute_values(":key", av_s(key.as_str()))
+            .expression_attribute_values(":since", av_n(since))
+            .scan_index_forward(false)
+            .limit(1)
+            .send()
+            .await
+            .map_err(|e| Error::store("Query", e))?;
+        let Some(entry) = found.items().first() else { return Ok(None) };
+        let (Some(pk), Some(sk), Some(AttributeValue::N(at))) =
+            (entry.get("pk"), entry.get("sk"), entry.get("cache_sk"))
+        else {
+            return Err(Error::Corrupt("a cache index entry without its keys".into()));
+        };
+        let analyzed_at: Millis = at.parse().map_err(|_| Error::Corrupt(format!("cache entry time {at:?}")))?;
+        let key = HashMap::from([("pk".to_owned(), pk.clone()), ("sk".to_owned(), sk.clone())]);
+        let Some(item) = self.get_consistent(key).await? else { return Ok(None) };
+        let task = from_item::<TaskItem>(item)?.into_task();
+        Ok(task.analysis.map(|analysis| Analysis {
+            cached_from: Some(CachedFrom { job_id: task.job_id, analyzed_at }),
+            ..analysis
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_two_or_more_distinct_items_share_a_transaction() {
+        let (a, b) = (JobId::generate(), JobId::generate());
+        assert!(batchable([(&a, 0), (&a, 1), (&b, 0)].into_iter()));
+        assert!(!batchable([(&a, 0)].into_iter()), "one URL gains nothing");
+        assert!(!batchable([(&a, 0), (&b, 0), (&a, 0)].into_iter()), "an item twice is refused by DynamoDB");
+    }
+}

@@ -1,0 +1,143 @@
+//! The tracker's writes and reads: a job's status moves, the bulk cancellation of a
+//! cancelling job's queued URLs, and the reconciler's sweep (active jobs, stalled URLs).
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use domain::lifecycle::CANCEL_QUEUED;
+use domain::retry::backoff;
+use domain::time::Millis;
+use domain::{Error, JobId, JobStatus, UrlStatus, UrlTask};
+
+use super::items::{ACTIVE_INDEX, ACTIVE_PK, TASK_SK_PREFIX, TaskItem, job_pk};
+use super::jobs::job_index_start;
+use super::moves::{Expression, Shifts, task_move};
+use super::{DynamoStore, Filter, applied, av_n, av_s, from_item};
+use crate::{Jobs, Page, Tracking};
+
+/// URLs cancelled per transaction (plus the job's counters: DynamoDB allows 100 items; fewer
+/// items make a collision with a concurrent delivery less likely).
+const CANCEL_BATCH: usize = 25;
+/// Re-reads of a page whose cancellation collided with deliveries before giving up (the
+/// stream record is then retried).
+const MAX_CANCEL_CONFLICTS: u32 = 20;
+
+impl Tracking for DynamoStore {
+    async fn transition_job(&self, id: &JobId, from: JobStatus, to: JobStatus, now: Millis) -> Result<bool, Error> {
+        if !from.can_become(to) {
+            return Err(Error::Conflict(format!("a job cannot go from {from} to {to}")));
+        }
+        let mut update = Expression::default()
+            .name("#status", "status")
+            .condition("#status = :from")
+            .value(":from", av_s(from.as_str()))
+            .set("#status = :to, updated_at = :now")
+            .value(":to", av_s(to.as_str()))
+            .value(":now", av_n(now));
+        if to.marks_started() {
+            update = update.set("started_at = if_not_exists(started_at, :now)");
+        }
+        if to.is_finished() {
+            // Leaving the active-jobs index: the reconciler no longer looks at it.
+            update = update
+                .set("finished_at = :now, expires_at = :expires")
+                .value(":expires", av_n(self.expiry(now, 0)))
+                .remove("gsi2pk")
+                .remove("gsi2sk");
+        }
+        applied(update.update_item(self, Self::job_key(id)).await)
+    }
+
+    async fn cancel_queued(&self, id: &JobId, now: Millis, budget: Duration) -> Result<u64, Error> {
+        let started = std::time::Instant::now();
+        let mut cancelled = 0;
+        let mut conflicts = 0;
+        // Tasks before `after` are done with, so each page is read once: linear, not quadratic.
+        let mut after = None;
+        while started.elapsed() < budget {
+            let page = self.list_tasks(id, Some(UrlStatus::Queued), CANCEL_BATCH, after).await?;
+            let Some(last) = page.items.last().map(|task| task.seq) else { break };
+            let n = page.items.len() as u64;
+            let mut items = Vec::with_capacity(page.items.len() + 1);
+            let mut shifts = Shifts::default();
+            for task in &page.items {
+                items.push(task_move(&CANCEL_QUEUED, now, now).update(&self.table, Self::task_key(id, task.seq))?);
+                shifts.add(&CANCEL_QUEUED, UrlStatus::Queued, 1);
+            }
+            items.push(shifts.update(now).update(&self.table, Self::job_key(id))?);
+            match self.transact(items).await? {
+                None => {
+                    cancelled += n;
+                    after = Some(last);
+                    if page.next.is_none() {
+                        break;
+                    }
+                }
+                // A delivery claimed or cancelled one of these meanwhile: read the page again.
+                Some(_) if conflicts < MAX_CANCEL_CONFLICTS => {
+                    conflicts += 1;
+                    tokio::time::sleep(backoff(conflicts)).await;
+                }
+                Some(_) => {
+                    return Err(Error::Conflict(format!("cancelling job {id}: URLs kept changing underneath")));
+                }
+            }
+        }
+        Ok(cancelled)
+    }
+
+    async fn list_active_jobs(&self, limit: usize, after: Option<&JobId>) -> Result<Page<JobId, JobId>, Error> {
+        let start = after.map(|id| job_index_start(id, "gsi2pk", ACTIVE_PK.to_owned(), "gsi2sk"));
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(ACTIVE_INDEX)
+            .key_condition_expression("gsi2pk = :active")
+            .expression_attribute_values(":active", av_s(ACTIVE_PK));
+        let page = self.query_page(query, None, start, limit).await?;
+        let items = page
+            .items
+            .iter()
+            .map(|item| match item.get("gsi2sk") {
+                Some(AttributeValue::S(id)) => {
+                    JobId::parse(id).ok_or_else(|| Error::Corrupt(format!("active-job index entry {id:?}")))
+                }
+                _ => Err(Error::Corrupt("an active-job index entry without a job id".into())),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = if page.more { items.last().cloned() } else { None };
+        Ok(Page { items, next })
+    }
+
+    async fn stalled_tasks(&self, id: &JobId, before: Millis, limit: usize) -> Result<Vec<UrlTask>, Error> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", av_s(job_pk(id)))
+            .expression_attribute_values(":prefix", av_s(TASK_SK_PREFIX))
+            .consistent_read(true);
+        // `UrlTask::is_stalled` as a filter; the contract suite holds the two together.
+        let filter = Filter {
+            expression: "((#status = :queued AND released_at < :before) \
+                 OR (#status = :processing AND (attribute_not_exists(lease_until) OR lease_until < :before))) \
+                 AND (attribute_not_exists(resent_at) OR resent_at < :before)",
+            names: vec![("#status", "status")],
+            values: vec![
+                (":queued", av_s(UrlStatus::Queued.as_str())),
+                (":processing", av_s(UrlStatus::Processing.as_str())),
+                (":before", av_n(before)),
+            ],
+        };
+        let page = self.query_page(query, Some(filter), None, limit).await?;
+        page.items.into_iter().map(|item| Ok(from_item::<TaskItem>(item)?.into_task())).collect()
+    }
+
+    async fn note_resent(&self, id: &JobId, seq: u32, now: Millis) -> Result<(), Error> {
+        let update =
+            Expression::default().condition("attribute_exists(pk)").set("resent_at = :now").value(":now", av_n(now));
+        update.update_item(self, Self::task_key(id, seq)).await.map_err(|e| Error::store("UpdateItem", e))
+    }
+}

@@ -1,0 +1,245 @@
+//! Persistence of jobs, URL tasks, API keys and the shared quota.
+//!
+//! The traits are cut by caller, each as small as its caller needs: [`Jobs`] for the API
+//! (create, list, cancel, delete), [`TaskWork`] for the analyzer (claim, record, retry),
+//! [`Tracking`] for the tracker (status moves, bulk cancellation, the reconciler's sweep),
+//! [`KeyStore`] for API keys and callback secrets, and [`Lookup`] (one job, one task) under
+//! the first and third. [`JobStore`] is all of them, for tests and the contract suite.
+//!
+//! Every task move is one of `domain::lifecycle`'s: [`MemoryStore`] applies them, and
+//! [`DynamoStore`] (one table, layout in `dynamo::items`) derives its conditions from them.
+//! `contract` holds both to the same cases.
+
+#[cfg(any(test, feature = "contract"))]
+pub mod contract;
+pub mod dynamo;
+mod memory;
+pub mod quota;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+pub use domain::lifecycle::{Cancel, Claim, Outcome, Recorded};
+use domain::time::Millis;
+use domain::{Analysis, CacheKey, CleanUrl, Error, ErrorKind, Job, JobId, JobStatus, Tenant, UrlStatus, UrlTask};
+pub use dynamo::DynamoStore;
+pub use memory::MemoryStore;
+pub use quota::{DynamoQuota, MemoryQuota};
+
+/// Every store trait, for code that calls more than one (`use store::prelude::*`).
+pub mod prelude {
+    pub use crate::{JobStore, Jobs, KeyStore, Lookup, TaskWork, Tracking};
+}
+
+/// One URL of a batch of claims: claimed for `lease` from the batch's `now`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClaimRequest {
+    pub job_id: JobId,
+    pub seq: u32,
+    pub lease: Duration,
+}
+
+/// One URL's terminal outcome in a batch of results, with what `record_outcome` takes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutcomeRecord {
+    pub job_id: JobId,
+    pub seq: u32,
+    pub outcome: Outcome,
+    pub release: Option<u32>,
+    pub cache_key: Option<CacheKey>,
+}
+
+/// One page of a listing and where the next one starts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page<T, C> {
+    pub items: Vec<T>,
+    pub next: Option<C>,
+}
+
+/// One job or one task, read consistently.
+pub trait Lookup: Send + Sync {
+    fn get_job(&self, id: &JobId) -> impl Future<Output = Result<Option<Job>, Error>> + Send;
+
+    fn get_task(&self, id: &JobId, seq: u32) -> impl Future<Output = Result<Option<UrlTask>, Error>> + Send;
+}
+
+/// What the API does with jobs.
+pub trait Jobs: Lookup {
+    /// Writes the job and one task per URL (all `queued`, the first window released).
+    fn create_job(&self, job: &Job, urls: &[CleanUrl]) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// A tenant's jobs, newest first, optionally only those in `status`, starting after
+    /// the job `after`.
+    fn list_jobs(
+        &self,
+        tenant: &Tenant,
+        status: Option<JobStatus>,
+        limit: usize,
+        after: Option<&JobId>,
+    ) -> impl Future<Output = Result<Page<Job, JobId>, Error>> + Send;
+
+    /// A job's URLs in submission order, optionally only those in `status`, starting after
+    /// position `after`.
+    fn list_tasks(
+        &self,
+        id: &JobId,
+        status: Option<UrlStatus>,
+        limit: usize,
+        after: Option<u32>,
+    ) -> impl Future<Output = Result<Page<UrlTask, u32>, Error>> + Send;
+
+    /// Moves a `pending` or `processing` job to `cancelling`.
+    fn request_cancel(&self, id: &JobId, now: Millis) -> impl Future<Output = Result<Cancel, Error>> + Send;
+
+    /// Deletes a job and all its URLs; returns how many items went.
+    fn delete_job(&self, id: &JobId) -> impl Future<Output = Result<usize, Error>> + Send;
+
+    /// A cheap read that proves the table answers.
+    fn ping(&self) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// What the analyzer does with the URLs it is handed.
+pub trait TaskWork: Send + Sync {
+    /// Claims a URL for this delivery for `lease` ([`domain::lifecycle::claim_step`]): a
+    /// queued one is claimed with the job's counters, one being analysed is taken over only
+    /// once the previous holder's lease has run out.
+    fn claim_task(
+        &self,
+        id: &JobId,
+        seq: u32,
+        now: Millis,
+        lease: Duration,
+    ) -> impl Future<Output = Result<Claim, Error>> + Send;
+
+    /// Claims several URLs, each as `claim_task` would, in as few requests as the store
+    /// allows; one result per request, in order.
+    fn claim_tasks(
+        &self,
+        claims: &[ClaimRequest],
+        now: Millis,
+    ) -> impl Future<Output = Vec<Result<Claim, Error>>> + Send {
+        futures::future::join_all(claims.iter().map(move |c| self.claim_task(&c.job_id, c.seq, now, c.lease)))
+    }
+
+    /// Keeps a retryable failure on the URL (its last error) and gives up the lease, so the
+    /// delayed redelivery can claim it again.
+    fn record_retry(
+        &self,
+        id: &JobId,
+        seq: u32,
+        kind: ErrorKind,
+        reason: &str,
+        now: Millis,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Gives back a claim that turned out to be premature (the URL has to wait, through no
+    /// fault of its own): the attempt is not counted and the lease ends now.
+    fn release_claim(&self, id: &JobId, seq: u32, now: Millis) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Records a URL's terminal status and counts it on the job, atomically and at most once;
+    /// in the same transaction marks URL `release` (the next of the window) released and, for
+    /// a new successful analysis, indexes it for reuse under `cache_key`.
+    fn record_outcome(
+        &self,
+        id: &JobId,
+        seq: u32,
+        outcome: &Outcome,
+        release: Option<u32>,
+        cache_key: Option<&CacheKey>,
+        now: Millis,
+    ) -> impl Future<Output = Result<Recorded, Error>> + Send;
+
+    /// Records several outcomes, each as `record_outcome` would, in as few requests as the
+    /// store allows; one result per record, in order.
+    fn record_outcomes(
+        &self,
+        records: &[OutcomeRecord],
+        now: Millis,
+    ) -> impl Future<Output = Vec<Result<Recorded, Error>>> + Send {
+        futures::future::join_all(
+            records
+                .iter()
+                .map(move |r| self.record_outcome(&r.job_id, r.seq, &r.outcome, r.release, r.cache_key.as_ref(), now)),
+        )
+    }
+
+    /// Marks a URL of a cancelling job, found in status `from`, `cancelled` and counts it;
+    /// `false` when it was no longer in `from`.
+    fn cancel_task(
+        &self,
+        id: &JobId,
+        seq: u32,
+        from: UrlStatus,
+        now: Millis,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// The URLs of the given tasks (those that exist), in one batched read.
+    fn task_urls(
+        &self,
+        keys: &[(JobId, u32)],
+    ) -> impl Future<Output = Result<HashMap<(JobId, u32), String>, Error>> + Send;
+
+    /// The newest result indexed under `key` that was analysed at or after `since`, marked
+    /// with where it comes from.
+    fn cached_result(
+        &self,
+        key: &CacheKey,
+        since: Millis,
+    ) -> impl Future<Output = Result<Option<Analysis>, Error>> + Send;
+}
+
+/// What the tracker does: moves jobs, cancels in bulk, and sweeps for lost messages.
+pub trait Tracking: Lookup {
+    /// Moves a job from `from` to `to`; `false` when it was no longer in `from`.
+    fn transition_job(
+        &self,
+        id: &JobId,
+        from: JobStatus,
+        to: JobStatus,
+        now: Millis,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// Marks the still-queued URLs of a cancelling job `cancelled`, in batched transactions
+    /// that count them on the job, for at most `budget`; returns how many it cancelled.
+    fn cancel_queued(
+        &self,
+        id: &JobId,
+        now: Millis,
+        budget: Duration,
+    ) -> impl Future<Output = Result<u64, Error>> + Send;
+
+    /// Unfinished jobs of every tenant, a page at a time, for the reconciler.
+    fn list_active_jobs(
+        &self,
+        limit: usize,
+        after: Option<&JobId>,
+    ) -> impl Future<Output = Result<Page<JobId, JobId>, Error>> + Send;
+
+    /// URLs of a job that should be moving but may have lost their message
+    /// ([`UrlTask::is_stalled`]), at most `limit`, in submission order.
+    fn stalled_tasks(
+        &self,
+        id: &JobId,
+        before: Millis,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<UrlTask>, Error>> + Send;
+
+    /// Notes that a stalled URL's message was sent again at `now`.
+    fn note_resent(&self, id: &JobId, seq: u32, now: Millis) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// API keys and callback secrets, by tenant.
+pub trait KeyStore: Send + Sync {
+    fn tenant_for_key_hash(&self, hash: &str) -> impl Future<Output = Result<Option<Tenant>, Error>> + Send;
+
+    fn put_key_hash(&self, hash: &str, tenant: &Tenant) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// The tenant's callback signing secret, created on first use. Unlike API keys it is
+    /// stored as is: signing needs it back.
+    fn callback_secret(&self, tenant: &Tenant) -> impl Future<Output = Result<String, Error>> + Send;
+}
+
+/// A store that does everything: both implementations are one.
+pub trait JobStore: Jobs + TaskWork + Tracking + KeyStore {}
+impl<T: Jobs + TaskWork + Tracking + KeyStore> JobStore for T {}

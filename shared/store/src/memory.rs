@@ -1,0 +1,340 @@
+//! An in-memory store for the handlers' tests. It makes the moves `domain::lifecycle` defines,
+//! as the DynamoDB store's conditions do, and the contract suite holds the two to the same
+//! cases. `set_unavailable` simulates an outage.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use domain::lifecycle::{self, CANCEL_QUEUED, ClaimStep, GIVE_BACK, JobState, RETRY, Refusal};
+use domain::{Analysis, CacheKey, CachedFrom, CleanUrl, ErrorKind, Job, JobId, JobStatus, Tenant, UrlStatus, UrlTask};
+
+use crate::{Cancel, Claim, Jobs, KeyStore, Lookup, Outcome, Page, Recorded, TaskWork, Tracking};
+use domain::Error;
+use domain::time::Millis;
+
+#[derive(Default)]
+struct State {
+    jobs: HashMap<JobId, Job>,
+    tasks: HashMap<(JobId, u32), UrlTask>,
+    keys: HashMap<String, Tenant>,
+    secrets: HashMap<Tenant, String>,
+    resent: HashMap<(JobId, u32), Millis>,
+    /// Cache key → (analysed at, job, seq) of each result indexed under it.
+    cache: HashMap<String, Vec<(Millis, JobId, u32)>>,
+}
+
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+    unavailable: AtomicBool,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// While set, every call fails as DynamoDB would during an outage.
+    pub fn set_unavailable(&self, unavailable: bool) {
+        self.unavailable.store(unavailable, Ordering::SeqCst);
+    }
+
+    fn state(&self) -> Result<std::sync::MutexGuard<'_, State>, Error> {
+        if self.unavailable.load(Ordering::SeqCst) {
+            return Err(Error::Store { operation: "memory", message: "service unavailable".into() });
+        }
+        Ok(self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+}
+
+impl Lookup for MemoryStore {
+    async fn get_job(&self, id: &JobId) -> Result<Option<Job>, Error> {
+        Ok(self.state()?.jobs.get(id).cloned())
+    }
+
+    async fn get_task(&self, id: &JobId, seq: u32) -> Result<Option<UrlTask>, Error> {
+        Ok(self.state()?.tasks.get(&(id.clone(), seq)).cloned())
+    }
+}
+
+impl Jobs for MemoryStore {
+    async fn create_job(&self, job: &Job, urls: &[CleanUrl]) -> Result<(), Error> {
+        let mut state = self.state()?;
+        if state.jobs.contains_key(&job.id) {
+            return Err(Error::Conflict(format!("job {} exists", job.id)));
+        }
+        let window = job.initial_window();
+        for (seq, url) in urls.iter().enumerate() {
+            let seq = seq as u32;
+            state.tasks.insert(
+                (job.id.clone(), seq),
+                UrlTask {
+                    job_id: job.id.clone(),
+                    seq,
+                    url: url.as_str().to_owned(),
+                    status: UrlStatus::Queued,
+                    attempts: 0,
+                    error: None,
+                    error_kind: None,
+                    analysis: None,
+                    analyzed_at: None,
+                    released_at: (seq < window).then_some(job.created_at),
+                    lease_until: None,
+                },
+            );
+        }
+        state.jobs.insert(job.id.clone(), job.clone());
+        Ok(())
+    }
+
+    async fn list_jobs(
+        &self,
+        tenant: &Tenant,
+        status: Option<JobStatus>,
+        limit: usize,
+        after: Option<&JobId>,
+    ) -> Result<Page<Job, JobId>, Error> {
+        let state = self.state()?;
+        let mut jobs: Vec<&Job> = state.jobs.values().filter(|job| &job.tenant == tenant).collect();
+        // Newest first, as the GSI orders UUIDv7 ids.
+        jobs.sort_by(|a, b| b.id.as_str().cmp(a.id.as_str()));
+        let matching = jobs
+            .into_iter()
+            .filter(|job| after.is_none_or(|after| job.id.as_str() < after.as_str()))
+            .filter(|job| status.is_none_or(|status| job.status == status));
+        Ok(page(matching.cloned(), limit, |job| job.id.clone()))
+    }
+
+    async fn list_tasks(
+        &self,
+        id: &JobId,
+        status: Option<UrlStatus>,
+        limit: usize,
+        after: Option<u32>,
+    ) -> Result<Page<UrlTask, u32>, Error> {
+        let state = self.state()?;
+        let mut tasks: Vec<&UrlTask> = state.tasks.values().filter(|task| &task.job_id == id).collect();
+        tasks.sort_by_key(|task| task.seq);
+        let matching = tasks
+            .into_iter()
+            .filter(|task| after.is_none_or(|after| task.seq > after))
+            .filter(|task| status.is_none_or(|status| task.status == status));
+        Ok(page(matching.cloned(), limit, |task| task.seq))
+    }
+
+    async fn request_cancel(&self, id: &JobId, now: Millis) -> Result<Cancel, Error> {
+        let mut state = self.state()?;
+        let job = state.jobs.get_mut(id).ok_or(Error::NotFound)?;
+        match job.status {
+            status if status.can_become(JobStatus::Cancelling) => {
+                job.enter(JobStatus::Cancelling, now);
+                Ok(Cancel::Requested)
+            }
+            JobStatus::Cancelling => Ok(Cancel::Requested),
+            status => Ok(Cancel::AlreadyFinished(status)),
+        }
+    }
+
+    async fn delete_job(&self, id: &JobId) -> Result<usize, Error> {
+        let mut state = self.state()?;
+        let before = state.tasks.len();
+        state.tasks.retain(|(job, _), _| job != id);
+        let tasks = before - state.tasks.len();
+        Ok(tasks + usize::from(state.jobs.remove(id).is_some()))
+    }
+
+    async fn ping(&self) -> Result<(), Error> {
+        self.state().map(|_| ())
+    }
+}
+
+impl TaskWork for MemoryStore {
+    async fn claim_task(&self, id: &JobId, seq: u32, now: Millis, lease: std::time::Duration) -> Result<Claim, Error> {
+        let until = lifecycle::lease_end(now, lease);
+        let mut state = self.state()?;
+        let State { jobs, tasks, .. } = &mut *state;
+        let job = jobs.get_mut(id).ok_or(Error::NotFound)?;
+        let task = tasks.get_mut(&(id.clone(), seq)).ok_or(Error::NotFound)?;
+        let step = lifecycle::claim_step(task.status, task.lease_until, JobState::of(job.status), now)
+            .map_err(|e| Error::Conflict(format!("URL {seq} of job {id}: {e}")))?;
+        match step {
+            ClaimStep::Found(claim) => Ok(claim),
+            ClaimStep::Move(step) => {
+                step.apply(task, Some(job), now, until);
+                Ok(if step == lifecycle::CLAIM { Claim::Claimed } else { Claim::Reclaimed { attempt: task.attempts } })
+            }
+        }
+    }
+
+    async fn record_retry(
+        &self,
+        id: &JobId,
+        seq: u32,
+        kind: ErrorKind,
+        reason: &str,
+        now: Millis,
+    ) -> Result<(), Error> {
+        let mut state = self.state()?;
+        if let Some(task) = state.tasks.get_mut(&(id.clone(), seq)).filter(|t| RETRY.check(t, None, now).is_ok()) {
+            RETRY.apply(task, None, now, now);
+            task.error = Some(reason.to_owned());
+            task.error_kind = Some(kind);
+        }
+        Ok(())
+    }
+
+    async fn release_claim(&self, id: &JobId, seq: u32, now: Millis) -> Result<(), Error> {
+        let mut state = self.state()?;
+        if let Some(task) = state.tasks.get_mut(&(id.clone(), seq)).filter(|t| GIVE_BACK.check(t, None, now).is_ok()) {
+            GIVE_BACK.apply(task, None, now, now);
+        }
+        Ok(())
+    }
+
+    async fn record_outcome(
+        &self,
+        id: &JobId,
+        seq: u32,
+        outcome: &Outcome,
+        release: Option<u32>,
+        cache_key: Option<&CacheKey>,
+        now: Millis,
+    ) -> Result<Recorded, Error> {
+        let mut state = self.state()?;
+        let State { jobs, tasks, cache, .. } = &mut *state;
+        let job = jobs.get_mut(id).ok_or(Error::NotFound)?;
+        let task = tasks.get_mut(&(id.clone(), seq)).ok_or(Error::NotFound)?;
+        let step = outcome.task_move();
+        match step.check(task, Some(job.status), now) {
+            Ok(()) => {}
+            Err(Refusal::Status(_)) => return Ok(Recorded::Duplicate),
+            Err(refusal) => return Err(Error::Conflict(format!("recording URL {seq} of job {id}: {refusal:?}"))),
+        }
+        if let Some(next) = release {
+            // As the store would refuse the whole transaction: the URL released must exist.
+            let next = tasks.get_mut(&(id.clone(), next)).ok_or(Error::NotFound)?;
+            next.released_at.get_or_insert(now);
+        }
+        let task = tasks.get_mut(&(id.clone(), seq)).ok_or(Error::NotFound)?;
+        step.apply(task, Some(job), now, now);
+        task.analysis = outcome.analysis().cloned();
+        if let Outcome::Failed { kind, reason, .. } = outcome {
+            task.error = Some(reason.clone());
+            task.error_kind = Some(*kind);
+        }
+        if let Some(key) = cache_key.filter(|_| outcome.is_fresh_success()) {
+            cache.entry(key.as_str().to_owned()).or_default().push((now, id.clone(), seq));
+        }
+        Ok(Recorded::Counted)
+    }
+
+    async fn cancel_task(&self, id: &JobId, seq: u32, from: UrlStatus, now: Millis) -> Result<bool, Error> {
+        let mut state = self.state()?;
+        let State { jobs, tasks, .. } = &mut *state;
+        let (Some(job), Some(task)) = (jobs.get_mut(id), tasks.get_mut(&(id.clone(), seq))) else {
+            return Ok(false);
+        };
+        let Some(step) = lifecycle::cancel_move(from).filter(|m| m.check(task, Some(job.status), now).is_ok()) else {
+            return Ok(false);
+        };
+        step.apply(task, Some(job), now, now);
+        Ok(true)
+    }
+
+    async fn task_urls(&self, keys: &[(JobId, u32)]) -> Result<HashMap<(JobId, u32), String>, Error> {
+        let state = self.state()?;
+        Ok(keys.iter().filter_map(|key| state.tasks.get(key).map(|task| (key.clone(), task.url.clone()))).collect())
+    }
+
+    async fn cached_result(&self, key: &CacheKey, since: Millis) -> Result<Option<Analysis>, Error> {
+        let state = self.state()?;
+        let newest = state
+            .cache
+            .get(key.as_str())
+            .and_then(|entries| entries.iter().filter(|(at, _, _)| *at >= since).max_by_key(|(at, _, _)| *at));
+        Ok(newest.and_then(|(at, job_id, seq)| {
+            let analysis = state.tasks.get(&(job_id.clone(), *seq))?.analysis.clone()?;
+            Some(Analysis { cached_from: Some(CachedFrom { job_id: job_id.clone(), analyzed_at: *at }), ..analysis })
+        }))
+    }
+}
+
+impl Tracking for MemoryStore {
+    async fn transition_job(&self, id: &JobId, from: JobStatus, to: JobStatus, now: Millis) -> Result<bool, Error> {
+        if !from.can_become(to) {
+            return Err(Error::Conflict(format!("a job cannot go from {from} to {to}")));
+        }
+        let mut state = self.state()?;
+        let Some(job) = state.jobs.get_mut(id).filter(|job| job.status == from) else {
+            return Ok(false);
+        };
+        job.enter(to, now);
+        Ok(true)
+    }
+
+    async fn cancel_queued(&self, id: &JobId, now: Millis, _budget: std::time::Duration) -> Result<u64, Error> {
+        let mut state = self.state()?;
+        let State { jobs, tasks, .. } = &mut *state;
+        let job = jobs.get_mut(id).ok_or(Error::NotFound)?;
+        let mut cancelled = 0;
+        for task in tasks.values_mut().filter(|t| &t.job_id == id) {
+            if CANCEL_QUEUED.check(task, Some(job.status), now).is_ok() {
+                CANCEL_QUEUED.apply(task, Some(&mut *job), now, now);
+                cancelled += 1;
+            }
+        }
+        Ok(cancelled)
+    }
+
+    async fn list_active_jobs(&self, limit: usize, after: Option<&JobId>) -> Result<Page<JobId, JobId>, Error> {
+        let state = self.state()?;
+        let mut ids: Vec<JobId> =
+            state.jobs.values().filter(|job| !job.status.is_finished()).map(|job| job.id.clone()).collect();
+        ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        let matching = ids.into_iter().filter(|id| after.is_none_or(|after| id.as_str() > after.as_str()));
+        Ok(page(matching, limit, JobId::clone))
+    }
+
+    async fn stalled_tasks(&self, id: &JobId, before: Millis, limit: usize) -> Result<Vec<UrlTask>, Error> {
+        let state = self.state()?;
+        let mut stalled: Vec<UrlTask> = state
+            .tasks
+            .values()
+            .filter(|task| &task.job_id == id)
+            .filter(|task| task.is_stalled(before, state.resent.get(&(id.clone(), task.seq)).copied()))
+            .cloned()
+            .collect();
+        stalled.sort_by_key(|task| task.seq);
+        stalled.truncate(limit);
+        Ok(stalled)
+    }
+
+    async fn note_resent(&self, id: &JobId, seq: u32, now: Millis) -> Result<(), Error> {
+        self.state()?.resent.insert((id.clone(), seq), now);
+        Ok(())
+    }
+}
+
+/// The first `limit` items, and the cursor of the last one when more follow.
+fn page<T, C>(mut items: impl Iterator<Item = T>, limit: usize, cursor: impl Fn(&T) -> C) -> Page<T, C> {
+    let taken: Vec<T> = items.by_ref().take(limit).collect();
+    let next = if items.next().is_some() { taken.last().map(cursor) } else { None };
+    Page { items: taken, next }
+}
+
+impl KeyStore for MemoryStore {
+    async fn tenant_for_key_hash(&self, hash: &str) -> Result<Option<Tenant>, Error> {
+        Ok(self.state()?.keys.get(hash).cloned())
+    }
+
+    async fn callback_secret(&self, tenant: &Tenant) -> Result<String, Error> {
+        let mut state = self.state()?;
+        Ok(state.secrets.entry(tenant.clone()).or_insert_with(domain::auth::generate_callback_secret).clone())
+    }
+
+    async fn put_key_hash(&self, hash: &str, tenant: &Tenant) -> Result<(), Error> {
+        self.state()?.keys.insert(hash.to_owned(), tenant.clone());
+        Ok(())
+    }
+}

@@ -1,0 +1,14 @@
+//! Helpers shared by the integration tests (real handlers against ministack), the end-to-end
+//! tests (the deployed template driven over HTTP), the bench and the chaos suite.
+
+pub mod api;
+pub mod emulator;
+pub mod fake_psi;
+pub mod logs;
+pub mod markdown;
+pub mod origin;
+pub mod processes;
+pub mod site;
+pub mod ssrf;
+pub mod stack;
+pub mod stats;
