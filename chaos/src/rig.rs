@@ -107,15 +107,14 @@ impl Rig {
 
     /// The messages the API sent for a job's URLs, rebuilt from its stored tasks: what a
     /// redelivery of each would carry.
-    pub async fn messages_of(&self, id: &str, timeout_seconds: u32) -> Result<Vec<TaskMessage>, String> {
+    pub async fn messages_of(&self, id: &str) -> Result<Vec<TaskMessage>, String> {
         let job_id = JobId::parse(id).ok_or_else(|| format!("{id} is not a job id"))?;
         let job = self.store.get_job(&job_id).await.map_err(|e| e.to_string())?.ok_or("the job is not stored")?;
         let mut messages = Vec::new();
         let mut after = None;
         loop {
             let page = self.store.list_tasks(&job_id, None, 100, after).await.map_err(|e| e.to_string())?;
-            messages
-                .extend(page.items.into_iter().map(|task| TaskMessage::new(&job, task.seq, task.url, timeout_seconds)));
+            messages.extend(page.items.into_iter().map(|task| TaskMessage::new(&job, task.seq, task.url)));
             match page.next {
                 Some(next) => after = Some(next),
                 None => return Ok(messages),

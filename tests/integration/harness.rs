@@ -65,11 +65,7 @@ impl Harness {
             queue: env.queue(),
             events: MemoryPublisher::default(),
             callbacks: Callbacks::new(policy).expect("callbacks").with_retries(3, Duration::from_millis(50)),
-            settings: TrackerSettings {
-                queues: env.queues.clone(),
-                max_url_timeout_seconds: 840,
-                reconcile_after: Duration::ZERO,
-            },
+            settings: TrackerSettings { queues: env.queues.clone(), reconcile_after: Duration::ZERO },
         };
         Harness { env, router, analyzer, tracker }
     }

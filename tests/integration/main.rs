@@ -12,3 +12,4 @@ mod redrive;
 mod sample_events;
 mod scale;
 mod ssrf;
+mod store_contract;

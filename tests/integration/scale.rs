@@ -168,8 +168,8 @@ async fn one_send_may_carry_the_same_position_of_two_jobs() {
     let job = |name: &str| domain::Job::new(Tenant("t".into()), name.into(), Default::default(), 1, 0);
     let (a, b) = (job("a"), job("b"));
     let messages = [
-        domain::TaskMessage::new(&a, 0, "https://a.example".into(), 60),
-        domain::TaskMessage::new(&b, 0, "https://b.example".into(), 60),
+        domain::TaskMessage::new(&a, 0, "https://a.example".into()),
+        domain::TaskMessage::new(&b, 0, "https://b.example".into()),
     ];
     env.queue().send(&env.queues.normal, &messages).await.expect("one batch, two URLs at position 0");
     let received =

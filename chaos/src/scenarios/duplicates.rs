@@ -43,8 +43,7 @@ async fn duplicates(rig: &Rig, scale: &Scale, section: &mut Section) -> Result<(
         )
         .await?;
     let id = created["batch_job_id"].as_str().ok_or("no job id")?.to_owned();
-    let timeout = created["effective_timeout_seconds"].as_u64().unwrap_or(10) as u32;
-    let messages = rig.messages_of(&id, timeout).await?;
+    let messages = rig.messages_of(&id).await?;
     rig.send(queue, &messages).await?;
     let (progress, _) = scenarios::watch(&rig.api, &id, Duration::from_secs(600), async |_| Ok(())).await?;
     // Copies of URLs that finished first may still wait out a lease on the queue.

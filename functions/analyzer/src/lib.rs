@@ -12,7 +12,7 @@ use aws::queue::TaskQueue;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use domain::ErrorKind;
 use domain::retry::url_retry_delay;
-use domain::{Analysis, TaskMessage};
+use domain::{Analysis, TaskMessage, timeouts};
 use engine::runs::{self, Plan};
 use engine::{Admission, EngineError, Engines};
 use futures::future::join_all;
@@ -21,8 +21,6 @@ use store::{Claim, ClaimRequest, Outcome, OutcomeRecord, Recorded, TaskWork};
 use crate::group_commit::GroupCommit;
 use domain::time::now_millis;
 
-/// Time kept back from the invocation's deadline to record a result after an analysis.
-const WRITE_MARGIN: Duration = Duration::from_secs(10);
 /// The longest a busy URL's duplicate waits before looking again (SQS allows 12 hours).
 const MAX_WAIT: Duration = Duration::from_secs(900);
 /// Attempts a URL gets beyond `1 + max_retries` for analyses that never reported back (the
@@ -266,7 +264,7 @@ where
         let cached = self.cached(message).await?;
         let start_at = match cached {
             Some(_) => now_millis(),
-            None => match self.engine.admit(&message.engine, now_millis()).await? {
+            None => match self.engine.admit(message.engine, now_millis()).await? {
                 Admission::At(at) => at,
                 Admission::Wait { until, reason } => return self.defer(message, until, &reason).await,
             },
@@ -274,9 +272,8 @@ where
         // The analysis stops at the URL's timeout or early enough to write its result before
         // Lambda ends the invocation; the lease covers both, so no other delivery starts the
         // URL while this one may still record it.
-        let remaining =
-            deadline.duration_since(std::time::SystemTime::now()).unwrap_or_default().saturating_sub(WRITE_MARGIN);
-        let timeout = Duration::from_secs(u64::from(message.timeout_seconds)).min(remaining);
+        let left = deadline.duration_since(std::time::SystemTime::now()).unwrap_or_default();
+        let timeout = timeouts::analysis_time(message.timeout_seconds, left);
         let attempt = match self.claim(message, record, timeout, writes).await? {
             Ok(attempt) => attempt,
             Err(disposition) => return Ok(disposition),
@@ -292,7 +289,7 @@ where
         }
         let started = std::time::Instant::now();
         let plan = Plan {
-            engine: &message.engine,
+            engine: message.engine,
             url: &message.url,
             strategy: message.strategy,
             runs: message.runs,
@@ -339,7 +336,7 @@ where
         let now = now_millis();
         // The attempt is the URL's own count, not SQS's receive count: a duplicate that only
         // waited, or a message the reconciler sent again, is not an attempt.
-        let request = ClaimRequest { job_id: job_id.clone(), seq, lease: timeout + WRITE_MARGIN };
+        let request = ClaimRequest { job_id: job_id.clone(), seq, lease: timeouts::lease(timeout) };
         let claim = writes
             .claims
             .submit(request, |claims| async move { self.store.claim_tasks(&claims, now_millis()).await })
@@ -434,7 +431,7 @@ mod tests {
 
     use aws::queue::MemoryQueue;
     use domain::AddressPolicy;
-    use domain::{Analysis, CleanUrl, ErrorKind, Job, JobId, JobSettings, Strategy, Tenant, UrlStatus};
+    use domain::{Analysis, CleanUrl, EngineKind, ErrorKind, Job, JobId, JobSettings, Strategy, Tenant, UrlStatus};
     use engine::{Engine, Request};
     use serde_json::json;
     use store::MemoryStore;
@@ -740,7 +737,7 @@ mod tests {
     }
 
     impl Engines for Gated {
-        async fn admit(&self, _: &str, now: domain::time::Millis) -> Result<Admission, domain::Error> {
+        async fn admit(&self, _: EngineKind, now: domain::time::Millis) -> Result<Admission, domain::Error> {
             if self.full.load(std::sync::atomic::Ordering::SeqCst) {
                 Ok(Admission::Wait { until: now + 30_000, reason: "quota full".into() })
             } else {
@@ -748,7 +745,7 @@ mod tests {
             }
         }
 
-        async fn analyze(&self, _: &str, request: Request<'_>, _: Duration) -> Result<Analysis, EngineError> {
+        async fn analyze(&self, _: EngineKind, request: Request<'_>, _: Duration) -> Result<Analysis, EngineError> {
             let (url, strategy) = (request.url, request.strategy);
             if url.contains("limited") {
                 let reason = "Quota exceeded for quota metric 'Queries'";
@@ -815,7 +812,7 @@ mod tests {
             let settings = JobSettings { cache_ttl_seconds, ..JobSettings::default() };
             Job::new(Tenant(tenant.into()), "n".into(), settings, 1, 0)
         };
-        let message = |job: &Job| serde_json::to_value(TaskMessage::new(job, 0, url.as_str().into(), 60)).unwrap();
+        let message = |job: &Job| serde_json::to_value(TaskMessage::new(job, 0, url.as_str().into())).unwrap();
 
         let first = submit("t", 0);
         a.store.create_job(&first, std::slice::from_ref(&url)).await.unwrap();

@@ -21,7 +21,7 @@ use axum::routing::{delete, get, post};
 use crate::error::ApiError;
 pub use crate::state::{ApiSettings, AppState, Queue, Store};
 
-pub const BASE_PATH: &str = "/api/v1/batch-processing";
+pub use domain::paths::BASE_PATH;
 
 pub fn app<S, Q>(state: AppState<S, Q>) -> Router
 where
@@ -41,7 +41,7 @@ where
         .layer(DefaultBodyLimit::max(routes::start::MAX_BODY_BYTES));
     Router::new()
         .route("/", get(routes::dashboard::page))
-        .route("/api/v1/openapi.json", get(openapi::document))
+        .route(domain::paths::OPENAPI_PATH, get(openapi::document))
         .nest(BASE_PATH, api)
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .with_state(Arc::new(state))

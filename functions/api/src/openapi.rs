@@ -4,6 +4,8 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use domain::{paths, settings};
+
 use crate::routes;
 
 #[derive(OpenApi)]
@@ -25,7 +27,7 @@ use crate::routes;
     ),
     // Types only parameters refer to: utoipa registers those of bodies by itself.
     components(schemas(routes::results::Format)),
-    modifiers(&Security),
+    modifiers(&Security, &StartBounds, &UnderBasePath),
     security(("api_key" = []), ("bearer" = [])),
     tags((name = "jobs", description = "Submit, watch, cancel, export and clean up jobs"), (name = "service", description = "Service state"))
 )]
@@ -42,6 +44,46 @@ impl Modify for Security {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// The handlers' paths are written relative to the API's base path, which is defined once
+/// (`domain::paths`): the document puts them under it, as the router does.
+struct UnderBasePath;
+
+impl Modify for UnderBasePath {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let paths = std::mem::take(&mut openapi.paths.paths);
+        openapi.paths.paths = paths.into_iter().map(|(path, item)| (paths::endpoint(&path), item)).collect();
+    }
+}
+
+/// `POST /start`'s bounds and defaults, from `domain::settings`, where validation reads them.
+struct StartBounds;
+
+impl Modify for StartBounds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::Schema;
+        let Some(RefOr::T(Schema::Object(body))) =
+            openapi.components.as_mut().and_then(|c| c.schemas.get_mut("StartRequest"))
+        else {
+            return;
+        };
+        let properties = &mut body.properties;
+        for bounds in settings::NUMBERS {
+            if let Some(RefOr::T(Schema::Object(number))) = properties.get_mut(bounds.field) {
+                number.minimum = Some(bounds.min.into());
+                number.maximum = Some(bounds.max.into());
+                number.default = Some(bounds.default.into());
+            }
+        }
+        if let Some(RefOr::T(Schema::Object(name))) = properties.get_mut("name") {
+            (name.min_length, name.max_length) = (Some(1), Some(settings::MAX_NAME_CHARS));
+        }
+        if let Some(RefOr::T(Schema::Array(urls))) = properties.get_mut("urls") {
+            (urls.min_items, urls.max_items) = (Some(1), Some(settings::MAX_URLS));
+        }
     }
 }
 
@@ -141,7 +183,8 @@ mod tests {
     /// The request body's documented bounds are the ones `POST /start` enforces.
     #[test]
     fn start_request_constraints_are_the_handlers() {
-        use crate::routes::start::{MAX_NAME_CHARS, MAX_URLS, START_FIELDS};
+        use crate::routes::start::START_FIELDS;
+        use domain::settings::{MAX_NAME_CHARS, MAX_URLS, NUMBERS};
         let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
         let body = &doc["components"]["schemas"]["StartRequest"];
         assert_eq!(body["additionalProperties"], false, "unknown fields are refused");
@@ -152,5 +195,14 @@ mod tests {
         );
         let urls = &body["properties"]["urls"];
         assert_eq!((urls["minItems"].as_u64(), urls["maxItems"].as_u64()), (Some(1), Some(MAX_URLS as u64)));
+        for bounds in NUMBERS {
+            let field = &body["properties"][bounds.field];
+            assert_eq!(
+                (field["minimum"].as_u64(), field["maximum"].as_u64(), field["default"].as_u64()),
+                (Some(u64::from(bounds.min)), Some(u64::from(bounds.max)), Some(u64::from(bounds.default))),
+                "{}",
+                bounds.field
+            );
+        }
     }
 }

@@ -43,8 +43,6 @@ pub struct Tracker<S, Q, P> {
 #[derive(Clone, Debug)]
 pub struct TrackerSettings {
     pub queues: QueueUrls,
-    /// The longest a URL may be analysed (what the API put in the first messages).
-    pub max_url_timeout_seconds: u32,
     /// How long a released URL may show no progress before its message is sent again.
     pub reconcile_after: Duration,
 }
@@ -244,11 +242,8 @@ where
             JobStatus::Pending | JobStatus::Processing => {
                 let stalled = self.store.stalled_tasks(id, before, RESEND_MAX).await?;
                 if !stalled.is_empty() {
-                    let timeout = job.settings.timeout_seconds.min(self.settings.max_url_timeout_seconds);
-                    let messages: Vec<TaskMessage> = stalled
-                        .iter()
-                        .map(|task| TaskMessage::new(&job, task.seq, task.url.clone(), timeout))
-                        .collect();
+                    let messages: Vec<TaskMessage> =
+                        stalled.iter().map(|task| TaskMessage::new(&job, task.seq, task.url.clone())).collect();
                     self.queue.send(self.settings.queues.for_priority(job.settings.priority), &messages).await?;
                     for task in &stalled {
                         self.store.note_resent(id, task.seq, now).await?;
@@ -293,7 +288,6 @@ mod tests {
             callbacks: Callbacks::new(Default::default()).unwrap(),
             settings: TrackerSettings {
                 queues: QueueUrls { high: "q/high".into(), normal: "q/normal".into(), low: "q/low".into() },
-                max_url_timeout_seconds: 840,
                 reconcile_after: Duration::ZERO,
             },
         }

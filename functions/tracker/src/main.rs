@@ -26,7 +26,6 @@ async fn main() -> Result<(), Error> {
         callbacks: Callbacks::new(config.address_policy())?,
         settings: TrackerSettings {
             queues: config.queues.clone(),
-            max_url_timeout_seconds: config.max_url_timeout_seconds,
             reconcile_after: Duration::from_secs(u64::from(config.reconcile_after_seconds)),
         },
     });

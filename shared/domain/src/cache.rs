@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::job::{JobId, Tenant};
-use super::settings::{Category, Strategy};
+use super::settings::{Category, EngineKind, Strategy};
 use crate::time::Millis;
 
 /// Where a result is indexed for reuse. The URL and the options are hashed, so the key has a
@@ -16,14 +16,14 @@ use crate::time::Millis;
 pub struct CacheKey(String);
 
 impl CacheKey {
-    pub fn new(tenant: &Tenant, engine: &str, strategy: Strategy, categories: &[Category], url: &str) -> Self {
+    pub fn new(tenant: &Tenant, engine: EngineKind, strategy: Strategy, categories: &[Category], url: &str) -> Self {
         // Performance is always scored, so "performance" and no categories are one variant.
         let mut extra: Vec<&str> =
             categories.iter().filter(|c| **c != Category::Performance).map(|c| c.as_str()).collect();
         extra.sort_unstable();
         extra.dedup();
         let mut hash = Sha256::new();
-        for part in [engine, strategy.as_str(), &extra.join(","), url] {
+        for part in [engine.as_str(), strategy.as_str(), &extra.join(","), url] {
             hash.update(part.as_bytes());
             hash.update([0]);
         }
@@ -49,35 +49,35 @@ pub struct CachedFrom {
 mod tests {
     use super::*;
 
-    fn key(tenant: &str, engine: &str, strategy: Strategy, categories: &[Category], url: &str) -> CacheKey {
+    fn key(tenant: &str, engine: EngineKind, strategy: Strategy, categories: &[Category], url: &str) -> CacheKey {
         CacheKey::new(&Tenant(tenant.into()), engine, strategy, categories, url)
     }
 
     #[test]
     fn a_key_is_one_tenant_url_engine_strategy_and_set_of_categories() {
-        let base = key("acme", "psi", Strategy::Mobile, &[], "https://a.com");
+        let base = key("acme", EngineKind::Psi, Strategy::Mobile, &[], "https://a.com");
         assert!(base.as_str().starts_with("CACHE#acme#"));
-        assert_eq!(base, key("acme", "psi", Strategy::Mobile, &[Category::Performance], "https://a.com"));
+        assert_eq!(base, key("acme", EngineKind::Psi, Strategy::Mobile, &[Category::Performance], "https://a.com"));
         assert_eq!(
-            key("acme", "psi", Strategy::Mobile, &[Category::Seo, Category::Accessibility], "https://a.com"),
+            key("acme", EngineKind::Psi, Strategy::Mobile, &[Category::Seo, Category::Accessibility], "https://a.com"),
             key(
                 "acme",
-                "psi",
+                EngineKind::Psi,
                 Strategy::Mobile,
                 &[Category::Accessibility, Category::Seo, Category::Seo],
                 "https://a.com"
             ),
         );
         for other in [
-            key("other", "psi", Strategy::Mobile, &[], "https://a.com"),
-            key("acme", "http", Strategy::Mobile, &[], "https://a.com"),
-            key("acme", "psi", Strategy::Both, &[], "https://a.com"),
-            key("acme", "psi", Strategy::Mobile, &[Category::Seo], "https://a.com"),
-            key("acme", "psi", Strategy::Mobile, &[], "https://a.com/b"),
+            key("other", EngineKind::Psi, Strategy::Mobile, &[], "https://a.com"),
+            key("acme", EngineKind::Http, Strategy::Mobile, &[], "https://a.com"),
+            key("acme", EngineKind::Psi, Strategy::Both, &[], "https://a.com"),
+            key("acme", EngineKind::Psi, Strategy::Mobile, &[Category::Seo], "https://a.com"),
+            key("acme", EngineKind::Psi, Strategy::Mobile, &[], "https://a.com/b"),
         ] {
             assert_ne!(base, other);
         }
-        let long = key("acme", "http", Strategy::Mobile, &[], &format!("https://a.com/{}", "x".repeat(2000)));
+        let long = key("acme", EngineKind::Http, Strategy::Mobile, &[], &format!("https://a.com/{}", "x".repeat(2000)));
         assert_eq!(long.as_str().len(), base.as_str().len(), "fixed size, whatever the URL");
     }
 }

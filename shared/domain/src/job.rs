@@ -1,8 +1,12 @@
+//! A job: its identity, its status and how the status moves, its URL counters, and the
+//! rates a client watches.
+
 use serde::{Deserialize, Serialize};
 
 use super::named_enum;
 use crate::settings::JobSettings;
 use crate::time::Millis;
+use crate::timeouts;
 
 /// A job's id: a UUIDv7, so ids sort by creation time.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -141,12 +145,17 @@ pub struct Job {
     pub finished_at: Option<Millis>,
     /// The last change to the job: counters, status or settings.
     pub updated_at: Millis,
+    /// `settings.timeout_seconds` as it runs: within what the deployment can give a URL.
+    pub effective_timeout_seconds: u32,
 }
 
 impl Job {
-    /// A new job of `total_urls` URLs, all queued.
+    /// A new job of `total_urls` URLs, all queued, on a deployment with the default analyzer
+    /// timeout (`cap_timeout` says otherwise).
     pub fn new(tenant: Tenant, name: String, settings: JobSettings, total_urls: u64, now: Millis) -> Job {
+        let max_url_timeout = timeouts::max_url_timeout(timeouts::DEFAULT_FUNCTION_SECONDS);
         Job {
+            effective_timeout_seconds: timeouts::effective(settings.timeout_seconds, max_url_timeout),
             id: JobId::generate(),
             tenant,
             name,
@@ -158,6 +167,12 @@ impl Job {
             finished_at: None,
             updated_at: now,
         }
+    }
+
+    /// The job on a deployment that gives a URL at most `max_url_timeout` seconds.
+    pub fn cap_timeout(mut self, max_url_timeout: u32) -> Job {
+        self.effective_timeout_seconds = timeouts::effective(self.settings.timeout_seconds, max_url_timeout);
+        self
     }
 
     /// Throughput from the first URL's start to the job's last change, in URLs per minute.

@@ -11,11 +11,14 @@ pub mod clean_url;
 pub mod error;
 pub mod job;
 pub mod lifecycle;
+pub mod message;
+pub mod paths;
 pub mod quota;
 pub mod retry;
 pub mod settings;
 pub mod task;
 pub mod time;
+pub mod timeouts;
 pub mod view;
 
 pub use address_policy::{AddressPolicy, BlockedAddress};
@@ -25,8 +28,9 @@ pub use cache::{CacheKey, CachedFrom};
 pub use clean_url::{CleanUrl, CleanedBatch, Rejected, UrlRejection, clean_batch};
 pub use job::{Counters, Job, JobId, JobStatus, Tenant};
 pub use lifecycle::{Cancel, Claim, Outcome, Recorded};
-pub use settings::{Category, EngineChoice, JobSettings, Priority, Strategy};
-pub use task::{Analysis, ErrorKind, TaskMessage, UrlStatus, UrlTask};
+pub use message::TaskMessage;
+pub use settings::{Category, EngineChoice, EngineKind, JobSettings, Priority, Strategy};
+pub use task::{Analysis, ErrorKind, UrlStatus, UrlTask};
 pub use view::JobView;
 
 /// Serde glue for enums that are stored and shown by the same snake_case names.

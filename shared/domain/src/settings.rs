@@ -35,9 +35,70 @@ impl Strategy {
 }
 
 named_enum!(
-    /// The engine a job asked for; `auto` resolves to `psi` when a key is configured.
+    /// The engine a client asks for; `auto` resolves to `psi` when a key is configured.
     EngineChoice { Auto => "auto", Psi => "psi", Http => "http" }
 );
+
+named_enum!(
+    /// The engine a job runs on: its `EngineChoice`, resolved once at submission.
+    EngineKind { Psi => "psi", Http => "http" }
+);
+
+impl EngineChoice {
+    /// The engine this choice runs on where the deployment has (or has not) a PageSpeed
+    /// Insights key; `None` for `psi` without a key.
+    pub fn resolve(self, psi_available: bool) -> Option<EngineKind> {
+        match self {
+            EngineChoice::Psi if !psi_available => None,
+            EngineChoice::Psi => Some(EngineKind::Psi),
+            EngineChoice::Auto if psi_available => Some(EngineKind::Psi),
+            EngineChoice::Auto | EngineChoice::Http => Some(EngineKind::Http),
+        }
+    }
+}
+
+/// A whole-number setting's range and default: what `POST /start` enforces, and what the
+/// OpenAPI document and the CLI's help state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    pub field: &'static str,
+    pub min: u32,
+    pub max: u32,
+    pub default: u32,
+}
+
+impl Bounds {
+    pub fn contains(&self, n: u64) -> bool {
+        (u64::from(self.min)..=u64::from(self.max)).contains(&n)
+    }
+
+    /// How a problem with the field is reported.
+    pub fn expected(&self) -> String {
+        format!("must be a whole number from {} to {}", self.min, self.max)
+    }
+
+    /// `1 to 20, default 5`: for help texts.
+    pub fn describe(&self) -> String {
+        format!("{} to {}, default {}", self.min, self.max, self.default)
+    }
+}
+
+/// URLs of one job analysed at the same moment, fleet-wide (the sliding window).
+pub const BATCH_SIZE: Bounds = Bounds { field: "batch_size", min: 1, max: 20, default: 5 };
+/// Seconds one URL may take; the deployment may give less (`timeouts::effective`).
+pub const TIMEOUT_SECONDS: Bounds = Bounds { field: "timeout_seconds", min: 60, max: 1800, default: 300 };
+/// Retries of a URL after a retryable failure.
+pub const MAX_RETRIES: Bounds = Bounds { field: "max_retries", min: 0, max: 5, default: 3 };
+/// Analyses per URL and form factor.
+pub const RUNS: Bounds = Bounds { field: "runs", min: 1, max: 5, default: 1 };
+/// The age of a result that may be reused (0: never).
+pub const CACHE_TTL_SECONDS: Bounds = Bounds { field: "cache_ttl_seconds", min: 0, max: 86_400, default: 0 };
+/// Every whole-number setting.
+pub const NUMBERS: [Bounds; 5] = [BATCH_SIZE, TIMEOUT_SECONDS, MAX_RETRIES, RUNS, CACHE_TTL_SECONDS];
+/// URLs in one job, listed or from a sitemap.
+pub const MAX_URLS: usize = 10_000;
+/// Characters in a job's name.
+pub const MAX_NAME_CHARS: usize = 200;
 
 /// What the client chose for a job, already validated.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,7 +106,8 @@ named_enum!(
 pub struct JobSettings {
     pub priority: Priority,
     pub strategy: Strategy,
-    pub engine: EngineChoice,
+    /// The engine the job runs on (`auto` resolved when it was submitted).
+    pub engine: EngineKind,
     pub batch_size: u32,
     pub timeout_seconds: u32,
     pub max_retries: u32,
@@ -65,27 +127,53 @@ pub struct JobSettings {
 }
 
 pub fn one() -> u32 {
-    1
+    RUNS.default
 }
 
 pub fn performance_only() -> Vec<Category> {
     vec![Category::Performance]
 }
 
-/// The defaults of SPEC §2 for every field a client may leave out.
+/// The defaults of SPEC §2 for every field a client may leave out (`auto` resolved as on a
+/// deployment without a PageSpeed Insights key).
 impl Default for JobSettings {
     fn default() -> Self {
         JobSettings {
             priority: Priority::Normal,
             strategy: Strategy::Mobile,
-            engine: EngineChoice::Auto,
-            batch_size: 5,
-            timeout_seconds: 300,
-            max_retries: 3,
+            engine: EngineKind::Http,
+            batch_size: BATCH_SIZE.default,
+            timeout_seconds: TIMEOUT_SECONDS.default,
+            max_retries: MAX_RETRIES.default,
             callback_url: None,
-            runs: 1,
-            cache_ttl_seconds: 0,
+            runs: RUNS.default,
+            cache_ttl_seconds: CACHE_TTL_SECONDS.default,
             categories: performance_only(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_is_psi_where_there_is_a_key() {
+        assert_eq!(EngineChoice::Auto.resolve(true), Some(EngineKind::Psi));
+        assert_eq!(EngineChoice::Auto.resolve(false), Some(EngineKind::Http));
+        assert_eq!(EngineChoice::Http.resolve(true), Some(EngineKind::Http));
+        assert_eq!(EngineChoice::Psi.resolve(true), Some(EngineKind::Psi));
+        assert_eq!(EngineChoice::Psi.resolve(false), None);
+    }
+
+    #[test]
+    fn bounds_are_inclusive_and_say_so() {
+        assert!(BATCH_SIZE.contains(1) && BATCH_SIZE.contains(20) && !BATCH_SIZE.contains(21));
+        assert!(!BATCH_SIZE.contains(0) && MAX_RETRIES.contains(0));
+        assert_eq!(TIMEOUT_SECONDS.expected(), "must be a whole number from 60 to 1800");
+        assert_eq!(BATCH_SIZE.describe(), "1 to 20, default 5");
+        for bounds in NUMBERS {
+            assert!(bounds.contains(u64::from(bounds.default)), "{}", bounds.field);
         }
     }
 }

@@ -14,6 +14,8 @@ pub struct JobView {
     pub status: JobStatus,
     #[serde(flatten)]
     pub settings: JobSettings,
+    /// `timeout_seconds` as it runs: within what the deployment gives one URL.
+    pub effective_timeout_seconds: u32,
     #[serde(flatten)]
     pub counters: Counters,
     pub progress_percent: f64,
@@ -31,6 +33,7 @@ impl JobView {
             name: job.name.clone(),
             status: job.status,
             settings: job.settings.clone(),
+            effective_timeout_seconds: job.effective_timeout_seconds,
             counters: job.counters,
             progress_percent: job.counters.percent(),
             created_at: rfc3339(job.created_at),

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use domain::Error;
 use domain::time::Millis;
-use domain::{Analysis, Category, ErrorKind, Strategy};
+use domain::{Analysis, Category, EngineKind, ErrorKind, Strategy};
 
 pub use http::HttpEngine;
 pub use psi::{EngineSet, PsiEngine};
@@ -66,11 +66,11 @@ pub enum Admission {
 pub trait Engines: Send + Sync {
     /// Asks the engine for a place (its quota) before the URL is claimed, so a URL that has
     /// to wait costs no claim.
-    fn admit(&self, engine: &str, now: Millis) -> impl Future<Output = Result<Admission, Error>> + Send;
+    fn admit(&self, engine: EngineKind, now: Millis) -> impl Future<Output = Result<Admission, Error>> + Send;
 
     fn analyze(
         &self,
-        engine: &str,
+        engine: EngineKind,
         request: Request<'_>,
         timeout: Duration,
     ) -> impl Future<Output = Result<Analysis, EngineError>> + Send;
@@ -88,11 +88,11 @@ pub struct Request<'a> {
 
 /// One engine for every URL, with no quota: tests, and what a single engine needs.
 impl<E: Engine> Engines for E {
-    async fn admit(&self, _: &str, now: Millis) -> Result<Admission, Error> {
+    async fn admit(&self, _: EngineKind, now: Millis) -> Result<Admission, Error> {
         Ok(Admission::At(now))
     }
 
-    async fn analyze(&self, _: &str, request: Request<'_>, timeout: Duration) -> Result<Analysis, EngineError> {
+    async fn analyze(&self, _: EngineKind, request: Request<'_>, timeout: Duration) -> Result<Analysis, EngineError> {
         Engine::analyze(self, request.url, request.strategy, timeout).await
     }
 }

@@ -9,12 +9,12 @@ use tokio::time::Instant;
 
 use crate::{Admission, EngineError, Engines, Request};
 use domain::time::now_millis;
-use domain::{Analysis, Category, ErrorKind, Strategy};
+use domain::{Analysis, Category, EngineKind, ErrorKind, Strategy};
 
 /// What a job asks for each of its URLs.
 #[derive(Clone, Copy, Debug)]
 pub struct Plan<'a> {
-    pub engine: &'a str,
+    pub engine: EngineKind,
     pub url: &'a str,
     pub strategy: Strategy,
     /// 1 to 5.
@@ -170,14 +170,14 @@ mod tests {
     }
 
     impl Engines for Scripted {
-        async fn admit(&self, _: &str, now: Millis) -> Result<Admission, Error> {
+        async fn admit(&self, _: EngineKind, now: Millis) -> Result<Admission, Error> {
             if self.quota_left.fetch_sub(1, Ordering::SeqCst) == 0 {
                 return Ok(Admission::Wait { until: now + 60_000, reason: "quota".into() });
             }
             Ok(Admission::At(now))
         }
 
-        async fn analyze(&self, _: &str, request: Request<'_>, _: Duration) -> Result<Analysis, EngineError> {
+        async fn analyze(&self, _: EngineKind, request: Request<'_>, _: Duration) -> Result<Analysis, EngineError> {
             self.asked.lock().unwrap().push(request.strategy);
             let call = self.calls.fetch_add(1, Ordering::SeqCst) as usize;
             match self.scores[call % self.scores.len()] {
@@ -199,7 +199,7 @@ mod tests {
     }
 
     fn plan(strategy: Strategy, runs: u32) -> Plan<'static> {
-        Plan { engine: "http", url: "https://example.com", strategy, runs, categories: &[] }
+        Plan { engine: EngineKind::Http, url: "https://example.com", strategy, runs, categories: &[] }
     }
 
     fn later() -> Instant {

@@ -1,1 +1,549 @@
-//! placeholder
+//! The store contract: one set of cases every store must pass, run against the in-memory
+//! store by this crate's tests and against the DynamoDB store on the emulator by the
+//! integration tests (`store_contract!` writes one test per case for a fixture).
+//!
+//! The cases drive the trait methods only and check what they return and what the store then
+//! holds: duplicates, take-overs after a lease, cancel races, the sliding window, group
+//! commits with a failing member, and counters that add up. A store whose conditions drift
+//! from `domain::lifecycle` fails here.
+
+use std::future::Future;
+use std::time::Duration;
+
+use domain::lifecycle::{Cancel, Claim, Outcome, Recorded};
+use domain::time::Millis;
+use domain::{
+    AddressPolicy, Analysis, CacheKey, CachedFrom, CleanUrl, EngineKind, Error, ErrorKind, Job, JobId, JobSettings,
+    JobStatus, Strategy, Tenant, UrlStatus,
+};
+
+use crate::{ClaimRequest, JobStore, OutcomeRecord};
+
+/// A store to run the cases on, and what to do with it afterwards.
+pub trait Fixture: Sized {
+    type Store: JobStore;
+
+    fn store(&self) -> &Self::Store;
+
+    /// Removes what the fixture created (a table, for instance).
+    fn finish(self) -> impl Future<Output = ()>;
+}
+
+/// One test per case for the fixture that `$setup` (an expression awaited in each test)
+/// builds: `store::store_contract!(my_fixture());`.
+#[macro_export]
+macro_rules! store_contract {
+    ($setup:expr) => {
+        $crate::store_contract!(@cases $setup;
+            a_new_job_releases_only_its_first_window,
+            a_claim_moves_one_url_into_progress_and_starts_the_job,
+            a_duplicate_delivery_waits_for_a_live_lease,
+            an_ended_lease_is_taken_over_as_a_new_attempt,
+            concurrent_claims_of_one_url_claim_it_once,
+            a_result_is_counted_once_and_finishes_the_url,
+            a_failure_keeps_its_reason_and_what_was_measured,
+            a_result_releases_the_next_url_of_the_window,
+            a_result_whose_release_is_missing_writes_nothing,
+            a_retry_keeps_its_error_and_frees_the_url_at_once,
+            a_premature_claim_is_given_back_without_an_attempt,
+            a_cancelling_job_starts_no_queued_url,
+            a_claimed_url_of_a_cancelling_job_is_cancelled_by_its_delivery,
+            bulk_cancellation_takes_only_what_has_not_started,
+            a_cancel_request_answers_for_every_status,
+            job_moves_follow_the_lifecycle,
+            a_batch_with_a_failing_member_is_written_as_one_by_one,
+            counters_add_up_through_a_whole_job,
+            stalled_urls_are_found_and_sent_once_per_period,
+            a_fresh_result_is_reused_within_its_tenant_only,
+            jobs_are_listed_newest_first_for_their_tenant_only,
+            a_deleted_job_takes_its_urls_with_it,
+            keys_and_callback_secrets_are_kept_per_tenant,
+        );
+    };
+    (@cases $setup:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let fixture = $setup.await;
+                $crate::contract::$case($crate::contract::Fixture::store(&fixture)).await;
+                $crate::contract::Fixture::finish(fixture).await;
+            }
+        )+
+    };
+}
+
+/// The in-memory store as a fixture.
+pub struct Memory(pub crate::MemoryStore);
+
+impl Fixture for Memory {
+    type Store = crate::MemoryStore;
+
+    fn store(&self) -> &crate::MemoryStore {
+        &self.0
+    }
+
+    async fn finish(self) {}
+}
+
+pub async fn memory() -> Memory {
+    Memory(crate::MemoryStore::new())
+}
+
+const T0: Millis = 1_800_000_000_000;
+const MINUTE: Duration = Duration::from_secs(60);
+
+fn urls(n: usize) -> Vec<CleanUrl> {
+    (0..n)
+        .map(|i| {
+            CleanUrl::parse(&format!("https://site.example/page/{i}"), AddressPolicy::STRICT).expect("a clean URL")
+        })
+        .collect()
+}
+
+async fn job_of<S: JobStore>(store: &S, tenant: &str, total: usize, batch_size: u32) -> Job {
+    let settings = JobSettings { batch_size, ..JobSettings::default() };
+    let job = Job::new(Tenant(tenant.into()), "contract".into(), settings, total as u64, T0);
+    store.create_job(&job, &urls(total)).await.expect("create the job");
+    job
+}
+
+async fn job<S: JobStore>(store: &S, id: &JobId) -> Job {
+    store.get_job(id).await.expect("read the job").expect("the job exists")
+}
+
+async fn status<S: JobStore>(store: &S, id: &JobId, seq: u32) -> UrlStatus {
+    store.get_task(id, seq).await.expect("read the task").expect("the task exists").status
+}
+
+fn analysis(score: f64) -> Analysis {
+    Analysis {
+        engine: EngineKind::Http.as_str().into(),
+        strategy: Strategy::Mobile,
+        score: Some(score),
+        metrics: serde_json::Map::from_iter([("ttfb_ms".to_owned(), serde_json::json!(score))]),
+        cached_from: None,
+    }
+}
+
+fn succeeded() -> Outcome {
+    Outcome::Succeeded(analysis(90.0))
+}
+
+async fn claimed<S: JobStore>(store: &S, id: &JobId, seq: u32, now: Millis) {
+    assert_eq!(store.claim_task(id, seq, now, MINUTE).await.expect("claim"), Claim::Claimed, "URL {seq}");
+}
+
+/// Every URL is in exactly one counter, and each counter holds the URLs in its status.
+async fn assert_counters_match_tasks<S: JobStore>(store: &S, id: &JobId) {
+    let job = job(store, id).await;
+    let tasks = store.list_tasks(id, None, 10_000, None).await.expect("list").items;
+    let count = |status: UrlStatus| tasks.iter().filter(|t| t.status == status).count() as u64;
+    let c = job.counters;
+    assert_eq!(c.queued + c.in_progress + c.succeeded + c.failed + c.cancelled, c.total, "{c:?}");
+    assert_eq!(
+        (c.queued, c.in_progress, c.succeeded, c.failed, c.cancelled),
+        (
+            count(UrlStatus::Queued),
+            count(UrlStatus::Processing),
+            count(UrlStatus::Succeeded),
+            count(UrlStatus::Failed),
+            count(UrlStatus::Cancelled)
+        ),
+        "counters against the URLs' own statuses"
+    );
+}
+
+pub async fn a_new_job_releases_only_its_first_window<S: JobStore>(store: &S) {
+    let j = job_of(store, "acme", 5, 2).await;
+    let stored = job(store, &j.id).await;
+    assert_eq!((stored.status, stored.counters.total, stored.counters.queued), (JobStatus::Pending, 5, 5));
+    let page = store.list_tasks(&j.id, None, 3, None).await.expect("list");
+    assert_eq!(page.items.iter().map(|t| t.seq).collect::<Vec<_>>(), [0, 1, 2]);
+    assert_eq!(page.next, Some(2));
+    let released: Vec<bool> = page.items.iter().map(|t| t.released_at.is_some()).collect();
+    assert_eq!(released, [true, true, false]);
+    let rest = store.list_tasks(&j.id, None, 3, page.next).await.expect("list");
+    assert_eq!((rest.items.iter().map(|t| t.seq).collect::<Vec<_>>(), rest.next), (vec![3, 4], None));
+    assert_eq!(rest.items[0].url, "https://site.example/page/3");
+}
+
+pub async fn a_claim_moves_one_url_into_progress_and_starts_the_job<S: JobStore>(store: &S) {
+    let j = job_of(store, "acme", 3, 3).await;
+    claimed(store, &j.id, 0, T0 + 10).await;
+    let task = store.get_task(&j.id, 0).await.expect("read").expect("exists");
+    assert_eq!((task.status, task.attempts, task.lease_until), (UrlStatus::Processing, 1, Some(T0 + 10 + 60_000)));
+    let job = job(store, &j.id).await;
+    assert_eq!((job.counters.queued, job.counters.in_progress), (2, 1));
+    assert_eq!((job.started_at, job.updated_at), (Some(T0 + 10), T0 + 10));
+    claimed(store, &j.id, 1, T0 + 20).await;
+    assert_eq!(job_of_started(store, &j.id).await, Some(T0 + 10), "the first claim starts the job");
+}
+
+async fn job_of_started<S: JobStore>(store: &S, id: &JobId) -> Option<Millis> {
+    job(store, id).await.started_at
+}
+
+pub async fn a_duplicate_delivery_waits_for_a_live_lease<S: JobStore>(store: &S) {
+    let j = job_of(store, "acme", 1, 1).await;
+    claimed(store, &j.id, 0, T0).await;
+    let again = store.claim_task(&j.id, 0, T0 + 5_000, MINUTE).await.expect("claim");
+    assert_eq!(again, Claim::Busy { until: T0 + 60_000 });
+    let task = store.get_task(&j.id, 0).await.expect("read").expect("exists");
+    assert_eq!((task.attempts, task.lease_until), (1, Some(T0 + 60_000)), "a duplicate changes nothing");
+    assert_eq!(job(store, &j.id).await.counters.in_progress, 1);
+}
+
+pub async fn an_ended_lease_is_taken_over_as_a_new_attempt<S: JobStore>(store: &S) {
+    let j = job_of(store, "acme", 1, 1).await;
+    claimed(store, &j.id, 0, T0).await;
+    let later = T0 + 60_000;
+    assert_eq!(store.claim_task(&j.id, 0, later, MINUTE).await.expect("claim"), Claim::Reclaimed { attempt: 2 });
+    let task = store.get_task(&j.id, 0).await.expect("read").expect("exists");
+    assert_eq!((task.status, task.attempts, task.lease_until), (UrlStatus::Processing, 2, Some(later + 60_000)));
+    let c = job(store, &j.id).await.counters;
+    assert_eq!((c.queued, c.in_progress), (0, 1), "a take-over moves no counter");
+    assert_eq!(
+        store.claim_task(&j.id, 0, later + 1, MINUTE).await.expect("claim"),
+        Claim::Busy { until: later + 60_000 },
+        "the new holder's lease holds"
+    );
+}
+
+pub async fn concurrent_claims_of_one_url_claim_it_once<S: JobStore>(store: &S) {
+    let j = job_of(store, "acme", 1, 1).await;
+    let claims = futures::future::join_all((0..10).map(|_| store.claim_task(&j.id, 0, T0, MINUTE))).await;
+    let claims: Vec<Claim> = claims.into_iter().map(|c| c.expect("claim")).collect();
+    assert_eq!(claims.iter().filter(|c| **c == Claim::Claimed).count(), 1, "{claims:?}");
+    assert!(claims.iter().all(|c| matches!(c, Claim::Claimed | Claim::Busy { .. })), "{claims:?}");
+    let c = job(store, &j.id).await.counters;
+    assert_eq!((c.queued, c.in_progress), (0, 1));
+    assert_eq!(store.get_task(&j.id, 0).await.expect("read").expect("exists").attempts, 1);
+}
+
+pub async fn a_result_is_counted_once_and_finishes_the_url<S: JobStore>(store: &S) {
+    let j = job_of(store, "acme", 2, 2).await;
+    claimed(store, &j.id, 0, T0).await;
+    let first = store.record_outcome(&j.id, 0, &succeeded(), None, None, T0 + 100).await.expect("record");
+    let second = store.record_outcome(&j.id, 0, &succeeded(), None, None, T0 + 200).await.expect("record");
+    assert_eq!((first, second), (Recorded::Counted, Recorded::Duplicate));
+    let task = store.get_task(&j.id, 0).await.expect("read").expect("exists");
+    assert_eq!((task.status, task.analyzed_at), (UrlStatus::Succeeded, Some(T0 + 100)));
+    assert_eq!(task.analysis.and_then(|a| a.score), Some(90.0));
+    let job = job(store, &j.id).await;
+    assert_eq!((job.counters.succeeded, job.counters.in_progress, job.updated_at), (1, 0, T0 + 100));
+    let late = store.claim_task(&j.id, 0, T0 + 300, MINUTE).await.expect("claim");
+    assert_eq!(late, Claim::AlreadyFinished(UrlStatus::Succeeded));
+    let unclaimed = store.record_outcome(&j.id, 1, &succeeded(), None, None, T0 + 400).await.expect("record");
+    assert_eq!(unclaimed, Recorded::Duplicate, "a URL is claimed before its result counts");
+    assert_counters_match_tasks(store, &j.id).await;
+}
+
+pub async fn a_failure_keeps_its_reason_and_what_was_measured<S: JobStore>(store: &S) {
+    let j = job_of(store, "acme", 1, 1).await;
+    claimed(store, &j.id, 0, T0).await;
+    let outcome = Outcome::Failed {
+        kind: ErrorKind::Http4xx,
+        reason: "HTTP 404 Not Found".into(),
+        analysis: Some(analysis(12.0)),
+    };
+    assert_eq!(store.record_outcome(&j.id, 0, &outcome, None, None, T0 + 1).await.expect("record"), Recorded::Counted);
+    let task = store.get_task(&j.id, 0).await.expect("read").expect("exists");
+    assert_eq!((task.status, task.error_kind), (UrlStatus::Failed, Some(ErrorKind::Http4xx)));
+    assert_eq!(task.error.as_deref(), Some("HTTP 404 Not Found"));
+    assert_eq!(task.analysis.and_then(|a| a.score), Some(12.0));
+    assert_eq!(job(store, &j.id).await.counters.failed, 1);
+}
+
+pub async fn a_result_releases_the_next_url_of_the_window<S: JobStore>(store: &S) {
+    let j = job_of(store, "acme", 4, 2).await;
+    claimed(store, &j.id, 0, T0).await;
+    store.record_outcome(&j.id, 0, &succeeded(), Some(2), None, T0 + 50).await.expect("record");
+    let next = store.get_task(&j.id, 2).await.expect("read").expect("exists");
+    assert_eq!((next.status, next.released_at), (UrlStatus::Queued, Some(T0 + 50)));
+    assert_eq!(store.get_task(&j.id, 3).await.expect("read").expect("exists").released_at, None, "one release each");
+    let urls = store.task_urls(&[(j.id.clone(), 2), (j.id.clone(), 3), (j.id.clone(), 9)]).await.expect("urls");
+    assert_eq!(urls.len(), 2, "what exists");
+    assert_eq!(urls[&(j.id.clone(), 2)], "https://site.example/page/2");
+}
+
+pub async fn a_result_whose_release_is_missing_writes_nothing<S: JobStore>(store: &S) {
+    let j = job_of(store, "acme", 2, 2).await;
+    claimed(store, &j.id, 0, T0).await;
+    let result = store.record_outcome(&j.id, 0, &succeeded(), Some(7), None, T0 + 1).await;
+    assert!(matches!(result, Err(Error::NotFound)), "{result:?}");
+    assert_eq!(status(store, &j.id, 0).await, UrlStatus::Processing, "nothing of the result was written");
+    assert_eq!(job(store, &j.id).await.counters.in_progress, 1);
+}
+
+pub async fn a_retry_keeps_its_error_and_frees_the_url_at_once<S: JobStore>(store: &S) {
+    let j = job_of(store, "acme", 1, 1).await;
+    claimed(store, &j.id, 0, T0).await;
+    store.record_retry(&j.id, 0, ErrorKind::Http5xx, "HTTP 503 Service Unavailable", T0 + 10).await.expect("retry");
+    let task = store.get_task(&j.id, 0).await.expect("read").expect("exists");
+    assert_eq!((task.status, task.lease_until), (UrlStatus::Processing, Some(T0 + 10)));
+    assert_eq!(
+        (task.error.as_deref(), task.error_kind),
+        (Some("HTTP 503 Service Unavailable"), Some(ErrorKind::Http5xx))
+    );
+    assert_eq!(store.claim_task(&j.id, 0, T0 + 11, MINUTE).await.expect("claim"), Claim::Reclaimed { attempt: 2 });
+    store.record_outcome(&j.id, 0, &succeeded(), None, None, T0 + 20).await.expect("record");
+    store.record_retry(&j.id, 0, ErrorKind::Timeout, "late", T0 + 30).await.expect("a retry after the end");
+    let task = store.get_task(&j.id, 0).await.expect("read").expect("exists");
+    assert_eq!(
+        (task.status, task.error_kind),
+        (UrlStatus::Succeeded, Some(ErrorKind::Http5xx)),
+        "a finished URL keeps what it had"
+    );
+}
+
+pub async fn a_premature_claim_is_given_back_without_an_attempt<S: JobStore>(store: &S) {
+    let j = job_of(store, "acme", 1, 1).await;
+    claimed(store, &j.id, 0, T0).await;
+    store.release_claim(&j.id, 0, T0 + 5).await.expect("give back");
+    let task = store.get_task(&j.id, 0).await.expect("read").expect("exists");
+    assert_eq!((task.status, task.attempts, task.lease_until), (UrlStatus::Processing, 0, Some(T0 + 5)));
+    store.release_claim(&j.id, 0, T0 + 6).await.expect("give back again");
+    let task = store.get_task(&j.id, 0).await.expect("read").expect("exists");
+    assert_eq!((task.attempts, task.lease_until), (0, Some(T0 + 5)), "nothing left to give back: nothing changes");
+    assert_eq!(store.claim_task(&j.id, 0, T0 + 7, MINUTE).await.expect("claim"), Claim::Reclaimed { attempt: 1 });
+}
+
+pub async fn a_cancelling_job_starts_no_queued_url<S: JobStore>(store: &S) {
+    let j = job_of(store, "acme", 3, 3).await;
+    claimed(store, &j.id, 0, T0).await;
+    store.record_outcome(&j.id, 0, &succeeded(), None, None, T0 + 1).await.expect("record");
+    assert_eq!(store.request_cancel(&j.id, T0 + 2).await.expect("cancel"), Cancel::Requested);
+    assert_eq!(
+        store.claim_task(&j.id, 1, T0 + 3, MINUTE).await.expect("claim"),
+        Claim::JobCancelling(UrlStatus::Queued)
+    );
+    assert_eq!(
+        store.claim_task(&j.id, 0, T0 + 3, MINUTE).await.expect("claim"),
+        Claim::AlreadyFinished(UrlStatus::Succeeded)
+    );
+    assert!(store.cancel_task(&j.id, 1, UrlStatus::Queued, T0 + 4).await.expect("cancel a URL"));
+    assert!(!store.cancel_task(&j.id, 1, UrlStatus::Queued, T0 + 5).await.expect("cancel a URL"), "once");
+    assert!(
+        !store.cancel_task(&j.id, 0, UrlStatus::Queued, T0 + 5).await.expect("cancel a URL"),
+        "not from another status"
+    );
+    let task = store.get_task(&j.id, 1).await.expect("read").expect("exists");
+    assert_eq!((task.status, task.analyzed_at, task.attempts), (UrlStatus::Cancelled, Some(T0 + 4), 0));
+    let c = job(store, &j.id).await.counters;
+    assert_eq!((c.queued, c.succeeded, c.cancelled), (1, 1, 1));
+    assert_counters_match_tasks(store, &j.id).await;
+}
+
+pub async fn a_claimed_url_of_a_cancelling_job_is_cancelled_by_its_delivery<S: JobStore>(store: &S) {
+    let j = job_of(store, "acme", 1, 1).await;
+    store.claim_task(&j.id, 0, T0, Duration::ZERO).await.expect("claim");
+    store.request_cancel(&j.id, T0 + 1).await.expect("cancel");
+    let claim = store.claim_task(&j.id, 0, T0 + 2, MINUTE).await.expect("claim");
+    assert_eq!(claim, Claim::JobCancelling(UrlStatus::Processing), "no take-over once the job is cancelling");
+    assert!(store.cancel_task(&j.id, 0, UrlStatus::Processing, T0 + 3).await.expect("cancel a URL"));
+    let job = job(store, &j.id).await;
+    assert_eq!((job.counters.in_progress, job.counters.cancelled), (0, 1));
+    assert_eq!(job.next_status(), Some(JobStatus::Cancelled));
+}
+
+pub async fn bulk_cancellation_takes_only_what_has_not_started<S: JobStore>(store: &S) {
+    let j = job_of(store, "acme", 60, 20).await;
+    claimed(store, &j.id, 0, T0).await;
+    store.request_cancel(&j.id, T0 + 1).await.expect("cancel");
+    let cancelled = store.cancel_queued(&j.id, T0 + 2, Duration::from_secs(20)).await.expect("cancel in bulk");
+    assert_eq!(cancelled, 59, "more than one transaction's worth");
+    assert_eq!(store.cancel_queued(&j.id, T0 + 3, Duration::from_secs(20)).await.expect("again"), 0);
+    store.record_outcome(&j.id, 0, &succeeded(), None, None, T0 + 4).await.expect("the running URL still records");
+    let stored = job(store, &j.id).await;
+    assert_eq!((stored.counters.queued, stored.counters.succeeded, stored.counters.cancelled), (0, 1, 59));
+    assert_eq!(stored.next_status(), Some(JobStatus::Cancelled));
+    assert!(store.transition_job(&j.id, JobStatus::Cancelling, JobStatus::Cancelled, T0 + 5).await.expect("move"));
+    let finished = job(store, &j.id).await;
+    assert_eq!((finished.status, finished.finished_at), (JobStatus::Cancelled, Some(T0 + 5)));
+    assert_counters_match_tasks(store, &j.id).await;
+}
+
+pub async fn a_cancel_request_answers_for_every_status<S: JobStore>(store: &S) {
+    let j = job_of(store, "acme", 1, 1).await;
+    assert_eq!(store.request_cancel(&j.id, T0 + 1).await.expect("cancel"), Cancel::Requested);
+    let cancelling = job(store, &j.id).await;
+    assert_eq!((cancelling.status, cancelling.updated_at), (JobStatus::Cancelling, T0 + 1));
+    assert_eq!(store.request_cancel(&j.id, T0 + 2).await.expect("again"), Cancel::Requested, "already cancelling");
+    let done = job_of(store, "acme", 1, 1).await;
+    claimed(store, &done.id, 0, T0).await;
+    store.record_outcome(&done.id, 0, &succeeded(), None, None, T0 + 1).await.expect("record");
+    store.transition_job(&done.id, JobStatus::Pending, JobStatus::Completed, T0 + 2).await.expect("move");
+    assert_eq!(
+        store.request_cancel(&done.id, T0 + 3).await.expect("cancel"),
+        Cancel::AlreadyFinished(JobStatus::Completed)
+    );
+    assert!(matches!(store.request_cancel(&JobId::generate(), T0).await, Err(Error::NotFound)));
+}
+
+pub async fn job_moves_follow_the_lifecycle<S: JobStore>(store: &S) {
+    let j = job_of(store, "acme", 1, 1).await;
+    let active = store.list_active_jobs(100, None).await.expect("active").items;
+    assert!(active.contains(&j.id));
+    assert!(store.transition_job(&j.id, JobStatus::Pending, JobStatus::Processing, T0 + 1).await.expect("move"));
+    assert!(
+        !store.transition_job(&j.id, JobStatus::Pending, JobStatus::Processing, T0 + 2).await.expect("stale"),
+        "moved already"
+    );
+    let illegal = store.transition_job(&j.id, JobStatus::Processing, JobStatus::Cancelled, T0 + 3).await;
+    assert!(matches!(illegal, Err(Error::Conflict(_))), "{illegal:?}");
+    let started = job(store, &j.id).await;
+    assert_eq!((started.status, started.started_at, started.finished_at), (JobStatus::Processing, Some(T0 + 1), None));
+    assert!(store.transition_job(&j.id, JobStatus::Processing, JobStatus::Failed, T0 + 4).await.expect("move"));
+    let finished = job(store, &j.id).await;
+    assert_eq!(
+        (finished.status, finished.started_at, finished.finished_at),
+        (JobStatus::Failed, Some(T0 + 1), Some(T0 + 4))
+    );
+    assert!(
+        !store.list_active_jobs(100, None).await.expect("active").items.contains(&j.id),
+        "finished jobs leave the sweep"
+    );
+}
+
+pub async fn a_batch_with_a_failing_member_is_written_as_one_by_one<S: JobStore>(store: &S) {
+    let j = job_of(store, "acme", 4, 4).await;
+    claimed(store, &j.id, 1, T0).await;
+    store.record_outcome(&j.id, 1, &succeeded(), None, None, T0 + 1).await.expect("record");
+    let claims: Vec<ClaimRequest> =
+        (0..3).map(|seq| ClaimRequest { job_id: j.id.clone(), seq, lease: MINUTE }).collect();
+    let results: Vec<Claim> = store.claim_tasks(&claims, T0 + 2).await.into_iter().map(|r| r.expect("claim")).collect();
+    assert_eq!(results, [Claim::Claimed, Claim::AlreadyFinished(UrlStatus::Succeeded), Claim::Claimed]);
+    let records: Vec<OutcomeRecord> = [0, 1, 2]
+        .into_iter()
+        .map(|seq| OutcomeRecord { job_id: j.id.clone(), seq, outcome: succeeded(), release: None, cache_key: None })
+        .collect();
+    let recorded: Vec<Recorded> =
+        store.record_outcomes(&records, T0 + 3).await.into_iter().map(|r| r.expect("record")).collect();
+    assert_eq!(recorded, [Recorded::Counted, Recorded::Duplicate, Recorded::Counted]);
+    let c = job(store, &j.id).await.counters;
+    assert_eq!((c.queued, c.in_progress, c.succeeded), (1, 0, 3));
+    assert_counters_match_tasks(store, &j.id).await;
+}
+
+pub async fn counters_add_up_through_a_whole_job<S: JobStore>(store: &S) {
+    let total = 30;
+    let j = job_of(store, "acme", total, total as u32).await;
+    let seqs: Vec<u32> = (0..total as u32).collect();
+    // Claimed together, then each URL's fate by its number: success, failure, a retry that
+    // succeeds, a duplicate result, or a cancellation of a URL that never started.
+    let claims: Vec<ClaimRequest> = seqs
+        .iter()
+        .filter(|s| *s % 5 != 4)
+        .map(|&seq| ClaimRequest { job_id: j.id.clone(), seq, lease: MINUTE })
+        .collect();
+    for result in store.claim_tasks(&claims, T0).await {
+        assert_eq!(result.expect("claim"), Claim::Claimed);
+    }
+    let mut records = Vec::new();
+    for &seq in &seqs {
+        let outcome = match seq % 5 {
+            0 | 3 => succeeded(),
+            1 => Outcome::Failed { kind: ErrorKind::Dns, reason: "no such host".into(), analysis: None },
+            2 => {
+                store.record_retry(&j.id, seq, ErrorKind::Timeout, "timed out", T0 + 1).await.expect("retry");
+                assert_eq!(
+                    store.claim_task(&j.id, seq, T0 + 2, MINUTE).await.expect("claim"),
+                    Claim::Reclaimed { attempt: 2 }
+                );
+                succeeded()
+            }
+            _ => {
+                assert!(store.cancel_task(&j.id, seq, UrlStatus::Queued, T0 + 3).await.expect("cancel"));
+                continue;
+            }
+        };
+        records.push(OutcomeRecord { job_id: j.id.clone(), seq, outcome, release: None, cache_key: None });
+    }
+    // Every fourth record is delivered twice, in the same batch and again later.
+    let duplicates: Vec<OutcomeRecord> = records.iter().filter(|r| r.seq % 5 == 3).cloned().collect();
+    for result in store.record_outcomes(&records, T0 + 4).await {
+        assert_eq!(result.expect("record"), Recorded::Counted);
+    }
+    for result in store.record_outcomes(&duplicates, T0 + 5).await {
+        assert_eq!(result.expect("record"), Recorded::Duplicate);
+    }
+    let c = job(store, &j.id).await.counters;
+    assert_eq!((c.succeeded, c.failed, c.cancelled, c.in_progress, c.queued), (18, 6, 6, 0, 0));
+    assert_counters_match_tasks(store, &j.id).await;
+}
+
+pub async fn stalled_urls_are_found_and_sent_once_per_period<S: JobStore>(store: &S) {
+    let j = job_of(store, "acme", 4, 2).await;
+    // URL 0 is being analysed under a lease; URL 1 was released and lost its message; URLs 2
+    // and 3 wait for their turn.
+    store.claim_task(&j.id, 0, T0, MINUTE).await.expect("claim");
+    let id = &j.id;
+    let stalled = |before| async move {
+        store.stalled_tasks(id, before, 100).await.expect("stalled").iter().map(|t| t.seq).collect::<Vec<_>>()
+    };
+    assert_eq!(stalled(T0).await, Vec::<u32>::new(), "released at T0 is not stalled before T0");
+    assert_eq!(stalled(T0 + 1).await, [1]);
+    assert_eq!(stalled(T0 + 60_001).await, [0, 1], "and URL 0 once its lease is over");
+    store.note_resent(&j.id, 1, T0 + 60_001).await.expect("note");
+    assert_eq!(stalled(T0 + 60_001).await, [0], "sent again: not again in the same period");
+    assert_eq!(stalled(T0 + 60_002).await, [0, 1], "still lost a period later");
+    assert_eq!(store.stalled_tasks(&j.id, T0 + 60_002, 1).await.expect("stalled").len(), 1, "at most the limit");
+}
+
+pub async fn a_fresh_result_is_reused_within_its_tenant_only<S: JobStore>(store: &S) {
+    let j = job_of(store, "acme", 2, 2).await;
+    let url = "https://site.example/page/0";
+    let key = CacheKey::new(&j.tenant, EngineKind::Http, Strategy::Mobile, &[], url);
+    claimed(store, &j.id, 0, T0).await;
+    store.record_outcome(&j.id, 0, &succeeded(), None, Some(&key), T0 + 100).await.expect("record");
+    let reused = store.cached_result(&key, T0 + 50).await.expect("look up").expect("found");
+    assert_eq!(reused.cached_from, Some(CachedFrom { job_id: j.id.clone(), analyzed_at: T0 + 100 }));
+    assert_eq!(reused.score, Some(90.0));
+    assert_eq!(store.cached_result(&key, T0 + 101).await.expect("look up"), None, "older than asked for");
+    let other = CacheKey::new(&Tenant("other".into()), EngineKind::Http, Strategy::Mobile, &[], url);
+    assert_eq!(store.cached_result(&other, 0).await.expect("look up"), None, "another tenant's");
+    // A reused result is recorded but not indexed again: its age stays its analysis's.
+    claimed(store, &j.id, 1, T0 + 200).await;
+    store.record_outcome(&j.id, 1, &Outcome::Succeeded(reused), None, Some(&key), T0 + 300).await.expect("record");
+    let newest = store.cached_result(&key, 0).await.expect("look up").expect("found");
+    assert_eq!(newest.cached_from.map(|c| (c.job_id, c.analyzed_at)), Some((j.id.clone(), T0 + 100)));
+}
+
+pub async fn jobs_are_listed_newest_first_for_their_tenant_only<S: JobStore>(store: &S) {
+    let mut mine = Vec::new();
+    for _ in 0..3 {
+        mine.push(job_of(store, "lister", 1, 1).await.id);
+    }
+    job_of(store, "someone-else", 1, 1).await;
+    let tenant = Tenant("lister".into());
+    let page = store.list_jobs(&tenant, None, 2, None).await.expect("list");
+    let ids: Vec<JobId> = page.items.iter().map(|j| j.id.clone()).collect();
+    assert_eq!(ids, [mine[2].clone(), mine[1].clone()], "newest first");
+    let rest = store.list_jobs(&tenant, None, 2, page.next.as_ref()).await.expect("list");
+    assert_eq!((rest.items.iter().map(|j| j.id.clone()).collect::<Vec<_>>(), rest.next), (vec![mine[0].clone()], None));
+    store.request_cancel(&mine[1], T0).await.expect("cancel");
+    let cancelling = store.list_jobs(&tenant, Some(JobStatus::Cancelling), 10, None).await.expect("list");
+    assert_eq!(cancelling.items.iter().map(|j| j.id.clone()).collect::<Vec<_>>(), [mine[1].clone()]);
+}
+
+pub async fn a_deleted_job_takes_its_urls_with_it<S: JobStore>(store: &S) {
+    let j = job_of(store, "acme", 30, 5).await;
+    let kept = job_of(store, "acme", 1, 1).await;
+    assert_eq!(store.delete_job(&j.id).await.expect("delete"), 31, "the job and its 30 URLs");
+    assert_eq!(store.get_job(&j.id).await.expect("read"), None);
+    assert_eq!(store.get_task(&j.id, 7).await.expect("read"), None);
+    assert!(store.get_job(&kept.id).await.expect("read").is_some(), "only that job");
+    store.ping().await.expect("the store answers");
+}
+
+pub async fn keys_and_callback_secrets_are_kept_per_tenant<S: JobStore>(store: &S) {
+    let (acme, other) = (Tenant("acme".into()), Tenant("other".into()));
+    let hash = domain::auth::hash_key("sb_contract");
+    store.put_key_hash(&hash, &acme).await.expect("put");
+    assert_eq!(store.tenant_for_key_hash(&hash).await.expect("read"), Some(acme.clone()));
+    assert_eq!(store.tenant_for_key_hash(&domain::auth::hash_key("sb_unknown")).await.expect("read"), None);
+    let secret = store.callback_secret(&acme).await.expect("secret");
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    assert_eq!(store.callback_secret(&acme).await.expect("secret"), secret, "created once");
+    assert_ne!(store.callback_secret(&other).await.expect("secret"), secret);
+}

@@ -338,3 +338,9 @@ impl KeyStore for MemoryStore {
         Ok(())
     }
 }
+
+/// The contract every store keeps, on this one.
+#[cfg(test)]
+mod contract {
+    crate::store_contract!(crate::contract::memory());
+}

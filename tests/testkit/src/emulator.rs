@@ -110,6 +110,30 @@ impl TestEnv {
     }
 }
 
+/// A table of its own, created from `template.yaml`'s definition, for tests that need only the
+/// store.
+pub struct TestTable {
+    pub dynamo: aws_sdk_dynamodb::Client,
+    pub name: String,
+}
+
+impl TestTable {
+    pub async fn new() -> TestTable {
+        let dynamo = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+        let name = unique_name("it-table");
+        create_table_from_template(&dynamo, &name).await;
+        TestTable { dynamo, name }
+    }
+
+    pub fn store(&self) -> DynamoStore {
+        DynamoStore::new(self.dynamo.clone(), &self.name, 30)
+    }
+
+    pub async fn delete(self) {
+        let _ = self.dynamo.delete_table().table_name(&self.name).send().await;
+    }
+}
+
 fn template_table() -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
     let text = std::fs::read_to_string(&path).expect("read template.yaml");

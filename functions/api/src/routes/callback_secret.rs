@@ -20,7 +20,7 @@ pub struct CallbackSecret {
     scheme: &'static str,
 }
 
-#[utoipa::path(get, path = "/api/v1/batch-processing/callback-secret", tag = "jobs",
+#[utoipa::path(get, path = "/callback-secret", tag = "jobs",
     responses(
         (status = 200, description = "The tenant's callback signing secret", body = CallbackSecret),
         (status = 401, description = "No or unknown API key", body = crate::error::ErrorBody),

@@ -12,7 +12,7 @@ use domain::JobView;
 
 /// `POST /cancel/{id}`: stops a job. No URL of it starts afterwards; the pipeline marks the
 /// queued ones `cancelled` and the job ends `cancelled`. 202: the stop is under way.
-#[utoipa::path(post, path = "/api/v1/batch-processing/cancel/{id}", tag = "jobs",
+#[utoipa::path(post, path = "/cancel/{id}", tag = "jobs",
     params(("id" = String, Path, description = "batch_job_id")),
     responses(
         (status = 202, description = "The job is cancelling: no further URL starts", body = JobView),

@@ -28,7 +28,7 @@ pub struct CleanupReport {
 /// `DELETE /cleanup?older_than_days=&dry_run=`: deletes the caller's finished jobs that
 /// finished more than `older_than_days` days ago, with all their results. `dry_run=true`
 /// only reports what would go.
-#[utoipa::path(delete, path = "/api/v1/batch-processing/cleanup", tag = "jobs",
+#[utoipa::path(delete, path = "/cleanup", tag = "jobs",
     params(
         ("older_than_days" = u32, Query, maximum = 3650, description = "Delete jobs that finished at least this many days ago (0 to 3650)"),
         ("dry_run" = Option<bool>, Query, description = "Only report what would be deleted"),

@@ -32,7 +32,7 @@ fn check(result: Result<(), domain::Error>, started: Instant, name: &str) -> (bo
 
 /// `GET /health` (no key): whether the service can do its work. `unhealthy` (503) when the
 /// table does not answer, `degraded` when only the queues do not.
-#[utoipa::path(get, path = "/api/v1/batch-processing/health", tag = "service", security(()),
+#[utoipa::path(get, path = "/health", tag = "service", security(()),
     responses(
         (status = 200, description = "Healthy or degraded", body = Health),
         (status = 503, description = "Unhealthy: the table does not answer", body = Health),

@@ -18,7 +18,7 @@ pub struct JobList {
 }
 
 /// `GET /jobs?limit=&cursor=&status=`: the caller's jobs, newest first.
-#[utoipa::path(get, path = "/api/v1/batch-processing/jobs", tag = "jobs",
+#[utoipa::path(get, path = "/jobs", tag = "jobs",
     params(
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 20"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),

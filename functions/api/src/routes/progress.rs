@@ -20,7 +20,7 @@ pub async fn owned_job<S: Lookup>(store: &S, tenant: &Tenant, id: &str) -> Resul
 
 /// `GET /progress/{id}`: the job's live counters, with a strong ETag so pollers get a
 /// bodiless 304 until something changes.
-#[utoipa::path(get, path = "/api/v1/batch-processing/progress/{id}", tag = "jobs",
+#[utoipa::path(get, path = "/progress/{id}", tag = "jobs",
     params(("id" = String, Path, description = "batch_job_id"), ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer")),
     responses(
         (status = 200, description = "The job's counters, rate and ETA", body = JobView),

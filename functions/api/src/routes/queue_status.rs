@@ -23,7 +23,7 @@ pub struct QueueStatusList {
 
 /// `GET /queue/status`: the depth of each priority queue and its dead-letter queue. The
 /// queues are shared by all tenants; the counts reveal no job or URL.
-#[utoipa::path(get, path = "/api/v1/batch-processing/queue/status", tag = "service",
+#[utoipa::path(get, path = "/queue/status", tag = "service",
     responses(
         (status = 200, description = "Depth of each priority queue and its dead-letter queue", body = QueueStatusList),
         (status = 401, description = "No or unknown API key", body = crate::error::ErrorBody),

@@ -4,12 +4,12 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use domain::settings::MAX_URLS;
 use domain::time::rfc3339;
 use domain::{ErrorKind, Job, JobStatus, Strategy, UrlStatus, UrlTask};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use store::Jobs;
-use store::dynamo::items::MAX_SEQ;
 
 use super::progress::owned_job;
 use crate::auth::Caller;
@@ -106,7 +106,7 @@ async fn summary_of<S: Jobs>(store: &S, job: &Job) -> Result<Summary, ApiError> 
 
 /// `GET /results/{id}?status=&limit=&cursor=&format=json|csv`: per-URL results in
 /// submission order and the job's summary. CSV without a `limit` is the whole job.
-#[utoipa::path(get, path = "/api/v1/batch-processing/results/{id}", tag = "jobs",
+#[utoipa::path(get, path = "/results/{id}", tag = "jobs",
     params(
         ("id" = String, Path, description = "batch_job_id"),
         ("status" = Option<UrlStatus>, Query, description = "Only URLs in this status"),
@@ -140,7 +140,7 @@ where
     };
     let status = query::choice::<UrlStatus>("status", param("status"))?;
     let limit = match (param("limit"), csv) {
-        (None, true) => MAX_SEQ as usize + 1,
+        (None, true) => MAX_URLS,
         (limit, _) => query::limit(limit, 100, 1_000)?,
     };
     let after = param("cursor").map(|c| cursor::decode(c, |s| s.parse::<u32>().ok())).transpose()?;

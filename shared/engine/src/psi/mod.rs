@@ -13,7 +13,7 @@ use crate::{Admission, Engine, EngineError, Engines, HttpEngine, Request};
 use domain::Error;
 use domain::quota::{Grant, QuotaGate, next_daily_reset};
 use domain::time::{Millis, now_millis};
-use domain::{Analysis, Category, ErrorKind, Strategy};
+use domain::{Analysis, Category, EngineKind, ErrorKind, Strategy};
 pub use key::{ApiKey, KeyProvider};
 use report::FailureClass;
 
@@ -177,16 +177,21 @@ pub struct EngineSet<G> {
 }
 
 impl<G: QuotaGate> Engines for EngineSet<G> {
-    async fn admit(&self, engine: &str, now: Millis) -> Result<Admission, Error> {
+    async fn admit(&self, engine: EngineKind, now: Millis) -> Result<Admission, Error> {
         match (engine, &self.psi) {
-            ("psi", Some(psi)) => psi.admit(now).await,
+            (EngineKind::Psi, Some(psi)) => psi.admit(now).await,
             _ => Ok(Admission::At(now)),
         }
     }
 
-    async fn analyze(&self, engine: &str, request: Request<'_>, timeout: Duration) -> Result<Analysis, EngineError> {
+    async fn analyze(
+        &self,
+        engine: EngineKind,
+        request: Request<'_>,
+        timeout: Duration,
+    ) -> Result<Analysis, EngineError> {
         match engine {
-            "psi" => {
+            EngineKind::Psi => {
                 let categories =
                     if request.categories.is_empty() { &[Category::Performance][..] } else { request.categories };
                 let Some(psi) = &self.psi else {
@@ -197,7 +202,7 @@ impl<G: QuotaGate> Engines for EngineSet<G> {
                 };
                 psi.analyze_categories(request.url, request.strategy, categories, timeout).await
             }
-            _ => Engine::analyze(&self.http, request.url, request.strategy, timeout).await,
+            EngineKind::Http => Engine::analyze(&self.http, request.url, request.strategy, timeout).await,
         }
     }
 }

@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use domain::Error;
 use domain::time::Millis;
+use domain::timeouts;
 use domain::{
-    Analysis, Category, Counters, EngineChoice, ErrorKind, Job, JobId, JobSettings, JobStatus, Priority, Strategy,
+    Analysis, Category, Counters, EngineKind, ErrorKind, Job, JobId, JobSettings, JobStatus, Priority, Strategy,
     Tenant, UrlStatus, UrlTask,
 };
 
@@ -70,9 +71,12 @@ pub struct JobItem {
     pub status: JobStatus,
     pub priority: Priority,
     pub strategy: Strategy,
-    pub engine: EngineChoice,
+    pub engine: EngineKind,
     pub batch_size: u32,
     pub timeout_seconds: u32,
+    /// Absent on jobs written before it was kept: the default deployment's cap applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_timeout_seconds: Option<u32>,
     pub max_retries: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_url: Option<String>,
@@ -117,6 +121,7 @@ impl JobItem {
             engine: job.settings.engine,
             batch_size: job.settings.batch_size,
             timeout_seconds: job.settings.timeout_seconds,
+            effective_timeout_seconds: Some(job.effective_timeout_seconds),
             max_retries: job.settings.max_retries,
             callback_url: job.settings.callback_url.clone(),
             runs: job.settings.runs,
@@ -170,6 +175,9 @@ impl JobItem {
             started_at: self.started_at,
             finished_at: self.finished_at,
             updated_at: self.updated_at,
+            effective_timeout_seconds: self.effective_timeout_seconds.unwrap_or_else(|| {
+                timeouts::effective(self.timeout_seconds, timeouts::max_url_timeout(timeouts::DEFAULT_FUNCTION_SECONDS))
+            }),
         })
     }
 }
@@ -270,7 +278,7 @@ mod tests {
             settings: JobSettings {
                 priority: Priority::Urgent,
                 strategy: Strategy::Both,
-                engine: EngineChoice::Auto,
+                engine: EngineKind::Psi,
                 batch_size: 7,
                 timeout_seconds: 120,
                 max_retries: 2,
@@ -284,6 +292,7 @@ mod tests {
             started_at: Some(2_000),
             finished_at: None,
             updated_at: 3_000,
+            effective_timeout_seconds: 120,
         };
         let item: serde_dynamo::Item = serde_dynamo::to_item(JobItem::from_job(&job, 3_000)).unwrap();
         assert_eq!(job_from_stream_image(item).unwrap(), job);

@@ -1,28 +1,14 @@
-//! `POST /start`: validate and clean the submission, record the job, fan the URLs out.
+//! What `POST /start` takes: the documented body (`StartRequest`) and the validation that
+//! reports every problem of a submission at once. Bounds and defaults are `domain::settings`'s;
+//! the OpenAPI document takes them from there too.
 
-use axum::Json;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use domain::AddressPolicy;
-use domain::time::{now_millis, rfc3339};
-use domain::{
-    Category, CleanUrl, EngineChoice, Job, JobSettings, Priority, Rejected, Strategy, TaskMessage, clean_batch,
+use domain::settings::{
+    BATCH_SIZE, Bounds, CACHE_TTL_SECONDS, MAX_NAME_CHARS, MAX_RETRIES, MAX_URLS, RUNS, TIMEOUT_SECONDS,
 };
-use net::sitemap::{self, Expanded, SitemapLimits};
-use serde::Serialize;
+use domain::{AddressPolicy, Category, CleanUrl, EngineChoice, EngineKind, JobSettings, Priority, Strategy};
 use serde_json::{Map, Value, json};
 
-use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::state::{Queue, SharedState, Store};
-use domain::JobView;
-
-pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
-pub const MAX_URLS: usize = 10_000;
-pub const MAX_NAME_CHARS: usize = 200;
 
 /// The fields `POST /start` takes; anything else is reported as unknown.
 pub const START_FIELDS: [&str; 14] = [
@@ -43,7 +29,8 @@ pub const START_FIELDS: [&str; 14] = [
 ];
 
 /// The body of `POST /start`, for the OpenAPI document. The handler validates the JSON field
-/// by field itself (to report every problem at once); a test keeps the two in step.
+/// by field itself (to report every problem at once); a test keeps the two in step, and the
+/// document's bounds are added from `domain::settings` (`openapi::Bounds`).
 // `Deserialize` is derived only for `deny_unknown_fields`, which utoipa documents as
 // `additionalProperties: false`: the handler refuses unknown fields.
 #[allow(dead_code)]
@@ -51,11 +38,9 @@ pub const START_FIELDS: [&str; 14] = [
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"urls": ["example.com", "https://example.org/about/"], "priority": "high", "batch_size": 2}))]
 pub struct StartRequest {
-    /// 1 to 200 characters, not blank; generated from the time when absent.
-    #[schema(min_length = 1, max_length = 200)]
+    /// Not blank; generated from the time when absent.
     name: Option<String>,
-    /// 1 to 10 000 URLs; give this or `sitemap_url`.
-    #[schema(min_items = 1, max_items = 10000)]
+    /// The URLs to analyse; give this or `sitemap_url`.
     urls: Option<Vec<String>>,
     /// A sitemap or sitemap index (gzip too), expanded server-side.
     sitemap_url: Option<String>,
@@ -63,27 +48,22 @@ pub struct StartRequest {
     priority: Option<Priority>,
     /// Default `mobile`.
     strategy: Option<Strategy>,
-    /// 1 to 20, default 5.
-    #[schema(minimum = 1, maximum = 20)]
+    /// The most URLs of this job analysed at once, fleet-wide.
     batch_size: Option<u32>,
-    /// 60 to 1800, default 300; the response states the effective value.
-    #[schema(minimum = 60, maximum = 1800)]
+    /// Seconds per URL; the response states the effective value.
     timeout_seconds: Option<u32>,
-    /// 0 to 5, default 3.
-    #[schema(maximum = 5)]
+    /// Retries of a URL after a retryable failure.
     max_retries: Option<u32>,
     /// Default `auto`.
     engine: Option<EngineChoice>,
     /// An http(s) URL that receives a signed POST when the job finishes or is cancelled
     /// (the signing secret is at `GET /callback-secret`).
     callback_url: Option<String>,
-    /// 1 to 5, default 1: analyses per URL and form factor; the median run is kept and the
-    /// spread between runs reported.
-    #[schema(minimum = 1, maximum = 5)]
+    /// Analyses per URL and form factor; the median run is kept and the spread between runs
+    /// reported.
     runs: Option<u32>,
-    /// 0 to 86 400, default 0 (off): reuse the tenant's result for the same URL, engine and
-    /// strategy when it is at most this old; the result is marked as cached.
-    #[schema(maximum = 86400)]
+    /// Reuse the tenant's result for the same URL, engine and strategy when it is at most
+    /// this old (0: never); the result is marked as cached.
     cache_ttl_seconds: Option<u32>,
     /// PageSpeed Insights categories, default `["performance"]`; the `http` engine measures
     /// performance only.
@@ -95,16 +75,16 @@ pub struct StartRequest {
 
 /// A submission whose every field passed validation.
 #[derive(Debug)]
-struct Submission {
-    name: Option<String>,
-    source: Source,
-    settings: JobSettings,
-    dry_run: bool,
+pub(super) struct Submission {
+    pub name: Option<String>,
+    pub source: Source,
+    pub settings: JobSettings,
+    pub dry_run: bool,
 }
 
 /// Where the URLs come from.
 #[derive(Debug)]
-enum Source {
+pub(super) enum Source {
     Urls(Vec<String>),
     Sitemap(String),
 }
@@ -119,14 +99,14 @@ impl Problems {
     }
 }
 
-fn integer(body: &Map<String, Value>, field: &str, range: (u32, u32), default: u32, problems: &mut Problems) -> u32 {
-    match body.get(field) {
-        None | Some(Value::Null) => default,
+fn integer(body: &Map<String, Value>, bounds: &Bounds, problems: &mut Problems) -> u32 {
+    match body.get(bounds.field) {
+        None | Some(Value::Null) => bounds.default,
         Some(value) => match value.as_u64() {
-            Some(n) if (u64::from(range.0)..=u64::from(range.1)).contains(&n) => n as u32,
+            Some(n) if bounds.contains(n) => n as u32,
             _ => {
-                problems.add(field, format!("must be a whole number from {} to {}", range.0, range.1));
-                default
+                problems.add(bounds.field, bounds.expected());
+                bounds.default
             }
         },
     }
@@ -171,7 +151,11 @@ fn choice<T: std::str::FromStr<Err = String>>(
     }
 }
 
-fn validate(body: Map<String, Value>, policy: AddressPolicy, psi_available: bool) -> Result<Submission, ApiError> {
+pub(super) fn validate(
+    body: Map<String, Value>,
+    policy: AddressPolicy,
+    psi_available: bool,
+) -> Result<Submission, ApiError> {
     let mut problems = Problems::default();
     const KNOWN: [&str; 14] = START_FIELDS;
     for field in body.keys().filter(|k| !KNOWN.contains(&k.as_str())) {
@@ -204,7 +188,7 @@ fn validate(body: Map<String, Value>, policy: AddressPolicy, psi_available: bool
     let urls = match body.get("urls") {
         None | Some(Value::Null) if sitemap.is_some() => Vec::new(),
         None | Some(Value::Null) => {
-            problems.add("urls", "is required: a list of 1 to 10000 URLs (or give sitemap_url)");
+            problems.add("urls", format!("is required: a list of 1 to {MAX_URLS} URLs (or give sitemap_url)"));
             Vec::new()
         }
         Some(_) if sitemap.is_some() => {
@@ -257,30 +241,28 @@ fn validate(body: Map<String, Value>, policy: AddressPolicy, psi_available: bool
         }
     };
     let default = JobSettings::default();
-    let mut settings = JobSettings {
-        priority: choice(&body, "priority", default.priority, &mut problems),
-        strategy: choice(&body, "strategy", default.strategy, &mut problems),
-        engine: choice(&body, "engine", default.engine, &mut problems),
-        batch_size: integer(&body, "batch_size", (1, 20), default.batch_size, &mut problems),
-        timeout_seconds: integer(&body, "timeout_seconds", (60, 1800), default.timeout_seconds, &mut problems),
-        max_retries: integer(&body, "max_retries", (0, 5), default.max_retries, &mut problems),
-        callback_url,
-        runs: integer(&body, "runs", (1, 5), default.runs, &mut problems),
-        cache_ttl_seconds: integer(&body, "cache_ttl_seconds", (0, 86_400), default.cache_ttl_seconds, &mut problems),
-        categories: categories(&body, &mut problems),
-    };
+    let priority = choice(&body, "priority", default.priority, &mut problems);
+    let strategy = choice(&body, "strategy", default.strategy, &mut problems);
     // The job records the engine it runs on: `auto` is resolved here, once.
-    settings.engine = match settings.engine {
-        EngineChoice::Psi if !psi_available => {
+    let engine =
+        choice(&body, "engine", EngineChoice::Auto, &mut problems).resolve(psi_available).unwrap_or_else(|| {
             problems
                 .add("engine", "psi needs a PageSpeed Insights key, and this deployment has none: use http or auto");
-            EngineChoice::Psi
-        }
-        EngineChoice::Auto if psi_available => EngineChoice::Psi,
-        EngineChoice::Auto => EngineChoice::Http,
-        chosen => chosen,
+            default.engine
+        });
+    let settings = JobSettings {
+        priority,
+        strategy,
+        engine,
+        batch_size: integer(&body, &BATCH_SIZE, &mut problems),
+        timeout_seconds: integer(&body, &TIMEOUT_SECONDS, &mut problems),
+        max_retries: integer(&body, &MAX_RETRIES, &mut problems),
+        callback_url,
+        runs: integer(&body, &RUNS, &mut problems),
+        cache_ttl_seconds: integer(&body, &CACHE_TTL_SECONDS, &mut problems),
+        categories: categories(&body, &mut problems),
     };
-    if settings.engine == EngineChoice::Http && settings.categories.len() > 1 {
+    if settings.engine == EngineKind::Http && settings.categories.len() > 1 {
         problems.add(
             "categories",
             "only the psi engine scores accessibility, best-practices and seo; the http engine measures performance",
@@ -298,152 +280,6 @@ fn validate(body: Map<String, Value>, policy: AddressPolicy, psi_available: bool
         None => Source::Urls(urls),
     };
     Ok(Submission { name, source, settings, dry_run })
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct StartResponse {
-    #[serde(flatten)]
-    job: JobView,
-    accepted: usize,
-    rejected: Vec<Rejected>,
-    duplicates_removed: usize,
-    effective_timeout_seconds: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sitemap: Option<SitemapReport>,
-}
-
-/// A dry run's answer: the submission as it would be taken, with nothing created.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct DryRunResponse {
-    dry_run: bool,
-    accepted: usize,
-    /// The accepted URLs, cleaned, in submission order.
-    urls: Vec<String>,
-    rejected: Vec<Rejected>,
-    duplicates_removed: usize,
-    effective_timeout_seconds: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sitemap: Option<SitemapReport>,
-}
-
-/// What a `sitemap_url` expanded to.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct SitemapReport {
-    url: String,
-    documents: usize,
-    urls_found: usize,
-    /// The sitemap listed more than 10 000 URLs; the first 10 000 were taken.
-    truncated: bool,
-}
-
-async fn expand_sitemap(settings: &crate::state::ApiSettings, sitemap_url: &str) -> Result<Expanded, ApiError> {
-    let clean = CleanUrl::parse(sitemap_url, settings.policy)
-        .map_err(|reason| ApiError::invalid_field("sitemap_url", reason.to_string()))?;
-    let url = url::Url::parse(clean.as_str())
-        .map_err(|e| ApiError::invalid_field("sitemap_url", format!("not a valid URL: {e}")))?;
-    let limits = SitemapLimits { max_urls: MAX_URLS, ..SitemapLimits::default() };
-    sitemap::expand(&settings.http, settings.policy, url, limits)
-        .await
-        .map_err(|e| ApiError::invalid_field("sitemap_url", e.to_string()))
-}
-
-#[utoipa::path(post, path = "/api/v1/batch-processing/start", tag = "jobs", request_body = StartRequest,
-    responses(
-        (status = 201, description = "The job was created and its URLs queued", body = StartResponse,
-            links(
-                ("progress" = (operation_id = "progress", parameters(("id" = "$response.body#/batch_job_id")),
-                    description = "Watch the new job")),
-                ("results" = (operation_id = "results", parameters(("id" = "$response.body#/batch_job_id")),
-                    description = "The new job's results so far")),
-                ("cancel" = (operation_id = "cancel", parameters(("id" = "$response.body#/batch_job_id")),
-                    description = "Stop the new job")),
-            )),
-        (status = 200, description = "A dry run: what would be accepted and rejected; nothing created", body = DryRunResponse),
-        (status = 400, description = "The body is not a JSON object", body = crate::error::ErrorBody),
-        (status = 401, description = "No or unknown API key", body = crate::error::ErrorBody),
-        (status = 413, description = "The body is over 6 MB", body = crate::error::ErrorBody),
-        (status = 422, description = "Invalid fields, an unreadable sitemap, or no URL accepted", body = crate::error::ErrorBody),
-    ))]
-pub async fn start<S, Q>(
-    State(state): State<SharedState<S, Q>>,
-    Caller(tenant): Caller,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError>
-where
-    S: Store,
-    Q: Queue,
-{
-    let body = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge { limit: MAX_BODY_BYTES },
-        _ => ApiError::Malformed(rejection.body_text()),
-    })?;
-    let body: Value =
-        serde_json::from_slice(&body).map_err(|e| ApiError::Malformed(format!("the body is not valid JSON: {e}")))?;
-    let Value::Object(body) = body else {
-        return Err(ApiError::Malformed("the body must be a JSON object".into()));
-    };
-    let settings = &state.settings;
-    let submission = validate(body, settings.policy, settings.psi_available)?;
-    let (urls, sitemap) = match submission.source {
-        Source::Urls(urls) => (urls, None),
-        Source::Sitemap(sitemap_url) => {
-            let expanded = expand_sitemap(settings, &sitemap_url).await?;
-            let report = SitemapReport {
-                url: sitemap_url,
-                documents: expanded.documents,
-                urls_found: expanded.urls.len(),
-                truncated: expanded.truncated,
-            };
-            (expanded.urls, Some(report))
-        }
-    };
-    let batch = clean_batch(urls.iter().map(String::as_str), settings.policy);
-    if batch.accepted.is_empty() {
-        return Err(ApiError::Invalid {
-            message: "no URL was accepted".into(),
-            details: json!({
-                "accepted": 0,
-                "rejected": batch.rejected,
-                "duplicates_removed": batch.duplicates_removed,
-            }),
-        });
-    }
-    let effective_timeout = submission.settings.timeout_seconds.min(settings.max_url_timeout_seconds);
-    if submission.dry_run {
-        let response = DryRunResponse {
-            dry_run: true,
-            accepted: batch.accepted.len(),
-            urls: batch.accepted.iter().map(|url| url.as_str().to_owned()).collect(),
-            rejected: batch.rejected,
-            duplicates_removed: batch.duplicates_removed,
-            effective_timeout_seconds: effective_timeout,
-            sitemap,
-        };
-        return Ok((StatusCode::OK, Json(response)).into_response());
-    }
-    let now = now_millis();
-    let name = submission.name.unwrap_or_else(|| format!("batch {}", rfc3339(now)));
-    let job = Job::new(tenant, name, submission.settings, batch.accepted.len() as u64, now);
-    state.store.create_job(&job, &batch.accepted).await?;
-    // Only the first window starts now; each URL that finishes releases the next one.
-    let messages: Vec<TaskMessage> = batch
-        .accepted
-        .iter()
-        .take(job.initial_window() as usize)
-        .enumerate()
-        .map(|(seq, url)| TaskMessage::new(&job, seq as u32, url.as_str().to_owned(), effective_timeout))
-        .collect();
-    state.queue.send(settings.queues.for_priority(job.settings.priority), &messages).await?;
-    tracing::info!(job_id = %job.id, urls = batch.accepted.len(), started = messages.len(), rejected = batch.rejected.len(), "job created");
-    let response = StartResponse {
-        job: JobView::new(&job),
-        accepted: batch.accepted.len(),
-        rejected: batch.rejected,
-        duplicates_removed: batch.duplicates_removed,
-        effective_timeout_seconds: effective_timeout,
-        sitemap,
-    };
-    Ok((StatusCode::CREATED, Json(response)).into_response())
 }
 
 #[cfg(test)]
@@ -479,7 +315,7 @@ mod tests {
         let s = submission.settings;
         // SPEC §2's defaults, spelled out: a change to JobSettings::default must show up here.
         assert_eq!((s.priority, s.strategy), (Priority::Normal, Strategy::Mobile));
-        assert_eq!(s.engine, EngineChoice::Http, "auto, resolved: this deployment has no PSI key");
+        assert_eq!(s.engine, EngineKind::Http, "auto, resolved: this deployment has no PSI key");
         assert_eq!((s.batch_size, s.timeout_seconds, s.max_retries), (5, 300, 3));
         assert_eq!((s.runs, s.cache_ttl_seconds, s.categories), (1, 0, vec![Category::Performance]));
         assert_eq!(submission.name, None);
@@ -571,10 +407,10 @@ mod tests {
         };
         let resolved =
             |engine: &str, psi: bool| validate(body(engine), AddressPolicy::default(), psi).map(|s| s.settings.engine);
-        assert_eq!(resolved("auto", true).unwrap(), EngineChoice::Psi);
-        assert_eq!(resolved("auto", false).unwrap(), EngineChoice::Http);
-        assert_eq!(resolved("http", true).unwrap(), EngineChoice::Http);
-        assert_eq!(resolved("psi", true).unwrap(), EngineChoice::Psi);
+        assert_eq!(resolved("auto", true).unwrap(), EngineKind::Psi);
+        assert_eq!(resolved("auto", false).unwrap(), EngineKind::Http);
+        assert_eq!(resolved("http", true).unwrap(), EngineKind::Http);
+        assert_eq!(resolved("psi", true).unwrap(), EngineKind::Psi);
         assert!(resolved("psi", false).is_err());
     }
 }

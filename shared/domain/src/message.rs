@@ -1,0 +1,132 @@
+//! The SQS message of one URL: everything the analyzer needs to analyse it and to release the
+//! next URL of the window, without reading the job.
+
+use serde::{Deserialize, Serialize};
+
+use crate::cache::CacheKey;
+use crate::job::{Job, JobId, Tenant};
+use crate::settings::{Category, EngineKind, Priority, Strategy, one};
+
+/// The SQS message body for one URL: everything the analyzer needs without a read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskMessage {
+    pub job_id: JobId,
+    pub seq: u32,
+    pub url: String,
+    pub strategy: Strategy,
+    /// A name no engine has makes the message unreadable (it ends in the dead-letter queue)
+    /// rather than quietly running another engine.
+    pub engine: EngineKind,
+    /// The job's effective timeout.
+    pub timeout_seconds: u32,
+    pub max_retries: u32,
+    pub priority: Priority,
+    /// The job's window: finishing this URL lets URL `seq + batch_size` start.
+    pub batch_size: u32,
+    pub total_urls: u32,
+    #[serde(default = "one")]
+    pub runs: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<Category>,
+    /// Reuse a result of the tenant's at most this old (0: never); needs `tenant`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_ttl_seconds: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<Tenant>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl TaskMessage {
+    /// The message for URL `seq` of `job`: the one constructor, whoever sends it (the API
+    /// for the first window, the reconciler for a lost message).
+    pub fn new(job: &Job, seq: u32, url: String) -> Self {
+        TaskMessage {
+            job_id: job.id.clone(),
+            seq,
+            url,
+            strategy: job.settings.strategy,
+            engine: job.settings.engine,
+            timeout_seconds: job.effective_timeout_seconds,
+            max_retries: job.settings.max_retries,
+            priority: job.settings.priority,
+            batch_size: job.settings.batch_size,
+            total_urls: u32::try_from(job.counters.total).unwrap_or(u32::MAX),
+            runs: job.settings.runs,
+            categories: job.settings.categories.clone(),
+            cache_ttl_seconds: job.settings.cache_ttl_seconds,
+            tenant: Some(job.tenant.clone()),
+        }
+    }
+
+    /// The URL that may start once this one has finished: the sliding window moves one place.
+    /// Each URL releases at most one other, and the first `batch_size` are released at
+    /// submission, so no more than `batch_size` URLs of a job are ever in flight.
+    pub fn releases(&self) -> Option<u32> {
+        let next = self.seq.checked_add(self.batch_size.max(1))?;
+        (next < self.total_urls).then_some(next)
+    }
+
+    /// Where this URL's result is indexed for reuse by later jobs of the tenant.
+    pub fn cache_key(&self) -> Option<CacheKey> {
+        let tenant = self.tenant.as_ref()?;
+        Some(CacheKey::new(tenant, self.engine, self.strategy, &self.categories, &self.url))
+    }
+
+    /// The message for URL `seq` of the same job: what the analyzer sends for the URL a
+    /// finished one releases, without reading the job.
+    pub fn for_seq(&self, seq: u32, url: String) -> Self {
+        TaskMessage { seq, url, ..self.clone() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::JobSettings;
+
+    #[test]
+    fn task_message_round_trips_as_json() {
+        let message = TaskMessage {
+            job_id: JobId::generate(),
+            seq: 7,
+            url: "https://example.com".into(),
+            strategy: Strategy::Desktop,
+            engine: EngineKind::Http,
+            timeout_seconds: 60,
+            max_retries: 2,
+            priority: Priority::High,
+            batch_size: 3,
+            total_urls: 10,
+            runs: 3,
+            categories: vec![Category::Performance, Category::Seo],
+            cache_ttl_seconds: 600,
+            tenant: Some(Tenant("acme".into())),
+        };
+        let json = serde_json::to_string(&message).unwrap();
+        assert!(json.contains("\"strategy\":\"desktop\""), "{json}");
+        assert_eq!(serde_json::from_str::<TaskMessage>(&json).unwrap(), message);
+        // Messages queued before runs and categories existed still read.
+        let older: TaskMessage = serde_json::from_str(
+            r#"{"job_id":"j","seq":1,"url":"https://a.com","strategy":"mobile","engine":"http","timeout_seconds":60,
+                "max_retries":1,"priority":"low","batch_size":1,"total_urls":2}"#,
+        )
+        .unwrap();
+        assert_eq!((older.runs, older.categories.len(), older.cache_ttl_seconds), (1, 0, 0));
+        assert_eq!(older.cache_key(), None, "no tenant, no cache");
+    }
+
+    #[test]
+    fn each_url_releases_the_one_a_window_ahead_until_the_end() {
+        let job = Job::new(Tenant("t".into()), "n".into(), JobSettings { batch_size: 3, ..Default::default() }, 8, 0);
+        let message = TaskMessage::new(&job, 0, "https://a.example".into());
+        let released: Vec<Option<u32>> = (0..8).map(|seq| message.for_seq(seq, String::new()).releases()).collect();
+        assert_eq!(released, [Some(3), Some(4), Some(5), Some(6), Some(7), None, None, None]);
+        // Every URL past the first window is released by exactly one other.
+        let mut targets: Vec<u32> = released.into_iter().flatten().collect();
+        targets.dedup();
+        assert_eq!(targets, (3..8).collect::<Vec<_>>());
+    }
+}
