@@ -1,0 +1,74 @@
+//! What became of each message of a batch, and the invocation's metrics counted from it.
+
+use aws::metrics::{MetricLine, Unit};
+use domain::ErrorKind;
+
+/// What became of one message.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Disposition {
+    Succeeded {
+        analysis_ms: f64,
+        /// An earlier result reused, not a new analysis.
+        cached: bool,
+    },
+    Failed {
+        kind: ErrorKind,
+        analysis_ms: f64,
+    },
+    /// A retryable failure: back on the queue after its backoff.
+    RetryLater,
+    /// Another delivery holds the URL: this one looks again when that one's lease ends.
+    Busy,
+    /// The engine's quota is full: a delayed copy of the message waits for it.
+    Deferred,
+    /// The job is cancelling: the URL was marked `cancelled` without starting.
+    Cancelled,
+    /// Another delivery already recorded this URL.
+    Duplicate,
+    /// The job no longer exists.
+    Dropped,
+    /// The message cannot be read; after enough deliveries SQS moves it to the DLQ.
+    Unreadable,
+    /// The table did not answer; the message is redelivered.
+    Unavailable,
+}
+
+impl Disposition {
+    /// Whether the message stays on the queue for another delivery.
+    pub(crate) fn redeliver(&self) -> bool {
+        matches!(self, Disposition::RetryLater | Disposition::Busy | Disposition::Unreadable | Disposition::Unavailable)
+    }
+}
+
+/// The invocation's EMF metrics: outcomes by kind, analysis time, and time spent queued.
+pub(crate) fn metric_line(results: &[(Disposition, Option<f64>)], released: usize) -> MetricLine {
+    let mut line = MetricLine::new("speedbatch").dimension("Function", "analyzer");
+    let count = |f: &dyn Fn(&Disposition) -> bool| results.iter().filter(|(d, _)| f(d)).count() as u64;
+    line.count("UrlsSucceeded", count(&|d| matches!(d, Disposition::Succeeded { .. })));
+    line.count("CacheHits", count(&|d| matches!(d, Disposition::Succeeded { cached: true, .. })));
+    line.count("UrlsFailed", count(&|d| matches!(d, Disposition::Failed { .. })));
+    line.count("UrlsRetried", count(&|d| matches!(d, Disposition::RetryLater)));
+    line.count("UrlsCancelled", count(&|d| matches!(d, Disposition::Cancelled)));
+    line.count("UrlsReleased", released as u64);
+    line.count("UrlsDeferred", count(&|d| matches!(d, Disposition::Deferred)));
+    line.count("Duplicates", count(&|d| matches!(d, Disposition::Duplicate | Disposition::Busy)));
+    line.count("Unprocessable", count(&|d| matches!(d, Disposition::Unreadable | Disposition::Unavailable)));
+    for kind in ErrorKind::ALL {
+        let failed = count(&|d| matches!(d, Disposition::Failed { kind: k, .. } if k == kind));
+        if failed > 0 {
+            line.count(format!("Failures.{kind}"), failed);
+        }
+    }
+    let analysis = results
+        .iter()
+        .filter_map(|(d, _)| match d {
+            Disposition::Succeeded { analysis_ms, cached: false } | Disposition::Failed { analysis_ms, .. } => {
+                Some(*analysis_ms)
+            }
+            _ => None,
+        })
+        .collect();
+    line.values("AnalysisTime", Unit::Milliseconds, analysis);
+    line.values("QueueWait", Unit::Milliseconds, results.iter().filter_map(|(_, wait)| *wait).collect());
+    line
+}

@@ -1,0 +1,405 @@
+//! The handler on the in-memory store and queue, with scripted engines.
+
+use std::time::{Duration, SystemTime};
+
+use aws::queue::MemoryQueue;
+use domain::AddressPolicy;
+use domain::{Analysis, CleanUrl, EngineKind, ErrorKind, Job, JobId, JobSettings, Strategy, Tenant, UrlStatus};
+use engine::{Engine, Request};
+use serde_json::json;
+use store::MemoryStore;
+use store::prelude::*;
+
+use super::*;
+
+/// Answers each URL with a scripted result: a path containing "retry" fails retryably,
+/// "gone" permanently, anything else succeeds.
+struct ScriptedEngine;
+
+impl Engine for ScriptedEngine {
+    fn name(&self) -> &'static str {
+        "scripted"
+    }
+
+    async fn analyze(&self, url: &str, strategy: Strategy, _: Duration) -> Result<Analysis, EngineError> {
+        if url.contains("retry") {
+            Err(EngineError::new(ErrorKind::Http5xx, "HTTP 503 Service Unavailable"))
+        } else if url.contains("gone") {
+            Err(EngineError::new(ErrorKind::Http4xx, "HTTP 410 Gone"))
+        } else {
+            Ok(Analysis {
+                engine: "scripted".into(),
+                strategy,
+                score: Some(90.0),
+                metrics: Default::default(),
+                cached_from: None,
+            })
+        }
+    }
+}
+
+const QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:000000000000:normal";
+
+fn analyzer() -> Analyzer<MemoryStore, MemoryQueue, ScriptedEngine> {
+    Analyzer {
+        store: MemoryStore::new(),
+        queue: MemoryQueue::new(),
+        engine: ScriptedEngine,
+        queues: QueueUrls { high: "q/high".into(), normal: "q/normal".into(), low: "q/low".into() },
+    }
+}
+
+async fn job(a: &TestAnalyzer, urls: &[&str]) -> JobId {
+    job_with(a, urls, JobSettings { max_retries: 2, ..JobSettings::default() }).await
+}
+
+async fn job_with(a: &TestAnalyzer, urls: &[&str], settings: JobSettings) -> JobId {
+    let job = Job::new(Tenant("t".into()), "n".into(), settings, urls.len() as u64, 0);
+    let clean: Vec<CleanUrl> = urls.iter().map(|u| CleanUrl::parse(u, AddressPolicy::default()).unwrap()).collect();
+    a.store.create_job(&job, &clean).await.unwrap();
+    job.id
+}
+
+fn record(id: &str, body: serde_json::Value, receive_count: u32) -> serde_json::Value {
+    json!({
+        "messageId": id,
+        "receiptHandle": format!("handle-{id}"),
+        "body": if body.is_string() { body } else { json!(body.to_string()) },
+        "attributes": {"ApproximateReceiveCount": receive_count.to_string()},
+        "messageAttributes": {},
+        "eventSource": "aws:sqs",
+        "eventSourceARN": QUEUE_ARN,
+        "awsRegion": "us-east-1",
+    })
+}
+
+type TestAnalyzer = Analyzer<MemoryStore, MemoryQueue, ScriptedEngine>;
+
+fn task(job_id: &JobId, seq: u32, url: &str) -> serde_json::Value {
+    json!({"job_id": job_id, "seq": seq, "url": url, "strategy": "mobile", "engine": "http",
+           "timeout_seconds": 60, "max_retries": 2, "priority": "normal", "batch_size": 5, "total_urls": 5})
+}
+
+fn event(records: Vec<serde_json::Value>) -> SqsEvent {
+    serde_json::from_value(json!({ "Records": records })).unwrap()
+}
+
+fn later() -> SystemTime {
+    SystemTime::now() + Duration::from_secs(900)
+}
+
+fn failed_ids(response: &SqsBatchResponse) -> Vec<&str> {
+    response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect()
+}
+
+#[tokio::test]
+async fn only_the_failed_messages_of_a_batch_are_reported() {
+    let a = analyzer();
+    let id = job(&a, &["https://ok.example", "https://gone.example", "https://retry.example"]).await;
+    let response = a
+        .handle(
+            event(vec![
+                record("m0", task(&id, 0, "https://ok.example"), 1),
+                record("m1", task(&id, 1, "https://gone.example"), 1),
+                record("m2", task(&id, 2, "https://retry.example"), 1),
+                record("m3", json!("not json"), 1),
+            ]),
+            later(),
+        )
+        .await;
+    assert_eq!(failed_ids(&response), ["m2", "m3"]);
+    let job = a.store.get_job(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (job.counters.succeeded, job.counters.failed, job.counters.in_progress, job.counters.queued),
+        (1, 1, 1, 0)
+    );
+    let gone = a.store.get_task(&id, 1).await.unwrap().unwrap();
+    assert_eq!((gone.status, gone.error.as_deref()), (UrlStatus::Failed, Some("HTTP 410 Gone")));
+    let mut delays = a.queue.delays();
+    delays.sort_by_key(|(_, delay)| *delay);
+    assert_eq!(delays.len(), 2, "{delays:?}");
+    assert_eq!(delays[0], ("q/normal".to_owned(), UNREADABLE_RETURN), "the unreadable message comes back at once");
+    assert_eq!(delays[1].0, "q/normal");
+    assert!((Duration::from_millis(2_500)..=Duration::from_secs(5)).contains(&delays[1].1), "a first backoff");
+}
+
+#[tokio::test]
+async fn retries_stop_at_max_retries_with_the_reason() {
+    let a = analyzer();
+    let id = job(&a, &["https://retry.example"]).await;
+    for receive in 1..=2 {
+        let response =
+            a.handle(event(vec![record("m", task(&id, 0, "https://retry.example"), receive)]), later()).await;
+        assert_eq!(failed_ids(&response), ["m"], "delivery {receive} is retried");
+    }
+    let response = a.handle(event(vec![record("m", task(&id, 0, "https://retry.example"), 3)]), later()).await;
+    assert!(response.batch_item_failures.is_empty(), "max_retries 2: the third delivery is the last");
+    let task = a.store.get_task(&id, 0).await.unwrap().unwrap();
+    assert_eq!(task.status, UrlStatus::Failed);
+    assert_eq!(task.error.as_deref(), Some("HTTP 503 Service Unavailable"));
+    assert_eq!(task.error_kind, Some(ErrorKind::Http5xx));
+    assert_eq!(task.attempts, 3);
+    let job = a.store.get_job(&id).await.unwrap().unwrap();
+    assert_eq!((job.counters.failed, job.counters.in_progress), (1, 0));
+}
+
+#[tokio::test]
+async fn duplicates_and_unknown_jobs_are_acknowledged_without_counting() {
+    let a = analyzer();
+    let id = job(&a, &["https://ok.example"]).await;
+    let message = record("m", task(&id, 0, "https://ok.example"), 1);
+    for _ in 0..3 {
+        let response = a.handle(event(vec![message.clone()]), later()).await;
+        assert!(response.batch_item_failures.is_empty());
+    }
+    assert_eq!(a.store.get_job(&id).await.unwrap().unwrap().counters.succeeded, 1);
+    let unknown = JobId::generate();
+    let response = a.handle(event(vec![record("x", task(&unknown, 0, "https://ok.example"), 1)]), later()).await;
+    assert!(response.batch_item_failures.is_empty(), "a deleted job's task is dropped, not retried forever");
+}
+
+#[test]
+fn metrics_count_every_outcome_by_kind() {
+    let results = vec![
+        (Disposition::Succeeded { analysis_ms: 10.0, cached: false }, Some(5.0)),
+        (Disposition::Succeeded { analysis_ms: 0.0, cached: true }, None),
+        (Disposition::Failed { kind: ErrorKind::Http4xx, analysis_ms: 20.0 }, Some(7.0)),
+        (Disposition::Failed { kind: ErrorKind::Http4xx, analysis_ms: 30.0 }, None),
+        (Disposition::RetryLater, None),
+        (Disposition::Cancelled, None),
+    ];
+    let line: serde_json::Value = serde_json::from_str(&metric_line(&results, 4).render(0)).unwrap();
+    assert_eq!(line["UrlsSucceeded"], 2.0);
+    assert_eq!(line["CacheHits"], 1.0);
+    assert_eq!(line["UrlsFailed"], 2.0);
+    assert_eq!(line["Failures.http_4xx"], 2.0);
+    assert_eq!(line["UrlsRetried"], 1.0);
+    assert_eq!(line["UrlsCancelled"], 1.0);
+    assert_eq!(line["UrlsReleased"], 4.0);
+    assert_eq!(line["AnalysisTime"], json!([10.0, 20.0, 30.0]));
+    assert_eq!(line["QueueWait"], json!([5.0, 7.0]));
+    assert_eq!(line["Function"], "analyzer");
+}
+
+#[tokio::test]
+async fn a_cancelling_job_starts_no_new_url() {
+    let a = analyzer();
+    let id = job(&a, &["https://ok.example", "https://gone.example"]).await;
+    let first = a.handle(event(vec![record("m0", task(&id, 0, "https://ok.example"), 1)]), later()).await;
+    assert!(first.batch_item_failures.is_empty());
+    assert_eq!(a.store.request_cancel(&id, 1).await.unwrap(), store::Cancel::Requested);
+    let second = a.handle(event(vec![record("m1", task(&id, 1, "https://gone.example"), 1)]), later()).await;
+    assert!(second.batch_item_failures.is_empty());
+    let job = a.store.get_job(&id).await.unwrap().unwrap();
+    assert_eq!((job.counters.succeeded, job.counters.cancelled, job.counters.failed), (1, 1, 0));
+    assert_eq!(a.store.get_task(&id, 1).await.unwrap().unwrap().status, UrlStatus::Cancelled);
+    assert_eq!(job.next_status(), Some(domain::JobStatus::Cancelled));
+}
+
+#[tokio::test]
+async fn an_outage_leaves_every_message_for_redelivery() {
+    let a = analyzer();
+    let id = job(&a, &["https://ok.example", "https://gone.example"]).await;
+    a.store.set_unavailable(true);
+    let response = a
+        .handle(
+            event(vec![
+                record("m0", task(&id, 0, "https://ok.example"), 1),
+                record("m1", task(&id, 1, "https://gone.example"), 1),
+            ]),
+            later(),
+        )
+        .await;
+    assert_eq!(failed_ids(&response), ["m0", "m1"]);
+    a.store.set_unavailable(false);
+    assert_eq!(a.store.get_job(&id).await.unwrap().unwrap().counters.queued, 2, "nothing was counted");
+}
+
+#[tokio::test]
+async fn a_retry_keeps_the_last_error_and_frees_the_url_for_its_redelivery() {
+    let a = analyzer();
+    let id = job(&a, &["https://retry.example"]).await;
+    let response = a.handle(event(vec![record("m", task(&id, 0, "https://retry.example"), 1)]), later()).await;
+    assert_eq!(failed_ids(&response), ["m"]);
+    let waiting = a.store.get_task(&id, 0).await.unwrap().unwrap();
+    assert_eq!((waiting.status, waiting.attempts), (UrlStatus::Processing, 1));
+    assert_eq!(waiting.error.as_deref(), Some("HTTP 503 Service Unavailable"), "visible while it waits");
+    // The redelivery after the backoff is not mistaken for a live duplicate.
+    a.handle(event(vec![record("m", task(&id, 0, "https://retry.example"), 2)]), later()).await;
+    assert_eq!(a.store.get_task(&id, 0).await.unwrap().unwrap().attempts, 2);
+}
+
+#[tokio::test]
+async fn a_duplicate_of_a_url_being_analysed_waits_for_the_lease() {
+    let a = analyzer();
+    let id = job(&a, &["https://ok.example"]).await;
+    assert_eq!(a.store.claim_task(&id, 0, now_millis(), Duration::from_secs(70)).await.unwrap(), store::Claim::Claimed);
+    let response = a.handle(event(vec![record("dup", task(&id, 0, "https://ok.example"), 1)]), later()).await;
+    assert_eq!(failed_ids(&response), ["dup"], "back on the queue, not analysed twice at once");
+    let delays = a.queue.delays();
+    assert_eq!(delays.len(), 1);
+    assert!((Duration::from_secs(60)..=Duration::from_secs(70)).contains(&delays[0].1), "{:?}", delays[0].1);
+    let job = a.store.get_job(&id).await.unwrap().unwrap();
+    assert_eq!((job.counters.in_progress, job.counters.succeeded), (1, 0));
+}
+
+#[tokio::test]
+async fn each_finished_url_releases_the_next_of_the_window_once() {
+    let a = analyzer();
+    let urls =
+        ["https://a.example", "https://gone.example", "https://c.example", "https://d.example", "https://e.example"];
+    let settings = JobSettings { batch_size: 2, priority: domain::Priority::Urgent, ..JobSettings::default() };
+    let id = job_with(&a, &urls, settings).await;
+    let message = |seq: u32| {
+        let mut body = task(&id, seq, urls[seq as usize]);
+        body["batch_size"] = json!(2);
+        body["priority"] = json!("urgent");
+        record(&format!("m{seq}"), body, 1)
+    };
+    let response = a.handle(event(vec![message(0), message(1)]), later()).await;
+    assert!(response.batch_item_failures.is_empty());
+    let sent = a.queue.take_sent();
+    let released: Vec<(u32, &str)> = sent.iter().map(|(_, m)| (m.seq, m.url.as_str())).collect();
+    assert_eq!(released, [(2, "https://c.example"), (3, "https://d.example")], "a failure releases too");
+    assert!(sent.iter().all(|(queue, m)| queue == "q/high" && m.batch_size == 2 && m.total_urls == 5));
+    assert!(a.store.get_task(&id, 3).await.unwrap().unwrap().released_at.is_some());
+    assert!(a.store.get_task(&id, 4).await.unwrap().unwrap().released_at.is_none(), "waits for URL 2");
+
+    // A duplicate of a finished URL releases nothing more.
+    a.handle(event(vec![message(0)]), later()).await;
+    assert!(a.queue.take_sent().is_empty());
+    a.handle(event(vec![message(2)]), later()).await;
+    assert_eq!(a.queue.take_sent().iter().map(|(_, m)| m.seq).collect::<Vec<_>>(), [4]);
+    a.handle(event(vec![message(4)]), later()).await;
+    assert!(a.queue.take_sent().is_empty(), "the last window releases nothing");
+}
+
+#[tokio::test]
+async fn a_url_whose_analyses_keep_dying_fails_instead_of_running_forever() {
+    let a = analyzer();
+    let id = job(&a, &["https://ok.example"]).await;
+    // Five claims whose workers died (their leases ran out without a result): max_retries
+    // 2 allows 3 attempts, and crashes get 2 more.
+    for _ in 0..5 {
+        a.store.claim_task(&id, 0, 1_000, Duration::ZERO).await.unwrap();
+    }
+    let response = a.handle(event(vec![record("m", task(&id, 0, "https://ok.example"), 1)]), later()).await;
+    assert!(response.batch_item_failures.is_empty());
+    let task = a.store.get_task(&id, 0).await.unwrap().unwrap();
+    assert_eq!((task.status, task.error_kind, task.attempts), (UrlStatus::Failed, Some(ErrorKind::Timeout), 6));
+    assert_eq!(
+        task.error.as_deref(),
+        Some("the analysis stopped without a result 5 times (the analyzer crashed or ran out of time)")
+    );
+    assert_eq!(a.store.get_job(&id).await.unwrap().unwrap().counters.failed, 1);
+}
+
+/// An engine with a quota: full while `full` is set; a URL containing "limited" meets
+/// the provider's own 429.
+#[derive(Default)]
+struct Gated {
+    full: std::sync::atomic::AtomicBool,
+}
+
+impl Engines for Gated {
+    async fn admit(&self, _: EngineKind, now: domain::time::Millis) -> Result<Admission, domain::Error> {
+        if self.full.load(std::sync::atomic::Ordering::SeqCst) {
+            Ok(Admission::Wait { until: now + 30_000, reason: "quota full".into() })
+        } else {
+            Ok(Admission::At(now))
+        }
+    }
+
+    async fn analyze(&self, _: EngineKind, request: Request<'_>, _: Duration) -> Result<Analysis, EngineError> {
+        let (url, strategy) = (request.url, request.strategy);
+        if url.contains("limited") {
+            let reason = "Quota exceeded for quota metric 'Queries'";
+            return Err(EngineError::deferred(ErrorKind::RateLimited, reason, now_millis() + 60_000));
+        }
+        Ok(Analysis {
+            engine: "gated".into(),
+            strategy,
+            score: Some(50.0),
+            metrics: Default::default(),
+            cached_from: None,
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_url_waiting_for_the_quota_is_deferred_without_a_claim_or_a_receive() {
+    let a = Analyzer {
+        store: MemoryStore::new(),
+        queue: MemoryQueue::new(),
+        engine: Gated::default(),
+        queues: QueueUrls { high: "q/high".into(), normal: "q/normal".into(), low: "q/low".into() },
+    };
+    let job = Job::new(Tenant("t".into()), "n".into(), JobSettings::default(), 2, 0);
+    let urls: Vec<CleanUrl> = ["https://ok.example", "https://limited.example"]
+        .iter()
+        .map(|u| CleanUrl::parse(u, AddressPolicy::default()).unwrap())
+        .collect();
+    a.store.create_job(&job, &urls).await.unwrap();
+    let id = job.id;
+
+    a.engine.full.store(true, std::sync::atomic::Ordering::SeqCst);
+    let response = a.handle(event(vec![record("m0", task(&id, 0, "https://ok.example"), 9)]), later()).await;
+    assert!(response.batch_item_failures.is_empty(), "acknowledged: a delayed copy carries on");
+    let deferred = a.queue.deferred();
+    assert_eq!(deferred.len(), 1);
+    assert_eq!((deferred[0].0.as_str(), deferred[0].1.seq), ("q/normal", 0));
+    assert!((Duration::from_secs(28)..=Duration::from_secs(30)).contains(&deferred[0].2), "{:?}", deferred[0].2);
+    let waiting = a.store.get_task(&id, 0).await.unwrap().unwrap();
+    assert_eq!((waiting.status, waiting.attempts), (UrlStatus::Queued, 0), "never claimed");
+
+    a.engine.full.store(false, std::sync::atomic::Ordering::SeqCst);
+    a.handle(event(vec![record("m1", task(&id, 1, "https://limited.example"), 1)]), later()).await;
+    let limited = a.store.get_task(&id, 1).await.unwrap().unwrap();
+    assert_eq!((limited.status, limited.attempts), (UrlStatus::Processing, 0), "the claim was given back");
+    assert_eq!(a.queue.deferred().len(), 2);
+    // Its next delivery is its first attempt, and it is not a duplicate in the way.
+    a.handle(event(vec![record("m1", task(&id, 1, "https://limited.example"), 2)]), later()).await;
+    assert_eq!(a.store.get_task(&id, 1).await.unwrap().unwrap().attempts, 0);
+    let job = a.store.get_job(&id).await.unwrap().unwrap();
+    assert_eq!((job.counters.failed, job.counters.succeeded), (0, 0), "a wait is never a failure");
+}
+
+#[tokio::test]
+async fn a_fresh_result_of_the_tenant_is_reused_without_the_engine_or_its_quota() {
+    let a = Analyzer {
+        store: MemoryStore::new(),
+        queue: MemoryQueue::new(),
+        engine: Gated::default(),
+        queues: QueueUrls { high: "q/high".into(), normal: "q/normal".into(), low: "q/low".into() },
+    };
+    let url = CleanUrl::parse("https://ok.example", AddressPolicy::default()).unwrap();
+    let submit = |tenant: &str, cache_ttl_seconds: u32| {
+        let settings = JobSettings { cache_ttl_seconds, ..JobSettings::default() };
+        Job::new(Tenant(tenant.into()), "n".into(), settings, 1, 0)
+    };
+    let message = |job: &Job| serde_json::to_value(TaskMessage::new(job, 0, url.as_str().into())).unwrap();
+
+    let first = submit("t", 0);
+    a.store.create_job(&first, std::slice::from_ref(&url)).await.unwrap();
+    a.handle(event(vec![record("m0", message(&first), 1)]), later()).await;
+    assert_eq!(a.store.get_task(&first.id, 0).await.unwrap().unwrap().status, UrlStatus::Succeeded);
+
+    // The quota is full: only a reused result can finish a URL now.
+    a.engine.full.store(true, std::sync::atomic::Ordering::SeqCst);
+    let again = submit("t", 3600);
+    let other_tenant = submit("u", 3600);
+    let no_cache = submit("t", 0);
+    for job in [&again, &other_tenant, &no_cache] {
+        a.store.create_job(job, std::slice::from_ref(&url)).await.unwrap();
+        a.handle(event(vec![record("m", message(job), 1)]), later()).await;
+    }
+    let reused = a.store.get_task(&again.id, 0).await.unwrap().unwrap();
+    assert_eq!(reused.status, UrlStatus::Succeeded);
+    let cached = reused.analysis.unwrap().cached_from.expect("marked as reused");
+    assert_eq!(cached.job_id, first.id);
+    for job in [&other_tenant, &no_cache] {
+        let waiting = a.store.get_task(&job.id, 0).await.unwrap().unwrap();
+        assert_eq!(waiting.status, UrlStatus::Queued, "another tenant's result, or no reuse asked for");
+    }
+    assert_eq!(a.queue.deferred().len(), 2);
+}
