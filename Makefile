@@ -11,11 +11,12 @@ LOCAL_AWS := PATH="$(SAM_VENV):$$PATH" AWS_ENDPOINT_URL=http://127.0.0.1:4566 AW
 SAM := $(LOCAL_AWS) $(SAM_VENV)/sam
 PY := $(LOCAL_AWS) $(SAM_VENV)/python
 
-.PHONY: help up down test bench chaos chaos-stack tools ministack build deploy validate key clean
+.PHONY: help up down check test bench chaos chaos-stack tools ministack build deploy validate key clean
 
 help:
 	@echo "make up      build the functions, start ministack, deploy template.yaml, print API_URL and API_KEY"
-	@echo "make test    template checks, unit, integration, end-to-end and browser tests (what CI runs)"
+	@echo "make check  formatting, clippy, and every test that needs no emulator (about a minute warm)"
+	@echo "make test    make check, then template checks, integration, end-to-end and browser tests (what CI runs)"
 	@echo "make bench   every benchmark on the deployed local stack; rewrites BENCHMARKS.md (about 25 minutes)"
 	@echo "make chaos   faults, load, hostile input and security checks; rewrites RELIABILITY.md (about 20 minutes)"
 	@echo "make down    stop the ministack that make up started"
@@ -67,9 +68,19 @@ validate: tools
 		echo "sam validate --lint passed the broken template" >&2; exit 1; fi
 	@echo "==> template checks pass, and the broken fixture is still caught"
 
-test: validate up chaos-stack
-	@echo "==> unit, integration and end-to-end tests"
+# The inner loop: no emulator, no SAM. Tests that need the emulator are behind the `emulator`
+# feature (their targets' required-features), so a plain `cargo test` leaves them out.
+check:
+	@echo "==> cargo fmt --check"
+	@cargo fmt --all --check
+	@echo "==> cargo clippy (warnings are errors)"
+	@cargo clippy --quiet --workspace --all-targets --all-features -- -D warnings
+	@echo "==> unit, domain, memory-store, handler and engine tests (no emulator)"
 	@scripts/test-summary.sh
+
+test: check validate up chaos-stack
+	@echo "==> integration, end-to-end and CLI tests, and the chaos suite's quick parts (emulator)"
+	@scripts/test-summary.sh --all-features --test integration --test e2e --test redrive --test stack --test quick
 	@echo "==> the dashboard in Chromium (playwright-core)"
 	@scripts/browser-test.sh
 

@@ -8,8 +8,6 @@ use serde_json::Value;
 use crate::config::Target;
 use crate::error::CliError;
 
-const BASE: &str = "api/v1/batch-processing";
-
 pub struct Api {
     http: reqwest::Client,
     target: Target,
@@ -32,7 +30,7 @@ impl Api {
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}/{BASE}/{path}", self.target.api_url)
+        format!("{}{}/{path}", self.target.api_url, domain::paths::BASE_PATH)
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, CliError> {

@@ -16,6 +16,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use domain::settings::{BATCH_SIZE, Bounds, CACHE_TTL_SECONDS, MAX_NAME_CHARS, MAX_RETRIES, RUNS, TIMEOUT_SECONDS};
+use domain::{EngineChoice, JobStatus, Priority, Strategy, UrlStatus};
 use serde_json::{Map, Value, json};
 
 use crate::client::{Api, Progress};
@@ -50,8 +52,7 @@ enum Command {
     },
     /// List your jobs, newest first.
     Jobs {
-        /// Only jobs in this status (pending, processing, completed, completed_with_errors, failed, cancelling, cancelled).
-        #[arg(long)]
+        #[arg(long, help = format!("Only jobs in this status: {}", one_of(JobStatus::ALL)))]
         status: Option<String>,
         #[arg(long, default_value_t = 20)]
         limit: u32,
@@ -62,8 +63,7 @@ enum Command {
         /// The API's CSV export instead of a table.
         #[arg(long)]
         csv: bool,
-        /// Only URLs in this status (queued, processing, succeeded, failed, cancelled).
-        #[arg(long)]
+        #[arg(long, help = format!("Only URLs in this status: {}", one_of(UrlStatus::ALL)))]
         status: Option<String>,
     },
     /// Cancel a job: no further URL of it starts.
@@ -92,32 +92,23 @@ struct Submit {
     /// A sitemap or sitemap index URL, expanded by the API.
     #[arg(long)]
     sitemap: Option<String>,
-    /// A name for the job (at most 200 characters).
-    #[arg(long)]
+    #[arg(long, help = format!("A name for the job (at most {MAX_NAME_CHARS} characters)"))]
     name: Option<String>,
-    /// low, normal, high or urgent.
-    #[arg(long)]
+    #[arg(long, help = one_of(Priority::ALL))]
     priority: Option<String>,
-    /// mobile, desktop or both.
-    #[arg(long)]
+    #[arg(long, help = one_of(Strategy::ALL))]
     strategy: Option<String>,
-    /// The most URLs of this job analysed at once (1 to 20).
-    #[arg(long)]
+    #[arg(long, help = help(&BATCH_SIZE, "The most URLs of this job analysed at once"), value_parser = within(&BATCH_SIZE))]
     batch_size: Option<u32>,
-    /// Seconds per URL (60 to 1800).
-    #[arg(long)]
+    #[arg(long, help = help(&TIMEOUT_SECONDS, "Seconds per URL"), value_parser = within(&TIMEOUT_SECONDS))]
     timeout: Option<u32>,
-    /// Retries of a URL after a retryable failure (0 to 5).
-    #[arg(long)]
+    #[arg(long, help = help(&MAX_RETRIES, "Retries of a URL after a retryable failure"), value_parser = within(&MAX_RETRIES))]
     max_retries: Option<u32>,
-    /// auto, psi or http.
-    #[arg(long)]
+    #[arg(long, help = one_of(EngineChoice::ALL))]
     engine: Option<String>,
-    /// Analyses per URL; the median is kept (1 to 5).
-    #[arg(long)]
+    #[arg(long, help = help(&RUNS, "Analyses per URL; the median is kept"), value_parser = within(&RUNS))]
     runs: Option<u32>,
-    /// Reuse your results up to this many seconds old (0 to 86400).
-    #[arg(long)]
+    #[arg(long, help = help(&CACHE_TTL_SECONDS, "Reuse your results up to this many seconds old"), value_parser = within(&CACHE_TTL_SECONDS))]
     cache_ttl: Option<u32>,
     /// A PageSpeed Insights category besides performance (repeatable).
     #[arg(long = "category")]
@@ -125,6 +116,26 @@ struct Submit {
     /// Follow the job until it finishes, then summarise it.
     #[arg(long)]
     watch: bool,
+}
+
+/// A setting's help: what it is, its range and the API's default.
+fn help(bounds: &Bounds, what: &str) -> String {
+    format!("{what} ({})", bounds.describe())
+}
+
+/// A choice's help: its values as the API names them.
+fn one_of<T: std::fmt::Display>(all: &[T]) -> String {
+    let names: Vec<String> = all.iter().map(T::to_string).collect();
+    match names.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
+/// A setting's range, checked before anything is sent.
+fn within(bounds: &Bounds) -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(i64::from(bounds.min)..=i64::from(bounds.max))
 }
 
 #[tokio::main(flavor = "current_thread")]

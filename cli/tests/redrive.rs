@@ -1,6 +1,9 @@
 //! `speedbatch redrive` as an operator runs it: the binary against queues of its own on the
 //! local emulator (ministack; no deployed stack needed), judged by exit code and output.
 
+// A test fails by panicking with what it expected.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 

@@ -2,6 +2,9 @@
 //! a process with arguments, reading `.local/stack.env` from the repository's root, judged by
 //! its exit code and what it prints.
 
+// A test fails by panicking with what it expected.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Output;
 use std::time::Duration;
 

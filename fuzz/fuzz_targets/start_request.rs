@@ -88,7 +88,7 @@ async fn check(world: &World, data: &[u8], psi_available: bool) {
         },
     };
     let router = api::app(state);
-    let request = Request::post("/api/v1/batch-processing/start")
+    let request = Request::post(domain::paths::endpoint("/start"))
         .header("x-api-key", KEY)
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(data.to_vec()))

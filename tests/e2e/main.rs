@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use testkit::site::Site;
 use testkit::stack::DeployedStack;
 
-const API: &str = "/api/v1/batch-processing";
+const API: &str = domain::paths::BASE_PATH;
 
 struct Client {
     http: reqwest::Client,
@@ -295,7 +295,7 @@ async fn health_needs_no_key_and_queue_status_does() {
     assert_eq!(status, 200, "{queues}");
     assert_eq!(queues["queues"].as_array().map(Vec::len), Some(3));
     assert!(queues["queues"][0]["dead_letter"].is_u64(), "the deployment names its dead-letter queues: {queues}");
-    let (status, doc) = client.call(reqwest::Method::GET, "/api/v1/openapi.json", None, None).await;
+    let (status, doc) = client.call(reqwest::Method::GET, domain::paths::OPENAPI_PATH, None, None).await;
     assert_eq!(status, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
 }

@@ -6,7 +6,9 @@ use serde_json::json;
 
 use crate::harness::Harness;
 
-const START: &str = "/api/v1/batch-processing/start";
+fn start() -> String {
+    domain::paths::endpoint("/start")
+}
 
 #[tokio::test]
 async fn keys_are_required_and_tenants_are_isolated() {
@@ -15,15 +17,15 @@ async fn keys_are_required_and_tenants_are_isolated() {
     let bob = h.key_for("bob").await;
     let body = json!({"urls": ["http://127.0.0.1:9/page"]});
 
-    let none = h.request("POST", START, None, Some(body.clone())).await;
+    let none = h.request("POST", &start(), None, Some(body.clone())).await;
     assert_eq!(none.status, 401);
     assert_eq!(none.body["error"]["code"], "unauthorized");
-    let wrong = h.request("POST", START, Some("sb_not-a-key"), Some(body.clone())).await;
+    let wrong = h.request("POST", &start(), Some("sb_not-a-key"), Some(body.clone())).await;
     assert_eq!(wrong.status, 401);
 
     let bearer = Request::builder()
         .method("POST")
-        .uri(START)
+        .uri(start())
         .header("authorization", format!("Bearer {alice}"))
         .header("content-type", "application/json")
         .body(Body::from(body.to_string()))
@@ -31,10 +33,10 @@ async fn keys_are_required_and_tenants_are_isolated() {
     let created = h.send(bearer).await;
     assert_eq!(created.status, 201, "{}", created.body);
     let id = created.body["batch_job_id"].as_str().unwrap().to_owned();
-    let path = format!("/api/v1/batch-processing/progress/{id}");
+    let path = domain::paths::endpoint(&format!("/progress/{id}"));
 
     assert_eq!(h.request("GET", &path, Some(&alice), None).await.status, 200);
-    let api = "/api/v1/batch-processing";
+    let api = domain::paths::BASE_PATH;
     for (method, path) in [
         ("GET", format!("{api}/progress/{id}")),
         ("GET", format!("{api}/results/{id}")),
@@ -64,7 +66,7 @@ async fn bad_requests_get_clear_errors() {
         .send(
             Request::builder()
                 .method("POST")
-                .uri(START)
+                .uri(start())
                 .header("x-api-key", &key)
                 .body(Body::from("{\"urls\": [\"a.com\""))
                 .unwrap(),
@@ -74,10 +76,10 @@ async fn bad_requests_get_clear_errors() {
     assert_eq!(malformed.body["error"]["code"], "malformed_request");
     assert!(malformed.body["error"]["message"].as_str().unwrap().starts_with("the body is not valid JSON"));
 
-    let not_object = h.request("POST", START, Some(&key), Some(json!(["a.com"]))).await;
+    let not_object = h.request("POST", &start(), Some(&key), Some(json!(["a.com"]))).await;
     assert_eq!(not_object.status, 400);
 
-    let invalid = h.request("POST", START, Some(&key), Some(json!({"urls": ["a.com"], "batch_size": 0}))).await;
+    let invalid = h.request("POST", &start(), Some(&key), Some(json!({"urls": ["a.com"], "batch_size": 0}))).await;
     assert_eq!(invalid.status, 422);
     assert_eq!(
         invalid.body["error"]["details"],
@@ -85,7 +87,7 @@ async fn bad_requests_get_clear_errors() {
     );
 
     let none_accepted = h
-        .request("POST", START, Some(&key), Some(json!({"urls": ["ftp://a.com", "https://user:pw@b.com", "   "]})))
+        .request("POST", &start(), Some(&key), Some(json!({"urls": ["ftp://a.com", "https://user:pw@b.com", "   "]})))
         .await;
     assert_eq!(none_accepted.status, 422);
     assert_eq!(none_accepted.body["error"]["message"], "no URL was accepted");
@@ -100,16 +102,16 @@ async fn bad_requests_get_clear_errors() {
 
     let huge = format!("{{\"urls\": [\"{}\"]}}", "a".repeat(7 * 1024 * 1024));
     let too_large = h
-        .send(Request::builder().method("POST").uri(START).header("x-api-key", &key).body(Body::from(huge)).unwrap())
+        .send(Request::builder().method("POST").uri(start()).header("x-api-key", &key).body(Body::from(huge)).unwrap())
         .await;
     assert_eq!(too_large.status, 413);
     assert_eq!(too_large.body["error"]["code"], "payload_too_large");
 
     let unknown_job = h
-        .request("GET", "/api/v1/batch-processing/progress/0190c2d5-0000-7000-8000-000000000000", Some(&key), None)
+        .request("GET", &domain::paths::endpoint("/progress/0190c2d5-0000-7000-8000-000000000000"), Some(&key), None)
         .await;
     assert_eq!(unknown_job.status, 404);
-    let bad_id = h.request("GET", "/api/v1/batch-processing/progress/JOB%23x", Some(&key), None).await;
+    let bad_id = h.request("GET", &domain::paths::endpoint("/progress/JOB%23x"), Some(&key), None).await;
     assert_eq!(bad_id.status, 404);
     let no_route = h.request("GET", "/api/v1/nothing-here", Some(&key), None).await;
     assert_eq!(no_route.status, 404);

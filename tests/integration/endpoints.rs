@@ -11,7 +11,7 @@ use tower::ServiceExt;
 
 use crate::harness::Harness;
 
-const API: &str = "/api/v1/batch-processing";
+const API: &str = domain::paths::BASE_PATH;
 
 #[tokio::test]
 async fn jobs_are_listed_newest_first_in_pages_for_their_tenant_only() {
@@ -140,9 +140,9 @@ async fn progress_answers_304_until_the_job_changes() {
 async fn health_and_queue_status_report_the_dependencies() {
     let h = Harness::new().await;
     let key = h.key_for("acme").await;
-    let doc = h.request("GET", "/api/v1/openapi.json", None, None).await;
+    let doc = h.request("GET", domain::paths::OPENAPI_PATH, None, None).await;
     assert_eq!(doc.status, 200, "the OpenAPI document needs no key");
-    assert!(doc.body["paths"]["/api/v1/batch-processing/start"]["post"].is_object());
+    assert!(doc.body["paths"][domain::paths::endpoint("/start")]["post"].is_object());
     // JobView flattens the settings and counters: allOf with references to them.
     let schemas = &doc.body["components"]["schemas"];
     let job_view = schemas["JobView"].to_string();
@@ -374,7 +374,7 @@ async fn a_dry_run_cleans_and_judges_the_urls_and_creates_nothing() {
     let h = Harness::new().await;
     let key = h.key_for("acme").await;
     let body = json!({"urls": ["Example.com/a/", "example.com/a", "ftp://x.com", "https://b.com"], "dry_run": true});
-    let answer = h.request("POST", "/api/v1/batch-processing/start", Some(&key), Some(body)).await;
+    let answer = h.request("POST", &domain::paths::endpoint("/start"), Some(&key), Some(body)).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.body["dry_run"], true);
     assert_eq!(answer.body["accepted"], 2);
@@ -382,13 +382,13 @@ async fn a_dry_run_cleans_and_judges_the_urls_and_creates_nothing() {
     assert_eq!(answer.body["duplicates_removed"], 1);
     assert_eq!(answer.body["rejected"][0]["input"], "ftp://x.com");
     assert!(answer.body.get("batch_job_id").is_none());
-    let jobs = h.request("GET", "/api/v1/batch-processing/jobs", Some(&key), None).await;
+    let jobs = h.request("GET", &domain::paths::endpoint("/jobs"), Some(&key), None).await;
     assert_eq!(jobs.body["jobs"], json!([]), "nothing was created");
     assert!(h.receive(&h.env.queues.normal, 10).await.records.is_empty(), "nothing was queued");
 
     // All rejected: the same 422 a real submission gets.
     let body = json!({"urls": ["ftp://x.com"], "dry_run": true});
-    let refused = h.request("POST", "/api/v1/batch-processing/start", Some(&key), Some(body)).await;
+    let refused = h.request("POST", &domain::paths::endpoint("/start"), Some(&key), Some(body)).await;
     assert_eq!(refused.status, 422);
     assert_eq!(refused.body["error"]["details"]["accepted"], 0);
     h.env.cleanup().await;
@@ -404,7 +404,7 @@ async fn the_dashboard_is_one_page_served_without_a_key_under_a_strict_policy() 
     let page = String::from_utf8(body).unwrap();
     assert!(page.to_lowercase().starts_with("<!doctype html>"), "{}", &page[..80]);
     assert!(!page.contains("src=\"http") && !page.contains("href=\"http"), "nothing loaded from elsewhere");
-    assert!(page.contains("api/v1/batch-processing"), "API paths are relative to the page");
+    assert!(page.contains(domain::paths::BASE_PATH.trim_start_matches('/')), "API paths are relative to the page");
     let policy = headers["content-security-policy"].to_str().unwrap();
     assert!(policy.starts_with("default-src 'none'; script-src 'sha256-"), "{policy}");
     assert!(policy.contains("connect-src 'self'") && policy.contains("frame-ancestors 'none'"), "{policy}");

@@ -94,7 +94,7 @@ impl Harness {
 
     /// Submits a job that must be accepted, and returns its id.
     pub async fn start(&self, key: &str, body: Value) -> JobId {
-        let created = self.request("POST", "/api/v1/batch-processing/start", Some(key), Some(body)).await;
+        let created = self.request("POST", &domain::paths::endpoint("/start"), Some(key), Some(body)).await;
         assert_eq!(created.status, 201, "{}", created.body);
         Self::job_id(&created.body)
     }

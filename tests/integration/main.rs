@@ -1,15 +1,14 @@
-//! Integration tests: the real handlers (API router, analyzer, tracker) against ministack,
-//! each test with its own table and queues.
+//! Integration tests: the real handlers (API router, analyzer, tracker) and the stores against
+//! ministack, each test with its own table and queues. They need the emulator: `make test`
+//! starts it (or `make up`), and `cargo test --features emulator` runs them.
 
 mod api;
 mod endpoints;
 mod harness;
-mod http_engine;
 mod pipeline;
 mod psi;
 mod quota;
 mod redrive;
 mod sample_events;
 mod scale;
-mod ssrf;
 mod store_contract;

@@ -21,7 +21,7 @@ async fn a_job_flows_from_submission_to_completed_with_errors() {
         "ftp://example.com/file",
     ]);
     let created = h
-        .request("POST", "/api/v1/batch-processing/start", Some(&key), Some(json!({"urls": urls, "name": "smoke"})))
+        .request("POST", &domain::paths::endpoint("/start"), Some(&key), Some(json!({"urls": urls, "name": "smoke"})))
         .await;
     assert_eq!(created.status, 201, "{}", created.body);
     assert_eq!(created.body["accepted"], 4);
@@ -40,7 +40,7 @@ async fn a_job_flows_from_submission_to_completed_with_errors() {
     assert_eq!(site.hits(), 5, "four URLs, one of them a redirect");
     assert!(h.track(id.as_str()).await.batch_item_failures.is_empty());
 
-    let progress = h.request("GET", &format!("/api/v1/batch-processing/progress/{id}"), Some(&key), None).await;
+    let progress = h.request("GET", &domain::paths::endpoint(&format!("/progress/{id}")), Some(&key), None).await;
     assert_eq!(progress.status, 200);
     let body = &progress.body;
     assert_eq!(body["status"], "completed_with_errors", "{body}");
@@ -102,7 +102,7 @@ async fn priority_picks_the_queue() {
         let created = h
             .request(
                 "POST",
-                "/api/v1/batch-processing/start",
+                &domain::paths::endpoint("/start"),
                 Some(&key),
                 Some(json!({"urls": [site.url("/page/1"), site.url("/page/2")], "priority": priority})),
             )
@@ -355,7 +355,7 @@ async fn a_later_job_reuses_fresh_results_and_says_so() {
     let second = h.start(&key, body).await;
     h.drain(&h.env.queues.normal).await;
     assert_eq!(site.hits(), 3, "only the new URL was fetched");
-    let results = h.request("GET", &format!("/api/v1/batch-processing/results/{second}"), Some(&key), None).await;
+    let results = h.request("GET", &domain::paths::endpoint(&format!("/results/{second}")), Some(&key), None).await;
     let rows = results.body["results"].as_array().unwrap();
     assert_eq!(rows.len(), 3);
     assert!(rows.iter().all(|r| r["status"] == "succeeded"), "{rows:?}");

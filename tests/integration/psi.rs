@@ -1,68 +1,23 @@
-//! The `psi` engine against the local fake of PageSpeed Insights: results, every error
-//! class, the key kept out of every message, and a whole job run inside the quota the
-//! fake enforces, with no URL ending on a 429.
+//! Jobs on the `psi` engine against the local fake of PageSpeed Insights: a whole job run
+//! inside the quota the fake enforces, with no URL ending on a 429, and every run of every form
+//! factor taking its own place in the quota. (The engine alone: `tests/engines/psi.rs`.)
 
 use std::time::Duration;
 
 use api::{ApiSettings, AppState};
 use domain::AddressPolicy;
 use domain::quota::QuotaLimits;
-use domain::{ErrorKind, JobId, Strategy};
+use domain::{JobId, Strategy};
 use engine::psi::{ApiKey, KeyProvider};
-use engine::{Engine, EngineSet, HttpEngine, PsiEngine};
+use engine::{EngineSet, HttpEngine, PsiEngine};
 use serde_json::json;
+use store::DynamoQuota;
 use store::prelude::*;
-use store::{DynamoQuota, MemoryQuota};
 use testkit::fake_psi::{FakePsi, FakePsiConfig, QuotaKind, QuotaWindow, lighthouse_fixture};
 
 use crate::harness::Harness;
 
 const KEY: &str = "AIzaSy-test-key-0123456789";
-
-const PLENTY: QuotaLimits =
-    QuotaLimits { per_window: 10_000, window: Duration::from_secs(1), per_day: 1_000_000, utilisation: 1.0 };
-
-#[tokio::test]
-async fn results_are_read_and_every_failure_is_classified_without_the_key() {
-    let fake = FakePsi::start(FakePsiConfig {
-        api_key: Some(KEY.into()),
-        quota: vec![QuotaWindow { limit: 6, window: Duration::from_secs(60), kind: QuotaKind::PerMinute }],
-        ..FakePsiConfig::new(lighthouse_fixture())
-    });
-    let engine =
-        PsiEngine::new(&fake.endpoint(), KeyProvider::Fixed(ApiKey::new(KEY)), MemoryQuota::new(PLENTY)).unwrap();
-    let timeout = Duration::from_secs(30);
-    let analysis = engine.analyze("https://example.com/", Strategy::Desktop, timeout).await.unwrap();
-    assert_eq!((analysis.engine.as_str(), analysis.score), ("psi", Some(32.0)));
-    assert_eq!(analysis.metrics["final_url"], "https://example.com/");
-    assert_eq!(analysis.metrics["lcp_ms"], 10884.7);
-    assert!(analysis.metrics["field_lcp_ms"].is_number(), "{:?}", analysis.metrics);
-
-    let cases = [
-        ("https://dns-failure.example/", ErrorKind::Dns, false),
-        ("https://example.com/errored-document-404", ErrorKind::Http4xx, false),
-        ("https://example.com/errored-document-503", ErrorKind::Http5xx, true),
-        ("https://example.com/failed-document", ErrorKind::Http5xx, true),
-        ("https://example.com/server-error", ErrorKind::Http5xx, true),
-    ];
-    for (url, kind, retryable) in cases {
-        let err = engine.analyze(url, Strategy::Mobile, timeout).await.unwrap_err();
-        assert_eq!((err.kind, err.is_retryable(), err.defer_until), (kind, retryable, None), "{url}: {}", err.reason);
-        assert!(!err.reason.contains(KEY), "{url}: the key leaked into {}", err.reason);
-    }
-    // The fake's per-minute quota (6) is now used up: a 429 is a wait, not a failure.
-    let limited = engine.analyze("https://example.com/more", Strategy::Mobile, timeout).await.unwrap_err();
-    assert_eq!(limited.kind, ErrorKind::RateLimited);
-    assert!(limited.defer_until.is_some(), "{}", limited.reason);
-    assert!(limited.reason.contains("Queries per minute"), "Google's words are kept: {}", limited.reason);
-
-    let wrong_key =
-        PsiEngine::new(&fake.endpoint(), KeyProvider::Fixed(ApiKey::new("AIza-wrong")), MemoryQuota::new(PLENTY))
-            .unwrap();
-    let refused = wrong_key.analyze("https://example.com/", Strategy::Mobile, timeout).await.unwrap_err();
-    assert_eq!((refused.kind, refused.is_retryable()), (ErrorKind::EngineUnavailable, false), "{}", refused.reason);
-    assert!(!refused.reason.contains("AIza-wrong"));
-}
 
 type PsiAnalyzer = analyzer::Analyzer<store::DynamoStore, aws::queue::SqsQueue, EngineSet<DynamoQuota>>;
 
@@ -105,7 +60,7 @@ async fn run_job(h: &Harness, router: axum::Router, analyzer: &PsiAnalyzer, body
     use tower::ServiceExt;
     let request = axum::http::Request::builder()
         .method("POST")
-        .uri("/api/v1/batch-processing/start")
+        .uri(domain::paths::endpoint("/start"))
         .header("x-api-key", h.key_for("psi").await)
         .body(axum::body::Body::from(body.to_string()))
         .unwrap();

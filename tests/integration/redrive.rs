@@ -278,7 +278,7 @@ async fn dead_letters_show_in_queue_status_and_are_processed_after_a_redrive() {
     // Both delivered once and never finished (an analyzer outage), so SQS dead-letters them.
     dead_letter_by_receiving(&h.env, queue, dlq, 2).await;
 
-    let status = h.request("GET", "/api/v1/batch-processing/queue/status", Some(&key), None).await;
+    let status = h.request("GET", &domain::paths::endpoint("/queue/status"), Some(&key), None).await;
     let low = &status.body["queues"][2];
     assert_eq!(
         (low["priority"].as_str(), low["visible"].as_u64(), low["dead_letter"].as_u64()),
@@ -289,7 +289,7 @@ async fn dead_letters_show_in_queue_status_and_are_processed_after_a_redrive() {
 
     let summary = h.env.queue().redrive(queue, None, |_| {}).await.unwrap();
     assert_eq!(summary.moved, 2);
-    let status = h.request("GET", "/api/v1/batch-processing/queue/status", Some(&key), None).await;
+    let status = h.request("GET", &domain::paths::endpoint("/queue/status"), Some(&key), None).await;
     let low = &status.body["queues"][2];
     assert_eq!((low["visible"].as_u64(), low["dead_letter"].as_u64()), (Some(2), Some(0)));
 

@@ -37,7 +37,7 @@ async fn a_10000_url_submission_is_written_whole_and_its_first_window_queued() {
     let body = json!({"urls": urls}).to_string();
     let request = axum::http::Request::builder()
         .method("POST")
-        .uri("/api/v1/batch-processing/start")
+        .uri(domain::paths::endpoint("/start"))
         .header("x-api-key", &key)
         .body(axum::body::Body::from(body.clone()))
         .unwrap();
@@ -77,7 +77,7 @@ async fn a_10000_url_submission_is_written_whole_and_its_first_window_queued() {
 }
 
 async fn progress(h: &crate::harness::Harness, key: &str, id: &domain::JobId) -> serde_json::Value {
-    let response = h.request("GET", &format!("/api/v1/batch-processing/progress/{id}"), Some(key), None).await;
+    let response = h.request("GET", &domain::paths::endpoint(&format!("/progress/{id}")), Some(key), None).await;
     assert_eq!(response.status, 200, "{}", response.body);
     response.body
 }

@@ -19,6 +19,7 @@ use engine::runs::{self, Plan};
 use engine::{Admission, EngineError, Engines};
 use futures::future::join_all;
 use store::{Claim, ClaimRequest, Outcome, OutcomeRecord, Recorded, TaskWork};
+use tracing::Instrument;
 
 use crate::disposition::{Disposition, metric_line};
 use crate::group_commit::GroupCommit;
@@ -145,14 +146,16 @@ where
                 return (Disposition::Unreadable, None);
             }
         };
-        match self.process(&message, record, deadline, writes).await {
+        // Every line logged about this URL carries its job and position.
+        let span = tracing::info_span!("url", job_id = %message.job_id, seq = message.seq);
+        match self.process(&message, record, deadline, writes).instrument(span.clone()).await {
             Ok(disposition) => {
                 let finished = matches!(disposition, Disposition::Succeeded { .. } | Disposition::Failed { .. });
                 let release = message.releases().filter(|_| finished).map(|next| Release { finished: message, next });
                 (disposition, release)
             }
             Err(err) => {
-                tracing::error!(job_id = %message.job_id, seq = message.seq, error = %err, "task failed; will be redelivered");
+                span.in_scope(|| tracing::error!(error = %err, "task failed; will be redelivered"));
                 (Disposition::Unavailable, None)
             }
         }
@@ -180,7 +183,7 @@ where
         reason: &str,
     ) -> Result<Disposition, domain::Error> {
         let wait = Duration::from_millis(u64::try_from(until - now_millis()).unwrap_or(0)).max(Duration::from_secs(1));
-        tracing::info!(job_id = %message.job_id, seq = message.seq, wait_s = wait.as_secs(), %reason, "URL waits");
+        tracing::info!(wait_s = wait.as_secs(), %reason, "URL waits");
         self.queue.defer(self.queues.for_priority(message.priority), message, wait).await?;
         Ok(Disposition::Deferred)
     }
@@ -212,7 +215,7 @@ where
             Err(disposition) => return Ok(disposition),
         };
         if let Some(analysis) = cached {
-            tracing::info!(%job_id, seq, "an earlier result reused");
+            tracing::info!("an earlier result reused");
             return self.record(message, Outcome::Succeeded(analysis), attempt, 0.0, writes).await;
         }
         // The engine's quota slot: at most a few seconds ahead (the engine admits no later).
@@ -239,7 +242,7 @@ where
             }
             Err(err) if err.is_retryable() && attempt <= message.max_retries => {
                 let delay = url_retry_delay(attempt);
-                tracing::info!(%job_id, seq, attempt, reason = %err.reason, delay_s = delay.as_secs(), "retryable failure");
+                tracing::info!(attempt, reason = %err.reason, delay_s = delay.as_secs(), "retryable failure");
                 self.store.record_retry(job_id, seq, err.kind, &err.reason, now_millis()).await?;
                 self.come_back_later(record, delay).await?;
                 return Ok(Disposition::RetryLater);
@@ -286,28 +289,28 @@ where
                     ),
                     analysis: None,
                 };
-                tracing::warn!(%job_id, seq, attempt, "URL given up after repeated crashes");
+                tracing::warn!(attempt, "URL given up after repeated crashes");
                 return self.record(message, outcome, attempt, 0.0, writes).await.map(Err);
             }
             Ok(Claim::Reclaimed { attempt }) => attempt,
             Ok(Claim::AlreadyFinished(status)) => {
-                tracing::info!(%job_id, seq, %status, "duplicate delivery ignored");
+                tracing::info!(%status, "duplicate delivery ignored");
                 return Ok(Err(Disposition::Duplicate));
             }
             Ok(Claim::Busy { until }) => {
                 let wait = Duration::from_millis(u64::try_from(until - now).unwrap_or(0))
                     .clamp(Duration::from_secs(1), MAX_WAIT);
-                tracing::info!(%job_id, seq, wait_s = wait.as_secs(), "URL held by another delivery: looking again later");
+                tracing::info!(wait_s = wait.as_secs(), "URL held by another delivery: looking again later");
                 self.come_back_later(record, wait).await?;
                 return Ok(Err(Disposition::Busy));
             }
             Ok(Claim::JobCancelling(status)) => {
                 let cancelled = self.store.cancel_task(job_id, seq, status, now_millis()).await?;
-                tracing::info!(%job_id, seq, cancelled, "job is cancelling: URL not started");
+                tracing::info!(cancelled, "job is cancelling: URL not started");
                 return Ok(Err(if cancelled { Disposition::Cancelled } else { Disposition::Duplicate }));
             }
             Err(domain::Error::NotFound) => {
-                tracing::warn!(%job_id, seq, "task for a job that no longer exists dropped");
+                tracing::warn!("task for a job that no longer exists dropped");
                 return Ok(Err(Disposition::Dropped));
             }
             Err(err) => return Err(err),
@@ -347,11 +350,11 @@ where
         match recorded {
             Recorded::Counted => {
                 let succeeded = matches!(counted, Disposition::Succeeded { .. });
-                tracing::info!(%job_id, seq, succeeded, attempt, "task recorded");
+                tracing::info!(succeeded, attempt, "task recorded");
                 Ok(counted)
             }
             Recorded::Duplicate => {
-                tracing::info!(%job_id, seq, "result already recorded by another delivery");
+                tracing::info!("result already recorded by another delivery");
                 Ok(Disposition::Duplicate)
             }
         }

@@ -12,6 +12,8 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use tracing::Instrument;
+
 use aws::config::QueueUrls;
 use aws::metrics::MetricLine;
 use aws::notify::{Callbacks, EventPublisher, JobEvent, Notice};
@@ -104,8 +106,10 @@ where
         // same batch would only find what the writes of this one are still working through.
         let mut cancelled_jobs = HashSet::new();
         for record in &event.records {
-            if let Err(err) = self.handle_record(record, &mut cancelled_jobs).await {
-                tracing::error!(event_id = %record.event_id, error = %err, "stream record failed; will be retried");
+            // Every line logged about this record carries its event and, once read, its job.
+            let span = tracing::info_span!("record", event_id = %record.event_id, job_id = tracing::field::Empty);
+            if let Err(err) = self.handle_record(record, &mut cancelled_jobs).instrument(span.clone()).await {
+                span.in_scope(|| tracing::error!(error = %err, "stream record failed; will be retried"));
                 let mut failure = DynamoDbBatchItemFailure::default();
                 failure.item_identifier = record.change.sequence_number.clone();
                 response.batch_item_failures.push(failure);
@@ -124,6 +128,7 @@ where
             return Ok(()); // a deletion: nothing to move
         }
         let job = job_from_stream_image(record.change.new_image.clone())?;
+        tracing::Span::current().record("job_id", tracing::field::display(&job.id));
         let old_status = if record.change.old_image.is_empty() {
             None
         } else {
@@ -145,7 +150,7 @@ where
                 // queued message to come round. Bounded in time: each batch changes the job,
                 // whose next stream record continues where this one stopped.
                 let cancelled = self.store.cancel_queued(&job.id, now_millis(), CANCEL_BUDGET).await?;
-                tracing::info!(job_id = %job.id, cancelled, "queued URLs of a cancelling job cancelled");
+                tracing::info!(cancelled, "queued URLs of a cancelling job cancelled");
                 let Some(current) = self.store.get_job(&job.id).await? else { return Ok(()) };
                 // Finished now, the job moves now, not when the stream reaches its last record.
                 self.move_job(&current).await?;
@@ -165,9 +170,9 @@ where
         };
         let moved = self.store.transition_job(&job.id, job.status, next, now_millis()).await?;
         if moved {
-            tracing::info!(job_id = %job.id, from = %job.status, to = %next, "job status changed");
+            tracing::info!(from = %job.status, to = %next, "job status changed");
         } else {
-            tracing::info!(job_id = %job.id, from = %job.status, to = %next, "already moved by an earlier record");
+            tracing::info!(from = %job.status, to = %next, "already moved by an earlier record");
         }
         Ok(moved)
     }
@@ -178,7 +183,7 @@ where
     async fn announce(&self, event: JobEvent, job: &Job) -> Result<(), domain::Error> {
         let notice = Notice::new(event, job)?;
         self.events.publish(std::slice::from_ref(&notice)).await?;
-        tracing::info!(job_id = %job.id, event = event.detail_type(), "event published");
+        tracing::info!(event = event.detail_type(), "event published");
         let Some(url) = job.settings.callback_url.as_deref().filter(|_| event.calls_back()) else {
             return Ok(());
         };
@@ -186,11 +191,11 @@ where
         let mut line = MetricLine::new("speedbatch").dimension("Function", "tracker");
         match self.callbacks.deliver(url, &secret, &notice).await {
             Ok(attempts) => {
-                tracing::info!(job_id = %job.id, attempts, "callback delivered");
+                tracing::info!(attempts, "callback delivered");
                 line.count("CallbacksDelivered", 1);
             }
             Err(err) => {
-                tracing::warn!(job_id = %job.id, error = %err, "callback not delivered");
+                tracing::warn!(error = %err, "callback not delivered");
                 line.count("CallbacksFailed", 1);
             }
         }
@@ -213,8 +218,11 @@ where
             };
             for id in &page.items {
                 report.jobs_checked += 1;
-                if let Err(err) = self.reconcile_job(id, now, &mut report).await {
-                    tracing::error!(job_id = %id, error = %err, "reconciling a job failed; the next sweep tries again");
+                let span = tracing::info_span!("job", job_id = %id);
+                if let Err(err) = self.reconcile_job(id, now, &mut report).instrument(span.clone()).await {
+                    span.in_scope(
+                        || tracing::error!(error = %err, "reconciling a job failed; the next sweep tries again"),
+                    );
                     report.errors += 1;
                 }
             }
@@ -248,7 +256,7 @@ where
                     for task in &stalled {
                         self.store.note_resent(id, task.seq, now).await?;
                     }
-                    tracing::warn!(job_id = %id, urls = messages.len(), "stalled URLs sent again");
+                    tracing::warn!(urls = messages.len(), "stalled URLs sent again");
                     report.urls_resent += messages.len() as u64;
                 }
             }

@@ -7,6 +7,9 @@
 //! commits with a failing member, and counters that add up. A store whose conditions drift
 //! from `domain::lifecycle` fails here.
 
+// A case fails by panicking with what it expected, as a test does.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::future::Future;
 use std::time::Duration;
 

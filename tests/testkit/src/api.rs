@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::stack::DeployedStack;
 
-pub const API: &str = "/api/v1/batch-processing";
+pub const API: &str = domain::paths::BASE_PATH;
 
 /// Whether a progress answer shows a status the job never leaves.
 pub fn is_finished(progress: &Value) -> bool {

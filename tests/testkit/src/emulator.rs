@@ -23,7 +23,11 @@ pub async fn sdk_config() -> SdkConfig {
     let endpoint = endpoint();
     let health = format!("{endpoint}/_ministack/health");
     if let Err(e) = reqwest::get(&health).await.and_then(|r| r.error_for_status()) {
-        panic!("ministack is not answering at {health} ({e}): `make test` starts it, or run `make up`");
+        panic!(
+            "this test needs the local AWS emulator, and ministack is not answering at {health} ({e}). \
+             Start it with `make ministack` (`make test` and `make up` start it too); the tests that \
+             need no emulator run with `make check`."
+        );
     }
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))

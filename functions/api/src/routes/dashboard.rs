@@ -8,10 +8,17 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
-const PAGE: &str = include_str!("../../dashboard/index.html");
+const TEMPLATE: &str = include_str!("../../dashboard/index.html");
+
+/// The page with the API's base path filled in (relative: the page may be served under a
+/// prefix), rendered once.
+fn page_html() -> &'static str {
+    static PAGE: OnceLock<String> = OnceLock::new();
+    PAGE.get_or_init(|| TEMPLATE.replace("{{BASE_PATH}}", domain::paths::BASE_PATH.trim_start_matches('/')))
+}
 
 pub async fn page() -> Response {
-    let mut response = PAGE.into_response();
+    let mut response = page_html().into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -28,8 +35,8 @@ pub async fn page() -> Response {
 fn content_security_policy() -> &'static str {
     static POLICY: OnceLock<String> = OnceLock::new();
     POLICY.get_or_init(|| {
-        let scripts = hashes(PAGE, "<script", "</script>");
-        let styles = hashes(PAGE, "<style", "</style>");
+        let scripts = hashes(page_html(), "<script", "</script>");
+        let styles = hashes(page_html(), "<style", "</style>");
         format!(
             "default-src 'none'; script-src {scripts}; style-src {styles}; connect-src 'self'; \
              img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
@@ -92,6 +99,12 @@ mod tests {
             hashes(page, "<script", "</script>").ends_with(&format!("'sha256-{}'", base64(&Sha256::digest(b"two()"))))
         );
         assert_eq!(hashes("<p>", "<script", "</script>"), "'none'");
+    }
+
+    #[test]
+    fn the_page_calls_the_api_under_its_base_path() {
+        assert!(page_html().contains("BASE + 'api/v1/batch-processing/'"));
+        assert!(!page_html().contains("{{"), "every placeholder is filled");
     }
 
     #[test]
