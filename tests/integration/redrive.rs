@@ -95,21 +95,11 @@ async fn take_all(env: &TestEnv, queue: &str) -> Vec<(String, HashMap<String, Me
 /// Receives from `queue` with no visibility timeout until SQS has moved `expected` messages
 /// (received `maxReceiveCount` times) to `dead_letter`: SQS moves them on a later receive.
 async fn dead_letter_by_receiving(env: &TestEnv, queue: &str, dead_letter: &str, expected: u64) {
-    for _ in 0..50 {
-        env.sqs
-            .receive_message()
-            .queue_url(queue)
-            .max_number_of_messages(10)
-            .visibility_timeout(0)
-            .send()
+    let held =
+        testkit::emulator::dead_letter_by_receiving(&env.sqs, queue, dead_letter, expected, Duration::from_secs(10))
             .await
-            .unwrap();
-        if env.queue().depth(dead_letter).await.unwrap().visible == expected {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the messages never reached the dead-letter queue");
+            .expect("the messages reach the dead-letter queue");
+    assert_eq!(held, expected);
 }
 
 async fn total(env: &TestEnv, queue: &str) -> u64 {

@@ -177,20 +177,6 @@ async fn dead_letter_while_broken(rig: &Rig, scale: &Scale, queue: &str, dlq: &s
         .submit(&json!({"urls": urls, "engine": "http", "priority": "low", "batch_size": 20, "name": "chaos: redrive"}))
         .await?;
     let target = before + scale.redrive_urls as u64;
-    let started = Instant::now();
-    while rig.depth(dlq).await? < target {
-        // Each receive counts; visibility 0 makes the message receivable again at once.
-        rig.sqs
-            .receive_message()
-            .queue_url(queue)
-            .max_number_of_messages(10)
-            .visibility_timeout(0)
-            .send()
-            .await
-            .map_err(|e| format!("{e:?}"))?;
-        if started.elapsed() > Duration::from_secs(120) {
-            return Err(format!("the job's messages were not dead-lettered within 120 s ({:?})", rig.depth(dlq).await));
-        }
-    }
+    testkit::emulator::dead_letter_by_receiving(&rig.sqs, queue, dlq, target, Duration::from_secs(120)).await?;
     Ok((id, rig.depth(dlq).await?))
 }

@@ -114,6 +114,38 @@ impl TestEnv {
     }
 }
 
+/// Dead-letters what `queue` holds the way SQS does it, by receiving the messages again and
+/// again (visibility 0 makes each receivable at once, and every receive counts), until
+/// `dead_letter` holds `target` messages; `Err` with what it holds if that takes over `within`.
+pub async fn dead_letter_by_receiving(
+    sqs: &aws_sdk_sqs::Client,
+    queue: &str,
+    dead_letter: &str,
+    target: u64,
+    within: std::time::Duration,
+) -> Result<u64, String> {
+    use aws::queue::TaskQueue;
+    let queues = SqsQueue::new(sqs.clone());
+    let started = std::time::Instant::now();
+    loop {
+        let depth = queues.depth(dead_letter).await.map_err(|e| e.to_string())?;
+        let held = depth.visible + depth.in_flight + depth.delayed;
+        if held >= target {
+            return Ok(held);
+        }
+        if started.elapsed() > within {
+            return Err(format!("{held} of {target} messages reached the dead-letter queue within {within:?}"));
+        }
+        sqs.receive_message()
+            .queue_url(queue)
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+    }
+}
+
 /// A table of its own, created from `template.yaml`'s definition, for tests that need only the
 /// store.
 pub struct TestTable {

@@ -71,6 +71,7 @@ pub struct JobItem {
     pub status: JobStatus,
     pub priority: Priority,
     pub strategy: Strategy,
+    #[serde(deserialize_with = "resolved_engine")]
     pub engine: EngineKind,
     pub batch_size: u32,
     pub timeout_seconds: u32,
@@ -179,6 +180,16 @@ impl JobItem {
                 timeouts::effective(self.timeout_seconds, timeouts::max_url_timeout(timeouts::DEFAULT_FUNCTION_SECONDS))
             }),
         })
+    }
+}
+
+/// A job's engine as stored. Jobs written before `auto` was resolved at submission hold
+/// `auto`, which then ran the built-in engine: they read as `http` rather than as corrupt
+/// (a stream record that cannot be read would hold up every later one of its shard).
+fn resolved_engine<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<EngineKind, D::Error> {
+    match String::deserialize(deserializer)?.as_str() {
+        "auto" => Ok(EngineKind::Http),
+        other => other.parse().map_err(serde::de::Error::custom),
     }
 }
 
@@ -296,6 +307,16 @@ mod tests {
         };
         let item: serde_dynamo::Item = serde_dynamo::to_item(JobItem::from_job(&job, 3_000)).unwrap();
         assert_eq!(job_from_stream_image(item).unwrap(), job);
+    }
+
+    #[test]
+    fn a_job_stored_before_engines_were_resolved_reads_as_http() {
+        let job = Job::new(Tenant("t".into()), "n".into(), JobSettings::default(), 1, 0);
+        let mut item: serde_dynamo::Item = serde_dynamo::to_item(JobItem::from_job(&job, 0)).unwrap();
+        item.insert("engine".into(), serde_dynamo::AttributeValue::S("auto".into()));
+        assert_eq!(job_from_stream_image(item.clone()).unwrap().settings.engine, EngineKind::Http);
+        item.insert("engine".into(), serde_dynamo::AttributeValue::S("lighthouse".into()));
+        assert!(matches!(job_from_stream_image(item), Err(Error::Corrupt(_))), "no other name");
     }
 
     #[test]
