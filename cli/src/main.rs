@@ -98,17 +98,17 @@ struct Submit {
     priority: Option<String>,
     #[arg(long, help = one_of(Strategy::ALL))]
     strategy: Option<String>,
-    #[arg(long, help = help(&BATCH_SIZE, "The most URLs of this job analysed at once"), value_parser = within(&BATCH_SIZE))]
+    #[arg(long, help = help(&BATCH_SIZE, "The most URLs of this job analysed at once"))]
     batch_size: Option<u32>,
-    #[arg(long, help = help(&TIMEOUT_SECONDS, "Seconds per URL"), value_parser = within(&TIMEOUT_SECONDS))]
+    #[arg(long, help = help(&TIMEOUT_SECONDS, "Seconds per URL"))]
     timeout: Option<u32>,
-    #[arg(long, help = help(&MAX_RETRIES, "Retries of a URL after a retryable failure"), value_parser = within(&MAX_RETRIES))]
+    #[arg(long, help = help(&MAX_RETRIES, "Retries of a URL after a retryable failure"))]
     max_retries: Option<u32>,
     #[arg(long, help = one_of(EngineChoice::ALL))]
     engine: Option<String>,
-    #[arg(long, help = help(&RUNS, "Analyses per URL; the median is kept"), value_parser = within(&RUNS))]
+    #[arg(long, help = help(&RUNS, "Analyses per URL; the median is kept"))]
     runs: Option<u32>,
-    #[arg(long, help = help(&CACHE_TTL_SECONDS, "Reuse your results up to this many seconds old"), value_parser = within(&CACHE_TTL_SECONDS))]
+    #[arg(long, help = help(&CACHE_TTL_SECONDS, "Reuse your results up to this many seconds old"))]
     cache_ttl: Option<u32>,
     /// A PageSpeed Insights category besides performance (repeatable).
     #[arg(long = "category")]
@@ -118,7 +118,8 @@ struct Submit {
     watch: bool,
 }
 
-/// A setting's help: what it is, its range and the API's default.
+/// A setting's help: what it is, its range and the API's default. The range is the API's to
+/// enforce, so every invalid field of a submission is reported at once.
 fn help(bounds: &Bounds, what: &str) -> String {
     format!("{what} ({})", bounds.describe())
 }
@@ -131,11 +132,6 @@ fn one_of<T: std::fmt::Display>(all: &[T]) -> String {
         Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
         None => String::new(),
     }
-}
-
-/// A setting's range, checked before anything is sent.
-fn within(bounds: &Bounds) -> clap::builder::RangedI64ValueParser<u32> {
-    clap::value_parser!(u32).range(i64::from(bounds.min)..=i64::from(bounds.max))
 }
 
 #[tokio::main(flavor = "current_thread")]

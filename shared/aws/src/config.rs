@@ -1,7 +1,7 @@
 //! Configuration read once per container from the environment the SAM template sets.
 
-use domain::Error;
 use domain::Priority;
+use domain::{Error, timeouts};
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -61,9 +61,6 @@ pub struct PsiConfig {
 }
 
 /// Google's endpoint.
-/// What a URL's analysis leaves of the analyzer's timeout, to record the result.
-const RECORD_MARGIN_SECONDS: u32 = 60;
-
 pub const PSI_ENDPOINT: &str = "https://www.googleapis.com/pagespeedonline/v5/runPagespeed";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -142,8 +139,13 @@ impl Config {
             },
             aws_endpoint: lookup("SPEEDBATCH_AWS_ENDPOINT").filter(|v| !v.trim().is_empty()),
             retention_days: number(&lookup, "RETENTION_DAYS", 30, 1..=3650)?,
-            max_url_timeout_seconds: number(&lookup, "ANALYZER_TIMEOUT_SECONDS", 900, 70..=900)?
-                - RECORD_MARGIN_SECONDS,
+            // Shorter than the record margin plus a little, no URL could be analysed at all.
+            max_url_timeout_seconds: timeouts::max_url_timeout(number(
+                &lookup,
+                "ANALYZER_TIMEOUT_SECONDS",
+                timeouts::DEFAULT_FUNCTION_SECONDS,
+                timeouts::RECORD_MARGIN_SECONDS + 10..=timeouts::DEFAULT_FUNCTION_SECONDS,
+            )?),
             event_bus: lookup("EVENT_BUS_NAME").filter(|v| !v.trim().is_empty()),
             reconcile_after_seconds: number(&lookup, "RECONCILE_AFTER_SECONDS", 600, 1..=86_400)?,
             psi: match lookup("PSI_API_KEY_SOURCE").filter(|v| !v.trim().is_empty()) {
