@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::cache::CachedFrom;
-use super::job::JobId;
+use super::job::{Job, JobId};
 use super::named_enum;
 use super::settings::Strategy;
 use crate::time::Millis;
@@ -77,6 +77,24 @@ pub struct UrlTask {
 }
 
 impl UrlTask {
+    /// URL `seq` of a new job, queued. The first window of URLs (`Job::initial_window`) is
+    /// released at once: their messages are sent at submission.
+    pub fn queued(job: &Job, seq: u32, url: String) -> UrlTask {
+        UrlTask {
+            job_id: job.id.clone(),
+            seq,
+            url,
+            status: UrlStatus::Queued,
+            attempts: 0,
+            error: None,
+            error_kind: None,
+            analysis: None,
+            analyzed_at: None,
+            released_at: (seq < job.initial_window()).then_some(job.created_at),
+            lease_until: None,
+        }
+    }
+
     /// Whether the URL should be moving but may have lost its message: released into the
     /// window and still queued, or being analysed past its lease, with nothing sent for it
     /// since `before` (`resent_at`: when the reconciler last sent it again).

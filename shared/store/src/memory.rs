@@ -64,25 +64,8 @@ impl Jobs for MemoryStore {
         if state.jobs.contains_key(&job.id) {
             return Err(Error::Conflict(format!("job {} exists", job.id)));
         }
-        let window = job.initial_window();
-        for (seq, url) in urls.iter().enumerate() {
-            let seq = seq as u32;
-            state.tasks.insert(
-                (job.id.clone(), seq),
-                UrlTask {
-                    job_id: job.id.clone(),
-                    seq,
-                    url: url.as_str().to_owned(),
-                    status: UrlStatus::Queued,
-                    attempts: 0,
-                    error: None,
-                    error_kind: None,
-                    analysis: None,
-                    analyzed_at: None,
-                    released_at: (seq < window).then_some(job.created_at),
-                    lease_until: None,
-                },
-            );
+        for (seq, url) in (0..).zip(urls) {
+            state.tasks.insert((job.id.clone(), seq), UrlTask::queued(job, seq, url.as_str().to_owned()));
         }
         state.jobs.insert(job.id.clone(), job.clone());
         Ok(())

@@ -224,22 +224,22 @@ pub struct TaskItem {
 }
 
 impl TaskItem {
-    /// A new task; `released_at` is set for the URLs of the first window.
-    pub fn queued(job_id: &JobId, seq: u32, url: String, released_at: Option<Millis>, expires_at: i64) -> Self {
+    /// The item of `task`, kept until `expires_at` (epoch seconds).
+    pub fn new(task: UrlTask, expires_at: i64) -> Self {
         TaskItem {
-            pk: job_pk(job_id),
-            sk: task_sk(seq),
-            job_id: job_id.clone(),
-            seq,
-            url,
-            status: UrlStatus::Queued,
-            attempts: 0,
-            error: None,
-            error_kind: None,
-            analysis: None,
-            analyzed_at: None,
-            released_at,
-            lease_until: None,
+            pk: job_pk(&task.job_id),
+            sk: task_sk(task.seq),
+            job_id: task.job_id,
+            seq: task.seq,
+            url: task.url,
+            status: task.status,
+            attempts: task.attempts,
+            error: task.error,
+            error_kind: task.error_kind,
+            analysis: task.analysis,
+            analyzed_at: task.analyzed_at,
+            released_at: task.released_at,
+            lease_until: task.lease_until,
             resent_at: None,
             expires_at: Some(expires_at),
         }

@@ -17,9 +17,8 @@ pub(super) const BATCH_WRITE_MAX: usize = 25;
 const WRITE_PARALLELISM: usize = 8;
 
 /// A new job's task for URL `seq`, queued (and released when it is in the first window).
-fn task_put(job: &Job, seq: u32, url: &CleanUrl, window: u32, expires_at: i64) -> Result<WriteRequest, Error> {
-    let released = (seq < window).then_some(job.created_at);
-    let item = TaskItem::queued(&job.id, seq, url.as_str().to_owned(), released, expires_at);
+fn task_put(job: &Job, seq: u32, url: &CleanUrl, expires_at: i64) -> Result<WriteRequest, Error> {
+    let item = TaskItem::new(UrlTask::queued(job, seq, url.as_str().to_owned()), expires_at);
     let put =
         PutRequest::builder().set_item(Some(to_item(&item)?)).build().map_err(|e| Error::store("BatchWriteItem", e))?;
     Ok(WriteRequest::builder().put_request(put).build())
@@ -39,7 +38,6 @@ impl Jobs for DynamoStore {
         // Tasks first, the job item last: a job never exists without all its tasks, and an
         // interrupted creation leaves only orphan tasks, which expire.
         let expires_at = self.expiry(job.created_at, 7);
-        let window = job.initial_window();
         // Each batch's items are built when it is sent, so a 10 000-URL job never holds more
         // than the batches in flight as DynamoDB items (building all first peaked at 51 MB).
         // By start index: a closure taking the chunk itself trips the compiler's proof that
@@ -50,7 +48,7 @@ impl Jobs for DynamoStore {
                 let requests = batch
                     .iter()
                     .zip(start as u32..)
-                    .map(|(url, seq)| task_put(job, seq, url, window, expires_at))
+                    .map(|(url, seq)| task_put(job, seq, url, expires_at))
                     .collect::<Result<Vec<_>, _>>();
                 async move { self.batch_write(requests?).await }
             })
