@@ -9,6 +9,7 @@ SAM_VENV := $(CURDIR)/.local/venvs/sam/bin
 LOCAL_AWS := PATH="$(SAM_VENV):$$PATH" AWS_ENDPOINT_URL=http://127.0.0.1:4566 AWS_REGION=us-east-1 \
 	AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test SAM_CLI_TELEMETRY=0
 SAM := $(LOCAL_AWS) $(SAM_VENV)/sam
+CHECKOV := $(CURDIR)/.local/venvs/checkov/bin/checkov
 PY := $(LOCAL_AWS) $(SAM_VENV)/python
 
 .PHONY: help up down check test bench chaos chaos-stack tools ministack build deploy validate key clean
@@ -56,12 +57,18 @@ key: ministack
 	@test -n "$(TENANT)" || { echo "usage: make key TENANT=name" >&2; exit 2; }
 	@$(PY) scripts/local_stack.py key "$(TENANT)"
 
-# Both SAM checks, and proof that they still catch errors: the broken fixture must fail.
+# Both SAM checks, the IAM grants against the code, checkov, and proof that the SAM checks
+# still catch errors: the broken fixture must fail.
 validate: tools
 	@echo "==> validating template.yaml"
 	@$(SAM) validate
 	@$(SAM) validate --lint
 	@$(SAM_VENV)/cfn-lint template.yaml
+	@echo "==> IAM grants against the AWS calls each function's code makes (scripts/check_iam.py)"
+	@cargo fetch --quiet
+	@$(SAM_VENV)/python scripts/check_iam.py
+	@echo "==> checkov (each skipped check is justified beside its resource in template.yaml)"
+	@$(CHECKOV) --file template.yaml --framework cloudformation --quiet --compact --skip-download
 	@if $(SAM_VENV)/cfn-lint tests/fixtures/broken-template.yaml >/dev/null 2>&1; then \
 		echo "cfn-lint passed tests/fixtures/broken-template.yaml: the linter no longer checks SAM templates" >&2; exit 1; fi
 	@if $(SAM) validate --lint --template tests/fixtures/broken-template.yaml >/dev/null 2>&1; then \

@@ -13,6 +13,9 @@ MINISTACK_BOTO_VERSION=1.43.106
 SAM_VERSION=1.170.0
 CFN_LINT_VERSION=1.53.3
 CARGO_LAMBDA_VERSION=1.9.2
+# The template's security checks (make validate). Its own venv: it pins its own boto3 and
+# cloudformation parsers, which must not move the SAM venv's.
+CHECKOV_VERSION=3.3.30
 
 VENVS=.local/venvs
 mkdir -p "$VENVS"
@@ -32,4 +35,5 @@ ensure_venv ministack "$MINISTACK_VERSION-$SAM_TRANSLATOR_VERSION" "ministack==$
   "aws-sam-translator==$SAM_TRANSLATOR_VERSION" "botocore==$MINISTACK_BOTO_VERSION" "boto3==$MINISTACK_BOTO_VERSION"
 ensure_venv sam "$SAM_VERSION-$CFN_LINT_VERSION-$CARGO_LAMBDA_VERSION" \
   "aws-sam-cli==$SAM_VERSION" "cfn-lint==$CFN_LINT_VERSION" "cargo-lambda==$CARGO_LAMBDA_VERSION"
+ensure_venv checkov "$CHECKOV_VERSION" "checkov==$CHECKOV_VERSION"
 echo "==> tools ready in $VENVS"

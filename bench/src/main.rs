@@ -10,6 +10,7 @@
 //! - `serve DIR`: the static file server `http-engine` starts.
 
 mod artifacts;
+mod exports;
 mod http_engine;
 mod psi_quota;
 mod report;
@@ -26,6 +27,7 @@ const USAGE: &str = "usage: speedbatch-bench all [--runs N] [--out FILE]   every
        speedbatch-bench http-engine [--runs N] [--pages N] [--concurrency N] [--docs DIR]
        speedbatch-bench end-to-end [--runs N] [--urls N]   (on the stack `make up` deployed)
        speedbatch-bench submission [--runs N]              (on the stack `make up` deployed)
+       speedbatch-bench exports [--runs N] [--urls N]      (on the stack `make up` deployed)
        speedbatch-bench artifacts [--runs N]               (arm64 sizes; host cold starts)
        speedbatch-bench serve DIR";
 
@@ -66,6 +68,10 @@ async fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Some("submission") => print(stack::submission(runs, &[1_000, 10_000]).await),
+        Some("exports") => match option("--urls", 10_000) {
+            Ok(urls) => print(exports::run(runs, urls).await),
+            Err(e) => Err(e),
+        },
         Some("artifacts") => match artifacts::sizes().await {
             Ok((sizes, _)) => {
                 println!("{}", sizes.markdown);
@@ -97,6 +103,8 @@ async fn all(runs: usize, out: String) -> Result<(), String> {
     sections.push(stack::end_to_end(runs, 1_000).await?);
     eprintln!("==> submission: {runs} × 1 000 and 10 000 URLs");
     sections.push(stack::submission(runs, &[1_000, 10_000]).await?);
+    eprintln!("==> exports: {runs} × a 10 000-URL job, read every way");
+    sections.push(exports::run(runs, 10_000).await?);
     // Read now: the processes that just carried both loads.
     let rss = stack::peak_rss();
     eprintln!("==> PSI quota: {runs} runs of about a minute");

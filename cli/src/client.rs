@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use reqwest::header::{ETAG, IF_NONE_MATCH};
+use reqwest::header::{ETAG, IF_NONE_MATCH, LOCATION, RETRY_AFTER};
 use serde_json::Value;
 
 use crate::config::Target;
@@ -10,8 +10,13 @@ use crate::error::CliError;
 
 pub struct Api {
     http: reqwest::Client,
+    /// Follows export links: no API key, so none is ever sent to the bucket.
+    files: reqwest::Client,
     target: Target,
 }
+
+/// Times the CLI waits for a just-finished job's export files before paging instead.
+const EXPORT_WAITS: u32 = 12;
 
 /// A progress answer: the job, or "unchanged since the ETag you gave".
 pub enum Progress {
@@ -21,12 +26,18 @@ pub enum Progress {
 
 impl Api {
     pub fn new(target: Target) -> Result<Api, CliError> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(120))
-            .user_agent(concat!("speedbatch-cli/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| CliError::Usage(format!("HTTP client: {e}")))?;
-        Ok(Api { http, target })
+        let client = |redirects| {
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(120))
+                .user_agent(concat!("speedbatch-cli/", env!("CARGO_PKG_VERSION")))
+                .redirect(redirects)
+                .build()
+                .map_err(|e| CliError::Usage(format!("HTTP client: {e}")))
+        };
+        // The API's redirects are followed by hand, with the `files` client.
+        let http = client(reqwest::redirect::Policy::none())?;
+        let files = client(reqwest::redirect::Policy::limited(3))?;
+        Ok(Api { http, files, target })
     }
 
     fn url(&self, path: &str) -> String {
@@ -87,18 +98,60 @@ impl Api {
         Ok(Progress::Changed { job, etag })
     }
 
-    /// The whole job's results as CSV, exactly as the API exports them.
+    /// The whole job's results as CSV, exactly as the API exports them: a finished job's file
+    /// through its link, a small job's rows inline; otherwise (a running job over the inline
+    /// limit, or only the URLs in `status`) the JSON pages, written as the API writes CSV.
     pub async fn csv(&self, id: &str, status: Option<&str>) -> Result<String, CliError> {
-        let mut request = self.http.get(self.url(&format!("results/{id}"))).query(&[("format", "csv")]);
-        if let Some(status) = status {
-            request = request.query(&[("status", status)]);
+        if status.is_none() {
+            for _ in 0..EXPORT_WAITS {
+                let request = self.http.get(self.url(&format!("results/{id}"))).query(&[("format", "csv")]);
+                let response = self.send(request).await?;
+                let code = response.status().as_u16();
+                let location = response.headers().get(LOCATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+                let cut = response.headers().contains_key("x-next-cursor");
+                let wait = response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()?.parse().ok());
+                let body = response.text().await.unwrap_or_default();
+                match (code, location) {
+                    (303, Some(link)) => return self.download(&link).await,
+                    (200, _) if !cut => return Ok(body),
+                    // Cut at the answer's size limit, or a running job: page through instead.
+                    (200, _) | (409, _) => break,
+                    (503, _) => {
+                        eprintln!("the job's export is being written; waiting…");
+                        tokio::time::sleep(Duration::from_secs(wait.unwrap_or(5).min(30))).await;
+                    }
+                    _ => return Err(CliError::from_response(code, &body)),
+                }
+            }
         }
-        let response = self.send(request).await?;
+        let mut rows: Vec<domain::report::ResultRow> = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut query = vec![("limit", "1000")];
+            query.extend(status.map(|s| ("status", s)));
+            query.extend(cursor.as_deref().map(|c| ("cursor", c)));
+            let page = self.get_with(&format!("results/{id}"), &query).await?;
+            let more: Vec<domain::report::ResultRow> = serde_json::from_value(page["results"].clone())
+                .map_err(|e| CliError::Usage(format!("unreadable results ({e})")))?;
+            rows.extend(more);
+            eprint!("\r{} rows read", rows.len());
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+        }
+        eprintln!();
+        Ok(domain::report::ExportFormat::Csv.render(&rows))
+    }
+
+    /// An export file, through its presigned link (which needs no key, and gets none).
+    async fn download(&self, link: &str) -> Result<String, CliError> {
+        let failed = |reason: String| CliError::Network { url: "the export link".into(), reason };
+        let response = self.files.get(link).send().await.map_err(|e| failed(e.without_url().to_string()))?;
         let code = response.status().as_u16();
-        let body = response.text().await.unwrap_or_default();
         if code != 200 {
-            return Err(CliError::from_response(code, &body));
+            return Err(failed(format!("HTTP {code}")));
         }
-        Ok(body)
+        response.text().await.map_err(|e| failed(e.without_url().to_string()))
     }
 }

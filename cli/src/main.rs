@@ -313,7 +313,7 @@ async fn follow(api: &Api, id: &str, json: bool) -> Result<ExitCode, CliError> {
     if terminal {
         eprintln!();
     }
-    let summary = api.get(&format!("results/{id}?limit=1")).await?["summary"].take();
+    let summary = complete_summary(api, id).await?;
     if json {
         print_json(&json!({"job": job, "summary": summary}));
     } else {
@@ -321,6 +321,20 @@ async fn follow(api: &Api, id: &str, json: bool) -> Result<ExitCode, CliError> {
     }
     let incomplete = render::count(&job, "failed") + render::count(&job, "cancelled") > 0;
     Ok(if incomplete { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+/// The finished job's summary once its report is written (the exporter writes it within
+/// seconds of the job's end); the counts alone if it takes longer than `REPORT_WAIT`.
+async fn complete_summary(api: &Api, id: &str) -> Result<Value, CliError> {
+    const REPORT_WAIT: Duration = Duration::from_secs(30);
+    let started = std::time::Instant::now();
+    loop {
+        let summary = api.get(&format!("results/{id}?limit=1")).await?["summary"].take();
+        if summary["complete"] == true || started.elapsed() > REPORT_WAIT {
+            return Ok(summary);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 async fn all_results(api: &Api, id: &str, status: Option<&str>) -> Result<(Vec<Value>, Value), CliError> {

@@ -30,7 +30,7 @@ use aws::queue::MemoryQueue;
 use store::MemoryStore;
 use tower::ServiceExt;
 
-const KEY: &str = "sb_fuzz";
+const KEY: &str = "sb_f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0";
 const MAX_URL_TIMEOUT: u64 = 840;
 /// The deployed default: the fuzzer's URLs are judged as production would judge them.
 const POLICY: AddressPolicy = AddressPolicy::STRICT;
@@ -78,6 +78,7 @@ async fn check(world: &World, data: &[u8], psi_available: bool) {
     let state = AppState {
         store,
         queue: MemoryQueue::new(),
+        exports: aws::exports::MemoryExports::default(),
         settings: ApiSettings {
             queues,
             dead_letters: None,

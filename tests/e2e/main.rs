@@ -106,22 +106,48 @@ async fn a_job_of_20_urls_completes_with_exact_counts() {
     assert!(progress["urls_per_minute"].as_f64().is_some_and(|r| r > 0.0), "{progress}");
     assert_eq!(site.hits(), 20, "every URL fetched exactly once");
 
-    let (status, results) =
-        client.call(reqwest::Method::GET, &format!("{API}/results/{id}"), Some(client.key()), None).await;
-    assert_eq!(status, 200, "{results}");
+    // The exporter writes the finished job's report and files off the tracker's path: until
+    // then a page's summary is the counters'; then it is complete.
+    let started = std::time::Instant::now();
+    let results = loop {
+        let (status, results) =
+            client.call(reqwest::Method::GET, &format!("{API}/results/{id}"), Some(client.key()), None).await;
+        assert_eq!(status, 200, "{results}");
+        if results["summary"]["complete"] == true {
+            break results;
+        }
+        assert_eq!(results["summary"]["by_status"]["succeeded"], 19, "the counters' summary meanwhile");
+        assert!(started.elapsed() < Duration::from_secs(60), "no report within a minute: {results}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    eprintln!("report written {:.1}s after the job finished", started.elapsed().as_secs_f64());
     assert_eq!(results["results"].as_array().map(Vec::len), Some(20));
     assert_eq!(results["summary"]["by_status"]["succeeded"], 19);
     assert_eq!(results["summary"]["errors_by_kind"], json!({"http_4xx": 1}));
-    let csv = client
-        .http
+
+    // The whole-job CSV is a 303 to the file; the link needs no key.
+    let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let answer = no_redirects
         .get(format!("{}{API}/results/{id}?format=csv", client.stack.api_url))
         .header("x-api-key", client.key())
         .send()
         .await
         .expect("CSV export");
+    assert_eq!(answer.status(), 303);
+    let link = answer.headers()["location"].to_str().unwrap().to_owned();
+    let csv = reqwest::get(&link).await.expect("the export link");
+    assert_eq!(csv.status(), 200);
     assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let disposition = csv.headers()["content-disposition"].to_str().unwrap().to_owned();
+    assert!(disposition.contains(&format!("speedbatch-{id}.csv")), "{disposition}");
     let csv = csv.text().await.unwrap();
     assert_eq!(csv.split("\r\n").filter(|line| !line.is_empty()).count(), 21, "a header and 20 rows");
+    let (status, links) =
+        client.call(reqwest::Method::GET, &format!("{API}/exports/{id}"), Some(client.key()), None).await;
+    assert_eq!(status, 200, "{links}");
+    let jsonl = reqwest::get(links["files"][1]["url"].as_str().unwrap()).await.unwrap().text().await.unwrap();
+    assert_eq!(jsonl.lines().count(), 20, "one JSON object per URL");
+    assert_eq!(links["files"][1]["format"], "jsonl");
 
     let (_, jobs) = client.call(reqwest::Method::GET, &format!("{API}/jobs?limit=100"), Some(client.key()), None).await;
     assert!(jobs["jobs"].as_array().unwrap().iter().any(|job| job["batch_job_id"] == id.as_str()));

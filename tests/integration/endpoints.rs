@@ -208,7 +208,16 @@ async fn results_come_in_pages_with_a_summary_and_as_csv() {
     h.track(id.as_str()).await;
     let path = format!("{API}/results/{id}");
 
+    // Finished, not yet exported: the summary is the counters' (no read of the URLs).
+    let early = h.request("GET", &path, Some(&key), None).await;
+    assert_eq!(early.body["summary"]["complete"], false, "{}", early.body);
+    assert_eq!(early.body["summary"]["by_status"]["failed"], 1);
+    assert_eq!(early.body["summary"]["errors_by_kind"], json!({}));
+    let exported = h.exporter.export(&id, domain::time::now_millis()).await.unwrap();
+    assert!(matches!(exported, exporter::Exported::Written { urls: 4, .. }), "{exported:?}");
+
     let all = h.request("GET", &path, Some(&key), None).await;
+    assert_eq!(all.body["summary"]["complete"], true, "{}", all.body);
     assert_eq!(all.status, 200, "{}", all.body);
     assert_eq!(all.body["status"], "completed_with_errors");
     let rows = all.body["results"].as_array().unwrap();
@@ -241,6 +250,7 @@ async fn results_come_in_pages_with_a_summary_and_as_csv() {
     let failed = h.request("GET", &format!("{path}?status=failed"), Some(&key), None).await;
     assert_eq!(failed.body["results"].as_array().unwrap().len(), 1);
 
+    // The whole-job CSV of a finished job is its file in the bucket, through a presigned link.
     let response = h
         .router
         .clone()
@@ -249,11 +259,17 @@ async fn results_come_in_pages_with_a_summary_and_as_csv() {
         )
         .await
         .unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-type"], "text/csv; charset=utf-8");
-    assert!(response.headers()["content-disposition"].to_str().unwrap().contains(&format!("speedbatch-{id}.csv")));
-    let csv =
-        String::from_utf8(axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap().to_vec()).unwrap();
+    assert_eq!(response.status(), 303);
+    let link = response.headers()["location"].to_str().unwrap().to_owned();
+    let file = reqwest::get(&link).await.unwrap();
+    assert_eq!(file.status(), 200, "{link}");
+    assert_eq!(file.headers()["content-type"], "text/csv; charset=utf-8");
+    assert!(file.headers()["content-disposition"].to_str().unwrap().contains(&format!("speedbatch-{id}.csv")));
+    let csv = file.text().await.unwrap();
+    let page = Request::builder().uri(format!("{path}?format=csv&limit=1000")).header("x-api-key", &key);
+    let (_, _, inline) = h.send_raw(page.body(Body::empty()).unwrap()).await;
+    let inline = String::from_utf8(inline).unwrap();
+    assert_eq!(csv, inline, "the file and a page of every URL are the same rows");
     let lines: Vec<&str> = csv.split("\r\n").collect();
     assert_eq!(lines.len(), 6, "header, four rows, and the empty string after the last CRLF: {csv}");
     assert!(
@@ -273,6 +289,11 @@ async fn results_come_in_pages_with_a_summary_and_as_csv() {
     assert_eq!(h.request("GET", &path, Some(&other), None).await.status, 404);
     assert_eq!(h.request("GET", &format!("{path}?format=xml"), Some(&key), None).await.status, 422);
     assert_eq!(h.request("GET", &format!("{path}?cursor=abc"), Some(&key), None).await.status, 400);
+
+    // Cleaning the job up takes its files with it.
+    let cleaned = h.request("DELETE", &format!("{API}/cleanup?older_than_days=0"), Some(&key), None).await;
+    assert_eq!(cleaned.body["jobs_deleted"], 1, "{}", cleaned.body);
+    assert_eq!(reqwest::get(&link).await.unwrap().status(), 404, "the file is gone");
     h.env.cleanup().await;
 }
 

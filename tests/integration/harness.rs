@@ -28,6 +28,7 @@ pub struct Harness {
     pub router: axum::Router,
     pub analyzer: Analyzer<DynamoStore, SqsQueue, HttpEngine>,
     pub tracker: Tracker<DynamoStore, SqsQueue, MemoryPublisher>,
+    pub exporter: exporter::Exporter<DynamoStore, aws::exports::S3Exports>,
 }
 
 pub struct Response {
@@ -45,6 +46,7 @@ impl Harness {
         let router = api::app(AppState {
             store: env.store(),
             queue: env.queue(),
+            exports: env.exports(),
             settings: ApiSettings {
                 queues: env.queues.clone(),
                 dead_letters: Some(env.dead_letters.clone()),
@@ -65,9 +67,14 @@ impl Harness {
             queue: env.queue(),
             events: MemoryPublisher::default(),
             callbacks: Callbacks::new(policy).expect("callbacks").with_retries(3, Duration::from_millis(50)),
-            settings: TrackerSettings { queues: env.queues.clone(), reconcile_after: Duration::ZERO },
+            settings: TrackerSettings {
+                queues: env.queues.clone(),
+                reconcile_after: Duration::ZERO,
+                export_queue: None,
+            },
         };
-        Harness { env, router, analyzer, tracker }
+        let exporter = exporter::Exporter { store: env.store(), files: env.exports() };
+        Harness { env, router, analyzer, tracker, exporter }
     }
 
     /// A fresh API key for `tenant`.

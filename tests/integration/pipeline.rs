@@ -178,7 +178,8 @@ async fn completion_is_published_and_called_back_signed_and_a_failing_callback_h
     let key = h.key_for("hooked").await;
     let id = h.start(&key, json!({"urls": [site.url("/page/1")], "callback_url": site.url("/hook")})).await;
     let broken = h.start(&key, json!({"urls": [site.url("/page/2")], "callback_url": site.url("/hook/down")})).await;
-    for job in [&id, &broken] {
+    let moved = h.start(&key, json!({"urls": [site.url("/page/3")], "callback_url": site.url("/hook/moved")})).await;
+    for job in [&id, &broken, &moved] {
         h.drain(&h.env.queues.normal).await;
         let before = h.job_item(job.as_str()).await;
         assert!(h.track(job.as_str()).await.batch_item_failures.is_empty());
@@ -194,19 +195,22 @@ async fn completion_is_published_and_called_back_signed_and_a_failing_callback_h
             (id.as_str(), "Job Started"),
             (id.as_str(), "Job Completed"),
             (broken.as_str(), "Job Started"),
-            (broken.as_str(), "Job Completed")
+            (broken.as_str(), "Job Completed"),
+            (moved.as_str(), "Job Started"),
+            (moved.as_str(), "Job Completed")
         ],
         "pending straight to completed announces both"
     );
     let hooks = site.hooks();
-    assert_eq!(hooks.len(), 1);
+    assert_eq!(hooks.len(), 1, "the redirect's target never got the signed body");
     let secret = h.env.store().callback_secret(&domain::Tenant("hooked".into())).await.unwrap();
     let header = hooks[0].headers["x-speedbatch-signature"].to_str().unwrap();
     let t: i64 = header.trim_start_matches("t=").split(',').next().unwrap().parse().unwrap();
     assert_eq!(header, aws::notify::sign(&secret, t, &hooks[0].body));
     assert_eq!(hooks[0].headers["x-speedbatch-delivery"], format!("{id}:job-completed").as_str());
-    // Two pages and three tries at the broken callback (503 is retried, then given up).
-    assert_eq!(site.hits(), 2 + 1 + 3);
+    // Three pages, three tries at the broken callback (503 is retried, then given up) and one
+    // at the moved one (a redirect is final: not followed, not retried).
+    assert_eq!(site.hits(), 3 + 1 + 3 + 1);
     h.env.cleanup().await;
 }
 

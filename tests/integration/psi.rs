@@ -27,6 +27,7 @@ fn psi_deployment(h: &Harness, fake: &FakePsi, limits: QuotaLimits) -> (axum::Ro
     let router = api::app(AppState {
         store: h.env.store(),
         queue: h.env.queue(),
+        exports: aws::exports::MemoryExports::default(),
         settings: ApiSettings {
             queues: h.env.queues.clone(),
             dead_letters: None,

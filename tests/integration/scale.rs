@@ -22,6 +22,7 @@ async fn a_10000_url_submission_is_written_whole_and_its_first_window_queued() {
     let router = api::app(AppState {
         store: env.counted_store(&counter),
         queue: env.counted_queue(&counter),
+        exports: aws::exports::MemoryExports::default(),
         settings: ApiSettings {
             queues: env.queues.clone(),
             dead_letters: None,

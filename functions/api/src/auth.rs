@@ -3,10 +3,10 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use domain::Tenant;
-use domain::auth::hash_key;
+use domain::auth::{hash_key, is_well_formed_key};
 
 use crate::error::ApiError;
-use crate::state::{Queue, SharedState, Store};
+use crate::state::{Files, Queue, SharedState, Store};
 
 /// An authenticated caller. Taking it as a handler argument is what makes a route private.
 pub struct Caller(pub Tenant);
@@ -21,17 +21,18 @@ fn presented_key(parts: &Parts) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-impl<S, Q> FromRequestParts<SharedState<S, Q>> for Caller
+impl<S, Q, E> FromRequestParts<SharedState<S, Q, E>> for Caller
 where
     S: Store,
     Q: Queue,
+    E: Files,
 {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &SharedState<S, Q>) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState<S, Q, E>) -> Result<Self, ApiError> {
         let key = presented_key(parts).filter(|k| !k.is_empty()).ok_or(ApiError::Unauthorized)?;
-        // Bounded before hashing: a key is 67 characters, a header may be kilobytes.
-        if key.len() > 256 {
+        // Only what could be a key is looked up: a guess or a header of kilobytes costs no read.
+        if !is_well_formed_key(key) {
             return Err(ApiError::Unauthorized);
         }
         let tenant = state.store.tenant_for_key_hash(&hash_key(key)).await?;

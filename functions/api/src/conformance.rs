@@ -20,7 +20,7 @@ use utoipa::OpenApi;
 use crate::openapi::ApiDoc;
 use crate::{ApiSettings, AppState, BASE_PATH};
 
-const KEY: &str = "sb_conformance";
+const KEY: &str = "sb_c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0";
 
 fn doc() -> Value {
     serde_json::to_value(ApiDoc::openapi()).unwrap()
@@ -207,7 +207,15 @@ async fn app() -> (Router, String) {
         http: net::safe_client::safe_client(policy).unwrap(),
         psi_available: false,
     };
-    (crate::app(AppState { store, queue: MemoryQueue::new(), settings }), finished.id.to_string())
+    (
+        crate::app(AppState {
+            store,
+            queue: MemoryQueue::new(),
+            exports: aws::exports::MemoryExports::default(),
+            settings,
+        }),
+        finished.id.to_string(),
+    )
 }
 
 #[tokio::test]

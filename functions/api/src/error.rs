@@ -15,7 +15,8 @@ pub struct ErrorBody {
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// `malformed_request` (400), `unauthorized` (401), `not_found` (404), `conflict` (409),
-    /// `payload_too_large` (413), `validation_failed` (422), `internal_error` (500).
+    /// `payload_too_large` (413), `validation_failed` (422), `internal_error` (500),
+    /// `not_ready` (503, with `Retry-After`).
     pub code: &'static str,
     pub message: String,
     /// `null`; for `validation_failed`, the invalid fields (`[{"field", "message"}]`), or the
@@ -69,6 +70,9 @@ pub enum ApiError {
     TooLarge { limit: usize },
     #[error("{message}")]
     Invalid { message: String, details: Value },
+    /// Something that will be there shortly (a finished job's export being written).
+    #[error("{message}")]
+    NotReady { message: String, retry_after_seconds: u32 },
     #[error("internal error")]
     Internal(#[from] domain::Error),
 }
@@ -82,6 +86,7 @@ impl ApiError {
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            ApiError::NotReady { .. } => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         }
     }
@@ -109,7 +114,15 @@ impl IntoResponse for ApiError {
             }
             _ => Value::Null,
         };
+        let retry_after = match &self {
+            ApiError::NotReady { retry_after_seconds, .. } => Some(*retry_after_seconds),
+            _ => None,
+        };
         let body = ErrorBody { error: ErrorDetail { code, message: self.to_string(), details } };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(seconds));
+        }
+        response
     }
 }

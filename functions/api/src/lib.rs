@@ -4,14 +4,15 @@
 pub mod auth;
 #[cfg(test)]
 mod conformance;
-pub mod csv;
 pub mod cursor;
 pub mod error;
+pub mod exports;
 pub mod openapi;
 pub mod query;
 pub mod routes;
 pub mod state;
-pub mod summary;
+#[cfg(test)]
+mod test_app;
 pub use std::sync::Arc;
 
 use axum::Router;
@@ -19,25 +20,27 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
 
 use crate::error::ApiError;
-pub use crate::state::{ApiSettings, AppState, Queue, Store};
+pub use crate::state::{ApiSettings, AppState, Files, Queue, Store};
 
 pub use domain::paths::BASE_PATH;
 
-pub fn app<S, Q>(state: AppState<S, Q>) -> Router
+pub fn app<S, Q, E>(state: AppState<S, Q, E>) -> Router
 where
     S: Store,
     Q: Queue,
+    E: Files,
 {
     let api = Router::new()
-        .route("/start", post(routes::start::start::<S, Q>))
-        .route("/progress/{id}", get(routes::progress::progress::<S, Q>))
-        .route("/jobs", get(routes::jobs::jobs::<S, Q>))
-        .route("/cancel/{id}", post(routes::cancel::cancel::<S, Q>))
-        .route("/results/{id}", get(routes::results::results::<S, Q>))
-        .route("/cleanup", delete(routes::cleanup::cleanup::<S, Q>))
-        .route("/queue/status", get(routes::queue_status::queue_status::<S, Q>))
-        .route("/health", get(routes::health::health::<S, Q>))
-        .route("/callback-secret", get(routes::callback_secret::callback_secret::<S, Q>))
+        .route("/start", post(routes::start::start::<S, Q, E>))
+        .route("/progress/{id}", get(routes::progress::progress::<S, Q, E>))
+        .route("/jobs", get(routes::jobs::jobs::<S, Q, E>))
+        .route("/cancel/{id}", post(routes::cancel::cancel::<S, Q, E>))
+        .route("/results/{id}", get(routes::results::results::<S, Q, E>))
+        .route("/exports/{id}", get(routes::exports::exports::<S, Q, E>))
+        .route("/cleanup", delete(routes::cleanup::cleanup::<S, Q, E>))
+        .route("/queue/status", get(routes::queue_status::queue_status::<S, Q, E>))
+        .route("/health", get(routes::health::health::<S, Q, E>))
+        .route("/callback-secret", get(routes::callback_secret::callback_secret::<S, Q, E>))
         .layer(DefaultBodyLimit::max(routes::start::MAX_BODY_BYTES));
     Router::new()
         .route("/", get(routes::dashboard::page))

@@ -1,5 +1,6 @@
 use api::{ApiSettings, AppState};
 use aws::RequestCounter;
+use aws::exports::S3Exports;
 use aws::queue::SqsQueue;
 use aws::{Config, telemetry};
 use store::DynamoStore;
@@ -8,6 +9,7 @@ use store::DynamoStore;
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
     let config = Config::from_env()?;
+    let bucket = config.exports_bucket.clone().ok_or("EXPORTS_BUCKET is not set")?;
     let sdk = aws::sdk_config(config.aws_endpoint.as_deref()).await;
     let policy = config.address_policy();
     // Every AWS request the function makes is counted and reported with its invocation.
@@ -15,6 +17,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let state = AppState {
         store: DynamoStore::new(requests.dynamodb(&sdk), &config.table_name, config.retention_days),
         queue: SqsQueue::new(requests.sqs(&sdk)),
+        exports: S3Exports::new(requests.s3(&sdk, config.aws_endpoint.is_some()), bucket),
         settings: ApiSettings {
             queues: config.queues.clone(),
             dead_letters: config.dead_letters.clone(),

@@ -20,6 +20,7 @@ use crate::routes;
         routes::jobs::jobs,
         routes::cancel::cancel,
         routes::results::results,
+        routes::exports::exports,
         routes::queue_status::queue_status,
         routes::cleanup::cleanup,
         routes::health::health,
@@ -135,7 +136,7 @@ mod tests {
             ("EngineChoice", names(&EngineChoice::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>())),
             ("Category", names(&Category::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>())),
             ("ErrorKind", names(&ErrorKind::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>())),
-            ("Format", names(&["json", "csv"])),
+            ("Format", names(&["json", "csv", "jsonl"])),
         ] {
             assert_eq!(doc["components"]["schemas"][schema]["enum"].as_array(), Some(&wire), "{schema}");
         }

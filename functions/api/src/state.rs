@@ -1,14 +1,17 @@
 use std::sync::Arc;
 
 use aws::config::QueueUrls;
+use aws::exports::ExportFiles;
 use aws::queue::TaskQueue;
 use domain::AddressPolicy;
-use store::{Jobs, KeyStore};
+use store::{Jobs, KeyStore, Reports};
 
 /// Everything a request handler needs, built once per container.
-pub struct AppState<S, Q> {
+pub struct AppState<S, Q, E> {
     pub store: S,
     pub queue: Q,
+    /// Where finished jobs' whole-job exports are, to hand out links to them.
+    pub exports: E,
     pub settings: ApiSettings,
 }
 
@@ -27,12 +30,16 @@ pub struct ApiSettings {
     pub psi_available: bool,
 }
 
-pub type SharedState<S, Q> = Arc<AppState<S, Q>>;
+pub type SharedState<S, Q, E> = Arc<AppState<S, Q, E>>;
 
-/// What the handlers need of a store: jobs and API keys.
-pub trait Store: Jobs + KeyStore + 'static {}
-impl<T: Jobs + KeyStore + 'static> Store for T {}
+/// What the handlers need of a store: jobs, finished jobs' reports and API keys.
+pub trait Store: Jobs + Reports + KeyStore + 'static {}
+impl<T: Jobs + Reports + KeyStore + 'static> Store for T {}
 
 /// What the handlers need of a queue.
 pub trait Queue: TaskQueue + 'static {}
 impl<T: TaskQueue + 'static> Queue for T {}
+
+/// What the handlers need of the exports bucket.
+pub trait Files: ExportFiles + 'static {}
+impl<T: ExportFiles + 'static> Files for T {}

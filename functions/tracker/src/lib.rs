@@ -3,7 +3,8 @@
 //! - From the table's stream (job items only, by `FilterCriteria`) it moves each job to the
 //!   status its counters call for, cancels a cancelling job's queued URLs in bulk, and
 //!   announces every status change: an EventBridge event and, for a job that names one, a
-//!   signed callback. Every move is a conditional update from the status it saw, so a
+//!   signed callback. A job that has finished is handed to the exporter (through its queue)
+//!   to have its report and whole-job files written. Every move is a conditional update from the status it saw, so a
 //!   redelivered or stale record changes nothing.
 //! - On a schedule it reconciles: a URL released into a job's window whose message was lost
 //!   (a crash between recording and sending, a message deleted by hand) is sent again, and a
@@ -17,9 +18,10 @@ use tracing::Instrument;
 use aws::config::QueueUrls;
 use aws::metrics::MetricLine;
 use aws::notify::{Callbacks, EventPublisher, JobEvent, Notice};
-use aws::queue::TaskQueue;
+use aws::queue::{Outbox, TaskQueue};
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use domain::report::ExportRequest;
 use domain::time::{Millis, now_millis};
 use domain::{Job, JobId, JobStatus, TaskMessage};
 use serde::{Deserialize, Serialize};
@@ -47,6 +49,8 @@ pub struct TrackerSettings {
     pub queues: QueueUrls,
     /// How long a released URL may show no progress before its message is sent again.
     pub reconcile_after: Duration,
+    /// The exporter's queue; `None` (no exports bucket) exports nothing.
+    pub export_queue: Option<String>,
 }
 
 /// What invokes the tracker: its stream, or the schedule that runs the reconciler.
@@ -85,7 +89,7 @@ pub struct SweepReport {
 impl<S, Q, P> Tracker<S, Q, P>
 where
     S: Tracking + KeyStore,
-    Q: TaskQueue,
+    Q: TaskQueue + Outbox,
     P: EventPublisher,
 {
     pub async fn handle_event(&self, event: TrackerEvent) -> TrackerResponse {
@@ -134,7 +138,14 @@ where
         } else {
             Some(job_from_stream_image(record.change.old_image.clone())?.status)
         };
-        for event in JobEvent::for_change(old_status, job.status) {
+        let events = JobEvent::for_change(old_status, job.status);
+        // The record of the move to a finished status, once per move (and again only if this
+        // record is retried: the exporter writes a job once whatever it is sent).
+        if let Some(queue) = self.settings.export_queue.as_deref().filter(|_| events.iter().any(|e| e.calls_back())) {
+            self.queue.post(queue, &[ExportRequest { batch_job_id: job.id.clone() }]).await?;
+            tracing::info!("finished job handed to the exporter");
+        }
+        for event in events {
             self.announce(event, &job).await?;
         }
         if job.status == JobStatus::Cancelling && job.counters.queued > 0 {
@@ -297,6 +308,7 @@ mod tests {
             settings: TrackerSettings {
                 queues: QueueUrls { high: "q/high".into(), normal: "q/normal".into(), low: "q/low".into() },
                 reconcile_after: Duration::ZERO,
+                export_queue: Some("q/export".into()),
             },
         }
     }
@@ -429,6 +441,8 @@ mod tests {
         assert!(response.batch_item_failures.is_empty());
         let published = tracker.events.published();
         assert_eq!(published.len(), 1, "a counter change announces nothing");
+        let posted = tracker.queue.posted();
+        assert_eq!(posted, [("q/export".to_owned(), json!({"batch_job_id": running.id.to_string()}))], "exported once");
         assert_eq!(published[0].event, JobEvent::Completed);
         assert_eq!(published[0].job_id, running.id.to_string());
         assert_eq!(published[0].detail["status"], "completed");

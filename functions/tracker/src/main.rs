@@ -27,6 +27,7 @@ async fn main() -> Result<(), Error> {
         settings: TrackerSettings {
             queues: config.queues.clone(),
             reconcile_after: Duration::from_secs(u64::from(config.reconcile_after_seconds)),
+            export_queue: config.export_queue_url.clone(),
         },
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<TrackerEvent>| {

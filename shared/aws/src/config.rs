@@ -28,6 +28,10 @@ pub struct Config {
     pub reconcile_after_seconds: u32,
     /// PageSpeed Insights, when the deployment has a key: `None` analyses with `http` only.
     pub psi: Option<PsiConfig>,
+    /// The bucket finished jobs' whole-job exports are written to; `None` writes none.
+    pub exports_bucket: Option<String>,
+    /// The queue the tracker hands finished jobs to, for the exporter.
+    pub export_queue_url: Option<String>,
 }
 
 /// Where the PageSpeed Insights key is kept, never the key itself.
@@ -147,6 +151,8 @@ impl Config {
                 timeouts::RECORD_MARGIN_SECONDS + 10..=timeouts::DEFAULT_FUNCTION_SECONDS,
             )?),
             event_bus: lookup("EVENT_BUS_NAME").filter(|v| !v.trim().is_empty()),
+            exports_bucket: lookup("EXPORTS_BUCKET").filter(|v| !v.trim().is_empty()),
+            export_queue_url: lookup("EXPORT_QUEUE_URL").filter(|v| !v.trim().is_empty()),
             reconcile_after_seconds: number(&lookup, "RECONCILE_AFTER_SECONDS", 600, 1..=86_400)?,
             psi: match lookup("PSI_API_KEY_SOURCE").filter(|v| !v.trim().is_empty()) {
                 None => None,
@@ -209,6 +215,7 @@ mod tests {
         assert_eq!((config.retention_days, config.max_url_timeout_seconds), (30, 840));
         assert_eq!((config.event_bus, config.reconcile_after_seconds), (None, 600));
         assert_eq!(config.psi, None, "no key source: no PageSpeed Insights");
+        assert_eq!((config.exports_bucket, config.export_queue_url), (None, None), "no exports");
     }
 
     #[test]

@@ -106,6 +106,14 @@ impl RequestCounter {
         )
     }
 
+    /// Path-style addressing on the emulator (`<endpoint>/<bucket>/<key>`), which serves no
+    /// per-bucket host names; virtual-hosted on AWS.
+    pub fn s3(&self, sdk: &SdkConfig, path_style: bool) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(sdk).force_path_style(path_style).interceptor(self.clone()).build(),
+        )
+    }
+
     fn add_units(&self, units: f64, write: bool) {
         if let Ok(mut counts) = self.0.lock() {
             if write {

@@ -13,6 +13,12 @@ pub fn generate_key() -> String {
     format!("sb_{}", random_hex())
 }
 
+/// Whether `key` has the form every key has (`sb_` and 64 hex digits). Anything else is
+/// refused before it is hashed or looked up: a malformed key costs no read.
+pub fn is_well_formed_key(key: &str) -> bool {
+    key.len() == 67 && key.starts_with("sb_") && key[3..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// A new callback signing secret: `whsec_` and 64 hex digits (256 random bits).
 pub fn generate_callback_secret() -> String {
     format!("whsec_{}", random_hex())
@@ -44,5 +50,11 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.len(), 3 + 64);
         assert!(a.starts_with("sb_") && a[3..].chars().all(|c| c.is_ascii_hexdigit()));
+        assert!(is_well_formed_key(&a));
+        for bad in
+            ["", "sb_", "sb_zz", &a[..66], &format!("{a}0"), &a.replacen("sb_", "pk_", 1), &a.replacen('a', "g", 1)]
+        {
+            assert!(!is_well_formed_key(bad) || bad == a, "{bad:?}");
+        }
     }
 }

@@ -14,6 +14,8 @@ pub enum Error {
     Queue { operation: &'static str, message: String },
     #[error("EventBridge {operation}: {message}")]
     Events { operation: &'static str, message: String },
+    #[error("S3 {operation}: {message}")]
+    Exports { operation: &'static str, message: String },
     #[error("callback: {0}")]
     Callback(String),
     #[error("not found")]
@@ -37,6 +39,13 @@ impl Error {
         E: std::error::Error + 'static,
     {
         Error::Events { operation, message: error_chain(&err) }
+    }
+
+    pub fn exports<E>(operation: &'static str, err: E) -> Self
+    where
+        E: std::error::Error + 'static,
+    {
+        Error::Exports { operation, message: error_chain(&err) }
     }
 
     pub fn queue<E>(operation: &'static str, err: E) -> Self

@@ -14,6 +14,7 @@ pub mod lifecycle;
 pub mod message;
 pub mod paths;
 pub mod quota;
+pub mod report;
 pub mod retry;
 pub mod settings;
 pub mod task;

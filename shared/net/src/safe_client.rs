@@ -99,6 +99,20 @@ pub fn safe_client_trusting(
             Err(blocked) => attempt.error(blocked),
         }
     });
+    build(policy, extra_roots, redirects)
+}
+
+/// `safe_client` that follows no redirect: for requests that carry something meant for the
+/// URL given alone (a signed callback body), a redirect is the answer, not a new target.
+pub fn safe_client_without_redirects(policy: AddressPolicy) -> Result<reqwest::Client, reqwest::Error> {
+    build(policy, &[], redirect::Policy::none())
+}
+
+fn build(
+    policy: AddressPolicy,
+    extra_roots: &[rustls::pki_types::CertificateDer<'static>],
+    redirects: redirect::Policy,
+) -> Result<reqwest::Client, reqwest::Error> {
     let mut builder = reqwest::Client::builder();
     for root in extra_roots {
         builder = builder.add_root_certificate(reqwest::Certificate::from_der(root)?);

@@ -74,6 +74,13 @@ pub struct Expanded {
 
 /// Parses a sitemap (`<urlset>`) or sitemap index (`<sitemapindex>`) into its `<loc>`s.
 pub fn parse(xml: &[u8]) -> Result<Document, String> {
+    parse_bounded(xml, usize::MAX, usize::MAX).map(|(document, _)| document)
+}
+
+/// `parse`, stopping at the `max_urls`-th URL of a sitemap or the `max_children`-th child of
+/// an index: the rest of the document (up to 50 MB) is never read. `true` when it stopped
+/// before the end.
+pub fn parse_bounded(xml: &[u8], max_urls: usize, max_children: usize) -> Result<(Document, bool), String> {
     let mut reader = quick_xml::Reader::from_reader(xml);
     let mut buf = Vec::new();
     let mut root: Option<bool> = None; // Some(true) for an index
@@ -98,6 +105,10 @@ pub fn parse(xml: &[u8]) -> Result<Document, String> {
                 in_loc = false;
                 let text = loc.trim();
                 if !text.is_empty() {
+                    let max = if root == Some(true) { max_children } else { max_urls };
+                    if locs.len() >= max {
+                        return Ok((document(root, locs)?, true));
+                    }
                     locs.push(text.to_owned());
                 }
             }
@@ -122,6 +133,10 @@ pub fn parse(xml: &[u8]) -> Result<Document, String> {
         }
         buf.clear();
     }
+    Ok((document(root, locs)?, false))
+}
+
+fn document(root: Option<bool>, locs: Vec<String>) -> Result<Document, String> {
     match root {
         Some(true) => Ok(Document::Index(locs)),
         Some(false) => Ok(Document::UrlSet(locs)),
@@ -185,15 +200,20 @@ pub async fn expand(
             }
             expanded.documents += 1;
             let body = fetch(client, policy, &url, &limits).await?;
-            match parse(&body).map_err(|reason| SitemapError::NotSitemap { url: url.to_string(), reason })? {
+            // Parsing stops where the limits would: URLs beyond the room left are never
+            // collected, children beyond the document limit never listed.
+            let room = limits.max_urls - expanded.urls.len();
+            let children = limits.max_documents + 1 - expanded.documents;
+            let (document, more) = parse_bounded(&body, room, children)
+                .map_err(|reason| SitemapError::NotSitemap { url: url.to_string(), reason })?;
+            match document {
                 Document::UrlSet(urls) => {
                     // The protocol wants absolute URLs; a relative one is read against the
                     // sitemap's own URL rather than refused.
                     let urls: Vec<String> =
                         urls.into_iter().map(|loc| url.join(&loc).map_or(loc, String::from)).collect();
-                    let room = limits.max_urls - expanded.urls.len();
-                    expanded.truncated |= urls.len() > room;
-                    expanded.urls.extend(urls.into_iter().take(room));
+                    expanded.truncated |= more;
+                    expanded.urls.extend(urls);
                     if expanded.urls.len() >= limits.max_urls {
                         expanded.truncated |= !queue.is_empty();
                         break;
@@ -251,6 +271,22 @@ mod tests {
               <sm:sitemap><sm:loc>https://example.com/s1.xml</sm:loc></sm:sitemap>
             </sm:sitemapindex>"#;
         assert_eq!(parse(xml), Ok(Document::Index(vec!["https://example.com/s1.xml".into()])));
+    }
+
+    #[test]
+    fn stops_reading_at_the_limit() {
+        let locs: String = (0..100).map(|i| format!("<url><loc>https://example.com/{i}</loc></url>")).collect();
+        // Broken after the 11th URL: a parser that read on would fail.
+        let xml = format!("<urlset>{locs}<url><loc>broken</url>");
+        assert!(parse(xml.as_bytes()).is_err(), "the whole document is not XML");
+        let (document, more) = parse_bounded(xml.as_bytes(), 10, usize::MAX).unwrap();
+        let Document::UrlSet(urls) = document else { panic!("a urlset") };
+        assert_eq!((urls.len(), more), (10, true));
+        assert_eq!(urls[9], "https://example.com/9");
+        let whole = format!("<urlset>{locs}</urlset>");
+        assert_eq!(parse_bounded(whole.as_bytes(), 100, 0).map(|(_, more)| more), Ok(false), "exactly full");
+        let index = "<sitemapindex><sitemap><loc>https://e.com/1</loc></sitemap><sitemap><loc>https://e.com/2</loc></sitemap></sitemapindex>";
+        assert_eq!(parse_bounded(index.as_bytes(), 0, 1), Ok((Document::Index(vec!["https://e.com/1".into()]), true)));
     }
 
     #[test]

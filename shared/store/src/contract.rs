@@ -60,6 +60,7 @@ macro_rules! store_contract {
             a_fresh_result_is_reused_within_its_tenant_only,
             jobs_are_listed_newest_first_for_their_tenant_only,
             a_deleted_job_takes_its_urls_with_it,
+            a_report_is_kept_beside_its_job_and_goes_with_it,
             keys_and_callback_secrets_are_kept_per_tenant,
         );
     };
@@ -537,6 +538,33 @@ pub async fn a_deleted_job_takes_its_urls_with_it<S: JobStore>(store: &S) {
     assert_eq!(store.get_task(&j.id, 7).await.expect("read"), None);
     assert!(store.get_job(&kept.id).await.expect("read").is_some(), "only that job");
     store.ping().await.expect("the store answers");
+}
+
+pub async fn a_report_is_kept_beside_its_job_and_goes_with_it<S: JobStore>(store: &S) {
+    use domain::report::{ExportFile, ExportFormat, JobReport, Summary};
+    let j = job_of(store, "acme", 3, 3).await;
+    let other = job_of(store, "acme", 1, 1).await;
+    assert_eq!(store.get_report(&j.id).await.expect("read"), None, "nothing before the job finishes");
+    let mut summary = Summary { complete: true, ..Summary::default() };
+    summary.by_status.insert("succeeded".into(), 3);
+    let report = JobReport {
+        summary,
+        exports: vec![ExportFile {
+            format: ExportFormat::Csv,
+            key: ExportFormat::Csv.object_key(&j.id),
+            bytes: 10,
+            rows: 3,
+        }],
+        written_at: T0,
+    };
+    store.put_report(&j.id, &report).await.expect("write");
+    store.put_report(&j.id, &report).await.expect("written again, as a second export would");
+    assert_eq!(store.get_report(&j.id).await.expect("read"), Some(report));
+    assert_eq!(store.get_report(&other.id).await.expect("read"), None, "only that job's");
+    let tasks = store.list_tasks(&j.id, None, 10, None).await.expect("list");
+    assert_eq!(tasks.items.len(), 3, "the report is not one of the job's URLs");
+    assert_eq!(store.delete_job(&j.id).await.expect("delete"), 5, "the job, its 3 URLs and its report");
+    assert_eq!(store.get_report(&j.id).await.expect("read"), None);
 }
 
 pub async fn keys_and_callback_secrets_are_kept_per_tenant<S: JobStore>(store: &S) {

@@ -3,7 +3,8 @@
 //! The traits are cut by caller, each as small as its caller needs: [`Jobs`] for the API
 //! (create, list, cancel, delete), [`TaskWork`] for the analyzer (claim, record, retry),
 //! [`Tracking`] for the tracker (status moves, bulk cancellation, the reconciler's sweep),
-//! [`KeyStore`] for API keys and callback secrets, and [`Lookup`] (one job, one task) under
+//! [`KeyStore`] for API keys and callback secrets, [`Reports`] for what is kept of a
+//! finished job, and [`Lookup`] (one job, one task) under
 //! the first and third. [`JobStore`] is all of them, for tests and the contract suite.
 //!
 //! Every task move is one of `domain::lifecycle`'s: [`MemoryStore`] applies them, and
@@ -21,6 +22,7 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use domain::lifecycle::{Cancel, Claim, Outcome, Recorded};
+use domain::report::JobReport;
 use domain::time::Millis;
 use domain::{Analysis, CacheKey, CleanUrl, Error, ErrorKind, Job, JobId, JobStatus, Tenant, UrlStatus, UrlTask};
 pub use dynamo::DynamoStore;
@@ -29,7 +31,7 @@ pub use quota::{DynamoQuota, MemoryQuota};
 
 /// Every store trait, for code that calls more than one (`use store::prelude::*`).
 pub mod prelude {
-    pub use crate::{JobStore, Jobs, KeyStore, Lookup, TaskWork, Tracking};
+    pub use crate::{JobStore, Jobs, KeyStore, Lookup, Reports, TaskWork, Tracking};
 }
 
 /// One URL of a batch of claims: claimed for `lease` from the batch's `now`.
@@ -240,6 +242,15 @@ pub trait KeyStore: Send + Sync {
     fn callback_secret(&self, tenant: &Tenant) -> impl Future<Output = Result<String, Error>> + Send;
 }
 
+/// The report kept beside a finished job (its complete summary and where its exports are):
+/// written by the exporter, read by the API's pages, deleted with the job.
+pub trait Reports: Send + Sync {
+    fn get_report(&self, id: &JobId) -> impl Future<Output = Result<Option<JobReport>, Error>> + Send;
+
+    /// Keeps `report` beside job `id`, replacing an earlier one (an export may run twice).
+    fn put_report(&self, id: &JobId, report: &JobReport) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
 /// A store that does everything: both implementations are one.
-pub trait JobStore: Jobs + TaskWork + Tracking + KeyStore {}
-impl<T: Jobs + TaskWork + Tracking + KeyStore> JobStore for T {}
+pub trait JobStore: Jobs + TaskWork + Tracking + KeyStore + Reports {}
+impl<T: Jobs + TaskWork + Tracking + KeyStore + Reports> JobStore for T {}

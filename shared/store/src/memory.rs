@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use domain::lifecycle::{self, CANCEL_QUEUED, ClaimStep, GIVE_BACK, JobState, RETRY, Refusal};
 use domain::{Analysis, CacheKey, CachedFrom, CleanUrl, ErrorKind, Job, JobId, JobStatus, Tenant, UrlStatus, UrlTask};
 
-use crate::{Cancel, Claim, Jobs, KeyStore, Lookup, Outcome, Page, Recorded, TaskWork, Tracking};
+use domain::report::JobReport;
+
+use crate::{Cancel, Claim, Jobs, KeyStore, Lookup, Outcome, Page, Recorded, Reports, TaskWork, Tracking};
 use domain::Error;
 use domain::time::Millis;
 
@@ -22,6 +24,7 @@ struct State {
     resent: HashMap<(JobId, u32), Millis>,
     /// Cache key → (analysed at, job, seq) of each result indexed under it.
     cache: HashMap<String, Vec<(Millis, JobId, u32)>>,
+    reports: HashMap<JobId, JobReport>,
 }
 
 #[derive(Default)]
@@ -124,7 +127,8 @@ impl Jobs for MemoryStore {
         let before = state.tasks.len();
         state.tasks.retain(|(job, _), _| job != id);
         let tasks = before - state.tasks.len();
-        Ok(tasks + usize::from(state.jobs.remove(id).is_some()))
+        let report = state.reports.remove(id).is_some();
+        Ok(tasks + usize::from(state.jobs.remove(id).is_some()) + usize::from(report))
     }
 
     async fn ping(&self) -> Result<(), Error> {
@@ -323,6 +327,17 @@ impl KeyStore for MemoryStore {
 }
 
 /// The contract every store keeps, on this one.
+impl Reports for MemoryStore {
+    async fn get_report(&self, id: &JobId) -> Result<Option<JobReport>, Error> {
+        Ok(self.state()?.reports.get(id).cloned())
+    }
+
+    async fn put_report(&self, id: &JobId, report: &JobReport) -> Result<(), Error> {
+        self.state()?.reports.insert(id.clone(), report.clone());
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod contract {
     crate::store_contract!(crate::contract::memory());

@@ -1,10 +1,12 @@
 //! Per-test AWS resources on ministack: a jobs table created from `template.yaml`'s own
-//! definition (so tests exercise the deployed layout) and three queues, all uniquely named.
+//! definition (so tests exercise the deployed layout), three queues and their dead-letter
+//! queues, and an exports bucket, all uniquely named.
 
 use std::path::PathBuf;
 
 use aws::RequestCounter;
 use aws::config::QueueUrls;
+use aws::exports::S3Exports;
 use aws::queue::SqsQueue;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
@@ -49,6 +51,8 @@ pub struct TestEnv {
     pub table: String,
     pub queues: QueueUrls,
     pub dead_letters: QueueUrls,
+    pub s3: aws_sdk_s3::Client,
+    pub bucket: String,
 }
 
 impl TestEnv {
@@ -69,10 +73,16 @@ impl TestEnv {
             urls.push(output.queue_url.expect("queue url"));
         }
         let [high, normal, low, high_dlq, normal_dlq, low_dlq] = <[String; 6]>::try_from(urls).expect("six queues");
+        // Path-style, as the functions address the emulator's S3.
+        let s3 = RequestCounter::default().s3(&sdk, true);
+        let bucket = unique_name("it-exports");
+        s3.create_bucket().bucket(&bucket).send().await.expect("create a test bucket");
         TestEnv {
             sdk,
             dynamo,
             sqs,
+            s3,
+            bucket,
             table,
             queues: QueueUrls { high, normal, low },
             dead_letters: QueueUrls { high: high_dlq, normal: normal_dlq, low: low_dlq },
@@ -85,6 +95,10 @@ impl TestEnv {
 
     pub fn queue(&self) -> SqsQueue {
         SqsQueue::new(self.sqs.clone())
+    }
+
+    pub fn exports(&self) -> S3Exports {
+        S3Exports::new(self.s3.clone(), &self.bucket)
     }
 
     /// A store whose every AWS request `counter` counts.
@@ -111,6 +125,12 @@ impl TestEnv {
         for url in [&q.high, &q.normal, &q.low, &d.high, &d.normal, &d.low] {
             let _ = self.sqs.delete_queue().queue_url(url).send().await;
         }
+        if let Ok(listed) = self.s3.list_objects_v2().bucket(&self.bucket).send().await {
+            for object in listed.contents() {
+                let _ = self.s3.delete_object().bucket(&self.bucket).set_key(object.key.clone()).send().await;
+            }
+        }
+        let _ = self.s3.delete_bucket().bucket(&self.bucket).send().await;
     }
 }
 

@@ -70,6 +70,8 @@ impl Site {
         let hook_route = Router::new()
             .route("/hook", axum::routing::post(hook))
             .route("/hook/down", axum::routing::post(|| async { StatusCode::SERVICE_UNAVAILABLE }))
+            // A callback URL that sends its caller on: a signed body must not follow it.
+            .route("/hook/moved", axum::routing::post(|| async { Redirect::temporary("/hook") }))
             .with_state(hooks.clone());
         let app = Router::new()
             .route("/", get(|| async { page(0) }))

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::state::{Queue, SharedState, Store};
+use crate::state::{Files, Queue, SharedState, Store};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct CallbackSecret {
@@ -25,13 +25,14 @@ pub struct CallbackSecret {
         (status = 200, description = "The tenant's callback signing secret", body = CallbackSecret),
         (status = 401, description = "No or unknown API key", body = crate::error::ErrorBody),
     ))]
-pub async fn callback_secret<S, Q>(
-    State(state): State<SharedState<S, Q>>,
+pub async fn callback_secret<S, Q, E>(
+    State(state): State<SharedState<S, Q, E>>,
     Caller(tenant): Caller,
 ) -> Result<Json<CallbackSecret>, ApiError>
 where
     S: Store,
     Q: Queue,
+    E: Files,
 {
     let secret = state.store.callback_secret(&tenant).await?;
     Ok(Json(CallbackSecret {

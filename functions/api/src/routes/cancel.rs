@@ -7,7 +7,7 @@ use store::Cancel;
 use super::progress::owned_job;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::state::{Queue, SharedState, Store};
+use crate::state::{Files, Queue, SharedState, Store};
 use domain::JobView;
 
 /// `POST /cancel/{id}`: stops a job. No URL of it starts afterwards; the pipeline marks the
@@ -20,14 +20,15 @@ use domain::JobView;
         (status = 404, description = "No such job for this tenant", body = crate::error::ErrorBody),
         (status = 409, description = "The job has already finished", body = crate::error::ErrorBody),
     ))]
-pub async fn cancel<S, Q>(
-    State(state): State<SharedState<S, Q>>,
+pub async fn cancel<S, Q, E>(
+    State(state): State<SharedState<S, Q, E>>,
     Caller(tenant): Caller,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<JobView>), ApiError>
 where
     S: Store,
     Q: Queue,
+    E: Files,
 {
     let job = owned_job(&state.store, &tenant, &id).await?;
     match state.store.request_cancel(&job.id, now_millis()).await? {

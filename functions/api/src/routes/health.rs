@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::state::{Queue, SharedState, Store};
+use crate::state::{Files, Queue, SharedState, Store};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Health {
@@ -37,10 +37,11 @@ fn check(result: Result<(), domain::Error>, started: Instant, name: &str) -> (bo
         (status = 200, description = "Healthy or degraded", body = Health),
         (status = 503, description = "Unhealthy: the table does not answer", body = Health),
     ))]
-pub async fn health<S, Q>(State(state): State<SharedState<S, Q>>) -> (StatusCode, Json<Health>)
+pub async fn health<S, Q, E>(State(state): State<SharedState<S, Q, E>>) -> (StatusCode, Json<Health>)
 where
     S: Store,
     Q: Queue,
+    E: Files,
 {
     let started = Instant::now();
     let store = async { check(state.store.ping().await, started, "dynamodb") };

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::state::{Queue, SharedState, Store};
+use crate::state::{Files, Queue, SharedState, Store};
 use crate::{cursor, query};
 use domain::JobView;
 
@@ -30,14 +30,15 @@ pub struct JobList {
         (status = 401, description = "No or unknown API key", body = crate::error::ErrorBody),
         (status = 422, description = "An invalid limit or status", body = crate::error::ErrorBody),
     ))]
-pub async fn jobs<S, Q>(
-    State(state): State<SharedState<S, Q>>,
+pub async fn jobs<S, Q, E>(
+    State(state): State<SharedState<S, Q, E>>,
     Caller(tenant): Caller,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<JobList>, ApiError>
 where
     S: Store,
     Q: Queue,
+    E: Files,
 {
     let limit = query::limit(params.get("limit").map(String::as_str), 20, 100)?;
     let status = query::choice::<JobStatus>("status", params.get("status").map(String::as_str))?;

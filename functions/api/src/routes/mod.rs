@@ -2,6 +2,7 @@ pub mod callback_secret;
 pub mod cancel;
 pub mod cleanup;
 pub mod dashboard;
+pub mod exports;
 pub mod health;
 pub mod jobs;
 pub mod progress;

@@ -8,7 +8,7 @@ use store::Lookup;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::state::{Queue, SharedState, Store};
+use crate::state::{Files, Queue, SharedState, Store};
 use domain::JobView;
 
 /// The caller's job `id`. Another tenant's job is indistinguishable from a missing one.
@@ -28,8 +28,8 @@ pub async fn owned_job<S: Lookup>(store: &S, tenant: &Tenant, id: &str) -> Resul
         (status = 401, description = "No or unknown API key", body = crate::error::ErrorBody),
         (status = 404, description = "No such job for this tenant", body = crate::error::ErrorBody),
     ))]
-pub async fn progress<S, Q>(
-    State(state): State<SharedState<S, Q>>,
+pub async fn progress<S, Q, E>(
+    State(state): State<SharedState<S, Q, E>>,
     Caller(tenant): Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -37,6 +37,7 @@ pub async fn progress<S, Q>(
 where
     S: Store,
     Q: Queue,
+    E: Files,
 {
     let job = owned_job(&state.store, &tenant, &id).await?;
     let view = JobView::new(&job);

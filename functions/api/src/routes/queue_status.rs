@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::state::{Queue, SharedState, Store};
+use crate::state::{Files, Queue, SharedState, Store};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct QueueStatus {
@@ -28,13 +28,14 @@ pub struct QueueStatusList {
         (status = 200, description = "Depth of each priority queue and its dead-letter queue", body = QueueStatusList),
         (status = 401, description = "No or unknown API key", body = crate::error::ErrorBody),
     ))]
-pub async fn queue_status<S, Q>(
-    State(state): State<SharedState<S, Q>>,
+pub async fn queue_status<S, Q, E>(
+    State(state): State<SharedState<S, Q, E>>,
     Caller(_): Caller,
 ) -> Result<Json<QueueStatusList>, ApiError>
 where
     S: Store,
     Q: Queue,
+    E: Files,
 {
     let settings = &state.settings;
     let dlq = settings.dead_letters.as_ref();

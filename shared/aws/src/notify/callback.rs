@@ -7,7 +7,7 @@ use super::{EVENT_SOURCE, Notice};
 use domain::AddressPolicy;
 use domain::Error;
 use domain::time::{now_millis, rfc3339};
-use net::safe_client::{describe, safe_client};
+use net::safe_client::{describe, safe_client_without_redirects};
 
 /// `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" under the tenant's secret>`: the
 /// timestamp is signed too, so a receiver can refuse old replays.
@@ -26,7 +26,8 @@ pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
 }
 
 /// Delivers job notices to the callback URLs jobs name, through the same address policy as
-/// every other fetch made for a user.
+/// every other fetch made for a user. Redirects are not followed: the signed body is for the
+/// URL the job named, and a redirect could carry it to an address nobody checked.
 #[derive(Clone, Debug)]
 pub struct Callbacks {
     http: reqwest::Client,
@@ -37,7 +38,7 @@ pub struct Callbacks {
 
 impl Callbacks {
     pub fn new(policy: AddressPolicy) -> Result<Self, Error> {
-        let http = safe_client(policy).map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
+        let http = safe_client_without_redirects(policy).map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
         Ok(Callbacks { http, attempts: 4, first_delay: Duration::from_secs(1), timeout: Duration::from_secs(10) })
     }
 
@@ -76,6 +77,15 @@ impl Callbacks {
                 .await;
             let retry = match result {
                 Ok(response) if response.status().is_success() => return Ok(attempt),
+                Ok(response) if response.status().is_redirection() => {
+                    let to = response.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok());
+                    last = format!(
+                        "the callback answered HTTP {} (to {}): redirects are not followed, give the final URL",
+                        response.status(),
+                        to.unwrap_or("nowhere")
+                    );
+                    false
+                }
                 Ok(response) => {
                     let status = response.status();
                     last = format!("the callback answered HTTP {status}");

@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::{QueueDepth, TaskQueue};
+use super::{Outbox, QueueDepth, TaskQueue};
 use domain::Error;
 use domain::TaskMessage;
 
@@ -13,6 +13,7 @@ pub struct MemoryQueue {
     sent: Mutex<Vec<(String, TaskMessage)>>,
     delays: Mutex<Vec<(String, Duration)>>,
     deferred: Mutex<Vec<(String, TaskMessage, Duration)>>,
+    posted: Mutex<Vec<(String, serde_json::Value)>>,
 }
 
 impl MemoryQueue {
@@ -33,6 +34,11 @@ impl MemoryQueue {
     /// Every `defer` so far: the queue URL, the message and its delay.
     pub fn deferred(&self) -> Vec<(String, TaskMessage, Duration)> {
         self.deferred.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Every message `post`ed so far, with its queue URL, as JSON.
+    pub fn posted(&self) -> Vec<(String, serde_json::Value)> {
+        self.posted.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Every `retry_later` so far: the queue URL and the delay.
@@ -60,6 +66,19 @@ impl TaskQueue for MemoryQueue {
 
     async fn retry_later(&self, queue_url: &str, _: &str, delay: Duration) -> Result<(), Error> {
         self.delays.lock().unwrap_or_else(|p| p.into_inner()).push((queue_url.to_owned(), delay));
+        Ok(())
+    }
+}
+
+impl Outbox for MemoryQueue {
+    async fn post<M: serde::Serialize + Sync>(&self, queue_url: &str, messages: &[M]) -> Result<(), Error> {
+        let mut posted = self.posted.lock().unwrap_or_else(|p| p.into_inner());
+        for message in messages {
+            posted.push((
+                queue_url.to_owned(),
+                serde_json::to_value(message).map_err(|e| Error::Corrupt(e.to_string()))?,
+            ));
+        }
         Ok(())
     }
 }

@@ -62,6 +62,16 @@ pub trait TaskQueue: Send + Sync {
     ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
+/// Work handed to another function through its queue (a finished job to export): any
+/// serialisable message, sent as JSON.
+pub trait Outbox: Send + Sync {
+    fn post<M: serde::Serialize + Sync>(
+        &self,
+        queue_url: &str,
+        messages: &[M],
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
 #[derive(Clone, Debug)]
 pub struct SqsQueue {
     client: Client,
@@ -118,6 +128,31 @@ impl SqsQueue {
     }
 }
 
+impl Outbox for SqsQueue {
+    async fn post<M: serde::Serialize + Sync>(&self, queue_url: &str, messages: &[M]) -> Result<(), Error> {
+        let entries = messages
+            .iter()
+            .enumerate()
+            .map(|(i, message)| {
+                let body = serde_json::to_string(message).map_err(|e| Error::Corrupt(e.to_string()))?;
+                // Ids only need to be unique within a batch, and one batch may carry the same
+                // position of different jobs: number the entries instead.
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(body)
+                    .build()
+                    .map_err(|e| Error::queue("SendMessageBatch", e))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let chunks: Vec<Vec<_>> = entries.chunks(BATCH_MAX).map(<[_]>::to_vec).collect();
+        futures::stream::iter(chunks)
+            .map(|chunk| self.send_batch(queue_url, chunk))
+            .buffer_unordered(SEND_PARALLELISM)
+            .try_collect::<()>()
+            .await
+    }
+}
+
 impl TaskQueue for SqsQueue {
     async fn depth(&self, queue_url: &str) -> Result<QueueDepth, Error> {
         use aws_sdk_sqs::types::QueueAttributeName as Name;
@@ -141,26 +176,7 @@ impl TaskQueue for SqsQueue {
     }
 
     async fn send(&self, queue_url: &str, messages: &[TaskMessage]) -> Result<(), Error> {
-        let entries = messages
-            .iter()
-            .enumerate()
-            .map(|(i, message)| {
-                let body = serde_json::to_string(message).map_err(|e| Error::Corrupt(e.to_string()))?;
-                // Ids only need to be unique within a batch, and one batch may carry the same
-                // position of different jobs: number the entries instead.
-                SendMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .message_body(body)
-                    .build()
-                    .map_err(|e| Error::queue("SendMessageBatch", e))
-            })
-            .collect::<Result<Vec<_>, Error>>()?;
-        let chunks: Vec<Vec<_>> = entries.chunks(BATCH_MAX).map(<[_]>::to_vec).collect();
-        futures::stream::iter(chunks)
-            .map(|chunk| self.send_batch(queue_url, chunk))
-            .buffer_unordered(SEND_PARALLELISM)
-            .try_collect::<()>()
-            .await
+        self.post(queue_url, messages).await
     }
 
     async fn defer(&self, queue_url: &str, message: &TaskMessage, delay: std::time::Duration) -> Result<(), Error> {

@@ -4,6 +4,7 @@
 //! |---|---|---|---|
 //! | job | `JOB#<job id>` | `JOB` | `gsi1pk = TENANT#<tenant>`, `gsi1sk = <job id>` (UUIDv7: time order); while unfinished also `gsi2pk = ACTIVE`, `gsi2sk = <job id>` (GSI `by_activity`) |
 //! | URL task | `JOB#<job id>` | `URL#<seq, 6 digits>` | once succeeded, `cache_pk = CACHE#<tenant>#<hash of engine, strategy, categories, URL>`, `cache_sk = <analysed at>` (GSI `by_cache`, keys only) |
+//! | job report | `JOB#<job id>` | `JOB#REPORT` | — (`report`: the finished job's summary and exports, as JSON) |
 //! | API key | `KEY#<sha-256 of the key>` | `KEY` | — |
 //! | callback secret | `TENANT#<tenant>` | `SECRET` | — |
 //!
@@ -41,6 +42,10 @@ pub fn job_pk(id: &JobId) -> String {
 pub fn task_sk(seq: u32) -> String {
     format!("{TASK_SK_PREFIX}{seq:06}")
 }
+
+/// A finished job's report sits beside the job: `JOB#` sorts after `JOB` and before every
+/// `URL#`, so it is deleted with the job and never read as a URL.
+pub const REPORT_SK: &str = "JOB#REPORT";
 
 pub const KEY_SK: &str = "KEY";
 /// A tenant's callback signing secret lives at `TENANT#<tenant>` / `SECRET`.

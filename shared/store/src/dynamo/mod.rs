@@ -1,13 +1,15 @@
 //! The DynamoDB store: one table (its layout in `items`), where every task move is a
 //! conditional write or a transaction whose conditions `moves` derives from
 //! `domain::lifecycle`. The traits are implemented by concern: `jobs` (the API's), `tasks`
-//! (the analyzer's), `tracking` (the tracker's) and `keys` (API keys and callback secrets);
+//! (the analyzer's), `tracking` (the tracker's), `keys` (API keys and callback secrets) and
+//! `reports` (what is kept of a finished job);
 //! this file holds what they share.
 
 pub mod items;
 mod jobs;
 mod keys;
 mod moves;
+mod reports;
 mod tasks;
 mod tracking;
 

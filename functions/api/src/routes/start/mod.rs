@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::state::{Queue, SharedState, Store};
+use crate::state::{Files, Queue, SharedState, Store};
 
 /// API Gateway's largest request body.
 pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
@@ -90,14 +90,15 @@ async fn expand_sitemap(settings: &crate::state::ApiSettings, sitemap_url: &str)
         (status = 413, description = "The body is over 6 MB", body = crate::error::ErrorBody),
         (status = 422, description = "Invalid fields, an unreadable sitemap, or no URL accepted", body = crate::error::ErrorBody),
     ))]
-pub async fn start<S, Q>(
-    State(state): State<SharedState<S, Q>>,
+pub async fn start<S, Q, E>(
+    State(state): State<SharedState<S, Q, E>>,
     Caller(tenant): Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError>
 where
     S: Store,
     Q: Queue,
+    E: Files,
 {
     let body = body.map_err(|rejection| match rejection.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge { limit: MAX_BODY_BYTES },

@@ -1,12 +1,20 @@
 //! A job's result summary: counts by status and by error kind, and percentiles of the score
 //! and of every numeric metric over the URLs that succeeded.
+//!
+//! Computed once, when the job has finished, from every URL (the exporter stores it). While
+//! a job runs, reading every URL on each request would cost a read of the whole job per
+//! page, so a running job's summary is what its counters say at no cost: the counts by
+//! status, `complete: false`, and no percentiles yet.
 
 use std::collections::BTreeMap;
 
-use domain::{UrlStatus, UrlTask};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+use crate::job::Counters;
+use crate::task::{UrlStatus, UrlTask};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Percentiles {
     pub count: usize,
     pub p50: f64,
@@ -27,12 +35,15 @@ impl Percentiles {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Summary {
-    #[schema(value_type = BTreeMap<String, u64>)]
-    pub by_status: BTreeMap<&'static str, u64>,
-    #[schema(value_type = BTreeMap<String, u64>)]
-    pub errors_by_kind: BTreeMap<&'static str, u64>,
+    /// `true` once the job has finished and every figure covers all its URLs; `false` while
+    /// it runs (or for the moments before its summary is stored): then only `by_status` is
+    /// filled, from the job's counters.
+    pub complete: bool,
+    pub by_status: BTreeMap<String, u64>,
+    pub errors_by_kind: BTreeMap<String, u64>,
     pub score: Option<Percentiles>,
     pub metrics: BTreeMap<String, Percentiles>,
 }
@@ -40,17 +51,35 @@ pub struct Summary {
 /// Metrics that are numbers but not measurements to take percentiles of.
 const NOT_MEASUREMENTS: [&str; 1] = ["status_code"];
 
+impl Summary {
+    /// What a running job's counters say, at no cost: counts by status only.
+    pub fn from_counters(counters: &Counters) -> Summary {
+        let count = |status: UrlStatus| match status {
+            UrlStatus::Queued => counters.queued,
+            UrlStatus::Processing => counters.in_progress,
+            UrlStatus::Succeeded => counters.succeeded,
+            UrlStatus::Failed => counters.failed,
+            UrlStatus::Cancelled => counters.cancelled,
+        };
+        Summary {
+            by_status: UrlStatus::ALL.iter().map(|s| (s.as_str().to_owned(), count(*s))).collect(),
+            ..Summary::default()
+        }
+    }
+}
+
+/// The complete summary of a job's URLs (all of them).
 pub fn summarize<'a>(tasks: impl IntoIterator<Item = &'a UrlTask>) -> Summary {
-    let mut summary = Summary::default();
+    let mut summary = Summary { complete: true, ..Summary::default() };
     for status in UrlStatus::ALL {
-        summary.by_status.insert(status.as_str(), 0);
+        summary.by_status.insert(status.as_str().to_owned(), 0);
     }
     let mut scores = Vec::new();
     let mut metrics: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for task in tasks {
-        *summary.by_status.entry(task.status.as_str()).or_default() += 1;
+        *summary.by_status.entry(task.status.as_str().to_owned()).or_default() += 1;
         if let Some(kind) = task.error_kind.filter(|_| task.status == UrlStatus::Failed) {
-            *summary.errors_by_kind.entry(kind.as_str()).or_default() += 1;
+            *summary.errors_by_kind.entry(kind.as_str().to_owned()).or_default() += 1;
         }
         let Some(analysis) = task.analysis.as_ref().filter(|_| task.status == UrlStatus::Succeeded) else { continue };
         scores.extend(analysis.score);
@@ -67,10 +96,10 @@ pub fn summarize<'a>(tasks: impl IntoIterator<Item = &'a UrlTask>) -> Summary {
 
 #[cfg(test)]
 mod tests {
-    use domain::{Analysis, ErrorKind, JobId, Strategy};
     use serde_json::json;
 
     use super::*;
+    use crate::{Analysis, ErrorKind, JobId, Strategy};
 
     fn task(status: UrlStatus, score: Option<f64>, ttfb: f64, kind: Option<ErrorKind>) -> UrlTask {
         let metrics = json!({"ttfb_ms": ttfb, "status_code": 200, "http_version": "HTTP/1.1"});
@@ -118,9 +147,28 @@ mod tests {
         assert_eq!(summary.by_status["failed"], 3);
         assert_eq!(summary.by_status["queued"], 1);
         assert_eq!(summary.by_status["cancelled"], 0);
-        assert_eq!(summary.errors_by_kind, BTreeMap::from([("http_4xx", 2), ("timeout", 1)]));
+        assert!(summary.complete);
+        assert_eq!(summary.errors_by_kind, BTreeMap::from([("http_4xx".to_owned(), 2), ("timeout".to_owned(), 1)]));
         assert_eq!(summary.score, Some(Percentiles { count: 2, p50: 50.0, p75: 90.0, p95: 90.0 }));
         assert_eq!(summary.metrics.keys().collect::<Vec<_>>(), ["ttfb_ms"], "no status codes, no strings");
         assert_eq!(summary.metrics["ttfb_ms"].p95, 300.0);
+    }
+}
+
+#[cfg(test)]
+mod running {
+    use super::*;
+
+    #[test]
+    fn a_running_jobs_summary_is_its_counters() {
+        let counters = Counters { total: 10, queued: 4, in_progress: 2, succeeded: 3, failed: 1, cancelled: 0 };
+        let summary = Summary::from_counters(&counters);
+        assert!(!summary.complete);
+        assert_eq!(summary.by_status["queued"], 4);
+        assert_eq!(summary.by_status["processing"], 2);
+        assert_eq!(summary.by_status["succeeded"], 3);
+        assert_eq!(summary.by_status["failed"], 1);
+        assert_eq!(summary.by_status.values().sum::<u64>(), 10);
+        assert!(summary.score.is_none() && summary.metrics.is_empty() && summary.errors_by_kind.is_empty());
     }
 }

@@ -1,0 +1,62 @@
+use std::collections::HashSet;
+
+use domain::{Job, JobSettings, JobStatus};
+use store::MemoryStore;
+use store::prelude::*;
+
+use super::EXAMINE_MAX;
+use crate::test_app::{app, call, store, tenant};
+
+/// `n` jobs of the fixture's tenant, finished unless `running`.
+async fn jobs(store: &MemoryStore, n: usize, running: bool) {
+    for _ in 0..n {
+        let mut job = Job::new(tenant(), "n".into(), JobSettings::default(), 0, 0);
+        if !running {
+            job.status = JobStatus::Completed;
+            job.finished_at = Some(1);
+        }
+        store.create_job(&job, &[]).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn cleanup_looks_at_a_bounded_page_of_jobs_and_says_where_to_go_on() {
+    let store = store().await;
+    jobs(&store, 230, false).await;
+    jobs(&store, 20, true).await;
+    let app = app(store);
+
+    // A preview pages the same way and deletes nothing.
+    let preview = call(&app, "DELETE", "/cleanup?older_than_days=0&dry_run=true").await.json();
+    assert_eq!(
+        (preview["jobs_examined"].as_u64(), preview["jobs_deleted"].as_u64()),
+        (Some(EXAMINE_MAX as u64), Some(0))
+    );
+    assert!(preview["next_cursor"].is_string());
+
+    let mut deleted = HashSet::new();
+    let mut cursor: Option<String> = None;
+    let mut requests = 0;
+    loop {
+        let query = cursor.as_deref().map(|c| format!("&cursor={c}")).unwrap_or_default();
+        let answer = call(&app, "DELETE", &format!("/cleanup?older_than_days=0{query}")).await;
+        assert_eq!(answer.status, 200);
+        let body = answer.json();
+        requests += 1;
+        assert!(body["jobs_examined"].as_u64().unwrap() <= EXAMINE_MAX as u64, "{body}");
+        assert!(body["batch_job_ids"].as_array().unwrap().len() <= EXAMINE_MAX, "a bounded list");
+        assert_eq!(body["jobs_deleted"], body["jobs_matched"]);
+        deleted.extend(body["batch_job_ids"].as_array().unwrap().iter().map(|id| id.as_str().unwrap().to_owned()));
+        match body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+        assert!(requests < 10, "the pages end");
+    }
+    assert_eq!((deleted.len(), requests), (230, 2), "every finished job once, in two requests");
+    let rest = call(&app, "GET", "/jobs?limit=100").await.json();
+    let left = rest["jobs"].as_array().unwrap();
+    assert_eq!(left.len(), 20);
+    assert!(left.iter().all(|job| job["status"] == "pending"), "running jobs stay");
+    assert_eq!(call(&app, "DELETE", "/cleanup?older_than_days=0&cursor=zz").await.status, 400);
+}

@@ -1,0 +1,193 @@
+//! `GET /results/{id}`: a job's per-URL results a page at a time (JSON, CSV or JSON Lines),
+//! and whole-job exports. Every answer is bounded whatever the job's size: a page stops at
+//! `limit` rows or at `PAGE_BYTES`, whichever comes first, and a whole-job export of a
+//! finished job is a link to its file (`303`), written once by the exporter.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use domain::report::{ExportFormat, ResultRow, Summary};
+use domain::{Job, JobStatus, UrlStatus};
+use serde::Serialize;
+use store::Jobs;
+
+use super::progress::owned_job;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::exports::{self, WholeExport};
+use crate::state::{Files, Queue, SharedState, Store};
+use crate::{cursor, query};
+
+/// The most rows a page holds.
+pub const MAX_LIMIT: usize = 1_000;
+/// A page's rows stop at this size (their JSON), well inside the 6 MB a Lambda behind API
+/// Gateway may answer, whatever the rows hold; `next_cursor` continues after the last one.
+pub const PAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// How `GET /results` answers: `json` (the default), `csv` or `jsonl`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Json,
+    Csv,
+    Jsonl,
+}
+
+impl Format {
+    fn export(self) -> Option<ExportFormat> {
+        match self {
+            Format::Json => None,
+            Format::Csv => Some(ExportFormat::Csv),
+            Format::Jsonl => Some(ExportFormat::Jsonl),
+        }
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Results {
+    pub batch_job_id: String,
+    pub status: JobStatus,
+    pub results: Vec<ResultRow>,
+    pub next_cursor: Option<String>,
+    /// Complete once the job has finished (and its report is written); while it runs, the
+    /// counts by status only.
+    pub summary: Summary,
+}
+
+/// One page of rows, cut at `limit` rows or `PAGE_BYTES`.
+pub struct RowPage {
+    pub rows: Vec<ResultRow>,
+    pub next_cursor: Option<String>,
+}
+
+/// Reads one page of job's URLs from `after`, stopping at `limit` rows or `PAGE_BYTES`.
+pub async fn row_page<S: Jobs>(
+    store: &S,
+    job: &Job,
+    status: Option<UrlStatus>,
+    limit: usize,
+    after: Option<u32>,
+) -> Result<RowPage, ApiError> {
+    let page = store.list_tasks(&job.id, status, limit, after).await?;
+    let mut rows = Vec::with_capacity(page.items.len());
+    let mut bytes = 0;
+    let mut last = None;
+    let count = page.items.len();
+    for (i, task) in page.items.into_iter().enumerate() {
+        let seq = task.seq;
+        let row = ResultRow::new(task, job);
+        bytes += row.to_json().len() + 1;
+        // Always at least one row, so a page always moves on.
+        if bytes > PAGE_BYTES && !rows.is_empty() {
+            break;
+        }
+        rows.push(row);
+        last = Some((seq, i + 1 == count));
+    }
+    let next = match last {
+        Some((seq, false)) => Some(seq),
+        _ => page.next,
+    };
+    Ok(RowPage { rows, next_cursor: next.map(|seq| cursor::encode(&seq.to_string())) })
+}
+
+/// `GET /results/{id}?status=&limit=&cursor=&format=json|csv|jsonl`: per-URL results in
+/// submission order and the job's summary. CSV or JSON Lines without a `limit` is the whole
+/// job: a link to its file once the job has finished, inline for a job of up to 1 000 URLs.
+#[utoipa::path(get, path = "/results/{id}", tag = "jobs",
+    params(
+        ("id" = String, Path, description = "batch_job_id"),
+        ("status" = Option<UrlStatus>, Query, description = "Only URLs in this status (a whole-job export of over 1000 URLs holds every URL: page through it with limit to filter)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1 to 1000, default 100; CSV and JSON Lines without a limit are the whole job. A page also stops at 4 MB: continue from next_cursor"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page (CSV and JSON Lines: the x-next-cursor header)"),
+        ("format" = Option<Format>, Query, description = "json (default), csv or jsonl"),
+    ),
+    responses(
+        (status = 200, description = "Per-URL results and the job's summary; with format=csv, RFC 4180 CSV (header row, then one row per URL); with format=jsonl, one JSON object per line",
+            content((Results = "application/json"), (String = "text/csv"), (String = "application/x-ndjson"))),
+        (status = 303, description = "A finished job's whole-job export: the Location is a link to the file, valid for 15 minutes", body = crate::exports::ExportLinks),
+        (status = 400, description = "A tampered cursor", body = crate::error::ErrorBody),
+        (status = 401, description = "No or unknown API key", body = crate::error::ErrorBody),
+        (status = 404, description = "No such job for this tenant", body = crate::error::ErrorBody),
+        (status = 409, description = "A whole-job export of a running job of over 1000 URLs: it is written when the job finishes", body = crate::error::ErrorBody),
+        (status = 422, description = "An invalid status, limit or format", body = crate::error::ErrorBody),
+        (status = 503, description = "The job has just finished and its export is being written: try again after Retry-After seconds", body = crate::error::ErrorBody),
+    ))]
+pub async fn results<S, Q, E>(
+    State(state): State<SharedState<S, Q, E>>,
+    Caller(tenant): Caller,
+    Path(id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError>
+where
+    S: Store,
+    Q: Queue,
+    E: Files,
+{
+    let param = |name: &str| params.get(name).map(String::as_str);
+    let format = match param("format") {
+        None | Some("json") => Format::Json,
+        Some("csv") => Format::Csv,
+        Some("jsonl") => Format::Jsonl,
+        Some(other) => {
+            return Err(ApiError::invalid_field("format", format!("{other:?} is not one of json, csv, jsonl")));
+        }
+    };
+    let status = query::choice::<UrlStatus>("status", param("status"))?;
+    let whole = format.export().filter(|_| param("limit").is_none());
+    let limit = match whole {
+        Some(_) => MAX_LIMIT,
+        None => query::limit(param("limit"), 100, MAX_LIMIT)?,
+    };
+    let after = param("cursor").map(|c| cursor::decode(c, |s| s.parse::<u32>().ok())).transpose()?;
+    let job = owned_job(&state.store, &tenant, &id).await?;
+    let read_report = async {
+        if job.status.is_finished() { state.store.get_report(&job.id).await.map_err(ApiError::from) } else { Ok(None) }
+    };
+    let (report, page) = match whole {
+        Some(export) => {
+            let report = read_report.await?;
+            match exports::whole_export(&job, report.as_ref(), export, status.is_some() || after.is_some())? {
+                WholeExport::Link(file) => return exports::see_other(&state.exports, &job, file).await,
+                WholeExport::Inline => {}
+            }
+            (report, row_page(&state.store, &job, status, limit, after).await?)
+        }
+        // A page and the report are read at once: a page's time is one read, not two.
+        None => futures::try_join!(read_report, row_page(&state.store, &job, status, limit, after))?,
+    };
+    if let Some(export) = format.export() {
+        return Ok(rows_response(&job, export, &page));
+    }
+    let summary = match report {
+        Some(report) => report.summary,
+        None => Summary::from_counters(&job.counters),
+    };
+    Ok(Json(Results {
+        batch_job_id: job.id.to_string(),
+        status: job.status,
+        results: page.rows,
+        next_cursor: page.next_cursor,
+        summary,
+    })
+    .into_response())
+}
+
+fn rows_response(job: &Job, format: ExportFormat, page: &RowPage) -> Response {
+    let mut response = format.render(&page.rows).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", format.file_name(&job.id))) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    if let Some(value) = page.next_cursor.as_deref().and_then(|c| HeaderValue::from_str(c).ok()) {
+        headers.insert("x-next-cursor", value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,182 @@
+//! Every answer of `GET /results` and `GET /exports` is bounded, whatever the job holds.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use domain::lifecycle::Outcome;
+use domain::report::{ExportFile, ExportFormat, JobReport, Summary};
+use domain::{Analysis, CleanUrl, Job, JobSettings, JobStatus, Strategy};
+use serde_json::json;
+use store::MemoryStore;
+use store::prelude::*;
+use tower::ServiceExt;
+
+use crate::BASE_PATH;
+use crate::test_app::{KEY, RESPONSE_MAX, app, get, store, tenant};
+
+/// A job of `n` URLs; the first `measured` succeed with a `blob_bytes`-long metric each.
+async fn job(store: &MemoryStore, n: u32, measured: u32, blob_bytes: usize) -> Job {
+    let urls: Vec<CleanUrl> =
+        (0..n).map(|i| CleanUrl::parse(&format!("https://site.example/{i}"), Default::default()).unwrap()).collect();
+    let job = Job::new(tenant(), "n".into(), JobSettings::default(), u64::from(n), 0);
+    store.create_job(&job, &urls).await.unwrap();
+    for seq in 0..measured {
+        store.claim_task(&job.id, seq, 1, Duration::from_secs(60)).await.unwrap();
+        let metrics = json!({"ttfb_ms": seq, "blob": "x".repeat(blob_bytes)});
+        let analysis = Analysis {
+            engine: "http".into(),
+            strategy: Strategy::Mobile,
+            score: Some(90.0),
+            metrics: metrics.as_object().unwrap().clone(),
+            cached_from: None,
+        };
+        store.record_outcome(&job.id, seq, &Outcome::Succeeded(analysis), None, None, 2).await.unwrap();
+    }
+    store.get_job(&job.id).await.unwrap().unwrap()
+}
+
+/// A finished job of `n` URLs with its report written, as the exporter leaves it.
+async fn exported(store: &MemoryStore, n: u32) -> Job {
+    let job = job(store, n, n, 10).await;
+    assert!(store.transition_job(&job.id, JobStatus::Pending, JobStatus::Completed, 3).await.unwrap());
+    let exports = ExportFormat::ALL
+        .iter()
+        .map(|f| ExportFile { format: *f, key: f.object_key(&job.id), bytes: 1_000, rows: u64::from(n) })
+        .collect();
+    let mut summary = Summary { complete: true, ..Summary::default() };
+    summary.by_status.insert("succeeded".into(), u64::from(n));
+    store.put_report(&job.id, &JobReport { summary, exports, written_at: 4 }).await.unwrap();
+    store.get_job(&job.id).await.unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn pages_stop_at_their_byte_budget_and_continue_where_they_stopped() {
+    let store = store().await;
+    // 1 000 rows of about 8 KB: 8 MB in all, more than a Lambda may answer.
+    let job = job(&store, 1_000, 1_000, 8_000).await;
+    let app = app(store);
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let query = cursor.as_deref().map(|c| format!("&cursor={c}")).unwrap_or_default();
+        let answer = get(&app, &format!("/results/{}?limit=1000{query}", job.id)).await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert!(answer.body.len() <= RESPONSE_MAX, "page {pages} is {} bytes", answer.body.len());
+        let body = answer.json();
+        seen.extend(body["results"].as_array().unwrap().iter().map(|r| r["metrics"]["ttfb_ms"].as_u64().unwrap()));
+        pages += 1;
+        match body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, (0..1_000).collect::<Vec<u64>>(), "every URL once, in order");
+    assert_eq!(pages, 2, "8 MB in pages of at most 4 MB of rows");
+
+    // A small job's whole CSV is inline, and bounded the same way.
+    let answer = get(&app, &format!("/results/{}?format=csv", job.id)).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(answer.body.len() <= RESPONSE_MAX, "{} bytes", answer.body.len());
+    assert!(answer.headers.contains_key("x-next-cursor"), "cut at the budget: the header says where to go on");
+}
+
+#[tokio::test]
+async fn a_finished_jobs_whole_exports_are_links_to_its_files() {
+    let store = store().await;
+    let job = exported(&store, 1_500).await;
+    let app = app(store);
+    for (format, key) in [("csv", "csv"), ("jsonl", "jsonl")] {
+        let answer = get(&app, &format!("/results/{}?format={format}", job.id)).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{format}");
+        let location = answer.headers[header::LOCATION].to_str().unwrap();
+        assert!(location.starts_with(&format!("memory://exports/{}.{key}", job.id)), "{location}");
+        assert!(location.contains(&format!("name=speedbatch-{}.{key}", job.id)), "{location}");
+        assert!(location.ends_with("ttl=900"), "links last 15 minutes: {location}");
+        assert_eq!(answer.json()["files"][0]["url"], location);
+    }
+    let links = get(&app, &format!("/exports/{}", job.id)).await;
+    assert_eq!(links.status, StatusCode::OK);
+    let links = links.json();
+    let formats: Vec<&str> = links["files"].as_array().unwrap().iter().map(|f| f["format"].as_str().unwrap()).collect();
+    assert_eq!(formats, ["csv", "jsonl"]);
+
+    // A page of a finished job takes its summary from the report: complete, no whole read.
+    let page = get(&app, &format!("/results/{}?limit=10", job.id)).await.json();
+    assert_eq!(page["summary"]["complete"], true);
+    assert_eq!(page["summary"]["by_status"]["succeeded"], 1_500);
+    assert_eq!(page["results"].as_array().unwrap().len(), 10);
+
+    // A page with a limit stays inline, in any format.
+    let csv = get(&app, &format!("/results/{}?format=csv&limit=5", job.id)).await;
+    assert_eq!(
+        (csv.status, csv.headers[header::CONTENT_TYPE].to_str().unwrap()),
+        (StatusCode::OK, "text/csv; charset=utf-8")
+    );
+    let jsonl = get(&app, &format!("/results/{}?format=jsonl&limit=5", job.id)).await;
+    assert_eq!(String::from_utf8(jsonl.body).unwrap().lines().count(), 5);
+}
+
+#[tokio::test]
+async fn a_large_job_without_files_says_why_and_when() {
+    let store = store().await;
+    let running = job(&store, 1_500, 10, 10).await;
+    let finished = job(&store, 1_500, 0, 10).await;
+    let small = job(&store, 20, 20, 10).await;
+    store.request_cancel(&finished.id, 5).await.unwrap();
+    store.cancel_queued(&finished.id, 6, Duration::from_secs(5)).await.unwrap();
+    assert!(store.transition_job(&finished.id, JobStatus::Cancelling, JobStatus::Cancelled, 7).await.unwrap());
+    let app = app(store);
+
+    let answer = get(&app, &format!("/results/{}?format=csv", running.id)).await;
+    assert_eq!(answer.status, StatusCode::CONFLICT);
+    assert!(answer.json()["error"]["message"].as_str().unwrap().contains("still running"));
+    let answer = get(&app, &format!("/exports/{}", running.id)).await;
+    assert_eq!(answer.status, StatusCode::CONFLICT);
+
+    let answer = get(&app, &format!("/results/{}?format=jsonl", finished.id)).await;
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(answer.headers[header::RETRY_AFTER], "5");
+    assert_eq!(answer.json()["error"]["code"], "not_ready");
+
+    let answer = get(&app, &format!("/results/{}?format=csv&status=failed", running.id)).await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(answer.json()["error"]["details"][0]["field"], "limit");
+
+    // A running job's summary is its counters, at no cost.
+    let page = get(&app, &format!("/results/{}?limit=1", running.id)).await.json();
+    assert_eq!(page["summary"]["complete"], false);
+    assert_eq!(page["summary"]["by_status"]["succeeded"], 10);
+    assert_eq!(page["summary"]["by_status"]["queued"], 1_490);
+
+    // A small job is answered inline whatever its state.
+    let answer = get(&app, &format!("/results/{}?format=csv", small.id)).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(String::from_utf8(answer.body).unwrap().split("\r\n").filter(|l| !l.is_empty()).count(), 21);
+    let answer = get(&app, &format!("/results/{}?format=bogus", small.id)).await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn a_key_that_cannot_be_one_is_refused_without_a_read() {
+    let store = store().await;
+    let job = job(&store, 1, 0, 10).await;
+    // An outage makes any read fail with 500: a 401 proves none was made.
+    store.set_unavailable(true);
+    let app = app(store);
+    for key in ["sb_guess", "x".repeat(10_000).as_str(), &KEY.replacen("sb_", "pk_", 1), &format!("{KEY}0")] {
+        let request = Request::builder()
+            .uri(format!("{BASE_PATH}/results/{}", job.id))
+            .header("x-api-key", key)
+            .body(Body::empty())
+            .unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{}", &key[..key.len().min(20)]);
+    }
+    assert_eq!(
+        get(&app, &format!("/results/{}", job.id)).await.status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "a real key is looked up"
+    );
+}

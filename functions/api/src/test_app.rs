@@ -1,0 +1,71 @@
+//! The API over an in-memory store, driven through its router as a client would: for the
+//! handlers' tests.
+
+use aws::config::QueueUrls;
+use aws::exports::MemoryExports;
+use aws::queue::MemoryQueue;
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use domain::auth::hash_key;
+use domain::{AddressPolicy, Tenant};
+use serde_json::Value;
+use store::MemoryStore;
+use store::prelude::*;
+use tower::ServiceExt;
+
+use crate::{ApiSettings, AppState, BASE_PATH};
+
+pub const KEY: &str = "sb_7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e";
+/// What API Gateway could still carry, less the margin the spec asks for.
+pub const RESPONSE_MAX: usize = 5 * 1024 * 1024;
+
+pub fn tenant() -> Tenant {
+    Tenant("t".into())
+}
+
+pub fn app(store: MemoryStore) -> Router {
+    let queues = QueueUrls { high: "q/high".into(), normal: "q/normal".into(), low: "q/low".into() };
+    let policy = AddressPolicy::new(false);
+    let settings = ApiSettings {
+        queues,
+        dead_letters: None,
+        policy,
+        max_url_timeout_seconds: 840,
+        http: net::safe_client::safe_client(policy).unwrap(),
+        psi_available: false,
+    };
+    crate::app(AppState { store, queue: MemoryQueue::new(), exports: MemoryExports::default(), settings })
+}
+
+pub async fn store() -> MemoryStore {
+    let store = MemoryStore::new();
+    store.put_key_hash(&hash_key(KEY), &tenant()).await.unwrap();
+    store
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+/// A call with the fixture's key.
+pub async fn call(app: &Router, method: &str, uri: &str) -> Answer {
+    let request =
+        Request::builder().method(method).uri(format!("{BASE_PATH}{uri}")).header("x-api-key", KEY).body(Body::empty());
+    let response = app.clone().oneshot(request.unwrap()).await.unwrap();
+    let (status, headers) = (response.status(), response.headers().clone());
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap().to_vec();
+    Answer { status, headers, body }
+}
+
+pub async fn get(app: &Router, uri: &str) -> Answer {
+    call(app, "GET", uri).await
+}

@@ -1,0 +1,123 @@
+//! The exporter writes what is kept of a finished job, once: its whole-job exports (CSV and
+//! JSON Lines, to the exports bucket) and its report (the complete summary and where the files
+//! are, beside the job). The tracker hands it each job that finishes through a queue, so a
+//! 10 000-URL job's reading and writing holds up no stream and no request: the API then
+//! answers a finished job's pages from the report and its whole-job downloads with a link.
+//!
+//! Each message is one job; a failure reports that message alone, for the queue to deliver
+//! again (and to its dead-letter queue after the template's receives). Writing twice is
+//! harmless: the same files and the same report.
+
+use aws::exports::ExportFiles;
+use aws::metrics::MetricLine;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use domain::report::{ExportFile, ExportFormat, ExportRequest, JobReport, ResultRow, summarize};
+use domain::time::{Millis, now_millis};
+use domain::{Error, JobId, UrlTask};
+use store::{Jobs, Reports};
+use tracing::Instrument;
+
+/// URLs read per Query (DynamoDB returns at most 1 MB per page whatever the limit).
+const READ_PAGE: usize = 1_000;
+
+pub struct Exporter<S, F> {
+    pub store: S,
+    pub files: F,
+}
+
+/// What one message came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Exported {
+    /// Files and report written: URLs and bytes of every file together.
+    Written { urls: u64, bytes: u64 },
+    /// The report was there already: an earlier delivery wrote it.
+    AlreadyWritten,
+    /// The job is gone (deleted) or has not finished (a message sent by hand): nothing to do.
+    Skipped(&'static str),
+}
+
+impl<S, F> Exporter<S, F>
+where
+    S: Jobs + Reports,
+    F: ExportFiles,
+{
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        let mut response = SqsBatchResponse::default();
+        let mut line = MetricLine::new("speedbatch").dimension("Function", "exporter");
+        let (mut written, mut bytes, mut failed) = (0, 0, 0);
+        for record in &event.records {
+            match self.handle_record(record).await {
+                Ok(Exported::Written { bytes: b, .. }) => {
+                    written += 1;
+                    bytes += b;
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::error!(error = %err, message_id = record.message_id.as_deref(), "export failed; will be retried");
+                    failed += 1;
+                    response.add_failure(record.message_id.clone().unwrap_or_default());
+                }
+            }
+        }
+        line.count("JobsExported", written);
+        line.count("ExportBytes", bytes);
+        line.count("ExportsFailed", failed);
+        println!("{}", line.render(now_millis()));
+        response
+    }
+
+    async fn handle_record(&self, record: &SqsMessage) -> Result<Exported, Error> {
+        let body = record.body.as_deref().unwrap_or_default();
+        let request: ExportRequest = match serde_json::from_str(body) {
+            Ok(request) => request,
+            // Retrying cannot make it readable; it goes to the dead-letter queue to be seen.
+            Err(err) => return Err(Error::Corrupt(format!("unreadable export request: {err}"))),
+        };
+        let span = tracing::info_span!("job", job_id = %request.batch_job_id);
+        let outcome = self.export(&request.batch_job_id, now_millis()).instrument(span.clone()).await?;
+        span.in_scope(|| tracing::info!(?outcome, "export"));
+        Ok(outcome)
+    }
+
+    /// Writes job `id`'s files and report, unless they are written already.
+    pub async fn export(&self, id: &JobId, now: Millis) -> Result<Exported, Error> {
+        let Some(job) = self.store.get_job(id).await? else { return Ok(Exported::Skipped("no such job")) };
+        if !job.status.is_finished() {
+            return Ok(Exported::Skipped("the job has not finished"));
+        }
+        if self.store.get_report(id).await?.is_some() {
+            return Ok(Exported::AlreadyWritten);
+        }
+        let tasks = self.all_tasks(id).await?;
+        let summary = summarize(&tasks);
+        let urls = tasks.len() as u64;
+        let rows: Vec<ResultRow> = tasks.into_iter().map(|task| ResultRow::new(task, &job)).collect();
+        let mut exports = Vec::with_capacity(ExportFormat::ALL.len());
+        for format in ExportFormat::ALL {
+            let body = format.render(&rows).into_bytes();
+            let file = ExportFile { format, key: format.object_key(id), bytes: body.len() as u64, rows: urls };
+            self.files.put(&file.key, body, format.content_type()).await?;
+            exports.push(file);
+        }
+        let bytes = exports.iter().map(|file| file.bytes).sum();
+        // Last: a report names only files that are there.
+        self.store.put_report(id, &JobReport { summary, exports, written_at: now }).await?;
+        Ok(Exported::Written { urls, bytes })
+    }
+
+    async fn all_tasks(&self, id: &JobId) -> Result<Vec<UrlTask>, Error> {
+        let mut tasks = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.store.list_tasks(id, None, READ_PAGE, after).await?;
+            tasks.extend(page.items);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(tasks),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,123 @@
+use std::time::Duration;
+
+use aws::exports::MemoryExports;
+use aws_lambda_events::event::sqs::SqsMessage;
+use domain::lifecycle::Outcome;
+use domain::{Analysis, CleanUrl, ErrorKind, Job, JobSettings, JobStatus, Strategy, Tenant};
+use serde_json::json;
+use store::MemoryStore;
+use store::prelude::*;
+
+use super::*;
+
+fn exporter() -> Exporter<MemoryStore, MemoryExports> {
+    Exporter { store: MemoryStore::new(), files: MemoryExports::default() }
+}
+
+/// A job of `n` URLs, every third failed, the rest measured; finished when `finish` says so.
+async fn job(exporter: &Exporter<MemoryStore, MemoryExports>, n: u32, finish: bool) -> Job {
+    let urls: Vec<CleanUrl> =
+        (0..n).map(|i| CleanUrl::parse(&format!("https://site.example/{i}"), Default::default()).unwrap()).collect();
+    let job = Job::new(Tenant("t".into()), "n".into(), JobSettings::default(), u64::from(n), 0);
+    let store = &exporter.store;
+    store.create_job(&job, &urls).await.unwrap();
+    for seq in 0..n {
+        if !finish && seq == n - 1 {
+            break;
+        }
+        store.claim_task(&job.id, seq, 1, Duration::from_secs(60)).await.unwrap();
+        let outcome = if seq % 3 == 2 {
+            Outcome::Failed { kind: ErrorKind::Http5xx, reason: "HTTP 503".into(), analysis: None }
+        } else {
+            let metrics = json!({"ttfb_ms": 100 + seq, "status_code": 200});
+            Outcome::Succeeded(Analysis {
+                engine: "http".into(),
+                strategy: Strategy::Mobile,
+                score: Some(f64::from(50 + seq)),
+                metrics: metrics.as_object().unwrap().clone(),
+                cached_from: None,
+            })
+        };
+        store.record_outcome(&job.id, seq, &outcome, None, None, 2).await.unwrap();
+    }
+    if finish {
+        assert!(store.transition_job(&job.id, JobStatus::Pending, JobStatus::CompletedWithErrors, 3).await.unwrap());
+    }
+    store.get_job(&job.id).await.unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn a_finished_job_gets_its_files_and_report_once() {
+    let exporter = exporter();
+    let job = job(&exporter, 9, true).await;
+    assert_eq!(
+        exporter.export(&job.id, 10).await.unwrap(),
+        Exported::Written { urls: 9, bytes: exported_bytes(&exporter, &job) }
+    );
+
+    let (csv, content_type) = exporter.files.object(&ExportFormat::Csv.object_key(&job.id)).unwrap();
+    assert_eq!(content_type, "text/csv; charset=utf-8");
+    let csv = String::from_utf8(csv).unwrap();
+    assert_eq!(csv.split("\r\n").filter(|l| !l.is_empty()).count(), 10, "a header and 9 rows");
+    assert!(csv.starts_with("url,status,"), "{csv}");
+    let (jsonl, _) = exporter.files.object(&ExportFormat::Jsonl.object_key(&job.id)).unwrap();
+    let rows: Vec<ResultRow> =
+        String::from_utf8(jsonl).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 9);
+    assert_eq!(rows[4].url, "https://site.example/4");
+    assert_eq!(rows[4].score, Some(54.0));
+
+    let report = exporter.store.get_report(&job.id).await.unwrap().unwrap();
+    assert!(report.summary.complete);
+    assert_eq!((report.summary.by_status["succeeded"], report.summary.by_status["failed"]), (6, 3));
+    assert_eq!(report.summary.errors_by_kind["http_5xx"], 3);
+    assert_eq!(report.summary.score.as_ref().map(|s| s.count), Some(6));
+    assert_eq!(report.written_at, 10);
+    assert_eq!(report.export(ExportFormat::Csv).map(|f| (f.rows, f.bytes)), Some((9, csv.len() as u64)));
+
+    assert_eq!(exporter.export(&job.id, 20).await.unwrap(), Exported::AlreadyWritten);
+    assert_eq!(exporter.store.get_report(&job.id).await.unwrap().unwrap().written_at, 10, "written once");
+}
+
+fn exported_bytes(exporter: &Exporter<MemoryStore, MemoryExports>, job: &Job) -> u64 {
+    ExportFormat::ALL
+        .iter()
+        .filter_map(|f| exporter.files.object(&f.object_key(&job.id)))
+        .map(|(b, _)| b.len() as u64)
+        .sum()
+}
+
+#[tokio::test]
+async fn a_running_or_missing_job_is_left_alone() {
+    let exporter = exporter();
+    let running = job(&exporter, 3, false).await;
+    assert_eq!(exporter.export(&running.id, 10).await.unwrap(), Exported::Skipped("the job has not finished"));
+    assert_eq!(exporter.export(&JobId::generate(), 10).await.unwrap(), Exported::Skipped("no such job"));
+    assert!(exporter.files.is_empty());
+    assert_eq!(exporter.store.get_report(&running.id).await.unwrap(), None);
+}
+
+fn message(id: &str, body: &str) -> SqsMessage {
+    let mut message = SqsMessage::default();
+    message.message_id = Some(id.into());
+    message.body = Some(body.into());
+    message
+}
+
+#[tokio::test]
+async fn only_the_messages_that_failed_are_delivered_again() {
+    let exporter = exporter();
+    let job = job(&exporter, 2, true).await;
+    let good = serde_json::to_string(&ExportRequest { batch_job_id: job.id.clone() }).unwrap();
+    let mut event = SqsEvent::default();
+    event.records = vec![message("a", &good), message("b", "{not json")];
+    let response = exporter.handle(event).await;
+    let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+    assert_eq!(failed, ["b"]);
+    assert!(exporter.store.get_report(&job.id).await.unwrap().is_some());
+
+    exporter.store.set_unavailable(true);
+    let mut event = SqsEvent::default();
+    event.records = vec![message("c", &good)];
+    assert_eq!(exporter.handle(event).await.batch_item_failures.len(), 1, "a store outage is retried");
+}

@@ -1,0 +1,149 @@
+//! The exports bucket: a finished job's whole-job files, written once by the exporter and
+//! handed to clients as short-lived presigned links (a Lambda behind API Gateway may answer
+//! at most 6 MB; a 10 000-URL CSV is about 15 MB).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use domain::Error;
+
+/// How long a presigned link works.
+pub const LINK_TTL: Duration = Duration::from_secs(15 * 60);
+/// S3's limit for one DeleteObjects.
+const DELETE_MAX: usize = 1_000;
+
+pub trait ExportFiles: Send + Sync {
+    /// Writes (or overwrites) the object `key`.
+    fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// A link that downloads `key` as `file_name` for `ttl`. Signing needs no request.
+    fn link(&self, key: &str, file_name: &str, ttl: Duration) -> impl Future<Output = Result<String, Error>> + Send;
+
+    /// Deletes the objects (those that exist).
+    fn delete(&self, keys: &[String]) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+#[derive(Clone, Debug)]
+pub struct S3Exports {
+    client: Client,
+    bucket: String,
+}
+
+impl S3Exports {
+    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+        S3Exports { client, bucket: bucket.into() }
+    }
+}
+
+impl ExportFiles for S3Exports {
+    async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), Error> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| Error::exports("PutObject", e))?;
+        Ok(())
+    }
+
+    async fn link(&self, key: &str, file_name: &str, ttl: Duration) -> Result<String, Error> {
+        let config = PresigningConfig::expires_in(ttl).map_err(|e| Error::exports("presign", e))?;
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .response_content_disposition(format!("attachment; filename=\"{file_name}\""))
+            .presigned(config)
+            .await
+            .map_err(|e| Error::exports("presign", e))?;
+        Ok(request.uri().to_owned())
+    }
+
+    async fn delete(&self, keys: &[String]) -> Result<(), Error> {
+        for chunk in keys.chunks(DELETE_MAX) {
+            let objects = chunk
+                .iter()
+                .map(|key| ObjectIdentifier::builder().key(key).build().map_err(|e| Error::exports("DeleteObjects", e)))
+                .collect::<Result<Vec<_>, Error>>()?;
+            let delete = Delete::builder()
+                .set_objects(Some(objects))
+                .quiet(true)
+                .build()
+                .map_err(|e| Error::exports("DeleteObjects", e))?;
+            let output = self
+                .client
+                .delete_objects()
+                .bucket(&self.bucket)
+                .delete(delete)
+                .send()
+                .await
+                .map_err(|e| Error::exports("DeleteObjects", e))?;
+            if let Some(failed) = output.errors().first() {
+                return Err(Error::Exports {
+                    operation: "DeleteObjects",
+                    message: format!(
+                        "{} of {} objects not deleted, first {}: {}",
+                        output.errors().len(),
+                        chunk.len(),
+                        failed.key().unwrap_or("?"),
+                        failed.message().unwrap_or("no reason given")
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Exports kept in memory, for the handlers' tests; links are `memory://<key>`.
+#[derive(Debug, Default)]
+pub struct MemoryExports {
+    objects: Mutex<HashMap<String, (Vec<u8>, String)>>,
+}
+
+impl MemoryExports {
+    /// The object's body and content type.
+    pub fn object(&self, key: &str) -> Option<(Vec<u8>, String)> {
+        self.objects.lock().ok()?.get(key).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.objects.lock().map(|o| o.len()).unwrap_or_default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl ExportFiles for MemoryExports {
+    async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), Error> {
+        if let Ok(mut objects) = self.objects.lock() {
+            objects.insert(key.to_owned(), (body, content_type.to_owned()));
+        }
+        Ok(())
+    }
+
+    async fn link(&self, key: &str, file_name: &str, ttl: Duration) -> Result<String, Error> {
+        Ok(format!("memory://{key}?name={file_name}&ttl={}", ttl.as_secs()))
+    }
+
+    async fn delete(&self, keys: &[String]) -> Result<(), Error> {
+        if let Ok(mut objects) = self.objects.lock() {
+            for key in keys {
+                objects.remove(key);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,145 @@
+//! Whole-job exports: the formats, where a finished job's files are kept, and how rows are
+//! written in each. One renderer serves the inline answer and the stored file.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::csv;
+use super::rows::ResultRow;
+use crate::job::JobId;
+
+/// A whole-job export's format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    /// RFC 4180, a header row then a row per URL; one column per metric any URL has.
+    Csv,
+    /// One JSON object per line, as the rows of a JSON page.
+    Jsonl,
+}
+
+impl ExportFormat {
+    pub const ALL: [ExportFormat; 2] = [ExportFormat::Csv, ExportFormat::Jsonl];
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "csv",
+            ExportFormat::Jsonl => "jsonl",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "text/csv; charset=utf-8",
+            ExportFormat::Jsonl => "application/x-ndjson",
+        }
+    }
+
+    /// Where a finished job's file is kept in the exports bucket. The job id is a UUID in
+    /// canonical form, so the key needs no escaping.
+    pub fn object_key(self, job: &JobId) -> String {
+        format!("exports/{job}.{}", self.extension())
+    }
+
+    /// The name a download is saved under.
+    pub fn file_name(self, job: &JobId) -> String {
+        format!("speedbatch-{job}.{}", self.extension())
+    }
+
+    /// The rows in this format.
+    pub fn render(self, rows: &[ResultRow]) -> String {
+        match self {
+            ExportFormat::Csv => render_csv(rows),
+            ExportFormat::Jsonl => rows.iter().map(|row| row.to_json() + "\n").collect(),
+        }
+    }
+}
+
+/// The fixed columns, then one per metric any row has (sorted).
+const FIXED_COLUMNS: [&str; 10] =
+    ["url", "status", "attempts", "error", "error_kind", "engine", "strategy", "score", "analyzed_at", "cached_from"];
+
+fn render_csv(rows: &[ResultRow]) -> String {
+    let metric_names: BTreeSet<&str> = rows.iter().flat_map(|row| row.metrics.keys().map(String::as_str)).collect();
+    let mut body = csv::record(FIXED_COLUMNS.iter().copied().chain(metric_names.iter().copied()));
+    for row in rows {
+        let mut fields = vec![
+            row.url.clone(),
+            row.status.to_string(),
+            row.attempts.to_string(),
+            row.error.clone().unwrap_or_default(),
+            row.error_kind.map(|k| k.to_string()).unwrap_or_default(),
+            row.engine.clone().unwrap_or_default(),
+            row.strategy.to_string(),
+            row.score.map(|s| s.to_string()).unwrap_or_default(),
+            row.analyzed_at.clone().unwrap_or_default(),
+            row.cached_from.as_ref().map(|c| c.batch_job_id.clone()).unwrap_or_default(),
+        ];
+        fields.extend(metric_names.iter().map(|name| match row.metrics.get(*name) {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(text)) => text.clone(),
+            Some(other) => other.to_string(),
+        }));
+        body.push_str(&csv::record(fields));
+    }
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::settings::Strategy;
+    use crate::task::UrlStatus;
+
+    fn row(url: &str, metrics: Value) -> ResultRow {
+        ResultRow {
+            url: url.into(),
+            status: UrlStatus::Succeeded,
+            attempts: 1,
+            error: None,
+            error_kind: None,
+            engine: Some("http".into()),
+            strategy: Strategy::Mobile,
+            score: Some(88.5),
+            metrics: metrics.as_object().cloned().unwrap_or_default(),
+            analyzed_at: Some("2026-12-03T00:00:00Z".into()),
+            cached_from: None,
+        }
+    }
+
+    #[test]
+    fn csv_has_a_column_per_metric_any_row_has() {
+        let rows =
+            [row("https://a.example/", json!({"ttfb_ms": 12})), row("https://b.example/,x", json!({"lcp_ms": 900}))];
+        let csv = ExportFormat::Csv.render(&rows);
+        let lines: Vec<&str> = csv.split("\r\n").collect();
+        assert_eq!(
+            lines[0],
+            "url,status,attempts,error,error_kind,engine,strategy,score,analyzed_at,cached_from,lcp_ms,ttfb_ms"
+        );
+        assert_eq!(lines[1], "https://a.example/,succeeded,1,,,http,mobile,88.5,2026-12-03T00:00:00Z,,,12");
+        assert_eq!(lines[2], "\"https://b.example/,x\",succeeded,1,,,http,mobile,88.5,2026-12-03T00:00:00Z,,900,");
+        assert_eq!(lines.len(), 4, "every record ends in CRLF");
+    }
+
+    #[test]
+    fn json_lines_are_the_rows_one_per_line() {
+        let rows = [row("https://a.example/", json!({"ttfb_ms": 12})), row("https://b.example/", json!({}))];
+        let text = ExportFormat::Jsonl.render(&rows);
+        let parsed: Vec<ResultRow> = text.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+        assert_eq!(parsed, rows);
+        assert!(text.ends_with('\n'));
+    }
+
+    #[test]
+    fn keys_and_names_follow_the_job() {
+        let id = JobId::generate();
+        assert_eq!(ExportFormat::Jsonl.object_key(&id), format!("exports/{id}.jsonl"));
+        assert_eq!(ExportFormat::Csv.file_name(&id), format!("speedbatch-{id}.csv"));
+    }
+}
