@@ -124,24 +124,30 @@ impl Api {
                 }
             }
         }
-        let mut rows: Vec<domain::report::ResultRow> = Vec::new();
+        let (rows, _) = self.all_results(id, status).await?;
+        let rows: Vec<domain::report::ResultRow> = serde_json::from_value(Value::Array(rows))
+            .map_err(|e| CliError::Usage(format!("unreadable results ({e})")))?;
+        Ok(domain::report::ExportFormat::Csv.render(&rows))
+    }
+
+    /// Every result row of the job (only those in `status`), page by page, and the summary of
+    /// the last page.
+    pub async fn all_results(&self, id: &str, status: Option<&str>) -> Result<(Vec<Value>, Value), CliError> {
+        let mut rows = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
             let mut query = vec![("limit", "1000")];
             query.extend(status.map(|s| ("status", s)));
             query.extend(cursor.as_deref().map(|c| ("cursor", c)));
-            let page = self.get_with(&format!("results/{id}"), &query).await?;
-            let more: Vec<domain::report::ResultRow> = serde_json::from_value(page["results"].clone())
-                .map_err(|e| CliError::Usage(format!("unreadable results ({e})")))?;
-            rows.extend(more);
-            eprint!("\r{} rows read", rows.len());
+            let mut page = self.get_with(&format!("results/{id}"), &query).await?;
+            if let Some(items) = page["results"].as_array_mut() {
+                rows.append(items);
+            }
             match page["next_cursor"].as_str() {
                 Some(next) => cursor = Some(next.to_owned()),
-                None => break,
+                None => return Ok((rows, page["summary"].take())),
             }
         }
-        eprintln!();
-        Ok(domain::report::ExportFormat::Csv.render(&rows))
     }
 
     /// An export file, through its presigned link (which needs no key, and gets none).

@@ -206,7 +206,7 @@ async fn api_command(api: &Api, command: Command, json: bool) -> Result<ExitCode
             Ok(ExitCode::SUCCESS)
         }
         Command::Results { id, csv: false, status } => {
-            let (rows, summary) = all_results(api, &id, status.as_deref()).await?;
+            let (rows, summary) = api.all_results(&id, status.as_deref()).await?;
             if json {
                 print_json(&json!({"batch_job_id": id, "results": rows, "summary": summary}));
             } else {
@@ -334,24 +334,6 @@ async fn complete_summary(api: &Api, id: &str) -> Result<Value, CliError> {
             return Ok(summary);
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
-
-async fn all_results(api: &Api, id: &str, status: Option<&str>) -> Result<(Vec<Value>, Value), CliError> {
-    let mut rows = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut query = vec![("limit", "1000")];
-        query.extend(status.map(|s| ("status", s)));
-        query.extend(cursor.as_deref().map(|c| ("cursor", c)));
-        let mut page = api.get_with(&format!("results/{id}"), &query).await?;
-        if let Some(items) = page["results"].as_array_mut() {
-            rows.append(items);
-        }
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => return Ok((rows, page["summary"].take())),
-        }
     }
 }
 
