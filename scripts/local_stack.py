@@ -80,6 +80,9 @@ def finish():
         "HIGH_DLQ_URL": out["HighDeadLetterQueueUrl"],
         "NORMAL_DLQ_URL": out["NormalDeadLetterQueueUrl"],
         "LOW_DLQ_URL": out["LowDeadLetterQueueUrl"],
+        "EXPORT_QUEUE_URL": out["ExportQueueUrl"],
+        "EXPORTS_BUCKET": out["ExportsBucketName"],
+        "CALLBACK_QUEUE_URL": out["CallbackQueueUrl"],
         "ANALYZER_FUNCTION": out["AnalyzerFunctionName"],
         # Where the CLI's operator commands (redrive) send AWS calls for this local stack.
         "AWS_ENDPOINT_URL": ENDPOINT,

@@ -6,8 +6,19 @@ use chaos::report::{Section, document};
 use chaos::rig::Rig;
 use chaos::{Scale, scenarios};
 
-const SCENARIOS: [&str; 10] =
-    ["crashes", "duplicates", "poison", "load", "hostile", "security", "fuzz", "schemathesis", "outage", "logs"];
+const SCENARIOS: [&str; 11] = [
+    "crashes",
+    "duplicates",
+    "poison",
+    "load",
+    "hostile",
+    "callbacks",
+    "security",
+    "fuzz",
+    "schemathesis",
+    "outage",
+    "logs",
+];
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -48,6 +59,7 @@ async fn main() {
             "poison" => scenarios::poison::run(&rig, &scale).await,
             "load" => scenarios::load::run(&rig, &scale).await,
             "hostile" => scenarios::hostile::run(&rig).await,
+            "callbacks" => scenarios::callbacks::run(&rig).await,
             "security" => scenarios::security::run(&rig).await,
             "fuzz" => scenarios::tools::fuzz(&scale).await,
             "schemathesis" => scenarios::tools::schemathesis().await,

@@ -308,6 +308,50 @@ async fn completion_is_announced_on_the_bus_and_to_the_signed_callback() {
     let _ = sqs.delete_queue().queue_url(&queue_url).send().await;
 }
 
+fn millis(rfc3339: &Value) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339.as_str().expect("a time")).expect("RFC 3339").timestamp_millis()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_that_hang_hold_up_no_other_job() {
+    let client = Client::new();
+    let site = Site::start().await;
+    let hostile = client.new_tenant_key("e2e-hanging-hooks").await;
+    let hang = site.url("/hook/hang");
+    let mut hanging = Vec::new();
+    for n in 1..=3 {
+        hanging.push(
+            client.submit(&hostile, json!({"urls": [site.url(&format!("/page/{n}"))], "callback_url": hang})).await,
+        );
+    }
+    for id in &hanging {
+        let ended = client.progress_until(&hostile, id, Duration::from_secs(120), finished).await;
+        assert_eq!(ended["status"], "completed");
+    }
+    // Their callbacks are being tried now (each attempt holds a connection for its 5 s budget):
+    // another tenant's job must move as fast as ever.
+    let key = client.new_tenant_key("e2e-bystander").await;
+    let id = client.submit(&key, json!({"urls": [site.url("/page/4")]})).await;
+    let done = client.progress_until(&key, &id, Duration::from_secs(120), finished).await;
+    assert_eq!(done["status"], "completed");
+    let (status, results) = client.call(reqwest::Method::GET, &format!("{API}/results/{id}"), Some(&key), None).await;
+    assert_eq!(status, 200, "{results}");
+    let last_url = results["results"].as_array().expect("rows").iter().map(|row| millis(&row["analyzed_at"])).max();
+    let lag = millis(&done["finished_at"]) - last_url.expect("one URL");
+    eprintln!("completed {lag} ms after its last URL, with 3 callbacks hanging");
+    assert!(lag < 5_000, "completed {lag} ms after its last URL");
+
+    // The hanging callbacks were tried, given up after their budget, and wait for a retry.
+    for id in &hanging {
+        let progress = client
+            .progress_until(&hostile, id, Duration::from_secs(60), |p| p["callback"]["state"] == "retrying")
+            .await;
+        let callback = &progress["callback"];
+        assert_eq!(callback["attempts"], 1, "{callback}");
+        assert!(callback["last_error"].as_str().unwrap_or_default().contains("timed out"), "{callback}");
+    }
+}
+
 #[tokio::test]
 async fn health_needs_no_key_and_queue_status_does() {
     let client = Client::new();

@@ -1,4 +1,4 @@
-//! Drives the three handlers the way Lambda would, with ministack underneath.
+//! Drives the handlers the way Lambda would, with ministack underneath.
 
 use std::time::{Duration, SystemTime};
 
@@ -29,6 +29,7 @@ pub struct Harness {
     pub analyzer: Analyzer<DynamoStore, SqsQueue, HttpEngine>,
     pub tracker: Tracker<DynamoStore, SqsQueue, MemoryPublisher>,
     pub exporter: exporter::Exporter<DynamoStore, aws::exports::S3Exports>,
+    pub callbacks: callbacks::Deliverer<DynamoStore, SqsQueue, Callbacks>,
 }
 
 pub struct Response {
@@ -66,15 +67,21 @@ impl Harness {
             store: env.store(),
             queue: env.queue(),
             events: MemoryPublisher::default(),
-            callbacks: Callbacks::new(policy).expect("callbacks").with_retries(3, Duration::from_millis(50)),
             settings: TrackerSettings {
                 queues: env.queues.clone(),
                 reconcile_after: Duration::ZERO,
                 export_queue: None,
+                callback_queue: Some(env.callbacks.clone()),
             },
         };
         let exporter = exporter::Exporter { store: env.store(), files: env.exports() };
-        Harness { env, router, analyzer, tracker, exporter }
+        let callbacks = callbacks::Deliverer {
+            store: env.store(),
+            queue: env.queue(),
+            sender: Callbacks::new(policy).expect("callbacks"),
+            queue_url: env.callbacks.clone(),
+        };
+        Harness { env, router, analyzer, tracker, exporter, callbacks }
     }
 
     /// A fresh API key for `tenant`.

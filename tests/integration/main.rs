@@ -8,6 +8,7 @@ mod harness;
 mod pipeline;
 mod psi;
 mod quota;
+mod reconciler;
 mod redrive;
 mod sample_events;
 mod scale;

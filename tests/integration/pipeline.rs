@@ -1,7 +1,7 @@
 //! A job through the real handlers: API → queue → analyzer → table → tracker.
 
 use domain::UrlStatus;
-use serde_json::json;
+use serde_json::{Value, json};
 use store::prelude::*;
 use testkit::site::Site;
 
@@ -172,7 +172,7 @@ async fn the_tracker_is_idempotent() {
 }
 
 #[tokio::test]
-async fn completion_is_published_and_called_back_signed_and_a_failing_callback_holds_nothing_up() {
+async fn completion_is_published_and_called_back_signed_through_the_callback_queue() {
     let h = Harness::new().await;
     let site = Site::start().await;
     let key = h.key_for("hooked").await;
@@ -184,7 +184,7 @@ async fn completion_is_published_and_called_back_signed_and_a_failing_callback_h
         let before = h.job_item(job.as_str()).await;
         assert!(h.track(job.as_str()).await.batch_item_failures.is_empty());
         let after = h.job_item(job.as_str()).await;
-        // The stream record of that move: it announces the change.
+        // The stream record of that move: it announces the change and queues the callback.
         assert!(h.track_change(job.as_str(), Some(before), after).await.batch_item_failures.is_empty());
     }
     let published = h.tracker.events.published();
@@ -201,6 +201,13 @@ async fn completion_is_published_and_called_back_signed_and_a_failing_callback_h
         ],
         "pending straight to completed announces both"
     );
+    assert_eq!(site.hits(), 3, "the tracker calls nobody: three pages, no callback yet");
+    assert_eq!(callback_of(&h, &key, &id).await["state"], "pending", "ended, queued, not tried yet");
+
+    let queued = h.receive(&h.env.callbacks, 10).await;
+    assert_eq!(queued.records.len(), 3, "one delivery per job");
+    assert!(h.callbacks.handle(queued).await.batch_item_failures.is_empty());
+
     let hooks = site.hooks();
     assert_eq!(hooks.len(), 1, "the redirect's target never got the signed body");
     let secret = h.env.store().callback_secret(&domain::Tenant("hooked".into())).await.unwrap();
@@ -208,10 +215,35 @@ async fn completion_is_published_and_called_back_signed_and_a_failing_callback_h
     let t: i64 = header.trim_start_matches("t=").split(',').next().unwrap().parse().unwrap();
     assert_eq!(header, aws::notify::sign(&secret, t, &hooks[0].body));
     assert_eq!(hooks[0].headers["x-speedbatch-delivery"], format!("{id}:job-completed").as_str());
-    // Three pages, three tries at the broken callback (503 is retried, then given up) and one
-    // at the moved one (a redirect is final: not followed, not retried).
-    assert_eq!(site.hits(), 3 + 1 + 3 + 1);
+    let sent: Value = serde_json::from_slice(&hooks[0].body).unwrap();
+    assert_eq!(
+        (sent["detail-type"].as_str(), sent["detail"]["status"].as_str()),
+        (Some("Job Completed"), Some("completed"))
+    );
+    // One try each: the 503 is tried again later, the redirect is final (not followed).
+    assert_eq!(site.hits(), 3 + 1 + 1 + 1);
+
+    let delivered = callback_of(&h, &key, &id).await;
+    assert_eq!((delivered["state"].as_str(), delivered["attempts"].as_u64()), (Some("delivered"), Some(1)));
+    let retrying = callback_of(&h, &key, &broken).await;
+    assert_eq!((retrying["state"].as_str(), retrying["attempts"].as_u64()), (Some("retrying"), Some(1)));
+    assert_eq!(retrying["last_error"], "the callback answered HTTP 503 Service Unavailable");
+    assert!(retrying["next_attempt_at"].is_string());
+    let refused = callback_of(&h, &key, &moved).await;
+    assert_eq!(refused["state"], "failed");
+    assert!(refused["last_error"].as_str().unwrap().contains("redirects are not followed"), "{refused}");
+
+    // The retry waits in the queue as a delayed message, the attempt after this one.
+    use aws::queue::TaskQueue;
+    let depth = h.env.queue().depth(&h.env.callbacks).await.unwrap();
+    assert_eq!((depth.visible, depth.delayed), (0, 1), "{depth:?}");
     h.env.cleanup().await;
+}
+
+/// The job's `callback`, as `progress` shows it.
+async fn callback_of(h: &Harness, key: &str, job: &domain::JobId) -> Value {
+    h.request("GET", &domain::paths::endpoint(&format!("/progress/{job}")), Some(key), None).await.body["callback"]
+        .clone()
 }
 
 #[tokio::test]

@@ -86,3 +86,46 @@ async fn tracker_sample_event_completes_the_job() {
     assert!(stored.finished_at.is_some());
     h.env.cleanup().await;
 }
+
+/// The sample job with its one URL measured and the job completed.
+async fn finished_sample_job(h: &Harness) -> Job {
+    let job = sample_job(h, &["https://example.com".into()]).await;
+    let store = h.env.store();
+    store.claim_task(&job.id, 0, now_millis(), Duration::from_secs(60)).await.unwrap();
+    let outcome =
+        domain::Outcome::Failed { kind: domain::ErrorKind::Http4xx, reason: "HTTP 404".into(), analysis: None };
+    store.record_outcome(&job.id, 0, &outcome, None, None, now_millis()).await.unwrap();
+    let status = store.get_job(&job.id).await.unwrap().unwrap().status;
+    assert!(store.transition_job(&job.id, status, JobStatus::CompletedWithErrors, now_millis()).await.unwrap());
+    job
+}
+
+#[tokio::test]
+async fn exporter_sample_event_writes_the_report() {
+    let h = Harness::new().await;
+    let job = finished_sample_job(&h).await;
+    let sqs: SqsEvent = serde_json::from_str(&event("exporter-sqs.json")).expect("an SQS event");
+    assert!(h.exporter.handle(sqs).await.batch_item_failures.is_empty());
+    let report = h.env.store().get_report(&job.id).await.unwrap().expect("the report");
+    assert!(report.summary.complete);
+    assert_eq!(report.exports.len(), 2, "CSV and JSON Lines");
+    h.env.cleanup().await;
+}
+
+#[tokio::test]
+async fn callbacks_sample_event_delivers_and_records() {
+    let h = Harness::new().await;
+    let site = Site::start().await;
+    let job = finished_sample_job(&h).await;
+    // The sample names hooks.example.com; the test's own endpoint takes the call instead.
+    let mut raw: Value = serde_json::from_str(&event("callbacks-sqs.json")).unwrap();
+    let body =
+        raw["Records"][0]["body"].as_str().unwrap().replace("https://hooks.example.com/speedbatch", &site.url("/hook"));
+    raw["Records"][0]["body"] = Value::String(body);
+    let sqs: SqsEvent = serde_json::from_value(raw).expect("an SQS event");
+    assert!(h.callbacks.handle(sqs).await.batch_item_failures.is_empty());
+    assert_eq!(site.hooks().len(), 1);
+    let stored = h.env.store().get_job(&job.id).await.unwrap().unwrap();
+    assert_eq!(stored.callback.map(|c| c.state), Some(domain::callback::DeliveryState::Delivered));
+    h.env.cleanup().await;
+}

@@ -1,5 +1,6 @@
 //! One module per row group of RELIABILITY.md.
 
+pub mod callbacks;
 pub mod crashes;
 pub mod duplicates;
 pub mod hostile;

@@ -2,13 +2,16 @@
 //!
 //! - From the table's stream (job items only, by `FilterCriteria`) it moves each job to the
 //!   status its counters call for, cancels a cancelling job's queued URLs in bulk, and
-//!   announces every status change: an EventBridge event and, for a job that names one, a
-//!   signed callback. A job that has finished is handed to the exporter (through its queue)
-//!   to have its report and whole-job files written. Every move is a conditional update from the status it saw, so a
-//!   redelivered or stale record changes nothing.
+//!   announces every status change on EventBridge. A job that has finished is handed on
+//!   through two queues: to the exporter, to have its report and whole-job files written, and,
+//!   if it names a `callback_url`, to the callbacks function, to be called back. Neither is
+//!   waited for: a tenant's slow endpoint or a big job's export holds up no stream batch.
+//!   Every move is a conditional update from the status it saw, so a redelivered or stale
+//!   record changes nothing.
 //! - On a schedule it reconciles: a URL released into a job's window whose message was lost
 //!   (a crash between recording and sending, a message deleted by hand) is sent again, and a
-//!   job whose move a lost stream record missed is moved.
+//!   job whose move a lost stream record missed is moved. A sweep reads each unfinished job
+//!   and its open URLs only, within a time budget, and the next resumes where it stopped.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -17,7 +20,7 @@ use tracing::Instrument;
 
 use aws::config::QueueUrls;
 use aws::metrics::MetricLine;
-use aws::notify::{Callbacks, EventPublisher, JobEvent, Notice};
+use aws::notify::{EventPublisher, JobEvent, Notice};
 use aws::queue::{Outbox, TaskQueue};
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
@@ -25,8 +28,8 @@ use domain::report::ExportRequest;
 use domain::time::{Millis, now_millis};
 use domain::{Job, JobId, JobStatus, TaskMessage};
 use serde::{Deserialize, Serialize};
+use store::Tracking;
 use store::dynamo::items::job_from_stream_image;
-use store::{KeyStore, Tracking};
 
 /// Time spent cancelling queued URLs per invocation: well inside the function's timeout.
 /// What is left is continued from the job's next stream record (each batch changes the job).
@@ -35,12 +38,14 @@ const CANCEL_BUDGET: Duration = Duration::from_secs(20);
 const RESEND_MAX: usize = 500;
 /// Active jobs read per page of the reconciler's sweep.
 const SWEEP_PAGE: usize = 100;
+/// How long one sweep may check jobs: well inside the function's timeout (120 s), whatever
+/// the number of jobs; the next sweep (5 minutes later) resumes where this one stopped.
+pub const SWEEP_BUDGET: Duration = Duration::from_secs(60);
 
 pub struct Tracker<S, Q, P> {
     pub store: S,
     pub queue: Q,
     pub events: P,
-    pub callbacks: Callbacks,
     pub settings: TrackerSettings,
 }
 
@@ -51,6 +56,8 @@ pub struct TrackerSettings {
     pub reconcile_after: Duration,
     /// The exporter's queue; `None` (no exports bucket) exports nothing.
     pub export_queue: Option<String>,
+    /// The callbacks function's queue; `None` calls nobody back (and says so in the log).
+    pub callback_queue: Option<String>,
 }
 
 /// What invokes the tracker: its stream, or the schedule that runs the reconciler.
@@ -79,6 +86,10 @@ pub enum TrackerResponse {
 /// What one reconciler sweep found and did.
 #[derive(Debug, Default, PartialEq, Eq, Serialize)]
 pub struct SweepReport {
+    /// It went on from where the last sweep ran out of time.
+    pub resumed: bool,
+    /// It reached the newest active job (otherwise the next sweep goes on).
+    pub complete: bool,
     pub jobs_checked: u64,
     pub urls_resent: u64,
     pub urls_cancelled: u64,
@@ -88,7 +99,7 @@ pub struct SweepReport {
 
 impl<S, Q, P> Tracker<S, Q, P>
 where
-    S: Tracking + KeyStore,
+    S: Tracking,
     Q: TaskQueue + Outbox,
     P: EventPublisher,
 {
@@ -188,46 +199,68 @@ where
         Ok(moved)
     }
 
-    /// Publishes the event (a failure fails the record, so it is retried) and calls the
-    /// job's callback back (retried within the delivery; a callback that keeps failing is
-    /// logged and counted, never allowed to hold up the stream).
+    /// Publishes the event and hands the job's callback, if it has one, to the callbacks
+    /// queue; a failure of either fails the record, so it is retried (and a delivery may be
+    /// queued twice: receivers deduplicate on `x-speedbatch-delivery`).
     async fn announce(&self, event: JobEvent, job: &Job) -> Result<(), domain::Error> {
         let notice = Notice::new(event, job)?;
         self.events.publish(std::slice::from_ref(&notice)).await?;
         tracing::info!(event = event.detail_type(), "event published");
-        let Some(url) = job.settings.callback_url.as_deref().filter(|_| event.calls_back()) else {
-            return Ok(());
-        };
-        let secret = self.store.callback_secret(&job.tenant).await?;
+        let Some(request) = notice.callback(job, now_millis()) else { return Ok(()) };
         let mut line = MetricLine::new("speedbatch").dimension("Function", "tracker");
-        match self.callbacks.deliver(url, &secret, &notice).await {
-            Ok(attempts) => {
-                tracing::info!(attempts, "callback delivered");
-                line.count("CallbacksDelivered", 1);
+        match self.settings.callback_queue.as_deref() {
+            Some(queue) => {
+                self.queue.post(queue, &[request]).await?;
+                tracing::info!("callback queued");
+                line.count("CallbacksQueued", 1);
             }
-            Err(err) => {
-                tracing::warn!(error = %err, "callback not delivered");
-                line.count("CallbacksFailed", 1);
+            None => {
+                tracing::warn!("the job names a callback but this deployment has no callback queue");
+                line.count("CallbacksDropped", 1);
             }
         }
         println!("{}", line.render(now_millis()));
         Ok(())
     }
 
-    /// One reconciler sweep over every unfinished job.
+    /// One reconciler sweep, within [`SWEEP_BUDGET`].
     pub async fn reconcile(&self, now: Millis) -> SweepReport {
+        self.sweep(now, SWEEP_BUDGET).await
+    }
+
+    /// Checks unfinished jobs, oldest first, from where the last sweep stopped, until every
+    /// one was checked or `budget` is spent (at least one job is checked, so sweeps always
+    /// move on); where it stopped is kept for the next. Each job costs a read of the job and
+    /// of its open URLs (its window): the sweep's reads grow with jobs, not with their sizes.
+    pub async fn sweep(&self, now: Millis, budget: Duration) -> SweepReport {
+        let started = std::time::Instant::now();
         let mut report = SweepReport::default();
-        let mut after: Option<JobId> = None;
+        let mut after = match self.store.sweep_cursor().await {
+            Ok(cursor) => cursor,
+            Err(err) => {
+                tracing::error!(error = %err, "could not read where the last sweep stopped; starting from the oldest job");
+                report.errors += 1;
+                None
+            }
+        };
+        report.resumed = after.is_some();
+        let mut out_of_time = false;
         loop {
             let page = match self.store.list_active_jobs(SWEEP_PAGE, after.as_ref()).await {
                 Ok(page) => page,
                 Err(err) => {
                     tracing::error!(error = %err, "could not list active jobs");
                     report.errors += 1;
+                    // Keep the cursor: the next sweep goes on from here.
+                    out_of_time = true;
                     break;
                 }
             };
             for id in &page.items {
+                if report.jobs_checked > 0 && started.elapsed() >= budget {
+                    out_of_time = true;
+                    break;
+                }
                 report.jobs_checked += 1;
                 let span = tracing::info_span!("job", job_id = %id);
                 if let Err(err) = self.reconcile_job(id, now, &mut report).instrument(span.clone()).await {
@@ -236,17 +269,28 @@ where
                     );
                     report.errors += 1;
                 }
+                after = Some(id.clone());
+            }
+            if out_of_time {
+                break;
             }
             match page.next {
                 Some(next) => after = Some(next),
                 None => break,
             }
         }
+        report.complete = !out_of_time;
+        let cursor = if out_of_time { after.as_ref() } else { None };
+        if let Err(err) = self.store.save_sweep_cursor(cursor).await {
+            tracing::error!(error = %err, "could not keep where the sweep stopped; the next starts from the oldest job");
+            report.errors += 1;
+        }
         let mut line = MetricLine::new("speedbatch").dimension("Function", "reconciler");
         line.count("JobsChecked", report.jobs_checked);
         line.count("UrlsResent", report.urls_resent);
         line.count("UrlsCancelled", report.urls_cancelled);
         line.count("JobsMoved", report.jobs_moved);
+        line.count("SweepsCutShort", u64::from(!report.complete));
         line.count("Errors", report.errors);
         println!("{}", line.render(now_millis()));
         tracing::info!(?report, "reconciler sweep done");
@@ -304,11 +348,11 @@ mod tests {
             store: MemoryStore::new(),
             queue: MemoryQueue::new(),
             events: MemoryPublisher::default(),
-            callbacks: Callbacks::new(Default::default()).unwrap(),
             settings: TrackerSettings {
                 queues: QueueUrls { high: "q/high".into(), normal: "q/normal".into(), low: "q/low".into() },
                 reconcile_after: Duration::ZERO,
                 export_queue: Some("q/export".into()),
+                callback_queue: Some("q/callback".into()),
             },
         }
     }
@@ -449,6 +493,34 @@ mod tests {
         assert_eq!(published[0].detail["succeeded"], 1);
     }
 
+    #[tokio::test]
+    async fn a_job_that_names_a_callback_has_it_queued_not_delivered() {
+        let tracker = tracker();
+        let done = Counters { total: 1, succeeded: 1, ..Counters::default() };
+        let mut running = job(JobStatus::Processing, done);
+        // An endpoint nobody answers on: the tracker must not even try it.
+        running.settings.callback_url = Some("http://192.0.2.1/hook".into());
+        let running = stored(&tracker, &running).await;
+        let mut finished = running.clone();
+        finished.status = JobStatus::Completed;
+        let response = tracker.handle(event(vec![change(&running, &finished, "1")])).await;
+        assert!(response.batch_item_failures.is_empty());
+        let posted = tracker.queue.posted();
+        let (queue, request) = &posted[1];
+        assert_eq!(queue, "q/callback");
+        assert_eq!(request["batch_job_id"], running.id.to_string());
+        assert_eq!((request["tenant"].as_str(), request["event"].as_str()), (Some("t"), Some("Job Completed")));
+        assert_eq!(request["url"], "http://192.0.2.1/hook");
+        assert_eq!(request["detail"]["status"], "completed");
+        assert_eq!(request["detail"]["callback"]["state"], "pending", "the job shows it waiting");
+        let mut started = job(JobStatus::Processing, Counters::new(1));
+        started.settings.callback_url = Some("http://192.0.2.1/hook".into());
+        let mut pending = started.clone();
+        pending.status = JobStatus::Pending;
+        tracker.handle(event(vec![change(&pending, &started, "2")])).await;
+        assert_eq!(tracker.queue.posted().len(), 2, "a start calls nobody back");
+    }
+
     #[test]
     fn schedule_and_stream_events_are_told_apart() {
         let schedule = json!({"version": "0", "id": "x", "detail-type": "Scheduled Event", "source": "aws.events",
@@ -511,6 +583,30 @@ mod tests {
         assert_eq!(stored.status, JobStatus::Completed);
         assert_eq!(tracker.store.get_task(&job.id, 0).await.unwrap().unwrap().status, UrlStatus::Succeeded);
         assert_eq!(tracker.reconcile(6_000).await.jobs_checked, 0, "finished jobs leave the sweep");
+    }
+
+    #[tokio::test]
+    async fn a_sweep_out_of_time_is_resumed_by_the_next_one() {
+        let tracker = tracker();
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            let job = Job::new(Tenant("t".into()), "n".into(), JobSettings::default(), 1, 0);
+            tracker.store.create_job(&job, &urls(1)).await.unwrap();
+            ids.push(job.id);
+        }
+        // No time at all: each sweep checks one job (so sweeps always move on) and stops.
+        let first = tracker.sweep(1_000, Duration::ZERO).await;
+        assert_eq!((first.resumed, first.complete, first.jobs_checked, first.urls_resent), (false, false, 1, 1));
+        assert_eq!(tracker.store.sweep_cursor().await.unwrap().as_ref(), Some(&ids[0]));
+        let second = tracker.sweep(1_000, Duration::ZERO).await;
+        assert_eq!((second.resumed, second.complete, second.jobs_checked), (true, false, 1));
+        let third = tracker.sweep(1_000, Duration::ZERO).await;
+        assert_eq!((third.resumed, third.complete, third.jobs_checked, third.urls_resent), (true, true, 1, 1));
+        assert_eq!(tracker.store.sweep_cursor().await.unwrap(), None, "through them all: the next starts over");
+        let sent: Vec<_> = tracker.queue.take_sent().into_iter().map(|(_, m)| m.job_id).collect();
+        assert_eq!(sent, ids, "each job's lost message sent once, oldest job first");
+        let whole = tracker.sweep(100_000, SWEEP_BUDGET).await;
+        assert_eq!((whole.resumed, whole.complete, whole.jobs_checked), (false, true, 3));
     }
 
     fn analysis() -> domain::Analysis {

@@ -1,11 +1,11 @@
 // The handler future nests the SDK clients' futures deeply (stream, sweep, EventBridge and
-// callbacks in one state machine): the default limit is too low to lay it out.
+// SQS in one state machine): the default limit is too low to lay it out.
 #![recursion_limit = "256"]
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws::notify::{Callbacks, EventBridgePublisher};
+use aws::notify::EventBridgePublisher;
 use aws::queue::SqsQueue;
 use aws::{Config, telemetry};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -23,11 +23,11 @@ async fn main() -> Result<(), Error> {
         store: DynamoStore::new(requests.dynamodb(&sdk), &config.table_name, config.retention_days),
         queue: SqsQueue::new(requests.sqs(&sdk)),
         events: config.event_bus.as_deref().map(|bus| EventBridgePublisher::new(requests.eventbridge(&sdk), bus)),
-        callbacks: Callbacks::new(config.address_policy())?,
         settings: TrackerSettings {
             queues: config.queues.clone(),
             reconcile_after: Duration::from_secs(u64::from(config.reconcile_after_seconds)),
             export_queue: config.export_queue_url.clone(),
+            callback_queue: config.callback_queue_url.clone(),
         },
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<TrackerEvent>| {

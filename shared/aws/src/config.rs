@@ -32,6 +32,8 @@ pub struct Config {
     pub exports_bucket: Option<String>,
     /// The queue the tracker hands finished jobs to, for the exporter.
     pub export_queue_url: Option<String>,
+    /// The queue the tracker hands callback deliveries to, for the callbacks function.
+    pub callback_queue_url: Option<String>,
 }
 
 /// Where the PageSpeed Insights key is kept, never the key itself.
@@ -153,6 +155,7 @@ impl Config {
             event_bus: lookup("EVENT_BUS_NAME").filter(|v| !v.trim().is_empty()),
             exports_bucket: lookup("EXPORTS_BUCKET").filter(|v| !v.trim().is_empty()),
             export_queue_url: lookup("EXPORT_QUEUE_URL").filter(|v| !v.trim().is_empty()),
+            callback_queue_url: lookup("CALLBACK_QUEUE_URL").filter(|v| !v.trim().is_empty()),
             reconcile_after_seconds: number(&lookup, "RECONCILE_AFTER_SECONDS", 600, 1..=86_400)?,
             psi: match lookup("PSI_API_KEY_SOURCE").filter(|v| !v.trim().is_empty()) {
                 None => None,
@@ -216,6 +219,7 @@ mod tests {
         assert_eq!((config.event_bus, config.reconcile_after_seconds), (None, 600));
         assert_eq!(config.psi, None, "no key source: no PageSpeed Insights");
         assert_eq!((config.exports_bucket, config.export_queue_url), (None, None), "no exports");
+        assert_eq!(config.callback_queue_url, None, "no callbacks");
     }
 
     #[test]

@@ -12,4 +12,4 @@ pub mod secrets;
 pub mod telemetry;
 
 pub use config::Config;
-pub use sdk::{RequestCounter, sdk_config};
+pub use sdk::{Counts, RequestCounter, sdk_config};

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::named_enum;
+use crate::callback::CallbackDelivery;
 use crate::settings::JobSettings;
 use crate::time::Millis;
 use crate::timeouts;
@@ -147,6 +148,8 @@ pub struct Job {
     pub updated_at: Millis,
     /// `settings.timeout_seconds` as it runs: within what the deployment can give a URL.
     pub effective_timeout_seconds: u32,
+    /// Where the call to `settings.callback_url` stands, once the callbacks function tried it.
+    pub callback: Option<CallbackDelivery>,
 }
 
 impl Job {
@@ -166,6 +169,7 @@ impl Job {
             started_at: None,
             finished_at: None,
             updated_at: now,
+            callback: None,
         }
     }
 

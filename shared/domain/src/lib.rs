@@ -7,6 +7,7 @@
 pub mod address_policy;
 pub mod auth;
 pub mod cache;
+pub mod callback;
 pub mod clean_url;
 pub mod error;
 pub mod job;

@@ -98,6 +98,12 @@ impl UrlTask {
     /// Whether the URL should be moving but may have lost its message: released into the
     /// window and still queued, or being analysed past its lease, with nothing sent for it
     /// since `before` (`resent_at`: when the reconciler last sent it again).
+    /// Released into its job's window and not finished: the only URLs that can be stalled,
+    /// and at most the job's window of them at a time.
+    pub fn is_open(&self) -> bool {
+        self.released_at.is_some() && !self.status.is_terminal()
+    }
+
     pub fn is_stalled(&self, before: Millis, resent_at: Option<Millis>) -> bool {
         let waiting = match self.status {
             UrlStatus::Queued => self.released_at.is_some_and(|at| at < before),

@@ -62,6 +62,8 @@ macro_rules! store_contract {
             a_deleted_job_takes_its_urls_with_it,
             a_report_is_kept_beside_its_job_and_goes_with_it,
             keys_and_callback_secrets_are_kept_per_tenant,
+            a_callback_delivery_is_kept_on_its_job_latest_attempt_first,
+            the_sweep_cursor_is_kept_until_cleared,
         );
     };
     (@cases $setup:expr; $($case:ident),+ $(,)?) => {
@@ -577,4 +579,37 @@ pub async fn keys_and_callback_secrets_are_kept_per_tenant<S: JobStore>(store: &
     assert!(secret.starts_with("whsec_"), "{secret}");
     assert_eq!(store.callback_secret(&acme).await.expect("secret"), secret, "created once");
     assert_ne!(store.callback_secret(&other).await.expect("secret"), secret);
+}
+
+pub async fn a_callback_delivery_is_kept_on_its_job_latest_attempt_first<S: JobStore>(store: &S) {
+    use domain::callback::{CallbackDelivery, DeliveryState};
+    let j = job_of(store, "acme", 1, 1).await;
+    let attempt = |attempts, state| CallbackDelivery {
+        event: "Job Completed".into(),
+        state,
+        attempts,
+        last_error: (state != DeliveryState::Delivered).then(|| "timed out".to_owned()),
+        next_attempt_at: (state == DeliveryState::Retrying).then_some(T0 + 30_000),
+        updated_at: T0 + i64::from(attempts),
+    };
+    let before = job(store, &j.id).await;
+    store.record_callback(&j.id, &attempt(1, DeliveryState::Retrying)).await.expect("record");
+    store.record_callback(&j.id, &attempt(2, DeliveryState::Delivered)).await.expect("record");
+    store.record_callback(&j.id, &attempt(1, DeliveryState::Retrying)).await.expect("a late duplicate");
+    let after = job(store, &j.id).await;
+    assert_eq!(after.callback, Some(attempt(2, DeliveryState::Delivered)), "the later attempt stays");
+    assert_eq!((after.updated_at, after.status, after.counters), (before.updated_at, before.status, before.counters));
+    store.delete_job(&j.id).await.expect("delete");
+    store.record_callback(&j.id, &attempt(3, DeliveryState::Failed)).await.expect("a deleted job: nothing to do");
+    assert_eq!(store.get_job(&j.id).await.expect("read"), None, "not brought back");
+}
+
+pub async fn the_sweep_cursor_is_kept_until_cleared<S: JobStore>(store: &S) {
+    let j = job_of(store, "acme", 1, 1).await;
+    assert_eq!(store.sweep_cursor().await.expect("read"), None, "no sweep stopped yet");
+    store.save_sweep_cursor(Some(&j.id)).await.expect("save");
+    assert_eq!(store.sweep_cursor().await.expect("read"), Some(j.id.clone()));
+    store.save_sweep_cursor(None).await.expect("clear");
+    assert_eq!(store.sweep_cursor().await.expect("read"), None);
+    store.save_sweep_cursor(None).await.expect("clearing twice is harmless");
 }

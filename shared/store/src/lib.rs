@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
+use domain::callback::CallbackDelivery;
 pub use domain::lifecycle::{Cancel, Claim, Outcome, Recorded};
 use domain::report::JobReport;
 use domain::time::Millis;
@@ -31,7 +32,7 @@ pub use quota::{DynamoQuota, MemoryQuota};
 
 /// Every store trait, for code that calls more than one (`use store::prelude::*`).
 pub mod prelude {
-    pub use crate::{JobStore, Jobs, KeyStore, Lookup, Reports, TaskWork, Tracking};
+    pub use crate::{CallbackLog, JobStore, Jobs, KeyStore, Lookup, Reports, TaskWork, Tracking};
 }
 
 /// One URL of a batch of claims: claimed for `lease` from the batch's `now`.
@@ -229,6 +230,12 @@ pub trait Tracking: Lookup {
 
     /// Notes that a stalled URL's message was sent again at `now`.
     fn note_resent(&self, id: &JobId, seq: u32, now: Millis) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// The last job a sweep that ran out of time checked: the next sweep resumes after it.
+    fn sweep_cursor(&self) -> impl Future<Output = Result<Option<JobId>, Error>> + Send;
+
+    /// Keeps where the sweep stopped (`None`: it went through every active job).
+    fn save_sweep_cursor(&self, after: Option<&JobId>) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
 /// API keys and callback secrets, by tenant.
@@ -251,6 +258,17 @@ pub trait Reports: Send + Sync {
     fn put_report(&self, id: &JobId, report: &JobReport) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
+/// Where each job's callback stands, written by the callbacks function after each attempt.
+pub trait CallbackLog: Send + Sync {
+    /// Keeps `delivery` on job `id`, unless the job is gone or already holds a later attempt
+    /// (a duplicate receive finishing late must not undo what came after it).
+    fn record_callback(
+        &self,
+        id: &JobId,
+        delivery: &CallbackDelivery,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
 /// A store that does everything: both implementations are one.
-pub trait JobStore: Jobs + TaskWork + Tracking + KeyStore + Reports {}
-impl<T: Jobs + TaskWork + Tracking + KeyStore + Reports> JobStore for T {}
+pub trait JobStore: Jobs + TaskWork + Tracking + KeyStore + Reports + CallbackLog {}
+impl<T: Jobs + TaskWork + Tracking + KeyStore + Reports + CallbackLog> JobStore for T {}

@@ -9,9 +9,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use domain::lifecycle::{self, CANCEL_QUEUED, ClaimStep, GIVE_BACK, JobState, RETRY, Refusal};
 use domain::{Analysis, CacheKey, CachedFrom, CleanUrl, ErrorKind, Job, JobId, JobStatus, Tenant, UrlStatus, UrlTask};
 
+use domain::callback::CallbackDelivery;
 use domain::report::JobReport;
 
-use crate::{Cancel, Claim, Jobs, KeyStore, Lookup, Outcome, Page, Recorded, Reports, TaskWork, Tracking};
+use crate::{CallbackLog, Cancel, Claim, Jobs, KeyStore, Lookup, Outcome, Page, Recorded, Reports, TaskWork, Tracking};
 use domain::Error;
 use domain::time::Millis;
 
@@ -25,6 +26,7 @@ struct State {
     /// Cache key → (analysed at, job, seq) of each result indexed under it.
     cache: HashMap<String, Vec<(Millis, JobId, u32)>>,
     reports: HashMap<JobId, JobReport>,
+    sweep_cursor: Option<JobId>,
 }
 
 #[derive(Default)]
@@ -301,6 +303,15 @@ impl Tracking for MemoryStore {
         self.state()?.resent.insert((id.clone(), seq), now);
         Ok(())
     }
+
+    async fn sweep_cursor(&self) -> Result<Option<JobId>, Error> {
+        Ok(self.state()?.sweep_cursor.clone())
+    }
+
+    async fn save_sweep_cursor(&self, after: Option<&JobId>) -> Result<(), Error> {
+        self.state()?.sweep_cursor = after.cloned();
+        Ok(())
+    }
 }
 
 /// The first `limit` items, and the cursor of the last one when more follow.
@@ -326,7 +337,6 @@ impl KeyStore for MemoryStore {
     }
 }
 
-/// The contract every store keeps, on this one.
 impl Reports for MemoryStore {
     async fn get_report(&self, id: &JobId) -> Result<Option<JobReport>, Error> {
         Ok(self.state()?.reports.get(id).cloned())
@@ -338,6 +348,18 @@ impl Reports for MemoryStore {
     }
 }
 
+impl CallbackLog for MemoryStore {
+    async fn record_callback(&self, id: &JobId, delivery: &CallbackDelivery) -> Result<(), Error> {
+        if let Some(job) = self.state()?.jobs.get_mut(id)
+            && job.callback.as_ref().is_none_or(|kept| kept.attempts <= delivery.attempts)
+        {
+            job.callback = Some(delivery.clone());
+        }
+        Ok(())
+    }
+}
+
+/// The contract every store keeps, on this one.
 #[cfg(test)]
 mod contract {
     crate::store_contract!(crate::contract::memory());

@@ -1,6 +1,6 @@
 //! Per-test AWS resources on ministack: a jobs table created from `template.yaml`'s own
 //! definition (so tests exercise the deployed layout), three queues and their dead-letter
-//! queues, and an exports bucket, all uniquely named.
+//! queues, a callback queue, and an exports bucket, all uniquely named.
 
 use std::path::PathBuf;
 
@@ -53,6 +53,8 @@ pub struct TestEnv {
     pub dead_letters: QueueUrls,
     pub s3: aws_sdk_s3::Client,
     pub bucket: String,
+    /// Callback deliveries, from the tracker to the callbacks function.
+    pub callbacks: String,
 }
 
 impl TestEnv {
@@ -63,7 +65,7 @@ impl TestEnv {
         let table = unique_name("it-jobs");
         create_table_from_template(&dynamo, &table).await;
         let mut urls = Vec::new();
-        for name in ["high", "normal", "low", "high-dlq", "normal-dlq", "low-dlq"] {
+        for name in ["high", "normal", "low", "high-dlq", "normal-dlq", "low-dlq", "callbacks"] {
             let output = sqs
                 .create_queue()
                 .queue_name(unique_name(&format!("it-{name}")))
@@ -72,7 +74,8 @@ impl TestEnv {
                 .expect("create a test queue");
             urls.push(output.queue_url.expect("queue url"));
         }
-        let [high, normal, low, high_dlq, normal_dlq, low_dlq] = <[String; 6]>::try_from(urls).expect("six queues");
+        let [high, normal, low, high_dlq, normal_dlq, low_dlq, callbacks] =
+            <[String; 7]>::try_from(urls).expect("seven queues");
         // Path-style, as the functions address the emulator's S3.
         let s3 = RequestCounter::default().s3(&sdk, true);
         let bucket = unique_name("it-exports");
@@ -83,6 +86,7 @@ impl TestEnv {
             sqs,
             s3,
             bucket,
+            callbacks,
             table,
             queues: QueueUrls { high, normal, low },
             dead_letters: QueueUrls { high: high_dlq, normal: normal_dlq, low: low_dlq },
@@ -122,7 +126,7 @@ impl TestEnv {
     pub async fn cleanup(self) {
         let _ = self.dynamo.delete_table().table_name(&self.table).send().await;
         let (q, d) = (&self.queues, &self.dead_letters);
-        for url in [&q.high, &q.normal, &q.low, &d.high, &d.normal, &d.low] {
+        for url in [&q.high, &q.normal, &q.low, &d.high, &d.normal, &d.low, &self.callbacks] {
             let _ = self.sqs.delete_queue().queue_url(url).send().await;
         }
         if let Ok(listed) = self.s3.list_objects_v2().bucket(&self.bucket).send().await {
@@ -236,6 +240,9 @@ pub async fn create_table_from_template(client: &aws_sdk_dynamodb::Client, name:
                             .projection_type(ProjectionType::from(
                                 g["Projection"]["ProjectionType"].as_str().expect("ProjectionType"),
                             ))
+                            .set_non_key_attributes(g["Projection"]["NonKeyAttributes"].as_sequence().map(|names| {
+                                names.iter().map(|n| n.as_str().expect("an attribute name").to_owned()).collect()
+                            }))
                             .build(),
                     )
                     .build()

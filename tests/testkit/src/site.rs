@@ -72,6 +72,14 @@ impl Site {
             .route("/hook/down", axum::routing::post(|| async { StatusCode::SERVICE_UNAVAILABLE }))
             // A callback URL that sends its caller on: a signed body must not follow it.
             .route("/hook/moved", axum::routing::post(|| async { Redirect::temporary("/hook") }))
+            // A callback URL that takes the request and never answers (a dead tenant endpoint).
+            .route(
+                "/hook/hang",
+                axum::routing::post(|| async {
+                    tokio::time::sleep(std::time::Duration::from_secs(3_600)).await;
+                    StatusCode::NO_CONTENT
+                }),
+            )
             .with_state(hooks.clone());
         let app = Router::new()
             .route("/", get(|| async { page(0) }))

@@ -1,12 +1,13 @@
-use std::time::Duration;
+use std::future::Future;
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use super::{EVENT_SOURCE, Notice};
+use super::EVENT_SOURCE;
 use domain::AddressPolicy;
 use domain::Error;
-use domain::time::{now_millis, rfc3339};
+use domain::callback::{ATTEMPT_BUDGET, Attempt, CallbackRequest};
+use domain::time::now_millis;
 use net::safe_client::{describe, safe_client_without_redirects};
 
 /// `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" under the tenant's secret>`: the
@@ -25,85 +26,75 @@ pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
     format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// Delivers job notices to the callback URLs jobs name, through the same address policy as
-/// every other fetch made for a user. Redirects are not followed: the signed body is for the
-/// URL the job named, and a redirect could carry it to an address nobody checked.
+/// Makes callback attempts: one signed POST to the URL a job named, through the same address
+/// policy as every other fetch made for a user. Redirects are not followed: the signed body
+/// is for the URL the job named, and a redirect could carry it to an address nobody checked.
+/// Retrying is not done here but by the callbacks queue (`domain::callback::after_attempt`),
+/// so no attempt waits for another.
 #[derive(Clone, Debug)]
 pub struct Callbacks {
     http: reqwest::Client,
-    attempts: u32,
-    first_delay: Duration,
-    timeout: Duration,
 }
 
 impl Callbacks {
     pub fn new(policy: AddressPolicy) -> Result<Self, Error> {
         let http = safe_client_without_redirects(policy).map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
-        Ok(Callbacks { http, attempts: 4, first_delay: Duration::from_secs(1), timeout: Duration::from_secs(10) })
+        Ok(Callbacks { http })
     }
+}
 
-    /// Fewer and shorter waits, for tests.
-    pub fn with_retries(mut self, attempts: u32, first_delay: Duration) -> Self {
-        self.attempts = attempts.max(1);
-        self.first_delay = first_delay;
-        self
-    }
+/// One attempt at a delivery, as the callbacks function sees it (a fake in its tests).
+pub trait CallbackSender: Send + Sync {
+    fn attempt(&self, request: &CallbackRequest, secret: &str) -> impl Future<Output = Attempt> + Send;
+}
 
-    /// POSTs `notice` to `url`, retrying timeouts, connection failures, 429 and 5xx with
-    /// doubling waits; other answers are final. Returns the attempts it took.
-    pub async fn deliver(&self, url: &str, secret: &str, notice: &Notice) -> Result<u32, Error> {
-        let body = serde_json::to_vec(&serde_json::json!({
+impl CallbackSender for Callbacks {
+    /// POSTs the notice within [`ATTEMPT_BUDGET`], connection included.
+    async fn attempt(&self, request: &CallbackRequest, secret: &str) -> Attempt {
+        let body = match serde_json::to_vec(&serde_json::json!({
             "source": EVENT_SOURCE,
-            "detail-type": notice.event.detail_type(),
-            "time": rfc3339(now_millis()),
-            "detail": notice.detail,
-        }))
-        .map_err(|e| Error::Corrupt(e.to_string()))?;
-        let delivery = format!("{}:{}", notice.job_id, notice.event.detail_type().to_lowercase().replace(' ', "-"));
-        let mut delay = self.first_delay;
-        let mut last = String::new();
-        for attempt in 1..=self.attempts {
-            let signature = sign(secret, now_millis() / 1000, &body);
-            let result = self
-                .http
-                .post(url)
-                .timeout(self.timeout)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .header(EVENT_HEADER, notice.event.detail_type())
-                .header(DELIVERY_HEADER, &delivery)
-                .header(SIGNATURE_HEADER, signature)
-                .body(body.clone())
-                .send()
-                .await;
-            let retry = match result {
-                Ok(response) if response.status().is_success() => return Ok(attempt),
-                Ok(response) if response.status().is_redirection() => {
-                    let to = response.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok());
-                    last = format!(
-                        "the callback answered HTTP {} (to {}): redirects are not followed, give the final URL",
-                        response.status(),
-                        to.unwrap_or("nowhere")
-                    );
-                    false
-                }
-                Ok(response) => {
-                    let status = response.status();
-                    last = format!("the callback answered HTTP {status}");
-                    status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS
-                }
-                Err(err) => {
-                    let (kind, reason) = describe(&err);
-                    last = reason;
-                    kind.is_retryable()
-                }
-            };
-            if !retry || attempt == self.attempts {
-                break;
+            "detail-type": request.event,
+            "time": request.time,
+            "detail": request.detail,
+        })) {
+            Ok(body) => body,
+            Err(err) => return Attempt::Refused(format!("the notice could not be written: {err}")),
+        };
+        let result = self
+            .http
+            .post(&request.url)
+            .timeout(ATTEMPT_BUDGET)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(EVENT_HEADER, &request.event)
+            .header(DELIVERY_HEADER, request.delivery_id())
+            .header(SIGNATURE_HEADER, sign(secret, now_millis() / 1000, &body))
+            .body(body)
+            .send()
+            .await;
+        match result {
+            Ok(response) if response.status().is_success() => Attempt::Delivered,
+            Ok(response) if response.status().is_redirection() => {
+                let to = response.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok());
+                Attempt::Refused(format!(
+                    "the callback answered HTTP {} (to {}): redirects are not followed, give the final URL",
+                    response.status(),
+                    to.unwrap_or("nowhere")
+                ))
             }
-            tokio::time::sleep(delay).await;
-            delay *= 2;
+            Ok(response) => {
+                let status = response.status();
+                let reason = format!("the callback answered HTTP {status}");
+                if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                    Attempt::Transient(reason)
+                } else {
+                    Attempt::Refused(reason)
+                }
+            }
+            Err(err) => {
+                let (kind, reason) = describe(&err);
+                if kind.is_retryable() { Attempt::Transient(reason) } else { Attempt::Refused(reason) }
+            }
         }
-        Err(Error::Callback(last))
     }
 }
 

@@ -1,17 +1,20 @@
 //! Telling the world that a job started, completed or was cancelled: events on the
-//! deployment's EventBridge bus, and a signed POST to the job's `callback_url` if it has one.
-//! Both are at least once: a redelivered stream record announces its change again, so
-//! receivers deduplicate on the job id and event (the `x-speedbatch-delivery` header).
+//! deployment's EventBridge bus, and a signed POST to the job's `callback_url` if it has one
+//! (made by the callbacks function, from its queue). Both are at least once: a redelivered
+//! stream record announces its change again, so receivers deduplicate on the job id and event
+//! (the `x-speedbatch-delivery` header).
 
 mod callback;
 mod eventbridge;
 
 use std::future::Future;
 
-pub use callback::{Callbacks, SIGNATURE_HEADER, sign};
+pub use callback::{CallbackSender, Callbacks, SIGNATURE_HEADER, sign};
 pub use eventbridge::EventBridgePublisher;
 
 use domain::Error;
+use domain::callback::CallbackRequest;
+use domain::time::{Millis, rfc3339};
 use domain::{Job, JobStatus, JobView};
 
 /// The `source` of every event this service puts on a bus.
@@ -72,6 +75,20 @@ impl Notice {
     pub fn new(event: JobEvent, job: &Job) -> Result<Self, Error> {
         let detail = serde_json::to_value(JobView::new(job)).map_err(|e| Error::Corrupt(e.to_string()))?;
         Ok(Notice { event, job_id: job.id.to_string(), detail })
+    }
+
+    /// The callback this notice calls for: only the end of a job that names a URL.
+    pub fn callback(&self, job: &Job, now: Millis) -> Option<CallbackRequest> {
+        let url = job.settings.callback_url.as_ref().filter(|_| self.event.calls_back())?;
+        Some(CallbackRequest {
+            batch_job_id: job.id.clone(),
+            tenant: job.tenant.clone(),
+            url: url.clone(),
+            event: self.event.detail_type().to_owned(),
+            time: rfc3339(now),
+            detail: self.detail.clone(),
+            attempt: 1,
+        })
     }
 }
 

@@ -14,6 +14,7 @@ pub struct MemoryQueue {
     delays: Mutex<Vec<(String, Duration)>>,
     deferred: Mutex<Vec<(String, TaskMessage, Duration)>>,
     posted: Mutex<Vec<(String, serde_json::Value)>>,
+    posted_later: Mutex<Vec<(String, serde_json::Value, Duration)>>,
 }
 
 impl MemoryQueue {
@@ -39,6 +40,11 @@ impl MemoryQueue {
     /// Every message `post`ed so far, with its queue URL, as JSON.
     pub fn posted(&self) -> Vec<(String, serde_json::Value)> {
         self.posted.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Every message `post_later`ed so far: the queue URL, the message as JSON and its delay.
+    pub fn posted_later(&self) -> Vec<(String, serde_json::Value, Duration)> {
+        self.posted_later.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Every `retry_later` so far: the queue URL and the delay.
@@ -79,6 +85,17 @@ impl Outbox for MemoryQueue {
                 serde_json::to_value(message).map_err(|e| Error::Corrupt(e.to_string()))?,
             ));
         }
+        Ok(())
+    }
+
+    async fn post_later<M: serde::Serialize + Sync>(
+        &self,
+        queue_url: &str,
+        message: &M,
+        delay: Duration,
+    ) -> Result<(), Error> {
+        let value = serde_json::to_value(message).map_err(|e| Error::Corrupt(e.to_string()))?;
+        self.posted_later.lock().unwrap_or_else(|p| p.into_inner()).push((queue_url.to_owned(), value, delay));
         Ok(())
     }
 }

@@ -62,13 +62,21 @@ pub trait TaskQueue: Send + Sync {
     ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
-/// Work handed to another function through its queue (a finished job to export): any
-/// serialisable message, sent as JSON.
+/// Work handed to another function through its queue (a finished job to export, a callback
+/// to deliver): any serialisable message, sent as JSON.
 pub trait Outbox: Send + Sync {
     fn post<M: serde::Serialize + Sync>(
         &self,
         queue_url: &str,
         messages: &[M],
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Sends `message` to become visible after `delay` (at most [`MAX_DELAY_SECONDS`]).
+    fn post_later<M: serde::Serialize + Sync>(
+        &self,
+        queue_url: &str,
+        message: &M,
+        delay: std::time::Duration,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
@@ -151,6 +159,24 @@ impl Outbox for SqsQueue {
             .try_collect::<()>()
             .await
     }
+
+    async fn post_later<M: serde::Serialize + Sync>(
+        &self,
+        queue_url: &str,
+        message: &M,
+        delay: std::time::Duration,
+    ) -> Result<(), Error> {
+        let body = serde_json::to_string(message).map_err(|e| Error::Corrupt(e.to_string()))?;
+        self.client
+            .send_message()
+            .queue_url(queue_url)
+            .message_body(body)
+            .delay_seconds(delay.as_secs().min(MAX_DELAY_SECONDS) as i32)
+            .send()
+            .await
+            .map_err(|e| Error::queue("SendMessage", e))?;
+        Ok(())
+    }
 }
 
 impl TaskQueue for SqsQueue {
@@ -180,16 +206,7 @@ impl TaskQueue for SqsQueue {
     }
 
     async fn defer(&self, queue_url: &str, message: &TaskMessage, delay: std::time::Duration) -> Result<(), Error> {
-        let body = serde_json::to_string(message).map_err(|e| Error::Corrupt(e.to_string()))?;
-        self.client
-            .send_message()
-            .queue_url(queue_url)
-            .message_body(body)
-            .delay_seconds(delay.as_secs().min(MAX_DELAY_SECONDS) as i32)
-            .send()
-            .await
-            .map_err(|e| Error::queue("SendMessage", e))?;
-        Ok(())
+        self.post_later(queue_url, message, delay).await
     }
 
     async fn retry_later(

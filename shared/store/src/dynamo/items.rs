@@ -14,6 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use domain::Error;
+use domain::callback::CallbackDelivery;
 use domain::time::Millis;
 use domain::timeouts;
 use domain::{
@@ -32,6 +33,12 @@ pub const ACTIVE_INDEX: &str = "by_activity";
 /// Sparse and keys-only: succeeded tasks by `cache_pk` (tenant, URL, engine, strategy,
 /// categories hashed) and `cache_sk` (when analysed), for result reuse.
 pub const CACHE_INDEX: &str = "by_cache";
+/// Sparse: a job's open URLs (released into its window, not finished), keyed `open_job` (the
+/// job's pk) and `sk`. The reconciler's reads of a job are its window, whatever its size.
+pub const OPEN_INDEX: &str = "by_open_task";
+/// The one item that says where the reconciler's last sweep stopped.
+pub const SWEEP_PK: &str = "SWEEP";
+pub const SWEEP_SK: &str = "RECONCILER";
 /// `gsi2pk` of every unfinished job; removed when the job finishes.
 pub const ACTIVE_PK: &str = "ACTIVE";
 
@@ -106,6 +113,9 @@ pub struct JobItem {
     pub updated_at: Millis,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
+    /// Written by the callbacks function alone (`record_callback`), never with the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback: Option<CallbackDelivery>,
 }
 
 impl JobItem {
@@ -144,6 +154,7 @@ impl JobItem {
             finished_at: job.finished_at,
             updated_at: job.updated_at.max(now),
             expires_at: None,
+            callback: job.callback.clone(),
         }
     }
 
@@ -184,6 +195,7 @@ impl JobItem {
             effective_timeout_seconds: self.effective_timeout_seconds.unwrap_or_else(|| {
                 timeouts::effective(self.timeout_seconds, timeouts::max_url_timeout(timeouts::DEFAULT_FUNCTION_SECONDS))
             }),
+            callback: self.callback,
         })
     }
 }
@@ -224,6 +236,9 @@ pub struct TaskItem {
     /// When the reconciler last sent this URL's message again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resent_at: Option<Millis>,
+    /// The job's pk while the URL is open (`OPEN_INDEX`): set on release, removed when it ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_job: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
 }
@@ -231,6 +246,7 @@ pub struct TaskItem {
 impl TaskItem {
     /// The item of `task`, kept until `expires_at` (epoch seconds).
     pub fn new(task: UrlTask, expires_at: i64) -> Self {
+        let open_job = task.is_open().then(|| job_pk(&task.job_id));
         TaskItem {
             pk: job_pk(&task.job_id),
             sk: task_sk(task.seq),
@@ -246,6 +262,7 @@ impl TaskItem {
             released_at: task.released_at,
             lease_until: task.lease_until,
             resent_at: None,
+            open_job,
             expires_at: Some(expires_at),
         }
     }
@@ -284,6 +301,8 @@ mod tests {
         assert!(task_sk(9_999) < task_sk(10_000));
     }
 
+    use domain::callback::{CallbackDelivery, DeliveryState};
+
     #[test]
     fn job_survives_a_round_trip_through_an_item() {
         let job = Job {
@@ -309,6 +328,14 @@ mod tests {
             finished_at: None,
             updated_at: 3_000,
             effective_timeout_seconds: 120,
+            callback: Some(CallbackDelivery {
+                event: "Job Completed".into(),
+                state: DeliveryState::Retrying,
+                attempts: 2,
+                last_error: Some("timed out after 5 s".into()),
+                next_attempt_at: Some(90_000),
+                updated_at: 30_000,
+            }),
         };
         let item: serde_dynamo::Item = serde_dynamo::to_item(JobItem::from_job(&job, 3_000)).unwrap();
         assert_eq!(job_from_stream_image(item).unwrap(), job);

@@ -5,6 +5,7 @@
 //! `reports` (what is kept of a finished job);
 //! this file holds what they share.
 
+mod callbacks;
 pub mod items;
 mod jobs;
 mod keys;
@@ -153,7 +154,11 @@ impl DynamoStore {
     }
 
     fn key(id: &JobId, sk: String) -> Item {
-        HashMap::from([("pk".to_owned(), av_s(job_pk(id))), ("sk".to_owned(), av_s(sk))])
+        Self::key_of(&job_pk(id), &sk)
+    }
+
+    fn key_of(pk: &str, sk: &str) -> Item {
+        HashMap::from([("pk".to_owned(), av_s(pk)), ("sk".to_owned(), av_s(sk))])
     }
 
     fn job_key(id: &JobId) -> Item {

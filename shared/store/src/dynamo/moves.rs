@@ -171,7 +171,8 @@ pub(super) fn task_move(m: &TaskMove, now: Millis, until: Millis) -> Expression 
     if let Some(to) = m.to {
         e = e.set("#status = :to").value(":to", av_s(to.as_str()));
         if to.is_terminal() {
-            e = e.set("analyzed_at = :now");
+            // Finished: out of the open-URL index, which the reconciler reads.
+            e = e.set("analyzed_at = :now").remove("open_job");
         }
     }
     e = match m.attempts {
@@ -315,7 +316,7 @@ mod tests {
         assert_eq!(job.update_expression(), "SET updated_at = :now ADD failed :d0, in_progress :d1, succeeded :d2");
         assert_eq!([&job.values[":d0"], &job.values[":d1"], &job.values[":d2"]], [&av_n(2), &av_n(-5), &av_n(3)]);
         let cancel = task_move(&CANCEL_QUEUED, 5, 0);
-        assert_eq!(cancel.update_expression(), "SET #status = :to, analyzed_at = :now");
+        assert_eq!(cancel.update_expression(), "SET #status = :to, analyzed_at = :now REMOVE open_job");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use domain::retry::backoff;
 use domain::time::Millis;
 use domain::{Analysis, CacheKey, CachedFrom, Error, ErrorKind, JobId, JobStatus, UrlStatus};
 
-use super::items::{CACHE_INDEX, TaskItem};
+use super::items::{CACHE_INDEX, TaskItem, job_pk};
 use super::moves::{Expression, Shifts, job_condition, task_move};
 use super::{Check, DynamoStore, Item, UNPROCESSED_RETRIES, applied, av_n, av_s, from_item, number_of, status_of};
 use crate::{ClaimRequest, OutcomeRecord, TaskWork};
@@ -86,8 +86,9 @@ impl DynamoStore {
     fn release_update(&self, id: &JobId, next: u32, now: Millis) -> Result<TransactWriteItem, Error> {
         Expression::default()
             .condition("attribute_exists(pk)")
-            .set("released_at = if_not_exists(released_at, :now)")
+            .set("released_at = if_not_exists(released_at, :now), open_job = :open")
             .value(":now", av_n(now))
+            .value(":open", av_s(job_pk(id)))
             .update(&self.table, Self::task_key(id, next))
     }
 

@@ -1,5 +1,6 @@
 //! The tracker's writes and reads: a job's status moves, the bulk cancellation of a
-//! cancelling job's queued URLs, and the reconciler's sweep (active jobs, stalled URLs).
+//! cancelling job's queued URLs, and the reconciler's sweep (active jobs, stalled URLs among
+//! their open ones).
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use domain::retry::backoff;
 use domain::time::Millis;
 use domain::{Error, JobId, JobStatus, UrlStatus, UrlTask};
 
-use super::items::{ACTIVE_INDEX, ACTIVE_PK, TASK_SK_PREFIX, TaskItem, job_pk};
+use super::items::{ACTIVE_INDEX, ACTIVE_PK, OPEN_INDEX, SWEEP_PK, SWEEP_SK, TaskItem, job_pk};
 use super::jobs::job_index_start;
 use super::moves::{Expression, Shifts, task_move};
 use super::{DynamoStore, Filter, applied, av_n, av_s, from_item};
@@ -111,14 +112,16 @@ impl Tracking for DynamoStore {
     }
 
     async fn stalled_tasks(&self, id: &JobId, before: Millis, limit: usize) -> Result<Vec<UrlTask>, Error> {
+        // Only the job's open URLs (its window), never the whole job: the reads of a sweep are
+        // bounded by its jobs' windows, not their sizes. (An index is eventually consistent: a
+        // URL released a moment ago may be missed, and is found by the next sweep.)
         let query = self
             .client
             .query()
             .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", av_s(job_pk(id)))
-            .expression_attribute_values(":prefix", av_s(TASK_SK_PREFIX))
-            .consistent_read(true);
+            .index_name(OPEN_INDEX)
+            .key_condition_expression("open_job = :pk")
+            .expression_attribute_values(":pk", av_s(job_pk(id)));
         // `UrlTask::is_stalled` as a filter; the contract suite holds the two together.
         let filter = Filter {
             expression: "((#status = :queued AND released_at < :before) \
@@ -139,5 +142,24 @@ impl Tracking for DynamoStore {
         let update =
             Expression::default().condition("attribute_exists(pk)").set("resent_at = :now").value(":now", av_n(now));
         update.update_item(self, Self::task_key(id, seq)).await.map_err(|e| Error::store("UpdateItem", e))
+    }
+
+    async fn sweep_cursor(&self) -> Result<Option<JobId>, Error> {
+        let Some(item) = self.get_consistent(Self::key_of(SWEEP_PK, SWEEP_SK)).await? else { return Ok(None) };
+        match item.get("resume_after") {
+            None => Ok(None),
+            Some(AttributeValue::S(id)) => {
+                JobId::parse(id).map(Some).ok_or_else(|| Error::Corrupt(format!("the sweep cursor {id:?}")))
+            }
+            Some(_) => Err(Error::Corrupt("the sweep cursor is not a job id".into())),
+        }
+    }
+
+    async fn save_sweep_cursor(&self, after: Option<&JobId>) -> Result<(), Error> {
+        let update = match after {
+            Some(id) => Expression::default().set("resume_after = :after").value(":after", av_s(id.as_str())),
+            None => Expression::default().remove("resume_after"),
+        };
+        update.update_item(self, Self::key_of(SWEEP_PK, SWEEP_SK)).await.map_err(|e| Error::store("UpdateItem", e))
     }
 }
