@@ -26,6 +26,11 @@ async fn poison_is_dead_lettered_and_the_redrive_reprocesses_after_a_fix() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hanging_callbacks_hold_up_no_other_job() {
+    assert_held(scenarios::callbacks::run(&rig().await).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_bodies_sitemaps_and_pages_get_clear_answers() {
     assert_held(scenarios::hostile::run(&rig().await).await);
 }
