@@ -244,21 +244,21 @@ where
             }
         };
         report.resumed = after.is_some();
-        let mut out_of_time = false;
+        // Out of time, or the list could not be read: the next sweep goes on from `after`.
+        let mut cut_short = false;
         loop {
             let page = match self.store.list_active_jobs(SWEEP_PAGE, after.as_ref()).await {
                 Ok(page) => page,
                 Err(err) => {
                     tracing::error!(error = %err, "could not list active jobs");
                     report.errors += 1;
-                    // Keep the cursor: the next sweep goes on from here.
-                    out_of_time = true;
+                    cut_short = true;
                     break;
                 }
             };
             for id in &page.items {
                 if report.jobs_checked > 0 && started.elapsed() >= budget {
-                    out_of_time = true;
+                    cut_short = true;
                     break;
                 }
                 report.jobs_checked += 1;
@@ -271,7 +271,7 @@ where
                 }
                 after = Some(id.clone());
             }
-            if out_of_time {
+            if cut_short {
                 break;
             }
             match page.next {
@@ -279,8 +279,8 @@ where
                 None => break,
             }
         }
-        report.complete = !out_of_time;
-        let cursor = if out_of_time { after.as_ref() } else { None };
+        report.complete = !cut_short;
+        let cursor = if cut_short { after.as_ref() } else { None };
         if let Err(err) = self.store.save_sweep_cursor(cursor).await {
             tracing::error!(error = %err, "could not keep where the sweep stopped; the next starts from the oldest job");
             report.errors += 1;

@@ -16,8 +16,6 @@ pub enum Error {
     Events { operation: &'static str, message: String },
     #[error("S3 {operation}: {message}")]
     Exports { operation: &'static str, message: String },
-    #[error("callback: {0}")]
-    Callback(String),
     #[error("not found")]
     NotFound,
     #[error("conflict: {0}")]
