@@ -4,7 +4,12 @@
   prepare          create the artifact bucket sam deploy uploads to
   finish           read the stack's outputs, make sure a dev API key exists, write
                    .local/stack.env and print API_URL / API_KEY
-  key TENANT       create an API key for TENANT and print it (only its SHA-256 is stored)
+  key TENANT       create an API key for TENANT and print it (only its SHA-256 is stored);
+                   MAX_ACTIVE_JOBS, MAX_URLS_PER_DAY, MAX_IN_FLIGHT in the environment set
+                   the tenant's own limits as `limits` does
+  limits TENANT    set the tenant's own limits from MAX_ACTIVE_JOBS, MAX_URLS_PER_DAY,
+                   MAX_IN_FLIGHT (a number, or `default` to follow the deployment again)
+                   and print them
 
 Runs with the SAM venv's Python (boto3). Talks only to AWS_ENDPOINT_URL (the emulator).
 """
@@ -97,13 +102,71 @@ def finish():
     print(f"dashboard: {api_url}/")
 
 
-def key(tenant):
+# The tenant's limits: the attribute in its TENANT#<tenant> / LIMITS item, and the values the
+# service accepts (domain::tenancy::Limit::range).
+LIMITS = {
+    "MAX_ACTIVE_JOBS": ("max_active_jobs", 10_000),
+    "MAX_URLS_PER_DAY": ("max_urls_per_day", 1_000_000_000),
+    "MAX_IN_FLIGHT": ("max_in_flight", 10_000),
+}
+
+
+def check_tenant(tenant):
     if not tenant or len(tenant) > 128 or not all(c.isalnum() or c in "-_." for c in tenant):
         sys.exit("TENANT must be 1-128 letters, digits, '-', '_' or '.'")
+
+
+def asked_limits():
+    """The limits named in the environment: {attribute: number, or None for `default`}."""
+    asked = {}
+    for variable, (attribute, most) in LIMITS.items():
+        text = os.environ.get(variable, "").strip()
+        if not text:
+            continue
+        if text == "default":
+            asked[attribute] = None
+        elif text.isdigit() and 1 <= int(text) <= most:
+            asked[attribute] = int(text)
+        else:
+            sys.exit(f"{variable} must be a whole number from 1 to {most}, or default (not {text!r})")
+    return asked
+
+
+def set_limits(table, tenant, asked):
+    item_key = {"pk": {"S": f"TENANT#{tenant}"}, "sk": {"S": "LIMITS"}}
+    dynamodb = client("dynamodb")
+    if asked:
+        sets = {a: v for a, v in asked.items() if v is not None}
+        expression = []
+        if sets:
+            expression.append("SET " + ", ".join(f"{a} = :{a}" for a in sets))
+        removes = [a for a, v in asked.items() if v is None]
+        if removes:
+            expression.append("REMOVE " + ", ".join(removes))
+        request = {"TableName": table, "Key": item_key, "UpdateExpression": " ".join(expression)}
+        if sets:
+            request["ExpressionAttributeValues"] = {f":{a}": {"N": str(v)} for a, v in sets.items()}
+        dynamodb.update_item(**request)
+    item = dynamodb.get_item(TableName=table, Key=item_key, ConsistentRead=True).get("Item", {})
+    own = {attribute: int(item[attribute]["N"]) for attribute, _ in LIMITS.values() if attribute in item}
+    shown = ", ".join(f"{a}={v}" for a, v in own.items()) or "none: the deployment's defaults apply"
+    print(f"tenant {tenant}'s own limits: {shown}")
+
+
+def key(tenant):
+    check_tenant(tenant)
+    asked = asked_limits()
     out = outputs()
     k = new_key()
     store_key(out["TableName"], k, tenant)
     print(f"API_KEY={k}  (tenant {tenant}; shown once, only its SHA-256 is stored)")
+    if asked:
+        set_limits(out["TableName"], tenant, asked)
+
+
+def limits(tenant):
+    check_tenant(tenant)
+    set_limits(outputs()["TableName"], tenant, asked_limits())
 
 
 if __name__ == "__main__":
@@ -114,5 +177,7 @@ if __name__ == "__main__":
         finish()
     elif command == "key" and len(sys.argv) == 3:
         key(sys.argv[2])
+    elif command == "limits" and len(sys.argv) == 3:
+        limits(sys.argv[2])
     else:
         sys.exit(__doc__)

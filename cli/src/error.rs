@@ -34,6 +34,15 @@ impl CliError {
                     _ => item.to_string(),
                 })
                 .collect(),
+            // A limit: what is used of it, and when to try again.
+            serde_json::Value::Object(map) if map.contains_key("limit") => {
+                let (allowed, used) = (&map["allowed"], &map.get("used").cloned().unwrap_or_default());
+                let mut line = format!("{}: {used} used of {allowed}", map["limit"].as_str().unwrap_or("limit"));
+                if let Some(seconds) = map.get("retry_after_seconds").and_then(|s| s.as_u64()) {
+                    line.push_str(&format!("; try again in {}", crate::render::duration_words(seconds)));
+                }
+                vec![line]
+            }
             serde_json::Value::Object(map) => map
                 .get("rejected")
                 .and_then(|r| r.as_array())
@@ -73,6 +82,12 @@ mod tests {
         assert_eq!(
             CliError::from_response(422, none).to_string(),
             "no URL was accepted\n  ftp://x: only http and https"
+        );
+        let limit = r#"{"error":{"code":"over_limit","message":"your tenant already has 3 unfinished jobs",
+            "details":{"limit":"max_active_jobs","allowed":3,"used":3,"requested":1,"retry_after_seconds":30}}}"#;
+        assert_eq!(
+            CliError::from_response(429, limit).to_string(),
+            "your tenant already has 3 unfinished jobs\n  max_active_jobs: 3 used of 3; try again in 30 s"
         );
     }
 }

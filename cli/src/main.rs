@@ -68,6 +68,8 @@ enum Command {
     },
     /// Cancel a job: no further URL of it starts.
     Cancel { id: String },
+    /// Show your tenant's limits and how much of each it uses now.
+    Usage,
     /// Operators: send dead-lettered messages back to their queues, after a fix.
     ///
     /// Uses AWS credentials (the SDK's standard chain), not an API key; when the queues come
@@ -220,6 +222,15 @@ async fn api_command(api: &Api, command: Command, json: bool) -> Result<ExitCode
                 print_json(&job);
             } else {
                 println!("{id}: {}", job["status"].as_str().unwrap_or("?").replace('_', " "));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Usage => {
+            let usage = api.get("usage").await?;
+            if json {
+                print_json(&usage);
+            } else {
+                print!("{}", render::usage(&usage));
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -155,11 +155,46 @@ pub fn number(value: &Value) -> String {
     }
 }
 
+/// `GET /usage` as lines: each limit with what is used of it, and which are the tenant's own.
+pub fn usage(report: &Value) -> String {
+    let own: Vec<&str> =
+        report["own_limits"].as_array().map_or_else(Vec::new, |names| names.iter().filter_map(Value::as_str).collect());
+    let line = |name: &str, label: &str, used: Option<&Value>| {
+        let allowed = number(&report["limits"][name]);
+        let whose = if own.contains(&name) { "your tenant's own limit" } else { "the deployment's default" };
+        match used {
+            Some(used) => format!("{label:<22} {} of {allowed}  ({whose})\n", number(used)),
+            None => format!("{label:<22} at most {allowed}  ({whose})\n"),
+        }
+    };
+    let mut out = String::new();
+    out.push_str(&line("max_active_jobs", "unfinished jobs", Some(&report["usage"]["active_jobs"])));
+    out.push_str(&line("max_urls_per_day", "URL analyses today", Some(&report["usage"]["urls_today"])));
+    out.push_str(&line("max_in_flight", "URLs analysed at once", None));
+    out.push_str(&format!(
+        "the day ({}) ends at {} (UTC)\n",
+        report["day"].as_str().unwrap_or("?"),
+        report["day_resets_at"].as_str().unwrap_or("?")
+    ));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn usage_shows_each_limit_with_its_use_and_whose_it_is() {
+        let report = json!({"limits": {"max_active_jobs": 5, "max_urls_per_day": 250000, "max_in_flight": 100},
+                            "own_limits": ["max_active_jobs"], "usage": {"active_jobs": 2, "urls_today": 1200},
+                            "day": "2026-12-04", "day_resets_at": "2026-12-05T00:00:00.000Z"});
+        let text = usage(&report);
+        assert!(text.contains("unfinished jobs        2 of 5  (your tenant's own limit)"), "{text}");
+        assert!(text.contains("URL analyses today     1200 of 250000  (the deployment's default)"), "{text}");
+        assert!(text.contains("URLs analysed at once  at most 100"), "{text}");
+    }
 
     #[test]
     fn durations_read_like_speech() {

@@ -764,6 +764,38 @@ describe('speedbatch dashboard in Chromium', () => {
     await screenshot(t, 'cancelled-job.png');
   });
 
+  step('a submission over one of the tenant\'s limits is explained in words', {}, async (t) => {
+    if (!needs(t, 'keyAccepted')) return;
+    await openHome();
+    // The API's own 429 for a tenant at its job limit is checked against the deployed stack
+    // (tests/e2e); here the page is handed one, to read what the dashboard makes of it.
+    const refusal = { error: { code: 'over_limit',
+      message: 'your tenant already has 20 unfinished jobs and may have at most 20 at once; submit this one when one of them finishes (or cancel one)',
+      details: { limit: 'max_active_jobs', allowed: 20, used: 20, requested: 1, retry_after_seconds: 30 } } };
+    const isStart = (url) => url.href.endsWith(`${API_PATH}start`);
+    await page.route(isStart, async (route) => {
+      if (route.request().postDataJSON()?.dry_run) return route.continue();
+      return route.fulfill({ status: 429, headers: { 'content-type': 'application/json', 'retry-after': '30' },
+        body: JSON.stringify(refusal) });
+    });
+    try {
+      await page.locator('#urls').fill(site.pageUrls[0]);
+      await waitFor('the dry run of one URL', UI_WAIT_MS, () => dom(() => {
+        const box = document.getElementById('dry-run');
+        return box.dataset.state === 'ok' && /\b1 URL\b/.test(box.textContent) && !document.getElementById('submit').disabled;
+      }));
+      await page.locator('#submit').click();
+      const banner = await waitFor('the error banner', UI_WAIT_MS, visibleErrorBanner);
+      t.diagnostic(`banner: ${banner}`);
+      assert.match(banner, /may have at most 20 at once/, `banner: ${banner}`);
+      assert.match(banner, /Unfinished jobs: 20 used of 20\./, `banner: ${banner}`);
+      assert.match(banner, /You can submit again in 30 seconds\./, `banner: ${banner}`);
+    } finally {
+      await page.unroute(isStart);
+      await page.locator('#urls').fill('');
+    }
+  });
+
   step('fits a 360 px wide phone screen', {}, async (t) => {
     if (!needs(t, 'keyAccepted')) return;
     await page.setViewportSize({ width: 360, height: 780 });

@@ -418,3 +418,64 @@ async fn the_deployed_api_refuses_bad_requests_with_json_errors() {
         .await;
     assert_eq!(status, 404, "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_over_its_limits_is_refused_with_429_naming_the_limit_until_there_is_room() {
+    use store::Tenancy;
+    let client = Client::new();
+    let site = Site::start().await;
+    let key = client.new_tenant_key("limits").await;
+    let (_, usage) = client.call(reqwest::Method::GET, &format!("{API}/usage"), Some(&key), None).await;
+    let tenant = {
+        // The key's tenant, by the key: set its own limits in its item, as `make limits` does.
+        let sdk = testkit::emulator::sdk_config().await;
+        let table = client.stack.values.get("TABLE_NAME").expect("TABLE_NAME in stack.env");
+        let store = store::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table, 30);
+        use store::KeyStore;
+        let tenant = store.tenant_for_key_hash(&domain::auth::hash_key(&key)).await.unwrap().expect("the key's tenant");
+        let own = domain::tenancy::LimitOverrides {
+            max_active_jobs: Some(1),
+            max_urls_per_day: Some(12),
+            max_in_flight: None,
+        };
+        store.set_limit_overrides(&tenant, &own).await.expect("set the tenant's limits");
+        tenant
+    };
+    assert_eq!(usage["usage"], json!({"active_jobs": 0, "urls_today": 0}), "{usage}");
+    let raw_start = |body: Value| {
+        let request = client.http.post(format!("{}{API}/start", client.stack.api_url)).header("x-api-key", &key);
+        async move {
+            let response = request.json(&body).send().await.expect("the deployed API answers");
+            let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            (response.status().as_u16(), retry_after, response.json::<Value>().await.expect("JSON"))
+        }
+    };
+
+    // One unfinished job is the limit: a second is refused while the first runs.
+    let slow: Vec<String> = (1..=2).map(|n| site.url(&format!("/slow/{n}"))).collect();
+    let first = client.submit(&key, json!({"urls": slow, "batch_size": 1})).await;
+    let (status, retry_after, refused) = raw_start(json!({"urls": [site.url("/page/1")]})).await;
+    assert_eq!((status, retry_after.as_deref()), (429, Some("30")), "{refused}");
+    assert_eq!(refused["error"]["code"], "over_limit");
+    assert_eq!(refused["error"]["details"]["limit"], "max_active_jobs", "{refused}");
+    let (_, usage) = client.call(reqwest::Method::GET, &format!("{API}/usage"), Some(&key), None).await;
+    assert_eq!(usage["limits"]["max_active_jobs"], 1);
+    assert_eq!(usage["usage"], json!({"active_jobs": 1, "urls_today": 2}), "{usage}");
+
+    // Once it finishes there is room again, for what is left of the day.
+    client.progress_until(&key, &first, Duration::from_secs(120), finished).await;
+    let pages: Vec<String> = (1..=10).map(|n| site.url(&format!("/page/{n}"))).collect();
+    let second = client.submit(&key, json!({"urls": pages})).await;
+    client.progress_until(&key, &second, Duration::from_secs(120), finished).await;
+    let (status, retry_after, refused) = raw_start(json!({"urls": [site.url("/page/11")]})).await;
+    assert_eq!(status, 429, "{refused}");
+    assert_eq!(refused["error"]["details"]["limit"], "max_urls_per_day", "{refused}");
+    let wait: u32 = retry_after.expect("Retry-After").parse().unwrap();
+    assert!((1..=86_400).contains(&wait), "until midnight UTC: {wait}");
+    // A job larger than a whole day is invalid, not a wait.
+    let too_many: Vec<String> = (1..=13).map(|n| site.url(&format!("/page/{n}"))).collect();
+    let (status, retry_after, refused) = raw_start(json!({"urls": too_many})).await;
+    assert_eq!((status, retry_after), (422, None), "{refused}");
+    let (_, usage) = client.call(reqwest::Method::GET, &format!("{API}/usage"), Some(&key), None).await;
+    assert_eq!(usage["usage"], json!({"active_jobs": 0, "urls_today": 12}), "{usage} (tenant {tenant:?})");
+}

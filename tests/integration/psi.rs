@@ -35,6 +35,7 @@ fn psi_deployment(h: &Harness, fake: &FakePsi, limits: QuotaLimits) -> (axum::Ro
             max_url_timeout_seconds: 840,
             http: net::safe_client::safe_client(AddressPolicy::LOCAL).unwrap(),
             psi_available: true,
+            tenant_limits: domain::tenancy::Limits::DEFAULT,
         },
     });
     let analyzer = analyzer::Analyzer {

@@ -77,7 +77,13 @@ async fn analyzer_sample_event_records_a_result() {
 async fn tracker_sample_event_completes_the_job() {
     let h = Harness::new().await;
     let job = sample_job(&h, &["https://example.com".into(), "https://example.org".into()]).await;
-    assert!(h.env.store().transition_job(&job.id, JobStatus::Pending, JobStatus::Processing, 1).await.unwrap());
+    assert!(
+        h.env
+            .store()
+            .transition_job(&Job { status: JobStatus::Pending, ..job.clone() }, JobStatus::Processing, 1)
+            .await
+            .unwrap()
+    );
     let stream: StreamEvent = serde_json::from_str(&event("tracker-stream.json")).expect("a DynamoDB stream event");
     let response = h.tracker.handle(stream).await;
     assert!(response.batch_item_failures.is_empty());
@@ -96,7 +102,12 @@ async fn finished_sample_job(h: &Harness) -> Job {
         domain::Outcome::Failed { kind: domain::ErrorKind::Http4xx, reason: "HTTP 404".into(), analysis: None };
     store.record_outcome(&job.id, 0, &outcome, None, None, now_millis()).await.unwrap();
     let status = store.get_job(&job.id).await.unwrap().unwrap().status;
-    assert!(store.transition_job(&job.id, status, JobStatus::CompletedWithErrors, now_millis()).await.unwrap());
+    assert!(
+        store
+            .transition_job(&Job { status, ..job.clone() }, JobStatus::CompletedWithErrors, now_millis())
+            .await
+            .unwrap()
+    );
     job
 }
 

@@ -15,12 +15,14 @@ pub struct ErrorBody {
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// `malformed_request` (400), `unauthorized` (401), `not_found` (404), `conflict` (409),
-    /// `payload_too_large` (413), `validation_failed` (422), `internal_error` (500),
-    /// `not_ready` (503, with `Retry-After`).
+    /// `payload_too_large` (413), `validation_failed` (422), `over_limit` (429 with
+    /// `Retry-After`, or 422 when waiting would not help), `internal_error` (500), `not_ready`
+    /// (503, with `Retry-After`).
     pub code: &'static str,
     pub message: String,
     /// `null`; for `validation_failed`, the invalid fields (`[{"field", "message"}]`), or the
-    /// accepted/rejected lists when no URL was accepted.
+    /// accepted/rejected lists when no URL was accepted; for `over_limit`, the limit (`limit`,
+    /// `allowed`, `used`, `requested`, `retry_after_seconds`).
     #[schema(schema_with = details_schema)]
     pub details: Value,
 }
@@ -48,11 +50,12 @@ fn details_schema() -> utoipa::openapi::schema::Schema {
         .required("duplicates_removed");
     OneOfBuilder::new()
         .description(Some(
-            "`null`; for `validation_failed`, the invalid fields, or the accepted/rejected lists when no URL was accepted.",
+            "`null`; for `validation_failed`, the invalid fields, or the accepted/rejected lists when no URL was accepted; for `over_limit`, the limit run into.",
         ))
         .item(ObjectBuilder::new().schema_type(Type::Null))
         .item(ArrayBuilder::new().items(field))
         .item(unaccepted)
+        .item(domain::tenancy::OverLimit::schema())
         .into()
 }
 
@@ -73,6 +76,10 @@ pub enum ApiError {
     /// Something that will be there shortly (a finished job's export being written).
     #[error("{message}")]
     NotReady { message: String, retry_after_seconds: u32 },
+    /// A submission over one of the tenant's limits: `429` while waiting helps, otherwise
+    /// `422` (a job larger than a whole day allows).
+    #[error("{}", .0.message())]
+    OverLimit(domain::tenancy::OverLimit),
     #[error("internal error")]
     Internal(#[from] domain::Error),
 }
@@ -87,6 +94,8 @@ impl ApiError {
             ApiError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
             ApiError::NotReady { .. } => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
+            ApiError::OverLimit(over) if over.is_temporary() => (StatusCode::TOO_MANY_REQUESTS, "over_limit"),
+            ApiError::OverLimit(_) => (StatusCode::UNPROCESSABLE_ENTITY, "over_limit"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         }
     }
@@ -108,6 +117,7 @@ impl IntoResponse for ApiError {
         let (status, code) = self.status_and_code();
         let details = match &self {
             ApiError::Invalid { details, .. } => details.clone(),
+            ApiError::OverLimit(over) => serde_json::to_value(over).unwrap_or(Value::Null),
             ApiError::Internal(cause) => {
                 tracing::error!(error = %cause, "request failed");
                 Value::Null
@@ -116,6 +126,7 @@ impl IntoResponse for ApiError {
         };
         let retry_after = match &self {
             ApiError::NotReady { retry_after_seconds, .. } => Some(*retry_after_seconds),
+            ApiError::OverLimit(over) => over.retry_after_seconds,
             _ => None,
         };
         let body = ErrorBody { error: ErrorDetail { code, message: self.to_string(), details } };

@@ -38,6 +38,7 @@ where
         .route("/results/{id}", get(routes::results::results::<S, Q, E>))
         .route("/exports/{id}", get(routes::exports::exports::<S, Q, E>))
         .route("/cleanup", delete(routes::cleanup::cleanup::<S, Q, E>))
+        .route("/usage", get(routes::usage::usage::<S, Q, E>))
         .route("/queue/status", get(routes::queue_status::queue_status::<S, Q, E>))
         .route("/health", get(routes::health::health::<S, Q, E>))
         .route("/callback-secret", get(routes::callback_secret::callback_secret::<S, Q, E>))

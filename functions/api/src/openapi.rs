@@ -22,6 +22,7 @@ use crate::routes;
         routes::results::results,
         routes::exports::exports,
         routes::queue_status::queue_status,
+        routes::usage::usage,
         routes::cleanup::cleanup,
         routes::health::health,
         routes::callback_secret::callback_secret,

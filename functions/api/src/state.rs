@@ -4,7 +4,7 @@ use aws::config::QueueUrls;
 use aws::exports::ExportFiles;
 use aws::queue::TaskQueue;
 use domain::AddressPolicy;
-use store::{Jobs, KeyStore, Reports};
+use store::{Jobs, KeyStore, Reports, Tenancy};
 
 /// Everything a request handler needs, built once per container.
 pub struct AppState<S, Q, E> {
@@ -28,13 +28,16 @@ pub struct ApiSettings {
     pub http: reqwest::Client,
     /// Whether the deployment has a PageSpeed Insights key (`auto` then means `psi`).
     pub psi_available: bool,
+    /// What each tenant may use unless its own item says otherwise.
+    pub tenant_limits: domain::tenancy::Limits,
 }
 
 pub type SharedState<S, Q, E> = Arc<AppState<S, Q, E>>;
 
-/// What the handlers need of a store: jobs, finished jobs' reports and API keys.
-pub trait Store: Jobs + Reports + KeyStore + 'static {}
-impl<T: Jobs + Reports + KeyStore + 'static> Store for T {}
+/// What the handlers need of a store: jobs, finished jobs' reports, API keys, and each
+/// tenant's limits and usage.
+pub trait Store: Jobs + Reports + KeyStore + Tenancy + 'static {}
+impl<T: Jobs + Reports + KeyStore + Tenancy + 'static> Store for T {}
 
 /// What the handlers need of a queue.
 pub trait Queue: TaskQueue + 'static {}

@@ -34,6 +34,7 @@ pub fn app(store: MemoryStore) -> Router {
         max_url_timeout_seconds: 840,
         http: net::safe_client::safe_client(policy).unwrap(),
         psi_available: false,
+        tenant_limits: domain::tenancy::Limits::DEFAULT,
     };
     crate::app(AppState { store, queue: MemoryQueue::new(), exports: MemoryExports::default(), settings })
 }
@@ -60,6 +61,20 @@ impl Answer {
 pub async fn call(app: &Router, method: &str, uri: &str) -> Answer {
     let request =
         Request::builder().method(method).uri(format!("{BASE_PATH}{uri}")).header("x-api-key", KEY).body(Body::empty());
+    let response = app.clone().oneshot(request.unwrap()).await.unwrap();
+    let (status, headers) = (response.status(), response.headers().clone());
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap().to_vec();
+    Answer { status, headers, body }
+}
+
+/// A POST of `body` as JSON with the fixture's key.
+pub async fn post_json(app: &Router, uri: &str, body: &Value) -> Answer {
+    let request = Request::builder()
+        .method("POST")
+        .uri(format!("{BASE_PATH}{uri}"))
+        .header("x-api-key", KEY)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()));
     let response = app.clone().oneshot(request.unwrap()).await.unwrap();
     let (status, headers) = (response.status(), response.headers().clone());
     let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap().to_vec();

@@ -41,7 +41,12 @@ async fn job(exporter: &Exporter<MemoryStore, MemoryExports>, n: u32, finish: bo
         store.record_outcome(&job.id, seq, &outcome, None, None, 2).await.unwrap();
     }
     if finish {
-        assert!(store.transition_job(&job.id, JobStatus::Pending, JobStatus::CompletedWithErrors, 3).await.unwrap());
+        assert!(
+            store
+                .transition_job(&Job { status: JobStatus::Pending, ..job.clone() }, JobStatus::CompletedWithErrors, 3)
+                .await
+                .unwrap()
+        );
     }
     store.get_job(&job.id).await.unwrap().unwrap()
 }

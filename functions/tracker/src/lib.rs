@@ -190,7 +190,7 @@ where
         let Some(next) = job.next_status() else {
             return Ok(false);
         };
-        let moved = self.store.transition_job(&job.id, job.status, next, now_millis()).await?;
+        let moved = self.store.transition_job(job, next, now_millis()).await?;
         if moved {
             tracing::info!(from = %job.status, to = %next, "job status changed");
         } else {

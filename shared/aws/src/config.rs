@@ -34,6 +34,8 @@ pub struct Config {
     pub export_queue_url: Option<String>,
     /// The queue the tracker hands callback deliveries to, for the callbacks function.
     pub callback_queue_url: Option<String>,
+    /// What each tenant may use unless its own item says otherwise.
+    pub tenant_limits: domain::tenancy::Limits,
 }
 
 /// Where the PageSpeed Insights key is kept, never the key itself.
@@ -157,6 +159,7 @@ impl Config {
             export_queue_url: lookup("EXPORT_QUEUE_URL").filter(|v| !v.trim().is_empty()),
             callback_queue_url: lookup("CALLBACK_QUEUE_URL").filter(|v| !v.trim().is_empty()),
             reconcile_after_seconds: number(&lookup, "RECONCILE_AFTER_SECONDS", 600, 1..=86_400)?,
+            tenant_limits: tenant_limits(&lookup)?,
             psi: match lookup("PSI_API_KEY_SOURCE").filter(|v| !v.trim().is_empty()) {
                 None => None,
                 Some(source) => Some(PsiConfig {
@@ -174,6 +177,26 @@ impl Config {
             },
         })
     }
+}
+
+/// The deployment's per-tenant defaults, each from its variable.
+fn tenant_limits(lookup: &impl Fn(&str) -> Option<String>) -> Result<domain::tenancy::Limits, Error> {
+    use domain::tenancy::{Limit, Limits};
+    let read = |limit: Limit| -> Result<u64, Error> {
+        let name = limit.env_name();
+        match lookup(name).as_deref().map(str::trim) {
+            None | Some("") => Ok(Limits::DEFAULT.value(limit)),
+            Some(text) => text.parse().ok().filter(|n| limit.range().contains(n)).ok_or_else(|| {
+                Error::Config(format!("{name} must be a whole number in {:?}, not {text:?}", limit.range()))
+            }),
+        }
+    };
+    let small = |limit: Limit| read(limit).map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+    Ok(Limits {
+        max_active_jobs: small(Limit::ActiveJobs)?,
+        max_urls_per_day: read(Limit::UrlsPerDay)?,
+        max_in_flight: small(Limit::InFlight)?,
+    })
 }
 
 fn number(
@@ -220,6 +243,20 @@ mod tests {
         assert_eq!(config.psi, None, "no key source: no PageSpeed Insights");
         assert_eq!((config.exports_bucket, config.export_queue_url), (None, None), "no exports");
         assert_eq!(config.callback_queue_url, None, "no callbacks");
+        assert_eq!(config.tenant_limits, domain::tenancy::Limits::DEFAULT);
+    }
+
+    #[test]
+    fn reads_the_tenants_default_limits_within_their_ranges() {
+        let mut pairs = BASE.to_vec();
+        pairs.push(("TENANT_MAX_ACTIVE_JOBS", "3"));
+        pairs.push(("TENANT_MAX_URLS_PER_DAY", "5000000000"));
+        let err = Config::from_lookup(env(&pairs)).unwrap_err().to_string();
+        assert!(err.contains("TENANT_MAX_URLS_PER_DAY must be a whole number in 1..=1000000000"), "{err}");
+        pairs.pop();
+        pairs.push(("TENANT_MAX_IN_FLIGHT", "7"));
+        let limits = Config::from_lookup(env(&pairs)).unwrap().tenant_limits;
+        assert_eq!((limits.max_active_jobs, limits.max_urls_per_day, limits.max_in_flight), (3, 250_000, 7));
     }
 
     #[test]

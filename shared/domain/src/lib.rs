@@ -19,6 +19,7 @@ pub mod report;
 pub mod retry;
 pub mod settings;
 pub mod task;
+pub mod tenancy;
 pub mod time;
 pub mod timeouts;
 pub mod view;

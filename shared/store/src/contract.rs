@@ -20,6 +20,8 @@ use domain::{
     JobStatus, Strategy, Tenant, UrlStatus,
 };
 
+use domain::tenancy::{Limit, LimitOverrides, Limits, Usage};
+
 use crate::{ClaimRequest, JobStore, OutcomeRecord};
 
 /// A store to run the cases on, and what to do with it afterwards.
@@ -64,6 +66,7 @@ macro_rules! store_contract {
             keys_and_callback_secrets_are_kept_per_tenant,
             a_callback_delivery_is_kept_on_its_job_latest_attempt_first,
             the_sweep_cursor_is_kept_until_cleared,
+            a_tenant_is_held_to_its_limits_and_a_finished_job_frees_its_place,
         );
     };
     (@cases $setup:expr; $($case:ident),+ $(,)?) => {
@@ -363,7 +366,12 @@ pub async fn bulk_cancellation_takes_only_what_has_not_started<S: JobStore>(stor
     let stored = job(store, &j.id).await;
     assert_eq!((stored.counters.queued, stored.counters.succeeded, stored.counters.cancelled), (0, 1, 59));
     assert_eq!(stored.next_status(), Some(JobStatus::Cancelled));
-    assert!(store.transition_job(&j.id, JobStatus::Cancelling, JobStatus::Cancelled, T0 + 5).await.expect("move"));
+    assert!(
+        store
+            .transition_job(&Job { status: JobStatus::Cancelling, ..j.clone() }, JobStatus::Cancelled, T0 + 5)
+            .await
+            .expect("move")
+    );
     let finished = job(store, &j.id).await;
     assert_eq!((finished.status, finished.finished_at), (JobStatus::Cancelled, Some(T0 + 5)));
     assert_counters_match_tasks(store, &j.id).await;
@@ -378,7 +386,10 @@ pub async fn a_cancel_request_answers_for_every_status<S: JobStore>(store: &S) {
     let done = job_of(store, "acme", 1, 1).await;
     claimed(store, &done.id, 0, T0).await;
     store.record_outcome(&done.id, 0, &succeeded(), None, None, T0 + 1).await.expect("record");
-    store.transition_job(&done.id, JobStatus::Pending, JobStatus::Completed, T0 + 2).await.expect("move");
+    store
+        .transition_job(&Job { status: JobStatus::Pending, ..done.clone() }, JobStatus::Completed, T0 + 2)
+        .await
+        .expect("move");
     assert_eq!(
         store.request_cancel(&done.id, T0 + 3).await.expect("cancel"),
         Cancel::AlreadyFinished(JobStatus::Completed)
@@ -390,16 +401,30 @@ pub async fn job_moves_follow_the_lifecycle<S: JobStore>(store: &S) {
     let j = job_of(store, "acme", 1, 1).await;
     let active = store.list_active_jobs(100, None).await.expect("active").items;
     assert!(active.contains(&j.id));
-    assert!(store.transition_job(&j.id, JobStatus::Pending, JobStatus::Processing, T0 + 1).await.expect("move"));
     assert!(
-        !store.transition_job(&j.id, JobStatus::Pending, JobStatus::Processing, T0 + 2).await.expect("stale"),
+        store
+            .transition_job(&Job { status: JobStatus::Pending, ..j.clone() }, JobStatus::Processing, T0 + 1)
+            .await
+            .expect("move")
+    );
+    assert!(
+        !store
+            .transition_job(&Job { status: JobStatus::Pending, ..j.clone() }, JobStatus::Processing, T0 + 2)
+            .await
+            .expect("stale"),
         "moved already"
     );
-    let illegal = store.transition_job(&j.id, JobStatus::Processing, JobStatus::Cancelled, T0 + 3).await;
+    let illegal =
+        store.transition_job(&Job { status: JobStatus::Processing, ..j.clone() }, JobStatus::Cancelled, T0 + 3).await;
     assert!(matches!(illegal, Err(Error::Conflict(_))), "{illegal:?}");
     let started = job(store, &j.id).await;
     assert_eq!((started.status, started.started_at, started.finished_at), (JobStatus::Processing, Some(T0 + 1), None));
-    assert!(store.transition_job(&j.id, JobStatus::Processing, JobStatus::Failed, T0 + 4).await.expect("move"));
+    assert!(
+        store
+            .transition_job(&Job { status: JobStatus::Processing, ..j.clone() }, JobStatus::Failed, T0 + 4)
+            .await
+            .expect("move")
+    );
     let finished = job(store, &j.id).await;
     assert_eq!(
         (finished.status, finished.started_at, finished.finished_at),
@@ -612,4 +637,56 @@ pub async fn the_sweep_cursor_is_kept_until_cleared<S: JobStore>(store: &S) {
     store.save_sweep_cursor(None).await.expect("clear");
     assert_eq!(store.sweep_cursor().await.expect("read"), None);
     store.save_sweep_cursor(None).await.expect("clearing twice is harmless");
+}
+
+pub async fn a_tenant_is_held_to_its_limits_and_a_finished_job_frees_its_place<S: JobStore>(store: &S) {
+    // A tenant of its own: the store may be shared with other cases.
+    let tenant = Tenant(format!("limits-{}", JobId::generate()));
+    let limits = Limits { max_active_jobs: 2, max_urls_per_day: 10, max_in_flight: 5 };
+    let new_job = |urls: u64, strategy: Strategy| {
+        let settings = JobSettings { strategy, batch_size: 1, ..JobSettings::default() };
+        Job::new(tenant.clone(), "limits".into(), settings, urls, T0)
+    };
+    let usage = |active_jobs: u32, urls_today: u64| Usage { active_jobs, urls_today };
+    assert_eq!(store.tenant_usage(&tenant, T0).await.expect("read").usage, Usage::default(), "nothing yet");
+
+    let first = new_job(2, Strategy::Both);
+    store.create_job_within(&first, &urls(2), &limits).await.expect("write").expect("fits");
+    assert_eq!(store.tenant_usage(&tenant, T0).await.expect("read").usage, usage(1, 4), "2 URLs x 2 form factors");
+    let second = new_job(6, Strategy::Mobile);
+    store.create_job_within(&second, &urls(6), &limits).await.expect("write").expect("fits exactly");
+
+    let third = new_job(1, Strategy::Mobile);
+    let over = store.create_job_within(&third, &urls(1), &limits).await.expect("write").expect_err("over");
+    assert_eq!((over.limit, over.allowed, over.used), (Limit::ActiveJobs, 2, 2), "{over:?}");
+    assert_eq!(store.get_job(&third.id).await.expect("read"), None, "nothing created");
+    assert_eq!(store.tenant_usage(&tenant, T0).await.expect("read").usage, usage(2, 10), "nothing counted");
+
+    // Finishing a job frees its place, once; the day's count stays.
+    claimed(store, &first.id, 0, T0).await;
+    let stored = job(store, &first.id).await;
+    assert!(store.transition_job(&stored, JobStatus::Processing, T0 + 1).await.expect("move"));
+    assert_eq!(store.tenant_usage(&tenant, T0).await.expect("read").usage, usage(2, 10), "still running");
+    store.request_cancel(&first.id, T0 + 2).await.expect("cancel");
+    let cancelling = job(store, &first.id).await;
+    store.cancel_queued(&first.id, T0 + 3, Duration::from_secs(20)).await.expect("cancel queued");
+    store.record_outcome(&first.id, 0, &succeeded(), None, None, T0 + 4).await.expect("record");
+    assert!(store.transition_job(&cancelling, JobStatus::Cancelled, T0 + 5).await.expect("finish"));
+    assert!(!store.transition_job(&cancelling, JobStatus::Cancelled, T0 + 6).await.expect("again"), "moved once");
+    assert_eq!(store.tenant_usage(&tenant, T0).await.expect("read").usage, usage(1, 10));
+
+    // A place for a job again, but not for its URLs today; tomorrow they fit.
+    let over = store.create_job_within(&third, &urls(1), &limits).await.expect("write").expect_err("over");
+    assert_eq!((over.limit, over.allowed, over.used, over.requested), (Limit::UrlsPerDay, 10, 10, 1), "{over:?}");
+    let tomorrow = Job { created_at: T0 + 86_400_000, ..third.clone() };
+    store.create_job_within(&tomorrow, &urls(1), &limits).await.expect("write").expect("a new day");
+    assert_eq!(store.tenant_usage(&tenant, T0 + 86_400_000).await.expect("read").usage, usage(2, 1));
+
+    // The tenant's own limits are kept for it alone.
+    assert_eq!(store.tenant_usage(&tenant, T0).await.expect("read").overrides, LimitOverrides::default());
+    let own = LimitOverrides { max_active_jobs: Some(7), max_urls_per_day: None, max_in_flight: Some(3) };
+    store.set_limit_overrides(&tenant, &own).await.expect("set");
+    assert_eq!(store.tenant_usage(&tenant, T0).await.expect("read").overrides, own);
+    let other = Tenant(format!("other-{}", JobId::generate()));
+    assert_eq!(store.tenant_usage(&other, T0).await.expect("read").overrides, LimitOverrides::default());
 }

@@ -3,7 +3,8 @@
 //! The traits are cut by caller, each as small as its caller needs: [`Jobs`] for the API
 //! (create, list, cancel, delete), [`TaskWork`] for the analyzer (claim, record, retry),
 //! [`Tracking`] for the tracker (status moves, bulk cancellation, the reconciler's sweep),
-//! [`KeyStore`] for API keys and callback secrets, [`Reports`] for what is kept of a
+//! [`KeyStore`] for API keys and callback secrets, [`Tenancy`] for each tenant's limits and
+//! usage, [`Reports`] for what is kept of a
 //! finished job, and [`Lookup`] (one job, one task) under
 //! the first and third. [`JobStore`] is all of them, for tests and the contract suite.
 //!
@@ -24,6 +25,7 @@ use std::time::Duration;
 use domain::callback::CallbackDelivery;
 pub use domain::lifecycle::{Cancel, Claim, Outcome, Recorded};
 use domain::report::JobReport;
+use domain::tenancy::{LimitOverrides, Limits, OverLimit, TenantUsage};
 use domain::time::Millis;
 use domain::{Analysis, CacheKey, CleanUrl, Error, ErrorKind, Job, JobId, JobStatus, Tenant, UrlStatus, UrlTask};
 pub use dynamo::DynamoStore;
@@ -32,7 +34,7 @@ pub use quota::{DynamoQuota, MemoryQuota};
 
 /// Every store trait, for code that calls more than one (`use store::prelude::*`).
 pub mod prelude {
-    pub use crate::{CallbackLog, JobStore, Jobs, KeyStore, Lookup, Reports, TaskWork, Tracking};
+    pub use crate::{CallbackLog, JobStore, Jobs, KeyStore, Lookup, Reports, TaskWork, Tenancy, Tracking};
 }
 
 /// One URL of a batch of claims: claimed for `lease` from the batch's `now`.
@@ -69,8 +71,22 @@ pub trait Lookup: Send + Sync {
 
 /// What the API does with jobs.
 pub trait Jobs: Lookup {
-    /// Writes the job and one task per URL (all `queued`, the first window released).
-    fn create_job(&self, job: &Job, urls: &[CleanUrl]) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Writes the job and one task per URL (all `queued`, the first window released), and
+    /// counts the job against its tenant's `limits` (its unfinished jobs, its analyses today)
+    /// in the same write; nothing is created when it does not fit.
+    fn create_job_within(
+        &self,
+        job: &Job,
+        urls: &[CleanUrl],
+        limits: &Limits,
+    ) -> impl Future<Output = Result<Result<(), OverLimit>, Error>> + Send;
+
+    /// `create_job_within` without limits (the job is still counted as its tenant's).
+    fn create_job(&self, job: &Job, urls: &[CleanUrl]) -> impl Future<Output = Result<(), Error>> + Send {
+        async move {
+            self.create_job_within(job, urls, &Limits::UNLIMITED).await?.map_err(|over| Error::Conflict(over.message()))
+        }
+    }
 
     /// A tenant's jobs, newest first, optionally only those in `status`, starting after
     /// the job `after`.
@@ -194,14 +210,10 @@ pub trait TaskWork: Send + Sync {
 
 /// What the tracker does: moves jobs, cancels in bulk, and sweeps for lost messages.
 pub trait Tracking: Lookup {
-    /// Moves a job from `from` to `to`; `false` when it was no longer in `from`.
-    fn transition_job(
-        &self,
-        id: &JobId,
-        from: JobStatus,
-        to: JobStatus,
-        now: Millis,
-    ) -> impl Future<Output = Result<bool, Error>> + Send;
+    /// Moves `job` from the status it has to `to` (a finished job leaves its tenant's
+    /// unfinished jobs in the same write); `false` when it was no longer in that status.
+    fn transition_job(&self, job: &Job, to: JobStatus, now: Millis)
+    -> impl Future<Output = Result<bool, Error>> + Send;
 
     /// Marks the still-queued URLs of a cancelling job `cancelled`, in batched transactions
     /// that count them on the job, for at most `budget`; returns how many it cancelled.
@@ -249,6 +261,20 @@ pub trait KeyStore: Send + Sync {
     fn callback_secret(&self, tenant: &Tenant) -> impl Future<Output = Result<String, Error>> + Send;
 }
 
+/// Each tenant's own limits and what it uses of them, for the API.
+pub trait Tenancy: Send + Sync {
+    /// The tenant's overrides of the deployment's limits and its usage at `now` (its
+    /// unfinished jobs, its analyses submitted today), in one read.
+    fn tenant_usage(&self, tenant: &Tenant, now: Millis) -> impl Future<Output = Result<TenantUsage, Error>> + Send;
+
+    /// Keeps the limits the tenant has its own values for; the others follow the deployment.
+    fn set_limit_overrides(
+        &self,
+        tenant: &Tenant,
+        overrides: &LimitOverrides,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
 /// The report kept beside a finished job (its complete summary and where its exports are):
 /// written by the exporter, read by the API's pages, deleted with the job.
 pub trait Reports: Send + Sync {
@@ -270,5 +296,5 @@ pub trait CallbackLog: Send + Sync {
 }
 
 /// A store that does everything: both implementations are one.
-pub trait JobStore: Jobs + TaskWork + Tracking + KeyStore + Reports + CallbackLog {}
-impl<T: Jobs + TaskWork + Tracking + KeyStore + Reports + CallbackLog> JobStore for T {}
+pub trait JobStore: Jobs + TaskWork + Tracking + KeyStore + Reports + CallbackLog + Tenancy {}
+impl<T: Jobs + TaskWork + Tracking + KeyStore + Reports + CallbackLog + Tenancy> JobStore for T {}

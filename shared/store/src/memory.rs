@@ -11,8 +11,11 @@ use domain::{Analysis, CacheKey, CachedFrom, CleanUrl, ErrorKind, Job, JobId, Jo
 
 use domain::callback::CallbackDelivery;
 use domain::report::JobReport;
+use domain::tenancy::{self, LimitOverrides, Limits, OverLimit, TenantUsage, Usage};
 
-use crate::{CallbackLog, Cancel, Claim, Jobs, KeyStore, Lookup, Outcome, Page, Recorded, Reports, TaskWork, Tracking};
+use crate::{
+    CallbackLog, Cancel, Claim, Jobs, KeyStore, Lookup, Outcome, Page, Recorded, Reports, TaskWork, Tenancy, Tracking,
+};
 use domain::Error;
 use domain::time::Millis;
 
@@ -27,6 +30,19 @@ struct State {
     cache: HashMap<String, Vec<(Millis, JobId, u32)>>,
     reports: HashMap<JobId, JobReport>,
     sweep_cursor: Option<JobId>,
+    /// Each tenant's unfinished jobs, its analyses per UTC day, and its own limits.
+    active: HashMap<Tenant, std::collections::HashSet<JobId>>,
+    days: HashMap<(Tenant, String), u64>,
+    overrides: HashMap<Tenant, LimitOverrides>,
+}
+
+impl State {
+    fn usage(&self, tenant: &Tenant, now: Millis) -> Usage {
+        Usage {
+            active_jobs: self.active.get(tenant).map_or(0, |ids| u32::try_from(ids.len()).unwrap_or(u32::MAX)),
+            urls_today: self.days.get(&(tenant.clone(), tenancy::usage_day(now))).copied().unwrap_or(0),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -64,16 +80,27 @@ impl Lookup for MemoryStore {
 }
 
 impl Jobs for MemoryStore {
-    async fn create_job(&self, job: &Job, urls: &[CleanUrl]) -> Result<(), Error> {
+    async fn create_job_within(
+        &self,
+        job: &Job,
+        urls: &[CleanUrl],
+        limits: &Limits,
+    ) -> Result<Result<(), OverLimit>, Error> {
         let mut state = self.state()?;
         if state.jobs.contains_key(&job.id) {
             return Err(Error::Conflict(format!("job {} exists", job.id)));
+        }
+        let analyses = tenancy::analyses(&job.settings, job.counters.total);
+        if let Err(over) = tenancy::admit(limits, &state.usage(&job.tenant, job.created_at), analyses, job.created_at) {
+            return Ok(Err(over));
         }
         for (seq, url) in (0..).zip(urls) {
             state.tasks.insert((job.id.clone(), seq), UrlTask::queued(job, seq, url.as_str().to_owned()));
         }
         state.jobs.insert(job.id.clone(), job.clone());
-        Ok(())
+        state.active.entry(job.tenant.clone()).or_default().insert(job.id.clone());
+        *state.days.entry((job.tenant.clone(), tenancy::usage_day(job.created_at))).or_default() += analyses;
+        Ok(Ok(()))
     }
 
     async fn list_jobs(
@@ -250,15 +277,19 @@ impl TaskWork for MemoryStore {
 }
 
 impl Tracking for MemoryStore {
-    async fn transition_job(&self, id: &JobId, from: JobStatus, to: JobStatus, now: Millis) -> Result<bool, Error> {
+    async fn transition_job(&self, job: &Job, to: JobStatus, now: Millis) -> Result<bool, Error> {
+        let from = job.status;
         if !from.can_become(to) {
             return Err(Error::Conflict(format!("a job cannot go from {from} to {to}")));
         }
         let mut state = self.state()?;
-        let Some(job) = state.jobs.get_mut(id).filter(|job| job.status == from) else {
+        let Some(stored) = state.jobs.get_mut(&job.id).filter(|stored| stored.status == from) else {
             return Ok(false);
         };
-        job.enter(to, now);
+        stored.enter(to, now);
+        if let Some(active) = state.active.get_mut(&job.tenant).filter(|_| to.is_finished()) {
+            active.remove(&job.id);
+        }
         Ok(true)
     }
 
@@ -360,6 +391,19 @@ impl CallbackLog for MemoryStore {
 }
 
 /// The contract every store keeps, on this one.
+impl Tenancy for MemoryStore {
+    async fn tenant_usage(&self, tenant: &Tenant, now: Millis) -> Result<TenantUsage, Error> {
+        let state = self.state()?;
+        let overrides = state.overrides.get(tenant).copied().unwrap_or_default();
+        Ok(TenantUsage { overrides, usage: state.usage(tenant, now) })
+    }
+
+    async fn set_limit_overrides(&self, tenant: &Tenant, overrides: &LimitOverrides) -> Result<(), Error> {
+        self.state()?.overrides.insert(tenant.clone(), *overrides);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod contract {
     crate::store_contract!(crate::contract::memory());

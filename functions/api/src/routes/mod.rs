@@ -9,3 +9,4 @@ pub mod progress;
 pub mod queue_status;
 pub mod results;
 pub mod start;
+pub mod usage;

@@ -7,6 +7,9 @@
 //! | job report | `JOB#<job id>` | `JOB#REPORT` | — (`report`: the finished job's summary and exports, as JSON) |
 //! | API key | `KEY#<sha-256 of the key>` | `KEY` | — |
 //! | callback secret | `TENANT#<tenant>` | `SECRET` | — |
+//! | tenant's limits | `TENANT#<tenant>` | `LIMITS` | — (`max_active_jobs`, `max_urls_per_day`, `max_in_flight`: where it differs from the deployment) |
+//! | tenant's jobs | `TENANT#<tenant>` | `USAGE` | — (`active`: the string set of its unfinished jobs' ids) |
+//! | tenant's day | `TENANT#<tenant>` | `DAY#<yyyy-mm-dd>` | — (`analyses` submitted that UTC day; expires two days later) |
 //!
 //! A job's URLs are one Query on `pk` (`begins_with(sk, "URL#")`), a tenant's jobs one Query
 //! on the GSI, newest first. `expires_at` is the TTL attribute.
@@ -57,6 +60,14 @@ pub const REPORT_SK: &str = "JOB#REPORT";
 pub const KEY_SK: &str = "KEY";
 /// A tenant's callback signing secret lives at `TENANT#<tenant>` / `SECRET`.
 pub const SECRET_SK: &str = "SECRET";
+
+/// A tenant's own limits, its unfinished jobs, and each day's count sit beside its secret.
+pub const LIMITS_SK: &str = "LIMITS";
+pub const USAGE_SK: &str = "USAGE";
+
+pub fn day_sk(day: &str) -> String {
+    format!("DAY#{day}")
+}
 
 pub fn key_pk(hash: &str) -> String {
     format!("KEY#{hash}")

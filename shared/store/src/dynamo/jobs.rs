@@ -2,6 +2,7 @@
 //! jobs and a job's URLs, requesting a cancellation, deleting, and the health check's ping.
 
 use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
+use domain::tenancy::{Limits, OverLimit};
 use domain::time::Millis;
 use domain::{Cancel, CleanUrl, Error, Job, JobId, JobStatus, Tenant, UrlStatus, UrlTask};
 use futures::{StreamExt, TryStreamExt};
@@ -34,9 +35,16 @@ pub(super) fn job_index_start(id: &JobId, pk_name: &str, pk_value: String, sk_na
 }
 
 impl Jobs for DynamoStore {
-    async fn create_job(&self, job: &Job, urls: &[CleanUrl]) -> Result<(), Error> {
+    async fn create_job_within(
+        &self,
+        job: &Job,
+        urls: &[CleanUrl],
+        limits: &Limits,
+    ) -> Result<Result<(), OverLimit>, Error> {
         // Tasks first, the job item last: a job never exists without all its tasks, and an
-        // interrupted creation leaves only orphan tasks, which expire.
+        // interrupted creation leaves only orphan tasks, which expire. The same goes for a
+        // job that a limit refuses at the last moment (a concurrent submission took the
+        // room the caller saw): the caller checks the limits first, so that is rare.
         let expires_at = self.expiry(job.created_at, 7);
         // Each batch's items are built when it is sent, so a 10 000-URL job never holds more
         // than the batches in flight as DynamoDB items (building all first peaked at 51 MB).
@@ -55,15 +63,7 @@ impl Jobs for DynamoStore {
             .buffer_unordered(WRITE_PARALLELISM)
             .try_collect::<()>()
             .await?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(&JobItem::from_job(job, job.created_at))?))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(|e| Error::store("PutItem", e))?;
-        Ok(())
+        self.put_counted_job(job, to_item(&JobItem::from_job(job, job.created_at))?, limits).await
     }
 
     async fn list_jobs(

@@ -12,6 +12,7 @@ mod keys;
 mod moves;
 mod reports;
 mod tasks;
+mod tenancy;
 mod tracking;
 
 use std::collections::HashMap;

@@ -21,6 +21,7 @@ pub(super) struct Expression {
     set: Vec<String>,
     add: Vec<String>,
     remove: Vec<String>,
+    delete: Vec<String>,
     names: HashMap<String, String>,
     values: HashMap<String, AttributeValue>,
 }
@@ -43,6 +44,12 @@ impl Expression {
 
     pub(super) fn remove(mut self, attribute: impl Into<String>) -> Self {
         self.remove.push(attribute.into());
+        self
+    }
+
+    /// `DELETE set :values`: takes elements out of a set (those absent change nothing).
+    pub(super) fn remove_from_set(mut self, clause: impl Into<String>) -> Self {
+        self.delete.push(clause.into());
         self
     }
 
@@ -76,6 +83,9 @@ impl Expression {
         }
         if !self.remove.is_empty() {
             parts.push(format!("REMOVE {}", self.remove.join(", ")));
+        }
+        if !self.delete.is_empty() {
+            parts.push(format!("DELETE {}", self.delete.join(", ")));
         }
         parts.join(" ")
     }

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use domain::lifecycle::CANCEL_QUEUED;
 use domain::retry::backoff;
 use domain::time::Millis;
-use domain::{Error, JobId, JobStatus, UrlStatus, UrlTask};
+use domain::{Error, Job, JobId, JobStatus, UrlStatus, UrlTask};
 
 use super::items::{ACTIVE_INDEX, ACTIVE_PK, OPEN_INDEX, SWEEP_PK, SWEEP_SK, TaskItem, job_pk};
 use super::jobs::job_index_start;
@@ -24,7 +24,8 @@ const CANCEL_BATCH: usize = 25;
 const MAX_CANCEL_CONFLICTS: u32 = 20;
 
 impl Tracking for DynamoStore {
-    async fn transition_job(&self, id: &JobId, from: JobStatus, to: JobStatus, now: Millis) -> Result<bool, Error> {
+    async fn transition_job(&self, job: &Job, to: JobStatus, now: Millis) -> Result<bool, Error> {
+        let from = job.status;
         if !from.can_become(to) {
             return Err(Error::Conflict(format!("a job cannot go from {from} to {to}")));
         }
@@ -38,15 +39,18 @@ impl Tracking for DynamoStore {
         if to.marks_started() {
             update = update.set("started_at = if_not_exists(started_at, :now)");
         }
-        if to.is_finished() {
-            // Leaving the active-jobs index: the reconciler no longer looks at it.
-            update = update
-                .set("finished_at = :now, expires_at = :expires")
-                .value(":expires", av_n(self.expiry(now, 0)))
-                .remove("gsi2pk")
-                .remove("gsi2sk");
+        if !to.is_finished() {
+            return applied(update.update_item(self, Self::job_key(&job.id)).await);
         }
-        applied(update.update_item(self, Self::job_key(id)).await)
+        // Leaving the active-jobs index (the reconciler no longer looks at it) and the
+        // tenant's unfinished jobs (a place for its next one), together.
+        update = update
+            .set("finished_at = :now, expires_at = :expires")
+            .value(":expires", av_n(self.expiry(now, 0)))
+            .remove("gsi2pk")
+            .remove("gsi2sk");
+        let items = vec![update.update(&self.table, Self::job_key(&job.id))?, self.uncount_job(job)?];
+        Ok(self.transact(items).await?.is_none())
     }
 
     async fn cancel_queued(&self, id: &JobId, now: Millis, budget: Duration) -> Result<u64, Error> {

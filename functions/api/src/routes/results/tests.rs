@@ -39,7 +39,12 @@ async fn job(store: &MemoryStore, n: u32, measured: u32, blob_bytes: usize) -> J
 /// A finished job of `n` URLs with its report written, as the exporter leaves it.
 async fn exported(store: &MemoryStore, n: u32) -> Job {
     let job = job(store, n, n, 10).await;
-    assert!(store.transition_job(&job.id, JobStatus::Pending, JobStatus::Completed, 3).await.unwrap());
+    assert!(
+        store
+            .transition_job(&Job { status: JobStatus::Pending, ..job.clone() }, JobStatus::Completed, 3)
+            .await
+            .unwrap()
+    );
     let exports = ExportFormat::ALL
         .iter()
         .map(|f| ExportFile { format: *f, key: f.object_key(&job.id), bytes: 1_000, rows: u64::from(n) })
@@ -126,7 +131,12 @@ async fn a_large_job_without_files_says_why_and_when() {
     let small = job(&store, 20, 20, 10).await;
     store.request_cancel(&finished.id, 5).await.unwrap();
     store.cancel_queued(&finished.id, 6, Duration::from_secs(5)).await.unwrap();
-    assert!(store.transition_job(&finished.id, JobStatus::Cancelling, JobStatus::Cancelled, 7).await.unwrap());
+    assert!(
+        store
+            .transition_job(&Job { status: JobStatus::Cancelling, ..finished.clone() }, JobStatus::Cancelled, 7)
+            .await
+            .unwrap()
+    );
     let app = app(store);
 
     let answer = get(&app, &format!("/results/{}?format=csv", running.id)).await;

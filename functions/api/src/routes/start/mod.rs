@@ -10,6 +10,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use domain::settings::MAX_URLS;
+use domain::tenancy;
 use domain::time::{now_millis, rfc3339};
 use domain::{CleanUrl, Job, JobView, Rejected, TaskMessage, clean_batch, timeouts};
 use net::sitemap::{self, Expanded, SitemapLimits};
@@ -48,6 +49,12 @@ pub struct DryRunResponse {
     rejected: Vec<Rejected>,
     duplicates_removed: usize,
     effective_timeout_seconds: u32,
+    /// The URL analyses the job would count against the tenant's daily limit (URLs x runs x
+    /// form factors).
+    analyses: u64,
+    /// The limit the job would run into if it were submitted now; absent when it fits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    over_limit: Option<domain::tenancy::OverLimit>,
     #[serde(skip_serializing_if = "Option::is_none")]
     sitemap: Option<SitemapReport>,
 }
@@ -88,7 +95,9 @@ async fn expand_sitemap(settings: &crate::state::ApiSettings, sitemap_url: &str)
         (status = 400, description = "The body is not a JSON object", body = crate::error::ErrorBody),
         (status = 401, description = "No or unknown API key", body = crate::error::ErrorBody),
         (status = 413, description = "The body is over 6 MB", body = crate::error::ErrorBody),
-        (status = 422, description = "Invalid fields, an unreadable sitemap, or no URL accepted", body = crate::error::ErrorBody),
+        (status = 422, description = "Invalid fields, an unreadable sitemap, no URL accepted, or a job larger than the tenant's daily limit", body = crate::error::ErrorBody),
+        (status = 429, description = "Over one of the tenant's limits (unfinished jobs, URL analyses today): `details.limit` names it, `Retry-After` says when to try again",
+            body = crate::error::ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait before submitting again"))),
     ))]
 pub async fn start<S, Q, E>(
     State(state): State<SharedState<S, Q, E>>,
@@ -135,6 +144,13 @@ where
             }),
         });
     }
+    let now = now_millis();
+    // The tenant's limits are checked before anything is written, so a refused job costs
+    // one read; the write that creates the job holds it to them again.
+    let own = state.store.tenant_usage(&tenant, now).await?;
+    let limits = settings.tenant_limits.with(&own.overrides);
+    let analyses = tenancy::analyses(&submission.settings, batch.accepted.len() as u64);
+    let fits = tenancy::admit(&limits, &own.usage, analyses, now);
     if submission.dry_run {
         let response = DryRunResponse {
             dry_run: true,
@@ -146,15 +162,17 @@ where
                 submission.settings.timeout_seconds,
                 settings.max_url_timeout_seconds,
             ),
+            analyses,
+            over_limit: fits.err(),
             sitemap,
         };
         return Ok((StatusCode::OK, Json(response)).into_response());
     }
-    let now = now_millis();
+    fits.map_err(ApiError::OverLimit)?;
     let name = submission.name.unwrap_or_else(|| format!("batch {}", rfc3339(now)));
     let job = Job::new(tenant, name, submission.settings, batch.accepted.len() as u64, now)
         .cap_timeout(settings.max_url_timeout_seconds);
-    state.store.create_job(&job, &batch.accepted).await?;
+    state.store.create_job_within(&job, &batch.accepted, &limits).await?.map_err(ApiError::OverLimit)?;
     // Only the first window starts now; each URL that finishes releases the next one.
     let messages: Vec<TaskMessage> = batch
         .accepted
