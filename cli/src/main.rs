@@ -16,6 +16,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use domain::politeness::HOST_CONCURRENCY;
 use domain::settings::{BATCH_SIZE, Bounds, CACHE_TTL_SECONDS, MAX_NAME_CHARS, MAX_RETRIES, RUNS, TIMEOUT_SECONDS};
 use domain::{EngineChoice, JobStatus, Priority, Strategy, UrlStatus};
 use serde_json::{Map, Value, json};
@@ -112,6 +113,11 @@ struct Submit {
     runs: Option<u32>,
     #[arg(long, help = help(&CACHE_TTL_SECONDS, "Reuse your results up to this many seconds old"))]
     cache_ttl: Option<u32>,
+    #[arg(long, help = format!(
+        "{} to {}: the most URLs of one site analysed at once while this job runs, if fewer than the service's",
+        HOST_CONCURRENCY.min, HOST_CONCURRENCY.max
+    ))]
+    host_concurrency: Option<u32>,
     /// A PageSpeed Insights category besides performance (repeatable).
     #[arg(long = "category")]
     categories: Vec<String>,
@@ -260,6 +266,7 @@ fn submit_body(submit: Submit) -> Result<Value, CliError> {
         ("max_retries", submit.max_retries.map(Value::from)),
         ("runs", submit.runs.map(Value::from)),
         ("cache_ttl_seconds", submit.cache_ttl.map(Value::from)),
+        ("host_concurrency", submit.host_concurrency.map(Value::from)),
     ];
     for (field, value) in given {
         if let Some(value) = value {

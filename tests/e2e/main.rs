@@ -479,3 +479,60 @@ async fn a_tenant_over_its_limits_is_refused_with_429_naming_the_limit_until_the
     let (_, usage) = client.call(reqwest::Method::GET, &format!("{API}/usage"), Some(&key), None).await;
     assert_eq!(usage["usage"], json!({"active_jobs": 0, "urls_today": 12}), "{usage} (tenant {tenant:?})");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_at_one_host_keeps_to_its_places_and_another_tenant_is_not_held_up() {
+    let client = Client::new();
+    let victim = Site::start().await;
+    let elsewhere = Site::start().await;
+    let flood = client.new_tenant_key("flood").await;
+    let quiet = client.new_tenant_key("quiet").await;
+    let quiet_job = |tag: &'static str| {
+        let urls: Vec<String> = (0..5).map(|n| elsewhere.url(&format!("/page/{n}?{tag}"))).collect();
+        let (client, quiet) = (&client, &quiet);
+        async move {
+            let started = Instant::now();
+            let id = client.submit(quiet, json!({"urls": urls})).await;
+            let progress = client.progress_until(quiet, &id, Duration::from_secs(300), finished).await;
+            assert_eq!(count(&progress, "succeeded"), 5, "{progress}");
+            started.elapsed()
+        }
+    };
+    let alone = quiet_job("alone").await;
+
+    // One tenant: ten 300-URL jobs, all at one host, each with a window of 20.
+    let started = Instant::now();
+    let mut ids = Vec::new();
+    for job in 0..10 {
+        let urls: Vec<String> = (0..300).map(|n| victim.url(&format!("/held/{}", job * 300 + n))).collect();
+        ids.push(client.submit(&flood, json!({"urls": urls, "batch_size": 20})).await);
+    }
+    // Another tenant's small job while the flood is at its height.
+    client.progress_until(&flood, &ids[0], Duration::from_secs(300), |p| count(p, "succeeded") >= 20).await;
+    let during = quiet_job("during").await;
+    let (_, status) = client.call(reqwest::Method::GET, &format!("{API}/queue/status"), Some(&quiet), None).await;
+    eprintln!("waiting during the flood: {}", status["waiting"]);
+    assert!(status["waiting"]["host_busy"].as_u64().is_some_and(|n| n > 0), "{status}");
+    for id in &ids {
+        let progress = client.progress_until(&flood, id, Duration::from_secs(900), finished).await;
+        assert_eq!(
+            (progress["status"].as_str(), count(&progress, "succeeded")),
+            (Some("completed"), 300),
+            "{progress}"
+        );
+    }
+    eprintln!(
+        "3 000 URLs at one host: {:.1} s, at most {} at once; the other tenant's 5 URLs: {:.2} s alone, {:.2} s during the flood",
+        started.elapsed().as_secs_f64(),
+        victim.max_concurrent(),
+        alone.as_secs_f64(),
+        during.as_secs_f64()
+    );
+    let places = domain::politeness::HOST_CONCURRENCY.default as usize;
+    assert!((1..=places).contains(&victim.max_concurrent()), "the host saw {} at once", victim.max_concurrent());
+    assert_eq!(victim.hits(), 3_000, "every URL fetched exactly once");
+    // A small job's time alone is mostly the emulator's polling: a floor of 2 s keeps the
+    // comparison about the flood, not about noise.
+    let allowed = alone.max(Duration::from_secs(2)) * 3;
+    assert!(during <= allowed, "held up by the flood: {during:?} against {alone:?} alone");
+}

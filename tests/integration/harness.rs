@@ -63,6 +63,8 @@ impl Harness {
             queue: env.queue(),
             engine: HttpEngine::new(policy).expect("http engine"),
             queues: env.queues.clone(),
+            // Every URL of these tests is on the test's one local site: room for a whole window.
+            host_concurrency: domain::politeness::HOST_CONCURRENCY.max,
         };
         let tracker = Tracker {
             store: env.store(),

@@ -53,6 +53,8 @@ fn psi_deployment(h: &Harness, fake: &FakePsi, limits: QuotaLimits) -> (axum::Ro
             ),
         },
         queues: h.env.queues.clone(),
+        // Every URL of these tests is on the test's one local site: room for a whole window.
+        host_concurrency: domain::politeness::HOST_CONCURRENCY.max,
     };
     (router, analyzer)
 }

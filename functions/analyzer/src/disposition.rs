@@ -2,6 +2,8 @@
 
 use aws::metrics::{MetricLine, Unit};
 use domain::ErrorKind;
+use domain::time::Millis;
+use domain::waits::WaitReason;
 
 /// What became of one message.
 #[derive(Debug, PartialEq)]
@@ -19,8 +21,12 @@ pub(crate) enum Disposition {
     RetryLater,
     /// Another delivery holds the URL: this one looks again when that one's lease ends.
     Busy,
-    /// The engine's quota is full: a delayed copy of the message waits for it.
-    Deferred,
+    /// A delayed copy of the message waits until `until`: for the engine's quota or for the
+    /// URL's host.
+    Waiting {
+        reason: WaitReason,
+        until: Millis,
+    },
     /// The job is cancelling: the URL was marked `cancelled` without starting.
     Cancelled,
     /// Another delivery already recorded this URL.
@@ -34,6 +40,14 @@ pub(crate) enum Disposition {
 }
 
 impl Disposition {
+    /// Why and until when the URL waits, if it does.
+    pub(crate) fn wait(&self) -> Option<(WaitReason, Millis)> {
+        match self {
+            Disposition::Waiting { reason, until } => Some((*reason, *until)),
+            _ => None,
+        }
+    }
+
     /// Whether the message stays on the queue for another delivery.
     pub(crate) fn redeliver(&self) -> bool {
         matches!(self, Disposition::RetryLater | Disposition::Busy | Disposition::Unreadable | Disposition::Unavailable)
@@ -50,7 +64,13 @@ pub(crate) fn metric_line(results: &[(Disposition, Option<f64>)], released: usiz
     line.count("UrlsRetried", count(&|d| matches!(d, Disposition::RetryLater)));
     line.count("UrlsCancelled", count(&|d| matches!(d, Disposition::Cancelled)));
     line.count("UrlsReleased", released as u64);
-    line.count("UrlsDeferred", count(&|d| matches!(d, Disposition::Deferred)));
+    line.count("UrlsDeferred", count(&|d| matches!(d, Disposition::Waiting { .. })));
+    for reason in WaitReason::ALL {
+        line.count(
+            format!("Waits.{reason}"),
+            count(&|d| matches!(d, Disposition::Waiting { reason: r, .. } if r == reason)),
+        );
+    }
     line.count("Duplicates", count(&|d| matches!(d, Disposition::Duplicate | Disposition::Busy)));
     line.count("Unprocessable", count(&|d| matches!(d, Disposition::Unreadable | Disposition::Unavailable)));
     for kind in ErrorKind::ALL {

@@ -13,17 +13,19 @@ use aws::config::QueueUrls;
 use aws::queue::TaskQueue;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use domain::ErrorKind;
+use domain::politeness::{self, HostBusy, HostLease};
 use domain::retry::url_retry_delay;
 use domain::{Analysis, TaskMessage, timeouts};
 use engine::runs::{self, Plan};
 use engine::{Admission, EngineError, Engines};
 use futures::future::join_all;
-use store::{Claim, ClaimRequest, Outcome, OutcomeRecord, Recorded, TaskWork};
+use store::{Claim, ClaimRequest, Outcome, OutcomeRecord, Recorded, TaskWork, WaitLog};
 use tracing::Instrument;
 
 use crate::disposition::{Disposition, metric_line};
 use crate::group_commit::GroupCommit;
 use domain::time::now_millis;
+use domain::waits::{self, WaitReason};
 
 /// The longest a busy URL's duplicate waits before looking again (SQS allows 12 hours).
 const MAX_WAIT: Duration = Duration::from_secs(900);
@@ -39,6 +41,8 @@ pub struct Analyzer<S, Q, E> {
     pub queue: Q,
     pub engine: E,
     pub queues: QueueUrls,
+    /// URLs of one host analysed at once, fleet-wide ([`domain::politeness`]).
+    pub host_concurrency: u32,
 }
 
 /// The invocation's claims and results, each written for all its messages together.
@@ -61,7 +65,7 @@ struct Release {
 
 impl<S, Q, E> Analyzer<S, Q, E>
 where
-    S: TaskWork,
+    S: TaskWork + WaitLog,
     Q: TaskQueue,
     E: Engines,
 {
@@ -82,6 +86,11 @@ where
             releases.extend(release);
         }
         let released = self.release(releases).await;
+        // Counted for `GET /queue/status`: one write per reason and bucket, not per URL.
+        let notes = waits::notes(measured.iter().filter_map(|(disposition, _)| disposition.wait()));
+        if let Err(err) = self.store.note_waits(&notes).await {
+            tracing::warn!(error = %err, "could not count the waiting URLs");
+        }
         // EMF goes to stdout as a raw line: CloudWatch reads it from the function's log.
         println!("{}", metric_line(&measured, released).render(now_millis()));
         response
@@ -180,12 +189,23 @@ where
         &self,
         message: &TaskMessage,
         until: domain::time::Millis,
-        reason: &str,
+        reason: WaitReason,
     ) -> Result<Disposition, domain::Error> {
         let wait = Duration::from_millis(u64::try_from(until - now_millis()).unwrap_or(0)).max(Duration::from_secs(1));
         tracing::info!(wait_s = wait.as_secs(), %reason, "URL waits");
         self.queue.defer(self.queues.for_priority(message.priority), message, wait).await?;
-        Ok(Disposition::Deferred)
+        Ok(Disposition::Waiting { reason, until: until.max(now_millis() + 1_000) })
+    }
+
+    /// The URL's host had no place for it (or asked for a pause): it waits, longer each time
+    /// it finds the host busy, spread so that a crowd of waiters does not return at once.
+    async fn wait_for_host(&self, message: &TaskMessage, busy: HostBusy) -> Result<Disposition, domain::Error> {
+        // The golden ratio's fractions of successive positions are evenly spread in [0, 1).
+        let jitter = ((f64::from(message.seq) + f64::from(message.waits)) * 0.618_033_988_75).fract();
+        let until = politeness::busy_until(busy, message.waits, jitter, now_millis());
+        let reason = if busy.paused_until.is_some() { WaitReason::HostPaused } else { WaitReason::HostBusy };
+        let waiting = TaskMessage { waits: message.waits.saturating_add(1), ..message.clone() };
+        self.defer(&waiting, until, reason).await
     }
 
     async fn process(
@@ -202,21 +222,29 @@ where
             Some(_) => now_millis(),
             None => match self.engine.admit(message.engine, now_millis()).await? {
                 Admission::At(at) => at,
-                Admission::Wait { until, reason } => return self.defer(message, until, &reason).await,
+                Admission::Wait { until, reason } => {
+                    tracing::debug!(%reason, "the engine's quota is full");
+                    return self.defer(message, until, WaitReason::Quota).await;
+                }
             },
         };
         // The analysis stops at the URL's timeout or early enough to write its result before
         // Lambda ends the invocation; the lease covers both, so no other delivery starts the
-        // URL while this one may still record it.
+        // URL while this one may still record it, and so does its place at its host.
         let left = deadline.duration_since(std::time::SystemTime::now()).unwrap_or_default();
         let timeout = timeouts::analysis_time(message.timeout_seconds, left);
-        let attempt = match self.claim(message, record, timeout, writes).await? {
+        let lease = timeouts::lease(timeout);
+        let lease_end = now_millis() + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        // A reused result loads no page: it takes no place at the host.
+        let host = message.host_lease(lease_end, self.host_concurrency).filter(|_| cached.is_none());
+        let host = host.as_ref();
+        let attempt = match self.claim(message, record, lease, host, writes).await? {
             Ok(attempt) => attempt,
             Err(disposition) => return Ok(disposition),
         };
         if let Some(analysis) = cached {
             tracing::info!("an earlier result reused");
-            return self.record(message, Outcome::Succeeded(analysis), attempt, 0.0, writes).await;
+            return self.record(message, Outcome::Succeeded(analysis), attempt, 0.0, host, writes).await;
         }
         // The engine's quota slot: at most a few seconds ahead (the engine admits no later).
         let slot = Duration::from_millis(u64::try_from(start_at - now_millis()).unwrap_or(0));
@@ -237,19 +265,32 @@ where
             Ok(analysis) => Outcome::Succeeded(analysis),
             Err(EngineError { defer_until: Some(until), reason, .. }) => {
                 // The provider's quota, not the page: not an attempt, and no receive used.
-                self.store.release_claim(job_id, seq, now_millis()).await?;
-                return self.defer(message, until, &reason).await;
+                tracing::debug!(%reason, "the provider's quota is full");
+                self.store.release_claim(job_id, seq, host, now_millis()).await?;
+                return self.defer(message, until, WaitReason::Quota).await;
+            }
+            Err(EngineError { retry_after: Some(asked), reason, .. })
+                if host.is_some() && message.waits < politeness::MAX_HOST_WAITS =>
+            {
+                // The site asked for a pause: all its URLs get one, and this is no attempt.
+                let until = politeness::pause_until(asked, now_millis());
+                tracing::info!(%reason, pause_s = (until - now_millis()) / 1000, "the site asked for a pause");
+                if let Some(lease) = host {
+                    self.store.pause_host(&lease.host, until).await?;
+                }
+                self.store.release_claim(job_id, seq, host, now_millis()).await?;
+                return self.wait_for_host(message, HostBusy { paused_until: Some(until) }).await;
             }
             Err(err) if err.is_retryable() && attempt <= message.max_retries => {
                 let delay = url_retry_delay(attempt);
                 tracing::info!(attempt, reason = %err.reason, delay_s = delay.as_secs(), "retryable failure");
-                self.store.record_retry(job_id, seq, err.kind, &err.reason, now_millis()).await?;
+                self.store.record_retry(job_id, seq, err.kind, &err.reason, host, now_millis()).await?;
                 self.come_back_later(record, delay).await?;
                 return Ok(Disposition::RetryLater);
             }
             Err(err) => Outcome::Failed { kind: err.kind, reason: err.reason, analysis: err.analysis },
         };
-        self.record(message, outcome, attempt, analysis_ms, writes).await
+        self.record(message, outcome, attempt, analysis_ms, host, writes).await
     }
 
     /// The tenant's fresh result for this URL, when the job reuses results.
@@ -265,14 +306,15 @@ where
         &self,
         message: &TaskMessage,
         record: &SqsMessage,
-        timeout: Duration,
+        lease: Duration,
+        host: Option<&HostLease>,
         writes: &Writes,
     ) -> Result<Result<u32, Disposition>, domain::Error> {
         let (job_id, seq) = (&message.job_id, message.seq);
         let now = now_millis();
         // The attempt is the URL's own count, not SQS's receive count: a duplicate that only
         // waited, or a message the reconciler sent again, is not an attempt.
-        let request = ClaimRequest { job_id: job_id.clone(), seq, lease: timeouts::lease(timeout) };
+        let request = ClaimRequest { job_id: job_id.clone(), seq, lease, host: host.cloned() };
         let claim = writes
             .claims
             .submit(request, |claims| async move { self.store.claim_tasks(&claims, now_millis()).await })
@@ -290,7 +332,7 @@ where
                     analysis: None,
                 };
                 tracing::warn!(attempt, "URL given up after repeated crashes");
-                return self.record(message, outcome, attempt, 0.0, writes).await.map(Err);
+                return self.record(message, outcome, attempt, 0.0, host, writes).await.map(Err);
             }
             Ok(Claim::Reclaimed { attempt }) => attempt,
             Ok(Claim::AlreadyFinished(status)) => {
@@ -304,6 +346,7 @@ where
                 self.come_back_later(record, wait).await?;
                 return Ok(Err(Disposition::Busy));
             }
+            Ok(Claim::HostBusy(busy)) => return self.wait_for_host(message, busy).await.map(Err),
             Ok(Claim::JobCancelling(status)) => {
                 let cancelled = self.store.cancel_task(job_id, seq, status, now_millis()).await?;
                 tracing::info!(cancelled, "job is cancelling: URL not started");
@@ -318,14 +361,15 @@ where
         Ok(Ok(claimed))
     }
 
-    /// Records a URL's terminal outcome (releasing the next URL of its window), together
-    /// with the invocation's other results that are ready.
+    /// Records a URL's terminal outcome (releasing the next URL of its window and its place
+    /// at its host), together with the invocation's other results that are ready.
     async fn record(
         &self,
         message: &TaskMessage,
         outcome: Outcome,
         attempt: u32,
         analysis_ms: f64,
+        host: Option<&HostLease>,
         writes: &Writes,
     ) -> Result<Disposition, domain::Error> {
         let (job_id, seq) = (&message.job_id, message.seq);
@@ -341,6 +385,7 @@ where
             outcome,
             release: message.releases(),
             cache_key: message.cache_key(),
+            host: host.cloned(),
         };
         let recorded = writes
             .outcomes

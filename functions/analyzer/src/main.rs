@@ -35,6 +35,7 @@ async fn main() -> Result<(), Error> {
         queue: SqsQueue::new(requests.sqs(&sdk)),
         engine: EngineSet { http: HttpEngine::new(config.address_policy())?, psi },
         queues: config.queues.clone(),
+        host_concurrency: config.host_concurrency,
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let (analyzer, requests) = (Arc::clone(&analyzer), requests.clone());

@@ -13,7 +13,7 @@ use store::prelude::*;
 use super::*;
 
 /// Answers each URL with a scripted result: a path containing "retry" fails retryably,
-/// "gone" permanently, anything else succeeds.
+/// "gone" permanently, "pause" is a 429 asking for 5 s, anything else succeeds.
 struct ScriptedEngine;
 
 impl Engine for ScriptedEngine {
@@ -24,6 +24,9 @@ impl Engine for ScriptedEngine {
     async fn analyze(&self, url: &str, strategy: Strategy, _: Duration) -> Result<Analysis, EngineError> {
         if url.contains("retry") {
             Err(EngineError::new(ErrorKind::Http5xx, "HTTP 503 Service Unavailable"))
+        } else if url.contains("pause") {
+            let error = EngineError::new(ErrorKind::RateLimited, "HTTP 429 Too Many Requests (Retry-After: 5 s)");
+            Err(EngineError { retry_after: Some(Duration::from_secs(5)), ..error })
         } else if url.contains("gone") {
             Err(EngineError::new(ErrorKind::Http4xx, "HTTP 410 Gone"))
         } else {
@@ -46,6 +49,7 @@ fn analyzer() -> Analyzer<MemoryStore, MemoryQueue, ScriptedEngine> {
         queue: MemoryQueue::new(),
         engine: ScriptedEngine,
         queues: QueueUrls { high: "q/high".into(), normal: "q/normal".into(), low: "q/low".into() },
+        host_concurrency: 4,
     }
 }
 
@@ -333,6 +337,7 @@ async fn a_url_waiting_for_the_quota_is_deferred_without_a_claim_or_a_receive() 
         queue: MemoryQueue::new(),
         engine: Gated::default(),
         queues: QueueUrls { high: "q/high".into(), normal: "q/normal".into(), low: "q/low".into() },
+        host_concurrency: 4,
     };
     let job = Job::new(Tenant("t".into()), "n".into(), JobSettings::default(), 2, 0);
     let urls: Vec<CleanUrl> = ["https://ok.example", "https://limited.example"]
@@ -371,6 +376,7 @@ async fn a_fresh_result_of_the_tenant_is_reused_without_the_engine_or_its_quota(
         queue: MemoryQueue::new(),
         engine: Gated::default(),
         queues: QueueUrls { high: "q/high".into(), normal: "q/normal".into(), low: "q/low".into() },
+        host_concurrency: 4,
     };
     let url = CleanUrl::parse("https://ok.example", AddressPolicy::default()).unwrap();
     let submit = |tenant: &str, cache_ttl_seconds: u32| {
@@ -402,4 +408,57 @@ async fn a_fresh_result_of_the_tenant_is_reused_without_the_engine_or_its_quota(
         assert_eq!(waiting.status, UrlStatus::Queued, "another tenant's result, or no reuse asked for");
     }
     assert_eq!(a.queue.deferred().len(), 2);
+}
+
+#[tokio::test]
+async fn a_busy_host_makes_its_urls_wait_without_an_attempt_and_a_finished_one_makes_room() {
+    let a = Analyzer { host_concurrency: 2, ..analyzer() };
+    let urls: Vec<String> = (0..6).map(|n| format!("https://one.example/{n}")).collect();
+    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let id = job_with(&a, &urls, JobSettings { batch_size: 6, ..JobSettings::default() }).await;
+    let records = (0..6).map(|n| record(&format!("m{n}"), task(&id, n, urls[n as usize]), 1)).collect();
+    let response = a.handle(event(records), later()).await;
+    assert!(response.batch_item_failures.is_empty(), "the waiting URLs go on as delayed copies");
+    let job = a.store.get_job(&id).await.unwrap().unwrap();
+    assert_eq!(job.counters.succeeded, 2, "two at a time at one host");
+    let deferred = a.queue.deferred();
+    assert_eq!(deferred.len(), 4, "{deferred:?}");
+    for (_, message, wait) in &deferred {
+        assert_eq!(message.waits, 1, "the next wait is longer");
+        assert!((Duration::from_secs(1)..=Duration::from_secs(1)).contains(wait), "at least a second: {wait:?}");
+        let task = a.store.get_task(&id, message.seq).await.unwrap().unwrap();
+        assert_eq!((task.status, task.attempts), (UrlStatus::Queued, 0), "never claimed");
+    }
+    let waiting = a.store.waiting(domain::time::now_millis()).await.unwrap();
+    assert_eq!((waiting.host_busy, waiting.quota, waiting.host_paused), (4, 0, 0), "counted for /queue/status");
+    // The places came back with the results: the waiting URLs now go through.
+    let again = deferred.iter().map(|(_, m, _)| record("w", serde_json::to_value(m).unwrap(), 1)).collect();
+    a.handle(event(again), later()).await;
+    let job = a.store.get_job(&id).await.unwrap().unwrap();
+    assert_eq!(job.counters.succeeded, 4, "{:?}", job.counters);
+    let waits: Vec<u32> = a.queue.deferred()[4..].iter().map(|(_, m, _)| m.waits).collect();
+    assert_eq!(waits, [2, 2], "the last two waited twice");
+}
+
+#[tokio::test]
+async fn a_site_asking_for_a_pause_gets_it_for_all_its_urls_and_no_attempt_is_used() {
+    let a = analyzer();
+    let id = job(&a, &["https://slow.example/pause", "https://slow.example/page"]).await;
+    a.handle(event(vec![record("m0", task(&id, 0, "https://slow.example/pause"), 1)]), later()).await;
+    let paused = a.store.get_task(&id, 0).await.unwrap().unwrap();
+    assert_eq!(paused.attempts, 0, "a pause the site asked for is no attempt");
+    let deferred = a.queue.deferred();
+    assert_eq!(deferred.len(), 1);
+    assert!((Duration::from_secs(4)..=Duration::from_secs(5)).contains(&deferred[0].2), "{:?}", deferred[0].2);
+    // The host's other URL is not fetched during the pause either: it waits for its end.
+    a.handle(event(vec![record("m1", task(&id, 1, "https://slow.example/page"), 1)]), later()).await;
+    let other = a.store.get_task(&id, 1).await.unwrap().unwrap();
+    assert_eq!((other.status, other.attempts), (UrlStatus::Queued, 0));
+    let deferred = a.queue.deferred();
+    assert_eq!(deferred.len(), 2);
+    assert!((Duration::from_secs(4)..=Duration::from_secs(5)).contains(&deferred[1].2), "{:?}", deferred[1].2);
+    // Another host is not held up by it.
+    let elsewhere = job(&a, &["https://other.example/page"]).await;
+    a.handle(event(vec![record("m2", task(&elsewhere, 0, "https://other.example/page"), 1)]), later()).await;
+    assert_eq!(a.store.get_task(&elsewhere, 0).await.unwrap().unwrap().status, UrlStatus::Succeeded);
 }

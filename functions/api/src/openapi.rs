@@ -80,6 +80,12 @@ impl Modify for StartBounds {
                 number.default = Some(bounds.default.into());
             }
         }
+        // No default of its own: absent, the deployment's applies.
+        let host = domain::politeness::HOST_CONCURRENCY;
+        if let Some(RefOr::T(Schema::Object(number))) = properties.get_mut(host.field) {
+            number.minimum = Some(host.min.into());
+            number.maximum = Some(host.max.into());
+        }
         if let Some(RefOr::T(Schema::Object(name))) = properties.get_mut("name") {
             (name.min_length, name.max_length) = (Some(1), Some(settings::MAX_NAME_CHARS));
         }

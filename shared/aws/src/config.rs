@@ -36,6 +36,8 @@ pub struct Config {
     pub callback_queue_url: Option<String>,
     /// What each tenant may use unless its own item says otherwise.
     pub tenant_limits: domain::tenancy::Limits,
+    /// URLs of one host analysed at once, fleet-wide (a job may ask for fewer).
+    pub host_concurrency: u32,
 }
 
 /// Where the PageSpeed Insights key is kept, never the key itself.
@@ -160,6 +162,10 @@ impl Config {
             callback_queue_url: lookup("CALLBACK_QUEUE_URL").filter(|v| !v.trim().is_empty()),
             reconcile_after_seconds: number(&lookup, "RECONCILE_AFTER_SECONDS", 600, 1..=86_400)?,
             tenant_limits: tenant_limits(&lookup)?,
+            host_concurrency: {
+                let bounds = domain::politeness::HOST_CONCURRENCY;
+                number(&lookup, "HOST_CONCURRENCY", bounds.default, bounds.min..=bounds.max)?
+            },
             psi: match lookup("PSI_API_KEY_SOURCE").filter(|v| !v.trim().is_empty()) {
                 None => None,
                 Some(source) => Some(PsiConfig {
@@ -244,6 +250,7 @@ mod tests {
         assert_eq!((config.exports_bucket, config.export_queue_url), (None, None), "no exports");
         assert_eq!(config.callback_queue_url, None, "no callbacks");
         assert_eq!(config.tenant_limits, domain::tenancy::Limits::DEFAULT);
+        assert_eq!(config.host_concurrency, 4);
     }
 
     #[test]

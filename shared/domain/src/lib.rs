@@ -14,6 +14,7 @@ pub mod job;
 pub mod lifecycle;
 pub mod message;
 pub mod paths;
+pub mod politeness;
 pub mod quota;
 pub mod report;
 pub mod retry;
@@ -23,6 +24,7 @@ pub mod tenancy;
 pub mod time;
 pub mod timeouts;
 pub mod view;
+pub mod waits;
 
 pub use address_policy::{AddressPolicy, BlockedAddress};
 pub use error::Error;

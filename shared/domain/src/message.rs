@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache::CacheKey;
 use crate::job::{Job, JobId, Tenant};
+use crate::politeness::{HostLease, host_key};
 use crate::settings::{Category, EngineKind, Priority, Strategy, one};
 
 /// The SQS message body for one URL: everything the analyzer needs without a read.
@@ -33,6 +34,12 @@ pub struct TaskMessage {
     pub cache_ttl_seconds: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<Tenant>,
+    /// The job's own limit of URLs of one host analysed at once (0: the deployment's).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub host_concurrency: u32,
+    /// Times this URL found its host busy: how long it waits next ([`crate::politeness`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub waits: u32,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -58,6 +65,8 @@ impl TaskMessage {
             categories: job.settings.categories.clone(),
             cache_ttl_seconds: job.settings.cache_ttl_seconds,
             tenant: Some(job.tenant.clone()),
+            host_concurrency: job.settings.host_concurrency.unwrap_or(0),
+            waits: 0,
         }
     }
 
@@ -78,7 +87,17 @@ impl TaskMessage {
     /// The message for URL `seq` of the same job: what the analyzer sends for the URL a
     /// finished one releases, without reading the job.
     pub fn for_seq(&self, seq: u32, url: String) -> Self {
-        TaskMessage { seq, url, ..self.clone() }
+        TaskMessage { seq, url, waits: 0, ..self.clone() }
+    }
+
+    /// The URL's place at its host, held until `until`, under the job's limit within the
+    /// deployment's `host_concurrency`; `None` for a URL without a host (it fails anyway).
+    pub fn host_lease(&self, until: crate::time::Millis, host_concurrency: u32) -> Option<HostLease> {
+        let limit = match self.host_concurrency {
+            0 => host_concurrency,
+            own => own.min(host_concurrency),
+        };
+        Some(HostLease::new(host_key(&self.url)?, self.job_id.as_str(), self.seq, until, limit))
     }
 }
 
@@ -104,6 +123,8 @@ mod tests {
             categories: vec![Category::Performance, Category::Seo],
             cache_ttl_seconds: 600,
             tenant: Some(Tenant("acme".into())),
+            host_concurrency: 2,
+            waits: 1,
         };
         let json = serde_json::to_string(&message).unwrap();
         assert!(json.contains("\"strategy\":\"desktop\""), "{json}");
@@ -116,6 +137,11 @@ mod tests {
         .unwrap();
         assert_eq!((older.runs, older.categories.len(), older.cache_ttl_seconds), (1, 0, 0));
         assert_eq!(older.cache_key(), None, "no tenant, no cache");
+        assert_eq!((older.host_concurrency, older.waits), (0, 0));
+        let lease = older.host_lease(9, 4).expect("a host");
+        assert_eq!((lease.host.as_str(), lease.holder.as_str(), lease.limit), ("a.com", "j#1@9", 4));
+        assert_eq!(message.host_lease(9, 4).expect("a host").limit, 2, "the job asked for fewer");
+        assert_eq!(message.host_lease(9, 1).expect("a host").limit, 1, "never more than the deployment");
     }
 
     #[test]

@@ -124,6 +124,10 @@ pub struct JobSettings {
     /// What PageSpeed Insights scores besides performance.
     #[serde(default = "performance_only")]
     pub categories: Vec<Category>,
+    /// The most URLs of one host analysed at once while this job's URLs run, if fewer than
+    /// the deployment's ([`crate::politeness`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_concurrency: Option<u32>,
 }
 
 pub fn one() -> u32 {
@@ -149,6 +153,7 @@ impl Default for JobSettings {
             runs: RUNS.default,
             cache_ttl_seconds: CACHE_TTL_SECONDS.default,
             categories: performance_only(),
+            host_concurrency: None,
         }
     }
 }

@@ -25,11 +25,14 @@ pub struct EngineError {
     /// Not a failure of the page but a wait (the provider's quota was full): try again
     /// from then on, without counting an attempt.
     pub defer_until: Option<Millis>,
+    /// The page itself asked for a pause (429 or 503 with `Retry-After`): its host is left
+    /// alone that long ([`domain::politeness`]).
+    pub retry_after: Option<Duration>,
 }
 
 impl EngineError {
     pub fn new(kind: ErrorKind, reason: impl Into<String>) -> Self {
-        EngineError { kind, reason: reason.into(), analysis: None, defer_until: None }
+        EngineError { kind, reason: reason.into(), analysis: None, defer_until: None, retry_after: None }
     }
 
     /// A wait rather than a failure: try again from `until`, without counting an attempt.

@@ -20,6 +20,7 @@ use domain::{
     JobStatus, Strategy, Tenant, UrlStatus,
 };
 
+use domain::politeness::{HostBusy, HostLease};
 use domain::tenancy::{Limit, LimitOverrides, Limits, Usage};
 
 use crate::{ClaimRequest, JobStore, OutcomeRecord};
@@ -67,6 +68,8 @@ macro_rules! store_contract {
             a_callback_delivery_is_kept_on_its_job_latest_attempt_first,
             the_sweep_cursor_is_kept_until_cleared,
             a_tenant_is_held_to_its_limits_and_a_finished_job_frees_its_place,
+            a_host_has_at_most_its_limit_of_urls_at_once_and_every_place_comes_back,
+            waiting_urls_are_counted_by_reason_until_they_are_due_back,
         );
     };
     (@cases $setup:expr; $($case:ident),+ $(,)?) => {
@@ -287,7 +290,10 @@ pub async fn a_result_whose_release_is_missing_writes_nothing<S: JobStore>(store
 pub async fn a_retry_keeps_its_error_and_frees_the_url_at_once<S: JobStore>(store: &S) {
     let j = job_of(store, "acme", 1, 1).await;
     claimed(store, &j.id, 0, T0).await;
-    store.record_retry(&j.id, 0, ErrorKind::Http5xx, "HTTP 503 Service Unavailable", T0 + 10).await.expect("retry");
+    store
+        .record_retry(&j.id, 0, ErrorKind::Http5xx, "HTTP 503 Service Unavailable", None, T0 + 10)
+        .await
+        .expect("retry");
     let task = store.get_task(&j.id, 0).await.expect("read").expect("exists");
     assert_eq!((task.status, task.lease_until), (UrlStatus::Processing, Some(T0 + 10)));
     assert_eq!(
@@ -296,7 +302,7 @@ pub async fn a_retry_keeps_its_error_and_frees_the_url_at_once<S: JobStore>(stor
     );
     assert_eq!(store.claim_task(&j.id, 0, T0 + 11, MINUTE).await.expect("claim"), Claim::Reclaimed { attempt: 2 });
     store.record_outcome(&j.id, 0, &succeeded(), None, None, T0 + 20).await.expect("record");
-    store.record_retry(&j.id, 0, ErrorKind::Timeout, "late", T0 + 30).await.expect("a retry after the end");
+    store.record_retry(&j.id, 0, ErrorKind::Timeout, "late", None, T0 + 30).await.expect("a retry after the end");
     let task = store.get_task(&j.id, 0).await.expect("read").expect("exists");
     assert_eq!(
         (task.status, task.error_kind),
@@ -308,10 +314,10 @@ pub async fn a_retry_keeps_its_error_and_frees_the_url_at_once<S: JobStore>(stor
 pub async fn a_premature_claim_is_given_back_without_an_attempt<S: JobStore>(store: &S) {
     let j = job_of(store, "acme", 1, 1).await;
     claimed(store, &j.id, 0, T0).await;
-    store.release_claim(&j.id, 0, T0 + 5).await.expect("give back");
+    store.release_claim(&j.id, 0, None, T0 + 5).await.expect("give back");
     let task = store.get_task(&j.id, 0).await.expect("read").expect("exists");
     assert_eq!((task.status, task.attempts, task.lease_until), (UrlStatus::Processing, 0, Some(T0 + 5)));
-    store.release_claim(&j.id, 0, T0 + 6).await.expect("give back again");
+    store.release_claim(&j.id, 0, None, T0 + 6).await.expect("give back again");
     let task = store.get_task(&j.id, 0).await.expect("read").expect("exists");
     assert_eq!((task.attempts, task.lease_until), (0, Some(T0 + 5)), "nothing left to give back: nothing changes");
     assert_eq!(store.claim_task(&j.id, 0, T0 + 7, MINUTE).await.expect("claim"), Claim::Reclaimed { attempt: 1 });
@@ -441,12 +447,19 @@ pub async fn a_batch_with_a_failing_member_is_written_as_one_by_one<S: JobStore>
     claimed(store, &j.id, 1, T0).await;
     store.record_outcome(&j.id, 1, &succeeded(), None, None, T0 + 1).await.expect("record");
     let claims: Vec<ClaimRequest> =
-        (0..3).map(|seq| ClaimRequest { job_id: j.id.clone(), seq, lease: MINUTE }).collect();
+        (0..3).map(|seq| ClaimRequest { job_id: j.id.clone(), seq, lease: MINUTE, host: None }).collect();
     let results: Vec<Claim> = store.claim_tasks(&claims, T0 + 2).await.into_iter().map(|r| r.expect("claim")).collect();
     assert_eq!(results, [Claim::Claimed, Claim::AlreadyFinished(UrlStatus::Succeeded), Claim::Claimed]);
     let records: Vec<OutcomeRecord> = [0, 1, 2]
         .into_iter()
-        .map(|seq| OutcomeRecord { job_id: j.id.clone(), seq, outcome: succeeded(), release: None, cache_key: None })
+        .map(|seq| OutcomeRecord {
+            job_id: j.id.clone(),
+            seq,
+            outcome: succeeded(),
+            release: None,
+            cache_key: None,
+            host: None,
+        })
         .collect();
     let recorded: Vec<Recorded> =
         store.record_outcomes(&records, T0 + 3).await.into_iter().map(|r| r.expect("record")).collect();
@@ -465,7 +478,7 @@ pub async fn counters_add_up_through_a_whole_job<S: JobStore>(store: &S) {
     let claims: Vec<ClaimRequest> = seqs
         .iter()
         .filter(|s| *s % 5 != 4)
-        .map(|&seq| ClaimRequest { job_id: j.id.clone(), seq, lease: MINUTE })
+        .map(|&seq| ClaimRequest { job_id: j.id.clone(), seq, lease: MINUTE, host: None })
         .collect();
     for result in store.claim_tasks(&claims, T0).await {
         assert_eq!(result.expect("claim"), Claim::Claimed);
@@ -476,7 +489,7 @@ pub async fn counters_add_up_through_a_whole_job<S: JobStore>(store: &S) {
             0 | 3 => succeeded(),
             1 => Outcome::Failed { kind: ErrorKind::Dns, reason: "no such host".into(), analysis: None },
             2 => {
-                store.record_retry(&j.id, seq, ErrorKind::Timeout, "timed out", T0 + 1).await.expect("retry");
+                store.record_retry(&j.id, seq, ErrorKind::Timeout, "timed out", None, T0 + 1).await.expect("retry");
                 assert_eq!(
                     store.claim_task(&j.id, seq, T0 + 2, MINUTE).await.expect("claim"),
                     Claim::Reclaimed { attempt: 2 }
@@ -488,7 +501,7 @@ pub async fn counters_add_up_through_a_whole_job<S: JobStore>(store: &S) {
                 continue;
             }
         };
-        records.push(OutcomeRecord { job_id: j.id.clone(), seq, outcome, release: None, cache_key: None });
+        records.push(OutcomeRecord { job_id: j.id.clone(), seq, outcome, release: None, cache_key: None, host: None });
     }
     // Every fourth record is delivered twice, in the same batch and again later.
     let duplicates: Vec<OutcomeRecord> = records.iter().filter(|r| r.seq % 5 == 3).cloned().collect();
@@ -689,4 +702,80 @@ pub async fn a_tenant_is_held_to_its_limits_and_a_finished_job_frees_its_place<S
     assert_eq!(store.tenant_usage(&tenant, T0).await.expect("read").overrides, own);
     let other = Tenant(format!("other-{}", JobId::generate()));
     assert_eq!(store.tenant_usage(&other, T0).await.expect("read").overrides, LimitOverrides::default());
+}
+
+pub async fn a_host_has_at_most_its_limit_of_urls_at_once_and_every_place_comes_back<S: JobStore>(store: &S) {
+    let j = job_of(store, "acme", 7, 7).await;
+    // A host of its own: the store may be shared with other cases.
+    let host = format!("host-{}.example:8080", JobId::generate());
+    let end = T0 + 60_000;
+    let lease = |seq: u32| HostLease::new(host.clone(), j.id.as_str(), seq, end, 2);
+    let request = |seq: u32| ClaimRequest { job_id: j.id.clone(), seq, lease: MINUTE, host: Some(lease(seq)) };
+    let record = |seq: u32| OutcomeRecord {
+        job_id: j.id.clone(),
+        seq,
+        outcome: succeeded(),
+        release: None,
+        cache_key: None,
+        host: Some(lease(seq)),
+    };
+    let busy = Claim::HostBusy(HostBusy { paused_until: None });
+
+    // Three at once where two may be: two claimed, the third waits and nothing is written for it.
+    let claims: Vec<Claim> = store
+        .claim_tasks(&[request(0), request(1), request(2)], T0)
+        .await
+        .into_iter()
+        .map(|c| c.expect("claim"))
+        .collect();
+    assert_eq!(claims.iter().filter(|c| **c == Claim::Claimed).count(), 2, "{claims:?}");
+    assert_eq!(claims.iter().filter(|c| **c == busy).count(), 1, "{claims:?}");
+    let waiting = claims.iter().position(|c| *c == busy).expect("one waits") as u32;
+    assert_eq!(status(store, &j.id, waiting).await, UrlStatus::Queued);
+    assert_eq!(job(store, &j.id).await.counters.in_progress, 2, "the waiting URL is not counted");
+    let running: Vec<u32> = (0..3).filter(|seq| *seq != waiting).collect();
+
+    // A result gives its place back; so does a retry; a busy host's URL is then claimed.
+    assert_eq!(store.record(&record(running[0]), T0 + 1).await.expect("record"), Recorded::Counted);
+    assert_eq!(store.claim(&request(waiting), T0 + 2).await.expect("claim"), Claim::Claimed);
+    assert_eq!(store.claim(&request(3), T0 + 3).await.expect("claim"), busy);
+    store
+        .record_retry(&j.id, running[1], ErrorKind::Timeout, "timed out", Some(&lease(running[1])), T0 + 4)
+        .await
+        .expect("retry");
+    assert_eq!(store.claim(&request(3), T0 + 5).await.expect("claim"), Claim::Claimed);
+    assert_eq!(store.claim(&request(4), T0 + 6).await.expect("claim"), busy);
+
+    // A holder that never gives its place back (its analyzer crashed) loses it when its lease
+    // ends: then the host has room again.
+    assert_eq!(store.claim(&request(4), end).await.expect("claim"), Claim::Claimed, "both leases ended");
+
+    // A host that asked for a pause gets it, and a shorter pause asked later does not end it.
+    store.pause_host(&host, end + 10_000).await.expect("pause");
+    store.pause_host(&host, end + 5_000).await.expect("a shorter pause");
+    let paused = Claim::HostBusy(HostBusy { paused_until: Some(end + 10_000) });
+    assert_eq!(store.claim(&request(5), end + 6_000).await.expect("claim"), paused);
+    assert_eq!(status(store, &j.id, 5).await, UrlStatus::Queued);
+    assert_eq!(store.claim(&request(5), end + 10_000).await.expect("claim"), Claim::Claimed, "the pause is over");
+    // A premature claim's give-back frees its place too.
+    store.release_claim(&j.id, 5, Some(&lease(5)), end + 10_001).await.expect("give back");
+    assert_eq!(store.claim(&request(6), end + 10_002).await.expect("claim"), Claim::Claimed);
+    assert_counters_match_tasks(store, &j.id).await;
+}
+
+pub async fn waiting_urls_are_counted_by_reason_until_they_are_due_back<S: JobStore>(store: &S) {
+    use domain::waits::{WaitReason, Waiting, notes};
+    let waits = [
+        (WaitReason::HostBusy, T0 + 5_000),
+        (WaitReason::HostBusy, T0 + 5_000),
+        (WaitReason::Quota, T0 + 15_000),
+        (WaitReason::HostPaused, T0 + 300_000),
+    ];
+    store.note_waits(&notes(waits)).await.expect("note");
+    store.note_waits(&notes([(WaitReason::HostBusy, T0 + 4_000)])).await.expect("note another invocation's");
+    let at = |quota, host_busy, host_paused| Waiting { quota, host_busy, host_paused };
+    assert_eq!(store.waiting(T0).await.expect("read"), at(1, 3, 1));
+    assert_eq!(store.waiting(T0 + 10_000).await.expect("read"), at(1, 0, 1), "the host's waiters are back");
+    assert_eq!(store.waiting(T0 + 20_000).await.expect("read"), at(0, 0, 1));
+    assert_eq!(store.waiting(T0 + 300_000).await.expect("read"), at(0, 0, 0));
 }

@@ -24,9 +24,11 @@ use std::time::Duration;
 
 use domain::callback::CallbackDelivery;
 pub use domain::lifecycle::{Cancel, Claim, Outcome, Recorded};
+use domain::politeness::HostLease;
 use domain::report::JobReport;
 use domain::tenancy::{LimitOverrides, Limits, OverLimit, TenantUsage};
 use domain::time::Millis;
+use domain::waits::{WaitNote, Waiting};
 use domain::{Analysis, CacheKey, CleanUrl, Error, ErrorKind, Job, JobId, JobStatus, Tenant, UrlStatus, UrlTask};
 pub use dynamo::DynamoStore;
 pub use memory::MemoryStore;
@@ -34,7 +36,7 @@ pub use quota::{DynamoQuota, MemoryQuota};
 
 /// Every store trait, for code that calls more than one (`use store::prelude::*`).
 pub mod prelude {
-    pub use crate::{CallbackLog, JobStore, Jobs, KeyStore, Lookup, Reports, TaskWork, Tenancy, Tracking};
+    pub use crate::{CallbackLog, JobStore, Jobs, KeyStore, Lookup, Reports, TaskWork, Tenancy, Tracking, WaitLog};
 }
 
 /// One URL of a batch of claims: claimed for `lease` from the batch's `now`.
@@ -43,6 +45,8 @@ pub struct ClaimRequest {
     pub job_id: JobId,
     pub seq: u32,
     pub lease: Duration,
+    /// The URL's place at its host, taken with the claim.
+    pub host: Option<HostLease>,
 }
 
 /// One URL's terminal outcome in a batch of results, with what `record_outcome` takes.
@@ -53,6 +57,8 @@ pub struct OutcomeRecord {
     pub outcome: Outcome,
     pub release: Option<u32>,
     pub cache_key: Option<CacheKey>,
+    /// The place at its host the URL gives back.
+    pub host: Option<HostLease>,
 }
 
 /// One page of a listing and where the next one starts.
@@ -120,45 +126,66 @@ pub trait Jobs: Lookup {
 
 /// What the analyzer does with the URLs it is handed.
 pub trait TaskWork: Send + Sync {
-    /// Claims a URL for this delivery for `lease` ([`domain::lifecycle::claim_step`]): a
+    /// Claims a URL for this delivery for its lease ([`domain::lifecycle::claim_step`]): a
     /// queued one is claimed with the job's counters, one being analysed is taken over only
-    /// once the previous holder's lease has run out.
+    /// once the previous holder's lease has run out; with its place at its host, when the
+    /// request names one ([`Claim::HostBusy`] when the host has none).
+    fn claim(&self, request: &ClaimRequest, now: Millis) -> impl Future<Output = Result<Claim, Error>> + Send;
+
+    /// `claim` of URL `seq` of job `id` for `lease`, without a place at its host.
     fn claim_task(
         &self,
         id: &JobId,
         seq: u32,
         now: Millis,
         lease: Duration,
-    ) -> impl Future<Output = Result<Claim, Error>> + Send;
+    ) -> impl Future<Output = Result<Claim, Error>> + Send {
+        async move {
+            let request = ClaimRequest { job_id: id.clone(), seq, lease, host: None };
+            self.claim(&request, now).await
+        }
+    }
 
-    /// Claims several URLs, each as `claim_task` would, in as few requests as the store
-    /// allows; one result per request, in order.
+    /// Claims several URLs, each as `claim` would, in as few requests as the store allows;
+    /// one result per request, in order.
     fn claim_tasks(
         &self,
         claims: &[ClaimRequest],
         now: Millis,
     ) -> impl Future<Output = Vec<Result<Claim, Error>>> + Send {
-        futures::future::join_all(claims.iter().map(move |c| self.claim_task(&c.job_id, c.seq, now, c.lease)))
+        futures::future::join_all(claims.iter().map(move |c| self.claim(c, now)))
     }
 
-    /// Keeps a retryable failure on the URL (its last error) and gives up the lease, so the
-    /// delayed redelivery can claim it again.
+    /// Keeps a retryable failure on the URL (its last error) and gives up the lease and its
+    /// place at `host`, so the delayed redelivery can claim it again.
     fn record_retry(
         &self,
         id: &JobId,
         seq: u32,
         kind: ErrorKind,
         reason: &str,
+        host: Option<&HostLease>,
         now: Millis,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Gives back a claim that turned out to be premature (the URL has to wait, through no
-    /// fault of its own): the attempt is not counted and the lease ends now.
-    fn release_claim(&self, id: &JobId, seq: u32, now: Millis) -> impl Future<Output = Result<(), Error>> + Send;
+    /// fault of its own): the attempt is not counted, the lease ends now and the place at
+    /// `host` is free.
+    fn release_claim(
+        &self,
+        id: &JobId,
+        seq: u32,
+        host: Option<&HostLease>,
+        now: Millis,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Records a URL's terminal status and counts it on the job, atomically and at most once;
-    /// in the same transaction marks URL `release` (the next of the window) released and, for
-    /// a new successful analysis, indexes it for reuse under `cache_key`.
+    /// in the same transaction marks URL `release` (the next of the window) released, for a
+    /// new successful analysis indexes it for reuse under `cache_key`, and gives its place at
+    /// its host back.
+    fn record(&self, record: &OutcomeRecord, now: Millis) -> impl Future<Output = Result<Recorded, Error>> + Send;
+
+    /// `record` of URL `seq` of job `id`, which holds no place at its host.
     fn record_outcome(
         &self,
         id: &JobId,
@@ -167,21 +194,33 @@ pub trait TaskWork: Send + Sync {
         release: Option<u32>,
         cache_key: Option<&CacheKey>,
         now: Millis,
-    ) -> impl Future<Output = Result<Recorded, Error>> + Send;
+    ) -> impl Future<Output = Result<Recorded, Error>> + Send {
+        async move {
+            let record = OutcomeRecord {
+                job_id: id.clone(),
+                seq,
+                outcome: outcome.clone(),
+                release,
+                cache_key: cache_key.cloned(),
+                host: None,
+            };
+            self.record(&record, now).await
+        }
+    }
 
-    /// Records several outcomes, each as `record_outcome` would, in as few requests as the
-    /// store allows; one result per record, in order.
+    /// Records several outcomes, each as `record` would, in as few requests as the store
+    /// allows; one result per record, in order.
     fn record_outcomes(
         &self,
         records: &[OutcomeRecord],
         now: Millis,
     ) -> impl Future<Output = Vec<Result<Recorded, Error>>> + Send {
-        futures::future::join_all(
-            records
-                .iter()
-                .map(move |r| self.record_outcome(&r.job_id, r.seq, &r.outcome, r.release, r.cache_key.as_ref(), now)),
-        )
+        futures::future::join_all(records.iter().map(move |r| self.record(r, now)))
     }
+
+    /// Leaves `host` alone until `until` (it asked, with `Retry-After`): no URL of it is
+    /// claimed before then. A later pause already set stays.
+    fn pause_host(&self, host: &str, until: Millis) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Marks a URL of a cancelling job, found in status `from`, `cancelled` and counts it;
     /// `false` when it was no longer in `from`.
@@ -275,6 +314,16 @@ pub trait Tenancy: Send + Sync {
     ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
+/// URLs that wait rather than fail, counted by reason ([`domain::waits`]): noted by the
+/// analyzer, read by `GET /queue/status`.
+pub trait WaitLog: Send + Sync {
+    /// Counts URLs sent back to wait: one note per reason and bucket.
+    fn note_waits(&self, notes: &[WaitNote]) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// How many URLs wait at `now`, by reason.
+    fn waiting(&self, now: Millis) -> impl Future<Output = Result<Waiting, Error>> + Send;
+}
+
 /// The report kept beside a finished job (its complete summary and where its exports are):
 /// written by the exporter, read by the API's pages, deleted with the job.
 pub trait Reports: Send + Sync {
@@ -296,5 +345,5 @@ pub trait CallbackLog: Send + Sync {
 }
 
 /// A store that does everything: both implementations are one.
-pub trait JobStore: Jobs + TaskWork + Tracking + KeyStore + Reports + CallbackLog + Tenancy {}
-impl<T: Jobs + TaskWork + Tracking + KeyStore + Reports + CallbackLog + Tenancy> JobStore for T {}
+pub trait JobStore: Jobs + TaskWork + Tracking + KeyStore + Reports + CallbackLog + Tenancy + WaitLog {}
+impl<T: Jobs + TaskWork + Tracking + KeyStore + Reports + CallbackLog + Tenancy + WaitLog> JobStore for T {}

@@ -10,11 +10,14 @@ use domain::lifecycle::{self, CANCEL_QUEUED, ClaimStep, GIVE_BACK, JobState, RET
 use domain::{Analysis, CacheKey, CachedFrom, CleanUrl, ErrorKind, Job, JobId, JobStatus, Tenant, UrlStatus, UrlTask};
 
 use domain::callback::CallbackDelivery;
+use domain::politeness::{self, HostBusy, HostLease};
 use domain::report::JobReport;
 use domain::tenancy::{self, LimitOverrides, Limits, OverLimit, TenantUsage, Usage};
+use domain::waits::{WaitNote, Waiting};
 
 use crate::{
-    CallbackLog, Cancel, Claim, Jobs, KeyStore, Lookup, Outcome, Page, Recorded, Reports, TaskWork, Tenancy, Tracking,
+    CallbackLog, Cancel, Claim, ClaimRequest, Jobs, KeyStore, Lookup, Outcome, OutcomeRecord, Page, Recorded, Reports,
+    TaskWork, Tenancy, Tracking, WaitLog,
 };
 use domain::Error;
 use domain::time::Millis;
@@ -34,9 +37,25 @@ struct State {
     active: HashMap<Tenant, std::collections::HashSet<JobId>>,
     days: HashMap<(Tenant, String), u64>,
     overrides: HashMap<Tenant, LimitOverrides>,
+    /// Each host's places taken and the pause it asked for.
+    hosts: HashMap<String, Host>,
+    /// Every note of waiting URLs.
+    waits: Vec<WaitNote>,
+}
+
+#[derive(Default)]
+struct Host {
+    holders: std::collections::HashSet<String>,
+    paused_until: Option<Millis>,
 }
 
 impl State {
+    fn give_place_back(&mut self, lease: Option<&HostLease>) {
+        if let Some(host) = lease.and_then(|lease| self.hosts.get_mut(&lease.host).map(|host| (host, lease))) {
+            host.0.holders.remove(&host.1.holder);
+        }
+    }
+
     fn usage(&self, tenant: &Tenant, now: Millis) -> Usage {
         Usage {
             active_jobs: self.active.get(tenant).map_or(0, |ids| u32::try_from(ids.len()).unwrap_or(u32::MAX)),
@@ -166,10 +185,11 @@ impl Jobs for MemoryStore {
 }
 
 impl TaskWork for MemoryStore {
-    async fn claim_task(&self, id: &JobId, seq: u32, now: Millis, lease: std::time::Duration) -> Result<Claim, Error> {
-        let until = lifecycle::lease_end(now, lease);
+    async fn claim(&self, request: &ClaimRequest, now: Millis) -> Result<Claim, Error> {
+        let (id, seq) = (&request.job_id, request.seq);
+        let until = lifecycle::lease_end(now, request.lease);
         let mut state = self.state()?;
-        let State { jobs, tasks, .. } = &mut *state;
+        let State { jobs, tasks, hosts, .. } = &mut *state;
         let job = jobs.get_mut(id).ok_or(Error::NotFound)?;
         let task = tasks.get_mut(&(id.clone(), seq)).ok_or(Error::NotFound)?;
         let step = lifecycle::claim_step(task.status, task.lease_until, JobState::of(job.status), now)
@@ -177,6 +197,18 @@ impl TaskWork for MemoryStore {
         match step {
             ClaimStep::Found(claim) => Ok(claim),
             ClaimStep::Move(step) => {
+                if let Some(lease) = &request.host {
+                    let host = hosts.entry(lease.host.clone()).or_default();
+                    // Places whose lease has ended are taken back, as the table's claim does.
+                    for ended in politeness::ended(&host.holders, now) {
+                        host.holders.remove(&ended);
+                    }
+                    if !politeness::has_room(host.holders.len(), host.paused_until, lease.limit, 1, now) {
+                        let paused_until = host.paused_until.filter(|until| *until > now);
+                        return Ok(Claim::HostBusy(HostBusy { paused_until }));
+                    }
+                    host.holders.insert(lease.holder.clone());
+                }
                 step.apply(task, Some(job), now, until);
                 Ok(if step == lifecycle::CLAIM { Claim::Claimed } else { Claim::Reclaimed { attempt: task.attempts } })
             }
@@ -189,9 +221,11 @@ impl TaskWork for MemoryStore {
         seq: u32,
         kind: ErrorKind,
         reason: &str,
+        host: Option<&HostLease>,
         now: Millis,
     ) -> Result<(), Error> {
         let mut state = self.state()?;
+        state.give_place_back(host);
         if let Some(task) = state.tasks.get_mut(&(id.clone(), seq)).filter(|t| RETRY.check(t, None, now).is_ok()) {
             RETRY.apply(task, None, now, now);
             task.error = Some(reason.to_owned());
@@ -200,24 +234,19 @@ impl TaskWork for MemoryStore {
         Ok(())
     }
 
-    async fn release_claim(&self, id: &JobId, seq: u32, now: Millis) -> Result<(), Error> {
+    async fn release_claim(&self, id: &JobId, seq: u32, host: Option<&HostLease>, now: Millis) -> Result<(), Error> {
         let mut state = self.state()?;
+        state.give_place_back(host);
         if let Some(task) = state.tasks.get_mut(&(id.clone(), seq)).filter(|t| GIVE_BACK.check(t, None, now).is_ok()) {
             GIVE_BACK.apply(task, None, now, now);
         }
         Ok(())
     }
 
-    async fn record_outcome(
-        &self,
-        id: &JobId,
-        seq: u32,
-        outcome: &Outcome,
-        release: Option<u32>,
-        cache_key: Option<&CacheKey>,
-        now: Millis,
-    ) -> Result<Recorded, Error> {
+    async fn record(&self, record: &OutcomeRecord, now: Millis) -> Result<Recorded, Error> {
+        let (id, seq, outcome) = (&record.job_id, record.seq, &record.outcome);
         let mut state = self.state()?;
+        state.give_place_back(record.host.as_ref());
         let State { jobs, tasks, cache, .. } = &mut *state;
         let job = jobs.get_mut(id).ok_or(Error::NotFound)?;
         let task = tasks.get_mut(&(id.clone(), seq)).ok_or(Error::NotFound)?;
@@ -227,7 +256,7 @@ impl TaskWork for MemoryStore {
             Err(Refusal::Status(_)) => return Ok(Recorded::Duplicate),
             Err(refusal) => return Err(Error::Conflict(format!("recording URL {seq} of job {id}: {refusal:?}"))),
         }
-        if let Some(next) = release {
+        if let Some(next) = record.release {
             // As the store would refuse the whole transaction: the URL released must exist.
             let next = tasks.get_mut(&(id.clone(), next)).ok_or(Error::NotFound)?;
             next.released_at.get_or_insert(now);
@@ -239,10 +268,17 @@ impl TaskWork for MemoryStore {
             task.error = Some(reason.clone());
             task.error_kind = Some(*kind);
         }
-        if let Some(key) = cache_key.filter(|_| outcome.is_fresh_success()) {
+        if let Some(key) = record.cache_key.as_ref().filter(|_| outcome.is_fresh_success()) {
             cache.entry(key.as_str().to_owned()).or_default().push((now, id.clone(), seq));
         }
         Ok(Recorded::Counted)
+    }
+
+    async fn pause_host(&self, host: &str, until: Millis) -> Result<(), Error> {
+        let mut state = self.state()?;
+        let paused = &mut state.hosts.entry(host.to_owned()).or_default().paused_until;
+        *paused = Some(paused.map_or(until, |already| already.max(until)));
+        Ok(())
     }
 
     async fn cancel_task(&self, id: &JobId, seq: u32, from: UrlStatus, now: Millis) -> Result<bool, Error> {
@@ -401,6 +437,21 @@ impl Tenancy for MemoryStore {
     async fn set_limit_overrides(&self, tenant: &Tenant, overrides: &LimitOverrides) -> Result<(), Error> {
         self.state()?.overrides.insert(tenant.clone(), *overrides);
         Ok(())
+    }
+}
+
+impl WaitLog for MemoryStore {
+    async fn note_waits(&self, notes: &[WaitNote]) -> Result<(), Error> {
+        self.state()?.waits.extend_from_slice(notes);
+        Ok(())
+    }
+
+    async fn waiting(&self, now: Millis) -> Result<Waiting, Error> {
+        let mut waiting = Waiting::default();
+        for note in self.state()?.waits.iter().filter(|note| note.bucket_end > now) {
+            waiting.add(note.reason, u64::from(note.urls));
+        }
+        Ok(waiting)
     }
 }
 

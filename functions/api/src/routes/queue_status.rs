@@ -1,6 +1,8 @@
 use aws::queue::QueueDepth;
 use axum::Json;
 use axum::extract::State;
+use domain::time::now_millis;
+use domain::waits::Waiting;
 use serde::Serialize;
 
 use crate::auth::Caller;
@@ -19,13 +21,17 @@ pub struct QueueStatus {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct QueueStatusList {
     pub queues: Vec<QueueStatus>,
+    /// URLs of every tenant waiting (not failed, no attempt used) by reason: now, or due back
+    /// within the last second.
+    pub waiting: Waiting,
 }
 
-/// `GET /queue/status`: the depth of each priority queue and its dead-letter queue. The
-/// queues are shared by all tenants; the counts reveal no job or URL.
+/// `GET /queue/status`: the depth of each priority queue and its dead-letter queue, and how
+/// many URLs wait and why. The queues are shared by all tenants; the counts reveal no job or
+/// URL.
 #[utoipa::path(get, path = "/queue/status", tag = "service",
     responses(
-        (status = 200, description = "Depth of each priority queue and its dead-letter queue", body = QueueStatusList),
+        (status = 200, description = "Depth of each priority queue and its dead-letter queue, and URLs waiting by reason", body = QueueStatusList),
         (status = 401, description = "No or unknown API key", body = crate::error::ErrorBody),
     ))]
 pub async fn queue_status<S, Q, E>(
@@ -53,6 +59,7 @@ where
         };
         Ok::<_, domain::Error>(QueueStatus { priority, depth, dead_letter })
     });
-    let queues = futures::future::try_join_all(reads).await?;
-    Ok(Json(QueueStatusList { queues }))
+    let (queues, waiting) =
+        futures::future::try_join(futures::future::try_join_all(reads), state.store.waiting(now_millis())).await?;
+    Ok(Json(QueueStatusList { queues, waiting }))
 }

@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::{Outbox, QueueDepth, TaskQueue};
+use super::{MessageGroup, Outbox, QueueDepth, TaskQueue};
 use domain::Error;
 use domain::TaskMessage;
 
@@ -77,7 +77,11 @@ impl TaskQueue for MemoryQueue {
 }
 
 impl Outbox for MemoryQueue {
-    async fn post<M: serde::Serialize + Sync>(&self, queue_url: &str, messages: &[M]) -> Result<(), Error> {
+    async fn post<M: serde::Serialize + MessageGroup + Sync>(
+        &self,
+        queue_url: &str,
+        messages: &[M],
+    ) -> Result<(), Error> {
         let mut posted = self.posted.lock().unwrap_or_else(|p| p.into_inner());
         for message in messages {
             posted.push((
@@ -88,7 +92,7 @@ impl Outbox for MemoryQueue {
         Ok(())
     }
 
-    async fn post_later<M: serde::Serialize + Sync>(
+    async fn post_later<M: serde::Serialize + MessageGroup + Sync>(
         &self,
         queue_url: &str,
         message: &M,

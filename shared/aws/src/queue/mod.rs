@@ -62,17 +62,42 @@ pub trait TaskQueue: Send + Sync {
     ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
+/// The tenant a message is for, sent as its `MessageGroupId`. On a standard queue that makes
+/// it an SQS fair queue: when one tenant's backlog takes a disproportionate share of the
+/// consumers, SQS hands out the other tenants' messages first, so a noisy tenant lengthens
+/// its own waits rather than everyone's. (The local emulator keeps the id and ignores it.)
+pub trait MessageGroup {
+    fn message_group(&self) -> Option<&str> {
+        None
+    }
+}
+
+impl MessageGroup for TaskMessage {
+    fn message_group(&self) -> Option<&str> {
+        self.tenant.as_ref().map(|tenant| tenant.0.as_str())
+    }
+}
+
+impl MessageGroup for domain::callback::CallbackRequest {
+    fn message_group(&self) -> Option<&str> {
+        Some(&self.tenant.0)
+    }
+}
+
+/// An export is one per finished job, whoever's: nothing to share out.
+impl MessageGroup for domain::report::ExportRequest {}
+
 /// Work handed to another function through its queue (a finished job to export, a callback
 /// to deliver): any serialisable message, sent as JSON.
 pub trait Outbox: Send + Sync {
-    fn post<M: serde::Serialize + Sync>(
+    fn post<M: serde::Serialize + MessageGroup + Sync>(
         &self,
         queue_url: &str,
         messages: &[M],
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Sends `message` to become visible after `delay` (at most [`MAX_DELAY_SECONDS`]).
-    fn post_later<M: serde::Serialize + Sync>(
+    fn post_later<M: serde::Serialize + MessageGroup + Sync>(
         &self,
         queue_url: &str,
         message: &M,
@@ -137,7 +162,11 @@ impl SqsQueue {
 }
 
 impl Outbox for SqsQueue {
-    async fn post<M: serde::Serialize + Sync>(&self, queue_url: &str, messages: &[M]) -> Result<(), Error> {
+    async fn post<M: serde::Serialize + MessageGroup + Sync>(
+        &self,
+        queue_url: &str,
+        messages: &[M],
+    ) -> Result<(), Error> {
         let entries = messages
             .iter()
             .enumerate()
@@ -148,6 +177,7 @@ impl Outbox for SqsQueue {
                 SendMessageBatchRequestEntry::builder()
                     .id(i.to_string())
                     .message_body(body)
+                    .set_message_group_id(message.message_group().map(str::to_owned))
                     .build()
                     .map_err(|e| Error::queue("SendMessageBatch", e))
             })
@@ -160,7 +190,7 @@ impl Outbox for SqsQueue {
             .await
     }
 
-    async fn post_later<M: serde::Serialize + Sync>(
+    async fn post_later<M: serde::Serialize + MessageGroup + Sync>(
         &self,
         queue_url: &str,
         message: &M,
@@ -171,6 +201,7 @@ impl Outbox for SqsQueue {
             .send_message()
             .queue_url(queue_url)
             .message_body(body)
+            .set_message_group_id(message.message_group().map(str::to_owned))
             .delay_seconds(delay.as_secs().min(MAX_DELAY_SECONDS) as i32)
             .send()
             .await

@@ -86,6 +86,8 @@ impl HttpEngine {
             FormFactor::Mobile => MOBILE_USER_AGENT,
         };
         let config = ProbeConfig { user_agent: user_agent.into(), ..self.settings.probe.clone() };
+        // The page's host: its place is held for the whole analysis, subresources included.
+        let site = domain::politeness::host_key(url.as_str());
         let document = probe::probe(&url, &config, &self.policy).await.map_err(probe_error)?;
         let final_url = document.final_url().cloned().unwrap_or(url);
         let status = document.hops.last().map_or(0, |hop| hop.status);
@@ -94,7 +96,7 @@ impl HttpEngine {
             let list = subresources::extract(&document.body, &final_url);
             let budget = self.settings.budget.min(deadline.saturating_duration_since(Instant::now()));
             let fetcher = Subfetch { client: &self.client, policy: self.policy, user_agent };
-            Some(subresources::fetch_all(&list, self.settings.concurrency, budget, &fetcher).await)
+            Some(subresources::fetch_all(&list, self.settings.concurrency, budget, &fetcher, site.as_deref()).await)
         } else {
             None
         };
@@ -119,7 +121,15 @@ impl HttpEngine {
                     analysis,
                 ))
             }
-            429 => Err(EngineError::with_analysis(ErrorKind::RateLimited, status_reason(status), analysis)),
+            429 | 503 => {
+                let kind = if status == 429 { ErrorKind::RateLimited } else { ErrorKind::Http5xx };
+                let asked = retry_after(&document.headers, chrono::Utc::now());
+                let reason = match asked {
+                    Some(wait) => format!("{} (Retry-After: {} s)", status_reason(status), wait.as_secs()),
+                    None => status_reason(status),
+                };
+                Err(EngineError { retry_after: asked, ..EngineError::with_analysis(kind, reason, analysis) })
+            }
             400..=499 => Err(EngineError::with_analysis(ErrorKind::Http4xx, status_reason(status), analysis)),
             _ => Err(EngineError::with_analysis(ErrorKind::Http5xx, status_reason(status), analysis)),
         }
@@ -140,6 +150,17 @@ impl Engine for HttpEngine {
             Err(_) => Err(EngineError::new(ErrorKind::Timeout, format!("timed out after {} s", timeout.as_secs()))),
         }
     }
+}
+
+/// The wait a response's `Retry-After` asks for: seconds, or an HTTP date from `now` (a date
+/// in the past is no wait). Anything unreadable is no ask at all.
+fn retry_after(headers: &HeaderMap, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let text = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(text).ok()?;
+    Some((at.with_timezone(&chrono::Utc) - now).to_std().unwrap_or_default())
 }
 
 fn probe_error(error: ProbeError) -> EngineError {
@@ -344,4 +365,23 @@ fn subresources_json(report: &SubresourceReport) -> Value {
         value["slowest"] = json!({"url": slowest.url.as_str(), "ms": round(slowest.duration_ms)});
     }
     value
+}
+
+#[cfg(test)]
+mod retry_after_tests {
+    use super::*;
+
+    fn headers(value: &str) -> HeaderMap {
+        HeaderMap::from_iter([(header::RETRY_AFTER, HeaderValue::from_str(value).unwrap())])
+    }
+
+    #[test]
+    fn reads_seconds_or_a_date_and_ignores_the_rest() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-04T12:00:00Z").unwrap().with_timezone(&chrono::Utc);
+        assert_eq!(retry_after(&headers("5"), now), Some(Duration::from_secs(5)));
+        assert_eq!(retry_after(&headers("Fri, 04 Dec 2026 12:00:30 GMT"), now), Some(Duration::from_secs(30)));
+        assert_eq!(retry_after(&headers("Fri, 04 Dec 2026 11:00:00 GMT"), now), Some(Duration::ZERO), "past");
+        assert_eq!(retry_after(&headers("soon"), now), None);
+        assert_eq!(retry_after(&HeaderMap::new(), now), None);
+    }
 }

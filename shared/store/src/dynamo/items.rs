@@ -9,6 +9,7 @@
 //! | callback secret | `TENANT#<tenant>` | `SECRET` | — |
 //! | tenant's limits | `TENANT#<tenant>` | `LIMITS` | — (`max_active_jobs`, `max_urls_per_day`, `max_in_flight`: where it differs from the deployment) |
 //! | tenant's jobs | `TENANT#<tenant>` | `USAGE` | — (`active`: the string set of its unfinished jobs' ids) |
+//! | a host's places | `HOST#<host>` | `LEASES` | — (`holders`: a string set of `<job>#<seq>@<lease end>`; `paused_until`; `expires_at`) |
 //! | tenant's day | `TENANT#<tenant>` | `DAY#<yyyy-mm-dd>` | — (`analyses` submitted that UTC day; expires two days later) |
 //!
 //! A job's URLs are one Query on `pk` (`begins_with(sk, "URL#")`), a tenant's jobs one Query
@@ -65,6 +66,13 @@ pub const SECRET_SK: &str = "SECRET";
 pub const LIMITS_SK: &str = "LIMITS";
 pub const USAGE_SK: &str = "USAGE";
 
+/// A host's places: the URLs of it being analysed, and a pause it asked for.
+pub const LEASES_SK: &str = "LEASES";
+
+pub fn host_pk(host: &str) -> String {
+    format!("HOST#{host}")
+}
+
 pub fn day_sk(day: &str) -> String {
     format!("DAY#{day}")
 }
@@ -110,6 +118,8 @@ pub struct JobItem {
     pub cache_ttl_seconds: u32,
     #[serde(default = "domain::settings::performance_only")]
     pub categories: Vec<Category>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_concurrency: Option<u32>,
     pub total_urls: u64,
     pub queued: i64,
     pub in_progress: i64,
@@ -154,6 +164,7 @@ impl JobItem {
             runs: job.settings.runs,
             cache_ttl_seconds: job.settings.cache_ttl_seconds,
             categories: job.settings.categories.clone(),
+            host_concurrency: job.settings.host_concurrency,
             total_urls: c.total,
             queued: c.queued as i64,
             in_progress: c.in_progress as i64,
@@ -197,6 +208,7 @@ impl JobItem {
                 runs: self.runs,
                 cache_ttl_seconds: self.cache_ttl_seconds,
                 categories: self.categories,
+                host_concurrency: self.host_concurrency,
             },
             counters,
             created_at: self.created_at,
@@ -332,6 +344,7 @@ mod tests {
                 runs: 3,
                 cache_ttl_seconds: 3600,
                 categories: vec![Category::Performance, Category::Seo],
+                host_concurrency: Some(2),
             },
             counters: Counters { total: 10, queued: 5, in_progress: 2, succeeded: 2, failed: 1, cancelled: 0 },
             created_at: 1_000,

@@ -6,6 +6,7 @@
 //! this file holds what they share.
 
 mod callbacks;
+mod hosts;
 pub mod items;
 mod jobs;
 mod keys;
@@ -14,6 +15,7 @@ mod reports;
 mod tasks;
 mod tenancy;
 mod tracking;
+mod waits;
 
 use std::collections::HashMap;
 

@@ -4,14 +4,15 @@
 //! and each URL is written alone, which tells which one failed.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem};
 use domain::lifecycle::{self, CLAIM, Claim, ClaimStep, GIVE_BACK, JobState, Outcome, RETRY, Recorded, TAKE_OVER};
+use domain::politeness::{HostBusy, HostLease};
 use domain::retry::backoff;
 use domain::time::Millis;
 use domain::{Analysis, CacheKey, CachedFrom, Error, ErrorKind, JobId, JobStatus, UrlStatus};
 
+use super::hosts::by_host;
 use super::items::{CACHE_INDEX, TaskItem, job_pk};
 use super::moves::{Expression, Shifts, job_condition, task_move};
 use super::{Check, DynamoStore, Item, UNPROCESSED_RETRIES, applied, av_n, av_s, from_item, number_of, status_of};
@@ -24,6 +25,16 @@ const BATCH_GET_MAX: usize = 100;
 const BATCH_TRANSACTION_URLS: usize = 25;
 /// Take-overs tried when another delivery keeps moving the URL underneath.
 const TAKE_OVER_ROUNDS: u32 = 3;
+/// Claims tried after taking back a full host's ended places, before waiting.
+const HOST_ROUNDS: u32 = 2;
+
+/// The item a failed member returned.
+fn failed_item(check: &Check) -> Option<&Item> {
+    match check {
+        Check::Failed(item) => item.as_ref(),
+        Check::Held => None,
+    }
+}
 
 /// Whether URLs touching these task items can share one transaction: more than one of them
 /// (or there is nothing to gain), and no item twice (DynamoDB refuses a transaction that
@@ -105,6 +116,11 @@ impl DynamoStore {
         for (id, shifts) in jobs {
             items.push(shifts.update(now).update(&self.table, Self::job_key(id))?);
         }
+        for (host, (holders, limit)) in by_host(claims.iter().filter_map(|c| c.host.as_ref())) {
+            // More of one host than it may have at all: each is claimed alone instead.
+            let Some(take) = self.host_take(host, holders, limit, now)? else { return Ok(false) };
+            items.push(take);
+        }
         Ok(self.transact(items).await?.is_none())
     }
 
@@ -123,24 +139,42 @@ impl DynamoStore {
         for (id, shifts) in jobs {
             items.push(shifts.update(now).update(&self.table, Self::job_key(id))?);
         }
+        for (host, (holders, _)) in by_host(records.iter().filter_map(|r| r.host.as_ref())) {
+            items.push(self.host_give(host, holders)?);
+        }
         Ok(self.transact(items).await?.is_none())
     }
 
     /// Takes over a URL whose holder's lease has ended, while its job still takes work; the
     /// attempt written is the one seen plus one, so a race with another take-over is lost
     /// cleanly rather than miscounted.
-    async fn take_over(&self, id: &JobId, seq: u32, seen: &Item, now: Millis, until: Millis) -> Result<Claim, Error> {
+    async fn take_over(
+        &self,
+        id: &JobId,
+        seq: u32,
+        seen: &Item,
+        host: Option<&HostLease>,
+        now: Millis,
+        until: Millis,
+    ) -> Result<Claim, Error> {
         let mut seen = seen.clone();
         for _ in 0..TAKE_OVER_ROUNDS {
             let attempts = number_of(&seen, "attempts").unwrap_or(0);
             let task = task_move(&TAKE_OVER, now, until).condition("attempts = :seen").value(":seen", av_n(attempts));
-            let items = vec![
+            let mut items = vec![
                 task.update(&self.table, Self::task_key(id, seq))?,
                 job_condition(&TAKE_OVER).check(&self.table, Self::job_key(id))?,
             ];
+            items.extend(self.host_member(host, now)?);
             let Some(checks) = self.transact(items).await? else {
                 return Ok(Claim::Reclaimed { attempt: u32::try_from(attempts + 1).unwrap_or(u32::MAX) });
             };
+            if let Some(lease) = host.filter(|_| checks[0..2].iter().all(|c| !c.failed())) {
+                match self.host_was_full(&lease.host, failed_item(&checks[2]), now).await? {
+                    Ok(()) => continue,
+                    Err(busy) => return Ok(Claim::HostBusy(busy)),
+                }
+            }
             let job = match &checks[1] {
                 Check::Held => JobState::TakesWork,
                 Check::Failed(Some(job)) => JobState::of(status_of::<JobStatus>(job)?),
@@ -162,13 +196,46 @@ impl DynamoStore {
     }
 }
 
-impl TaskWork for DynamoStore {
-    async fn claim_task(&self, id: &JobId, seq: u32, now: Millis, lease: Duration) -> Result<Claim, Error> {
-        let until = lifecycle::lease_end(now, lease);
-        let items = self.move_with_job(id, seq, &CLAIM, UrlStatus::Queued, task_move(&CLAIM, now, until), now)?;
-        // A failed condition returns the item as it was, so telling a duplicate from a
-        // crash recovery or a cancelled job costs no extra read.
-        let Some(checks) = self.transact(items).await? else { return Ok(Claim::Claimed) };
+impl DynamoStore {
+    /// The member that takes the URL's place at its host, when it asks for one.
+    fn host_member(&self, host: Option<&HostLease>, now: Millis) -> Result<Option<TransactWriteItem>, Error> {
+        let Some(lease) = host else { return Ok(None) };
+        // A limit below one place is no limit a claim could meet: held as one.
+        let take = self.host_take(&lease.host, vec![lease.holder.clone()], lease.limit.max(1), now)?;
+        Ok(take)
+    }
+
+    /// One claim: the task's move, the job's counters and the host's place together.
+    async fn claim_one(&self, request: &ClaimRequest, now: Millis) -> Result<Claim, Error> {
+        let (id, seq, host) = (&request.job_id, request.seq, request.host.as_ref());
+        let until = lifecycle::lease_end(now, request.lease);
+        for _ in 0..HOST_ROUNDS {
+            let mut items =
+                self.move_with_job(id, seq, &CLAIM, UrlStatus::Queued, task_move(&CLAIM, now, until), now)?;
+            items.extend(self.host_member(host, now)?);
+            // A failed condition returns the item as it was, so telling a duplicate from a
+            // crash recovery, a cancelled job or a full host costs no extra read.
+            let Some(checks) = self.transact(items).await? else { return Ok(Claim::Claimed) };
+            if let Some(lease) = host.filter(|_| checks[0..2].iter().all(|c| !c.failed())) {
+                match self.host_was_full(&lease.host, failed_item(&checks[2]), now).await? {
+                    Ok(()) => continue,
+                    Err(busy) => return Ok(Claim::HostBusy(busy)),
+                }
+            }
+            return self.claim_found(request, &checks, now, until).await;
+        }
+        Ok(Claim::HostBusy(HostBusy { paused_until: None }))
+    }
+
+    /// What a claim whose task or job condition failed comes to.
+    async fn claim_found(
+        &self,
+        request: &ClaimRequest,
+        checks: &[Check],
+        now: Millis,
+        until: Millis,
+    ) -> Result<Claim, Error> {
+        let (id, seq) = (&request.job_id, request.seq);
         let job = match &checks[1] {
             Check::Held => JobState::TakesWork,
             Check::Failed(Some(job)) => JobState::of(status_of::<JobStatus>(job)?),
@@ -182,9 +249,51 @@ impl TaskWork for DynamoStore {
         };
         match claim_step_of(id, seq, &task, job, now)? {
             ClaimStep::Found(claim) => Ok(claim),
-            ClaimStep::Move(m) if m == TAKE_OVER => self.take_over(id, seq, &task, now, until).await,
+            ClaimStep::Move(m) if m == TAKE_OVER => {
+                self.take_over(id, seq, &task, request.host.as_ref(), now, until).await
+            }
             ClaimStep::Move(_) => Err(Error::Conflict(format!("URL {seq} of job {id} could not be claimed"))),
         }
+    }
+
+    /// Makes a task's move that ends its analysis without a result (a retry, a give-back) and
+    /// gives its place at `host` back with it. A move whose condition no longer holds is
+    /// not made (the URL moved on); the place is given back all the same.
+    async fn move_and_give_place_back(
+        &self,
+        id: &JobId,
+        seq: u32,
+        task: Expression,
+        host: Option<&HostLease>,
+    ) -> Result<(), Error> {
+        let Some(lease) = host else {
+            return applied(task.update_item(self, Self::task_key(id, seq)).await).map(drop);
+        };
+        let items = vec![
+            task.update(&self.table, Self::task_key(id, seq))?,
+            self.host_give(&lease.host, vec![lease.holder.clone()])?,
+        ];
+        self.with_place_back(items, host).await.map(drop)
+    }
+
+    /// Writes `items`, which also give `host`'s place back; when they could not be written
+    /// (the URL had moved on), the place is given back alone.
+    async fn with_place_back(
+        &self,
+        items: Vec<TransactWriteItem>,
+        host: Option<&HostLease>,
+    ) -> Result<Option<Vec<Check>>, Error> {
+        let checks = self.transact(items).await?;
+        if let (Some(_), Some(lease)) = (&checks, host) {
+            self.give_places_back(lease).await?;
+        }
+        Ok(checks)
+    }
+}
+
+impl TaskWork for DynamoStore {
+    async fn claim(&self, request: &ClaimRequest, now: Millis) -> Result<Claim, Error> {
+        self.claim_one(request, now).await
     }
 
     async fn claim_tasks(&self, claims: &[ClaimRequest], now: Millis) -> Vec<Result<Claim, Error>> {
@@ -194,7 +303,7 @@ impl TaskWork for DynamoStore {
             if batchable(keys) && held(self.claim_together(chunk, now).await, "claiming") {
                 results.extend(chunk.iter().map(|_| Ok(Claim::Claimed)));
             } else {
-                let one_by_one = chunk.iter().map(|c| self.claim_task(&c.job_id, c.seq, now, c.lease));
+                let one_by_one = chunk.iter().map(|c| self.claim_one(c, now));
                 results.extend(futures::future::join_all(one_by_one).await);
             }
         }
@@ -207,6 +316,7 @@ impl TaskWork for DynamoStore {
         seq: u32,
         kind: ErrorKind,
         reason: &str,
+        host: Option<&HostLease>,
         now: Millis,
     ) -> Result<(), Error> {
         let update = task_move(&RETRY, now, now)
@@ -215,37 +325,35 @@ impl TaskWork for DynamoStore {
             .value(":error", av_s(reason))
             .value(":kind", av_s(kind.as_str()));
         // Not applied: finished or cancelled meanwhile, and the retry has nothing left to keep.
-        applied(update.update_item(self, Self::task_key(id, seq)).await).map(drop)
+        self.move_and_give_place_back(id, seq, update, host).await
     }
 
-    async fn release_claim(&self, id: &JobId, seq: u32, now: Millis) -> Result<(), Error> {
+    async fn release_claim(&self, id: &JobId, seq: u32, host: Option<&HostLease>, now: Millis) -> Result<(), Error> {
         // Not applied: the URL finished meanwhile, and there is no claim left to give back.
-        applied(task_move(&GIVE_BACK, now, now).update_item(self, Self::task_key(id, seq)).await).map(drop)
+        self.move_and_give_place_back(id, seq, task_move(&GIVE_BACK, now, now), host).await
     }
 
-    async fn record_outcome(
-        &self,
-        id: &JobId,
-        seq: u32,
-        outcome: &Outcome,
-        release: Option<u32>,
-        cache_key: Option<&CacheKey>,
-        now: Millis,
-    ) -> Result<Recorded, Error> {
-        let record =
-            OutcomeRecord { job_id: id.clone(), seq, outcome: outcome.clone(), release, cache_key: cache_key.cloned() };
+    async fn record(&self, record: &OutcomeRecord, now: Millis) -> Result<Recorded, Error> {
+        let id = &record.job_id;
         let mut shifts = Shifts::default();
-        shifts.add(&outcome.task_move(), UrlStatus::Processing, 1);
+        shifts.add(&record.outcome.task_move(), UrlStatus::Processing, 1);
         let mut items =
-            vec![self.outcome_update(&record, now)?, shifts.update(now).update(&self.table, Self::job_key(id))?];
-        if let Some(next) = release {
+            vec![self.outcome_update(record, now)?, shifts.update(now).update(&self.table, Self::job_key(id))?];
+        if let Some(next) = record.release {
             items.push(self.release_update(id, next, now)?);
         }
-        match self.transact(items).await? {
+        if let Some(lease) = &record.host {
+            items.push(self.host_give(&lease.host, vec![lease.holder.clone()])?);
+        }
+        match self.with_place_back(items, record.host.as_ref()).await? {
             None => Ok(Recorded::Counted),
             Some(checks) if checks[0].failed() => Ok(Recorded::Duplicate),
             Some(_) => Err(Error::NotFound),
         }
+    }
+
+    async fn pause_host(&self, host: &str, until: Millis) -> Result<(), Error> {
+        self.pause(host, until).await
     }
 
     async fn record_outcomes(&self, records: &[OutcomeRecord], now: Millis) -> Vec<Result<Recorded, Error>> {
@@ -257,9 +365,7 @@ impl TaskWork for DynamoStore {
             if batchable(keys) && held(self.record_together(chunk, now).await, "recording") {
                 results.extend(chunk.iter().map(|_| Ok(Recorded::Counted)));
             } else {
-                let one_by_one = chunk
-                    .iter()
-                    .map(|r| self.record_outcome(&r.job_id, r.seq, &r.outcome, r.release, r.cache_key.as_ref(), now));
+                let one_by_one = chunk.iter().map(|r| self.record(r, now));
                 results.extend(futures::future::join_all(one_by_one).await);
             }
         }

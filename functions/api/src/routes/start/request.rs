@@ -2,6 +2,7 @@
 //! reports every problem of a submission at once. Bounds and defaults are `domain::settings`'s;
 //! the OpenAPI document takes them from there too.
 
+use domain::politeness::HOST_CONCURRENCY;
 use domain::settings::{
     BATCH_SIZE, Bounds, CACHE_TTL_SECONDS, MAX_NAME_CHARS, MAX_RETRIES, MAX_URLS, RUNS, TIMEOUT_SECONDS,
 };
@@ -11,7 +12,7 @@ use serde_json::{Map, Value, json};
 use crate::error::ApiError;
 
 /// The fields `POST /start` takes; anything else is reported as unknown.
-pub const START_FIELDS: [&str; 14] = [
+pub const START_FIELDS: [&str; 15] = [
     "name",
     "urls",
     "sitemap_url",
@@ -25,6 +26,7 @@ pub const START_FIELDS: [&str; 14] = [
     "runs",
     "cache_ttl_seconds",
     "categories",
+    "host_concurrency",
     "dry_run",
 ];
 
@@ -68,6 +70,10 @@ pub struct StartRequest {
     /// PageSpeed Insights categories, default `["performance"]`; the `http` engine measures
     /// performance only.
     categories: Option<Vec<Category>>,
+    /// The most URLs of one host analysed at once while this job's URLs run, fleet-wide and
+    /// with every other job's: fewer than the deployment's (4 by default) to be gentler with
+    /// a fragile site; more than the deployment's changes nothing.
+    host_concurrency: Option<u32>,
     /// Validate and clean only: answer 200 with what would be accepted and rejected, and
     /// create nothing (the dashboard shows this before submitting).
     dry_run: Option<bool>,
@@ -107,6 +113,20 @@ fn integer(body: &Map<String, Value>, bounds: &Bounds, problems: &mut Problems) 
             _ => {
                 problems.add(bounds.field, bounds.expected());
                 bounds.default
+            }
+        },
+    }
+}
+
+/// An integer within `bounds` that has no default of its own (absent: `None`).
+fn optional_integer(body: &Map<String, Value>, bounds: &Bounds, problems: &mut Problems) -> Option<u32> {
+    match body.get(bounds.field) {
+        None | Some(Value::Null) => None,
+        Some(value) => match value.as_u64() {
+            Some(n) if bounds.contains(n) => Some(n as u32),
+            _ => {
+                problems.add(bounds.field, bounds.expected());
+                None
             }
         },
     }
@@ -157,7 +177,7 @@ pub(super) fn validate(
     psi_available: bool,
 ) -> Result<Submission, ApiError> {
     let mut problems = Problems::default();
-    const KNOWN: [&str; 14] = START_FIELDS;
+    const KNOWN: [&str; 15] = START_FIELDS;
     for field in body.keys().filter(|k| !KNOWN.contains(&k.as_str())) {
         problems.add(field, format!("unknown field; expected one of {}", KNOWN.join(", ")));
     }
@@ -261,6 +281,7 @@ pub(super) fn validate(
         runs: integer(&body, &RUNS, &mut problems),
         cache_ttl_seconds: integer(&body, &CACHE_TTL_SECONDS, &mut problems),
         categories: categories(&body, &mut problems),
+        host_concurrency: optional_integer(&body, &HOST_CONCURRENCY, &mut problems),
     };
     if settings.engine == EngineKind::Http && settings.categories.len() > 1 {
         problems.add(
@@ -295,6 +316,19 @@ mod tests {
                 .collect(),
             other => panic!("expected a validation error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_job_may_ask_its_hosts_for_fewer_places_within_bounds() {
+        let Value::Object(body) = json!({"urls": ["a.com"], "host_concurrency": 2}) else { unreachable!() };
+        let submission = validate(body, AddressPolicy::default(), false).unwrap();
+        assert_eq!(submission.settings.host_concurrency, Some(2));
+        let Value::Object(body) = json!({"urls": ["a.com"]}) else { unreachable!() };
+        assert_eq!(validate(body, AddressPolicy::default(), false).unwrap().settings.host_concurrency, None);
+        assert_eq!(
+            problems_of(json!({"urls": ["a.com"], "host_concurrency": 0})),
+            ["host_concurrency: must be a whole number from 1 to 20"]
+        );
     }
 
     #[test]
@@ -340,7 +374,7 @@ mod tests {
         assert_eq!(
             problems,
             [
-                "colour: unknown field; expected one of name, urls, sitemap_url, priority, strategy, batch_size, timeout_seconds, max_retries, engine, callback_url, runs, cache_ttl_seconds, categories, dry_run",
+                "colour: unknown field; expected one of name, urls, sitemap_url, priority, strategy, batch_size, timeout_seconds, max_retries, engine, callback_url, runs, cache_ttl_seconds, categories, host_concurrency, dry_run",
                 "name: must be at most 200 characters",
                 "urls[1]: must be a string",
                 "dry_run: must be true or false",

@@ -96,21 +96,32 @@ pub struct SubresourceReport {
     pub resources: Vec<ResourceResult>,
 }
 
-/// Fetches `list` with at most `concurrency` requests in flight. No fetch starts once `budget`
-/// is spent, and fetches still running then are abandoned, so the call returns within about
-/// `budget`.
+/// Fetches `list` with at most `concurrency` requests in flight, and at most one to
+/// `polite_host` (the page's own host, whose place the analysis holds: its subresources count
+/// toward it, so a page is one connection to its site at a time, as [`domain::politeness`]
+/// promises the site). No fetch starts once `budget` is spent, and fetches still running then
+/// are abandoned, so the call returns within about `budget`.
 pub async fn fetch_all<F: Fetch>(
     list: &[Subresource],
     concurrency: usize,
     budget: Duration,
     fetcher: &F,
+    polite_host: Option<&str>,
 ) -> SubresourceReport {
     let deadline = Instant::now() + budget;
+    let one_at_a_time = tokio::sync::Semaphore::new(1);
     // Futures are built up front (named async fns rather than a closure over borrowed items,
     // which keeps the returned future `Send`); each checks the deadline when first polled,
     // i.e. when `buffer_unordered` actually starts it.
-    let pending: Vec<_> =
-        list.iter().enumerate().map(|(index, resource)| fetch_indexed(index, resource, deadline, fetcher)).collect();
+    let pending: Vec<_> = list
+        .iter()
+        .enumerate()
+        .map(|(index, resource)| {
+            let own_host =
+                polite_host.is_some() && domain::politeness::host_key(resource.url.as_str()).as_deref() == polite_host;
+            fetch_indexed(index, resource, deadline, fetcher, own_host.then_some(&one_at_a_time))
+        })
+        .collect();
     let mut results: Vec<(usize, ResourceResult)> =
         futures::stream::iter(pending).buffer_unordered(concurrency.max(1)).collect().await;
     results.sort_by_key(|(index, _)| *index);
@@ -122,7 +133,13 @@ async fn fetch_indexed<F: Fetch>(
     resource: &Subresource,
     deadline: Instant,
     fetcher: &F,
+    one_at_a_time: Option<&tokio::sync::Semaphore>,
 ) -> (usize, ResourceResult) {
+    // Never closed, so a permit always comes; without one the fetch goes ahead regardless.
+    let _turn = match one_at_a_time {
+        Some(semaphore) => semaphore.acquire().await.ok(),
+        None => None,
+    };
     (index, fetch_one(resource, deadline, fetcher).await)
 }
 

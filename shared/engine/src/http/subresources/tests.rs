@@ -300,7 +300,7 @@ async fn concurrency_is_bounded_and_totals_add_up() {
         resource("/ms-10-200-7", ResourceKind::Other, false),
     ];
     let fetcher = Scripted::new();
-    let report = fetch_all(&list, 2, Duration::from_secs(10), &fetcher).await;
+    let report = fetch_all(&list, 2, Duration::from_secs(10), &fetcher, None).await;
     assert_eq!(fetcher.max_in_flight.load(Ordering::SeqCst), 2);
     assert_eq!(report.total, Totals { count: 6, transfer_bytes: 3022 });
     assert_eq!(report.by_kind[&ResourceKind::Script], Totals { count: 1, transfer_bytes: 1000 });
@@ -337,7 +337,7 @@ async fn no_fetch_starts_after_the_budget_and_running_ones_are_cut_off() {
         resource("/ms-10-200-4", ResourceKind::Script, true),
     ];
     let fetcher = Scripted::new();
-    let report = fetch_all(&list, 1, Duration::from_millis(500), &fetcher).await;
+    let report = fetch_all(&list, 1, Duration::from_millis(500), &fetcher, None).await;
     assert_eq!(*fetcher.started.lock().unwrap(), ["/ms-400-200-1", "/ms-400-200-2"]);
     assert_eq!(report.skipped, 2);
     assert_eq!(report.cut_off, 1);
@@ -347,8 +347,27 @@ async fn no_fetch_starts_after_the_budget_and_running_ones_are_cut_off() {
     assert_eq!(report.render_blocking, Totals { count: 2, transfer_bytes: 0 });
     assert_eq!(report.slowest.unwrap().url.path(), "/ms-400-200-1");
 
-    let none = fetch_all(&list, 4, Duration::ZERO, &fetcher).await;
+    let none = fetch_all(&list, 4, Duration::ZERO, &fetcher, None).await;
     assert_eq!(none.skipped, 4);
     assert_eq!(none.total.count, 0);
     assert!(none.slowest.is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_pages_own_host_gets_one_request_at_a_time_and_others_go_alongside() {
+    let mut list: Vec<Subresource> =
+        (1..=4).map(|n| resource(&format!("/ms-100-200-{n}"), ResourceKind::Image, false)).collect();
+    let mut elsewhere = resource("/ms-100-200-9", ResourceKind::Image, false);
+    elsewhere.url = url("https://cdn.test/ms-100-200-9");
+    list.push(elsewhere);
+    let fetcher = Scripted::new();
+    let started = tokio::time::Instant::now();
+    let report = fetch_all(&list, 4, Duration::from_secs(10), &fetcher, Some("site.test")).await;
+    assert_eq!(report.total.count, 5);
+    assert_eq!(started.elapsed(), Duration::from_millis(400), "the site's four one after another");
+    assert_eq!(fetcher.max_in_flight.load(Ordering::SeqCst), 2, "the CDN's beside them");
+    let free = Scripted::new();
+    let started = tokio::time::Instant::now();
+    fetch_all(&list, 4, Duration::from_secs(10), &free, None).await;
+    assert_eq!(started.elapsed(), Duration::from_millis(200), "without a polite host: four at once, then one");
 }
