@@ -26,6 +26,7 @@ const USAGE: &str = "usage: speedbatch-bench all [--runs N] [--out FILE]   every
        speedbatch-bench psi-quota [--runs N] [--urls N]
        speedbatch-bench http-engine [--runs N] [--pages N] [--concurrency N] [--docs DIR]
        speedbatch-bench end-to-end [--runs N] [--urls N]   (on the stack `make up` deployed)
+       speedbatch-bench guards [--runs N] [--urls N]       (on the stack `make up` deployed)
        speedbatch-bench submission [--runs N]              (on the stack `make up` deployed)
        speedbatch-bench exports [--runs N] [--urls N]      (on the stack `make up` deployed)
        speedbatch-bench artifacts [--runs N]               (arm64 sizes; host cold starts)
@@ -64,7 +65,14 @@ async fn main() -> ExitCode {
             }
         }
         Some("end-to-end") => match option("--urls", 1000) {
-            Ok(urls) => print(stack::end_to_end(runs, urls).await),
+            Ok(urls) => print(stack::end_to_end(runs, urls).await.map(|(section, _)| section)),
+            Err(e) => Err(e),
+        },
+        Some("guards") => match option("--urls", 1000) {
+            Ok(urls) => match stack::end_to_end(1, urls).await {
+                Ok((_, uncontended)) => print(stack::guards(runs, urls, uncontended).await),
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         },
         Some("submission") => print(stack::submission(runs, &[1_000, 10_000]).await),
@@ -100,7 +108,10 @@ fn fail(reason: String) -> ExitCode {
 async fn all(runs: usize, out: String) -> Result<(), String> {
     let mut sections = Vec::new();
     eprintln!("==> end to end: {runs} × 1 000 URLs on the deployed stack");
-    sections.push(stack::end_to_end(runs, 1_000).await?);
+    let (end_to_end, uncontended) = stack::end_to_end(runs, 1_000).await?;
+    sections.push(end_to_end);
+    eprintln!("==> guards: {runs} × 1 000 URLs at one host");
+    sections.push(stack::guards(runs, 1_000, uncontended).await?);
     eprintln!("==> submission: {runs} × 1 000 and 10 000 URLs");
     sections.push(stack::submission(runs, &[1_000, 10_000]).await?);
     eprintln!("==> exports: {runs} × a 10 000-URL job, read every way");

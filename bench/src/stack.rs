@@ -40,13 +40,14 @@ impl Client {
         self.api.until(id, done, Duration::from_millis(100), limit).await
     }
 
-    /// The EMF lines of `function`'s invocations logged from `since` (ms) on.
+    /// The EMF lines of `function`'s invocations logged from `since` (ms) on: each
+    /// invocation's request counts, and the analyzer's outcomes (its waits among them).
     async fn metric_lines(&self, function: &str, since: i64) -> Result<Vec<Value>, String> {
         let messages = self.logs.messages(|group| group_of(group, &self.stack_name, function), since).await?;
         Ok(messages
             .iter()
             .filter_map(|message| serde_json::from_str::<Value>(message).ok())
-            .filter(|line| line.get("Invocations").is_some())
+            .filter(|line| line.get("_aws").is_some())
             .collect())
     }
 }
@@ -57,6 +58,8 @@ struct Tally {
     requests: BTreeMap<String, f64>,
     invocations: f64,
     write_units: f64,
+    /// URLs sent back to wait (for a place at their host or their tenant's, or the quota).
+    waits: f64,
 }
 
 impl Tally {
@@ -66,7 +69,18 @@ impl Tally {
         for (name, value) in line.as_object().into_iter().flatten() {
             if let Some(operation) = name.strip_prefix("Requests.") {
                 *self.requests.entry(operation.to_owned()).or_default() += value.as_f64().unwrap_or(0.0);
+            } else if name.starts_with("Waits.") {
+                self.waits += value.as_f64().unwrap_or(0.0);
             }
+        }
+    }
+
+    fn merge(&mut self, other: Tally) {
+        self.invocations += other.invocations;
+        self.write_units += other.write_units;
+        self.waits += other.waits;
+        for (operation, count) in other.requests {
+            *self.requests.entry(operation).or_default() += count;
         }
     }
 
@@ -86,11 +100,59 @@ fn submission_line(lines: &[Value]) -> Option<&Value> {
     lines.iter().find(|line| line.get("Requests.DynamoDB.BatchWriteItem").is_some())
 }
 
-/// A 1 000-URL job, http engine, `batch_size` 20, on a local site: time from the POST to
-/// `completed`, and every AWS request the functions made for it.
-pub async fn end_to_end(runs: usize, urls: usize) -> Result<Section, String> {
+/// What one job cost: its time, the functions' requests and each function's invocations.
+struct JobRun {
+    seconds: f64,
+    tally: Tally,
+    invocations: Vec<f64>,
+}
+
+/// Submits `list` (http engine, `batch_size` 20) and waits for every URL to succeed: the time
+/// from the POST to `completed` and every AWS request the functions made for the job.
+async fn run_job(client: &Client, list: Vec<String>, name: String) -> Result<JobRun, String> {
+    let urls = list.len() as u64;
+    let since = now_millis();
+    let started = Instant::now();
+    let id = client.submit(json!({"urls": list, "engine": "http", "batch_size": 20, "name": name})).await?;
+    let progress = client.until(&id, &["completed", "completed_with_errors"], Duration::from_secs(900)).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    if progress["succeeded"].as_u64() != Some(urls) {
+        return Err(format!("{name}: not every URL succeeded: {progress}"));
+    }
+    // The last tracker invocations (the status change to completed) log after it shows.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut tally = Tally::default();
+    let mut invocations = Vec::new();
+    for function in FUNCTIONS {
+        let lines = client.metric_lines(function, since).await?;
+        let mut own = Tally::default();
+        if function == "api" {
+            // Only the submission: progress polls are the client's choice, not the URLs' cost.
+            own.add(submission_line(&lines).ok_or("the submission logged no request counts")?);
+        } else {
+            lines.iter().for_each(|line| own.add(line));
+        }
+        invocations.push(own.invocations);
+        tally.merge(own);
+    }
+    Ok(JobRun { seconds, tally, invocations })
+}
+
+/// Sites enough that a job's window of 20 never finds a host full: the guards' cost with no
+/// URL waiting.
+const UNCONTENDED_HOSTS: usize = 50;
+/// Neighbouring URLs on one host, as a crawl's are, and no more than the host's 4 places.
+const PER_HOST: usize = 4;
+
+/// A 1 000-URL job, http engine, `batch_size` 20, on local sites: time from the POST to
+/// `completed`, and every AWS request the functions made for it; with the cost of a job none
+/// of whose URLs waits.
+pub async fn end_to_end(runs: usize, urls: usize) -> Result<(Section, Uncontended), String> {
     let client = client()?;
-    let site = Site::start().await;
+    let mut sites = Vec::new();
+    for _ in 0..UNCONTENDED_HOSTS {
+        sites.push(Site::start().await);
+    }
     let mut seconds = Vec::new();
     let mut per_url = Vec::new();
     let mut units_per_url = Vec::new();
@@ -110,37 +172,10 @@ pub async fn end_to_end(runs: usize, urls: usize) -> Result<Section, String> {
         "invocations (api/analyzer/tracker)",
     ]);
     for run in 1..=runs {
-        let list: Vec<String> = (0..urls).map(|n| site.url(&format!("/page/{run}{n:05}"))).collect();
-        let since = now_millis();
-        let started = Instant::now();
-        let id = client
-            .submit(json!({"urls": list, "engine": "http", "batch_size": 20, "name": format!("bench e2e {run}")}))
-            .await?;
-        let progress = client.until(&id, &["completed", "completed_with_errors"], Duration::from_secs(900)).await?;
-        let elapsed = started.elapsed().as_secs_f64();
-        if progress["succeeded"].as_u64() != Some(urls as u64) {
-            return Err(format!("run {run}: not every URL succeeded: {progress}"));
-        }
-        // The last tracker invocations (the status change to completed) log after it shows.
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        let mut tally = Tally::default();
-        let mut invocations = Vec::new();
-        for function in FUNCTIONS {
-            let lines = client.metric_lines(function, since).await?;
-            let mut own = Tally::default();
-            if function == "api" {
-                // Only the submission: progress polls are the client's choice, not the URLs' cost.
-                own.add(submission_line(&lines).ok_or("the submission logged no request counts")?);
-            } else {
-                lines.iter().for_each(|line| own.add(line));
-            }
-            invocations.push(own.invocations);
-            tally.invocations += own.invocations;
-            tally.write_units += own.write_units;
-            for (operation, count) in own.requests {
-                *tally.requests.entry(operation).or_default() += count;
-            }
-        }
+        let list: Vec<String> =
+            (0..urls).map(|n| sites[(n / PER_HOST) % sites.len()].url(&format!("/page/{run}{n:05}"))).collect();
+        let JobRun { seconds: elapsed, tally, invocations } =
+            run_job(&client, list, format!("bench e2e {run}")).await?;
         let n = urls as f64;
         // Lambda's SQS poller: one ReceiveMessage that returned the batch and one
         // DeleteMessageBatch per analyzer invocation (functions do not see these requests).
@@ -179,7 +214,8 @@ pub async fn end_to_end(runs: usize, urls: usize) -> Result<Section, String> {
     let markdown = format!(
         "## End to end: AWS requests per URL and time (`speedbatch-bench end-to-end`)\n\n\
          A {urls}-URL job on the deployed stack (`make up`: release build, ministack), http engine, `batch_size` \
-         20, against a local site (`testkit::site`, a small page per URL) on loopback. Time from sending the POST \
+         20, against {UNCONTENDED_HOSTS} local sites (`testkit::site`, a small page per URL; {PER_HOST} neighbouring \
+         URLs per site, the sites in turn, so no window of 20 finds a host with its 4 places taken) on loopback. Time from sending the POST \
          to the first progress poll (every 100 ms) that reads `completed`. Requests are counted by the functions \
          themselves: each invocation's EMF line carries the count of every AWS request its clients sent (an SDK \
          interceptor; retries included) and the DynamoDB write units DynamoDB reported, read back here from \
@@ -201,7 +237,7 @@ pub async fn end_to_end(runs: usize, urls: usize) -> Result<Section, String> {
         invocations = spread(&invocations_per_url, 3),
         units = spread(&units_per_url, 2),
     );
-    Ok(Section {
+    let section = Section {
         markdown,
         figures: vec![
             Figure::new(
@@ -217,6 +253,102 @@ pub async fn end_to_end(runs: usize, urls: usize) -> Result<Section, String> {
                 format!("{} s", spread(&seconds, 1)),
                 "",
                 None,
+            ),
+        ],
+    };
+    Ok((section, Uncontended { requests: median(&per_url), write_units: median(&units_per_url) }))
+}
+
+/// A job's cost per URL when none of its URLs waits (medians over the runs).
+#[derive(Clone, Copy, Debug)]
+pub struct Uncontended {
+    pub requests: f64,
+    pub write_units: f64,
+}
+
+/// The functions' requests and write units per URL before the places and waits existed
+/// (commit 4620c0b, the same 1 000-URL job): what "extra" is measured from.
+const BEFORE_GUARDS: Uncontended = Uncontended { requests: 0.524, write_units: 10.78 };
+
+/// What fairness and politeness cost in AWS requests: a 1 000-URL job whose URLs are all on
+/// one host (4 places), against `uncontended`, the same job's requests per URL when no URL
+/// waits.
+pub async fn guards(runs: usize, urls: usize, uncontended: Uncontended) -> Result<Section, String> {
+    let client = client()?;
+    let mut table = Table::new(&[
+        "run",
+        "URLs",
+        "submit → completed",
+        "at once at the host",
+        "URLs sent back to wait",
+        "functions' AWS requests per URL",
+        "extra per waiting URL",
+    ]);
+    let (mut per_wait, mut waits_per_url, mut concurrent) = (Vec::new(), Vec::new(), Vec::new());
+    for run in 1..=runs {
+        let site = Site::start().await;
+        let list: Vec<String> = (0..urls).map(|n| site.url(&format!("/held/{run}{n:05}"))).collect();
+        let JobRun { seconds, tally, .. } = run_job(&client, list, format!("bench guards {run}")).await?;
+        let n = urls as f64;
+        let extra = (tally.total() - uncontended.requests * n).max(0.0) / tally.waits.max(1.0);
+        per_wait.push(extra);
+        waits_per_url.push(tally.waits / n);
+        concurrent.push(site.max_concurrent() as f64);
+        println!(
+            "{}",
+            json!({"bench": "guards", "run": run, "urls": urls, "seconds": seconds, "waits": tally.waits,
+                   "requests_per_url": tally.total() / n, "extra_per_wait": extra,
+                   "max_concurrent": site.max_concurrent(), "requests": tally.requests})
+        );
+        table.row(vec![
+            run.to_string(),
+            urls.to_string(),
+            format!("{} s", num(seconds, 1)),
+            site.max_concurrent().to_string(),
+            num(tally.waits, 0),
+            num(tally.total() / n, 3),
+            num(extra, 2),
+        ]);
+    }
+    let extra_uncontended = uncontended.requests - BEFORE_GUARDS.requests;
+    let (units, units_before) = (uncontended.write_units, BEFORE_GUARDS.write_units);
+    let markdown = format!(
+        "## Fair to tenants, polite to sites: what the guards cost (`speedbatch-bench guards`)\n\n\
+         Each URL being analysed holds a place at its host and one among its tenant's; the places are taken in \
+         the claim's transaction and given back in the result's, so a URL that does not wait costs no request \
+         of its own. With no URL waiting (the end-to-end job, {UNCONTENDED_HOSTS} hosts, {PER_HOST} neighbouring \
+         URLs each) the functions made {requests:.3} requests per URL against {before:.3} before the guards (commit \
+         4620c0b): {extra_uncontended:+.3} per URL (target ≤ 0.1). They are not free in write units: each place \
+         is one more item in the claim's and the result's transactions, which DynamoDB bills double, so the job \
+         took {units:.1} write units per URL against {units_before:.1} before (a batch of claims or results \
+         touches each host's and each tenant shard's item once, so URLs of one host in a batch share it). A URL that finds its places taken waits as a delayed \
+         copy of its message (one `SendMessage`), and each invocation that sent some back notes them for \
+         `GET /queue/status` (one `UpdateItem` per reason and second). Below, the same {urls}-URL job with \
+         every URL on one host (`/held/` pages, 40 ms each), so that at most 4 run at once and the rest take \
+         turns: the extra requests are counted against the uncontended job, per URL sent back.\n\n{table}\n\
+         A waiting URL costs {per_wait} requests each time it is sent back; the host never saw more than 4 \
+         at once.\n",
+        table = table.render(),
+        per_wait = spread(&per_wait, 2),
+        requests = uncontended.requests,
+        before = BEFORE_GUARDS.requests,
+    );
+    Ok(Section {
+        markdown,
+        figures: vec![
+            Figure::new(
+                "guards: extra AWS requests per URL, no URL waiting",
+                format!("{extra_uncontended:+.3}"),
+                "≤ 0.1",
+                Some(extra_uncontended <= 0.1),
+            ),
+            Figure::new("guards: extra AWS requests per waiting URL, each wait", spread(&per_wait, 2), "", None),
+            Figure::new("guards: DynamoDB write units per URL, no URL waiting", format!("{units:.1}"), "", None),
+            Figure::new(
+                "1 000 URLs at one host: most at once",
+                spread(&concurrent, 0),
+                "≤ 4",
+                Some(concurrent.iter().all(|c| *c <= 4.0)),
             ),
         ],
     })

@@ -22,6 +22,8 @@ pub struct Scale {
     pub redrive_urls: usize,
     pub load_clients: usize,
     pub load_urls: usize,
+    pub noisy_jobs: usize,
+    pub noisy_urls: usize,
     pub fuzz_seconds: u64,
 }
 
@@ -36,6 +38,8 @@ impl Scale {
         redrive_urls: 20,
         load_clients: 20,
         load_urls: 500,
+        noisy_jobs: 10,
+        noisy_urls: 300,
         fuzz_seconds: 60,
     };
 
@@ -49,6 +53,8 @@ impl Scale {
         redrive_urls: 5,
         load_clients: 4,
         load_urls: 50,
+        noisy_jobs: 3,
+        noisy_urls: 40,
         fuzz_seconds: 10,
     };
 }

@@ -6,11 +6,12 @@ use chaos::report::{Section, document};
 use chaos::rig::Rig;
 use chaos::{Scale, scenarios};
 
-const SCENARIOS: [&str; 11] = [
+const SCENARIOS: [&str; 12] = [
     "crashes",
     "duplicates",
     "poison",
     "load",
+    "neighbour",
     "hostile",
     "callbacks",
     "security",
@@ -58,6 +59,7 @@ async fn main() {
             "duplicates" => scenarios::duplicates::run(&rig, &scale).await,
             "poison" => scenarios::poison::run(&rig, &scale).await,
             "load" => scenarios::load::run(&rig, &scale).await,
+            "neighbour" => scenarios::neighbour::run(&rig, &scale).await,
             "hostile" => scenarios::hostile::run(&rig).await,
             "callbacks" => scenarios::callbacks::run(&rig).await,
             "security" => scenarios::security::run(&rig).await,
@@ -100,7 +102,10 @@ fn preamble(scale: &Scale, seconds: u64) -> String {
          the address policy strict (but for the suite's own site on 127.0.0.2), the analyzer's timeout at 70 s \
          and the queues' visibility timeout at 80 s, so that a killed analyzer's URLs come back in 80 s rather \
          than 16 minutes. Scale: crashes {crash} URLs, outage {outage} URLs for {down} s, duplicates {dup} \
-         URLs, {poison} poison messages, load {clients} × {urls} URLs, fuzzing {fuzz} s per target. `make test` \
+         URLs, {poison} poison messages, load {clients} × {urls} URLs, noisy neighbour {noisy_jobs} × \
+         {noisy_urls} URLs, fuzzing {fuzz} s per target. The stack gives a host 20 places (`HostConcurrency`, \
+         the most) because every page the suite serves is on 127.0.0.2; the noisy neighbour's jobs ask for 4. \
+         `make test` \
          runs the quick parts (`chaos/tests/quick.rs`) at a smaller scale.\n",
         date = domain::time::rfc3339(domain::time::now_millis()),
         minutes = seconds.div_ceil(60),
@@ -111,6 +116,8 @@ fn preamble(scale: &Scale, seconds: u64) -> String {
         poison = scale.poison_messages,
         clients = scale.load_clients,
         urls = scale.load_urls,
+        noisy_jobs = scale.noisy_jobs,
+        noisy_urls = scale.noisy_urls,
         fuzz = scale.fuzz_seconds,
     )
 }

@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use domain::tenancy::LimitOverrides;
 use domain::{JobId, TaskMessage, Tenant};
 use store::DynamoStore;
 use store::prelude::*;
@@ -53,13 +54,24 @@ impl Rig {
         Ok(rig)
     }
 
+    /// The API as a new tenant of its own held to its own limits `own`, as `make limits` sets.
+    pub async fn limited_tenant(&self, name: &str, own: &LimitOverrides) -> Result<ApiClient, String> {
+        let (tenant, api) = self.new_tenant(name).await?;
+        self.store.set_limit_overrides(&tenant, own).await.map_err(|e| e.to_string())?;
+        Ok(api)
+    }
+
     /// The API as a new tenant of its own (its key stored hashed, as `make key` does).
     pub async fn tenant(&self, name: &str) -> Result<ApiClient, String> {
+        Ok(self.new_tenant(name).await?.1)
+    }
+
+    async fn new_tenant(&self, name: &str) -> Result<(Tenant, ApiClient), String> {
         let key = domain::auth::generate_key();
         let tenant = Tenant(format!("chaos-{name}-{}", uuid::Uuid::new_v4().simple()));
         self.store.put_key_hash(&domain::auth::hash_key(&key), &tenant).await.map_err(|e| e.to_string())?;
         self.remember_secret(&format!("tenant {name}'s API key"), &key);
-        Ok(self.api.with_key(&key))
+        Ok((tenant, self.api.with_key(&key)))
     }
 
     pub fn remember_secret(&self, what: &str, value: &str) {

@@ -421,26 +421,13 @@ async fn the_deployed_api_refuses_bad_requests_with_json_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_over_its_limits_is_refused_with_429_naming_the_limit_until_there_is_room() {
-    use store::Tenancy;
     let client = Client::new();
     let site = Site::start().await;
     let key = client.new_tenant_key("limits").await;
     let (_, usage) = client.call(reqwest::Method::GET, &format!("{API}/usage"), Some(&key), None).await;
-    let tenant = {
-        // The key's tenant, by the key: set its own limits in its item, as `make limits` does.
-        let sdk = testkit::emulator::sdk_config().await;
-        let table = client.stack.values.get("TABLE_NAME").expect("TABLE_NAME in stack.env");
-        let store = store::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table, 30);
-        use store::KeyStore;
-        let tenant = store.tenant_for_key_hash(&domain::auth::hash_key(&key)).await.unwrap().expect("the key's tenant");
-        let own = domain::tenancy::LimitOverrides {
-            max_active_jobs: Some(1),
-            max_urls_per_day: Some(12),
-            max_in_flight: None,
-        };
-        store.set_limit_overrides(&tenant, &own).await.expect("set the tenant's limits");
-        tenant
-    };
+    let own =
+        domain::tenancy::LimitOverrides { max_active_jobs: Some(1), max_urls_per_day: Some(12), max_in_flight: None };
+    let tenant = own_limits(&client, &key, &own).await;
     assert_eq!(usage["usage"], json!({"active_jobs": 0, "urls_today": 0}), "{usage}");
     let raw_start = |body: Value| {
         let request = client.http.post(format!("{}{API}/start", client.stack.api_url)).header("x-api-key", &key);
@@ -478,6 +465,87 @@ async fn a_tenant_over_its_limits_is_refused_with_429_naming_the_limit_until_the
     assert_eq!((status, retry_after), (422, None), "{refused}");
     let (_, usage) = client.call(reqwest::Method::GET, &format!("{API}/usage"), Some(&key), None).await;
     assert_eq!(usage["usage"], json!({"active_jobs": 0, "urls_today": 12}), "{usage} (tenant {tenant:?})");
+}
+
+/// Sets the own limits of `key`'s tenant in its item, as `make limits` does; its tenant.
+async fn own_limits(client: &Client, key: &str, own: &domain::tenancy::LimitOverrides) -> domain::Tenant {
+    use store::{KeyStore, Tenancy};
+    let sdk = testkit::emulator::sdk_config().await;
+    let table = client.stack.values.get("TABLE_NAME").expect("TABLE_NAME in stack.env");
+    let store = store::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table, 30);
+    let tenant = store.tenant_for_key_hash(&domain::auth::hash_key(key)).await.unwrap().expect("the key's tenant");
+    store.set_limit_overrides(&tenant, own).await.expect("set the tenant's limits");
+    tenant
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_at_max_in_flight_has_its_urls_wait_across_its_jobs_and_then_finish() {
+    let client = Client::new();
+    let site = Site::start().await;
+    let key = client.new_tenant_key("in-flight").await;
+    let own = domain::tenancy::LimitOverrides { max_in_flight: Some(2), ..Default::default() };
+    own_limits(&client, &key, &own).await;
+    let (_, usage) = client.call(reqwest::Method::GET, &format!("{API}/usage"), Some(&key), None).await;
+    assert_eq!(usage["limits"]["max_in_flight"], 2, "{usage}");
+
+    // Two jobs whose windows would start 30 URLs at once, on a host with room for four.
+    let mut ids = Vec::new();
+    for job in 0..2 {
+        let urls: Vec<String> = (0..15).map(|n| site.url(&format!("/held/{}", job * 15 + n))).collect();
+        ids.push(client.submit(&key, json!({"urls": urls, "batch_size": 15})).await);
+    }
+    let mut most_waiting = 0;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let (_, status) = client.call(reqwest::Method::GET, &format!("{API}/queue/status"), Some(&key), None).await;
+        most_waiting = most_waiting.max(status["waiting"]["tenant_cap"].as_u64().expect("waiting.tenant_cap"));
+        let mut done = true;
+        for id in &ids {
+            let (_, progress) =
+                client.call(reqwest::Method::GET, &format!("{API}/progress/{id}"), Some(&key), None).await;
+            done &= finished(&progress);
+        }
+        if done {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the jobs did not finish");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    for id in &ids {
+        let progress = client.progress_until(&key, id, Duration::from_secs(10), finished).await;
+        assert_eq!((count(&progress, "succeeded"), count(&progress, "failed")), (15, 0), "{progress}");
+    }
+    eprintln!("30 URLs at max_in_flight 2: at most {} at once, up to {most_waiting} waiting", site.max_concurrent());
+    assert!((1..=2).contains(&site.max_concurrent()), "the tenant had {} at once", site.max_concurrent());
+    assert_eq!(site.hits(), 30, "every URL fetched exactly once");
+    assert!(most_waiting > 0, "its URLs were seen waiting for the tenant's places");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_asking_for_a_pause_gets_no_request_until_it_ends_and_no_attempt_is_used() {
+    let client = Client::new();
+    let site = Site::start().await;
+    let key = client.new_tenant_key("pause").await;
+    // One place at the host: the URL told to wait holds it until the pause is written, so no
+    // other URL can slip in between; the pause itself is what keeps the rest away.
+    let urls: Vec<String> = (0..6).map(|n| site.url(&format!("/busy/{n}"))).collect();
+    let id = client.submit(&key, json!({"urls": urls, "batch_size": 6, "host_concurrency": 1})).await;
+    let progress = client.progress_until(&key, &id, Duration::from_secs(120), finished).await;
+    assert_eq!((count(&progress, "succeeded"), count(&progress, "failed")), (6, 0), "{progress}");
+    let visits = site.visits();
+    let told = visits.iter().position(|v| v.status == 429).expect("the site asked for a pause");
+    let next = visits.get(told + 1).expect("requests after the pause");
+    let quiet = next.at.duration_since(visits[told].at);
+    let pause = Duration::from_secs(testkit::site::BUSY_RETRY_AFTER_SECONDS);
+    eprintln!("Retry-After: {} s; the next request came {:.2} s later", pause.as_secs(), quiet.as_secs_f64());
+    // The pause is counted from when the analyzer heard the answer, a moment after the site
+    // sent it: the clocks differ by that moment, never by a whole tenth of a second early.
+    assert!(quiet >= pause - Duration::from_millis(100), "a request {quiet:?} after the 429");
+    assert_eq!(visits.len(), 7, "six pages and the one that was told to wait: {visits:?}");
+    let (_, results) = client.call(reqwest::Method::GET, &format!("{API}/results/{id}"), Some(&key), None).await;
+    let attempts: Vec<u64> =
+        results["results"].as_array().expect("results").iter().map(|r| r["attempts"].as_u64().unwrap_or(0)).collect();
+    assert_eq!(attempts, [1; 6], "a pause the site asked for is no attempt: {results}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

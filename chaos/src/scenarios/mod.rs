@@ -5,6 +5,7 @@ pub mod crashes;
 pub mod duplicates;
 pub mod hostile;
 pub mod load;
+pub mod neighbour;
 pub mod outage;
 pub mod poison;
 pub mod security;

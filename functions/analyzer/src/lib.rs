@@ -13,7 +13,8 @@ use aws::config::QueueUrls;
 use aws::queue::TaskQueue;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use domain::ErrorKind;
-use domain::politeness::{self, HostBusy, HostLease};
+use domain::places::{self, Full, Lease};
+use domain::politeness;
 use domain::retry::url_retry_delay;
 use domain::{Analysis, TaskMessage, timeouts};
 use engine::runs::{self, Plan};
@@ -197,15 +198,15 @@ where
         Ok(Disposition::Waiting { reason, until: until.max(now_millis() + 1_000) })
     }
 
-    /// The URL's host had no place for it (or asked for a pause): it waits, longer each time
-    /// it finds the host busy, spread so that a crowd of waiters does not return at once.
-    async fn wait_for_host(&self, message: &TaskMessage, busy: HostBusy) -> Result<Disposition, domain::Error> {
+    /// The URL's tenant or host had no place for it (or the host asked for a pause): it waits,
+    /// longer each time it finds its places taken, spread so that a crowd of waiters does not
+    /// return at once.
+    async fn wait_for_places(&self, message: &TaskMessage, full: Full) -> Result<Disposition, domain::Error> {
         // The golden ratio's fractions of successive positions are evenly spread in [0, 1).
         let jitter = ((f64::from(message.seq) + f64::from(message.waits)) * 0.618_033_988_75).fract();
-        let until = politeness::busy_until(busy, message.waits, jitter, now_millis());
-        let reason = if busy.paused_until.is_some() { WaitReason::HostPaused } else { WaitReason::HostBusy };
+        let until = places::busy_until(full, message.waits, jitter, now_millis());
         let waiting = TaskMessage { waits: message.waits.saturating_add(1), ..message.clone() };
-        self.defer(&waiting, until, reason).await
+        self.defer(&waiting, until, full.reason).await
     }
 
     async fn process(
@@ -230,21 +231,21 @@ where
         };
         // The analysis stops at the URL's timeout or early enough to write its result before
         // Lambda ends the invocation; the lease covers both, so no other delivery starts the
-        // URL while this one may still record it, and so does its place at its host.
+        // URL while this one may still record it, and so do its places.
         let left = deadline.duration_since(std::time::SystemTime::now()).unwrap_or_default();
         let timeout = timeouts::analysis_time(message.timeout_seconds, left);
         let lease = timeouts::lease(timeout);
         let lease_end = now_millis() + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
-        // A reused result loads no page: it takes no place at the host.
-        let host = message.host_lease(lease_end, self.host_concurrency).filter(|_| cached.is_none());
-        let host = host.as_ref();
-        let attempt = match self.claim(message, record, lease, host, writes).await? {
+        // A reused result loads no page: it takes no place.
+        let places = if cached.is_none() { message.places(lease_end, self.host_concurrency) } else { Vec::new() };
+        let places = places.as_slice();
+        let attempt = match self.claim(message, record, lease, places, writes).await? {
             Ok(attempt) => attempt,
             Err(disposition) => return Ok(disposition),
         };
         if let Some(analysis) = cached {
             tracing::info!("an earlier result reused");
-            return self.record(message, Outcome::Succeeded(analysis), attempt, 0.0, host, writes).await;
+            return self.record(message, Outcome::Succeeded(analysis), attempt, 0.0, places, writes).await;
         }
         // The engine's quota slot: at most a few seconds ahead (the engine admits no later).
         let slot = Duration::from_millis(u64::try_from(start_at - now_millis()).unwrap_or(0));
@@ -266,31 +267,33 @@ where
             Err(EngineError { defer_until: Some(until), reason, .. }) => {
                 // The provider's quota, not the page: not an attempt, and no receive used.
                 tracing::debug!(%reason, "the provider's quota is full");
-                self.store.release_claim(job_id, seq, host, now_millis()).await?;
+                self.store.release_claim(job_id, seq, places, now_millis()).await?;
                 return self.defer(message, until, WaitReason::Quota).await;
             }
             Err(EngineError { retry_after: Some(asked), reason, .. })
-                if host.is_some() && message.waits < politeness::MAX_HOST_WAITS =>
+                if message.pauses < politeness::MAX_HOST_PAUSES =>
             {
                 // The site asked for a pause: all its URLs get one, and this is no attempt.
                 let until = politeness::pause_until(asked, now_millis());
                 tracing::info!(%reason, pause_s = (until - now_millis()) / 1000, "the site asked for a pause");
-                if let Some(lease) = host {
-                    self.store.pause_host(&lease.host, until).await?;
+                if let Some(host) = politeness::host_key(&message.url) {
+                    self.store.pause_host(&host, until).await?;
                 }
-                self.store.release_claim(job_id, seq, host, now_millis()).await?;
-                return self.wait_for_host(message, HostBusy { paused_until: Some(until) }).await;
+                self.store.release_claim(job_id, seq, places, now_millis()).await?;
+                let paused = TaskMessage { pauses: message.pauses + 1, ..message.clone() };
+                let full = Full { reason: WaitReason::HostPaused, paused_until: Some(until) };
+                return self.wait_for_places(&paused, full).await;
             }
             Err(err) if err.is_retryable() && attempt <= message.max_retries => {
                 let delay = url_retry_delay(attempt);
                 tracing::info!(attempt, reason = %err.reason, delay_s = delay.as_secs(), "retryable failure");
-                self.store.record_retry(job_id, seq, err.kind, &err.reason, host, now_millis()).await?;
+                self.store.record_retry(job_id, seq, err.kind, &err.reason, places, now_millis()).await?;
                 self.come_back_later(record, delay).await?;
                 return Ok(Disposition::RetryLater);
             }
             Err(err) => Outcome::Failed { kind: err.kind, reason: err.reason, analysis: err.analysis },
         };
-        self.record(message, outcome, attempt, analysis_ms, host, writes).await
+        self.record(message, outcome, attempt, analysis_ms, places, writes).await
     }
 
     /// The tenant's fresh result for this URL, when the job reuses results.
@@ -307,14 +310,14 @@ where
         message: &TaskMessage,
         record: &SqsMessage,
         lease: Duration,
-        host: Option<&HostLease>,
+        places: &[Lease],
         writes: &Writes,
     ) -> Result<Result<u32, Disposition>, domain::Error> {
         let (job_id, seq) = (&message.job_id, message.seq);
         let now = now_millis();
         // The attempt is the URL's own count, not SQS's receive count: a duplicate that only
         // waited, or a message the reconciler sent again, is not an attempt.
-        let request = ClaimRequest { job_id: job_id.clone(), seq, lease, host: host.cloned() };
+        let request = ClaimRequest { job_id: job_id.clone(), seq, lease, places: places.to_vec() };
         let claim = writes
             .claims
             .submit(request, |claims| async move { self.store.claim_tasks(&claims, now_millis()).await })
@@ -332,7 +335,7 @@ where
                     analysis: None,
                 };
                 tracing::warn!(attempt, "URL given up after repeated crashes");
-                return self.record(message, outcome, attempt, 0.0, host, writes).await.map(Err);
+                return self.record(message, outcome, attempt, 0.0, places, writes).await.map(Err);
             }
             Ok(Claim::Reclaimed { attempt }) => attempt,
             Ok(Claim::AlreadyFinished(status)) => {
@@ -346,7 +349,7 @@ where
                 self.come_back_later(record, wait).await?;
                 return Ok(Err(Disposition::Busy));
             }
-            Ok(Claim::HostBusy(busy)) => return self.wait_for_host(message, busy).await.map(Err),
+            Ok(Claim::Full(full)) => return self.wait_for_places(message, full).await.map(Err),
             Ok(Claim::JobCancelling(status)) => {
                 let cancelled = self.store.cancel_task(job_id, seq, status, now_millis()).await?;
                 tracing::info!(cancelled, "job is cancelling: URL not started");
@@ -361,15 +364,15 @@ where
         Ok(Ok(claimed))
     }
 
-    /// Records a URL's terminal outcome (releasing the next URL of its window and its place
-    /// at its host), together with the invocation's other results that are ready.
+    /// Records a URL's terminal outcome (releasing the next URL of its window and its
+    /// places), together with the invocation's other results that are ready.
     async fn record(
         &self,
         message: &TaskMessage,
         outcome: Outcome,
         attempt: u32,
         analysis_ms: f64,
-        host: Option<&HostLease>,
+        places: &[Lease],
         writes: &Writes,
     ) -> Result<Disposition, domain::Error> {
         let (job_id, seq) = (&message.job_id, message.seq);
@@ -385,7 +388,7 @@ where
             outcome,
             release: message.releases(),
             cache_key: message.cache_key(),
-            host: host.cloned(),
+            places: places.to_vec(),
         };
         let recorded = writes
             .outcomes

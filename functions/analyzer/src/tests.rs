@@ -462,3 +462,42 @@ async fn a_site_asking_for_a_pause_gets_it_for_all_its_urls_and_no_attempt_is_us
     a.handle(event(vec![record("m2", task(&elsewhere, 0, "https://other.example/page"), 1)]), later()).await;
     assert_eq!(a.store.get_task(&elsewhere, 0).await.unwrap().unwrap().status, UrlStatus::Succeeded);
 }
+
+#[tokio::test]
+async fn a_tenant_at_max_in_flight_has_its_urls_wait_across_its_jobs_and_others_go_on() {
+    let a = analyzer();
+    // Every URL on a host of its own: only the tenant's limit of 3 can hold one back.
+    let submit = |tenant: &str, hosts: [&str; 2]| {
+        let settings = JobSettings { batch_size: 2, ..JobSettings::default() };
+        let job = Job::new(Tenant(tenant.into()), "n".into(), settings, 2, 0).in_flight_within(3);
+        let urls = hosts.map(|h| CleanUrl::parse(&format!("https://{h}.example/"), AddressPolicy::default()).unwrap());
+        (job, urls)
+    };
+    let jobs = [submit("busy", ["a", "b"]), submit("busy", ["c", "d"]), submit("quiet", ["e", "f"])];
+    let mut records = Vec::new();
+    for (job, urls) in &jobs {
+        a.store.create_job(job, urls).await.unwrap();
+        for (seq, url) in urls.iter().enumerate() {
+            let message = TaskMessage::new(job, seq as u32, url.as_str().into());
+            assert_eq!(message.max_in_flight, 3, "the tenant's limit travels with its URLs");
+            records.push(record(&format!("m{}", records.len()), serde_json::to_value(message).unwrap(), 1));
+        }
+    }
+    a.handle(event(records), later()).await;
+
+    let (store, jobs) = (&a.store, &jobs);
+    let succeeded = |i: usize| async move { store.get_job(&jobs[i].0.id).await.unwrap().unwrap().counters.succeeded };
+    let (first, second, quiet) = (succeeded(0).await, succeeded(1).await, succeeded(2).await);
+    assert_eq!(first + second, 3, "three of the busy tenant's four URLs at once, over both its jobs");
+    assert_eq!(quiet, 2, "another tenant is not held to it");
+    let deferred = a.queue.deferred();
+    assert_eq!(deferred.len(), 1, "{deferred:?}");
+    let task = a.store.get_task(&deferred[0].1.job_id, deferred[0].1.seq).await.unwrap().unwrap();
+    assert_eq!((task.status, task.attempts), (UrlStatus::Queued, 0), "waiting is no attempt");
+    let waiting = a.store.waiting(domain::time::now_millis()).await.unwrap();
+    assert_eq!((waiting.tenant_cap, waiting.host_busy), (1, 0), "counted as the tenant's wait");
+    // The places came back with the results: it goes through when it returns.
+    let again = record("w", serde_json::to_value(&deferred[0].1).unwrap(), 1);
+    a.handle(event(vec![again]), later()).await;
+    assert_eq!(succeeded(0).await + succeeded(1).await, 4);
+}

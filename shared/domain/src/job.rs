@@ -148,6 +148,9 @@ pub struct Job {
     pub updated_at: Millis,
     /// `settings.timeout_seconds` as it runs: within what the deployment can give a URL.
     pub effective_timeout_seconds: u32,
+    /// Its tenant's `max_in_flight` when it was submitted: the most URLs of all the tenant's
+    /// jobs its URLs start beside. `None` on jobs submitted before the limit was kept.
+    pub max_in_flight: Option<u32>,
     /// Where the call to `settings.callback_url` stands, once the callbacks function tried it.
     pub callback: Option<CallbackDelivery>,
 }
@@ -169,6 +172,7 @@ impl Job {
             started_at: None,
             finished_at: None,
             updated_at: now,
+            max_in_flight: None,
             callback: None,
         }
     }
@@ -176,6 +180,12 @@ impl Job {
     /// The job on a deployment that gives a URL at most `max_url_timeout` seconds.
     pub fn cap_timeout(mut self, max_url_timeout: u32) -> Job {
         self.effective_timeout_seconds = timeouts::effective(self.settings.timeout_seconds, max_url_timeout);
+        self
+    }
+
+    /// The job of a tenant that may have at most `max_in_flight` URLs analysed at once.
+    pub fn in_flight_within(mut self, max_in_flight: u32) -> Job {
+        self.max_in_flight = Some(max_in_flight);
         self
     }
 

@@ -14,6 +14,7 @@ pub mod job;
 pub mod lifecycle;
 pub mod message;
 pub mod paths;
+pub mod places;
 pub mod politeness;
 pub mod quota;
 pub mod report;

@@ -318,9 +318,9 @@ pub enum Claim {
     /// Another delivery is analysing the URL and holds it until then (milliseconds): try
     /// again after that, when it has either finished or is known to have died.
     Busy { until: Millis },
-    /// The URL's host has no place for it now, or asked for a pause
-    /// ([`crate::politeness`]): nothing was written; the URL waits without an attempt.
-    HostBusy(crate::politeness::HostBusy),
+    /// The URL's host or its tenant has no place for it now, or its host asked for a pause
+    /// ([`crate::places`]): nothing was written; the URL waits without an attempt.
+    Full(crate::places::Full),
 }
 
 /// What a claim comes to, given the task and its job as they are.

@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache::CacheKey;
 use crate::job::{Job, JobId, Tenant};
-use crate::politeness::{HostLease, host_key};
+use crate::places::{Lease, Place};
+use crate::politeness::host_key;
 use crate::settings::{Category, EngineKind, Priority, Strategy, one};
 
 /// The SQS message body for one URL: everything the analyzer needs without a read.
@@ -37,7 +38,14 @@ pub struct TaskMessage {
     /// The job's own limit of URLs of one host analysed at once (0: the deployment's).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub host_concurrency: u32,
-    /// Times this URL found its host busy: how long it waits next ([`crate::politeness`]).
+    /// The tenant's `max_in_flight` when the job was submitted (0: no limit kept).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max_in_flight: u32,
+    /// Times its host asked for a pause while this URL was being analysed
+    /// ([`crate::politeness::MAX_HOST_PAUSES`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pauses: u32,
+    /// Times this URL found its places taken: how long it waits next ([`crate::politeness`]).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub waits: u32,
 }
@@ -66,6 +74,8 @@ impl TaskMessage {
             cache_ttl_seconds: job.settings.cache_ttl_seconds,
             tenant: Some(job.tenant.clone()),
             host_concurrency: job.settings.host_concurrency.unwrap_or(0),
+            max_in_flight: job.max_in_flight.unwrap_or(0),
+            pauses: 0,
             waits: 0,
         }
     }
@@ -87,17 +97,25 @@ impl TaskMessage {
     /// The message for URL `seq` of the same job: what the analyzer sends for the URL a
     /// finished one releases, without reading the job.
     pub fn for_seq(&self, seq: u32, url: String) -> Self {
-        TaskMessage { seq, url, waits: 0, ..self.clone() }
+        TaskMessage { seq, url, waits: 0, pauses: 0, ..self.clone() }
     }
 
-    /// The URL's place at its host, held until `until`, under the job's limit within the
-    /// deployment's `host_concurrency`; `None` for a URL without a host (it fails anyway).
-    pub fn host_lease(&self, until: crate::time::Millis, host_concurrency: u32) -> Option<HostLease> {
+    /// The places the URL's analysis holds until `until` ([`crate::places`]): one of its
+    /// tenant's `max_in_flight` and one at its host under the job's limit within the
+    /// deployment's `host_concurrency` (none for a URL without a host: it fails anyway).
+    pub fn places(&self, until: crate::time::Millis, host_concurrency: u32) -> Vec<Lease> {
+        let (job, seq) = (self.job_id.as_str(), self.seq);
+        let tenant = self
+            .tenant
+            .as_ref()
+            .filter(|_| self.max_in_flight > 0)
+            .map(|tenant| Lease::tenant(tenant, self.max_in_flight, job, seq, self.waits, until));
         let limit = match self.host_concurrency {
             0 => host_concurrency,
             own => own.min(host_concurrency),
         };
-        Some(HostLease::new(host_key(&self.url)?, self.job_id.as_str(), self.seq, until, limit))
+        let host = host_key(&self.url).map(|host| Lease::new(Place::Host(host), job, seq, until, limit));
+        tenant.into_iter().chain(host).collect()
     }
 }
 
@@ -124,6 +142,8 @@ mod tests {
             cache_ttl_seconds: 600,
             tenant: Some(Tenant("acme".into())),
             host_concurrency: 2,
+            max_in_flight: 40,
+            pauses: 0,
             waits: 1,
         };
         let json = serde_json::to_string(&message).unwrap();
@@ -137,11 +157,14 @@ mod tests {
         .unwrap();
         assert_eq!((older.runs, older.categories.len(), older.cache_ttl_seconds), (1, 0, 0));
         assert_eq!(older.cache_key(), None, "no tenant, no cache");
-        assert_eq!((older.host_concurrency, older.waits), (0, 0));
-        let lease = older.host_lease(9, 4).expect("a host");
-        assert_eq!((lease.host.as_str(), lease.holder.as_str(), lease.limit), ("a.com", "j#1@9", 4));
-        assert_eq!(message.host_lease(9, 4).expect("a host").limit, 2, "the job asked for fewer");
-        assert_eq!(message.host_lease(9, 1).expect("a host").limit, 1, "never more than the deployment");
+        assert_eq!((older.host_concurrency, older.max_in_flight, older.waits), (0, 0, 0));
+        let [lease] = older.places(9, 4).try_into().expect("only a place at its host");
+        assert_eq!((lease.place, lease.holder.as_str(), lease.limit), (Place::Host("a.com".into()), "j#1@9", 4));
+        let [tenant, host] = message.places(9, 4).try_into().expect("the tenant's place and the host's");
+        assert_eq!(host.limit, 2, "the job asked for fewer");
+        assert_eq!(message.places(9, 1)[1].limit, 1, "never more than the deployment");
+        assert!(matches!(tenant.place, Place::Tenant { ref tenant, .. } if tenant == "acme"), "{tenant:?}");
+        assert_eq!(tenant.holder, host.holder, "one name for the URL in both");
     }
 
     #[test]

@@ -12,10 +12,16 @@ use crate::time::Millis;
 use super::named_enum;
 
 named_enum!(
-    /// Why a URL waits: the engine's shared quota has no slot soon enough (`quota`), its host
-    /// has `host_concurrency` URLs being analysed already (`host_busy`), or its host asked for
-    /// a pause with `Retry-After` (`host_paused`).
-    WaitReason { Quota => "quota", HostBusy => "host_busy", HostPaused => "host_paused" }
+    /// Why a URL waits: the engine's shared quota has no slot soon enough (`quota`), its
+    /// tenant has `max_in_flight` URLs being analysed already (`tenant_cap`), its host has
+    /// `host_concurrency` (`host_busy`), or its host asked for a pause with `Retry-After`
+    /// (`host_paused`).
+    WaitReason {
+        Quota => "quota",
+        TenantCap => "tenant_cap",
+        HostBusy => "host_busy",
+        HostPaused => "host_paused",
+    }
 );
 
 /// The width of a bucket: no wider than the shortest wait (a second), or a URL that waits
@@ -50,6 +56,8 @@ pub fn notes(waits: impl IntoIterator<Item = (WaitReason, Millis)>) -> Vec<WaitN
 pub struct Waiting {
     /// For the engine's quota.
     pub quota: u64,
+    /// For a place among their tenant's `max_in_flight`.
+    pub tenant_cap: u64,
     /// For a place at their host.
     pub host_busy: u64,
     /// For the end of their host's pause.
@@ -60,6 +68,7 @@ impl Waiting {
     pub fn add(&mut self, reason: WaitReason, urls: u64) {
         let slot = match reason {
             WaitReason::Quota => &mut self.quota,
+            WaitReason::TenantCap => &mut self.tenant_cap,
             WaitReason::HostBusy => &mut self.host_busy,
             WaitReason::HostPaused => &mut self.host_paused,
         };

@@ -20,8 +20,9 @@ use domain::{
     JobStatus, Strategy, Tenant, UrlStatus,
 };
 
-use domain::politeness::{HostBusy, HostLease};
+use domain::places::{Full, Lease, Place};
 use domain::tenancy::{Limit, LimitOverrides, Limits, Usage};
+use domain::waits::WaitReason;
 
 use crate::{ClaimRequest, JobStore, OutcomeRecord};
 
@@ -69,6 +70,7 @@ macro_rules! store_contract {
             the_sweep_cursor_is_kept_until_cleared,
             a_tenant_is_held_to_its_limits_and_a_finished_job_frees_its_place,
             a_host_has_at_most_its_limit_of_urls_at_once_and_every_place_comes_back,
+            a_tenant_has_at_most_max_in_flight_urls_at_once_across_its_jobs,
             waiting_urls_are_counted_by_reason_until_they_are_due_back,
         );
     };
@@ -291,7 +293,7 @@ pub async fn a_retry_keeps_its_error_and_frees_the_url_at_once<S: JobStore>(stor
     let j = job_of(store, "acme", 1, 1).await;
     claimed(store, &j.id, 0, T0).await;
     store
-        .record_retry(&j.id, 0, ErrorKind::Http5xx, "HTTP 503 Service Unavailable", None, T0 + 10)
+        .record_retry(&j.id, 0, ErrorKind::Http5xx, "HTTP 503 Service Unavailable", &[], T0 + 10)
         .await
         .expect("retry");
     let task = store.get_task(&j.id, 0).await.expect("read").expect("exists");
@@ -302,7 +304,7 @@ pub async fn a_retry_keeps_its_error_and_frees_the_url_at_once<S: JobStore>(stor
     );
     assert_eq!(store.claim_task(&j.id, 0, T0 + 11, MINUTE).await.expect("claim"), Claim::Reclaimed { attempt: 2 });
     store.record_outcome(&j.id, 0, &succeeded(), None, None, T0 + 20).await.expect("record");
-    store.record_retry(&j.id, 0, ErrorKind::Timeout, "late", None, T0 + 30).await.expect("a retry after the end");
+    store.record_retry(&j.id, 0, ErrorKind::Timeout, "late", &[], T0 + 30).await.expect("a retry after the end");
     let task = store.get_task(&j.id, 0).await.expect("read").expect("exists");
     assert_eq!(
         (task.status, task.error_kind),
@@ -314,10 +316,10 @@ pub async fn a_retry_keeps_its_error_and_frees_the_url_at_once<S: JobStore>(stor
 pub async fn a_premature_claim_is_given_back_without_an_attempt<S: JobStore>(store: &S) {
     let j = job_of(store, "acme", 1, 1).await;
     claimed(store, &j.id, 0, T0).await;
-    store.release_claim(&j.id, 0, None, T0 + 5).await.expect("give back");
+    store.release_claim(&j.id, 0, &[], T0 + 5).await.expect("give back");
     let task = store.get_task(&j.id, 0).await.expect("read").expect("exists");
     assert_eq!((task.status, task.attempts, task.lease_until), (UrlStatus::Processing, 0, Some(T0 + 5)));
-    store.release_claim(&j.id, 0, None, T0 + 6).await.expect("give back again");
+    store.release_claim(&j.id, 0, &[], T0 + 6).await.expect("give back again");
     let task = store.get_task(&j.id, 0).await.expect("read").expect("exists");
     assert_eq!((task.attempts, task.lease_until), (0, Some(T0 + 5)), "nothing left to give back: nothing changes");
     assert_eq!(store.claim_task(&j.id, 0, T0 + 7, MINUTE).await.expect("claim"), Claim::Reclaimed { attempt: 1 });
@@ -447,7 +449,7 @@ pub async fn a_batch_with_a_failing_member_is_written_as_one_by_one<S: JobStore>
     claimed(store, &j.id, 1, T0).await;
     store.record_outcome(&j.id, 1, &succeeded(), None, None, T0 + 1).await.expect("record");
     let claims: Vec<ClaimRequest> =
-        (0..3).map(|seq| ClaimRequest { job_id: j.id.clone(), seq, lease: MINUTE, host: None }).collect();
+        (0..3).map(|seq| ClaimRequest { job_id: j.id.clone(), seq, lease: MINUTE, places: Vec::new() }).collect();
     let results: Vec<Claim> = store.claim_tasks(&claims, T0 + 2).await.into_iter().map(|r| r.expect("claim")).collect();
     assert_eq!(results, [Claim::Claimed, Claim::AlreadyFinished(UrlStatus::Succeeded), Claim::Claimed]);
     let records: Vec<OutcomeRecord> = [0, 1, 2]
@@ -458,7 +460,7 @@ pub async fn a_batch_with_a_failing_member_is_written_as_one_by_one<S: JobStore>
             outcome: succeeded(),
             release: None,
             cache_key: None,
-            host: None,
+            places: Vec::new(),
         })
         .collect();
     let recorded: Vec<Recorded> =
@@ -478,7 +480,7 @@ pub async fn counters_add_up_through_a_whole_job<S: JobStore>(store: &S) {
     let claims: Vec<ClaimRequest> = seqs
         .iter()
         .filter(|s| *s % 5 != 4)
-        .map(|&seq| ClaimRequest { job_id: j.id.clone(), seq, lease: MINUTE, host: None })
+        .map(|&seq| ClaimRequest { job_id: j.id.clone(), seq, lease: MINUTE, places: Vec::new() })
         .collect();
     for result in store.claim_tasks(&claims, T0).await {
         assert_eq!(result.expect("claim"), Claim::Claimed);
@@ -489,7 +491,7 @@ pub async fn counters_add_up_through_a_whole_job<S: JobStore>(store: &S) {
             0 | 3 => succeeded(),
             1 => Outcome::Failed { kind: ErrorKind::Dns, reason: "no such host".into(), analysis: None },
             2 => {
-                store.record_retry(&j.id, seq, ErrorKind::Timeout, "timed out", None, T0 + 1).await.expect("retry");
+                store.record_retry(&j.id, seq, ErrorKind::Timeout, "timed out", &[], T0 + 1).await.expect("retry");
                 assert_eq!(
                     store.claim_task(&j.id, seq, T0 + 2, MINUTE).await.expect("claim"),
                     Claim::Reclaimed { attempt: 2 }
@@ -501,7 +503,14 @@ pub async fn counters_add_up_through_a_whole_job<S: JobStore>(store: &S) {
                 continue;
             }
         };
-        records.push(OutcomeRecord { job_id: j.id.clone(), seq, outcome, release: None, cache_key: None, host: None });
+        records.push(OutcomeRecord {
+            job_id: j.id.clone(),
+            seq,
+            outcome,
+            release: None,
+            cache_key: None,
+            places: Vec::new(),
+        });
     }
     // Every fourth record is delivered twice, in the same batch and again later.
     let duplicates: Vec<OutcomeRecord> = records.iter().filter(|r| r.seq % 5 == 3).cloned().collect();
@@ -709,17 +718,17 @@ pub async fn a_host_has_at_most_its_limit_of_urls_at_once_and_every_place_comes_
     // A host of its own: the store may be shared with other cases.
     let host = format!("host-{}.example:8080", JobId::generate());
     let end = T0 + 60_000;
-    let lease = |seq: u32| HostLease::new(host.clone(), j.id.as_str(), seq, end, 2);
-    let request = |seq: u32| ClaimRequest { job_id: j.id.clone(), seq, lease: MINUTE, host: Some(lease(seq)) };
+    let lease = |seq: u32| Lease::new(Place::Host(host.clone()), j.id.as_str(), seq, end, 2);
+    let request = |seq: u32| ClaimRequest { job_id: j.id.clone(), seq, lease: MINUTE, places: vec![lease(seq)] };
     let record = |seq: u32| OutcomeRecord {
         job_id: j.id.clone(),
         seq,
         outcome: succeeded(),
         release: None,
         cache_key: None,
-        host: Some(lease(seq)),
+        places: vec![lease(seq)],
     };
-    let busy = Claim::HostBusy(HostBusy { paused_until: None });
+    let busy = Claim::Full(Full { reason: WaitReason::HostBusy, paused_until: None });
 
     // Three at once where two may be: two claimed, the third waits and nothing is written for it.
     let claims: Vec<Claim> = store
@@ -740,7 +749,7 @@ pub async fn a_host_has_at_most_its_limit_of_urls_at_once_and_every_place_comes_
     assert_eq!(store.claim(&request(waiting), T0 + 2).await.expect("claim"), Claim::Claimed);
     assert_eq!(store.claim(&request(3), T0 + 3).await.expect("claim"), busy);
     store
-        .record_retry(&j.id, running[1], ErrorKind::Timeout, "timed out", Some(&lease(running[1])), T0 + 4)
+        .record_retry(&j.id, running[1], ErrorKind::Timeout, "timed out", &[lease(running[1])], T0 + 4)
         .await
         .expect("retry");
     assert_eq!(store.claim(&request(3), T0 + 5).await.expect("claim"), Claim::Claimed);
@@ -753,14 +762,59 @@ pub async fn a_host_has_at_most_its_limit_of_urls_at_once_and_every_place_comes_
     // A host that asked for a pause gets it, and a shorter pause asked later does not end it.
     store.pause_host(&host, end + 10_000).await.expect("pause");
     store.pause_host(&host, end + 5_000).await.expect("a shorter pause");
-    let paused = Claim::HostBusy(HostBusy { paused_until: Some(end + 10_000) });
+    let paused = Claim::Full(Full { reason: WaitReason::HostPaused, paused_until: Some(end + 10_000) });
     assert_eq!(store.claim(&request(5), end + 6_000).await.expect("claim"), paused);
     assert_eq!(status(store, &j.id, 5).await, UrlStatus::Queued);
     assert_eq!(store.claim(&request(5), end + 10_000).await.expect("claim"), Claim::Claimed, "the pause is over");
     // A premature claim's give-back frees its place too.
-    store.release_claim(&j.id, 5, Some(&lease(5)), end + 10_001).await.expect("give back");
+    store.release_claim(&j.id, 5, &[lease(5)], end + 10_001).await.expect("give back");
     assert_eq!(store.claim(&request(6), end + 10_002).await.expect("claim"), Claim::Claimed);
     assert_counters_match_tasks(store, &j.id).await;
+}
+
+pub async fn a_tenant_has_at_most_max_in_flight_urls_at_once_across_its_jobs<S: JobStore>(store: &S) {
+    // A tenant of its own: the store may be shared with other cases.
+    let name = format!("busy-{}", JobId::generate());
+    let tenant = Tenant(name.clone());
+    let (a, b) = (job_of(store, &name, 4, 4).await, job_of(store, &name, 4, 4).await);
+    let end = T0 + 60_000;
+    // Each URL on a host of its own with one place: only the tenant's limit of 3 holds them
+    // back, and a URL that waits must not keep its host's place (it could not claim later).
+    let places = |j: &Job, seq: u32| {
+        let host = Place::Host(format!("{}-{seq}.example", j.id));
+        vec![Lease::tenant(&tenant, 3, j.id.as_str(), seq, 0, end), Lease::new(host, j.id.as_str(), seq, end, 1)]
+    };
+    let request = |j: &Job, seq: u32| ClaimRequest { job_id: j.id.clone(), seq, lease: MINUTE, places: places(j, seq) };
+    let full = Claim::Full(Full { reason: WaitReason::TenantCap, paused_until: None });
+
+    let claims: Vec<Claim> = store
+        .claim_tasks(&[request(&a, 0), request(&a, 1), request(&b, 0), request(&b, 1)], T0)
+        .await
+        .into_iter()
+        .map(|c| c.expect("claim"))
+        .collect();
+    assert_eq!(claims.iter().filter(|c| **c == Claim::Claimed).count(), 3, "{claims:?}");
+    let waiting = claims.iter().position(|c| *c == full).expect("one waits, across both jobs");
+    let (wj, wseq) = if waiting < 2 { (&a, waiting as u32) } else { (&b, waiting as u32 - 2) };
+    assert_eq!(status(store, &wj.id, wseq).await, UrlStatus::Queued, "nothing written for it");
+
+    // A result of either job gives the tenant's place back: the waiting URL starts then.
+    let (done, done_seq) = if waiting == 0 { (&a, 1) } else { (&a, 0) };
+    let record = OutcomeRecord {
+        job_id: done.id.clone(),
+        seq: done_seq,
+        outcome: succeeded(),
+        release: None,
+        cache_key: None,
+        places: places(done, done_seq),
+    };
+    assert_eq!(store.record(&record, T0 + 1).await.expect("record"), Recorded::Counted);
+    assert_eq!(store.claim(&request(wj, wseq), T0 + 2).await.expect("claim"), Claim::Claimed);
+    assert_eq!(store.claim(&request(&b, 2), T0 + 3).await.expect("claim"), full);
+    // Places of analyses that died come back when their leases end.
+    assert_eq!(store.claim(&request(&b, 2), end).await.expect("claim"), Claim::Claimed);
+    assert_counters_match_tasks(store, &a.id).await;
+    assert_counters_match_tasks(store, &b.id).await;
 }
 
 pub async fn waiting_urls_are_counted_by_reason_until_they_are_due_back<S: JobStore>(store: &S) {
@@ -773,7 +827,7 @@ pub async fn waiting_urls_are_counted_by_reason_until_they_are_due_back<S: JobSt
     ];
     store.note_waits(&notes(waits)).await.expect("note");
     store.note_waits(&notes([(WaitReason::HostBusy, T0 + 4_000)])).await.expect("note another invocation's");
-    let at = |quota, host_busy, host_paused| Waiting { quota, host_busy, host_paused };
+    let at = |quota, host_busy, host_paused| Waiting { quota, tenant_cap: 0, host_busy, host_paused };
     assert_eq!(store.waiting(T0).await.expect("read"), at(1, 3, 1));
     assert_eq!(store.waiting(T0 + 10_000).await.expect("read"), at(1, 0, 1), "the host's waiters are back");
     assert_eq!(store.waiting(T0 + 20_000).await.expect("read"), at(0, 0, 1));

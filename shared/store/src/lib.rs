@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use domain::callback::CallbackDelivery;
 pub use domain::lifecycle::{Cancel, Claim, Outcome, Recorded};
-use domain::politeness::HostLease;
+use domain::places::Lease;
 use domain::report::JobReport;
 use domain::tenancy::{LimitOverrides, Limits, OverLimit, TenantUsage};
 use domain::time::Millis;
@@ -45,8 +45,8 @@ pub struct ClaimRequest {
     pub job_id: JobId,
     pub seq: u32,
     pub lease: Duration,
-    /// The URL's place at its host, taken with the claim.
-    pub host: Option<HostLease>,
+    /// The URL's places (its tenant's, its host's), taken with the claim.
+    pub places: Vec<Lease>,
 }
 
 /// One URL's terminal outcome in a batch of results, with what `record_outcome` takes.
@@ -57,8 +57,8 @@ pub struct OutcomeRecord {
     pub outcome: Outcome,
     pub release: Option<u32>,
     pub cache_key: Option<CacheKey>,
-    /// The place at its host the URL gives back.
-    pub host: Option<HostLease>,
+    /// The places the URL gives back.
+    pub places: Vec<Lease>,
 }
 
 /// One page of a listing and where the next one starts.
@@ -128,11 +128,11 @@ pub trait Jobs: Lookup {
 pub trait TaskWork: Send + Sync {
     /// Claims a URL for this delivery for its lease ([`domain::lifecycle::claim_step`]): a
     /// queued one is claimed with the job's counters, one being analysed is taken over only
-    /// once the previous holder's lease has run out; with its place at its host, when the
-    /// request names one ([`Claim::HostBusy`] when the host has none).
+    /// once the previous holder's lease has run out; with the places the request names
+    /// ([`Claim::Full`] when one of them has none).
     fn claim(&self, request: &ClaimRequest, now: Millis) -> impl Future<Output = Result<Claim, Error>> + Send;
 
-    /// `claim` of URL `seq` of job `id` for `lease`, without a place at its host.
+    /// `claim` of URL `seq` of job `id` for `lease`, without places.
     fn claim_task(
         &self,
         id: &JobId,
@@ -141,7 +141,7 @@ pub trait TaskWork: Send + Sync {
         lease: Duration,
     ) -> impl Future<Output = Result<Claim, Error>> + Send {
         async move {
-            let request = ClaimRequest { job_id: id.clone(), seq, lease, host: None };
+            let request = ClaimRequest { job_id: id.clone(), seq, lease, places: Vec::new() };
             self.claim(&request, now).await
         }
     }
@@ -157,35 +157,35 @@ pub trait TaskWork: Send + Sync {
     }
 
     /// Keeps a retryable failure on the URL (its last error) and gives up the lease and its
-    /// place at `host`, so the delayed redelivery can claim it again.
+    /// `places`, so the delayed redelivery can claim it again.
     fn record_retry(
         &self,
         id: &JobId,
         seq: u32,
         kind: ErrorKind,
         reason: &str,
-        host: Option<&HostLease>,
+        places: &[Lease],
         now: Millis,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Gives back a claim that turned out to be premature (the URL has to wait, through no
-    /// fault of its own): the attempt is not counted, the lease ends now and the place at
-    /// `host` is free.
+    /// fault of its own): the attempt is not counted, the lease ends now and its `places`
+    /// are free.
     fn release_claim(
         &self,
         id: &JobId,
         seq: u32,
-        host: Option<&HostLease>,
+        places: &[Lease],
         now: Millis,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Records a URL's terminal status and counts it on the job, atomically and at most once;
     /// in the same transaction marks URL `release` (the next of the window) released, for a
-    /// new successful analysis indexes it for reuse under `cache_key`, and gives its place at
-    /// its host back.
+    /// new successful analysis indexes it for reuse under `cache_key`, and gives its places
+    /// back.
     fn record(&self, record: &OutcomeRecord, now: Millis) -> impl Future<Output = Result<Recorded, Error>> + Send;
 
-    /// `record` of URL `seq` of job `id`, which holds no place at its host.
+    /// `record` of URL `seq` of job `id`, which holds no places.
     fn record_outcome(
         &self,
         id: &JobId,
@@ -202,7 +202,7 @@ pub trait TaskWork: Send + Sync {
                 outcome: outcome.clone(),
                 release,
                 cache_key: cache_key.cloned(),
-                host: None,
+                places: Vec::new(),
             };
             self.record(&record, now).await
         }

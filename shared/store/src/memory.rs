@@ -10,7 +10,7 @@ use domain::lifecycle::{self, CANCEL_QUEUED, ClaimStep, GIVE_BACK, JobState, RET
 use domain::{Analysis, CacheKey, CachedFrom, CleanUrl, ErrorKind, Job, JobId, JobStatus, Tenant, UrlStatus, UrlTask};
 
 use domain::callback::CallbackDelivery;
-use domain::politeness::{self, HostBusy, HostLease};
+use domain::places::{self, Full, Lease, Place};
 use domain::report::JobReport;
 use domain::tenancy::{self, LimitOverrides, Limits, OverLimit, TenantUsage, Usage};
 use domain::waits::{WaitNote, Waiting};
@@ -37,23 +37,44 @@ struct State {
     active: HashMap<Tenant, std::collections::HashSet<JobId>>,
     days: HashMap<(Tenant, String), u64>,
     overrides: HashMap<Tenant, LimitOverrides>,
-    /// Each host's places taken and the pause it asked for.
-    hosts: HashMap<String, Host>,
+    /// Each set's places taken, and the pause a host asked for.
+    places: HashMap<Place, Places>,
     /// Every note of waiting URLs.
     waits: Vec<WaitNote>,
 }
 
 #[derive(Default)]
-struct Host {
+struct Places {
     holders: std::collections::HashSet<String>,
     paused_until: Option<Millis>,
 }
 
 impl State {
-    fn give_place_back(&mut self, lease: Option<&HostLease>) {
-        if let Some(host) = lease.and_then(|lease| self.hosts.get_mut(&lease.host).map(|host| (host, lease))) {
-            host.0.holders.remove(&host.1.holder);
+    fn give_places_back(&mut self, leases: &[Lease]) {
+        for lease in leases {
+            if let Some(set) = self.places.get_mut(&lease.place) {
+                set.holders.remove(&lease.holder);
+            }
         }
+    }
+
+    /// Takes every place of `leases`, or none when one set is full: what it found there.
+    fn take_places(&mut self, leases: &[Lease], now: Millis) -> Result<(), Full> {
+        for lease in leases {
+            let set = self.places.entry(lease.place.clone()).or_default();
+            // Places whose lease has ended are taken back, as the table's claim does.
+            for ended in places::ended(&set.holders, now) {
+                set.holders.remove(&ended);
+            }
+            if !places::has_room(set.holders.len(), set.paused_until, lease.limit, 1, now) {
+                let paused_until = set.paused_until.filter(|until| *until > now);
+                return Err(Full { reason: lease.place.wait_reason(paused_until.is_some()), paused_until });
+            }
+        }
+        for lease in leases {
+            self.places.entry(lease.place.clone()).or_default().holders.insert(lease.holder.clone());
+        }
+        Ok(())
     }
 
     fn usage(&self, tenant: &Tenant, now: Millis) -> Usage {
@@ -189,26 +210,21 @@ impl TaskWork for MemoryStore {
         let (id, seq) = (&request.job_id, request.seq);
         let until = lifecycle::lease_end(now, request.lease);
         let mut state = self.state()?;
-        let State { jobs, tasks, hosts, .. } = &mut *state;
-        let job = jobs.get_mut(id).ok_or(Error::NotFound)?;
-        let task = tasks.get_mut(&(id.clone(), seq)).ok_or(Error::NotFound)?;
-        let step = lifecycle::claim_step(task.status, task.lease_until, JobState::of(job.status), now)
+        let job_status = state.jobs.get(id).ok_or(Error::NotFound)?.status;
+        let task = state.tasks.get(&(id.clone(), seq)).ok_or(Error::NotFound)?;
+        let step = lifecycle::claim_step(task.status, task.lease_until, JobState::of(job_status), now)
             .map_err(|e| Error::Conflict(format!("URL {seq} of job {id}: {e}")))?;
         match step {
             ClaimStep::Found(claim) => Ok(claim),
             ClaimStep::Move(step) => {
-                if let Some(lease) = &request.host {
-                    let host = hosts.entry(lease.host.clone()).or_default();
-                    // Places whose lease has ended are taken back, as the table's claim does.
-                    for ended in politeness::ended(&host.holders, now) {
-                        host.holders.remove(&ended);
-                    }
-                    if !politeness::has_room(host.holders.len(), host.paused_until, lease.limit, 1, now) {
-                        let paused_until = host.paused_until.filter(|until| *until > now);
-                        return Ok(Claim::HostBusy(HostBusy { paused_until }));
-                    }
-                    host.holders.insert(lease.holder.clone());
+                if let Err(full) = state.take_places(&request.places, now) {
+                    return Ok(Claim::Full(full));
                 }
+                let State { jobs, tasks, .. } = &mut *state;
+                let (job, task) = (
+                    jobs.get_mut(id).ok_or(Error::NotFound)?,
+                    tasks.get_mut(&(id.clone(), seq)).ok_or(Error::NotFound)?,
+                );
                 step.apply(task, Some(job), now, until);
                 Ok(if step == lifecycle::CLAIM { Claim::Claimed } else { Claim::Reclaimed { attempt: task.attempts } })
             }
@@ -221,11 +237,11 @@ impl TaskWork for MemoryStore {
         seq: u32,
         kind: ErrorKind,
         reason: &str,
-        host: Option<&HostLease>,
+        places: &[Lease],
         now: Millis,
     ) -> Result<(), Error> {
         let mut state = self.state()?;
-        state.give_place_back(host);
+        state.give_places_back(places);
         if let Some(task) = state.tasks.get_mut(&(id.clone(), seq)).filter(|t| RETRY.check(t, None, now).is_ok()) {
             RETRY.apply(task, None, now, now);
             task.error = Some(reason.to_owned());
@@ -234,9 +250,9 @@ impl TaskWork for MemoryStore {
         Ok(())
     }
 
-    async fn release_claim(&self, id: &JobId, seq: u32, host: Option<&HostLease>, now: Millis) -> Result<(), Error> {
+    async fn release_claim(&self, id: &JobId, seq: u32, places: &[Lease], now: Millis) -> Result<(), Error> {
         let mut state = self.state()?;
-        state.give_place_back(host);
+        state.give_places_back(places);
         if let Some(task) = state.tasks.get_mut(&(id.clone(), seq)).filter(|t| GIVE_BACK.check(t, None, now).is_ok()) {
             GIVE_BACK.apply(task, None, now, now);
         }
@@ -246,7 +262,7 @@ impl TaskWork for MemoryStore {
     async fn record(&self, record: &OutcomeRecord, now: Millis) -> Result<Recorded, Error> {
         let (id, seq, outcome) = (&record.job_id, record.seq, &record.outcome);
         let mut state = self.state()?;
-        state.give_place_back(record.host.as_ref());
+        state.give_places_back(&record.places);
         let State { jobs, tasks, cache, .. } = &mut *state;
         let job = jobs.get_mut(id).ok_or(Error::NotFound)?;
         let task = tasks.get_mut(&(id.clone(), seq)).ok_or(Error::NotFound)?;
@@ -276,7 +292,7 @@ impl TaskWork for MemoryStore {
 
     async fn pause_host(&self, host: &str, until: Millis) -> Result<(), Error> {
         let mut state = self.state()?;
-        let paused = &mut state.hosts.entry(host.to_owned()).or_default().paused_until;
+        let paused = &mut state.places.entry(Place::Host(host.to_owned())).or_default().paused_until;
         *paused = Some(paused.map_or(until, |already| already.max(until)));
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! A small local web site for the analyzer to measure: pages, a missing page and a redirect,
-//! served on 127.0.0.1 at a free port, counting the requests it answers and how many of its
-//! held pages were requested at once.
+//! served on 127.0.0.1 at a free port, counting the requests it answers (and keeping when each
+//! came) and how many of its held pages were requested at once.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use axum::routing::get;
 pub struct Site {
     pub addr: SocketAddr,
     hits: Arc<AtomicUsize>,
+    visits: Arc<std::sync::Mutex<Vec<Visit>>>,
     held: Arc<Gauge>,
     hooks: Arc<std::sync::Mutex<Vec<Hook>>>,
     _server: tokio::task::JoinHandle<()>,
@@ -25,6 +26,27 @@ pub struct Site {
 struct Gauge {
     now: AtomicUsize,
     max: AtomicUsize,
+}
+
+/// One request the site answered.
+#[derive(Clone, Debug)]
+pub struct Visit {
+    pub at: std::time::Instant,
+    pub path: String,
+    pub status: u16,
+}
+
+/// How many seconds `/busy/{n}` asks for with its one `429`.
+pub const BUSY_RETRY_AFTER_SECONDS: u64 = 5;
+
+/// The first request to any `/busy/{n}` page is told to come back later (`429` with
+/// `Retry-After`); every later one gets the page.
+async fn busy(State(told): State<Arc<std::sync::atomic::AtomicBool>>, Path(n): Path<u32>) -> axum::response::Response {
+    if told.swap(true, Ordering::SeqCst) {
+        return page(n).into_response();
+    }
+    let retry_after = BUSY_RETRY_AFTER_SECONDS.to_string();
+    (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, retry_after)], "slow down").into_response()
 }
 
 /// A POST the site's `/hook` received: a job callback.
@@ -64,7 +86,9 @@ impl Site {
     /// from the address policy).
     pub async fn start_on(ip: std::net::IpAddr) -> Site {
         let hits = Arc::new(AtomicUsize::new(0));
+        let visits = Arc::new(std::sync::Mutex::new(Vec::new()));
         let gauge = Arc::new(Gauge::default());
+        let busy_pages = Router::new().route("/busy/{n}", get(busy)).with_state(Arc::default());
         let held_pages = Router::new().route("/held/{n}", get(held)).with_state(gauge.clone());
         let hooks = Arc::new(std::sync::Mutex::new(Vec::new()));
         let hook_route = Router::new()
@@ -109,15 +133,16 @@ impl Site {
             .route("/deep/{n}", get(|Path(n): Path<u32>| async move { xml(index(&[&format!("/deep/{}", n + 1)])) }))
             .route("/bomb.xml.gz", get(|| async { gzip(&vec![b' '; 60 * 1024 * 1024]) }))
             .merge(held_pages)
+            .merge(busy_pages)
             .merge(hook_route)
-            .layer(axum::middleware::from_fn_with_state(hits.clone(), count))
+            .layer(axum::middleware::from_fn_with_state((hits.clone(), visits.clone()), count))
             .with_state(());
         let listener = tokio::net::TcpListener::bind((ip, 0)).await.expect("bind the local site");
         let addr = listener.local_addr().expect("local site address");
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("local site stopped");
         });
-        Site { addr, hits, held: gauge, hooks, _server: server }
+        Site { addr, hits, visits, held: gauge, hooks, _server: server }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -126,6 +151,11 @@ impl Site {
 
     pub fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
+    }
+
+    /// Every request answered so far, in the order they were answered.
+    pub fn visits(&self) -> Vec<Visit> {
+        self.visits.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The callbacks `/hook` has received so far.
@@ -140,13 +170,19 @@ impl Site {
     }
 }
 
+type Traffic = (Arc<AtomicUsize>, Arc<std::sync::Mutex<Vec<Visit>>>);
+
 async fn count(
-    State(hits): State<Arc<AtomicUsize>>,
+    State((hits, visits)): State<Traffic>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     hits.fetch_add(1, Ordering::SeqCst);
-    next.run(request).await
+    let (at, path) = (std::time::Instant::now(), request.uri().path().to_owned());
+    let response = next.run(request).await;
+    let visit = Visit { at, path, status: response.status().as_u16() };
+    visits.lock().unwrap_or_else(|p| p.into_inner()).push(visit);
+    response
 }
 
 fn xml(body: String) -> impl IntoResponse {

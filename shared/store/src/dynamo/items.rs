@@ -10,6 +10,7 @@
 //! | tenant's limits | `TENANT#<tenant>` | `LIMITS` | — (`max_active_jobs`, `max_urls_per_day`, `max_in_flight`: where it differs from the deployment) |
 //! | tenant's jobs | `TENANT#<tenant>` | `USAGE` | — (`active`: the string set of its unfinished jobs' ids) |
 //! | a host's places | `HOST#<host>` | `LEASES` | — (`holders`: a string set of `<job>#<seq>@<lease end>`; `paused_until`; `expires_at`) |
+//! | a shard of a tenant's places | `TENANT#<tenant>` | `IN_FLIGHT#<shard>` | — (`holders`, `expires_at`, as a host's) |
 //! | tenant's day | `TENANT#<tenant>` | `DAY#<yyyy-mm-dd>` | — (`analyses` submitted that UTC day; expires two days later) |
 //!
 //! A job's URLs are one Query on `pk` (`begins_with(sk, "URL#")`), a tenant's jobs one Query
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use domain::Error;
 use domain::callback::CallbackDelivery;
+use domain::places::Place;
 use domain::time::Millis;
 use domain::timeouts;
 use domain::{
@@ -66,11 +68,13 @@ pub const SECRET_SK: &str = "SECRET";
 pub const LIMITS_SK: &str = "LIMITS";
 pub const USAGE_SK: &str = "USAGE";
 
-/// A host's places: the URLs of it being analysed, and a pause it asked for.
-pub const LEASES_SK: &str = "LEASES";
-
-pub fn host_pk(host: &str) -> String {
-    format!("HOST#{host}")
+/// Where a set of places lives ([`domain::places`]): a host's beside the pause it asked for,
+/// a tenant's shards beside its limits.
+pub fn place_key(place: &Place) -> (String, String) {
+    match place {
+        Place::Host(host) => (format!("HOST#{host}"), "LEASES".to_owned()),
+        Place::Tenant { tenant, shard } => (format!("TENANT#{tenant}"), format!("IN_FLIGHT#{shard}")),
+    }
 }
 
 pub fn day_sk(day: &str) -> String {
@@ -120,6 +124,8 @@ pub struct JobItem {
     pub categories: Vec<Category>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_concurrency: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<u32>,
     pub total_urls: u64,
     pub queued: i64,
     pub in_progress: i64,
@@ -165,6 +171,7 @@ impl JobItem {
             cache_ttl_seconds: job.settings.cache_ttl_seconds,
             categories: job.settings.categories.clone(),
             host_concurrency: job.settings.host_concurrency,
+            max_in_flight: job.max_in_flight,
             total_urls: c.total,
             queued: c.queued as i64,
             in_progress: c.in_progress as i64,
@@ -218,6 +225,7 @@ impl JobItem {
             effective_timeout_seconds: self.effective_timeout_seconds.unwrap_or_else(|| {
                 timeouts::effective(self.timeout_seconds, timeouts::max_url_timeout(timeouts::DEFAULT_FUNCTION_SECONDS))
             }),
+            max_in_flight: self.max_in_flight,
             callback: self.callback,
         })
     }
@@ -352,6 +360,7 @@ mod tests {
             finished_at: None,
             updated_at: 3_000,
             effective_timeout_seconds: 120,
+            max_in_flight: Some(100),
             callback: Some(CallbackDelivery {
                 event: "Job Completed".into(),
                 state: DeliveryState::Retrying,

@@ -6,11 +6,11 @@
 //! this file holds what they share.
 
 mod callbacks;
-mod hosts;
 pub mod items;
 mod jobs;
 mod keys;
 mod moves;
+mod places;
 mod reports;
 mod tasks;
 mod tenancy;
@@ -35,6 +35,10 @@ use crate::Lookup;
 
 /// Rounds of re-sending unprocessed items before giving up.
 const UNPROCESSED_RETRIES: u32 = 8;
+/// Times a transaction is written again after it lost a race for an item another one was
+/// writing (`TransactionConflict`): a job's counters, a host's or a tenant's places are
+/// written by every analyzer at once on a busy fleet.
+const CONFLICT_RETRIES: u32 = 4;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -123,6 +127,31 @@ fn failed_conditions(err: &SdkError<TransactWriteItemsError>) -> Option<Vec<Chec
         ),
         _ => None,
     }
+}
+
+/// Whether a transaction was cancelled only because another one was writing one of its
+/// items at the moment (nothing was written; the same transaction may well succeed now).
+fn conflicted(err: &SdkError<TransactWriteItemsError>) -> bool {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
+            only_conflicts(e.cancellation_reasons().iter().map(|r| r.code()))
+        }
+        _ => false,
+    }
+}
+
+/// Cancellation reasons that name a conflict and no failed condition (`None` or `"None"`:
+/// that member was fine).
+fn only_conflicts<'a>(codes: impl IntoIterator<Item = Option<&'a str>>) -> bool {
+    let mut conflict = false;
+    for code in codes {
+        match code {
+            Some("TransactionConflict") => conflict = true,
+            None | Some("None") => {}
+            Some(_) => return false,
+        }
+    }
+    conflict
 }
 
 /// A filter applied to a Query's results.
@@ -261,12 +290,23 @@ impl DynamoStore {
     /// Writes a transaction; `Some` with each member's check when a condition failed (and
     /// nothing was written).
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Option<Vec<Check>>, Error> {
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
-            Ok(_) => Ok(None),
-            Err(err) => match failed_conditions(&err) {
-                Some(checks) if checks.iter().any(Check::failed) => Ok(Some(checks)),
-                _ => Err(Error::store("TransactWriteItems", err)),
-            },
+        let mut conflicts = 0;
+        loop {
+            let request = self.client.transact_write_items().set_transact_items(Some(items.clone()));
+            match request.send().await {
+                Ok(_) => return Ok(None),
+                Err(err) if conflicted(&err) && conflicts < CONFLICT_RETRIES => {
+                    conflicts += 1;
+                    tracing::debug!(conflicts, "a transaction met another on one of its items; writing it again");
+                    tokio::time::sleep(backoff(conflicts)).await;
+                }
+                Err(err) => {
+                    return match failed_conditions(&err) {
+                        Some(checks) if checks.iter().any(Check::failed) => Ok(Some(checks)),
+                        _ => Err(Error::store("TransactWriteItems", err)),
+                    };
+                }
+            }
         }
     }
 }
@@ -280,5 +320,18 @@ impl Lookup for DynamoStore {
     async fn get_task(&self, id: &JobId, seq: u32) -> Result<Option<UrlTask>, Error> {
         let item = self.get_consistent(Self::task_key(id, seq)).await?;
         item.map(|item| Ok(from_item::<TaskItem>(item)?.into_task())).transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::only_conflicts;
+
+    #[test]
+    fn a_transaction_is_written_again_only_when_it_lost_a_race_and_nothing_else() {
+        assert!(only_conflicts([Some("None"), Some("TransactionConflict"), None]));
+        assert!(!only_conflicts([Some("TransactionConflict"), Some("ConditionalCheckFailed")]), "a condition decides");
+        assert!(!only_conflicts([Some("None"), Some("ValidationError")]));
+        assert!(!only_conflicts([Some("None"), None]), "no reason given is no conflict");
     }
 }

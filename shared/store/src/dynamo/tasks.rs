@@ -7,26 +7,27 @@ use std::collections::{HashMap, HashSet};
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem};
 use domain::lifecycle::{self, CLAIM, Claim, ClaimStep, GIVE_BACK, JobState, Outcome, RETRY, Recorded, TAKE_OVER};
-use domain::politeness::{HostBusy, HostLease};
+use domain::places::{self, Full, Lease, Place};
 use domain::retry::backoff;
 use domain::time::Millis;
+use domain::waits::WaitReason;
 use domain::{Analysis, CacheKey, CachedFrom, Error, ErrorKind, JobId, JobStatus, UrlStatus};
 
-use super::hosts::by_host;
 use super::items::{CACHE_INDEX, TaskItem, job_pk};
 use super::moves::{Expression, Shifts, job_condition, task_move};
+use super::places::by_place;
 use super::{Check, DynamoStore, Item, UNPROCESSED_RETRIES, applied, av_n, av_s, from_item, number_of, status_of};
 use crate::{ClaimRequest, OutcomeRecord, TaskWork};
 
 /// DynamoDB's limit for one BatchGetItem.
 const BATCH_GET_MAX: usize = 100;
-/// URLs claimed or recorded in one transaction: with their releases and one counter update
-/// per job, at most 75 of DynamoDB's 100 items.
-const BATCH_TRANSACTION_URLS: usize = 25;
+/// URLs claimed or recorded in one transaction: with their releases, one counter update per
+/// job and their places (a tenant's and a host's each), at most DynamoDB's 100 items.
+const BATCH_TRANSACTION_URLS: usize = 20;
 /// Take-overs tried when another delivery keeps moving the URL underneath.
 const TAKE_OVER_ROUNDS: u32 = 3;
-/// Claims tried after taking back a full host's ended places, before waiting.
-const HOST_ROUNDS: u32 = 2;
+/// Claims tried after taking back a full set's ended places, before waiting.
+const PLACE_ROUNDS: u32 = 2;
 
 /// The item a failed member returned.
 fn failed_item(check: &Check) -> Option<&Item> {
@@ -49,6 +50,15 @@ fn batchable<'a>(keys: impl Iterator<Item = (&'a JobId, u32)>) -> bool {
         }
     }
     count > 1
+}
+
+/// What became of claims written together.
+enum Together {
+    Written,
+    /// Only places' conditions failed: these sets are full (or paused, or hold ended leases).
+    PlacesFull(Vec<Place>),
+    /// Another condition failed (a duplicate, a take-over, a cancelling job), or the write did.
+    Failed,
 }
 
 /// Whether a shared transaction was written. When it was not (a failed condition: a
@@ -103,9 +113,10 @@ impl DynamoStore {
             .update(&self.table, Self::task_key(id, next))
     }
 
-    /// Claims queued URLs of running jobs in one transaction, each job's counters moved once;
-    /// `false` when any claim's condition failed (and nothing was written).
-    async fn claim_together(&self, claims: &[ClaimRequest], now: Millis) -> Result<bool, Error> {
+    /// Claims queued URLs of running jobs in one transaction, each job's counters moved once
+    /// and each set's places taken once for all its URLs; when a condition failed nothing was
+    /// written, and which kind of member failed says what to do next.
+    async fn claim_together(&self, claims: &[&ClaimRequest], now: Millis) -> Result<Together, Error> {
         let mut items = Vec::with_capacity(claims.len() + 1);
         let mut jobs: HashMap<&JobId, Shifts> = HashMap::new();
         for claim in claims {
@@ -116,12 +127,66 @@ impl DynamoStore {
         for (id, shifts) in jobs {
             items.push(shifts.update(now).update(&self.table, Self::job_key(id))?);
         }
-        for (host, (holders, limit)) in by_host(claims.iter().filter_map(|c| c.host.as_ref())) {
-            // More of one host than it may have at all: each is claimed alone instead.
-            let Some(take) = self.host_take(host, holders, limit, now)? else { return Ok(false) };
+        let claims_and_jobs = items.len();
+        let mut sets = Vec::new();
+        for (place, (holders, limit)) in by_place(claims.iter().flat_map(|c| &c.places)) {
+            // More of one set than it may have at all (the caller keeps those out).
+            let Some(take) = self.place_take(place, holders, limit, now)? else { return Ok(Together::Failed) };
             items.push(take);
+            sets.push(place.clone());
         }
-        Ok(self.transact(items).await?.is_none())
+        Ok(match self.transact(items).await? {
+            None => Together::Written,
+            Some(checks) if checks[..claims_and_jobs].iter().any(Check::failed) => Together::Failed,
+            Some(checks) => Together::PlacesFull(
+                sets.into_iter().zip(&checks[claims_and_jobs..]).filter(|(_, c)| c.failed()).map(|(p, _)| p).collect(),
+            ),
+        })
+    }
+
+    /// Claims one transaction's worth of URLs. Those that could not have their places even if
+    /// every set were empty (beyond a set's limit in this batch) wait without a write; the
+    /// rest are claimed together. When that fails because some sets are full, the URLs of
+    /// those sets are claimed alone (which takes back ended leases and says how long to wait)
+    /// and the others together once more; when it fails for another reason, each URL is
+    /// claimed alone, which tells what became of it.
+    async fn claim_chunk(&self, chunk: &[ClaimRequest], now: Millis) -> Vec<Result<Claim, Error>> {
+        let beyond = places::beyond_limits(chunk.iter().map(|c| c.places.as_slice()));
+        let mut results: Vec<Option<Result<Claim, Error>>> =
+            beyond.into_iter().map(|full| full.map(|full| Ok(Claim::Full(full)))).collect();
+        let mut together: Vec<usize> = (0..chunk.len()).filter(|i| results[*i].is_none()).collect();
+        let mut alone = Vec::new();
+        for round in 0..2 {
+            let batch: Vec<&ClaimRequest> = together.iter().map(|i| &chunk[*i]).collect();
+            if !batchable(batch.iter().map(|c| (&c.job_id, c.seq))) {
+                break;
+            }
+            match self.claim_together(&batch, now).await {
+                Ok(Together::Written) => {
+                    together.drain(..).for_each(|i| results[i] = Some(Ok(Claim::Claimed)));
+                    break;
+                }
+                Ok(Together::PlacesFull(full)) if round == 0 => {
+                    let (blocked, free) = together
+                        .iter()
+                        .partition::<Vec<usize>, _>(|i| chunk[**i].places.iter().any(|l| full.contains(&l.place)));
+                    alone.extend(blocked);
+                    together = free;
+                }
+                Ok(_) => break,
+                Err(err) => {
+                    tracing::warn!(error = %err, "claiming a batch failed; claiming its URLs one by one");
+                    break;
+                }
+            }
+        }
+        alone.append(&mut together);
+        let claimed = futures::future::join_all(alone.iter().map(|i| self.claim_one(&chunk[*i], now))).await;
+        for (i, claim) in alone.into_iter().zip(claimed) {
+            results[i] = Some(claim);
+        }
+        let unanswered = || Err(Error::Conflict("a claim of the batch was not answered".into()));
+        results.into_iter().map(|r| r.unwrap_or_else(unanswered)).collect()
     }
 
     /// Records outcomes, their releases and each job's counters in one transaction; `false`
@@ -139,8 +204,8 @@ impl DynamoStore {
         for (id, shifts) in jobs {
             items.push(shifts.update(now).update(&self.table, Self::job_key(id))?);
         }
-        for (host, (holders, _)) in by_host(records.iter().filter_map(|r| r.host.as_ref())) {
-            items.push(self.host_give(host, holders)?);
+        for (place, (holders, _)) in by_place(records.iter().flat_map(|r| &r.places)) {
+            items.push(self.place_give(place, holders)?);
         }
         Ok(self.transact(items).await?.is_none())
     }
@@ -153,7 +218,7 @@ impl DynamoStore {
         id: &JobId,
         seq: u32,
         seen: &Item,
-        host: Option<&HostLease>,
+        places: &[Lease],
         now: Millis,
         until: Millis,
     ) -> Result<Claim, Error> {
@@ -165,14 +230,14 @@ impl DynamoStore {
                 task.update(&self.table, Self::task_key(id, seq))?,
                 job_condition(&TAKE_OVER).check(&self.table, Self::job_key(id))?,
             ];
-            items.extend(self.host_member(host, now)?);
+            items.extend(self.place_members(places, now)?);
             let Some(checks) = self.transact(items).await? else {
                 return Ok(Claim::Reclaimed { attempt: u32::try_from(attempts + 1).unwrap_or(u32::MAX) });
             };
-            if let Some(lease) = host.filter(|_| checks[0..2].iter().all(|c| !c.failed())) {
-                match self.host_was_full(&lease.host, failed_item(&checks[2]), now).await? {
+            if let Some(found) = self.places_found(places, &checks, now).await? {
+                match found {
                     Ok(()) => continue,
-                    Err(busy) => return Ok(Claim::HostBusy(busy)),
+                    Err(full) => return Ok(Claim::Full(full)),
                 }
             }
             let job = match &checks[1] {
@@ -197,34 +262,54 @@ impl DynamoStore {
 }
 
 impl DynamoStore {
-    /// The member that takes the URL's place at its host, when it asks for one.
-    fn host_member(&self, host: Option<&HostLease>, now: Millis) -> Result<Option<TransactWriteItem>, Error> {
-        let Some(lease) = host else { return Ok(None) };
-        // A limit below one place is no limit a claim could meet: held as one.
-        let take = self.host_take(&lease.host, vec![lease.holder.clone()], lease.limit.max(1), now)?;
-        Ok(take)
+    /// The members that take the URL's places (one each; a place is never asked for beyond
+    /// its limit of at least one, so each is there).
+    fn place_members(&self, places: &[Lease], now: Millis) -> Result<Vec<TransactWriteItem>, Error> {
+        let takes =
+            places.iter().map(|lease| self.place_take(&lease.place, vec![lease.holder.clone()], lease.limit, now));
+        takes.filter_map(Result::transpose).collect()
     }
 
-    /// One claim: the task's move, the job's counters and the host's place together.
+    /// What a claim (task, job, then `places`) whose transaction failed found at its places:
+    /// `None` when its task or job condition failed (that decides), `Ok` when every full set
+    /// had ended leases to take back (claim again), or the first set that is full.
+    async fn places_found(
+        &self,
+        places: &[Lease],
+        checks: &[Check],
+        now: Millis,
+    ) -> Result<Option<Result<(), Full>>, Error> {
+        if places.is_empty() || checks[0..2].iter().any(Check::failed) {
+            return Ok(None);
+        }
+        for (lease, check) in places.iter().zip(&checks[2..]).filter(|(_, check)| check.failed()) {
+            if let Err(full) = self.place_was_full(&lease.place, failed_item(check), now).await? {
+                return Ok(Some(Err(full)));
+            }
+        }
+        Ok(Some(Ok(())))
+    }
+
+    /// One claim: the task's move, the job's counters and the URL's places together.
     async fn claim_one(&self, request: &ClaimRequest, now: Millis) -> Result<Claim, Error> {
-        let (id, seq, host) = (&request.job_id, request.seq, request.host.as_ref());
+        let (id, seq, places) = (&request.job_id, request.seq, request.places.as_slice());
         let until = lifecycle::lease_end(now, request.lease);
-        for _ in 0..HOST_ROUNDS {
+        for _ in 0..PLACE_ROUNDS {
             let mut items =
                 self.move_with_job(id, seq, &CLAIM, UrlStatus::Queued, task_move(&CLAIM, now, until), now)?;
-            items.extend(self.host_member(host, now)?);
+            items.extend(self.place_members(places, now)?);
             // A failed condition returns the item as it was, so telling a duplicate from a
-            // crash recovery, a cancelled job or a full host costs no extra read.
+            // crash recovery, a cancelled job or a full set of places costs no extra read.
             let Some(checks) = self.transact(items).await? else { return Ok(Claim::Claimed) };
-            if let Some(lease) = host.filter(|_| checks[0..2].iter().all(|c| !c.failed())) {
-                match self.host_was_full(&lease.host, failed_item(&checks[2]), now).await? {
-                    Ok(()) => continue,
-                    Err(busy) => return Ok(Claim::HostBusy(busy)),
-                }
+            match self.places_found(places, &checks, now).await? {
+                Some(Ok(())) => continue,
+                Some(Err(full)) => return Ok(Claim::Full(full)),
+                None => return self.claim_found(request, &checks, now, until).await,
             }
-            return self.claim_found(request, &checks, now, until).await;
         }
-        Ok(Claim::HostBusy(HostBusy { paused_until: None }))
+        // Ended leases were taken back and the places filled again before this claim.
+        let reason = places.first().map_or(WaitReason::HostBusy, |lease| lease.place.wait_reason(false));
+        Ok(Claim::Full(Full { reason, paused_until: None }))
     }
 
     /// What a claim whose task or job condition failed comes to.
@@ -249,43 +334,41 @@ impl DynamoStore {
         };
         match claim_step_of(id, seq, &task, job, now)? {
             ClaimStep::Found(claim) => Ok(claim),
-            ClaimStep::Move(m) if m == TAKE_OVER => {
-                self.take_over(id, seq, &task, request.host.as_ref(), now, until).await
-            }
+            ClaimStep::Move(m) if m == TAKE_OVER => self.take_over(id, seq, &task, &request.places, now, until).await,
             ClaimStep::Move(_) => Err(Error::Conflict(format!("URL {seq} of job {id} could not be claimed"))),
         }
     }
 
     /// Makes a task's move that ends its analysis without a result (a retry, a give-back) and
-    /// gives its place at `host` back with it. A move whose condition no longer holds is
-    /// not made (the URL moved on); the place is given back all the same.
-    async fn move_and_give_place_back(
+    /// gives its `places` back with it. A move whose condition no longer holds is not made
+    /// (the URL moved on); the places are given back all the same.
+    async fn move_and_give_places_back(
         &self,
         id: &JobId,
         seq: u32,
         task: Expression,
-        host: Option<&HostLease>,
+        places: &[Lease],
     ) -> Result<(), Error> {
-        let Some(lease) = host else {
+        if places.is_empty() {
             return applied(task.update_item(self, Self::task_key(id, seq)).await).map(drop);
-        };
-        let items = vec![
-            task.update(&self.table, Self::task_key(id, seq))?,
-            self.host_give(&lease.host, vec![lease.holder.clone()])?,
-        ];
-        self.with_place_back(items, host).await.map(drop)
+        }
+        let mut items = vec![task.update(&self.table, Self::task_key(id, seq))?];
+        for lease in places {
+            items.push(self.place_give(&lease.place, vec![lease.holder.clone()])?);
+        }
+        self.with_places_back(items, places).await.map(drop)
     }
 
-    /// Writes `items`, which also give `host`'s place back; when they could not be written
-    /// (the URL had moved on), the place is given back alone.
-    async fn with_place_back(
+    /// Writes `items`, which also give `places` back; when they could not be written (the URL
+    /// had moved on), the places are given back alone.
+    async fn with_places_back(
         &self,
         items: Vec<TransactWriteItem>,
-        host: Option<&HostLease>,
+        places: &[Lease],
     ) -> Result<Option<Vec<Check>>, Error> {
         let checks = self.transact(items).await?;
-        if let (Some(_), Some(lease)) = (&checks, host) {
-            self.give_places_back(lease).await?;
+        if checks.is_some() {
+            self.give_places_back(places).await?;
         }
         Ok(checks)
     }
@@ -299,13 +382,7 @@ impl TaskWork for DynamoStore {
     async fn claim_tasks(&self, claims: &[ClaimRequest], now: Millis) -> Vec<Result<Claim, Error>> {
         let mut results = Vec::with_capacity(claims.len());
         for chunk in claims.chunks(BATCH_TRANSACTION_URLS) {
-            let keys = chunk.iter().map(|c| (&c.job_id, c.seq));
-            if batchable(keys) && held(self.claim_together(chunk, now).await, "claiming") {
-                results.extend(chunk.iter().map(|_| Ok(Claim::Claimed)));
-            } else {
-                let one_by_one = chunk.iter().map(|c| self.claim_one(c, now));
-                results.extend(futures::future::join_all(one_by_one).await);
-            }
+            results.extend(self.claim_chunk(chunk, now).await);
         }
         results
     }
@@ -316,7 +393,7 @@ impl TaskWork for DynamoStore {
         seq: u32,
         kind: ErrorKind,
         reason: &str,
-        host: Option<&HostLease>,
+        places: &[Lease],
         now: Millis,
     ) -> Result<(), Error> {
         let update = task_move(&RETRY, now, now)
@@ -325,12 +402,12 @@ impl TaskWork for DynamoStore {
             .value(":error", av_s(reason))
             .value(":kind", av_s(kind.as_str()));
         // Not applied: finished or cancelled meanwhile, and the retry has nothing left to keep.
-        self.move_and_give_place_back(id, seq, update, host).await
+        self.move_and_give_places_back(id, seq, update, places).await
     }
 
-    async fn release_claim(&self, id: &JobId, seq: u32, host: Option<&HostLease>, now: Millis) -> Result<(), Error> {
+    async fn release_claim(&self, id: &JobId, seq: u32, places: &[Lease], now: Millis) -> Result<(), Error> {
         // Not applied: the URL finished meanwhile, and there is no claim left to give back.
-        self.move_and_give_place_back(id, seq, task_move(&GIVE_BACK, now, now), host).await
+        self.move_and_give_places_back(id, seq, task_move(&GIVE_BACK, now, now), places).await
     }
 
     async fn record(&self, record: &OutcomeRecord, now: Millis) -> Result<Recorded, Error> {
@@ -342,10 +419,10 @@ impl TaskWork for DynamoStore {
         if let Some(next) = record.release {
             items.push(self.release_update(id, next, now)?);
         }
-        if let Some(lease) = &record.host {
-            items.push(self.host_give(&lease.host, vec![lease.holder.clone()])?);
+        for lease in &record.places {
+            items.push(self.place_give(&lease.place, vec![lease.holder.clone()])?);
         }
-        match self.with_place_back(items, record.host.as_ref()).await? {
+        match self.with_places_back(items, &record.places).await? {
             None => Ok(Recorded::Counted),
             Some(checks) if checks[0].failed() => Ok(Recorded::Duplicate),
             Some(_) => Err(Error::NotFound),
