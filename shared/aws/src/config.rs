@@ -188,15 +188,7 @@ impl Config {
 /// The deployment's per-tenant defaults, each from its variable.
 fn tenant_limits(lookup: &impl Fn(&str) -> Option<String>) -> Result<domain::tenancy::Limits, Error> {
     use domain::tenancy::{Limit, Limits};
-    let read = |limit: Limit| -> Result<u64, Error> {
-        let name = limit.env_name();
-        match lookup(name).as_deref().map(str::trim) {
-            None | Some("") => Ok(Limits::DEFAULT.value(limit)),
-            Some(text) => text.parse().ok().filter(|n| limit.range().contains(n)).ok_or_else(|| {
-                Error::Config(format!("{name} must be a whole number in {:?}, not {text:?}", limit.range()))
-            }),
-        }
-    };
+    let read = |limit: Limit| number(lookup, limit.env_name(), Limits::DEFAULT.value(limit), limit.range());
     let small = |limit: Limit| read(limit).map(|n| u32::try_from(n).unwrap_or(u32::MAX));
     Ok(Limits {
         max_active_jobs: small(Limit::ActiveJobs)?,
@@ -205,12 +197,12 @@ fn tenant_limits(lookup: &impl Fn(&str) -> Option<String>) -> Result<domain::ten
     })
 }
 
-fn number(
+fn number<N: std::str::FromStr + PartialOrd + std::fmt::Debug>(
     lookup: &impl Fn(&str) -> Option<String>,
     name: &str,
-    default: u32,
-    range: std::ops::RangeInclusive<u32>,
-) -> Result<u32, Error> {
+    default: N,
+    range: std::ops::RangeInclusive<N>,
+) -> Result<N, Error> {
     match lookup(name).as_deref().map(str::trim) {
         None | Some("") => Ok(default),
         Some(text) => text

@@ -442,7 +442,6 @@ impl CallbackLog for MemoryStore {
     }
 }
 
-/// The contract every store keeps, on this one.
 impl Tenancy for MemoryStore {
     async fn tenant_usage(&self, tenant: &Tenant, now: Millis) -> Result<TenantUsage, Error> {
         let state = self.state()?;
@@ -471,6 +470,7 @@ impl WaitLog for MemoryStore {
     }
 }
 
+/// The contract every store keeps, on this one.
 #[cfg(test)]
 mod contract {
     crate::store_contract!(crate::contract::memory());

@@ -111,6 +111,14 @@ impl Check {
     fn failed(&self) -> bool {
         matches!(self, Check::Failed(_))
     }
+
+    /// The item as it was, when the member's condition failed and it asked for it.
+    fn item(&self) -> Option<&Item> {
+        match self {
+            Check::Failed(item) => item.as_ref(),
+            Check::Held => None,
+        }
+    }
 }
 
 /// How each member of a cancelled transaction fared.

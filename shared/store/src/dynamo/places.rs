@@ -3,7 +3,7 @@
 //! the claim's transaction and given back in the result's, so places cost no request of
 //! their own while there is room.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use domain::Error;
@@ -12,7 +12,7 @@ use domain::time::Millis;
 
 use super::items::place_key;
 use super::moves::Expression;
-use super::{DynamoStore, Item, av_n, av_s, number_of};
+use super::{DynamoStore, Item, av_n, number_of};
 
 /// How long an idle set's item is kept (its TTL, renewed by every place taken): longer than
 /// any lease or pause.
@@ -31,7 +31,12 @@ pub(super) fn by_place<'a>(leases: impl IntoIterator<Item = &'a Lease>) -> BTree
 
 fn key(place: &Place) -> Item {
     let (pk, sk) = place_key(place);
-    HashMap::from([("pk".to_owned(), av_s(pk)), ("sk".to_owned(), av_s(sk))])
+    DynamoStore::key_of(&pk, &sk)
+}
+
+/// Takes `holders` out of a set (those not in it change nothing).
+fn without(holders: Vec<String>) -> Expression {
+    Expression::default().remove_from_set("holders :holders").value(":holders", AttributeValue::Ss(holders))
 }
 
 fn holders_of(item: &Item) -> Vec<String> {
@@ -67,19 +72,14 @@ impl DynamoStore {
 
     /// The member that gives the places of `holders` in `place` back.
     pub(super) fn place_give(&self, place: &Place, holders: Vec<String>) -> Result<TransactWriteItem, Error> {
-        Expression::default()
-            .remove_from_set("holders :holders")
-            .value(":holders", AttributeValue::Ss(holders))
-            .update(&self.table, key(place))
+        without(holders).update(&self.table, key(place))
     }
 
     /// Gives places back on their own: after a transaction that would have given them failed
     /// for another reason (a duplicate result still frees the places this delivery took).
     pub(super) async fn give_places_back(&self, leases: &[Lease]) -> Result<(), Error> {
         for lease in leases {
-            Expression::default()
-                .remove_from_set("holders :holders")
-                .value(":holders", AttributeValue::Ss(vec![lease.holder.clone()]))
+            without(vec![lease.holder.clone()])
                 .update_item(self, key(&lease.place))
                 .await
                 .map_err(|e| Error::store("UpdateItem", e))?;
@@ -102,12 +102,7 @@ impl DynamoStore {
             return Ok(Err(Full { reason: place.wait_reason(paused_until.is_some()), paused_until }));
         }
         // Idempotent: another claim taking the same places back changes nothing.
-        Expression::default()
-            .remove_from_set("holders :ended")
-            .value(":ended", AttributeValue::Ss(ended))
-            .update_item(self, key(place))
-            .await
-            .map_err(|e| Error::store("UpdateItem", e))?;
+        without(ended).update_item(self, key(place)).await.map_err(|e| Error::store("UpdateItem", e))?;
         Ok(Ok(()))
     }
 

@@ -29,14 +29,6 @@ const TAKE_OVER_ROUNDS: u32 = 3;
 /// Claims tried after taking back a full set's ended places, before waiting.
 const PLACE_ROUNDS: u32 = 2;
 
-/// The item a failed member returned.
-fn failed_item(check: &Check) -> Option<&Item> {
-    match check {
-        Check::Failed(item) => item.as_ref(),
-        Check::Held => None,
-    }
-}
-
 /// Whether URLs touching these task items can share one transaction: more than one of them
 /// (or there is nothing to gain), and no item twice (DynamoDB refuses a transaction that
 /// touches one item twice).
@@ -283,7 +275,7 @@ impl DynamoStore {
             return Ok(None);
         }
         for (lease, check) in places.iter().zip(&checks[2..]).filter(|(_, check)| check.failed()) {
-            if let Err(full) = self.place_was_full(&lease.place, failed_item(check), now).await? {
+            if let Err(full) = self.place_was_full(&lease.place, check.item(), now).await? {
                 return Ok(Some(Err(full)));
             }
         }

@@ -12,14 +12,14 @@ use domain::{Error, Job, Tenant};
 
 use super::items::{LIMITS_SK, USAGE_SK, day_sk, tenant_pk};
 use super::moves::Expression;
-use super::{Check, DynamoStore, Item, av_n, av_s, from_item, number_of, to_item};
+use super::{DynamoStore, Item, av_n, from_item, number_of, to_item};
 use crate::Tenancy;
 
 /// Days a tenant's daily count outlives its day (for `GET /usage` around midnight).
 const DAY_KEPT_DAYS: i64 = 2;
 
 fn key(tenant: &Tenant, sk: String) -> Item {
-    HashMap::from([("pk".to_owned(), av_s(tenant_pk(tenant))), ("sk".to_owned(), av_s(sk))])
+    DynamoStore::key_of(&tenant_pk(tenant), &sk)
 }
 
 /// The usage two items show: the active set's size and the day's count.
@@ -72,11 +72,7 @@ impl DynamoStore {
             return Err(Error::Conflict(format!("job {} exists", job.id)));
         }
         // The items as they were when a condition failed say which limit, and by how much.
-        let seen = |check: &Check| match check {
-            Check::Failed(item) => item.clone(),
-            Check::Held => None,
-        };
-        let usage = usage_of(seen(&checks[1]).as_ref(), seen(&checks[2]).as_ref());
+        let usage = usage_of(checks[1].item(), checks[2].item());
         match tenancy::admit(limits, &usage, analyses, now) {
             Err(over) => Ok(Err(over)),
             Ok(()) => Err(Error::Conflict("a limit's condition failed but its item shows room".into())),

@@ -25,10 +25,7 @@ fn sk(bucket_end: Millis) -> String {
 impl WaitLog for DynamoStore {
     async fn note_waits(&self, notes: &[WaitNote]) -> Result<(), Error> {
         let writes = notes.iter().map(|note| {
-            let key = std::collections::HashMap::from([
-                ("pk".to_owned(), av_s(pk(note.reason))),
-                ("sk".to_owned(), av_s(sk(note.bucket_end))),
-            ]);
+            let key = DynamoStore::key_of(&pk(note.reason), &sk(note.bucket_end));
             Expression::default()
                 .add("urls :n")
                 .value(":n", av_n(note.urls))
