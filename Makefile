@@ -22,7 +22,7 @@ help:
 	@echo "make chaos   faults, load, hostile input and security checks; rewrites RELIABILITY.md (about 20 minutes)"
 	@echo "make down    stop the ministack that make up started"
 	@echo "make key TENANT=name   create an API key for a tenant on the local stack"
-	@echo "           [MAX_ACTIVE_JOBS=n] [MAX_URLS_PER_DAY=n] [MAX_IN_FLIGHT=n] also set the tenant's own limits"
+	@echo "           [MAX_ACTIVE_JOBS=n] [MAX_URLS_PER_DAY=n] [MAX_IN_FLIGHT=n] [QUOTA_WEIGHT=n] also set the tenant's own limits"
 	@echo "make limits TENANT=name MAX_ACTIVE_JOBS=n|default ...   change a tenant's own limits"
 
 up: tools ministack build deploy
@@ -56,13 +56,13 @@ down:
 	@scripts/ministack.sh stop
 
 # The limits are passed through the environment (MAX_ACTIVE_JOBS, MAX_URLS_PER_DAY,
-# MAX_IN_FLIGHT): make exports command-line variables to its recipes.
+# MAX_IN_FLIGHT, QUOTA_WEIGHT): make exports command-line variables to its recipes.
 key: ministack
-	@test -n "$(TENANT)" || { echo "usage: make key TENANT=name [MAX_ACTIVE_JOBS=n] [MAX_URLS_PER_DAY=n] [MAX_IN_FLIGHT=n]" >&2; exit 2; }
+	@test -n "$(TENANT)" || { echo "usage: make key TENANT=name [MAX_ACTIVE_JOBS=n] [MAX_URLS_PER_DAY=n] [MAX_IN_FLIGHT=n] [QUOTA_WEIGHT=n]" >&2; exit 2; }
 	@$(PY) scripts/local_stack.py key "$(TENANT)"
 
 limits: ministack
-	@test -n "$(TENANT)" || { echo "usage: make limits TENANT=name MAX_ACTIVE_JOBS=n|default MAX_URLS_PER_DAY=n|default MAX_IN_FLIGHT=n|default" >&2; exit 2; }
+	@test -n "$(TENANT)" || { echo "usage: make limits TENANT=name MAX_ACTIVE_JOBS=n|default MAX_URLS_PER_DAY=n|default MAX_IN_FLIGHT=n|default QUOTA_WEIGHT=n|default" >&2; exit 2; }
 	@$(PY) scripts/local_stack.py limits "$(TENANT)"
 
 # Both SAM checks, the IAM grants against the code, checkov, and proof that the SAM checks

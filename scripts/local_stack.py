@@ -5,11 +5,11 @@
   finish           read the stack's outputs, make sure a dev API key exists, write
                    .local/stack.env and print API_URL / API_KEY
   key TENANT       create an API key for TENANT and print it (only its SHA-256 is stored);
-                   MAX_ACTIVE_JOBS, MAX_URLS_PER_DAY, MAX_IN_FLIGHT in the environment set
-                   the tenant's own limits as `limits` does
+                   MAX_ACTIVE_JOBS, MAX_URLS_PER_DAY, MAX_IN_FLIGHT, QUOTA_WEIGHT in the
+                   environment set the tenant's own limits as `limits` does
   limits TENANT    set the tenant's own limits from MAX_ACTIVE_JOBS, MAX_URLS_PER_DAY,
-                   MAX_IN_FLIGHT (a number, or `default` to follow the deployment again)
-                   and print them
+                   MAX_IN_FLIGHT, QUOTA_WEIGHT (a number, or `default` to follow the
+                   deployment again) and print them
 
 Runs with the SAM venv's Python (boto3). Talks only to AWS_ENDPOINT_URL (the emulator).
 """
@@ -108,6 +108,7 @@ LIMITS = {
     "MAX_ACTIVE_JOBS": ("max_active_jobs", 10_000),
     "MAX_URLS_PER_DAY": ("max_urls_per_day", 1_000_000_000),
     "MAX_IN_FLIGHT": ("max_in_flight", 10_000),
+    "QUOTA_WEIGHT": ("quota_weight", 100),
 }
 
 

@@ -9,9 +9,9 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use domain::Strategy;
-use domain::quota::QuotaLimits;
+use domain::quota::{Asker, QuotaLimits};
 use domain::time::now_millis;
+use domain::{Priority, Strategy};
 use engine::psi::{ApiKey, KeyProvider};
 use engine::{Admission, Engine, PsiEngine};
 use serde_json::json;
@@ -65,7 +65,8 @@ pub async fn run(runs: usize, urls: usize) -> Result<Section, String> {
                 workers.push(tokio::spawn(async move {
                     loop {
                         let Some(url) = pending.lock().ok().and_then(|mut p| p.pop_front()) else { return };
-                        match engine.admit(now_millis()).await {
+                        let asker = Asker { tenant: "bench", weight: 1, priority: Priority::Normal };
+                        match engine.admit(asker, now_millis()).await {
                             Ok(Admission::At(at)) => sleep_until(at).await,
                             Ok(Admission::Wait { until, .. }) => {
                                 sleep_until(until).await;

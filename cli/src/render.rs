@@ -171,6 +171,11 @@ pub fn usage(report: &Value) -> String {
     out.push_str(&line("max_active_jobs", "unfinished jobs", Some(&report["usage"]["active_jobs"])));
     out.push_str(&line("max_urls_per_day", "URL analyses today", Some(&report["usage"]["urls_today"])));
     out.push_str(&line("max_in_flight", "URLs analysed at once", None));
+    let weight = number(&report["limits"]["quota_weight"]);
+    if !weight.is_empty() {
+        let whose = if own.contains(&"quota_weight") { "your tenant's own" } else { "the deployment's default" };
+        out.push_str(&format!("{:<22} weight {weight} against other tenants waiting  ({whose})\n", "PSI quota share"));
+    }
     out.push_str(&format!(
         "the day ({}) ends at {} (UTC)\n",
         report["day"].as_str().unwrap_or("?"),
@@ -187,13 +192,18 @@ mod tests {
 
     #[test]
     fn usage_shows_each_limit_with_its_use_and_whose_it_is() {
-        let report = json!({"limits": {"max_active_jobs": 5, "max_urls_per_day": 250000, "max_in_flight": 100},
-                            "own_limits": ["max_active_jobs"], "usage": {"active_jobs": 2, "urls_today": 1200},
+        let report = json!({"limits": {"max_active_jobs": 5, "max_urls_per_day": 250000, "max_in_flight": 100,
+                                       "quota_weight": 3},
+                            "own_limits": ["max_active_jobs", "quota_weight"], "usage": {"active_jobs": 2, "urls_today": 1200},
                             "day": "2026-12-04", "day_resets_at": "2026-12-05T00:00:00.000Z"});
         let text = usage(&report);
         assert!(text.contains("unfinished jobs        2 of 5  (your tenant's own limit)"), "{text}");
         assert!(text.contains("URL analyses today     1200 of 250000  (the deployment's default)"), "{text}");
         assert!(text.contains("URLs analysed at once  at most 100"), "{text}");
+        assert!(
+            text.contains("PSI quota share        weight 3 against other tenants waiting  (your tenant's own)"),
+            "{text}"
+        );
     }
 
     #[test]

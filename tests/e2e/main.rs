@@ -426,7 +426,7 @@ async fn a_tenant_over_its_limits_is_refused_with_429_naming_the_limit_until_the
     let key = client.new_tenant_key("limits").await;
     let (_, usage) = client.call(reqwest::Method::GET, &format!("{API}/usage"), Some(&key), None).await;
     let own =
-        domain::tenancy::LimitOverrides { max_active_jobs: Some(1), max_urls_per_day: Some(12), max_in_flight: None };
+        domain::tenancy::LimitOverrides { max_active_jobs: Some(1), max_urls_per_day: Some(12), ..Default::default() };
     let tenant = own_limits(&client, &key, &own).await;
     assert_eq!(usage["usage"], json!({"active_jobs": 0, "urls_today": 0}), "{usage}");
     let raw_start = |body: Value| {

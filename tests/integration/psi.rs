@@ -59,55 +59,83 @@ fn psi_deployment(h: &Harness, fake: &FakePsi, limits: QuotaLimits) -> (axum::Ro
     (router, analyzer)
 }
 
-/// Submits `body` and runs the analyzer over the normal queue until every URL has an outcome.
-async fn run_job(h: &Harness, router: axum::Router, analyzer: &PsiAnalyzer, body: serde_json::Value) -> JobId {
+/// A fake that allows 5 requests per second, answering after `latency`, and the quota our
+/// limiter keeps for it (spaced at 98 % of that).
+fn five_per_second(latency: Duration) -> (FakePsi, QuotaLimits) {
+    let fake = FakePsi::start(FakePsiConfig {
+        latency,
+        quota: vec![QuotaWindow { limit: 5, window: Duration::from_secs(1), kind: QuotaKind::Per100Seconds }],
+        ..FakePsiConfig::new(lighthouse_fixture())
+    });
+    (fake, QuotaLimits { per_window: 5, window: Duration::from_secs(1), per_day: 1_000, utilisation: 0.98 })
+}
+
+/// Submits `body` as `tenant`: the job's id and its URL count.
+async fn submit(h: &Harness, router: &axum::Router, tenant: &str, body: serde_json::Value) -> (JobId, u64) {
     use tower::ServiceExt;
     let request = axum::http::Request::builder()
         .method("POST")
         .uri(domain::paths::endpoint("/start"))
-        .header("x-api-key", h.key_for("psi").await)
+        .header("x-api-key", h.key_for(tenant).await)
         .body(axum::body::Body::from(body.to_string()))
         .unwrap();
-    let response = router.oneshot(request).await.unwrap();
-    assert_eq!(response.status(), 201);
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
     let body: serde_json::Value =
         serde_json::from_slice(&axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap()).unwrap();
+    assert_eq!(status, 201, "{body}");
     assert_eq!(body["engine"], "psi", "auto resolves to psi where there is a key");
-    let id = Harness::job_id(&body);
-    let total = body["total_urls"].as_u64().unwrap();
+    (Harness::job_id(&body), body["total_urls"].as_u64().unwrap())
+}
 
-    let queue = &h.env.queues.normal;
-    for _ in 0..100 {
-        let event = h.receive(queue, 10).await;
-        if event.records.is_empty() {
-            let job = h.env.store().get_job(&id).await.unwrap().unwrap();
-            if job.counters.succeeded + job.counters.failed == total {
-                break;
-            }
-            continue;
-        }
-        let result = analyzer.handle(event.clone(), std::time::SystemTime::now() + Duration::from_secs(900)).await;
-        let failed: Vec<&str> = result.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
-        for record in &event.records {
-            if !failed.contains(&record.message_id.as_deref().unwrap_or_default()) {
-                let handle = record.receipt_handle.clone().unwrap_or_default();
-                h.env.sqs.delete_message().queue_url(queue).receipt_handle(handle).send().await.unwrap();
+/// Runs `instances` analyzers side by side over the normal queue, as Lambda's poller would,
+/// until every URL of `jobs` has an outcome (or `limit` passes).
+async fn drain(h: &Harness, analyzer: &PsiAnalyzer, jobs: &[(JobId, u64)], instances: usize, limit: Duration) {
+    let finished = || async {
+        for (id, total) in jobs {
+            let job = h.env.store().get_job(id).await.unwrap().unwrap();
+            if job.counters.succeeded + job.counters.failed < *total {
+                return false;
             }
         }
-    }
-    id
+        true
+    };
+    let give_up = tokio::time::Instant::now() + limit;
+    let instance = || async {
+        let queue = &h.env.queues.normal;
+        while tokio::time::Instant::now() < give_up {
+            let event = h.receive(queue, 10).await;
+            if event.records.is_empty() {
+                if finished().await {
+                    return;
+                }
+                continue;
+            }
+            let deadline = std::time::SystemTime::now() + Duration::from_secs(900);
+            let result = analyzer.handle(event.clone(), deadline).await;
+            let failed: Vec<&str> = result.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+            for record in &event.records {
+                if !failed.contains(&record.message_id.as_deref().unwrap_or_default()) {
+                    let handle = record.receipt_handle.clone().unwrap_or_default();
+                    h.env.sqs.delete_message().queue_url(queue).receipt_handle(handle).send().await.unwrap();
+                }
+            }
+        }
+    };
+    futures::future::join_all((0..instances).map(|_| instance())).await;
+}
+
+/// Submits `body` and runs the analyzer over the normal queue until every URL has an outcome.
+async fn run_job(h: &Harness, router: axum::Router, analyzer: &PsiAnalyzer, body: serde_json::Value) -> JobId {
+    let job = submit(h, &router, "psi", body).await;
+    drain(h, analyzer, std::slice::from_ref(&job), 1, Duration::from_secs(300)).await;
+    job.0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_psi_job_runs_inside_the_quota_and_no_url_ends_on_a_429() {
     let h = Harness::new().await;
-    // The fake allows 5 requests per second; our limiter spaces them at 98 % of that.
-    let fake = FakePsi::start(FakePsiConfig {
-        latency: Duration::from_millis(50),
-        quota: vec![QuotaWindow { limit: 5, window: Duration::from_secs(1), kind: QuotaKind::Per100Seconds }],
-        ..FakePsiConfig::new(lighthouse_fixture())
-    });
-    let limits = QuotaLimits { per_window: 5, window: Duration::from_secs(1), per_day: 1_000, utilisation: 0.98 };
+    let (fake, limits) = five_per_second(Duration::from_millis(50));
     let (router, analyzer) = psi_deployment(&h, &fake, limits);
     let urls: Vec<String> = (0..20).map(|n| format!("https://example.com/page-{n}")).collect();
     let id = run_job(&h, router, &analyzer, json!({"urls": urls, "batch_size": 20})).await;
@@ -126,12 +154,7 @@ async fn a_psi_job_runs_inside_the_quota_and_no_url_ends_on_a_429() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_form_factors_several_runs_and_extra_categories_each_take_their_quota() {
     let h = Harness::new().await;
-    let fake = FakePsi::start(FakePsiConfig {
-        latency: Duration::from_millis(20),
-        quota: vec![QuotaWindow { limit: 5, window: Duration::from_secs(1), kind: QuotaKind::Per100Seconds }],
-        ..FakePsiConfig::new(lighthouse_fixture())
-    });
-    let limits = QuotaLimits { per_window: 5, window: Duration::from_secs(1), per_day: 1_000, utilisation: 0.98 };
+    let (fake, limits) = five_per_second(Duration::from_millis(20));
     let (router, analyzer) = psi_deployment(&h, &fake, limits);
     let urls = ["https://example.com/a", "https://example.com/b"];
     let body = json!({"urls": urls, "strategy": "both", "runs": 2, "categories": ["seo"], "batch_size": 2});
@@ -150,5 +173,49 @@ async fn both_form_factors_several_runs_and_extra_categories_each_take_their_quo
     assert_eq!(m["runs"]["completed"], 2);
     assert_eq!(m["desktop"]["runs"]["completed"], 2);
     assert_eq!(m["score_spread"], 0.0, "the fake answers every run alike");
+    h.env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tenants_waiting_for_psi_get_even_shares_whatever_their_backlog() {
+    let h = Harness::new().await;
+    let (fake, limits) = five_per_second(Duration::from_millis(50));
+    let (router, analyzer) = psi_deployment(&h, &fake, limits);
+    // Tenant a submits four jobs first, b one: a has four times b's URLs in flight. Each page
+    // is on a host of its own, so only the quota holds them back.
+    let urls =
+        |prefix: &str| -> Vec<String> { (0..30).map(|n| format!("https://{prefix}-{n}.example.com/")).collect() };
+    let mut jobs = Vec::new();
+    for n in 0..4 {
+        jobs.push(submit(&h, &router, "tenant-a", json!({"urls": urls(&format!("a{n}")), "batch_size": 20})).await);
+    }
+    jobs.push(submit(&h, &router, "tenant-b", json!({"urls": urls("b"), "batch_size": 20})).await);
+    // Enough instances to receive every URL in flight, as Lambda scales out for a backlog: the
+    // quota shares what both tenants ask for. (A fleet too small to receive them all would
+    // serve them in queue order, by backlog: on AWS, SQS fair queues see to that part.)
+    drain(&h, &analyzer, &jobs, 10, Duration::from_secs(300)).await;
+
+    for (id, total) in &jobs {
+        let job = h.env.store().get_job(id).await.unwrap().unwrap();
+        assert_eq!((job.counters.succeeded, job.counters.failed), (*total, 0), "{:?}", job.counters);
+    }
+    let stats = fake.stats();
+    assert_eq!(stats.rejected_quota, 0, "inside the fake's quota throughout: {stats:?}");
+    // While both had URLs waiting (from b's first request to its last), each got half.
+    let log = fake.accepted_log();
+    let of_b = |url: &String| url.starts_with("https://b-");
+    let first = log.iter().position(|(_, url)| of_b(url)).unwrap();
+    let last = log.iter().rposition(|(_, url)| of_b(url)).unwrap();
+    let contested = &log[first..=last];
+    let b_count = contested.iter().filter(|(_, url)| of_b(url)).count();
+    let a_count = contested.len() - b_count;
+    let share = b_count as f64 / contested.len() as f64;
+    let (from, to) = (contested[0].0.as_secs_f64(), contested[contested.len() - 1].0.as_secs_f64());
+    eprintln!(
+        "a 4 x 30 URLs, b 30, 5 PSI requests/s: from {from:.1} s to {to:.1} s a got {a_count}, b {b_count} \
+         (b's share {share:.3}); all done at {:.1} s",
+        log[log.len() - 1].0.as_secs_f64()
+    );
+    assert!((0.45..=0.55).contains(&share), "b's share {share:.3} ({a_count} vs {b_count})");
     h.env.cleanup().await;
 }

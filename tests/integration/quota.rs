@@ -1,19 +1,43 @@
-//! The fleet-wide quota on a real table: concurrent instances get distinct, evenly spaced
-//! slots, those out of reach wait without taking one, and the day's count holds.
+//! The quota contract (`store::quota::contract`) on the DynamoDB quota, each case on a table
+//! of its own; and concurrent instances racing for one item.
 
 use std::time::Duration;
 
-use domain::quota::{Grant, QuotaGate, QuotaLimits, next_daily_reset};
+use domain::Priority;
+use domain::quota::{Asker, Grant, QuotaGate, QuotaLimits};
 use store::DynamoQuota;
-use testkit::emulator::TestEnv;
+use store::quota::contract::QuotaFixture;
+use testkit::emulator::TestTable;
+
+pub struct Dynamo(TestTable);
+
+impl QuotaFixture for Dynamo {
+    type Gate = DynamoQuota;
+
+    fn gate(&self, limits: QuotaLimits) -> DynamoQuota {
+        DynamoQuota::new(self.0.dynamo.clone(), &self.0.name, "psi", limits)
+    }
+
+    async fn finish(self) {
+        self.0.delete().await;
+    }
+}
+
+store::quota_contract!(async { Dynamo(TestTable::new().await) });
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forty_concurrent_instances_get_evenly_spaced_slots_and_the_rest_wait() {
-    let env = TestEnv::new().await;
+    let fixture = Dynamo(TestTable::new().await);
     let limits = QuotaLimits { per_window: 10, window: Duration::from_secs(1), per_day: 1_000, utilisation: 1.0 };
-    let quota = DynamoQuota::new(env.dynamo.clone(), &env.table, "psi", limits);
     let now = 1_800_000_000_000;
-    let grants = futures::future::join_all((0..40).map(|_| quota.acquire(now, Duration::from_secs(2)))).await;
+    // Forty instances, each with its own view of the item, two tenants.
+    let instances: Vec<DynamoQuota> = (0..40).map(|_| fixture.gate(limits)).collect();
+    let tenants = ["a", "b"];
+    let grants = futures::future::join_all(instances.iter().enumerate().map(|(n, quota)| {
+        let asker = Asker { tenant: tenants[n % 2], weight: 1, priority: Priority::Urgent };
+        quota.acquire(asker, now, Duration::from_secs(2))
+    }))
+    .await;
     let mut slots: Vec<i64> = Vec::new();
     let mut waits = 0;
     for grant in grants {
@@ -27,23 +51,11 @@ async fn forty_concurrent_instances_get_evenly_spaced_slots_and_the_rest_wait() 
         }
     }
     slots.sort_unstable();
-    let expected: Vec<i64> = (0..=20).map(|n| now + n * 100).collect();
-    assert_eq!(slots, expected, "one slot per 100 ms up to the 2 s a request may wait");
-    assert_eq!(waits, 40 - 21);
-    env.cleanup().await;
-}
-
-#[tokio::test]
-async fn the_days_requests_run_out_until_the_reset() {
-    let env = TestEnv::new().await;
-    let limits = QuotaLimits { per_window: 1_000, window: Duration::from_secs(1), per_day: 5, utilisation: 1.0 };
-    let quota = DynamoQuota::new(env.dynamo.clone(), &env.table, "psi", limits);
-    let now = 1_800_000_000_000;
-    for n in 0..5 {
-        assert!(matches!(quota.acquire(now + n * 10, Duration::ZERO).await.unwrap(), Grant::Go { .. }));
-    }
-    let reset = next_daily_reset(now);
-    assert_eq!(quota.acquire(now + 60, Duration::ZERO).await.unwrap(), Grant::Wait { until: reset, daily: true });
-    assert_eq!(quota.acquire(reset + 1, Duration::ZERO).await.unwrap(), Grant::Go { at: reset + 1 });
-    env.cleanup().await;
+    slots.dedup();
+    assert_eq!(slots.len() + waits, 40, "no slot given twice");
+    assert!(slots.iter().all(|&at| (now..=now + 2_000).contains(&at)), "{slots:?}");
+    assert!(slots.windows(2).all(|w| (w[1] - w[0]) % 100 == 0), "on the 100 ms grid: {slots:?}");
+    // Each tenant steps 200 ms while the other's share runs: ~10 each within the 2 s.
+    assert!((18..=21).contains(&slots.len()), "{} slots: {slots:?}", slots.len());
+    fixture.finish().await;
 }

@@ -221,7 +221,7 @@ where
         let cached = self.cached(message).await?;
         let start_at = match cached {
             Some(_) => now_millis(),
-            None => match self.engine.admit(message.engine, now_millis()).await? {
+            None => match self.engine.admit(message.engine, message.asker(), now_millis()).await? {
                 Admission::At(at) => at,
                 Admission::Wait { until, reason } => {
                     tracing::debug!(%reason, "the engine's quota is full");
@@ -259,6 +259,7 @@ where
             strategy: message.strategy,
             runs: message.runs,
             categories: &message.categories,
+            asker: message.asker(),
         };
         let result = runs::measure(&self.engine, &plan, tokio::time::Instant::now() + timeout).await;
         let analysis_ms = started.elapsed().as_secs_f64() * 1000.0;

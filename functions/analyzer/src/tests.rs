@@ -306,7 +306,12 @@ struct Gated {
 }
 
 impl Engines for Gated {
-    async fn admit(&self, _: EngineKind, now: domain::time::Millis) -> Result<Admission, domain::Error> {
+    async fn admit(
+        &self,
+        _: EngineKind,
+        _: domain::quota::Asker<'_>,
+        now: domain::time::Millis,
+    ) -> Result<Admission, domain::Error> {
         if self.full.load(std::sync::atomic::Ordering::SeqCst) {
             Ok(Admission::Wait { until: now + 30_000, reason: "quota full".into() })
         } else {
@@ -469,7 +474,8 @@ async fn a_tenant_at_max_in_flight_has_its_urls_wait_across_its_jobs_and_others_
     // Every URL on a host of its own: only the tenant's limit of 3 can hold one back.
     let submit = |tenant: &str, hosts: [&str; 2]| {
         let settings = JobSettings { batch_size: 2, ..JobSettings::default() };
-        let job = Job::new(Tenant(tenant.into()), "n".into(), settings, 2, 0).in_flight_within(3);
+        let job = Job::new(Tenant(tenant.into()), "n".into(), settings, 2, 0)
+            .held_to(&domain::tenancy::Limits { max_in_flight: 3, ..domain::tenancy::Limits::DEFAULT });
         let urls = hosts.map(|h| CleanUrl::parse(&format!("https://{h}.example/"), AddressPolicy::default()).unwrap());
         (job, urls)
     };

@@ -194,6 +194,7 @@ fn tenant_limits(lookup: &impl Fn(&str) -> Option<String>) -> Result<domain::ten
         max_active_jobs: small(Limit::ActiveJobs)?,
         max_urls_per_day: read(Limit::UrlsPerDay)?,
         max_in_flight: small(Limit::InFlight)?,
+        quota_weight: small(Limit::QuotaWeight)?,
     })
 }
 
@@ -254,8 +255,14 @@ mod tests {
         assert!(err.contains("TENANT_MAX_URLS_PER_DAY must be a whole number in 1..=1000000000"), "{err}");
         pairs.pop();
         pairs.push(("TENANT_MAX_IN_FLIGHT", "7"));
+        pairs.push(("TENANT_QUOTA_WEIGHT", "101"));
+        let err = Config::from_lookup(env(&pairs)).unwrap_err().to_string();
+        assert!(err.contains("TENANT_QUOTA_WEIGHT must be a whole number in 1..=100"), "{err}");
+        pairs.pop();
+        pairs.push(("TENANT_QUOTA_WEIGHT", "2"));
         let limits = Config::from_lookup(env(&pairs)).unwrap().tenant_limits;
-        assert_eq!((limits.max_active_jobs, limits.max_urls_per_day, limits.max_in_flight), (3, 250_000, 7));
+        let read = (limits.max_active_jobs, limits.max_urls_per_day, limits.max_in_flight, limits.quota_weight);
+        assert_eq!(read, (3, 250_000, 7, 2));
     }
 
     #[test]

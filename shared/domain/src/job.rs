@@ -151,6 +151,9 @@ pub struct Job {
     /// Its tenant's `max_in_flight` when it was submitted: the most URLs of all the tenant's
     /// jobs its URLs start beside. `None` on jobs submitted before the limit was kept.
     pub max_in_flight: Option<u32>,
+    /// Its tenant's `quota_weight` when it was submitted: its URLs' share of the PSI quota.
+    /// `None` on jobs submitted before the weight was kept (weight 1).
+    pub quota_weight: Option<u32>,
     /// Where the call to `settings.callback_url` stands, once the callbacks function tried it.
     pub callback: Option<CallbackDelivery>,
 }
@@ -173,6 +176,7 @@ impl Job {
             finished_at: None,
             updated_at: now,
             max_in_flight: None,
+            quota_weight: None,
             callback: None,
         }
     }
@@ -183,9 +187,11 @@ impl Job {
         self
     }
 
-    /// The job of a tenant that may have at most `max_in_flight` URLs analysed at once.
-    pub fn in_flight_within(mut self, max_in_flight: u32) -> Job {
-        self.max_in_flight = Some(max_in_flight);
+    /// The job of a tenant with `limits`: what its URLs carry of them (`max_in_flight`, its
+    /// weight in the PSI quota).
+    pub fn held_to(mut self, limits: &crate::tenancy::Limits) -> Job {
+        self.max_in_flight = Some(limits.max_in_flight);
+        self.quota_weight = Some(limits.quota_weight);
         self
     }
 

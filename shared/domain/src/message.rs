@@ -7,6 +7,7 @@ use crate::cache::CacheKey;
 use crate::job::{Job, JobId, Tenant};
 use crate::places::{Lease, Place};
 use crate::politeness::host_key;
+use crate::quota::Asker;
 use crate::settings::{Category, EngineKind, Priority, Strategy, one};
 
 /// The SQS message body for one URL: everything the analyzer needs without a read.
@@ -41,6 +42,9 @@ pub struct TaskMessage {
     /// The tenant's `max_in_flight` when the job was submitted (0: no limit kept).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub max_in_flight: u32,
+    /// The tenant's weight in the PSI quota when the job was submitted (0: weight 1).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub quota_weight: u32,
     /// Times its host asked for a pause while this URL was being analysed
     /// ([`crate::politeness::MAX_HOST_PAUSES`]).
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -75,6 +79,7 @@ impl TaskMessage {
             tenant: Some(job.tenant.clone()),
             host_concurrency: job.settings.host_concurrency.unwrap_or(0),
             max_in_flight: job.max_in_flight.unwrap_or(0),
+            quota_weight: job.quota_weight.unwrap_or(0),
             pauses: 0,
             waits: 0,
         }
@@ -98,6 +103,15 @@ impl TaskMessage {
     /// finished one releases, without reading the job.
     pub fn for_seq(&self, seq: u32, url: String) -> Self {
         TaskMessage { seq, url, waits: 0, pauses: 0, ..self.clone() }
+    }
+
+    /// Who asks for the URL's places in an engine's quota.
+    pub fn asker(&self) -> Asker<'_> {
+        Asker {
+            tenant: self.tenant.as_ref().map_or("", |tenant| tenant.0.as_str()),
+            weight: self.quota_weight.max(1),
+            priority: self.priority,
+        }
     }
 
     /// The places the URL's analysis holds until `until` ([`crate::places`]): one of its
@@ -143,6 +157,7 @@ mod tests {
             tenant: Some(Tenant("acme".into())),
             host_concurrency: 2,
             max_in_flight: 40,
+            quota_weight: 2,
             pauses: 0,
             waits: 1,
         };
@@ -158,6 +173,11 @@ mod tests {
         assert_eq!((older.runs, older.categories.len(), older.cache_ttl_seconds), (1, 0, 0));
         assert_eq!(older.cache_key(), None, "no tenant, no cache");
         assert_eq!((older.host_concurrency, older.max_in_flight, older.waits), (0, 0, 0));
+        assert_eq!((older.asker().tenant, older.asker().weight), ("", 1), "weight 1 in the quota");
+        assert_eq!(
+            (message.asker().tenant, message.asker().weight, message.asker().priority),
+            ("acme", 2, Priority::High)
+        );
         let [lease] = older.places(9, 4).try_into().expect("only a place at its host");
         assert_eq!((lease.place, lease.holder.as_str(), lease.limit), (Place::Host("a.com".into()), "j#1@9", 4));
         let [tenant, host] = message.places(9, 4).try_into().expect("the tenant's place and the host's");

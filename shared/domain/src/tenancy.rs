@@ -13,8 +13,14 @@ use crate::time::Millis;
 use super::named_enum;
 
 named_enum!(
-    /// A per-tenant limit, by the name the API, the tenant's item and the template use.
-    Limit { ActiveJobs => "max_active_jobs", UrlsPerDay => "max_urls_per_day", InFlight => "max_in_flight" }
+    /// A per-tenant limit, by the name the API, the tenant's item and the template use; and the
+    /// tenant's weight in the shared PSI quota, set the same way.
+    Limit {
+        ActiveJobs => "max_active_jobs",
+        UrlsPerDay => "max_urls_per_day",
+        InFlight => "max_in_flight",
+        QuotaWeight => "quota_weight",
+    }
 );
 
 impl Limit {
@@ -23,6 +29,9 @@ impl Limit {
         match self {
             Limit::ActiveJobs | Limit::InFlight => 1..=10_000,
             Limit::UrlsPerDay => 1..=1_000_000_000,
+            Limit::QuotaWeight => {
+                u64::from(*crate::quota::fair::WEIGHT.start())..=u64::from(*crate::quota::fair::WEIGHT.end())
+            }
         }
     }
 
@@ -32,6 +41,7 @@ impl Limit {
             Limit::ActiveJobs => "TENANT_MAX_ACTIVE_JOBS",
             Limit::UrlsPerDay => "TENANT_MAX_URLS_PER_DAY",
             Limit::InFlight => "TENANT_MAX_IN_FLIGHT",
+            Limit::QuotaWeight => "TENANT_QUOTA_WEIGHT",
         }
     }
 }
@@ -51,14 +61,18 @@ pub struct Limits {
     pub max_urls_per_day: u64,
     /// URLs of all the tenant's jobs being analysed at the same moment, fleet-wide.
     pub max_in_flight: u32,
+    /// The tenant's share of the PSI quota against other tenants waiting at the same time
+    /// (weight 2 gets twice weight 1's); alone it may use it all.
+    pub quota_weight: u32,
 }
 
 impl Limits {
     /// The template's defaults.
-    pub const DEFAULT: Limits = Limits { max_active_jobs: 20, max_urls_per_day: 250_000, max_in_flight: 100 };
+    pub const DEFAULT: Limits =
+        Limits { max_active_jobs: 20, max_urls_per_day: 250_000, max_in_flight: 100, quota_weight: 1 };
     /// No limit at all: what a store applies when the caller names none (tests, tools).
     pub const UNLIMITED: Limits =
-        Limits { max_active_jobs: u32::MAX, max_urls_per_day: u64::MAX, max_in_flight: u32::MAX };
+        Limits { max_active_jobs: u32::MAX, max_urls_per_day: u64::MAX, max_in_flight: u32::MAX, quota_weight: 1 };
 
     /// These limits with the tenant's own values in place of the defaults it overrides.
     pub fn with(self, overrides: &LimitOverrides) -> Limits {
@@ -66,6 +80,7 @@ impl Limits {
             max_active_jobs: overrides.max_active_jobs.unwrap_or(self.max_active_jobs),
             max_urls_per_day: overrides.max_urls_per_day.unwrap_or(self.max_urls_per_day),
             max_in_flight: overrides.max_in_flight.unwrap_or(self.max_in_flight),
+            quota_weight: overrides.quota_weight.unwrap_or(self.quota_weight),
         }
     }
 
@@ -74,6 +89,7 @@ impl Limits {
             Limit::ActiveJobs => u64::from(self.max_active_jobs),
             Limit::UrlsPerDay => self.max_urls_per_day,
             Limit::InFlight => u64::from(self.max_in_flight),
+            Limit::QuotaWeight => u64::from(self.quota_weight),
         }
     }
 }
@@ -87,6 +103,8 @@ pub struct LimitOverrides {
     pub max_urls_per_day: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_in_flight: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota_weight: Option<u32>,
 }
 
 impl LimitOverrides {
@@ -96,6 +114,7 @@ impl LimitOverrides {
             (Limit::ActiveJobs, self.max_active_jobs.is_some()),
             (Limit::UrlsPerDay, self.max_urls_per_day.is_some()),
             (Limit::InFlight, self.max_in_flight.is_some()),
+            (Limit::QuotaWeight, self.quota_weight.is_some()),
         ];
         set.into_iter().filter_map(|(limit, set)| set.then_some(limit)).collect()
     }
@@ -172,9 +191,8 @@ impl OverLimit {
                 "this job needs {requested} URL analyses (URLs x runs x form factors), more than your tenant \
                  may submit in a whole day ({allowed}); split it into smaller jobs"
             ),
-            (Limit::InFlight, _) => {
-                format!("your tenant has {used} URLs being analysed, the most it may have at once ({allowed})")
-            }
+            // Not submission limits: nothing is refused by them (URLs wait, or share).
+            (Limit::InFlight | Limit::QuotaWeight, _) => format!("your tenant's {} is {allowed}", self.limit),
         }
     }
 }
@@ -207,7 +225,7 @@ mod tests {
     use crate::settings::Strategy;
 
     const NOON: Millis = 1_796_385_600_000; // 2026-12-04T12:00:00Z
-    const LIMITS: Limits = Limits { max_active_jobs: 2, max_urls_per_day: 100, max_in_flight: 10 };
+    const LIMITS: Limits = Limits { max_active_jobs: 2, max_urls_per_day: 100, max_in_flight: 10, quota_weight: 1 };
 
     #[test]
     fn a_job_counts_every_run_and_form_factor() {

@@ -8,6 +8,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use domain::Error;
+use domain::quota::Asker;
 use domain::time::Millis;
 use domain::{Analysis, Category, EngineKind, ErrorKind, Strategy};
 
@@ -67,9 +68,14 @@ pub enum Admission {
 
 /// The engines a deployment has, chosen per URL by the engine its job resolved to.
 pub trait Engines: Send + Sync {
-    /// Asks the engine for a place (its quota) before the URL is claimed, so a URL that has
-    /// to wait costs no claim.
-    fn admit(&self, engine: EngineKind, now: Millis) -> impl Future<Output = Result<Admission, Error>> + Send;
+    /// Asks the engine for a place (its quota, shared fairly between the tenants that
+    /// `asker` names) before the URL is claimed, so a URL that has to wait costs no claim.
+    fn admit(
+        &self,
+        engine: EngineKind,
+        asker: Asker<'_>,
+        now: Millis,
+    ) -> impl Future<Output = Result<Admission, Error>> + Send;
 
     fn analyze(
         &self,
@@ -91,7 +97,7 @@ pub struct Request<'a> {
 
 /// One engine for every URL, with no quota: tests, and what a single engine needs.
 impl<E: Engine> Engines for E {
-    async fn admit(&self, _: EngineKind, now: Millis) -> Result<Admission, Error> {
+    async fn admit(&self, _: EngineKind, _: Asker<'_>, now: Millis) -> Result<Admission, Error> {
         Ok(Admission::At(now))
     }
 

@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
 use crate::{Admission, EngineError, Engines, Request};
+use domain::quota::Asker;
 use domain::time::now_millis;
 use domain::{Analysis, Category, EngineKind, ErrorKind, Strategy};
 
@@ -20,6 +21,8 @@ pub struct Plan<'a> {
     /// 1 to 5.
     pub runs: u32,
     pub categories: &'a [Category],
+    /// Whose URL it is, for the engine's quota: each run asks for its own place.
+    pub asker: Asker<'a>,
 }
 
 /// Measures `plan` before `deadline`. The first run of every form factor must succeed (its
@@ -63,7 +66,7 @@ async fn runs_of<E: Engines>(
     let mut runs = Vec::with_capacity(plan.runs as usize);
     for run in 0..plan.runs.max(1) {
         if run > 0 || !admitted {
-            match engines.admit(plan.engine, now_millis()).await {
+            match engines.admit(plan.engine, plan.asker, now_millis()).await {
                 Ok(Admission::At(at)) => {
                     let wait = Duration::from_millis(u64::try_from(at - now_millis()).unwrap_or(0));
                     if Instant::now() + wait >= deadline && !runs.is_empty() {
@@ -170,7 +173,7 @@ mod tests {
     }
 
     impl Engines for Scripted {
-        async fn admit(&self, _: EngineKind, now: Millis) -> Result<Admission, Error> {
+        async fn admit(&self, _: EngineKind, _: Asker<'_>, now: Millis) -> Result<Admission, Error> {
             if self.quota_left.fetch_sub(1, Ordering::SeqCst) == 0 {
                 return Ok(Admission::Wait { until: now + 60_000, reason: "quota".into() });
             }
@@ -199,7 +202,8 @@ mod tests {
     }
 
     fn plan(strategy: Strategy, runs: u32) -> Plan<'static> {
-        Plan { engine: EngineKind::Http, url: "https://example.com", strategy, runs, categories: &[] }
+        let asker = Asker { tenant: "t", weight: 1, priority: domain::Priority::Normal };
+        Plan { engine: EngineKind::Http, url: "https://example.com", strategy, runs, categories: &[], asker }
     }
 
     fn later() -> Instant {

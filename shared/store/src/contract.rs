@@ -664,7 +664,7 @@ pub async fn the_sweep_cursor_is_kept_until_cleared<S: JobStore>(store: &S) {
 pub async fn a_tenant_is_held_to_its_limits_and_a_finished_job_frees_its_place<S: JobStore>(store: &S) {
     // A tenant of its own: the store may be shared with other cases.
     let tenant = Tenant(format!("limits-{}", JobId::generate()));
-    let limits = Limits { max_active_jobs: 2, max_urls_per_day: 10, max_in_flight: 5 };
+    let limits = Limits { max_active_jobs: 2, max_urls_per_day: 10, max_in_flight: 5, quota_weight: 1 };
     let new_job = |urls: u64, strategy: Strategy| {
         let settings = JobSettings { strategy, batch_size: 1, ..JobSettings::default() };
         Job::new(tenant.clone(), "limits".into(), settings, urls, T0)
@@ -706,7 +706,12 @@ pub async fn a_tenant_is_held_to_its_limits_and_a_finished_job_frees_its_place<S
 
     // The tenant's own limits are kept for it alone.
     assert_eq!(store.tenant_usage(&tenant, T0).await.expect("read").overrides, LimitOverrides::default());
-    let own = LimitOverrides { max_active_jobs: Some(7), max_urls_per_day: None, max_in_flight: Some(3) };
+    let own = LimitOverrides {
+        max_active_jobs: Some(7),
+        max_urls_per_day: None,
+        max_in_flight: Some(3),
+        quota_weight: Some(4),
+    };
     store.set_limit_overrides(&tenant, &own).await.expect("set");
     assert_eq!(store.tenant_usage(&tenant, T0).await.expect("read").overrides, own);
     let other = Tenant(format!("other-{}", JobId::generate()));

@@ -11,15 +11,16 @@ use tokio::sync::OnceCell;
 
 use crate::{Admission, Engine, EngineError, Engines, HttpEngine, Request};
 use domain::Error;
-use domain::quota::{Grant, QuotaGate, next_daily_reset};
+use domain::quota::{Asker, Grant, QuotaGate, next_daily_reset};
 use domain::time::{Millis, now_millis};
 use domain::{Analysis, Category, EngineKind, ErrorKind, Strategy};
 pub use key::{ApiKey, KeyProvider};
 use report::FailureClass;
 
 /// The longest a URL waits in the analyzer for its quota slot; beyond that it waits on the
-/// queue instead (a delayed copy), which costs no Lambda time.
-const MAX_SLOT_WAIT: Duration = Duration::from_secs(10);
+/// queue instead (a delayed copy), which costs no Lambda time. It is also how far ahead places
+/// are booked (`domain::quota::fair::reach`), which every newcomer waits behind: short.
+const MAX_SLOT_WAIT: Duration = Duration::from_secs(5);
 /// How long a URL waits after PSI's own per-minute 429 (someone else uses the key too).
 const RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 /// How long a URL waits when the key cannot be read (a deployment problem, not the page's).
@@ -50,9 +51,9 @@ impl<G: QuotaGate> PsiEngine<G> {
         self.cached.get_or_try_init(|| self.key.get()).await
     }
 
-    /// Takes a place in the shared quota.
-    pub async fn admit(&self, now: Millis) -> Result<Admission, Error> {
-        Ok(match self.quota.acquire(now, MAX_SLOT_WAIT).await? {
+    /// Takes a place in the shared quota for `asker`'s URL.
+    pub async fn admit(&self, asker: Asker<'_>, now: Millis) -> Result<Admission, Error> {
+        Ok(match self.quota.acquire(asker, now, MAX_SLOT_WAIT).await? {
             Grant::Go { at } => Admission::At(at),
             Grant::Wait { until, daily: true } => {
                 Admission::Wait { until, reason: "the PageSpeed Insights key's requests for today are used up".into() }
@@ -177,9 +178,9 @@ pub struct EngineSet<G> {
 }
 
 impl<G: QuotaGate> Engines for EngineSet<G> {
-    async fn admit(&self, engine: EngineKind, now: Millis) -> Result<Admission, Error> {
+    async fn admit(&self, engine: EngineKind, asker: Asker<'_>, now: Millis) -> Result<Admission, Error> {
         match (engine, &self.psi) {
-            (EngineKind::Psi, Some(psi)) => psi.admit(now).await,
+            (EngineKind::Psi, Some(psi)) => psi.admit(asker, now).await,
             _ => Ok(Admission::At(now)),
         }
     }

@@ -126,6 +126,8 @@ pub struct JobItem {
     pub host_concurrency: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_in_flight: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota_weight: Option<u32>,
     pub total_urls: u64,
     pub queued: i64,
     pub in_progress: i64,
@@ -172,6 +174,7 @@ impl JobItem {
             categories: job.settings.categories.clone(),
             host_concurrency: job.settings.host_concurrency,
             max_in_flight: job.max_in_flight,
+            quota_weight: job.quota_weight,
             total_urls: c.total,
             queued: c.queued as i64,
             in_progress: c.in_progress as i64,
@@ -226,6 +229,7 @@ impl JobItem {
                 timeouts::effective(self.timeout_seconds, timeouts::max_url_timeout(timeouts::DEFAULT_FUNCTION_SECONDS))
             }),
             max_in_flight: self.max_in_flight,
+            quota_weight: self.quota_weight,
             callback: self.callback,
         })
     }
@@ -361,6 +365,7 @@ mod tests {
             updated_at: 3_000,
             effective_timeout_seconds: 120,
             max_in_flight: Some(100),
+            quota_weight: Some(3),
             callback: Some(CallbackDelivery {
                 event: "Job Completed".into(),
                 state: DeliveryState::Retrying,

@@ -6,6 +6,7 @@
 //! this file holds what they share.
 
 mod callbacks;
+pub(crate) mod expression;
 pub mod items;
 mod jobs;
 mod keys;
@@ -40,7 +41,7 @@ const UNPROCESSED_RETRIES: u32 = 8;
 /// written by every analyzer at once on a busy fleet.
 const CONFLICT_RETRIES: u32 = 4;
 
-type Item = HashMap<String, AttributeValue>;
+pub(crate) type Item = HashMap<String, AttributeValue>;
 
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
@@ -55,7 +56,7 @@ fn av_s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-fn av_n(value: impl ToString) -> AttributeValue {
+pub(crate) fn av_n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
@@ -74,7 +75,7 @@ fn status_of<T: std::str::FromStr<Err = String>>(item: &Item) -> Result<T, Error
     }
 }
 
-fn number_of(item: &Item, name: &str) -> Option<i64> {
+pub(crate) fn number_of(item: &Item, name: &str) -> Option<i64> {
     match item.get(name) {
         Some(AttributeValue::N(n)) => n.parse().ok(),
         _ => None,

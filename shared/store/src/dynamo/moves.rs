@@ -3,171 +3,15 @@
 //! the job's `ADD`. Nothing here restates a rule; a move's payload (an error, an analysis) is
 //! added by the caller.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use domain::lifecycle::{Attempts, JobGate, LeaseAfter, LeaseGate, TaskMove};
 use domain::time::Millis;
 use domain::{Error, JobId, JobStatus, UrlStatus};
 
-use super::{DynamoStore, Item, av_n, av_s};
-
-/// One update or condition being built: clauses, names and values.
-#[derive(Default)]
-pub(super) struct Expression {
-    conditions: Vec<String>,
-    set: Vec<String>,
-    add: Vec<String>,
-    remove: Vec<String>,
-    delete: Vec<String>,
-    names: HashMap<String, String>,
-    values: HashMap<String, AttributeValue>,
-}
-
-impl Expression {
-    pub(super) fn condition(mut self, clause: impl Into<String>) -> Self {
-        self.conditions.push(clause.into());
-        self
-    }
-
-    pub(super) fn set(mut self, clause: impl Into<String>) -> Self {
-        self.set.push(clause.into());
-        self
-    }
-
-    pub(super) fn add(mut self, clause: impl Into<String>) -> Self {
-        self.add.push(clause.into());
-        self
-    }
-
-    pub(super) fn remove(mut self, attribute: impl Into<String>) -> Self {
-        self.remove.push(attribute.into());
-        self
-    }
-
-    /// `DELETE set :values`: takes elements out of a set (those absent change nothing).
-    pub(super) fn remove_from_set(mut self, clause: impl Into<String>) -> Self {
-        self.delete.push(clause.into());
-        self
-    }
-
-    pub(super) fn name(mut self, placeholder: &str, attribute: &str) -> Self {
-        self.names.insert(placeholder.to_owned(), attribute.to_owned());
-        self
-    }
-
-    pub(super) fn value(mut self, placeholder: &str, value: AttributeValue) -> Self {
-        self.values.insert(placeholder.to_owned(), value);
-        self
-    }
-
-    /// `attribute IN (...)` over `statuses`, their values bound as `:<prefix><i>`.
-    pub(super) fn status_in(mut self, attribute: &str, prefix: &str, statuses: &[&str]) -> Self {
-        let placeholders: Vec<String> = (0..statuses.len()).map(|i| format!(":{prefix}{i}")).collect();
-        for (placeholder, status) in placeholders.iter().zip(statuses) {
-            self.values.insert(placeholder.clone(), av_s(*status));
-        }
-        self.conditions.push(format!("{attribute} IN ({})", placeholders.join(", ")));
-        self
-    }
-
-    fn update_expression(&self) -> String {
-        let mut parts = Vec::new();
-        if !self.set.is_empty() {
-            parts.push(format!("SET {}", self.set.join(", ")));
-        }
-        if !self.add.is_empty() {
-            parts.push(format!("ADD {}", self.add.join(", ")));
-        }
-        if !self.remove.is_empty() {
-            parts.push(format!("REMOVE {}", self.remove.join(", ")));
-        }
-        if !self.delete.is_empty() {
-            parts.push(format!("DELETE {}", self.delete.join(", ")));
-        }
-        parts.join(" ")
-    }
-
-    fn condition_expression(&self) -> Option<String> {
-        (!self.conditions.is_empty()).then(|| self.conditions.join(" AND "))
-    }
-
-    /// The placeholders the expressions use: DynamoDB refuses a request that binds one it
-    /// does not use.
-    fn used<T: Clone>(&self, bound: &HashMap<String, T>) -> Option<HashMap<String, T>> {
-        let text = format!("{} {}", self.update_expression(), self.condition_expression().unwrap_or_default());
-        let used: HashMap<String, T> =
-            bound.iter().filter(|(name, _)| mentions(&text, name)).map(|(k, v)| (k.clone(), v.clone())).collect();
-        (!used.is_empty()).then_some(used)
-    }
-
-    fn names(&self) -> Option<HashMap<String, String>> {
-        self.used(&self.names)
-    }
-
-    fn values(&self) -> Option<HashMap<String, AttributeValue>> {
-        self.used(&self.values)
-    }
-
-    /// A member of a transaction that updates `key`; a failed condition returns the item.
-    pub(super) fn update(self, table: &str, key: Item) -> Result<TransactWriteItem, Error> {
-        let update = Update::builder()
-            .table_name(table)
-            .set_key(Some(key))
-            .update_expression(self.update_expression())
-            .set_condition_expression(self.condition_expression())
-            .set_expression_attribute_names(self.names())
-            .set_expression_attribute_values(self.values())
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(|e| Error::store("TransactWriteItems", e))?;
-        Ok(TransactWriteItem::builder().update(update).build())
-    }
-
-    /// A member of a transaction that only checks `key`'s condition.
-    pub(super) fn check(self, table: &str, key: Item) -> Result<TransactWriteItem, Error> {
-        let check = ConditionCheck::builder()
-            .table_name(table)
-            .set_key(Some(key))
-            .condition_expression(self.condition_expression().unwrap_or_else(|| "attribute_exists(pk)".into()))
-            .set_expression_attribute_names(self.names())
-            .set_expression_attribute_values(self.values())
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(|e| Error::store("TransactWriteItems", e))?;
-        Ok(TransactWriteItem::builder().condition_check(check).build())
-    }
-
-    /// The same as a single UpdateItem of `key`; a failed condition returns the item.
-    pub(super) async fn update_item(
-        self,
-        store: &DynamoStore,
-        key: Item,
-    ) -> Result<(), aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError>> {
-        store
-            .client
-            .update_item()
-            .table_name(&store.table)
-            .set_key(Some(key))
-            .update_expression(self.update_expression())
-            .set_condition_expression(self.condition_expression())
-            .set_expression_attribute_names(self.names())
-            .set_expression_attribute_values(self.values())
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await
-            .map(drop)
-    }
-}
-
-/// Whether `text` uses `placeholder` as a whole token (`:d1` is not in `:d10`).
-fn mentions(text: &str, placeholder: &str) -> bool {
-    text.match_indices(placeholder).any(|(at, _)| {
-        text[at + placeholder.len()..].chars().next().is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_'))
-    })
-}
+pub(crate) use super::expression::Expression;
+use super::{DynamoStore, av_n, av_s};
 
 /// The update of a task that makes move `m` at `now` (a `Hold` takes the lease until
 /// `until`): its condition is where the move starts, its clauses what the move does.
@@ -327,14 +171,6 @@ mod tests {
         assert_eq!([&job.values[":d0"], &job.values[":d1"], &job.values[":d2"]], [&av_n(2), &av_n(-5), &av_n(3)]);
         let cancel = task_move(&CANCEL_QUEUED, 5, 0);
         assert_eq!(cancel.update_expression(), "SET #status = :to, analyzed_at = :now REMOVE open_job");
-    }
-
-    #[test]
-    fn only_the_placeholders_used_are_bound() {
-        assert!(mentions("ADD a :d1, b :d10", ":d10") && mentions("ADD a :d1, b :d10", ":d1"));
-        assert!(!mentions("ADD b :d10", ":d1"));
-        let e = Expression::default().set("x = :a").value(":a", av_n(1)).value(":unused", av_n(2));
-        assert_eq!(e.values().unwrap().keys().collect::<Vec<_>>(), [":a"]);
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use domain::Error;
-use domain::quota::{Decision, Grant, QuotaGate, QuotaLimits, State, decide};
+use domain::quota::{Asker, Decision, Grant, QuotaGate, QuotaLimits, State, decide};
 use domain::time::Millis;
 
 pub struct MemoryQuota {
@@ -19,21 +19,14 @@ impl MemoryQuota {
 }
 
 impl QuotaGate for MemoryQuota {
-    async fn acquire(&self, now: Millis, max_wait: Duration) -> Result<Grant, Error> {
+    async fn acquire(&self, asker: Asker<'_>, now: Millis, max_wait: Duration) -> Result<Grant, Error> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        match decide(&state, &self.limits, now, max_wait) {
-            Decision::Wait(grant) => Ok(grant),
-            Decision::Queue => {
-                let at = state.tat;
-                state.tat += self.limits.spacing_ms();
-                state.used += 1;
-                Ok(Grant::Go { at })
+        Ok(match decide(&state, &self.limits, &asker, now, max_wait) {
+            Decision::Wait(grant) => grant,
+            Decision::Take(take) => {
+                state.apply(&take);
+                Grant::Go { at: take.at }
             }
-            Decision::Restart(next) => {
-                let at = next.tat - self.limits.spacing_ms();
-                *state = next;
-                Ok(Grant::Go { at })
-            }
-        }
+        })
     }
 }

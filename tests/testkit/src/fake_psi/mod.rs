@@ -275,6 +275,12 @@ impl FakePsi {
     /// Arrival time, since [`FakePsi::started_at`], of every accepted request
     /// (see the module docs), in arrival order.
     pub fn accepted_timestamps(&self) -> Vec<Duration> {
+        self.shared.lock().accepted_at.iter().map(|(at, _)| *at).collect()
+    }
+
+    /// Arrival time and page of every accepted request, in arrival order: whose requests
+    /// the quota let through when.
+    pub fn accepted_log(&self) -> Vec<(Duration, String)> {
         self.shared.lock().accepted_at.clone()
     }
 

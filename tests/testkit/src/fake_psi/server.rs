@@ -21,7 +21,8 @@ pub(super) struct MutableState {
     /// Same windows, counted since the last stats reset, for `max_in_window`.
     pub(super) stat_windows: Vec<WindowCount>,
     pub(super) flaky_seen: HashMap<String, u64>,
-    pub(super) accepted_at: Vec<Duration>,
+    /// Arrival and page of every accepted request.
+    pub(super) accepted_at: Vec<(Duration, String)>,
     pub(super) stats: FakePsiStats,
 }
 
@@ -121,7 +122,7 @@ impl Shared {
             *max = (*max).max(stat.count);
         }
         state.stats.accepted += 1;
-        state.accepted_at.push(arrived);
+        state.accepted_at.push((arrived, params.url.clone().unwrap_or_default()));
 
         let request = match AnalysisRequest::from_params(params) {
             Ok(request) => request,

@@ -172,7 +172,7 @@ where
     let name = submission.name.unwrap_or_else(|| format!("batch {}", rfc3339(now)));
     let job = Job::new(tenant, name, submission.settings, batch.accepted.len() as u64, now)
         .cap_timeout(settings.max_url_timeout_seconds)
-        .in_flight_within(limits.max_in_flight);
+        .held_to(&limits);
     state.store.create_job_within(&job, &batch.accepted, &limits).await?.map_err(ApiError::OverLimit)?;
     // Only the first window starts now; each URL that finishes releases the next one.
     let messages: Vec<TaskMessage> = batch
