@@ -3,7 +3,8 @@
 //! window, 1–2 s per analysis. Five analyzer instances (each with its own engine and limiter
 //! handle, sharing the one DynamoDB quota item on ministack) run eight URLs at a time each,
 //! as the queue's concurrency would. A URL told to wait waits (on the queue, in production)
-//! and tries again; nothing is failed by a 429.
+//! and tries again; nothing is failed by a 429. Two tenants share the quota: one with four
+//! times the other's URLs.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -30,6 +31,7 @@ const PER_INSTANCE: usize = 8;
 pub async fn run(runs: usize, urls: usize) -> Result<Section, String> {
     let env = TestEnv::new().await;
     let mut shares = Vec::new();
+    let mut b_shares = Vec::new();
     let mut table = Table::new(&[
         "run",
         "URLs",
@@ -39,6 +41,7 @@ pub async fn run(runs: usize, urls: usize) -> Result<Section, String> {
         "share of Q",
         "answered 429",
         "most in one window",
+        "b's share while both waited",
     ]);
     let mut rejected_total = 0;
     for run in 1..=runs {
@@ -49,8 +52,16 @@ pub async fn run(runs: usize, urls: usize) -> Result<Section, String> {
             ..FakePsiConfig::new(lighthouse_fixture())
         });
         let limits = QuotaLimits { per_window: QUOTA, window: WINDOW, per_day: 1_000_000, utilisation: 0.98 };
-        let pending: Arc<Mutex<VecDeque<String>>> =
-            Arc::new(Mutex::new((0..urls).map(|n| format!("https://example.com/run-{run}/page-{n}")).collect()));
+        // Tenant a submits four fifths of the URLs, then b the rest: both wait for places.
+        let a_urls = urls * 4 / 5;
+        let pending: Arc<Mutex<VecDeque<(&'static str, String)>>> = Arc::new(Mutex::new(
+            (0..urls)
+                .map(|n| {
+                    let tenant = if n < a_urls { "a" } else { "b" };
+                    (tenant, format!("https://{tenant}.example.com/run-{run}/page-{n}"))
+                })
+                .collect(),
+        ));
         let done = Arc::new(Mutex::new(0usize));
         let mut workers = Vec::new();
         for _ in 0..INSTANCES {
@@ -63,29 +74,31 @@ pub async fn run(runs: usize, urls: usize) -> Result<Section, String> {
             for _ in 0..PER_INSTANCE {
                 let (engine, pending, done) = (engine.clone(), pending.clone(), done.clone());
                 workers.push(tokio::spawn(async move {
-                    loop {
-                        let Some(url) = pending.lock().ok().and_then(|mut p| p.pop_front()) else { return };
-                        let asker = Asker { tenant: "bench", weight: 1, priority: Priority::Normal };
+                    while *done.lock().unwrap_or_else(|p| p.into_inner()) < urls {
+                        let Some((tenant, url)) = pending.lock().ok().and_then(|mut p| p.pop_front()) else {
+                            // The rest are being analysed or wait on the queue.
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        };
+                        let asker = Asker { tenant, weight: 1, priority: Priority::Normal };
                         match engine.admit(asker, now_millis()).await {
                             Ok(Admission::At(at)) => sleep_until(at).await,
                             Ok(Admission::Wait { until, .. }) => {
-                                sleep_until(until).await;
-                                requeue(&pending, url);
+                                requeue_at(&pending, (tenant, url), until);
                                 continue;
                             }
                             Err(e) => {
                                 eprintln!("quota: {e}");
-                                requeue(&pending, url);
+                                requeue_at(&pending, (tenant, url), now_millis());
                                 continue;
                             }
                         }
                         match engine.analyze(&url, Strategy::Mobile, Duration::from_secs(60)).await {
                             Ok(_) => *done.lock().unwrap_or_else(|p| p.into_inner()) += 1,
                             Err(err) => {
-                                if let Some(until) = err.defer_until {
-                                    sleep_until(until.min(now_millis() + 10_000)).await;
-                                }
-                                requeue(&pending, url);
+                                let until =
+                                    err.defer_until.map_or(now_millis(), |until| until.min(now_millis() + 10_000));
+                                requeue_at(&pending, (tenant, url), until);
                             }
                         }
                     }
@@ -96,6 +109,10 @@ pub async fn run(runs: usize, urls: usize) -> Result<Section, String> {
             worker.await.map_err(|e| e.to_string())?;
         }
         let stats = fake.stats();
+        let (b_count, contested) = fake
+            .share_of("https://b.", engine::psi::booking_ahead(Priority::Normal), urls - a_urls)
+            .ok_or("the second tenant made no request")?;
+        let b_share = b_count as f64 / contested as f64;
         let accepted = fake.accepted_timestamps();
         let (Some(first), Some(last)) = (accepted.first(), accepted.last()) else {
             return Err("the fake accepted no request".into());
@@ -113,10 +130,12 @@ pub async fn run(runs: usize, urls: usize) -> Result<Section, String> {
                 "concurrency": INSTANCES * PER_INSTANCE, "accepted": stats.accepted,
                 "rejected_429": stats.rejected_quota, "max_in_window": stats.max_in_window,
                 "seconds": round(span), "requests_per_second": round(rate), "share_of_quota": round(share),
+                "b_share_while_both_waited": round(b_share),
             })
         );
         rejected_total += stats.rejected_quota;
         shares.push(share);
+        b_shares.push(b_share * 100.0);
         table.row(vec![
             run.to_string(),
             urls.to_string(),
@@ -126,12 +145,13 @@ pub async fn run(runs: usize, urls: usize) -> Result<Section, String> {
             format!("{} %", num(share * 100.0, 1)),
             stats.rejected_quota.to_string(),
             format!("{} of {QUOTA}", stats.max_in_window.iter().max().copied().unwrap_or(0)),
+            format!("{} %", num(b_share * 100.0, 1)),
         ]);
     }
     println!(
         "{}",
         json!({"bench": "psi-quota", "summary": true, "runs": runs, "share_of_quota": summary(&shares),
-               "rejected_429_total": rejected_total})
+               "b_share_percent": summary(&b_shares), "rejected_429_total": rejected_total})
     );
     env.cleanup().await;
     let percent: Vec<f64> = shares.iter().map(|s| s * 100.0).collect();
@@ -145,10 +165,17 @@ pub async fn run(runs: usize, urls: usize) -> Result<Section, String> {
          accepted requests per second between the first and the last accepted request, divided by Q per \
          second.\n\n{table}\nShare of Q: median {share} % (target ≥ 95 %); {rejected_total} requests answered \
          429 in all runs. The gap below 100 % is the 98 % margin the limiter keeps so that no window of \
-         Google's, however aligned, sees more than the limit.\n",
+         Google's, however aligned, sees more than the limit.\n\n\
+         Two tenants of equal weight share it: tenant a submits four fifths of the URLs, then tenant b the \
+         rest (a URL told to wait comes back at its time, at the end of the queue, without holding a worker). \
+         b's share of the requests from its first to its last (less the first {ahead} s: the places a had \
+         booked before b came, and b books as far ahead once it is there): {b_share} % (even: 50 %, target \
+         within 10 % of it: 45–55 %).\n",
         window = WINDOW.as_secs(),
         table = table.render(),
         share = spread(&percent, 1),
+        b_share = spread(&b_shares, 1),
+        ahead = engine::psi::booking_ahead(Priority::Normal).as_secs(),
     );
     Ok(Section {
         markdown,
@@ -160,6 +187,12 @@ pub async fn run(runs: usize, urls: usize) -> Result<Section, String> {
                 Some(median(&percent) >= 95.0),
             ),
             Figure::new(
+                "PSI quota: share of a tenant with a quarter of another's URLs, both waiting",
+                format!("{} %", spread(&b_shares, 1)),
+                "45–55 %",
+                Some((45.0..=55.0).contains(&median(&b_shares))),
+            ),
+            Figure::new(
                 "PSI requests answered 429 (all runs)",
                 rejected_total.to_string(),
                 "0",
@@ -169,10 +202,16 @@ pub async fn run(runs: usize, urls: usize) -> Result<Section, String> {
     })
 }
 
-fn requeue(pending: &Mutex<VecDeque<String>>, url: String) {
-    if let Ok(mut pending) = pending.lock() {
-        pending.push_back(url);
-    }
+/// Puts a URL back at the end of the queue at `until`, as the delayed copy of its message
+/// would come back, without holding a worker meanwhile.
+fn requeue_at(pending: &Arc<Mutex<VecDeque<(&'static str, String)>>>, item: (&'static str, String), until: i64) {
+    let pending = pending.clone();
+    tokio::spawn(async move {
+        sleep_until(until).await;
+        if let Ok(mut pending) = pending.lock() {
+            pending.push_back(item);
+        }
+    });
 }
 
 async fn sleep_until(at: i64) {

@@ -181,15 +181,17 @@ async fn two_tenants_waiting_for_psi_get_even_shares_whatever_their_backlog() {
     let h = Harness::new().await;
     let (fake, limits) = five_per_second(Duration::from_millis(50));
     let (router, analyzer) = psi_deployment(&h, &fake, limits);
-    // Tenant a submits four jobs first, b one: a has four times b's URLs in flight. Each page
-    // is on a host of its own, so only the quota holds them back.
-    let urls =
-        |prefix: &str| -> Vec<String> { (0..30).map(|n| format!("https://{prefix}-{n}.example.com/")).collect() };
+    // Tenant a submits four jobs first, b one: a has four times b's URLs in flight (each job
+    // 20 at a time). Each page is on a host of its own, so only the quota holds them back.
+    let urls = |prefix: &str, count: usize| -> Vec<String> {
+        (0..count).map(|n| format!("https://{prefix}-{n}.example.com/")).collect()
+    };
     let mut jobs = Vec::new();
     for n in 0..4 {
-        jobs.push(submit(&h, &router, "tenant-a", json!({"urls": urls(&format!("a{n}")), "batch_size": 20})).await);
+        let body = json!({"urls": urls(&format!("a{n}"), 50), "batch_size": 20});
+        jobs.push(submit(&h, &router, "tenant-a", body).await);
     }
-    jobs.push(submit(&h, &router, "tenant-b", json!({"urls": urls("b"), "batch_size": 20})).await);
+    jobs.push(submit(&h, &router, "tenant-b", json!({"urls": urls("b", 100), "batch_size": 20})).await);
     // Enough instances to receive every URL in flight, as Lambda scales out for a backlog: the
     // quota shares what both tenants ask for. (A fleet too small to receive them all would
     // serve them in queue order, by backlog: on AWS, SQS fair queues see to that part.)
@@ -201,20 +203,16 @@ async fn two_tenants_waiting_for_psi_get_even_shares_whatever_their_backlog() {
     }
     let stats = fake.stats();
     assert_eq!(stats.rejected_quota, 0, "inside the fake's quota throughout: {stats:?}");
-    // While both had URLs waiting (from b's first request to its last), each got half.
-    let log = fake.accepted_log();
-    let of_b = |url: &String| url.starts_with("https://b-");
-    let first = log.iter().position(|(_, url)| of_b(url)).unwrap();
-    let last = log.iter().rposition(|(_, url)| of_b(url)).unwrap();
-    let contested = &log[first..=last];
-    let b_count = contested.iter().filter(|(_, url)| of_b(url)).count();
-    let a_count = contested.len() - b_count;
-    let share = b_count as f64 / contested.len() as f64;
-    let (from, to) = (contested[0].0.as_secs_f64(), contested[contested.len() - 1].0.as_secs_f64());
+    // While both had all their URLs in flight waiting: from b's first request (past the
+    // places a had booked before b came) until b's job had released its last URL (its 80th
+    // request; after that b has fewer and fewer URLs asking).
+    let ahead = engine::psi::booking_ahead(domain::Priority::Normal);
+    let (b_count, contested) = fake.share_of("https://b-", ahead, 100 - 20).unwrap();
+    let a_count = contested - b_count;
+    let share = b_count as f64 / contested as f64;
     eprintln!(
-        "a 4 x 30 URLs, b 30, 5 PSI requests/s: from {from:.1} s to {to:.1} s a got {a_count}, b {b_count} \
-         (b's share {share:.3}); all done at {:.1} s",
-        log[log.len() - 1].0.as_secs_f64()
+        "a 4 x 50 URLs, b 100, 20 in flight per job, 5 PSI requests/s: while both waited a got {a_count}, \
+         b {b_count} (b's share {share:.3})"
     );
     assert!((0.45..=0.55).contains(&share), "b's share {share:.3} ({a_count} vs {b_count})");
     h.env.cleanup().await;

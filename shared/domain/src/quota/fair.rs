@@ -7,8 +7,10 @@
 //! `due` is ahead of now. A tenant gets a place only while its `due` is within its reach of
 //! now, so while several tenants wait each is held to its weight's part of the rate, and
 //! what one leaves unused falls to the others: a tenant that stops asking sees its share end
-//! within one step, and the rest step shorter. A tenant alone steps one spacing: the whole
-//! quota.
+//! once its booked turn has passed, and the rest step shorter. A tenant alone steps one
+//! spacing: the whole quota. A tenant that starts asking may book up to its reach at once,
+//! as the tenants already waiting did before it came: no tenant gets further ahead of its
+//! share than that.
 //!
 //! Priority works inside a tenant's share: a more urgent URL reaches further ahead, so when
 //! the tenant's places are booked its `urgent` and `high` URLs take the next ones and its

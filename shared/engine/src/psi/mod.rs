@@ -26,6 +26,13 @@ const RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 /// How long a URL waits when the key cannot be read (a deployment problem, not the page's).
 const KEY_WAIT: Duration = Duration::from_secs(120);
 
+/// How far ahead a URL of `priority` books its tenant's places in the quota: what a tenant that
+/// starts waiting finds booked by the others already waiting.
+pub fn booking_ahead(priority: domain::Priority) -> Duration {
+    let max_wait = i64::try_from(MAX_SLOT_WAIT.as_millis()).unwrap_or(i64::MAX);
+    Duration::from_millis(u64::try_from(domain::quota::fair::reach(priority, max_wait)).unwrap_or(0))
+}
+
 pub struct PsiEngine<G> {
     http: reqwest::Client,
     endpoint: url::Url,

@@ -278,10 +278,18 @@ impl FakePsi {
         self.shared.lock().accepted_at.iter().map(|(at, _)| *at).collect()
     }
 
-    /// Arrival time and page of every accepted request, in arrival order: whose requests
-    /// the quota let through when.
-    pub fn accepted_log(&self) -> Vec<(Duration, String)> {
-        self.shared.lock().accepted_at.clone()
+    /// How many of the requests accepted while pages starting with `prefix` were asked for
+    /// (from `skip` after the first such request to the `upto`th) were for such pages, and
+    /// how many there were in all: one tenant's share of a quota it waited for beside others.
+    /// `skip` leaves out the places the others had booked before it came; `upto` ends the
+    /// count where its backlog starts to run out.
+    pub fn share_of(&self, prefix: &str, skip: Duration, upto: usize) -> Option<(usize, usize)> {
+        let log = &self.shared.lock().accepted_at;
+        let of = |url: &String| url.starts_with(prefix);
+        let first = log.iter().find(|(_, url)| of(url))?.0 + skip;
+        let last = log.iter().filter(|(_, url)| of(url)).take(upto.max(1)).last()?.0;
+        let contested: Vec<_> = log.iter().filter(|(at, _)| (first..=last).contains(at)).collect();
+        Some((contested.iter().filter(|(_, url)| of(url)).count(), contested.len()))
     }
 
     /// Clears [`FakePsi::stats`] and [`FakePsi::accepted_timestamps`]. Quota

@@ -21,7 +21,7 @@ pub(super) struct MutableState {
     /// Same windows, counted since the last stats reset, for `max_in_window`.
     pub(super) stat_windows: Vec<WindowCount>,
     pub(super) flaky_seen: HashMap<String, u64>,
-    /// Arrival and page of every accepted request.
+    /// Arrival and page of every accepted request, in arrival order.
     pub(super) accepted_at: Vec<(Duration, String)>,
     pub(super) stats: FakePsiStats,
 }
