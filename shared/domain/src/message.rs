@@ -198,4 +198,15 @@ mod tests {
         targets.dedup();
         assert_eq!(targets, (3..8).collect::<Vec<_>>());
     }
+
+    #[test]
+    fn a_jobs_urls_carry_its_tenants_limits_as_they_were_at_submission() {
+        let limits = crate::tenancy::Limits { max_in_flight: 7, quota_weight: 3, ..crate::tenancy::Limits::DEFAULT };
+        let settings = JobSettings { priority: Priority::Urgent, ..Default::default() };
+        let job = Job::new(Tenant("acme".into()), "n".into(), settings, 2, 0).held_to(&limits);
+        let message = TaskMessage::new(&job, 1, "https://a.example".into());
+        assert_eq!((message.max_in_flight, message.quota_weight), (7, 3));
+        assert_eq!(message.asker(), Asker { tenant: "acme", weight: 3, priority: Priority::Urgent });
+        assert_eq!(message.for_seq(2, "https://b.example".into()).asker(), message.asker(), "and the URLs it releases");
+    }
 }
