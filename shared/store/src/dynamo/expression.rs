@@ -46,7 +46,7 @@ impl Expression {
     }
 
     /// `DELETE set :values`: takes elements out of a set (those absent change nothing).
-    pub(crate) fn remove_from_set(mut self, clause: impl Into<String>) -> Self {
+    pub(super) fn remove_from_set(mut self, clause: impl Into<String>) -> Self {
         self.delete.push(clause.into());
         self
     }
@@ -62,7 +62,7 @@ impl Expression {
     }
 
     /// `attribute IN (...)` over `statuses`, their values bound as `:<prefix><i>`.
-    pub(crate) fn status_in(mut self, attribute: &str, prefix: &str, statuses: &[&str]) -> Self {
+    pub(super) fn status_in(mut self, attribute: &str, prefix: &str, statuses: &[&str]) -> Self {
         let placeholders: Vec<String> = (0..statuses.len()).map(|i| format!(":{prefix}{i}")).collect();
         for (placeholder, status) in placeholders.iter().zip(statuses) {
             self.values.insert(placeholder.clone(), av_s(*status));
@@ -110,7 +110,7 @@ impl Expression {
     }
 
     /// A member of a transaction that updates `key`; a failed condition returns the item.
-    pub(crate) fn update(self, table: &str, key: Item) -> Result<TransactWriteItem, Error> {
+    pub(super) fn update(self, table: &str, key: Item) -> Result<TransactWriteItem, Error> {
         let update = Update::builder()
             .table_name(table)
             .set_key(Some(key))
@@ -125,7 +125,7 @@ impl Expression {
     }
 
     /// A member of a transaction that only checks `key`'s condition.
-    pub(crate) fn check(self, table: &str, key: Item) -> Result<TransactWriteItem, Error> {
+    pub(super) fn check(self, table: &str, key: Item) -> Result<TransactWriteItem, Error> {
         let check = ConditionCheck::builder()
             .table_name(table)
             .set_key(Some(key))
@@ -139,7 +139,7 @@ impl Expression {
     }
 
     /// The same as a single UpdateItem of `key`; a failed condition returns the item.
-    pub(crate) async fn update_item(
+    pub(super) async fn update_item(
         self,
         store: &DynamoStore,
         key: Item,

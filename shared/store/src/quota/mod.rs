@@ -1,5 +1,6 @@
 //! The shared request quota's two homes: one DynamoDB item every analyzer instance shares,
-//! and memory for the handler tests. Both apply `domain::quota::decide`.
+//! and memory for the handler tests. Both apply `domain::quota::decide`, and both pass the
+//! cases of `contract`.
 
 #[cfg(any(test, feature = "contract"))]
 pub mod contract;
