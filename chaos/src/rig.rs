@@ -125,7 +125,11 @@ impl Rig {
         let mut messages = Vec::new();
         let mut after = None;
         loop {
-            let page = self.store.list_tasks(&job_id, None, 100, after).await.map_err(|e| e.to_string())?;
+            let page = self
+                .store
+                .list_tasks(&job_id, &domain::TaskFilter::default(), 100, after)
+                .await
+                .map_err(|e| e.to_string())?;
             messages.extend(page.items.into_iter().map(|task| TaskMessage::new(&job, task.seq, task.url)));
             match page.next {
                 Some(next) => after = Some(next),

@@ -98,6 +98,37 @@ async fn scripts_get_json_and_exit_0_when_everything_succeeded() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csvs_other_columns_come_back_as_each_urls_reference_and_labels() {
+    let site = Site::start().await;
+    let path = std::env::temp_dir().join(format!("speedbatch-cli-labels-{}.csv", std::process::id()));
+    let csv = format!(
+        "company_id,url,city,segment\r\nB-17,{},Lyon,bakery\r\nB-18,{},\"Paris, 11e\",\r\n",
+        site.url("/page/1"),
+        site.url("/page/2")
+    );
+    std::fs::write(&path, csv).unwrap();
+    let out = speedbatch(&["submit", &path.to_string_lossy(), "--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let created: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let id = created["batch_job_id"].as_str().unwrap().to_owned();
+    let out = speedbatch(&["status", &id, "--watch", "--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    // The whole-job CSV: each URL with the columns it came with, as labels.
+    let out = speedbatch(&["results", &id, "--csv"]).await;
+    let export = text(&out.stdout);
+    let lines: Vec<&str> = export.lines().collect();
+    assert!(lines[0].starts_with("url,label.city,label.company_id,label.segment,status,"), "{export}");
+    assert!(lines[1].starts_with(&format!("{},Lyon,B-17,bakery,succeeded,", site.url("/page/1"))), "{export}");
+    assert!(lines[2].starts_with(&format!("{},\"Paris, 11e\",B-18,,succeeded,", site.url("/page/2"))), "{export}");
+    // And in JSON, filtered by a label.
+    let out = speedbatch(&["results", &id, "--json"]).await;
+    let rows: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(rows["results"][0]["labels"]["company_id"], "B-17", "{rows}");
+    std::fs::remove_file(&path).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_job_exits_2_when_watched() {
     let site = Site::start().await;
     let urls: Vec<String> = (1..=40).map(|n| site.url(&format!("/held/{n}"))).collect();

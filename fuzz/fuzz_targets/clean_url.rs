@@ -15,7 +15,7 @@ use std::net::IpAddr;
 
 use libfuzzer_sys::fuzz_target;
 use domain::clean_url::MAX_URL_LEN;
-use domain::{CleanUrl, UrlRejection, clean_batch};
+use domain::{CleanUrl, Tags, UrlRejection, clean_batch};
 use domain::AddressPolicy;
 use domain::address_policy::special_range;
 use url::{Host, Url};
@@ -40,9 +40,9 @@ fuzz_target!(|data: &[u8]| {
 
     // The API cleans a list: one URL a line here.
     let lines: Vec<&str> = input.split('\n').collect();
-    let batch = clean_batch(lines.iter().copied(), AddressPolicy::STRICT);
+    let batch = clean_batch(lines.iter().map(|line| (*line, Tags::default())), AddressPolicy::STRICT);
     assert_eq!(batch.accepted.len() + batch.rejected.len() + batch.duplicates_removed, lines.len());
-    let distinct: HashSet<&str> = batch.accepted.iter().map(CleanUrl::as_str).collect();
+    let distinct: HashSet<&str> = batch.accepted.iter().map(|u| u.url.as_str()).collect();
     assert_eq!(distinct.len(), batch.accepted.len(), "duplicates kept");
     for rejected in &batch.rejected {
         assert!(!rejected.reason.is_empty());

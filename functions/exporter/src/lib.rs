@@ -109,7 +109,7 @@ where
         let mut tasks = Vec::new();
         let mut after = None;
         loop {
-            let page = self.store.list_tasks(id, None, READ_PAGE, after).await?;
+            let page = self.store.list_tasks(id, &domain::TaskFilter::default(), READ_PAGE, after).await?;
             tasks.extend(page.items);
             match page.next {
                 Some(next) => after = Some(next),

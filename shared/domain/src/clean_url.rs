@@ -8,6 +8,7 @@ use serde::Serialize;
 use url::{Host, Url};
 
 use crate::address_policy::AddressPolicy;
+use crate::labels::{JobUrl, Tags};
 
 pub const MAX_URL_LEN: usize = 2048;
 
@@ -144,20 +145,21 @@ pub struct Rejected {
     pub reason: String,
 }
 
-/// A submitted list after cleaning: accepted URLs in submission order, without duplicates.
+/// A submitted list after cleaning: accepted URLs in submission order, without duplicates,
+/// each with its tags (a duplicate's are those of its first occurrence).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CleanedBatch {
-    pub accepted: Vec<CleanUrl>,
+    pub accepted: Vec<JobUrl>,
     pub rejected: Vec<Rejected>,
     pub duplicates_removed: usize,
 }
 
-pub fn clean_batch<'a>(inputs: impl IntoIterator<Item = &'a str>, policy: AddressPolicy) -> CleanedBatch {
+pub fn clean_batch<'a>(inputs: impl IntoIterator<Item = (&'a str, Tags)>, policy: AddressPolicy) -> CleanedBatch {
     let mut batch = CleanedBatch::default();
     let mut seen = HashSet::new();
-    for input in inputs {
+    for (input, tags) in inputs {
         match CleanUrl::parse(input, policy) {
-            Ok(url) if seen.insert(url.clone()) => batch.accepted.push(url),
+            Ok(url) if seen.insert(url.clone()) => batch.accepted.push(JobUrl { url, tags }),
             Ok(_) => batch.duplicates_removed += 1,
             Err(reason) => batch.rejected.push(Rejected {
                 // A rejected input is echoed back, but bounded: it may be megabytes.
@@ -312,9 +314,15 @@ mod tests {
     fn batch_counts_duplicates_after_cleaning_and_keeps_order() {
         let inputs =
             ["https://b.com", "b.com/", "HTTPS://B.COM#frag", "ftp://x", "https://a.com", "", "https://a.com/"];
-        let batch = clean_batch(inputs, AddressPolicy::STRICT);
-        let accepted: Vec<_> = batch.accepted.iter().map(CleanUrl::as_str).collect();
-        assert_eq!(accepted, ["https://b.com", "https://a.com"]);
+        let tagged = |n: usize| Tags { reference: Some(n.to_string()), ..Tags::default() };
+        let batch =
+            clean_batch(inputs.into_iter().enumerate().map(|(n, input)| (input, tagged(n))), AddressPolicy::STRICT);
+        let accepted: Vec<_> = batch.accepted.iter().map(|u| (u.url.as_str(), u.tags.reference.as_deref())).collect();
+        assert_eq!(
+            accepted,
+            [("https://b.com", Some("0")), ("https://a.com", Some("4"))],
+            "the first occurrence's tags"
+        );
         assert_eq!(batch.duplicates_removed, 3);
         assert_eq!(
             batch.rejected,

@@ -11,6 +11,7 @@ pub mod callback;
 pub mod clean_url;
 pub mod error;
 pub mod job;
+pub mod labels;
 pub mod lifecycle;
 pub mod message;
 pub mod paths;
@@ -33,10 +34,11 @@ pub use error::Error;
 pub use cache::{CacheKey, CachedFrom};
 pub use clean_url::{CleanUrl, CleanedBatch, Rejected, UrlRejection, clean_batch};
 pub use job::{Counters, Job, JobId, JobStatus, Tenant};
+pub use labels::{JobUrl, LabelFilter, Tags};
 pub use lifecycle::{Cancel, Claim, Outcome, Recorded};
 pub use message::TaskMessage;
 pub use settings::{Category, EngineChoice, EngineKind, JobSettings, Priority, Strategy};
-pub use task::{Analysis, ErrorKind, UrlStatus, UrlTask};
+pub use task::{Analysis, ErrorKind, TaskFilter, UrlStatus, UrlTask};
 pub use view::JobView;
 
 /// Serde glue for enums that are stored and shown by the same snake_case names.

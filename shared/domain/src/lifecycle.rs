@@ -449,6 +449,7 @@ mod tests {
             analyzed_at: None,
             released_at: Some(0),
             lease_until,
+            tags: Default::default(),
         }
     }
 

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cache::CachedFrom;
 use super::job::{Job, JobId};
+use super::labels::{JobUrl, LabelFilter, Tags};
 use super::named_enum;
 use super::settings::Strategy;
 use crate::time::Millis;
@@ -56,6 +57,28 @@ impl ErrorKind {
     }
 }
 
+/// Which of a job's URLs a listing keeps: those in a status, with a label, or both.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TaskFilter {
+    pub status: Option<UrlStatus>,
+    pub label: Option<LabelFilter>,
+}
+
+impl TaskFilter {
+    pub fn status(status: UrlStatus) -> TaskFilter {
+        TaskFilter { status: Some(status), label: None }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.status.is_none() && self.label.is_none()
+    }
+
+    pub fn matches(&self, task: &UrlTask) -> bool {
+        self.status.is_none_or(|status| task.status == status)
+            && self.label.as_ref().is_none_or(|label| task.tags.matches(label))
+    }
+}
+
 /// One URL of a job, as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct UrlTask {
@@ -74,16 +97,19 @@ pub struct UrlTask {
     pub released_at: Option<Millis>,
     /// Until when the current attempt owns the URL: another delivery before then waits.
     pub lease_until: Option<Millis>,
+    /// The client's reference and labels for the URL.
+    pub tags: Tags,
 }
 
 impl UrlTask {
     /// URL `seq` of a new job, queued. The first window of URLs (`Job::initial_window`) is
     /// released at once: their messages are sent at submission.
-    pub fn queued(job: &Job, seq: u32, url: String) -> UrlTask {
+    pub fn queued(job: &Job, seq: u32, url: &JobUrl) -> UrlTask {
         UrlTask {
             job_id: job.id.clone(),
             seq,
-            url,
+            url: url.url.as_str().to_owned(),
+            tags: url.tags.clone(),
             status: UrlStatus::Queued,
             attempts: 0,
             error: None,

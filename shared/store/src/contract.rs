@@ -17,7 +17,7 @@ use domain::lifecycle::{Cancel, Claim, Outcome, Recorded};
 use domain::time::Millis;
 use domain::{
     AddressPolicy, Analysis, CacheKey, CachedFrom, CleanUrl, EngineKind, Error, ErrorKind, Job, JobId, JobSettings,
-    JobStatus, Strategy, Tenant, UrlStatus,
+    JobStatus, JobUrl, LabelFilter, Strategy, Tags, TaskFilter, Tenant, UrlStatus,
 };
 
 use domain::places::{Full, Lease, Place};
@@ -43,6 +43,7 @@ macro_rules! store_contract {
     ($setup:expr) => {
         $crate::store_contract!(@cases $setup;
             a_new_job_releases_only_its_first_window,
+            a_urls_reference_and_labels_are_kept_and_listings_filter_by_them,
             a_claim_moves_one_url_into_progress_and_starts_the_job,
             a_duplicate_delivery_waits_for_a_live_lease,
             an_ended_lease_is_taken_over_as_a_new_attempt,
@@ -114,6 +115,10 @@ fn urls(n: usize) -> Vec<CleanUrl> {
         .collect()
 }
 
+fn job_urls(n: usize) -> Vec<JobUrl> {
+    urls(n).into_iter().map(JobUrl::from).collect()
+}
+
 async fn job_of<S: JobStore>(store: &S, tenant: &str, total: usize, batch_size: u32) -> Job {
     let settings = JobSettings { batch_size, ..JobSettings::default() };
     let job = Job::new(Tenant(tenant.into()), "contract".into(), settings, total as u64, T0);
@@ -150,7 +155,7 @@ async fn claimed<S: JobStore>(store: &S, id: &JobId, seq: u32, now: Millis) {
 /// Every URL is in exactly one counter, and each counter holds the URLs in its status.
 async fn assert_counters_match_tasks<S: JobStore>(store: &S, id: &JobId) {
     let job = job(store, id).await;
-    let tasks = store.list_tasks(id, None, 10_000, None).await.expect("list").items;
+    let tasks = store.list_tasks(id, &TaskFilter::default(), 10_000, None).await.expect("list").items;
     let count = |status: UrlStatus| tasks.iter().filter(|t| t.status == status).count() as u64;
     let c = job.counters;
     assert_eq!(c.queued + c.in_progress + c.succeeded + c.failed + c.cancelled, c.total, "{c:?}");
@@ -171,14 +176,40 @@ pub async fn a_new_job_releases_only_its_first_window<S: JobStore>(store: &S) {
     let j = job_of(store, "acme", 5, 2).await;
     let stored = job(store, &j.id).await;
     assert_eq!((stored.status, stored.counters.total, stored.counters.queued), (JobStatus::Pending, 5, 5));
-    let page = store.list_tasks(&j.id, None, 3, None).await.expect("list");
+    let page = store.list_tasks(&j.id, &TaskFilter::default(), 3, None).await.expect("list");
     assert_eq!(page.items.iter().map(|t| t.seq).collect::<Vec<_>>(), [0, 1, 2]);
     assert_eq!(page.next, Some(2));
     let released: Vec<bool> = page.items.iter().map(|t| t.released_at.is_some()).collect();
     assert_eq!(released, [true, true, false]);
-    let rest = store.list_tasks(&j.id, None, 3, page.next).await.expect("list");
+    let rest = store.list_tasks(&j.id, &TaskFilter::default(), 3, page.next).await.expect("list");
     assert_eq!((rest.items.iter().map(|t| t.seq).collect::<Vec<_>>(), rest.next), (vec![3, 4], None));
     assert_eq!(rest.items[0].url, "https://site.example/page/3");
+}
+
+pub async fn a_urls_reference_and_labels_are_kept_and_listings_filter_by_them<S: JobStore>(store: &S) {
+    let job = Job::new(Tenant("acme".into()), "labels".into(), JobSettings::default(), 3, T0);
+    let tags = |reference: &str, city: Option<&str>| Tags {
+        reference: Some(reference.into()),
+        labels: city.map(|city| [("city".to_owned(), city.to_owned())].into()).unwrap_or_default(),
+    };
+    let given = [tags("r0", Some("Lyon")), tags("r1", Some("Paris")), tags("r2", None)];
+    let submitted: Vec<JobUrl> =
+        urls(3).into_iter().zip(given.clone()).map(|(url, tags)| JobUrl { url, tags }).collect();
+    store.create_job_within(&job, &submitted, &Limits::UNLIMITED).await.expect("write").expect("fits");
+    let all = store.list_tasks(&job.id, &TaskFilter::default(), 10, None).await.expect("list").items;
+    assert_eq!(all.into_iter().map(|t| t.tags).collect::<Vec<_>>(), given);
+    for (label, status, expected) in [
+        ("city", None, vec![0, 1]),
+        ("city:Paris", None, vec![1]),
+        ("city:Rome", None, vec![]),
+        ("country", None, vec![]),
+        ("city:Lyon", Some(UrlStatus::Queued), vec![0]),
+        ("city:Lyon", Some(UrlStatus::Succeeded), vec![]),
+    ] {
+        let filter = TaskFilter { status, label: Some(LabelFilter::parse(label).expect("a filter")) };
+        let page = store.list_tasks(&job.id, &filter, 10, None).await.expect("list");
+        assert_eq!(page.items.iter().map(|t| t.seq).collect::<Vec<_>>(), expected, "{label} {status:?}");
+    }
 }
 
 pub async fn a_claim_moves_one_url_into_progress_and_starts_the_job<S: JobStore>(store: &S) {
@@ -610,7 +641,7 @@ pub async fn a_report_is_kept_beside_its_job_and_goes_with_it<S: JobStore>(store
     store.put_report(&j.id, &report).await.expect("written again, as a second export would");
     assert_eq!(store.get_report(&j.id).await.expect("read"), Some(report));
     assert_eq!(store.get_report(&other.id).await.expect("read"), None, "only that job's");
-    let tasks = store.list_tasks(&j.id, None, 10, None).await.expect("list");
+    let tasks = store.list_tasks(&j.id, &TaskFilter::default(), 10, None).await.expect("list");
     assert_eq!(tasks.items.len(), 3, "the report is not one of the job's URLs");
     assert_eq!(store.delete_job(&j.id).await.expect("delete"), 5, "the job, its 3 URLs and its report");
     assert_eq!(store.get_report(&j.id).await.expect("read"), None);
@@ -673,13 +704,13 @@ pub async fn a_tenant_is_held_to_its_limits_and_a_finished_job_frees_its_place<S
     assert_eq!(store.tenant_usage(&tenant, T0).await.expect("read").usage, Usage::default(), "nothing yet");
 
     let first = new_job(2, Strategy::Both);
-    store.create_job_within(&first, &urls(2), &limits).await.expect("write").expect("fits");
+    store.create_job_within(&first, &job_urls(2), &limits).await.expect("write").expect("fits");
     assert_eq!(store.tenant_usage(&tenant, T0).await.expect("read").usage, usage(1, 4), "2 URLs x 2 form factors");
     let second = new_job(6, Strategy::Mobile);
-    store.create_job_within(&second, &urls(6), &limits).await.expect("write").expect("fits exactly");
+    store.create_job_within(&second, &job_urls(6), &limits).await.expect("write").expect("fits exactly");
 
     let third = new_job(1, Strategy::Mobile);
-    let over = store.create_job_within(&third, &urls(1), &limits).await.expect("write").expect_err("over");
+    let over = store.create_job_within(&third, &job_urls(1), &limits).await.expect("write").expect_err("over");
     assert_eq!((over.limit, over.allowed, over.used), (Limit::ActiveJobs, 2, 2), "{over:?}");
     assert_eq!(store.get_job(&third.id).await.expect("read"), None, "nothing created");
     assert_eq!(store.tenant_usage(&tenant, T0).await.expect("read").usage, usage(2, 10), "nothing counted");
@@ -698,10 +729,10 @@ pub async fn a_tenant_is_held_to_its_limits_and_a_finished_job_frees_its_place<S
     assert_eq!(store.tenant_usage(&tenant, T0).await.expect("read").usage, usage(1, 10));
 
     // A place for a job again, but not for its URLs today; tomorrow they fit.
-    let over = store.create_job_within(&third, &urls(1), &limits).await.expect("write").expect_err("over");
+    let over = store.create_job_within(&third, &job_urls(1), &limits).await.expect("write").expect_err("over");
     assert_eq!((over.limit, over.allowed, over.used, over.requested), (Limit::UrlsPerDay, 10, 10, 1), "{over:?}");
     let tomorrow = Job { created_at: T0 + 86_400_000, ..third.clone() };
-    store.create_job_within(&tomorrow, &urls(1), &limits).await.expect("write").expect("a new day");
+    store.create_job_within(&tomorrow, &job_urls(1), &limits).await.expect("write").expect("a new day");
     assert_eq!(store.tenant_usage(&tenant, T0 + 86_400_000).await.expect("read").usage, usage(2, 1));
 
     // The tenant's own limits are kept for it alone.

@@ -29,7 +29,10 @@ use domain::report::JobReport;
 use domain::tenancy::{LimitOverrides, Limits, OverLimit, TenantUsage};
 use domain::time::Millis;
 use domain::waits::{WaitNote, Waiting};
-use domain::{Analysis, CacheKey, CleanUrl, Error, ErrorKind, Job, JobId, JobStatus, Tenant, UrlStatus, UrlTask};
+use domain::{
+    Analysis, CacheKey, CleanUrl, Error, ErrorKind, Job, JobId, JobStatus, JobUrl, TaskFilter, Tenant, UrlStatus,
+    UrlTask,
+};
 pub use dynamo::DynamoStore;
 pub use memory::MemoryStore;
 pub use quota::{DynamoQuota, MemoryQuota};
@@ -83,14 +86,17 @@ pub trait Jobs: Lookup {
     fn create_job_within(
         &self,
         job: &Job,
-        urls: &[CleanUrl],
+        urls: &[JobUrl],
         limits: &Limits,
     ) -> impl Future<Output = Result<Result<(), OverLimit>, Error>> + Send;
 
-    /// `create_job_within` without limits (the job is still counted as its tenant's).
+    /// `create_job_within` without limits (the job is still counted as its tenant's) nor tags.
     fn create_job(&self, job: &Job, urls: &[CleanUrl]) -> impl Future<Output = Result<(), Error>> + Send {
         async move {
-            self.create_job_within(job, urls, &Limits::UNLIMITED).await?.map_err(|over| Error::Conflict(over.message()))
+            let urls: Vec<JobUrl> = urls.iter().cloned().map(JobUrl::from).collect();
+            self.create_job_within(job, &urls, &Limits::UNLIMITED)
+                .await?
+                .map_err(|over| Error::Conflict(over.message()))
         }
     }
 
@@ -104,12 +110,12 @@ pub trait Jobs: Lookup {
         after: Option<&JobId>,
     ) -> impl Future<Output = Result<Page<Job, JobId>, Error>> + Send;
 
-    /// A job's URLs in submission order, optionally only those in `status`, starting after
-    /// position `after`.
+    /// A job's URLs in submission order, only those `filter` keeps, starting after position
+    /// `after`.
     fn list_tasks(
         &self,
         id: &JobId,
-        status: Option<UrlStatus>,
+        filter: &TaskFilter,
         limit: usize,
         after: Option<u32>,
     ) -> impl Future<Output = Result<Page<UrlTask, u32>, Error>> + Send;

@@ -7,7 +7,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use domain::lifecycle::{self, CANCEL_QUEUED, ClaimStep, GIVE_BACK, JobState, RETRY, Refusal};
-use domain::{Analysis, CacheKey, CachedFrom, CleanUrl, ErrorKind, Job, JobId, JobStatus, Tenant, UrlStatus, UrlTask};
+use domain::{
+    Analysis, CacheKey, CachedFrom, ErrorKind, Job, JobId, JobStatus, JobUrl, TaskFilter, Tenant, UrlStatus, UrlTask,
+};
 
 use domain::callback::CallbackDelivery;
 use domain::places::{self, Full, Lease, Place};
@@ -123,7 +125,7 @@ impl Jobs for MemoryStore {
     async fn create_job_within(
         &self,
         job: &Job,
-        urls: &[CleanUrl],
+        urls: &[JobUrl],
         limits: &Limits,
     ) -> Result<Result<(), OverLimit>, Error> {
         let mut state = self.state()?;
@@ -135,7 +137,7 @@ impl Jobs for MemoryStore {
             return Ok(Err(over));
         }
         for (seq, url) in (0..).zip(urls) {
-            state.tasks.insert((job.id.clone(), seq), UrlTask::queued(job, seq, url.as_str().to_owned()));
+            state.tasks.insert((job.id.clone(), seq), UrlTask::queued(job, seq, url));
         }
         state.jobs.insert(job.id.clone(), job.clone());
         state.active.entry(job.tenant.clone()).or_default().insert(job.id.clone());
@@ -164,7 +166,7 @@ impl Jobs for MemoryStore {
     async fn list_tasks(
         &self,
         id: &JobId,
-        status: Option<UrlStatus>,
+        filter: &TaskFilter,
         limit: usize,
         after: Option<u32>,
     ) -> Result<Page<UrlTask, u32>, Error> {
@@ -174,7 +176,7 @@ impl Jobs for MemoryStore {
         let matching = tasks
             .into_iter()
             .filter(|task| after.is_none_or(|after| task.seq > after))
-            .filter(|task| status.is_none_or(|status| task.status == status));
+            .filter(|task| filter.matches(task));
         Ok(page(matching.cloned(), limit, |task| task.seq))
     }
 

@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::csv;
 use super::rows::ResultRow;
 use crate::job::JobId;
+use crate::labels::Tags;
 
 /// A whole-job export's format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -58,16 +59,49 @@ impl ExportFormat {
     }
 }
 
-/// The fixed columns, then one per metric any row has (sorted).
+/// The fixed columns (the client's tags after `url`), then one per metric any row has (sorted).
 const FIXED_COLUMNS: [&str; 10] =
     ["url", "status", "attempts", "error", "error_kind", "engine", "strategy", "score", "analyzed_at", "cached_from"];
 
+/// The columns of the client's own tags, after `url`, when any row has them: `ref`, then
+/// `label.<name>` for each label name any row has (sorted).
+struct TagColumns<'a> {
+    reference: bool,
+    labels: BTreeSet<&'a str>,
+}
+
+impl<'a> TagColumns<'a> {
+    fn of(rows: &'a [ResultRow]) -> Self {
+        TagColumns {
+            reference: rows.iter().any(|row| row.tags.reference.is_some()),
+            labels: rows.iter().flat_map(|row| row.tags.labels.keys().map(String::as_str)).collect(),
+        }
+    }
+
+    fn names(&self) -> Vec<String> {
+        let reference = self.reference.then(|| "ref".to_owned());
+        reference.into_iter().chain(self.labels.iter().map(|name| format!("label.{name}"))).collect()
+    }
+
+    fn fields(&self, tags: &Tags) -> Vec<String> {
+        let reference = self.reference.then(|| tags.reference.clone().unwrap_or_default());
+        let labels = self.labels.iter().map(|name| tags.labels.get(*name).cloned().unwrap_or_default());
+        reference.into_iter().chain(labels).collect()
+    }
+}
+
 fn render_csv(rows: &[ResultRow]) -> String {
     let metric_names: BTreeSet<&str> = rows.iter().flat_map(|row| row.metrics.keys().map(String::as_str)).collect();
-    let mut body = csv::record(FIXED_COLUMNS.iter().copied().chain(metric_names.iter().copied()));
+    let tags = TagColumns::of(rows);
+    let header = std::iter::once("url".to_owned())
+        .chain(tags.names())
+        .chain(FIXED_COLUMNS[1..].iter().map(|c| (*c).to_owned()))
+        .chain(metric_names.iter().map(|m| (*m).to_owned()));
+    let mut body = csv::record(header);
     for row in rows {
-        let mut fields = vec![
-            row.url.clone(),
+        let mut fields = vec![row.url.clone()];
+        fields.extend(tags.fields(&row.tags));
+        fields.extend([
             row.status.to_string(),
             row.attempts.to_string(),
             row.error.clone().unwrap_or_default(),
@@ -77,7 +111,7 @@ fn render_csv(rows: &[ResultRow]) -> String {
             row.score.map(|s| s.to_string()).unwrap_or_default(),
             row.analyzed_at.clone().unwrap_or_default(),
             row.cached_from.as_ref().map(|c| c.batch_job_id.clone()).unwrap_or_default(),
-        ];
+        ]);
         fields.extend(metric_names.iter().map(|name| match row.metrics.get(*name) {
             None | Some(Value::Null) => String::new(),
             Some(Value::String(text)) => text.clone(),
@@ -99,6 +133,7 @@ mod tests {
     fn row(url: &str, metrics: Value) -> ResultRow {
         ResultRow {
             url: url.into(),
+            tags: Tags::default(),
             status: UrlStatus::Succeeded,
             attempts: 1,
             error: None,
@@ -110,6 +145,21 @@ mod tests {
             analyzed_at: Some("2026-12-03T00:00:00Z".into()),
             cached_from: None,
         }
+    }
+
+    #[test]
+    fn csv_carries_the_clients_reference_and_labels_after_the_url() {
+        let mut a = row("https://a.example/", json!({}));
+        a.tags = Tags { reference: Some("B-17".into()), labels: [("city".into(), "Lyon".into())].into() };
+        let mut b = row("https://b.example/", json!({}));
+        b.tags.labels.insert("segment".into(), "=cmd".into());
+        let csv = ExportFormat::Csv.render(&[a, b]);
+        let lines: Vec<&str> = csv.split("\r\n").collect();
+        assert!(lines[0].starts_with("url,ref,label.city,label.segment,status,"), "{}", lines[0]);
+        assert!(lines[1].starts_with("https://a.example/,B-17,Lyon,,succeeded,"), "{}", lines[1]);
+        assert!(lines[2].starts_with("https://b.example/,,,'=cmd,succeeded,"), "a label is defused too: {}", lines[2]);
+        let jsonl = ExportFormat::Jsonl.render(&[row("https://c.example/", json!({}))]);
+        assert!(!jsonl.contains("\"ref\"") && !jsonl.contains("labels"), "untagged rows carry no tags: {jsonl}");
     }
 
     #[test]

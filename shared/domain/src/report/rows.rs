@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::job::Job;
+use crate::labels::Tags;
 use crate::settings::Strategy;
 use crate::task::{ErrorKind, UrlStatus, UrlTask};
 use crate::time::rfc3339;
@@ -12,6 +13,9 @@ use crate::time::rfc3339;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ResultRow {
     pub url: String,
+    /// The reference and labels the client gave the URL, when it did.
+    #[serde(flatten)]
+    pub tags: Tags,
     pub status: UrlStatus,
     pub attempts: u32,
     pub error: Option<String>,
@@ -49,6 +53,7 @@ impl ResultRow {
         };
         ResultRow {
             url: task.url,
+            tags: task.tags,
             status: task.status,
             attempts: task.attempts,
             error: task.error,

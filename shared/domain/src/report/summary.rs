@@ -121,6 +121,7 @@ mod tests {
             analyzed_at: Some(1),
             released_at: None,
             lease_until: None,
+            tags: Default::default(),
         }
     }
 

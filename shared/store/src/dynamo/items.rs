@@ -24,7 +24,7 @@ use domain::places::Place;
 use domain::time::Millis;
 use domain::timeouts;
 use domain::{
-    Analysis, Category, Counters, EngineKind, ErrorKind, Job, JobId, JobSettings, JobStatus, Priority, Strategy,
+    Analysis, Category, Counters, EngineKind, ErrorKind, Job, JobId, JobSettings, JobStatus, Priority, Strategy, Tags,
     Tenant, UrlStatus, UrlTask,
 };
 
@@ -276,6 +276,9 @@ pub struct TaskItem {
     pub open_job: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
+    /// `ref` and `labels` (a map), when the client gave them.
+    #[serde(flatten)]
+    pub tags: Tags,
 }
 
 impl TaskItem {
@@ -299,6 +302,7 @@ impl TaskItem {
             resent_at: None,
             open_job,
             expires_at: Some(expires_at),
+            tags: task.tags,
         }
     }
 
@@ -315,6 +319,7 @@ impl TaskItem {
             analyzed_at: self.analyzed_at,
             released_at: self.released_at,
             lease_until: self.lease_until,
+            tags: self.tags,
         }
     }
 }

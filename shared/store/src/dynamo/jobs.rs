@@ -4,7 +4,7 @@
 use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
 use domain::tenancy::{Limits, OverLimit};
 use domain::time::Millis;
-use domain::{Cancel, CleanUrl, Error, Job, JobId, JobStatus, Tenant, UrlStatus, UrlTask};
+use domain::{Cancel, Error, Job, JobId, JobStatus, JobUrl, TaskFilter, Tenant, UrlTask};
 use futures::{StreamExt, TryStreamExt};
 
 use super::items::{JobItem, MAX_SEQ, TASK_SK_PREFIX, TENANT_INDEX, TaskItem, job_pk, task_sk, tenant_pk};
@@ -18,8 +18,8 @@ pub(super) const BATCH_WRITE_MAX: usize = 25;
 const WRITE_PARALLELISM: usize = 8;
 
 /// A new job's task for URL `seq`, queued (and released when it is in the first window).
-fn task_put(job: &Job, seq: u32, url: &CleanUrl, expires_at: i64) -> Result<WriteRequest, Error> {
-    let item = TaskItem::new(UrlTask::queued(job, seq, url.as_str().to_owned()), expires_at);
+fn task_put(job: &Job, seq: u32, url: &JobUrl, expires_at: i64) -> Result<WriteRequest, Error> {
+    let item = TaskItem::new(UrlTask::queued(job, seq, url), expires_at);
     let put =
         PutRequest::builder().set_item(Some(to_item(&item)?)).build().map_err(|e| Error::store("BatchWriteItem", e))?;
     Ok(WriteRequest::builder().put_request(put).build())
@@ -38,7 +38,7 @@ impl Jobs for DynamoStore {
     async fn create_job_within(
         &self,
         job: &Job,
-        urls: &[CleanUrl],
+        urls: &[JobUrl],
         limits: &Limits,
     ) -> Result<Result<(), OverLimit>, Error> {
         // Tasks first, the job item last: a job never exists without all its tasks, and an
@@ -92,7 +92,7 @@ impl Jobs for DynamoStore {
     async fn list_tasks(
         &self,
         id: &JobId,
-        status: Option<UrlStatus>,
+        filter: &TaskFilter,
         limit: usize,
         after: Option<u32>,
     ) -> Result<Page<UrlTask, u32>, Error> {
@@ -106,7 +106,7 @@ impl Jobs for DynamoStore {
             .expression_attribute_values(":from", av_s(from))
             .expression_attribute_values(":to", av_s(task_sk(MAX_SEQ)))
             .consistent_read(true);
-        let page = self.query_page(query, status.map(|s| Filter::status(s.as_str())), None, limit).await?;
+        let page = self.query_page(query, Filter::tasks(filter), None, limit).await?;
         let items = page
             .items
             .into_iter()

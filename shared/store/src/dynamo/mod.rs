@@ -28,7 +28,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, WriteRequest};
 use domain::retry::backoff;
 use domain::time::Millis;
-use domain::{Error, Job, JobId, UrlTask};
+use domain::{Error, Job, JobId, TaskFilter, UrlTask};
 
 pub use self::items::job_from_stream_image;
 use self::items::{JOB_SK, JobItem, TaskItem, job_pk, task_sk};
@@ -165,18 +165,42 @@ fn only_conflicts<'a>(codes: impl IntoIterator<Item = Option<&'a str>>) -> bool 
 
 /// A filter applied to a Query's results.
 struct Filter {
-    expression: &'static str,
-    names: Vec<(&'static str, &'static str)>,
+    expression: String,
+    names: Vec<(&'static str, String)>,
     values: Vec<(&'static str, AttributeValue)>,
 }
 
 impl Filter {
     fn status(status: &str) -> Self {
         Filter {
-            expression: "#status = :status",
-            names: vec![("#status", "status")],
+            expression: "#status = :status".into(),
+            names: vec![("#status", "status".into())],
             values: vec![(":status", av_s(status))],
         }
+    }
+
+    /// `TaskFilter::matches` as a filter expression (the contract suite holds them together).
+    fn tasks(filter: &TaskFilter) -> Option<Filter> {
+        let mut parts = Vec::new();
+        let mut out = Filter { expression: String::new(), names: Vec::new(), values: Vec::new() };
+        if let Some(status) = filter.status {
+            let status = Filter::status(status.as_str());
+            parts.push(status.expression);
+            out.names.extend(status.names);
+            out.values.extend(status.values);
+        }
+        if let Some(label) = &filter.label {
+            out.names.extend([("#labels", "labels".to_owned()), ("#label", label.name.clone())]);
+            match &label.value {
+                None => parts.push("attribute_exists(#labels.#label)".into()),
+                Some(value) => {
+                    parts.push("#labels.#label = :label".into());
+                    out.values.push((":label", av_s(value.clone())));
+                }
+            }
+        }
+        out.expression = parts.join(" AND ");
+        (!parts.is_empty()).then_some(out)
     }
 }
 

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use domain::lifecycle::CANCEL_QUEUED;
 use domain::retry::backoff;
 use domain::time::Millis;
-use domain::{Error, Job, JobId, JobStatus, UrlStatus, UrlTask};
+use domain::{Error, Job, JobId, JobStatus, TaskFilter, UrlStatus, UrlTask};
 
 use super::items::{ACTIVE_INDEX, ACTIVE_PK, OPEN_INDEX, SWEEP_PK, SWEEP_SK, TaskItem, job_pk};
 use super::jobs::job_index_start;
@@ -60,7 +60,7 @@ impl Tracking for DynamoStore {
         // Tasks before `after` are done with, so each page is read once: linear, not quadratic.
         let mut after = None;
         while started.elapsed() < budget {
-            let page = self.list_tasks(id, Some(UrlStatus::Queued), CANCEL_BATCH, after).await?;
+            let page = self.list_tasks(id, &TaskFilter::status(UrlStatus::Queued), CANCEL_BATCH, after).await?;
             let Some(last) = page.items.last().map(|task| task.seq) else { break };
             let n = page.items.len() as u64;
             let mut items = Vec::with_capacity(page.items.len() + 1);
@@ -130,8 +130,9 @@ impl Tracking for DynamoStore {
         let filter = Filter {
             expression: "((#status = :queued AND released_at < :before) \
                  OR (#status = :processing AND (attribute_not_exists(lease_until) OR lease_until < :before))) \
-                 AND (attribute_not_exists(resent_at) OR resent_at < :before)",
-            names: vec![("#status", "status")],
+                 AND (attribute_not_exists(resent_at) OR resent_at < :before)"
+                .into(),
+            names: vec![("#status", "status".into())],
             values: vec![
                 (":queued", av_s(UrlStatus::Queued.as_str())),
                 (":processing", av_s(UrlStatus::Processing.as_str())),

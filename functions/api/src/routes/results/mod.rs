@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use domain::report::{ExportFormat, ResultRow, Summary};
-use domain::{Job, JobStatus, UrlStatus};
+use domain::{Job, JobStatus, LabelFilter, TaskFilter, UrlStatus};
 use serde::Serialize;
 use store::Jobs;
 
@@ -67,11 +67,11 @@ pub struct RowPage {
 pub async fn row_page<S: Jobs>(
     store: &S,
     job: &Job,
-    status: Option<UrlStatus>,
+    filter: &TaskFilter,
     limit: usize,
     after: Option<u32>,
 ) -> Result<RowPage, ApiError> {
-    let page = store.list_tasks(&job.id, status, limit, after).await?;
+    let page = store.list_tasks(&job.id, filter, limit, after).await?;
     let mut rows = Vec::with_capacity(page.items.len());
     let mut bytes = 0;
     let mut last = None;
@@ -94,13 +94,14 @@ pub async fn row_page<S: Jobs>(
     Ok(RowPage { rows, next_cursor: next.map(|seq| cursor::encode(&seq.to_string())) })
 }
 
-/// `GET /results/{id}?status=&limit=&cursor=&format=json|csv|jsonl`: per-URL results in
+/// `GET /results/{id}?status=&label=&limit=&cursor=&format=json|csv|jsonl`: per-URL results in
 /// submission order and the job's summary. CSV or JSON Lines without a `limit` is the whole
 /// job: a link to its file once the job has finished, inline for a job of up to 1 000 URLs.
 #[utoipa::path(get, path = "/results/{id}", tag = "jobs",
     params(
         ("id" = String, Path, description = "batch_job_id"),
         ("status" = Option<UrlStatus>, Query, description = "Only URLs in this status (a whole-job export of over 1000 URLs holds every URL: page through it with limit to filter)"),
+        ("label" = Option<String>, Query, description = "Only URLs with this label (`name`), or with this value of it (`name:value`); as status for whole-job exports"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1 to 1000, default 100; CSV and JSON Lines without a limit are the whole job. A page also stops at 4 MB: continue from next_cursor"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page (CSV and JSON Lines: the x-next-cursor header)"),
         ("format" = Option<Format>, Query, description = "json (default), csv or jsonl"),
@@ -113,7 +114,7 @@ pub async fn row_page<S: Jobs>(
         (status = 401, description = "No or unknown API key", body = crate::error::ErrorBody),
         (status = 404, description = "No such job for this tenant", body = crate::error::ErrorBody),
         (status = 409, description = "A whole-job export of a running job of over 1000 URLs: it is written when the job finishes", body = crate::error::ErrorBody),
-        (status = 422, description = "An invalid status, limit or format", body = crate::error::ErrorBody),
+        (status = 422, description = "An invalid status, label, limit or format", body = crate::error::ErrorBody),
         (status = 503, description = "The job has just finished and its export is being written: try again after Retry-After seconds", body = crate::error::ErrorBody),
     ))]
 pub async fn results<S, Q, E>(
@@ -137,6 +138,8 @@ where
         }
     };
     let status = query::choice::<UrlStatus>("status", param("status"))?;
+    let label = param("label").map(LabelFilter::parse).transpose().map_err(|e| ApiError::invalid_field("label", e))?;
+    let filter = TaskFilter { status, label };
     let whole = format.export().filter(|_| param("limit").is_none());
     let limit = match whole {
         Some(_) => MAX_LIMIT,
@@ -150,14 +153,14 @@ where
     let (report, page) = match whole {
         Some(export) => {
             let report = read_report.await?;
-            match exports::whole_export(&job, report.as_ref(), export, status.is_some() || after.is_some())? {
+            match exports::whole_export(&job, report.as_ref(), export, !filter.is_empty() || after.is_some())? {
                 WholeExport::Link(file) => return exports::see_other(&state.exports, &job, file).await,
                 WholeExport::Inline => {}
             }
-            (report, row_page(&state.store, &job, status, limit, after).await?)
+            (report, row_page(&state.store, &job, &filter, limit, after).await?)
         }
         // A page and the report are read at once: a page's time is one read, not two.
-        None => futures::try_join!(read_report, row_page(&state.store, &job, status, limit, after))?,
+        None => futures::try_join!(read_report, row_page(&state.store, &job, &filter, limit, after))?,
     };
     if let Some(export) = format.export() {
         return Ok(rows_response(&job, export, &page));

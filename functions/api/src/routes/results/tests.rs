@@ -13,7 +13,7 @@ use store::prelude::*;
 use tower::ServiceExt;
 
 use crate::BASE_PATH;
-use crate::test_app::{KEY, RESPONSE_MAX, app, get, store, tenant};
+use crate::test_app::{KEY, RESPONSE_MAX, app, get, post_json, store, tenant};
 
 /// A job of `n` URLs; the first `measured` succeed with a `blob_bytes`-long metric each.
 async fn job(store: &MemoryStore, n: u32, measured: u32, blob_bytes: usize) -> Job {
@@ -189,4 +189,49 @@ async fn a_key_that_cannot_be_one_is_refused_without_a_read() {
         StatusCode::INTERNAL_SERVER_ERROR,
         "a real key is looked up"
     );
+}
+
+#[tokio::test]
+async fn a_urls_reference_and_labels_come_back_in_every_format_and_filter_the_rows() {
+    let app = app(store().await);
+    let urls = json!([
+        {"url": "https://a.example/", "ref": "B-17", "labels": {"city": "Lyon"}},
+        {"url": "https://b.example/", "labels": {"city": "Paris", "vip": true}},
+        "https://c.example/",
+    ]);
+    let created = post_json(&app, "/start", &json!({"urls": urls})).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+    let id = created.json()["batch_job_id"].as_str().unwrap().to_owned();
+
+    let rows = get(&app, &format!("/results/{id}")).await.json()["results"].clone();
+    assert_eq!((rows[0]["ref"].as_str(), rows[0]["labels"]["city"].as_str()), (Some("B-17"), Some("Lyon")));
+    assert_eq!(rows[1]["labels"], json!({"city": "Paris", "vip": "true"}));
+    assert!(rows[2].get("ref").is_none() && rows[2].get("labels").is_none(), "{}", rows[2]);
+
+    let urls_with = |query: &str| {
+        let app = app.clone();
+        let uri = format!("/results/{id}?{query}");
+        async move {
+            let body = get(&app, &uri).await.json();
+            body["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["url"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(urls_with("label=city").await, ["https://a.example", "https://b.example"]);
+    assert_eq!(urls_with("label=city:Paris").await, ["https://b.example"]);
+    assert_eq!(urls_with("label=vip&status=succeeded").await, Vec::<String>::new());
+
+    let csv = get(&app, &format!("/results/{id}?format=csv")).await.text();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with("url,ref,label.city,label.vip,status,"), "{csv}");
+    assert!(lines[1].starts_with("https://a.example,B-17,Lyon,,queued,"), "{csv}");
+    assert!(lines[3].starts_with("https://c.example,,,,queued,"), "{csv}");
+
+    let bad = get(&app, &format!("/results/{id}?label=:Lyon")).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.text().contains("label"), "{}", bad.text());
 }

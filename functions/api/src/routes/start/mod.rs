@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use domain::settings::MAX_URLS;
 use domain::tenancy;
 use domain::time::{now_millis, rfc3339};
-use domain::{CleanUrl, Job, JobView, Rejected, TaskMessage, clean_batch, timeouts};
+use domain::{CleanUrl, Job, JobView, Rejected, Tags, TaskMessage, clean_batch, timeouts};
 use net::sitemap::{self, Expanded, SitemapLimits};
 pub use request::{START_FIELDS, StartRequest};
 use request::{Source, validate};
@@ -130,10 +130,10 @@ where
                 urls_found: expanded.urls.len(),
                 truncated: expanded.truncated,
             };
-            (expanded.urls, Some(report))
+            (expanded.urls.into_iter().map(|url| (url, Tags::default())).collect(), Some(report))
         }
     };
-    let batch = clean_batch(urls.iter().map(String::as_str), settings.policy);
+    let batch = clean_batch(urls.iter().map(|(url, tags)| (url.as_str(), tags.clone())), settings.policy);
     if batch.accepted.is_empty() {
         return Err(ApiError::Invalid {
             message: "no URL was accepted".into(),
@@ -155,7 +155,7 @@ where
         let response = DryRunResponse {
             dry_run: true,
             accepted: batch.accepted.len(),
-            urls: batch.accepted.iter().map(|url| url.as_str().to_owned()).collect(),
+            urls: batch.accepted.iter().map(|url| url.url.as_str().to_owned()).collect(),
             rejected: batch.rejected,
             duplicates_removed: batch.duplicates_removed,
             effective_timeout_seconds: timeouts::effective(
@@ -180,7 +180,7 @@ where
         .iter()
         .take(job.initial_window() as usize)
         .enumerate()
-        .map(|(seq, url)| TaskMessage::new(&job, seq as u32, url.as_str().to_owned()))
+        .map(|(seq, url)| TaskMessage::new(&job, seq as u32, url.url.as_str().to_owned()))
         .collect();
     state.queue.send(settings.queues.for_priority(job.settings.priority), &messages).await?;
     tracing::info!(job_id = %job.id, urls = batch.accepted.len(), started = messages.len(), rejected = batch.rejected.len(), "job created");

@@ -2,11 +2,12 @@
 //! reports every problem of a submission at once. Bounds and defaults are `domain::settings`'s;
 //! the OpenAPI document takes them from there too.
 
+use domain::labels;
 use domain::politeness::HOST_CONCURRENCY;
 use domain::settings::{
     BATCH_SIZE, Bounds, CACHE_TTL_SECONDS, MAX_NAME_CHARS, MAX_RETRIES, MAX_URLS, RUNS, TIMEOUT_SECONDS,
 };
-use domain::{AddressPolicy, Category, CleanUrl, EngineChoice, EngineKind, JobSettings, Priority, Strategy};
+use domain::{AddressPolicy, Category, CleanUrl, EngineChoice, EngineKind, JobSettings, Priority, Strategy, Tags};
 use serde_json::{Map, Value, json};
 
 use crate::error::ApiError;
@@ -42,8 +43,9 @@ pub const START_FIELDS: [&str; 15] = [
 pub struct StartRequest {
     /// Not blank; generated from the time when absent.
     name: Option<String>,
-    /// The URLs to analyse; give this or `sitemap_url`.
-    urls: Option<Vec<String>>,
+    /// The URLs to analyse; give this or `sitemap_url`. Each a URL, or an object with the
+    /// client's own `ref` and `labels` for it, carried to its result.
+    urls: Option<Vec<UrlItem>>,
     /// A sitemap or sitemap index (gzip too), expanded server-side.
     sitemap_url: Option<String>,
     /// Default `normal`; `urgent` and `high` use the high queue.
@@ -79,6 +81,23 @@ pub struct StartRequest {
     dry_run: Option<bool>,
 }
 
+/// One `urls` item, for the OpenAPI document (`domain::labels::parse_item` reads it).
+#[allow(dead_code)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum UrlItem {
+    Url(String),
+    Tagged {
+        url: String,
+        /// The client's reference for the URL (at most 200 characters; a number is kept as
+        /// written).
+        #[serde(rename = "ref")]
+        reference: Option<String>,
+        /// At most 10 labels, names and values of at most 100 characters.
+        labels: Option<std::collections::BTreeMap<String, String>>,
+    },
+}
+
 /// A submission whose every field passed validation.
 #[derive(Debug)]
 pub(super) struct Submission {
@@ -91,7 +110,8 @@ pub(super) struct Submission {
 /// Where the URLs come from.
 #[derive(Debug)]
 pub(super) enum Source {
-    Urls(Vec<String>),
+    /// As given, each with its tags.
+    Urls(Vec<(String, Tags)>),
     Sitemap(String),
 }
 
@@ -226,15 +246,15 @@ pub(super) fn validate(
         Some(Value::Array(items)) => {
             let mut urls = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
-                match item {
-                    Value::String(url) => urls.push(url.clone()),
-                    _ => problems.add(&format!("urls[{i}]"), "must be a string"),
+                match labels::parse_item(item) {
+                    Ok(tagged) => urls.push(tagged),
+                    Err(message) => problems.add(&format!("urls[{i}]"), message),
                 }
             }
             urls
         }
         Some(_) => {
-            problems.add("urls", "must be a list of strings");
+            problems.add("urls", "must be a list of URLs (strings, or objects {\"url\", \"ref\", \"labels\"})");
             Vec::new()
         }
     };
@@ -376,7 +396,7 @@ mod tests {
             [
                 "colour: unknown field; expected one of name, urls, sitemap_url, priority, strategy, batch_size, timeout_seconds, max_retries, engine, callback_url, runs, cache_ttl_seconds, categories, host_concurrency, dry_run",
                 "name: must be at most 200 characters",
-                "urls[1]: must be a string",
+                "urls[1]: must be a URL string or an object {\"url\", \"ref\", \"labels\"}",
                 "dry_run: must be true or false",
                 "priority: \"asap\" is not one of low, normal, high, urgent",
                 "strategy: must be a string",
@@ -420,7 +440,27 @@ mod tests {
         assert_eq!(problems_of(json!({"urls": []})), ["urls: must contain at least one URL"]);
         let too_many: Vec<String> = (0..10_001).map(|i| format!("a.com/{i}")).collect();
         assert_eq!(problems_of(json!({"urls": too_many})), ["urls: has 10001 entries; at most 10000 are allowed"]);
-        assert_eq!(problems_of(json!({"urls": "a.com"})), ["urls: must be a list of strings"]);
+        assert_eq!(
+            problems_of(json!({"urls": "a.com"})),
+            ["urls: must be a list of URLs (strings, or objects {\"url\", \"ref\", \"labels\"})"]
+        );
+    }
+
+    #[test]
+    fn url_items_may_carry_a_reference_and_labels_and_each_bad_one_is_named() {
+        let Value::Object(body) =
+            json!({"urls": ["a.com", {"url": "b.com", "ref": "B-1", "labels": {"city": "Lyon"}}]})
+        else {
+            unreachable!()
+        };
+        let Source::Urls(urls) = validate(body, AddressPolicy::default(), false).unwrap().source else {
+            panic!("urls");
+        };
+        assert_eq!(urls[0], ("a.com".to_owned(), Tags::default()));
+        assert_eq!((urls[1].0.as_str(), urls[1].1.reference.as_deref()), ("b.com", Some("B-1")));
+        assert_eq!(urls[1].1.labels["city"], "Lyon");
+        let problems = problems_of(json!({"urls": [{"url": "a.com", "ref": "r".repeat(201)}, {"ref": "x"}]}));
+        assert_eq!(problems, ["urls[0]: ref has 201 characters; at most 200 are allowed", "urls[1]: needs a url"]);
     }
 
     #[test]
