@@ -7,10 +7,9 @@ use std::path::Path;
 
 use serde_json::{Map, Value, json};
 
-use crate::error::CliError;
+use domain::labels::MAX_LABELS;
 
-/// Labels a URL may have (`domain::labels::MAX_LABELS`).
-const MAX_LABELS: usize = 10;
+use crate::error::CliError;
 
 /// Reads `path` (`-` is standard input) into `urls` items: strings, or objects with the
 /// CSV's other columns. A `.csv` name is CSV.
