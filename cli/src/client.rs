@@ -75,6 +75,31 @@ impl Api {
         self.json(self.http.get(self.url(path)).query(query)).await
     }
 
+    /// Every page of a listing that answers `{<field>: [...], "next_cursor"}`: the items of
+    /// all pages, and the first page (for what it says besides its items).
+    pub async fn all_pages(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        field: &str,
+    ) -> Result<(Vec<Value>, Value), CliError> {
+        let mut items = Vec::new();
+        let mut first: Option<Value> = None;
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut page_query = query.to_vec();
+            page_query.push(("limit", "1000"));
+            page_query.extend(cursor.as_deref().map(|c| ("cursor", c)));
+            let mut page = self.get_with(path, &page_query).await?;
+            items.extend(page[field].as_array_mut().map(std::mem::take).unwrap_or_default());
+            cursor = page["next_cursor"].as_str().map(str::to_owned);
+            first.get_or_insert(page);
+            if cursor.is_none() {
+                return Ok((items, first.unwrap_or_default()));
+            }
+        }
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> Result<Value, CliError> {
         self.json(self.http.post(self.url(path)).json(body)).await
     }

@@ -2,7 +2,8 @@
 //! and, for operators, send dead-lettered messages back to their queues (`redrive`, over SQS).
 //!
 //! Exit codes: 0 when everything asked for succeeded (for a watched job: every URL), 2 when a
-//! watched job ended with URLs failed or cancelled, 1 for any error (shown in plain words).
+//! watched job ended with URLs failed or cancelled, or `compare` found a regression (for CI
+//! pipelines), 1 for any error (shown in plain words).
 
 mod client;
 mod config;
@@ -71,6 +72,31 @@ enum Command {
     Cancel { id: String },
     /// Show your tenant's limits and how much of each it uses now.
     Usage,
+    /// A URL's results over time, across all your jobs, oldest first.
+    History {
+        /// The URL (cleaned as submissions are: `example.com/` is `https://example.com`).
+        url: String,
+        /// `score` or a metric's name, such as lcp_ms or ttfb_ms.
+        #[arg(long, default_value = "score")]
+        metric: String,
+        /// Only results analysed at or after this RFC 3339 time.
+        #[arg(long)]
+        from: Option<String>,
+        /// Only results analysed at or before this RFC 3339 time.
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Compare two finished jobs URL by URL: regressions first; exit status 2 when any URL
+    /// regressed beyond run-to-run noise.
+    Compare {
+        /// The earlier job.
+        base: String,
+        /// The later job.
+        head: String,
+        /// Also list the URLs that did not change.
+        #[arg(long)]
+        all: bool,
+    },
     /// Operators: send dead-lettered messages back to their queues, after a fix.
     ///
     /// Uses AWS credentials (the SDK's standard chain), not an API key; when the queues come
@@ -239,6 +265,29 @@ async fn api_command(api: &Api, command: Command, json: bool) -> Result<ExitCode
                 print!("{}", render::usage(&usage));
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::History { url, metric, from, to } => {
+            let mut query = vec![("url", url.as_str()), ("metric", metric.as_str())];
+            query.extend(from.as_deref().map(|f| ("from", f)));
+            query.extend(to.as_deref().map(|t| ("to", t)));
+            let (points, first) = api.all_pages("history", &query, "points").await?;
+            if json {
+                print_json(&json!({"url": first["url"], "metric": first["metric"], "points": points}));
+            } else {
+                print!("{}", render::history(first["url"].as_str().unwrap_or(&url), &metric, &points));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Compare { base, head, all } => {
+            let query = [("base", base.as_str()), ("head", head.as_str())];
+            let (urls, first) = api.all_pages("compare", &query, "urls").await?;
+            if json {
+                print_json(&json!({"base": base, "head": head, "counts": first["counts"], "urls": urls}));
+            } else {
+                print!("{}", render::comparison(&first["counts"], &urls, all));
+            }
+            let regressed = first["counts"]["regressed"].as_u64().unwrap_or(0);
+            Ok(if regressed > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
         }
         Command::Redrive { .. } => Err(CliError::Usage("redrive does not go through the API".into())),
     }

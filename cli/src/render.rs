@@ -155,6 +155,61 @@ pub fn number(value: &Value) -> String {
     }
 }
 
+/// A URL's history as a table, oldest first.
+pub fn history(url: &str, metric: &str, points: &[Value]) -> String {
+    if points.is_empty() {
+        return format!("{url}: no {metric} measured yet\n");
+    }
+    let rows: Vec<Vec<String>> = points
+        .iter()
+        .map(|p| {
+            let spread =
+                p["spread"].as_f64().map(|s| format!("±{}", number(&Value::from(s / 2.0)))).unwrap_or_default();
+            vec![
+                p["analyzed_at"].as_str().unwrap_or("?").to_owned(),
+                format!("{}{spread}", number(&p["value"])),
+                format!("{} {}", p["engine"].as_str().unwrap_or("?"), p["strategy"].as_str().unwrap_or("?")),
+                p["batch_job_id"].as_str().unwrap_or("?").to_owned(),
+            ]
+        })
+        .collect();
+    format!("{url}: {metric}\n{}", table(&["analyzed", metric, "engine", "job"], &rows))
+}
+
+/// A comparison: the counts, then each URL that changed (all with `all`), regressions first
+/// as the API orders them, with the score's move and what decided the verdict.
+pub fn comparison(counts: &Value, urls: &[Value], all: bool) -> String {
+    let count = |verdict: &str| counts[verdict].as_u64().unwrap_or(0);
+    let mut out = format!(
+        "{} regressed, {} improved, {} new, {} gone, {} unchanged\n",
+        count("regressed"),
+        count("improved"),
+        count("new"),
+        count("gone"),
+        count("unchanged")
+    );
+    let rows: Vec<Vec<String>> = urls
+        .iter()
+        .filter(|u| all || u["verdict"] != "unchanged")
+        .map(|u| {
+            let score = |side: &str| number(&u[side]["score"]);
+            vec![
+                u["verdict"].as_str().unwrap_or("?").to_owned(),
+                format!("{} → {}", score("base"), score("head")),
+                u["url"].as_str().unwrap_or("?").to_owned(),
+                u["reasons"]
+                    .as_array()
+                    .map(|r| r.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; "))
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        out.push_str(&table(&["verdict", "score", "url", "why"], &rows));
+    }
+    out
+}
+
 /// `GET /usage` as lines: each limit with what is used of it, and which are the tenant's own.
 pub fn usage(report: &Value) -> String {
     let own: Vec<&str> =
@@ -204,6 +259,37 @@ mod tests {
             text.contains("PSI quota share        weight 3 against other tenants waiting  (your tenant's own)"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_comparison_lists_what_changed_regressions_first_and_unchanged_only_when_asked() {
+        let counts = json!({"regressed": 1, "improved": 0, "new": 0, "gone": 0, "unchanged": 1});
+        let urls = [
+            json!({"url": "https://a.example/slow", "verdict": "regressed", "reasons": ["ttfb_ms +800 (noise 50)"],
+                   "base": {"status": "succeeded", "score": 92}, "head": {"status": "succeeded", "score": 61.5}}),
+            json!({"url": "https://a.example/", "verdict": "unchanged",
+                   "base": {"status": "succeeded", "score": 90}, "head": {"status": "succeeded", "score": 91}}),
+        ];
+        let text = comparison(&counts, &urls, false);
+        assert_eq!(
+            text,
+            "1 regressed, 0 improved, 0 new, 0 gone, 1 unchanged\n\
+             verdict    score      url                     why\n\
+             regressed  92 → 61.5  https://a.example/slow  ttfb_ms +800 (noise 50)\n"
+        );
+        assert!(comparison(&counts, &urls, true).contains("unchanged  90 → 91"), "--all lists every URL");
+    }
+
+    #[test]
+    fn a_history_shows_each_point_oldest_first_with_its_spread() {
+        let points = [
+            json!({"analyzed_at": "2026-12-01T00:00:00.000Z", "value": 80, "engine": "http", "strategy": "mobile", "batch_job_id": "j1"}),
+            json!({"analyzed_at": "2026-12-02T00:00:00.000Z", "value": 70, "spread": 6, "engine": "http", "strategy": "mobile", "batch_job_id": "j2"}),
+        ];
+        let text = history("https://a.example", "score", &points);
+        assert!(text.starts_with("https://a.example: score\nanalyzed"), "{text}");
+        assert!(text.contains("2026-12-02T00:00:00.000Z  70±3   http mobile  j2"), "{text}");
+        assert_eq!(history("https://a.example", "lcp_ms", &[]), "https://a.example: no lcp_ms measured yet\n");
     }
 
     #[test]

@@ -173,3 +173,42 @@ async fn errors_are_plain_words_and_exit_1() {
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stdout).contains("submit"));
 }
+
+/// Submits `urls` through the CLI and follows the job to its end; returns its id.
+async fn watched_job(name: &str, urls: &[String]) -> String {
+    let out =
+        speedbatch(&["submit", &url_file(name, urls), "--engine", "http", "--batch-size", "2", "--watch", "--json"])
+            .await;
+    // The submission's answer, then the finished job: the last document is the end.
+    let documents = serde_json::Deserializer::from_slice(&out.stdout).into_iter::<Value>();
+    let end = documents.filter_map(Result::ok).last().unwrap_or_else(|| panic!("JSON: {}", text(&out.stderr)));
+    assert_eq!(end["job"]["status"], "completed", "{end}");
+    end["job"]["batch_job_id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compare_exits_2_on_a_regression_for_ci_and_history_shows_each_run() {
+    let site = Site::start().await;
+    let urls: Vec<String> = (0..2).map(|n| site.url(&format!("/tunable/{n}"))).collect();
+    let before = watched_job("compare-before", &urls).await;
+    site.set_delay(1, Duration::from_millis(800));
+    let after = watched_job("compare-after", &urls).await;
+
+    // --watch waited for the summary, so both digests are written.
+    let out = speedbatch(&["compare", &before, &after]).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "a regression fails the pipeline\n{stdout}{}", text(&out.stderr));
+    assert!(stdout.starts_with("1 regressed, 0 improved, 0 new, 0 gone, 1 unchanged\n"), "{stdout}");
+    let regressed = stdout.lines().find(|l| l.starts_with("regressed")).unwrap_or_default();
+    assert!(regressed.contains("/tunable/1") && regressed.contains("ttfb_ms +"), "{stdout}");
+    assert!(!stdout.contains("/tunable/0"), "unchanged URLs only with --all: {stdout}");
+    let out = speedbatch(&["compare", &before, &before]).await;
+    assert_eq!(out.status.code(), Some(0), "nothing regressed: {}", text(&out.stdout));
+
+    let out = speedbatch(&["history", &urls[1], "--metric", "ttfb_ms"]).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let rows: Vec<&str> = stdout.lines().skip(2).collect();
+    assert_eq!(rows.len(), 2, "one point per job, oldest first: {stdout}");
+    assert!(rows[0].ends_with(&before) && rows[1].ends_with(&after), "{stdout}");
+}

@@ -7,6 +7,8 @@ use serde_json::{Value, json};
 use testkit::site::Site;
 use testkit::stack::DeployedStack;
 
+mod history;
+
 const API: &str = domain::paths::BASE_PATH;
 
 struct Client {

@@ -389,6 +389,7 @@ where
             outcome,
             release: message.releases(),
             cache_key: message.cache_key(),
+            history: message.history_key(),
             places: places.to_vec(),
         };
         let recorded = writes

@@ -38,6 +38,8 @@ where
         .route("/results/{id}", get(routes::results::results::<S, Q, E>))
         .route("/exports/{id}", get(routes::exports::exports::<S, Q, E>))
         .route("/cleanup", delete(routes::cleanup::cleanup::<S, Q, E>))
+        .route("/history", get(routes::history::history::<S, Q, E>))
+        .route("/compare", get(routes::compare::compare::<S, Q, E>))
         .route("/usage", get(routes::usage::usage::<S, Q, E>))
         .route("/queue/status", get(routes::queue_status::queue_status::<S, Q, E>))
         .route("/health", get(routes::health::health::<S, Q, E>))

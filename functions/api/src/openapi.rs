@@ -23,15 +23,17 @@ use crate::routes;
         routes::exports::exports,
         routes::queue_status::queue_status,
         routes::usage::usage,
+        routes::history::history,
+        routes::compare::compare,
         routes::cleanup::cleanup,
         routes::health::health,
         routes::callback_secret::callback_secret,
     ),
     // Types only parameters refer to: utoipa registers those of bodies by itself.
-    components(schemas(routes::results::Format)),
+    components(schemas(routes::results::Format, domain::compare::Verdict)),
     modifiers(&Security, &StartBounds, &UnderBasePath),
     security(("api_key" = []), ("bearer" = [])),
-    tags((name = "jobs", description = "Submit, watch, cancel, export and clean up jobs"), (name = "service", description = "Service state"))
+    tags((name = "jobs", description = "Submit, watch, cancel, export and clean up jobs"), (name = "history", description = "Results over time: a URL's history, two jobs compared"), (name = "service", description = "Service state"))
 )]
 pub struct ApiDoc;
 
@@ -118,6 +120,8 @@ mod tests {
             ("/cleanup", "delete"),
             ("/health", "get"),
             ("/callback-secret", "get"),
+            ("/history", "get"),
+            ("/compare", "get"),
         ] {
             let operation = &doc["paths"][format!("{base}{path}")][method];
             assert!(operation.is_object(), "{method} {path} is not documented");

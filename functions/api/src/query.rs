@@ -19,6 +19,22 @@ pub fn choice<T: std::str::FromStr<Err = String>>(field: &str, value: Option<&st
     value.map(|text| text.parse().map_err(|e| ApiError::invalid_field(field, e))).transpose()
 }
 
+/// An optional RFC 3339 time such as `from`.
+pub fn time(field: &str, value: Option<&str>) -> Result<Option<domain::time::Millis>, ApiError> {
+    value
+        .map(|text| {
+            domain::time::parse_rfc3339(text).ok_or_else(|| {
+                ApiError::invalid_field(field, format!("{text:?} is not an RFC 3339 time such as 2026-12-01T00:00:00Z"))
+            })
+        })
+        .transpose()
+}
+
+/// A parameter that must be there.
+pub fn required<'a>(field: &str, value: Option<&'a str>) -> Result<&'a str, ApiError> {
+    value.filter(|v| !v.trim().is_empty()).ok_or_else(|| ApiError::invalid_field(field, "is required"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@ use aws::config::QueueUrls;
 use aws::exports::ExportFiles;
 use aws::queue::TaskQueue;
 use domain::AddressPolicy;
-use store::{Jobs, KeyStore, Reports, Tenancy, WaitLog};
+use store::{History, Jobs, KeyStore, Reports, Tenancy, WaitLog};
 
 /// Everything a request handler needs, built once per container.
 pub struct AppState<S, Q, E> {
@@ -35,9 +35,9 @@ pub struct ApiSettings {
 pub type SharedState<S, Q, E> = Arc<AppState<S, Q, E>>;
 
 /// What the handlers need of a store: jobs, finished jobs' reports, API keys, each tenant's
-/// limits and usage, and how many URLs wait.
-pub trait Store: Jobs + Reports + KeyStore + Tenancy + WaitLog + 'static {}
-impl<T: Jobs + Reports + KeyStore + Tenancy + WaitLog + 'static> Store for T {}
+/// limits and usage, how many URLs wait, and each URL's history.
+pub trait Store: Jobs + Reports + KeyStore + Tenancy + WaitLog + History + 'static {}
+impl<T: Jobs + Reports + KeyStore + Tenancy + WaitLog + History + 'static> Store for T {}
 
 /// What the handlers need of a queue.
 pub trait Queue: TaskQueue + 'static {}

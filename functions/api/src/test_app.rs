@@ -25,6 +25,11 @@ pub fn tenant() -> Tenant {
 }
 
 pub fn app(store: MemoryStore) -> Router {
+    app_with_exports(store, MemoryExports::default())
+}
+
+/// The API over `store`, with `exports` as its exports bucket.
+pub fn app_with_exports(store: MemoryStore, exports: MemoryExports) -> Router {
     let queues = QueueUrls { high: "q/high".into(), normal: "q/normal".into(), low: "q/low".into() };
     let policy = AddressPolicy::new(false);
     let settings = ApiSettings {
@@ -36,7 +41,7 @@ pub fn app(store: MemoryStore) -> Router {
         psi_available: false,
         tenant_limits: domain::tenancy::Limits::DEFAULT,
     };
-    crate::app(AppState { store, queue: MemoryQueue::new(), exports: MemoryExports::default(), settings })
+    crate::app(AppState { store, queue: MemoryQueue::new(), exports, settings })
 }
 
 pub async fn store() -> MemoryStore {

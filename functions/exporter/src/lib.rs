@@ -1,5 +1,6 @@
 //! The exporter writes what is kept of a finished job, once: its whole-job exports (CSV and
-//! JSON Lines, to the exports bucket) and its report (the complete summary and where the files
+//! JSON Lines, to the exports bucket), its digest for comparisons (each URL's outcome and
+//! headline numbers, beside the exports) and its report (the complete summary and where the files
 //! are, beside the job). The tracker hands it each job that finishes through a queue, so a
 //! 10 000-URL job's reading and writing holds up no stream and no request: the API then
 //! answers a finished job's pages from the report and its whole-job downloads with a link.
@@ -11,6 +12,7 @@
 use aws::exports::ExportFiles;
 use aws::metrics::MetricLine;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use domain::compare::Digest;
 use domain::report::{ExportFile, ExportFormat, ExportRequest, JobReport, ResultRow, summarize};
 use domain::time::{Millis, now_millis};
 use domain::{Error, JobId, UrlTask};
@@ -90,6 +92,7 @@ where
         }
         let tasks = self.all_tasks(id).await?;
         let summary = summarize(&tasks);
+        let digest = serde_json::to_vec(&Digest::of(&tasks)).map_err(|e| Error::Corrupt(e.to_string()))?;
         let urls = tasks.len() as u64;
         let rows: Vec<ResultRow> = tasks.into_iter().map(|task| ResultRow::new(task, &job)).collect();
         let mut exports = Vec::with_capacity(ExportFormat::ALL.len());
@@ -99,9 +102,12 @@ where
             self.files.put(&file.key, body, format.content_type()).await?;
             exports.push(file);
         }
-        let bytes = exports.iter().map(|file| file.bytes).sum();
+        let digest_key = Digest::object_key(id);
+        let bytes = exports.iter().map(|file| file.bytes).sum::<u64>() + digest.len() as u64;
+        self.files.put(&digest_key, digest, "application/json").await?;
         // Last: a report names only files that are there.
-        self.store.put_report(id, &JobReport { summary, exports, written_at: now }).await?;
+        let report = JobReport { summary, exports, digest: Some(digest_key), written_at: now };
+        self.store.put_report(id, &report).await?;
         Ok(Exported::Written { urls, bytes })
     }
 

@@ -79,6 +79,13 @@ async fn a_finished_job_gets_its_files_and_report_once() {
     assert_eq!(report.summary.score.as_ref().map(|s| s.count), Some(6));
     assert_eq!(report.written_at, 10);
     assert_eq!(report.export(ExportFormat::Csv).map(|f| (f.rows, f.bytes)), Some((9, csv.len() as u64)));
+    let digest_key = report.digest.clone().expect("a digest for comparisons");
+    let (digest, _) = exporter.files.object(&digest_key).unwrap();
+    let digest: Digest = serde_json::from_slice(&digest).unwrap();
+    assert_eq!(digest.rows.len(), 9);
+    assert!(digest.rows.windows(2).all(|w| w[0].url < w[1].url), "sorted by URL");
+    let four = digest.rows.iter().find(|r| r.url == "https://site.example/4").unwrap();
+    assert_eq!(four.headline.as_ref().map(|h| h.values["score"]), Some(54.0));
 
     assert_eq!(exporter.export(&job.id, 20).await.unwrap(), Exported::AlreadyWritten);
     assert_eq!(exporter.store.get_report(&job.id).await.unwrap().unwrap().written_at, 10, "written once");
@@ -87,7 +94,9 @@ async fn a_finished_job_gets_its_files_and_report_once() {
 fn exported_bytes(exporter: &Exporter<MemoryStore, MemoryExports>, job: &Job) -> u64 {
     ExportFormat::ALL
         .iter()
-        .filter_map(|f| exporter.files.object(&f.object_key(&job.id)))
+        .map(|f| f.object_key(&job.id))
+        .chain([Digest::object_key(&job.id)])
+        .filter_map(|key| exporter.files.object(&key))
         .map(|(b, _)| b.len() as u64)
         .sum()
 }

@@ -22,6 +22,9 @@ pub trait ExportFiles: Send + Sync {
     /// Writes (or overwrites) the object `key`.
     fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> impl Future<Output = Result<(), Error>> + Send;
 
+    /// The object `key`'s body; `None` when there is no such object.
+    fn object_body(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, Error>> + Send;
+
     /// A link that downloads `key` as `file_name` for `ttl`. Signing needs no request.
     fn link(&self, key: &str, file_name: &str, ttl: Duration) -> impl Future<Output = Result<String, Error>> + Send;
 
@@ -53,6 +56,16 @@ impl ExportFiles for S3Exports {
             .await
             .map_err(|e| Error::exports("PutObject", e))?;
         Ok(())
+    }
+
+    async fn object_body(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        let output = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+            Ok(output) => output,
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
+            Err(err) => return Err(Error::exports("GetObject", err)),
+        };
+        let body = output.body.collect().await.map_err(|e| Error::exports("GetObject", e))?;
+        Ok(Some(body.into_bytes().to_vec()))
     }
 
     async fn link(&self, key: &str, file_name: &str, ttl: Duration) -> Result<String, Error> {
@@ -132,6 +145,10 @@ impl ExportFiles for MemoryExports {
             objects.insert(key.to_owned(), (body, content_type.to_owned()));
         }
         Ok(())
+    }
+
+    async fn object_body(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.object(key).map(|(body, _)| body))
     }
 
     async fn link(&self, key: &str, file_name: &str, ttl: Duration) -> Result<String, Error> {

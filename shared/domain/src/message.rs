@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::cache::CacheKey;
+use crate::history::HistoryKey;
 use crate::job::{Job, JobId, Tenant};
 use crate::places::{Lease, Place};
 use crate::politeness::host_key;
@@ -97,6 +98,11 @@ impl TaskMessage {
     pub fn cache_key(&self) -> Option<CacheKey> {
         let tenant = self.tenant.as_ref()?;
         Some(CacheKey::new(tenant, self.engine, self.strategy, &self.categories, &self.url))
+    }
+
+    /// Where this URL's new results are kept in its tenant's history of the URL.
+    pub fn history_key(&self) -> Option<HistoryKey> {
+        Some(HistoryKey::new(self.tenant.as_ref()?, &self.url))
     }
 
     /// The message for URL `seq` of the same job: what the analyzer sends for the URL a

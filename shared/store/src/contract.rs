@@ -63,6 +63,7 @@ macro_rules! store_contract {
             counters_add_up_through_a_whole_job,
             stalled_urls_are_found_and_sent_once_per_period,
             a_fresh_result_is_reused_within_its_tenant_only,
+            a_urls_history_holds_its_new_results_oldest_first_for_its_tenant_only,
             jobs_are_listed_newest_first_for_their_tenant_only,
             a_deleted_job_takes_its_urls_with_it,
             a_report_is_kept_beside_its_job_and_goes_with_it,
@@ -491,6 +492,7 @@ pub async fn a_batch_with_a_failing_member_is_written_as_one_by_one<S: JobStore>
             outcome: succeeded(),
             release: None,
             cache_key: None,
+            history: None,
             places: Vec::new(),
         })
         .collect();
@@ -540,6 +542,7 @@ pub async fn counters_add_up_through_a_whole_job<S: JobStore>(store: &S) {
             outcome,
             release: None,
             cache_key: None,
+            history: None,
             places: Vec::new(),
         });
     }
@@ -593,6 +596,59 @@ pub async fn a_fresh_result_is_reused_within_its_tenant_only<S: JobStore>(store:
     assert_eq!(newest.cached_from.map(|c| (c.job_id, c.analyzed_at)), Some((j.id.clone(), T0 + 100)));
 }
 
+pub async fn a_urls_history_holds_its_new_results_oldest_first_for_its_tenant_only<S: JobStore>(store: &S) {
+    use domain::history::{HistoryKey, Span};
+    let url = "https://site.example/page/0";
+    let record = |job: &Job, outcome: Outcome| OutcomeRecord {
+        job_id: job.id.clone(),
+        seq: 0,
+        outcome,
+        release: None,
+        cache_key: None,
+        history: Some(HistoryKey::new(&job.tenant, url)),
+        places: Vec::new(),
+    };
+    let mut jobs = Vec::new();
+    for (i, score) in [50.0, 60.0, 70.0].into_iter().enumerate() {
+        let j = job_of(store, "acme", 1, 1).await;
+        let at = T0 + 100 * (i as i64 + 1);
+        claimed(store, &j.id, 0, at - 10).await;
+        store.record(&record(&j, Outcome::Succeeded(analysis(score))), at).await.expect("record");
+        jobs.push(j);
+    }
+    // Neither a reused result nor a failure is a new measurement of the URL.
+    let reused = job_of(store, "acme", 1, 1).await;
+    claimed(store, &reused.id, 0, T0 + 400).await;
+    let copy = Analysis {
+        cached_from: Some(CachedFrom { job_id: jobs[0].id.clone(), analyzed_at: T0 + 100 }),
+        ..analysis(50.0)
+    };
+    store.record(&record(&reused, Outcome::Succeeded(copy)), T0 + 410).await.expect("record");
+    let failed = job_of(store, "acme", 1, 1).await;
+    claimed(store, &failed.id, 0, T0 + 500).await;
+    let failure = Outcome::Failed { kind: ErrorKind::Dns, reason: "no such host".into(), analysis: None };
+    store.record(&record(&failed, failure), T0 + 510).await.expect("record");
+    let theirs = job_of(store, "other", 1, 1).await;
+    claimed(store, &theirs.id, 0, T0 + 600).await;
+    store.record(&record(&theirs, succeeded()), T0 + 610).await.expect("record");
+
+    let key = HistoryKey::new(&Tenant("acme".into()), url);
+    let first = store.url_history(&key, Span::ALL, 2, None).await.expect("history");
+    let points = |page: &crate::Page<domain::history::HistoryEntry, _>| {
+        page.items.iter().map(|e| (e.job_id.clone(), e.analyzed_at, e.headline.values["score"])).collect::<Vec<_>>()
+    };
+    assert_eq!(points(&first), [(jobs[0].id.clone(), T0 + 100, 50.0), (jobs[1].id.clone(), T0 + 200, 60.0)]);
+    assert_eq!(first.items[0].headline.values["ttfb_ms"], 50.0, "the headline holds the metrics too");
+    let rest = store.url_history(&key, Span::ALL, 2, first.next.as_ref()).await.expect("history");
+    assert_eq!(points(&rest), [(jobs[2].id.clone(), T0 + 300, 70.0)]);
+    assert_eq!(rest.next, None, "nothing else");
+    let middle = store.url_history(&key, Span { from: T0 + 150, to: T0 + 250 }, 10, None).await.expect("history");
+    assert_eq!(points(&middle), [(jobs[1].id.clone(), T0 + 200, 60.0)], "from and to are both included");
+    store.delete_job(&jobs[1].id).await.expect("delete");
+    let after = store.url_history(&key, Span::ALL, 10, None).await.expect("history");
+    assert_eq!(after.items.len(), 2, "a deleted job's results leave the history: {after:?}");
+}
+
 pub async fn jobs_are_listed_newest_first_for_their_tenant_only<S: JobStore>(store: &S) {
     let mut mine = Vec::new();
     for _ in 0..3 {
@@ -635,6 +691,7 @@ pub async fn a_report_is_kept_beside_its_job_and_goes_with_it<S: JobStore>(store
             bytes: 10,
             rows: 3,
         }],
+        digest: Some(domain::compare::Digest::object_key(&j.id)),
         written_at: T0,
     };
     store.put_report(&j.id, &report).await.expect("write");
@@ -762,6 +819,7 @@ pub async fn a_host_has_at_most_its_limit_of_urls_at_once_and_every_place_comes_
         outcome: succeeded(),
         release: None,
         cache_key: None,
+        history: None,
         places: vec![lease(seq)],
     };
     let busy = Claim::Full(Full { reason: WaitReason::HostBusy, paused_until: None });
@@ -842,6 +900,7 @@ pub async fn a_tenant_has_at_most_max_in_flight_urls_at_once_across_its_jobs<S: 
         outcome: succeeded(),
         release: None,
         cache_key: None,
+        history: None,
         places: places(done, done_seq),
     };
     assert_eq!(store.record(&record, T0 + 1).await.expect("record"), Recorded::Counted);

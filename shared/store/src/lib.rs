@@ -4,8 +4,8 @@
 //! (create, list, cancel, delete), [`TaskWork`] for the analyzer (claim, record, retry),
 //! [`Tracking`] for the tracker (status moves, bulk cancellation, the reconciler's sweep),
 //! [`KeyStore`] for API keys and callback secrets, [`Tenancy`] for each tenant's limits and
-//! usage, [`Reports`] for what is kept of a
-//! finished job, and [`Lookup`] (one job, one task) under
+//! usage, [`Reports`] for what is kept of a finished job, [`History`] for a URL's results
+//! over time, and [`Lookup`] (one job, one task) under
 //! the first and third. [`JobStore`] is all of them, for tests and the contract suite.
 //!
 //! Every task move is one of `domain::lifecycle`'s: [`MemoryStore`] applies them, and
@@ -23,6 +23,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use domain::callback::CallbackDelivery;
+use domain::history::{HistoryCursor, HistoryEntry, HistoryKey, Span};
 pub use domain::lifecycle::{Cancel, Claim, Outcome, Recorded};
 use domain::places::Lease;
 use domain::report::JobReport;
@@ -39,7 +40,9 @@ pub use quota::{DynamoQuota, MemoryQuota};
 
 /// Every store trait, for code that calls more than one (`use store::prelude::*`).
 pub mod prelude {
-    pub use crate::{CallbackLog, JobStore, Jobs, KeyStore, Lookup, Reports, TaskWork, Tenancy, Tracking, WaitLog};
+    pub use crate::{
+        CallbackLog, History, JobStore, Jobs, KeyStore, Lookup, Reports, TaskWork, Tenancy, Tracking, WaitLog,
+    };
 }
 
 /// One URL of a batch of claims: claimed for `lease` from the batch's `now`.
@@ -60,6 +63,8 @@ pub struct OutcomeRecord {
     pub outcome: Outcome,
     pub release: Option<u32>,
     pub cache_key: Option<CacheKey>,
+    /// Where a new successful analysis joins its tenant's history of the URL.
+    pub history: Option<HistoryKey>,
     /// The places the URL gives back.
     pub places: Vec<Lease>,
 }
@@ -208,6 +213,7 @@ pub trait TaskWork: Send + Sync {
                 outcome: outcome.clone(),
                 release,
                 cache_key: cache_key.cloned(),
+                history: None,
                 places: Vec::new(),
             };
             self.record(&record, now).await
@@ -339,6 +345,20 @@ pub trait Reports: Send + Sync {
     fn put_report(&self, id: &JobId, report: &JobReport) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
+/// Each tenant's new analyses of a URL over time, any job: written with each result, read by
+/// `GET /history`.
+pub trait History: Send + Sync {
+    /// The entries under `key` analysed within `span`, oldest first, at most `limit`,
+    /// starting after `after`.
+    fn url_history(
+        &self,
+        key: &HistoryKey,
+        span: Span,
+        limit: usize,
+        after: Option<&HistoryCursor>,
+    ) -> impl Future<Output = Result<Page<HistoryEntry, HistoryCursor>, Error>> + Send;
+}
+
 /// Where each job's callback stands, written by the callbacks function after each attempt.
 pub trait CallbackLog: Send + Sync {
     /// Keeps `delivery` on job `id`, unless the job is gone or already holds a later attempt
@@ -351,5 +371,8 @@ pub trait CallbackLog: Send + Sync {
 }
 
 /// A store that does everything: both implementations are one.
-pub trait JobStore: Jobs + TaskWork + Tracking + KeyStore + Reports + CallbackLog + Tenancy + WaitLog {}
-impl<T: Jobs + TaskWork + Tracking + KeyStore + Reports + CallbackLog + Tenancy + WaitLog> JobStore for T {}
+pub trait JobStore:
+    Jobs + TaskWork + Tracking + KeyStore + Reports + CallbackLog + Tenancy + WaitLog + History
+{
+}
+impl<T: Jobs + TaskWork + Tracking + KeyStore + Reports + CallbackLog + Tenancy + WaitLog + History> JobStore for T {}

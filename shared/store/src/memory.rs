@@ -12,14 +12,15 @@ use domain::{
 };
 
 use domain::callback::CallbackDelivery;
+use domain::history::{Headline, HistoryCursor, HistoryEntry, HistoryKey, Span};
 use domain::places::{self, Full, Lease, Place};
 use domain::report::JobReport;
 use domain::tenancy::{self, LimitOverrides, Limits, OverLimit, TenantUsage, Usage};
 use domain::waits::{WaitNote, Waiting};
 
 use crate::{
-    CallbackLog, Cancel, Claim, ClaimRequest, Jobs, KeyStore, Lookup, Outcome, OutcomeRecord, Page, Recorded, Reports,
-    TaskWork, Tenancy, Tracking, WaitLog,
+    CallbackLog, Cancel, Claim, ClaimRequest, History, Jobs, KeyStore, Lookup, Outcome, OutcomeRecord, Page, Recorded,
+    Reports, TaskWork, Tenancy, Tracking, WaitLog,
 };
 use domain::Error;
 use domain::time::Millis;
@@ -34,6 +35,8 @@ struct State {
     /// Cache key → (analysed at, job, seq) of each result indexed under it.
     cache: HashMap<String, Vec<(Millis, JobId, u32)>>,
     reports: HashMap<JobId, JobReport>,
+    /// History key → each new analysis indexed under it.
+    history: HashMap<String, Vec<HistoryEntry>>,
     sweep_cursor: Option<JobId>,
     /// Each tenant's unfinished jobs, its analyses per UTC day, and its own limits.
     active: HashMap<Tenant, std::collections::HashSet<JobId>>,
@@ -199,6 +202,10 @@ impl Jobs for MemoryStore {
         state.tasks.retain(|(job, _), _| job != id);
         let tasks = before - state.tasks.len();
         let report = state.reports.remove(id).is_some();
+        // As the index loses a task's entry with the task.
+        for entries in state.history.values_mut() {
+            entries.retain(|entry| entry.job_id != *id);
+        }
         Ok(tasks + usize::from(state.jobs.remove(id).is_some()) + usize::from(report))
     }
 
@@ -265,7 +272,7 @@ impl TaskWork for MemoryStore {
         let (id, seq, outcome) = (&record.job_id, record.seq, &record.outcome);
         let mut state = self.state()?;
         state.give_places_back(&record.places);
-        let State { jobs, tasks, cache, .. } = &mut *state;
+        let State { jobs, tasks, cache, history, .. } = &mut *state;
         let job = jobs.get_mut(id).ok_or(Error::NotFound)?;
         let task = tasks.get_mut(&(id.clone(), seq)).ok_or(Error::NotFound)?;
         let step = outcome.task_move();
@@ -288,6 +295,12 @@ impl TaskWork for MemoryStore {
         }
         if let Some(key) = record.cache_key.as_ref().filter(|_| outcome.is_fresh_success()) {
             cache.entry(key.as_str().to_owned()).or_default().push((now, id.clone(), seq));
+        }
+        if let (Some(key), Some(analysis)) =
+            (&record.history, outcome.analysis().filter(|_| outcome.is_fresh_success()))
+        {
+            let entry = HistoryEntry { job_id: id.clone(), seq, analyzed_at: now, headline: Headline::of(analysis) };
+            history.entry(key.as_str().to_owned()).or_default().push(entry);
         }
         Ok(Recorded::Counted)
     }
@@ -473,6 +486,33 @@ impl WaitLog for MemoryStore {
 }
 
 /// The contract every store keeps, on this one.
+impl History for MemoryStore {
+    async fn url_history(
+        &self,
+        key: &HistoryKey,
+        span: Span,
+        limit: usize,
+        after: Option<&HistoryCursor>,
+    ) -> Result<Page<HistoryEntry, HistoryCursor>, Error> {
+        let state = self.state()?;
+        let place = |e: &HistoryEntry| (e.analyzed_at, e.job_id.as_str().to_owned(), e.seq);
+        let after = after.map(|c| (c.analyzed_at, c.job_id.as_str().to_owned(), c.seq));
+        let mut entries: Vec<HistoryEntry> = state
+            .history
+            .get(key.as_str())
+            .into_iter()
+            .flatten()
+            .filter(|e| span.contains(e.analyzed_at) && after.as_ref().is_none_or(|a| place(e) > *a))
+            .cloned()
+            .collect();
+        entries.sort_by_key(place);
+        let more = entries.len() > limit;
+        entries.truncate(limit);
+        let next = entries.last().filter(|_| more).map(HistoryCursor::of);
+        Ok(Page { items: entries, next })
+    }
+}
+
 #[cfg(test)]
 mod contract {
     crate::store_contract!(crate::contract::memory());

@@ -18,6 +18,7 @@ pub struct Site {
     visits: Arc<std::sync::Mutex<Vec<Visit>>>,
     held: Arc<Gauge>,
     hooks: Arc<std::sync::Mutex<Vec<Hook>>>,
+    delays: Delays,
     _server: tokio::task::JoinHandle<()>,
 }
 
@@ -65,6 +66,17 @@ async fn hook(
     StatusCode::NO_CONTENT
 }
 
+/// How long each `/tunable/{n}` page waits before answering, as the test last set it.
+type Delays = Arc<std::sync::Mutex<std::collections::HashMap<u32, std::time::Duration>>>;
+
+async fn tunable(State(delays): State<Delays>, Path(n): Path<u32>) -> impl IntoResponse {
+    let delay = delays.lock().unwrap_or_else(|p| p.into_inner()).get(&n).copied();
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    page(n)
+}
+
 /// How long `/held/{n}` holds each request open.
 const HOLD: std::time::Duration = std::time::Duration::from_millis(40);
 
@@ -90,6 +102,8 @@ impl Site {
         let gauge = Arc::new(Gauge::default());
         let busy_pages = Router::new().route("/busy/{n}", get(busy)).with_state(Arc::default());
         let held_pages = Router::new().route("/held/{n}", get(held)).with_state(gauge.clone());
+        let delays = Delays::default();
+        let tunable_pages = Router::new().route("/tunable/{n}", get(tunable)).with_state(delays.clone());
         let hooks = Arc::new(std::sync::Mutex::new(Vec::new()));
         let hook_route = Router::new()
             .route("/hook", axum::routing::post(hook))
@@ -134,6 +148,7 @@ impl Site {
             .route("/bomb.xml.gz", get(|| async { gzip(&vec![b' '; 60 * 1024 * 1024]) }))
             .merge(held_pages)
             .merge(busy_pages)
+            .merge(tunable_pages)
             .merge(hook_route)
             .layer(axum::middleware::from_fn_with_state((hits.clone(), visits.clone()), count))
             .with_state(());
@@ -142,7 +157,7 @@ impl Site {
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("local site stopped");
         });
-        Site { addr, hits, visits, held: gauge, hooks, _server: server }
+        Site { addr, hits, visits, held: gauge, hooks, delays, _server: server }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -161,6 +176,12 @@ impl Site {
     /// The callbacks `/hook` has received so far.
     pub fn hooks(&self) -> Vec<Hook> {
         self.hooks.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Makes `/tunable/{n}` answer after `delay` from now on (zero: at once again): a page
+    /// that got slower, or was fixed, between two runs.
+    pub fn set_delay(&self, n: u32, delay: std::time::Duration) {
+        self.delays.lock().unwrap_or_else(|p| p.into_inner()).insert(n, delay);
     }
 
     /// The most requests to `/held/{n}` (pages held open for 40 ms) that were in flight at

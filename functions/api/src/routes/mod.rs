@@ -1,9 +1,11 @@
 pub mod callback_secret;
 pub mod cancel;
 pub mod cleanup;
+pub mod compare;
 pub mod dashboard;
 pub mod exports;
 pub mod health;
+pub mod history;
 pub mod jobs;
 pub mod progress;
 pub mod queue_status;

@@ -27,6 +27,10 @@ pub struct ExportRequest {
 pub struct JobReport {
     pub summary: Summary,
     pub exports: Vec<ExportFile>,
+    /// Where the job's digest for comparisons is ([`crate::compare::Digest`]); absent on
+    /// jobs exported before digests were kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
     pub written_at: Millis,
 }
 

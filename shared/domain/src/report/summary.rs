@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::history::is_measurement;
 use crate::job::Counters;
 use crate::task::{UrlStatus, UrlTask};
 
@@ -48,9 +49,6 @@ pub struct Summary {
     pub metrics: BTreeMap<String, Percentiles>,
 }
 
-/// Metrics that are numbers but not measurements to take percentiles of.
-const NOT_MEASUREMENTS: [&str; 1] = ["status_code"];
-
 impl Summary {
     /// What a running job's counters say, at no cost: counts by status only.
     pub fn from_counters(counters: &Counters) -> Summary {
@@ -84,7 +82,7 @@ pub fn summarize<'a>(tasks: impl IntoIterator<Item = &'a UrlTask>) -> Summary {
         let Some(analysis) = task.analysis.as_ref().filter(|_| task.status == UrlStatus::Succeeded) else { continue };
         scores.extend(analysis.score);
         for (name, value) in &analysis.metrics {
-            if let Some(number) = value.as_f64().filter(|_| !NOT_MEASUREMENTS.contains(&name.as_str())) {
+            if let Some(number) = value.as_f64().filter(|_| is_measurement(name)) {
                 metrics.entry(name.clone()).or_default().push(number);
             }
         }

@@ -1,12 +1,13 @@
 //! The DynamoDB store: one table (its layout in `items`), where every task move is a
 //! conditional write or a transaction whose conditions `moves` derives from
 //! `domain::lifecycle`. The traits are implemented by concern: `jobs` (the API's), `tasks`
-//! (the analyzer's), `tracking` (the tracker's), `keys` (API keys and callback secrets) and
-//! `reports` (what is kept of a finished job);
+//! (the analyzer's), `tracking` (the tracker's), `keys` (API keys and callback secrets),
+//! `reports` (what is kept of a finished job) and `history` (a URL's results over time);
 //! this file holds what they share.
 
 mod callbacks;
 pub(crate) mod expression;
+mod history;
 pub mod items;
 mod jobs;
 mod keys;

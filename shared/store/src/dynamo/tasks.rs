@@ -6,6 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem};
+use domain::history::Headline;
 use domain::lifecycle::{self, CLAIM, Claim, ClaimStep, GIVE_BACK, JobState, Outcome, RETRY, Recorded, TAKE_OVER};
 use domain::places::{self, Full, Lease, Place};
 use domain::retry::backoff;
@@ -89,6 +90,16 @@ impl DynamoStore {
         // A reused result is not indexed again: its age is its original analysis's.
         if let Some(key) = record.cache_key.as_ref().filter(|_| record.outcome.is_fresh_success()) {
             task = task.set("cache_pk = :cache_pk, cache_sk = :now").value(":cache_pk", av_s(key.as_str()));
+        }
+        // The URL's history: the headline alone is projected into the index.
+        let fresh = record.outcome.analysis().filter(|_| record.outcome.is_fresh_success());
+        if let (Some(key), Some(analysis)) = (record.history.as_ref(), fresh) {
+            let headline =
+                serde_dynamo::to_attribute_value(Headline::of(analysis)).map_err(|e| Error::Corrupt(e.to_string()))?;
+            task = task
+                .set("hist_pk = :hist_pk, hist_sk = :now, hist = :hist")
+                .value(":hist_pk", av_s(key.as_str()))
+                .value(":hist", headline);
         }
         task.update(&self.table, Self::task_key(&record.job_id, record.seq))
     }

@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 use axum::Json;
 use axum::extract::{Query, State};
 use domain::JobId;
+use domain::compare::Digest;
 use domain::report::ExportFormat;
 use domain::time::now_millis;
 use serde::Serialize;
@@ -113,7 +114,8 @@ where
             let counts = futures::future::try_join_all(chunk.iter().map(|id| async move {
                 let items = store.delete_job(id).await?;
                 // Its export files go too (the bucket's expiry would take them later).
-                let keys: Vec<String> = ExportFormat::ALL.iter().map(|f| f.object_key(id)).collect();
+                let mut keys: Vec<String> = ExportFormat::ALL.iter().map(|f| f.object_key(id)).collect();
+                keys.push(Digest::object_key(id));
                 files.delete(&keys).await?;
                 Ok::<usize, domain::Error>(items)
             }))
