@@ -80,6 +80,18 @@ async fn pages_made_slower_regress_and_recover_and_each_url_keeps_its_history() 
     let better = compare(&client, &key, &slow, &fixed).await;
     assert_eq!(verdicts(&better), expected("improved"), "{better}");
 
+    // The tenant's day counts the three jobs' URLs once each (their reports are written: the
+    // comparisons read them).
+    let (status, analytics) = client.call(reqwest::Method::GET, &format!("{API}/analytics"), Some(&key), None).await;
+    assert_eq!(status, 200, "{analytics}");
+    let today = analytics["days"].as_array().and_then(|days| days.last()).cloned().unwrap_or_default();
+    assert_eq!((today["analysed"].as_u64(), today["success_rate"].as_f64()), (Some(12), Some(1.0)), "{today}");
+    assert_eq!(today["score"]["count"], 12, "{today}");
+    assert!(
+        today["metrics"]["ttfb_ms"]["p95"].as_f64().is_some_and(|p95| p95 >= 700.0),
+        "two slow pages of 12: {today}"
+    );
+
     // One URL in three jobs: three points, oldest first, the slow run in the middle.
     let (status, history) = client
         .call(reqwest::Method::GET, &format!("{API}/history?url={}&metric=ttfb_ms", urls[1]), Some(&key), None)

@@ -38,6 +38,7 @@ where
         .route("/results/{id}", get(routes::results::results::<S, Q, E>))
         .route("/exports/{id}", get(routes::exports::exports::<S, Q, E>))
         .route("/cleanup", delete(routes::cleanup::cleanup::<S, Q, E>))
+        .route("/analytics", get(routes::analytics::analytics::<S, Q, E>))
         .route("/history", get(routes::history::history::<S, Q, E>))
         .route("/compare", get(routes::compare::compare::<S, Q, E>))
         .route("/usage", get(routes::usage::usage::<S, Q, E>))

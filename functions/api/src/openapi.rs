@@ -25,6 +25,7 @@ use crate::routes;
         routes::usage::usage,
         routes::history::history,
         routes::compare::compare,
+        routes::analytics::analytics,
         routes::cleanup::cleanup,
         routes::health::health,
         routes::callback_secret::callback_secret,
@@ -33,7 +34,7 @@ use crate::routes;
     components(schemas(routes::results::Format, domain::compare::Verdict)),
     modifiers(&Security, &StartBounds, &UnderBasePath),
     security(("api_key" = []), ("bearer" = [])),
-    tags((name = "jobs", description = "Submit, watch, cancel, export and clean up jobs"), (name = "history", description = "Results over time: a URL's history, two jobs compared"), (name = "service", description = "Service state"))
+    tags((name = "jobs", description = "Submit, watch, cancel, export and clean up jobs"), (name = "history", description = "Results over time: a URL's history, two jobs compared, the tenant's analytics per day"), (name = "service", description = "Service state"))
 )]
 pub struct ApiDoc;
 
@@ -122,6 +123,7 @@ mod tests {
             ("/callback-secret", "get"),
             ("/history", "get"),
             ("/compare", "get"),
+            ("/analytics", "get"),
         ] {
             let operation = &doc["paths"][format!("{base}{path}")][method];
             assert!(operation.is_object(), "{method} {path} is not documented");

@@ -1,6 +1,7 @@
 //! The exporter writes what is kept of a finished job, once: its whole-job exports (CSV and
 //! JSON Lines, to the exports bucket), its digest for comparisons (each URL's outcome and
-//! headline numbers, beside the exports) and its report (the complete summary and where the files
+//! headline numbers, beside the exports), its share of its tenant's daily analytics and its
+//! report (the complete summary and where the files
 //! are, beside the job). The tracker hands it each job that finishes through a queue, so a
 //! 10 000-URL job's reading and writing holds up no stream and no request: the API then
 //! answers a finished job's pages from the report and its whole-job downloads with a link.
@@ -12,11 +13,12 @@
 use aws::exports::ExportFiles;
 use aws::metrics::MetricLine;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use domain::analytics::tally_by_day;
 use domain::compare::Digest;
 use domain::report::{ExportFile, ExportFormat, ExportRequest, JobReport, ResultRow, summarize};
 use domain::time::{Millis, now_millis};
 use domain::{Error, JobId, UrlTask};
-use store::{Jobs, Reports};
+use store::{JobTallies, Jobs, Reports};
 use tracing::Instrument;
 
 /// URLs read per Query (DynamoDB returns at most 1 MB per page whatever the limit).
@@ -93,6 +95,8 @@ where
         let tasks = self.all_tasks(id).await?;
         let summary = summarize(&tasks);
         let digest = serde_json::to_vec(&Digest::of(&tasks)).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let tallies =
+            JobTallies { tenant: job.tenant.clone(), days: tally_by_day(&tasks, job.finished_at.unwrap_or(now)) };
         let urls = tasks.len() as u64;
         let rows: Vec<ResultRow> = tasks.into_iter().map(|task| ResultRow::new(task, &job)).collect();
         let mut exports = Vec::with_capacity(ExportFormat::ALL.len());
@@ -107,7 +111,9 @@ where
         self.files.put(&digest_key, digest, "application/json").await?;
         // Last: a report names only files that are there.
         let report = JobReport { summary, exports, digest: Some(digest_key), written_at: now };
-        self.store.put_report(id, &report).await?;
+        if !self.store.put_report(id, &report, Some(&tallies)).await? {
+            return Ok(Exported::AlreadyWritten);
+        }
         Ok(Exported::Written { urls, bytes })
     }
 

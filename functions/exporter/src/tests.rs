@@ -87,7 +87,13 @@ async fn a_finished_job_gets_its_files_and_report_once() {
     let four = digest.rows.iter().find(|r| r.url == "https://site.example/4").unwrap();
     assert_eq!(four.headline.as_ref().map(|h| h.values["score"]), Some(54.0));
 
+    // The job's URLs (analysed at t = 2 ms) are counted on their tenant's day, once.
+    let days = exporter.store.day_tallies(&job.tenant, "1970-01-01", "1970-01-01").await.unwrap();
+    assert_eq!(days["1970-01-01"].succeeded + days["1970-01-01"].failed, 9);
+
     assert_eq!(exporter.export(&job.id, 20).await.unwrap(), Exported::AlreadyWritten);
+    let again = exporter.store.day_tallies(&job.tenant, "1970-01-01", "1970-01-01").await.unwrap();
+    assert_eq!(again, days, "counted once");
     assert_eq!(exporter.store.get_report(&job.id).await.unwrap().unwrap().written_at, 10, "written once");
 }
 

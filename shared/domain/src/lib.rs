@@ -5,6 +5,7 @@
 //! (`store`, `engine`, `net`, `aws`) do the I/O.
 
 pub mod address_policy;
+pub mod analytics;
 pub mod auth;
 pub mod cache;
 pub mod callback;

@@ -67,6 +67,7 @@ macro_rules! store_contract {
             jobs_are_listed_newest_first_for_their_tenant_only,
             a_deleted_job_takes_its_urls_with_it,
             a_report_is_kept_beside_its_job_and_goes_with_it,
+            a_finished_job_adds_to_its_tenants_days_once,
             keys_and_callback_secrets_are_kept_per_tenant,
             a_callback_delivery_is_kept_on_its_job_latest_attempt_first,
             the_sweep_cursor_is_kept_until_cleared,
@@ -694,14 +695,56 @@ pub async fn a_report_is_kept_beside_its_job_and_goes_with_it<S: JobStore>(store
         digest: Some(domain::compare::Digest::object_key(&j.id)),
         written_at: T0,
     };
-    store.put_report(&j.id, &report).await.expect("write");
-    store.put_report(&j.id, &report).await.expect("written again, as a second export would");
+    assert!(store.put_report(&j.id, &report, None).await.expect("write"));
+    let again = JobReport { written_at: T0 + 1, ..report.clone() };
+    assert!(!store.put_report(&j.id, &again, None).await.expect("a second export"), "written once");
     assert_eq!(store.get_report(&j.id).await.expect("read"), Some(report));
     assert_eq!(store.get_report(&other.id).await.expect("read"), None, "only that job's");
     let tasks = store.list_tasks(&j.id, &TaskFilter::default(), 10, None).await.expect("list");
     assert_eq!(tasks.items.len(), 3, "the report is not one of the job's URLs");
     assert_eq!(store.delete_job(&j.id).await.expect("delete"), 5, "the job, its 3 URLs and its report");
     assert_eq!(store.get_report(&j.id).await.expect("read"), None);
+}
+
+pub async fn a_finished_job_adds_to_its_tenants_days_once<S: JobStore>(store: &S) {
+    use domain::analytics::DayTally;
+    use domain::report::{JobReport, Summary};
+    use std::collections::BTreeMap;
+    let report = JobReport { summary: Summary::default(), exports: Vec::new(), digest: None, written_at: T0 };
+    let tally = |succeeded: u64, failed: u64, score: f64| {
+        let mut tally = DayTally { succeeded, failed, ..DayTally::default() };
+        tally.failures_by_kind.insert("dns".into(), failed);
+        tally.histograms.entry("score".into()).or_default().add("score", score);
+        tally
+    };
+    let tallies = |tenant: &str, days: &[(&str, DayTally)]| crate::JobTallies {
+        tenant: Tenant(tenant.into()),
+        days: days.iter().map(|(d, t)| ((*d).to_owned(), t.clone())).collect(),
+    };
+    // Jobs of one tenant finishing at once, some on two days; a job exported twice; another tenant.
+    let mut writes = Vec::new();
+    for i in 0..6u64 {
+        let id = JobId::generate();
+        let days = tallies("acme", &[("2026-12-03", tally(1, i % 2, 50.0)), ("2026-12-04", tally(2, 0, 90.0))]);
+        writes.push((id, days));
+    }
+    let results =
+        futures::future::join_all(writes.iter().map(|(id, days)| store.put_report(id, &report, Some(days)))).await;
+    assert!(results.into_iter().all(|r| r.expect("write")), "every job counted");
+    let (again, days) = &writes[0];
+    assert!(!store.put_report(again, &report, Some(days)).await.expect("write"), "an export that runs twice");
+    let theirs = tallies("other", &[("2026-12-04", tally(100, 100, 10.0))]);
+    assert!(store.put_report(&JobId::generate(), &report, Some(&theirs)).await.expect("write"));
+
+    let acme = Tenant("acme".into());
+    let days: BTreeMap<String, DayTally> = store.day_tallies(&acme, "2026-12-01", "2026-12-31").await.expect("read");
+    assert_eq!(days.keys().map(String::as_str).collect::<Vec<_>>(), ["2026-12-03", "2026-12-04"]);
+    let (third, fourth) = (&days["2026-12-03"], &days["2026-12-04"]);
+    assert_eq!((third.succeeded, third.failed, third.failures_by_kind["dns"]), (6, 3, 3), "each job once: {third:?}");
+    assert_eq!((fourth.succeeded, fourth.failed, fourth.histograms["score"].count()), (12, 0, 6));
+    let one = store.day_tallies(&acme, "2026-12-04", "2026-12-04").await.expect("read");
+    assert_eq!(one.keys().map(String::as_str).collect::<Vec<_>>(), ["2026-12-04"], "from and to are both included");
+    assert!(store.day_tallies(&acme, "2026-12-05", "2026-12-31").await.expect("read").is_empty());
 }
 
 pub async fn keys_and_callback_secrets_are_kept_per_tenant<S: JobStore>(store: &S) {

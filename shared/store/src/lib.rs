@@ -18,10 +18,11 @@ pub mod dynamo;
 mod memory;
 pub mod quota;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::time::Duration;
 
+use domain::analytics::DayTally;
 use domain::callback::CallbackDelivery;
 use domain::history::{HistoryCursor, HistoryEntry, HistoryKey, Span};
 pub use domain::lifecycle::{Cancel, Claim, Outcome, Recorded};
@@ -336,13 +337,37 @@ pub trait WaitLog: Send + Sync {
     fn waiting(&self, now: Millis) -> impl Future<Output = Result<Waiting, Error>> + Send;
 }
 
-/// The report kept beside a finished job (its complete summary and where its exports are):
-/// written by the exporter, read by the API's pages, deleted with the job.
+/// The report kept beside a finished job (its complete summary and where its exports are),
+/// and what the job adds to its tenant's analytics: written by the exporter, read by the
+/// API's pages (the report is deleted with the job; the days stay, as counts).
 pub trait Reports: Send + Sync {
     fn get_report(&self, id: &JobId) -> impl Future<Output = Result<Option<JobReport>, Error>> + Send;
 
-    /// Keeps `report` beside job `id`, replacing an earlier one (an export may run twice).
-    fn put_report(&self, id: &JobId, report: &JobReport) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Keeps `report` beside job `id` and adds the job's `tallies` to its tenant's days, in one
+    /// write and once: `false`, with nothing written, when the job has its report already (an
+    /// export that runs twice counts the job once).
+    fn put_report(
+        &self,
+        id: &JobId,
+        report: &JobReport,
+        tallies: Option<&JobTallies>,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// The tenant's days from `from` to `to` (`yyyy-mm-dd`, both included) that have anything,
+    /// each the sum of every job's share of it.
+    fn day_tallies(
+        &self,
+        tenant: &Tenant,
+        from: &str,
+        to: &str,
+    ) -> impl Future<Output = Result<BTreeMap<String, DayTally>, Error>> + Send;
+}
+
+/// What one finished job adds to its tenant's analytics: its URLs by the day they finished.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobTallies {
+    pub tenant: Tenant,
+    pub days: BTreeMap<String, DayTally>,
 }
 
 /// Each tenant's new analyses of a URL over time, any job: written with each result, read by

@@ -2,7 +2,7 @@
 //! as the DynamoDB store's conditions do, and the contract suite holds the two to the same
 //! cases. `set_unavailable` simulates an outage.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -11,6 +11,7 @@ use domain::{
     Analysis, CacheKey, CachedFrom, ErrorKind, Job, JobId, JobStatus, JobUrl, TaskFilter, Tenant, UrlStatus, UrlTask,
 };
 
+use domain::analytics::DayTally;
 use domain::callback::CallbackDelivery;
 use domain::history::{Headline, HistoryCursor, HistoryEntry, HistoryKey, Span};
 use domain::places::{self, Full, Lease, Place};
@@ -19,8 +20,8 @@ use domain::tenancy::{self, LimitOverrides, Limits, OverLimit, TenantUsage, Usag
 use domain::waits::{WaitNote, Waiting};
 
 use crate::{
-    CallbackLog, Cancel, Claim, ClaimRequest, History, Jobs, KeyStore, Lookup, Outcome, OutcomeRecord, Page, Recorded,
-    Reports, TaskWork, Tenancy, Tracking, WaitLog,
+    CallbackLog, Cancel, Claim, ClaimRequest, History, JobTallies, Jobs, KeyStore, Lookup, Outcome, OutcomeRecord,
+    Page, Recorded, Reports, TaskWork, Tenancy, Tracking, WaitLog,
 };
 use domain::Error;
 use domain::time::Millis;
@@ -35,6 +36,8 @@ struct State {
     /// Cache key → (analysed at, job, seq) of each result indexed under it.
     cache: HashMap<String, Vec<(Millis, JobId, u32)>>,
     reports: HashMap<JobId, JobReport>,
+    /// Each tenant's days, as the reports written added them up.
+    days_tallied: HashMap<(Tenant, String), DayTally>,
     /// History key → each new analysis indexed under it.
     history: HashMap<String, Vec<HistoryEntry>>,
     sweep_cursor: Option<JobId>,
@@ -440,9 +443,28 @@ impl Reports for MemoryStore {
         Ok(self.state()?.reports.get(id).cloned())
     }
 
-    async fn put_report(&self, id: &JobId, report: &JobReport) -> Result<(), Error> {
-        self.state()?.reports.insert(id.clone(), report.clone());
-        Ok(())
+    async fn put_report(&self, id: &JobId, report: &JobReport, tallies: Option<&JobTallies>) -> Result<bool, Error> {
+        let mut state = self.state()?;
+        if state.reports.contains_key(id) {
+            return Ok(false);
+        }
+        state.reports.insert(id.clone(), report.clone());
+        if let Some(tallies) = tallies {
+            for (day, tally) in &tallies.days {
+                state.days_tallied.entry((tallies.tenant.clone(), day.clone())).or_default().merge(tally);
+            }
+        }
+        Ok(true)
+    }
+
+    async fn day_tallies(&self, tenant: &Tenant, from: &str, to: &str) -> Result<BTreeMap<String, DayTally>, Error> {
+        let state = self.state()?;
+        Ok(state
+            .days_tallied
+            .iter()
+            .filter(|((t, day), _)| t == tenant && (from..=to).contains(&day.as_str()))
+            .map(|((_, day), tally)| (day.clone(), tally.clone()))
+            .collect())
     }
 }
 

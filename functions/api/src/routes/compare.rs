@@ -36,8 +36,8 @@ pub struct Comparison {
 /// `GET /compare?base=&head=&verdict=&limit=&cursor=`.
 #[utoipa::path(get, path = "/compare", tag = "history",
     params(
-        ("base" = String, Query, description = "The earlier job's batch_job_id"),
-        ("head" = String, Query, description = "The later job's batch_job_id"),
+        ("base" = String, Query, min_length = 1, description = "The earlier job's batch_job_id"),
+        ("head" = String, Query, min_length = 1, description = "The later job's batch_job_id"),
         ("verdict" = Option<Verdict>, Query, description = "Only URLs with this verdict"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1 to 1000, default 100"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
@@ -175,7 +175,7 @@ mod tests {
             files.put(&key, serde_json::to_vec(&Digest::of(&tasks)).unwrap(), "application/json").await.unwrap();
             let report =
                 JobReport { summary: Summary::default(), exports: Vec::new(), digest: Some(key), written_at: 4 };
-            store.put_report(&job.id, &report).await.unwrap();
+            store.put_report(&job.id, &report, None).await.unwrap();
         }
         store.get_job(&job.id).await.unwrap().unwrap()
     }
@@ -259,7 +259,7 @@ mod tests {
             .unwrap();
         let old = finished(&store, &files, &tenant(), pages, false).await;
         let report = JobReport { summary: Summary::default(), exports: Vec::new(), digest: None, written_at: 4 };
-        store.put_report(&old.id, &report).await.unwrap();
+        store.put_report(&old.id, &report, None).await.unwrap();
         let app = app_with_exports(store, files);
         let ask = |base: &Job, head: &Job| format!("/compare?base={}&head={}", base.id, head.id);
 

@@ -43,10 +43,10 @@ pub struct HistoryPoint {
 /// `GET /history?url=&metric=&from=&to=&limit=&cursor=`.
 #[utoipa::path(get, path = "/history", tag = "history",
     params(
-        ("url" = String, Query, description = "The URL, cleaned as /start cleans it (so `example.com/` finds `https://example.com`)"),
-        ("metric" = Option<String>, Query, description = "`score` (the default) or a metric's name, such as `lcp_ms` or `ttfb_ms`"),
-        ("from" = Option<String>, Query, description = "Only results analysed at or after this RFC 3339 time"),
-        ("to" = Option<String>, Query, description = "Only results analysed at or before this RFC 3339 time"),
+        ("url" = String, Query, min_length = 1, description = "The URL, cleaned as /start cleans it (so `example.com/` finds `https://example.com`)"),
+        ("metric" = Option<String>, Query, pattern = "^[a-z0-9_]{1,64}$", description = "`score` (the default) or a metric's name, such as `lcp_ms` or `ttfb_ms`"),
+        ("from" = Option<String>, Query, format = DateTime, description = "Only results analysed at or after this RFC 3339 time"),
+        ("to" = Option<String>, Query, format = DateTime, description = "Only results analysed at or before this RFC 3339 time"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1 to 1000, default 100: results read per page (those without the metric are not points)"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
     ),

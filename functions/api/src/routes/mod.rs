@@ -1,3 +1,4 @@
+pub mod analytics;
 pub mod callback_secret;
 pub mod cancel;
 pub mod cleanup;

@@ -101,7 +101,7 @@ pub async fn row_page<S: Jobs>(
     params(
         ("id" = String, Path, description = "batch_job_id"),
         ("status" = Option<UrlStatus>, Query, description = "Only URLs in this status (a whole-job export of over 1000 URLs holds every URL: page through it with limit to filter)"),
-        ("label" = Option<String>, Query, description = "Only URLs with this label (`name`), or with this value of it (`name:value`); as status for whole-job exports"),
+        ("label" = Option<String>, Query, pattern = "^[^:]{1,100}(:.*)?$", description = "Only URLs with this label (`name`), or with this value of it (`name:value`); as status for whole-job exports"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1 to 1000, default 100; CSV and JSON Lines without a limit are the whole job. A page also stops at 4 MB: continue from next_cursor"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page (CSV and JSON Lines: the x-next-cursor header)"),
         ("format" = Option<Format>, Query, description = "json (default), csv or jsonl"),

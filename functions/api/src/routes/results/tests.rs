@@ -51,7 +51,7 @@ async fn exported(store: &MemoryStore, n: u32) -> Job {
         .collect();
     let mut summary = Summary { complete: true, ..Summary::default() };
     summary.by_status.insert("succeeded".into(), u64::from(n));
-    store.put_report(&job.id, &JobReport { summary, exports, digest: None, written_at: 4 }).await.unwrap();
+    store.put_report(&job.id, &JobReport { summary, exports, digest: None, written_at: 4 }, None).await.unwrap();
     store.get_job(&job.id).await.unwrap().unwrap()
 }
 
