@@ -45,6 +45,7 @@ async fn a_redirected_compressed_page_is_measured_with_its_subresources_and_scor
         assert!(m[phase].as_f64().is_some_and(|ms| ms >= 0.0), "{phase}: {m:?}");
     }
     assert!(m["ttfb_ms"].as_f64() <= m["total_ms"].as_f64());
+    assert!(m.get("dns_ms").is_none() && m.get("tls_ms").is_none(), "an IP literal over http: no such phase, not 0 ms");
 
     // Its subresources, fetched the way a browser asks for them.
     let sub = &m["subresources"];

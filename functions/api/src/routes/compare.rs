@@ -110,10 +110,11 @@ async fn digest<S: Reports, E: ExportFiles>(store: &S, files: &E, job: &Job) -> 
     let key = report.digest.ok_or_else(|| {
         ApiError::Conflict(format!("job {} finished before comparisons were kept: run it again to compare it", job.id))
     })?;
-    let body = files
-        .object_body(&key)
-        .await?
-        .ok_or_else(|| domain::Error::Corrupt(format!("job {}'s report names a digest that is not there", job.id)))?;
+    // The digest expires with the job's exports (RetentionDays); the job's own item may
+    // outlive it by the hours DynamoDB takes to act on its TTL.
+    let body = files.object_body(&key).await?.ok_or_else(|| {
+        ApiError::Conflict(format!("job {}'s results have expired with its exports: it cannot be compared", job.id))
+    })?;
     serde_json::from_slice(&body)
         .map_err(|e| ApiError::Internal(domain::Error::Corrupt(format!("job {}'s digest is unreadable: {e}", job.id))))
 }
@@ -260,6 +261,9 @@ mod tests {
         let old = finished(&store, &files, &tenant(), pages, false).await;
         let report = JobReport { summary: Summary::default(), exports: Vec::new(), digest: None, written_at: 4 };
         store.put_report(&old.id, &report, None).await.unwrap();
+        let expired = finished(&store, &files, &tenant(), pages, false).await;
+        let report = JobReport { digest: Some(Digest::object_key(&expired.id)), ..report };
+        store.put_report(&expired.id, &report, None).await.unwrap();
         let app = app_with_exports(store, files);
         let ask = |base: &Job, head: &Job| format!("/compare?base={}&head={}", base.id, head.id);
 
@@ -273,6 +277,9 @@ mod tests {
             (503, Some("5"))
         );
         assert_eq!(get(&app, &ask(&old, &done)).await.status, 409, "finished before digests were kept");
+        let answer = get(&app, &ask(&done, &expired)).await;
+        assert_eq!(answer.status, 409, "its digest expired with its exports: {}", answer.text());
+        assert!(answer.text().contains("expired"), "{}", answer.text());
         for (query, field) in [
             (format!("/compare?head={}", done.id), "base"),
             (format!("{}&verdict=worse", ask(&done, &done)), "verdict"),

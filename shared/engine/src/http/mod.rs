@@ -239,19 +239,30 @@ fn metrics(
 ) -> Map<String, Value> {
     let mut m = Map::new();
     let last = document.hops.last();
-    let sum = |f: fn(&probe::Hop) -> Option<f64>| round(document.hops.iter().filter_map(f).sum());
+    // A phase no hop went through (no DNS for an IP literal, no TLS over http) is absent, not
+    // 0 ms: it would pull a day's or a job's percentiles of that phase down.
+    let sum = |f: fn(&probe::Hop) -> Option<f64>| {
+        let times: Vec<f64> = document.hops.iter().filter_map(f).collect();
+        (!times.is_empty()).then(|| round(times.iter().sum()))
+    };
     m.insert("status_code".into(), json!(last.map_or(0, |hop| hop.status)));
     m.insert("final_url".into(), json!(final_url.as_str()));
     m.insert("redirects".into(), json!(document.hops.len().saturating_sub(1)));
     m.insert("http_version".into(), json!(last.map_or("", |hop| hop.http_version)));
     // Set-up phases over every connection the document needed; the response phases are the
     // final document's.
-    m.insert("dns_ms".into(), json!(sum(|hop| hop.dns_ms)));
-    m.insert("connect_ms".into(), json!(sum(|hop| hop.connect_ms)));
-    m.insert("tls_ms".into(), json!(sum(|hop| hop.tls_ms)));
+    for (name, phase) in [
+        ("dns_ms", sum(|hop| hop.dns_ms)),
+        ("connect_ms", sum(|hop| hop.connect_ms)),
+        ("tls_ms", sum(|hop| hop.tls_ms)),
+    ] {
+        if let Some(ms) = phase {
+            m.insert(name.into(), json!(ms));
+        }
+    }
     m.insert("ttfb_ms".into(), json!(round(last.map_or(0.0, |hop| hop.ttfb_ms))));
     m.insert("download_ms".into(), json!(round(last.map_or(0.0, |hop| hop.download_ms))));
-    m.insert("total_ms".into(), json!(sum(|hop| Some(hop.total_ms))));
+    m.insert("total_ms".into(), json!(round(document.hops.iter().fold(0.0, |total, hop| total + hop.total_ms))));
     m.insert("document_bytes".into(), json!(document.wire_bytes));
     m.insert("document_decoded_bytes".into(), json!(document.decoded_bytes));
     if document.truncated {
