@@ -89,6 +89,7 @@ def finish():
         "EXPORTS_BUCKET": out["ExportsBucketName"],
         "CALLBACK_QUEUE_URL": out["CallbackQueueUrl"],
         "ANALYZER_FUNCTION": out["AnalyzerFunctionName"],
+        "SCHEDULER_FUNCTION": out["SchedulerFunctionName"],
         # Where the CLI's operator commands (redrive) send AWS calls for this local stack.
         "AWS_ENDPOINT_URL": ENDPOINT,
         "AWS_REGION": os.environ.get("AWS_REGION", "us-east-1"),

@@ -100,6 +100,21 @@ impl Api {
         }
     }
 
+    /// A DELETE answered with no body (204).
+    pub async fn delete(&self, path: &str) -> Result<(), CliError> {
+        let response =
+            self.http.delete(self.url(path)).send().await.map_err(|e| CliError::Network {
+                url: self.target.api_url.clone(),
+                reason: e.without_url().to_string(),
+            })?;
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(());
+        }
+        let body = response.text().await.unwrap_or_default();
+        Err(CliError::from_response(status, &body))
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> Result<Value, CliError> {
         self.json(self.http.post(self.url(path)).json(body)).await
     }

@@ -72,6 +72,9 @@ enum Command {
     Cancel { id: String },
     /// Show your tenant's limits and how much of each it uses now.
     Usage,
+    /// Monitors: URLs analysed again on a schedule, each run a job.
+    #[command(subcommand)]
+    Monitor(MonitorCommand),
     /// A URL's results over time, across all your jobs, oldest first.
     History {
         /// The URL (cleaned as submissions are: `example.com/` is `https://example.com`).
@@ -121,7 +124,54 @@ struct Submit {
     /// A sitemap or sitemap index URL, expanded by the API.
     #[arg(long)]
     sitemap: Option<String>,
-    #[arg(long, help = format!("A name for the job (at most {MAX_NAME_CHARS} characters)"))]
+    #[command(flatten)]
+    job: JobArgs,
+    /// Follow the job until it finishes, then summarise it.
+    #[arg(long)]
+    watch: bool,
+}
+
+/// A monitor's commands.
+#[derive(Subcommand)]
+enum MonitorCommand {
+    /// A new monitor: URLs from FILE (as submit reads them) or a sitemap, analysed on a schedule.
+    Create(Box<MonitorCreate>),
+    /// Your monitors, newest first.
+    List,
+    /// A monitor: its schedule, next run, runs and skips.
+    Show { id: String },
+    /// Run a monitor now, outside its schedule.
+    Run { id: String },
+    /// Delete a monitor (its runs' jobs stay).
+    Delete { id: String },
+}
+
+#[derive(Args)]
+struct MonitorCreate {
+    /// A file of URLs, or - for standard input.
+    #[arg(required_unless_present = "sitemap", conflicts_with = "sitemap")]
+    file: Option<String>,
+    /// A sitemap or sitemap index URL, read again at every run.
+    #[arg(long)]
+    sitemap: Option<String>,
+    /// rate(N minutes|hours|days), at least 15 minutes, or an AWS cron(...) expression, in UTC.
+    #[arg(long)]
+    schedule: String,
+    /// A budget: METRIC<=N or METRIC>=N, optionally @LABEL or @LABEL:VALUE (repeatable),
+    /// e.g. lcp_ms<=2500 or score>=90@tier:gold.
+    #[arg(long = "budget")]
+    budgets: Vec<String>,
+    /// Create it disabled: it runs only by hand until enabled.
+    #[arg(long)]
+    disabled: bool,
+    #[command(flatten)]
+    job: JobArgs,
+}
+
+/// The settings of a job, as `submit` and a monitor take them.
+#[derive(Args)]
+struct JobArgs {
+    #[arg(long, help = format!("A name (at most {MAX_NAME_CHARS} characters)"))]
     name: Option<String>,
     #[arg(long, help = one_of(Priority::ALL))]
     priority: Option<String>,
@@ -147,9 +197,6 @@ struct Submit {
     /// A PageSpeed Insights category besides performance (repeatable).
     #[arg(long = "category")]
     categories: Vec<String>,
-    /// Follow the job until it finishes, then summarise it.
-    #[arg(long)]
-    watch: bool,
 }
 
 /// A setting's help: what it is, its range and the API's default. The range is the API's to
@@ -289,14 +336,108 @@ async fn api_command(api: &Api, command: Command, json: bool) -> Result<ExitCode
             let regressed = first["counts"]["regressed"].as_u64().unwrap_or(0);
             Ok(if regressed > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
         }
+        Command::Monitor(command) => monitor_command(api, command, json).await,
         Command::Redrive { .. } => Err(CliError::Usage("redrive does not go through the API".into())),
     }
 }
 
+async fn monitor_command(api: &Api, command: MonitorCommand, json: bool) -> Result<ExitCode, CliError> {
+    let answer = match command {
+        MonitorCommand::Create(create) => {
+            let created = api.post("monitors", &monitor_body(*create)?).await?;
+            if !json {
+                for rejected in created["rejected"].as_array().into_iter().flatten() {
+                    eprintln!(
+                        "rejected {}: {}",
+                        rejected["input"].as_str().unwrap_or("?"),
+                        rejected["reason"].as_str().unwrap_or("?")
+                    );
+                }
+            }
+            created
+        }
+        MonitorCommand::List => {
+            let (monitors, _) = api.all_pages("monitors", &[], "monitors").await?;
+            if !json {
+                print!("{}", render::monitors(&monitors));
+                return Ok(ExitCode::SUCCESS);
+            }
+            json!({"monitors": monitors})
+        }
+        MonitorCommand::Show { id } => api.get(&format!("monitors/{id}")).await?,
+        MonitorCommand::Run { id } => {
+            let run = api.post(&format!("monitors/{id}/run"), &json!({})).await?;
+            if !json {
+                println!("{id}: run started as job {}", run["batch_job_id"].as_str().unwrap_or("?"));
+                return Ok(ExitCode::SUCCESS);
+            }
+            run
+        }
+        MonitorCommand::Delete { id } => {
+            api.delete(&format!("monitors/{id}")).await?;
+            if !json {
+                println!("{id}: deleted");
+                return Ok(ExitCode::SUCCESS);
+            }
+            json!({"monitor_id": id, "deleted": true})
+        }
+    };
+    if json {
+        print_json(&answer);
+    } else {
+        print!("{}", render::monitor(&answer));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// The `POST /start` body: only what was given, so the API's defaults apply to the rest.
 fn submit_body(submit: Submit) -> Result<Value, CliError> {
+    let mut body = source(submit.file, submit.sitemap)?;
+    job_fields(submit.job, &mut body);
+    Ok(Value::Object(body))
+}
+
+/// The `POST /monitors` body.
+fn monitor_body(create: MonitorCreate) -> Result<Value, CliError> {
+    let mut body = source(create.file, create.sitemap)?;
+    job_fields(create.job, &mut body);
+    body.insert("schedule".into(), json!(create.schedule));
+    let budgets = create.budgets.iter().map(|b| budget(b)).collect::<Result<Vec<_>, _>>()?;
+    if !budgets.is_empty() {
+        body.insert("budgets".into(), json!(budgets));
+    }
+    if create.disabled {
+        body.insert("enabled".into(), json!(false));
+    }
+    Ok(Value::Object(body))
+}
+
+/// `lcp_ms<=2500` or `score>=90@tier:gold` as a budget; the API judges the metric and label.
+fn budget(text: &str) -> Result<Value, CliError> {
+    let (limit, labels) = match text.split_once('@') {
+        Some((limit, labels)) => (limit, Some(labels)),
+        None => (text, None),
+    };
+    let (metric, bound, value) = if let Some((metric, value)) = limit.split_once("<=") {
+        (metric, "max", value)
+    } else if let Some((metric, value)) = limit.split_once(">=") {
+        (metric, "min", value)
+    } else {
+        return Err(CliError::Usage(format!("--budget {text:?}: write METRIC<=N or METRIC>=N, e.g. lcp_ms<=2500")));
+    };
+    let value: f64 =
+        value.trim().parse().map_err(|_| CliError::Usage(format!("--budget {text:?}: {value:?} is not a number")))?;
+    let mut budget = json!({"metric": metric.trim(), bound: value});
+    if let Some(labels) = labels {
+        budget["labels"] = json!(labels);
+    }
+    Ok(budget)
+}
+
+/// A file's URLs (read as submit reads them) or a sitemap.
+fn source(file: Option<String>, sitemap: Option<String>) -> Result<Map<String, Value>, CliError> {
     let mut body = Map::new();
-    match (submit.file, submit.sitemap) {
+    match (file, sitemap) {
         (Some(file), _) => {
             body.insert("urls".into(), json!(input::read_urls(&file)?));
         }
@@ -305,27 +446,31 @@ fn submit_body(submit: Submit) -> Result<Value, CliError> {
         }
         (None, None) => return Err(CliError::Usage("give a file of URLs or --sitemap URL".into())),
     }
+    Ok(body)
+}
+
+/// The job settings given: only those, so the API's defaults apply to the rest.
+fn job_fields(job: JobArgs, body: &mut Map<String, Value>) {
     let given = [
-        ("name", submit.name.map(Value::from)),
-        ("priority", submit.priority.map(Value::from)),
-        ("strategy", submit.strategy.map(Value::from)),
-        ("engine", submit.engine.map(Value::from)),
-        ("batch_size", submit.batch_size.map(Value::from)),
-        ("timeout_seconds", submit.timeout.map(Value::from)),
-        ("max_retries", submit.max_retries.map(Value::from)),
-        ("runs", submit.runs.map(Value::from)),
-        ("cache_ttl_seconds", submit.cache_ttl.map(Value::from)),
-        ("host_concurrency", submit.host_concurrency.map(Value::from)),
+        ("name", job.name.map(Value::from)),
+        ("priority", job.priority.map(Value::from)),
+        ("strategy", job.strategy.map(Value::from)),
+        ("engine", job.engine.map(Value::from)),
+        ("batch_size", job.batch_size.map(Value::from)),
+        ("timeout_seconds", job.timeout.map(Value::from)),
+        ("max_retries", job.max_retries.map(Value::from)),
+        ("runs", job.runs.map(Value::from)),
+        ("cache_ttl_seconds", job.cache_ttl.map(Value::from)),
+        ("host_concurrency", job.host_concurrency.map(Value::from)),
     ];
     for (field, value) in given {
         if let Some(value) = value {
             body.insert(field.into(), value);
         }
     }
-    if !submit.categories.is_empty() {
-        body.insert("categories".into(), json!(submit.categories));
+    if !job.categories.is_empty() {
+        body.insert("categories".into(), json!(job.categories));
     }
-    Ok(Value::Object(body))
 }
 
 fn report_created(created: &Value) {
@@ -459,4 +604,22 @@ fn results_table(rows: &[Value]) -> String {
 
 fn print_json(value: &Value) {
     println!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_budget_is_a_metric_a_bound_and_maybe_a_label() {
+        assert_eq!(budget("lcp_ms<=2500").unwrap(), json!({"metric": "lcp_ms", "max": 2500.0}));
+        assert_eq!(
+            budget("score>=90@tier:gold").unwrap(),
+            json!({"metric": "score", "min": 90.0, "labels": "tier:gold"})
+        );
+        for bad in ["lcp_ms<2500", "score>=fast"] {
+            let err = budget(bad).unwrap_err().to_string();
+            assert!(err.contains("--budget"), "{bad}: {err}");
+        }
+    }
 }

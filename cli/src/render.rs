@@ -155,6 +155,56 @@ pub fn number(value: &Value) -> String {
     }
 }
 
+/// A monitor in a few lines: what it runs, when, and how its runs went.
+pub fn monitor(m: &Value) -> String {
+    let text = |field: &str| m[field].as_str().unwrap_or("-").to_owned();
+    let mut out = format!("{} {}\n", text("monitor_id"), text("name"));
+    let urls = match m["sitemap_url"].as_str() {
+        Some(sitemap) => format!("the sitemap {sitemap}"),
+        None => format!("{} URLs", m["url_count"]),
+    };
+    out.push_str(&format!(
+        "{} on {}, {}\n",
+        urls,
+        text("schedule"),
+        if m["enabled"] == true { "enabled" } else { "disabled" }
+    ));
+    out.push_str(&format!("next run {}\n", m["next_run_at"].as_str().unwrap_or("none (disabled)")));
+    out.push_str(&format!("runs {}, last {} (job {})\n", m["runs"], text("last_run_at"), text("last_job_id")));
+    if m["skipped_runs"].as_u64().unwrap_or(0) > 0 {
+        let reason = m["last_skip"]["reason"].as_str().unwrap_or("?").replace('_', " ");
+        out.push_str(&format!("skipped {}, last because: {reason}\n", m["skipped_runs"]));
+    }
+    for budget in m["budgets"].as_array().into_iter().flatten() {
+        let limit = match (budget["max"].as_f64(), budget["min"].as_f64()) {
+            (Some(max), _) => format!("<= {}", number(&Value::from(max))),
+            (_, Some(min)) => format!(">= {}", number(&Value::from(min))),
+            _ => String::new(),
+        };
+        let labels = budget["labels"].as_str().map(|l| format!(" (labels {l})")).unwrap_or_default();
+        out.push_str(&format!("budget {} {limit}{labels}\n", budget["metric"].as_str().unwrap_or("?")));
+    }
+    out
+}
+
+/// Monitors as a table.
+pub fn monitors(list: &[Value]) -> String {
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|m| {
+            vec![
+                m["monitor_id"].as_str().unwrap_or("?").to_owned(),
+                m["schedule"].as_str().unwrap_or("?").to_owned(),
+                m["next_run_at"].as_str().unwrap_or("disabled").to_owned(),
+                m["runs"].to_string(),
+                m["skipped_runs"].to_string(),
+                m["name"].as_str().unwrap_or_default().to_owned(),
+            ]
+        })
+        .collect();
+    table(&["id", "schedule", "next run", "runs", "skipped", "name"], &rows)
+}
+
 /// A URL's history as a table, oldest first.
 pub fn history(url: &str, metric: &str, points: &[Value]) -> String {
     if points.is_empty() {
@@ -278,6 +328,23 @@ mod tests {
              regressed  92 → 61.5  https://a.example/slow  ttfb_ms +800 (noise 50)\n"
         );
         assert!(comparison(&counts, &urls, true).contains("unchanged  90 → 91"), "--all lists every URL");
+    }
+
+    #[test]
+    fn a_monitor_reads_as_what_it_runs_when_and_how_its_runs_went() {
+        let m = json!({"monitor_id": "m1", "name": "home", "url_count": 3, "schedule": "rate(1 hour)", "enabled": true,
+                       "next_run_at": "2026-12-04T11:00:00.000Z", "runs": 2, "last_run_at": "2026-12-04T10:00:00.000Z",
+                       "last_job_id": "j2", "skipped_runs": 1, "last_skip": {"reason": "previous_running"},
+                       "budgets": [{"metric": "lcp_ms", "max": 2500.0}, {"metric": "score", "min": 90, "labels": "tier:gold"}]});
+        assert_eq!(
+            monitor(&m),
+            "m1 home\n3 URLs on rate(1 hour), enabled\nnext run 2026-12-04T11:00:00.000Z\n\
+             runs 2, last 2026-12-04T10:00:00.000Z (job j2)\nskipped 1, last because: previous running\n\
+             budget lcp_ms <= 2500\nbudget score >= 90 (labels tier:gold)\n"
+        );
+        assert!(
+            monitors(&[m]).lines().nth(1).unwrap().starts_with("m1  rate(1 hour)  2026-12-04T11:00:00.000Z  2     1")
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use testkit::site::Site;
 use testkit::stack::DeployedStack;
 
 mod history;
+mod monitors;
 
 const API: &str = domain::paths::BASE_PATH;
 

@@ -28,7 +28,7 @@ pub struct Harness {
     pub router: axum::Router,
     pub analyzer: Analyzer<DynamoStore, SqsQueue, HttpEngine>,
     pub tracker: Tracker<DynamoStore, SqsQueue, MemoryPublisher>,
-    pub exporter: exporter::Exporter<DynamoStore, aws::exports::S3Exports>,
+    pub exporter: exporter::Exporter<DynamoStore, aws::exports::S3Exports, aws::notify::MemoryPublisher>,
     pub callbacks: callbacks::Deliverer<DynamoStore, SqsQueue, Callbacks>,
 }
 
@@ -77,7 +77,11 @@ impl Harness {
                 callback_queue: Some(env.callbacks.clone()),
             },
         };
-        let exporter = exporter::Exporter { store: env.store(), files: env.exports() };
+        let exporter = exporter::Exporter {
+            store: env.store(),
+            files: env.exports(),
+            events: aws::notify::MemoryPublisher::default(),
+        };
         let callbacks = callbacks::Deliverer {
             store: env.store(),
             queue: env.queue(),

@@ -188,7 +188,7 @@ async fn completion_is_published_and_called_back_signed_through_the_callback_que
         assert!(h.track_change(job.as_str(), Some(before), after).await.batch_item_failures.is_empty());
     }
     let published = h.tracker.events.published();
-    let kinds: Vec<(&str, &str)> = published.iter().map(|n| (n.job_id.as_str(), n.event.detail_type())).collect();
+    let kinds: Vec<(&str, &str)> = published.iter().map(|n| (n.job_id.as_str(), n.detail_type)).collect();
     assert_eq!(
         kinds,
         [

@@ -38,6 +38,14 @@ where
         .route("/results/{id}", get(routes::results::results::<S, Q, E>))
         .route("/exports/{id}", get(routes::exports::exports::<S, Q, E>))
         .route("/cleanup", delete(routes::cleanup::cleanup::<S, Q, E>))
+        .route("/monitors", post(routes::monitors::create::<S, Q, E>).get(routes::monitors::list::<S, Q, E>))
+        .route(
+            "/monitors/{id}",
+            get(routes::monitors::show::<S, Q, E>)
+                .patch(routes::monitors::change::<S, Q, E>)
+                .delete(routes::monitors::delete::<S, Q, E>),
+        )
+        .route("/monitors/{id}/run", post(routes::monitors::run::<S, Q, E>))
         .route("/analytics", get(routes::analytics::analytics::<S, Q, E>))
         .route("/history", get(routes::history::history::<S, Q, E>))
         .route("/compare", get(routes::compare::compare::<S, Q, E>))

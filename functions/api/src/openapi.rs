@@ -26,6 +26,12 @@ use crate::routes;
         routes::history::history,
         routes::compare::compare,
         routes::analytics::analytics,
+        routes::monitors::create,
+        routes::monitors::list,
+        routes::monitors::show,
+        routes::monitors::change,
+        routes::monitors::delete,
+        routes::monitors::run,
         routes::cleanup::cleanup,
         routes::health::health,
         routes::callback_secret::callback_secret,
@@ -34,7 +40,7 @@ use crate::routes;
     components(schemas(routes::results::Format, domain::compare::Verdict)),
     modifiers(&Security, &StartBounds, &UnderBasePath),
     security(("api_key" = []), ("bearer" = [])),
-    tags((name = "jobs", description = "Submit, watch, cancel, export and clean up jobs"), (name = "history", description = "Results over time: a URL's history, two jobs compared, the tenant's analytics per day"), (name = "service", description = "Service state"))
+    tags((name = "jobs", description = "Submit, watch, cancel, export and clean up jobs"), (name = "history", description = "Results over time: a URL's history, two jobs compared, the tenant's analytics per day"), (name = "monitors", description = "URLs analysed again on a schedule, each run a job"), (name = "service", description = "Service state"))
 )]
 pub struct ApiDoc;
 
@@ -124,6 +130,12 @@ mod tests {
             ("/history", "get"),
             ("/compare", "get"),
             ("/analytics", "get"),
+            ("/monitors", "post"),
+            ("/monitors", "get"),
+            ("/monitors/{id}", "get"),
+            ("/monitors/{id}", "patch"),
+            ("/monitors/{id}", "delete"),
+            ("/monitors/{id}/run", "post"),
         ] {
             let operation = &doc["paths"][format!("{base}{path}")][method];
             assert!(operation.is_object(), "{method} {path} is not documented");

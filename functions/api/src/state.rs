@@ -4,7 +4,7 @@ use aws::config::QueueUrls;
 use aws::exports::ExportFiles;
 use aws::queue::TaskQueue;
 use domain::AddressPolicy;
-use store::{History, Jobs, KeyStore, Reports, Tenancy, WaitLog};
+use store::{History, Jobs, KeyStore, Monitors, Reports, Tenancy, WaitLog};
 
 /// Everything a request handler needs, built once per container.
 pub struct AppState<S, Q, E> {
@@ -32,12 +32,23 @@ pub struct ApiSettings {
     pub tenant_limits: domain::tenancy::Limits,
 }
 
+impl ApiSettings {
+    /// What every job submitted here is given.
+    pub fn deployment(&self) -> submit::Deployment {
+        submit::Deployment {
+            queues: self.queues.clone(),
+            tenant_limits: self.tenant_limits,
+            max_url_timeout_seconds: self.max_url_timeout_seconds,
+        }
+    }
+}
+
 pub type SharedState<S, Q, E> = Arc<AppState<S, Q, E>>;
 
 /// What the handlers need of a store: jobs, finished jobs' reports, API keys, each tenant's
 /// limits and usage, how many URLs wait, and each URL's history.
-pub trait Store: Jobs + Reports + KeyStore + Tenancy + WaitLog + History + 'static {}
-impl<T: Jobs + Reports + KeyStore + Tenancy + WaitLog + History + 'static> Store for T {}
+pub trait Store: Jobs + Reports + KeyStore + Tenancy + WaitLog + History + Monitors + 'static {}
+impl<T: Jobs + Reports + KeyStore + Tenancy + WaitLog + History + Monitors + 'static> Store for T {}
 
 /// What the handlers need of a queue.
 pub trait Queue: TaskQueue + 'static {}

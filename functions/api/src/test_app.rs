@@ -78,8 +78,13 @@ pub async fn call(app: &Router, method: &str, uri: &str) -> Answer {
 
 /// A POST of `body` as JSON with the fixture's key.
 pub async fn post_json(app: &Router, uri: &str, body: &Value) -> Answer {
+    send_json(app, "POST", uri, body).await
+}
+
+/// A request with `body` as JSON and the fixture's key.
+pub async fn send_json(app: &Router, method: &str, uri: &str, body: &Value) -> Answer {
     let request = Request::builder()
-        .method("POST")
+        .method(method)
         .uri(format!("{BASE_PATH}{uri}"))
         .header("x-api-key", KEY)
         .header("content-type", "application/json")

@@ -12,21 +12,26 @@
 
 use aws::exports::ExportFiles;
 use aws::metrics::MetricLine;
+use aws::notify::{EventPublisher, Notice};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use domain::analytics::tally_by_day;
+use domain::budget;
 use domain::compare::Digest;
+use domain::monitor::MonitorId;
 use domain::report::{ExportFile, ExportFormat, ExportRequest, JobReport, ResultRow, summarize};
 use domain::time::{Millis, now_millis};
-use domain::{Error, JobId, UrlTask};
-use store::{JobTallies, Jobs, Reports};
+use domain::{Error, Job, JobId, UrlTask};
+use store::{JobTallies, Jobs, Monitors, Reports};
 use tracing::Instrument;
 
 /// URLs read per Query (DynamoDB returns at most 1 MB per page whatever the limit).
 const READ_PAGE: usize = 1_000;
 
-pub struct Exporter<S, F> {
+pub struct Exporter<S, F, P> {
     pub store: S,
     pub files: F,
+    /// Where a monitor's budgets that change state with a run are announced.
+    pub events: P,
 }
 
 /// What one message came to.
@@ -40,10 +45,11 @@ pub enum Exported {
     Skipped(&'static str),
 }
 
-impl<S, F> Exporter<S, F>
+impl<S, F, P> Exporter<S, F, P>
 where
-    S: Jobs + Reports,
+    S: Jobs + Reports + Monitors,
     F: ExportFiles,
+    P: EventPublisher,
 {
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         let mut response = SqsBatchResponse::default();
@@ -93,6 +99,11 @@ where
             return Ok(Exported::AlreadyWritten);
         }
         let tasks = self.all_tasks(id).await?;
+        // Before the report: an export that fails after this runs again, and a budget whose
+        // state was written is not announced twice.
+        if let Some(monitor) = &job.monitor_id {
+            self.check_budgets(&job, monitor, &tasks, now).await?;
+        }
         let summary = summarize(&tasks);
         let digest = serde_json::to_vec(&Digest::of(&tasks)).map_err(|e| Error::Corrupt(e.to_string()))?;
         let tallies =
@@ -115,6 +126,23 @@ where
             return Ok(Exported::AlreadyWritten);
         }
         Ok(Exported::Written { urls, bytes })
+    }
+
+    /// A monitor's run against the monitor's budgets: each (URL, budget) whose state changed
+    /// is announced (`Budget Breached`, `Budget Recovered`), then kept.
+    async fn check_budgets(&self, job: &Job, monitor: &MonitorId, tasks: &[UrlTask], now: Millis) -> Result<(), Error> {
+        let Some(monitor) = self.store.get_monitor(&job.tenant, monitor).await? else { return Ok(()) };
+        if monitor.budgets.is_empty() {
+            return Ok(());
+        }
+        let kept = self.store.budget_standings(&job.tenant, &monitor.id).await?;
+        let (writes, changes) = budget::evaluate(budget::check_run(&monitor.budgets, tasks), &kept, &job.id, now);
+        let notices: Vec<Notice> =
+            changes.iter().map(|(change, standing)| Notice::budget(*change, &monitor.id, &job.id, standing)).collect();
+        self.events.publish(&notices).await?;
+        self.store.put_budget_standings(&job.tenant, &monitor.id, &writes).await?;
+        tracing::info!(monitor_id = %monitor.id, checked = writes.len(), announced = notices.len(), "budgets");
+        Ok(())
     }
 
     async fn all_tasks(&self, id: &JobId) -> Result<Vec<UrlTask>, Error> {

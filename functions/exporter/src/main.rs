@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use aws::exports::S3Exports;
+use aws::notify::EventBridgePublisher;
 use aws::{Config, telemetry};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use exporter::Exporter;
@@ -22,6 +23,7 @@ async fn main() -> Result<(), Error> {
     let exporter = Arc::new(Exporter {
         store: DynamoStore::new(requests.dynamodb(&sdk), &config.table_name, config.retention_days),
         files: S3Exports::new(requests.s3(&sdk, config.aws_endpoint.is_some()), bucket),
+        events: config.event_bus.as_deref().map(|bus| EventBridgePublisher::new(requests.eventbridge(&sdk), bus)),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let (exporter, requests) = (Arc::clone(&exporter), requests.clone());

@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use aws::exports::MemoryExports;
+use aws::notify::MemoryPublisher;
 use aws_lambda_events::event::sqs::SqsMessage;
 use domain::lifecycle::Outcome;
 use domain::{Analysis, CleanUrl, ErrorKind, Job, JobSettings, JobStatus, Strategy, Tenant};
@@ -10,12 +11,14 @@ use store::prelude::*;
 
 use super::*;
 
-fn exporter() -> Exporter<MemoryStore, MemoryExports> {
-    Exporter { store: MemoryStore::new(), files: MemoryExports::default() }
+type TestExporter = Exporter<MemoryStore, MemoryExports, MemoryPublisher>;
+
+fn exporter() -> TestExporter {
+    Exporter { store: MemoryStore::new(), files: MemoryExports::default(), events: MemoryPublisher::default() }
 }
 
 /// A job of `n` URLs, every third failed, the rest measured; finished when `finish` says so.
-async fn job(exporter: &Exporter<MemoryStore, MemoryExports>, n: u32, finish: bool) -> Job {
+async fn job(exporter: &TestExporter, n: u32, finish: bool) -> Job {
     let urls: Vec<CleanUrl> =
         (0..n).map(|i| CleanUrl::parse(&format!("https://site.example/{i}"), Default::default()).unwrap()).collect();
     let job = Job::new(Tenant("t".into()), "n".into(), JobSettings::default(), u64::from(n), 0);
@@ -97,7 +100,7 @@ async fn a_finished_job_gets_its_files_and_report_once() {
     assert_eq!(exporter.store.get_report(&job.id).await.unwrap().unwrap().written_at, 10, "written once");
 }
 
-fn exported_bytes(exporter: &Exporter<MemoryStore, MemoryExports>, job: &Job) -> u64 {
+fn exported_bytes(exporter: &TestExporter, job: &Job) -> u64 {
     ExportFormat::ALL
         .iter()
         .map(|f| f.object_key(&job.id))
@@ -140,4 +143,79 @@ async fn only_the_messages_that_failed_are_delivered_again() {
     let mut event = SqsEvent::default();
     event.records = vec![message("c", &good)];
     assert_eq!(exporter.handle(event).await.batch_item_failures.len(), 1, "a store outage is retried");
+}
+
+/// A finished run of `monitor` whose URL `i` measured `ttfb[i]`.
+async fn run_of(exporter: &TestExporter, monitor: &domain::monitor::Monitor, ttfb: &[f64]) -> Job {
+    let urls: Vec<CleanUrl> = (0..ttfb.len())
+        .map(|i| CleanUrl::parse(&format!("https://site.example/{i}"), Default::default()).unwrap())
+        .collect();
+    let job = Job::new(monitor.tenant.clone(), "run".into(), JobSettings::default(), ttfb.len() as u64, 0)
+        .of_monitor(monitor.id.clone(), JobId::generate());
+    let store = &exporter.store;
+    store.create_job(&job, &urls).await.unwrap();
+    for (seq, ms) in (0..).zip(ttfb) {
+        store.claim_task(&job.id, seq, 1, Duration::from_secs(60)).await.unwrap();
+        let analysis = Analysis {
+            engine: "http".into(),
+            strategy: Strategy::Mobile,
+            score: Some(90.0),
+            metrics: json!({"ttfb_ms": ms}).as_object().unwrap().clone(),
+            cached_from: None,
+        };
+        store.record_outcome(&job.id, seq, &Outcome::Succeeded(analysis), None, None, 2).await.unwrap();
+    }
+    let job = store.get_job(&job.id).await.unwrap().unwrap();
+    assert!(
+        store
+            .transition_job(&Job { status: JobStatus::Pending, ..job.clone() }, JobStatus::Completed, 3)
+            .await
+            .unwrap()
+    );
+    job
+}
+
+#[tokio::test]
+async fn a_monitors_budget_is_announced_once_when_it_breaks_and_once_when_it_recovers() {
+    let exporter = exporter();
+    let schedule = domain::schedule::Schedule::parse("rate(1 hour)").unwrap();
+    let budgets = domain::budget::parse_budgets(&json!([{"metric": "ttfb_ms", "max": 500}])).unwrap();
+    let monitor = domain::monitor::Monitor::new(
+        Tenant("t".into()),
+        "m".into(),
+        (&schedule, "rate(1 hour)".into()),
+        JobSettings::default(),
+        None,
+        2,
+        budgets,
+        true,
+        0,
+    );
+    exporter.store.create_monitor(&monitor, &[]).await.unwrap();
+    let announced = |exporter: &TestExporter| {
+        exporter
+            .events
+            .published()
+            .iter()
+            .map(|n| (n.detail_type, n.detail["url"].as_str().unwrap_or("?").to_owned()))
+            .collect::<Vec<_>>()
+    };
+    let fast = run_of(&exporter, &monitor, &[20.0, 30.0]).await;
+    exporter.export(&fast.id, 10).await.unwrap();
+    assert!(announced(&exporter).is_empty(), "within budget from the start: nothing to say");
+    let slow = run_of(&exporter, &monitor, &[20.0, 900.0]).await;
+    exporter.export(&slow.id, 20).await.unwrap();
+    assert_eq!(announced(&exporter), [("Budget Breached", "https://site.example/1".to_owned())]);
+    let still = run_of(&exporter, &monitor, &[20.0, 950.0]).await;
+    exporter.export(&still.id, 30).await.unwrap();
+    assert_eq!(announced(&exporter).len(), 1, "never again while it holds");
+    let fixed = run_of(&exporter, &monitor, &[20.0, 40.0]).await;
+    exporter.export(&fixed.id, 40).await.unwrap();
+    assert_eq!(announced(&exporter)[1], ("Budget Recovered", "https://site.example/1".to_owned()));
+    let standing = exporter.store.budget_standings(&monitor.tenant, &monitor.id).await.unwrap();
+    let one = standing.iter().find(|s| s.url == "https://site.example/1").unwrap();
+    assert_eq!((one.state, one.since, &one.job_id), (domain::budget::BudgetState::Within, 40, &fixed.id));
+    let published = exporter.events.published();
+    assert_eq!(published[0].resource, format!("speedbatch:monitor/{}", monitor.id));
+    assert_eq!(published[0].detail["value"], 900.0);
 }

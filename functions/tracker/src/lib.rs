@@ -487,7 +487,7 @@ mod tests {
         assert_eq!(published.len(), 1, "a counter change announces nothing");
         let posted = tracker.queue.posted();
         assert_eq!(posted, [("q/export".to_owned(), json!({"batch_job_id": running.id.to_string()}))], "exported once");
-        assert_eq!(published[0].event, JobEvent::Completed);
+        assert_eq!(published[0].detail_type, JobEvent::Completed.detail_type());
         assert_eq!(published[0].job_id, running.id.to_string());
         assert_eq!(published[0].detail["status"], "completed");
         assert_eq!(published[0].detail["succeeded"], 1);

@@ -34,6 +34,8 @@ pub struct Config {
     pub export_queue_url: Option<String>,
     /// The queue the tracker hands callback deliveries to, for the callbacks function.
     pub callback_queue_url: Option<String>,
+    /// The queue the scheduler hands monitors' due ticks to, to be run.
+    pub monitor_run_queue_url: Option<String>,
     /// What each tenant may use unless its own item says otherwise.
     pub tenant_limits: domain::tenancy::Limits,
     /// URLs of one host analysed at once, fleet-wide (a job may ask for fewer).
@@ -160,6 +162,7 @@ impl Config {
             exports_bucket: lookup("EXPORTS_BUCKET").filter(|v| !v.trim().is_empty()),
             export_queue_url: lookup("EXPORT_QUEUE_URL").filter(|v| !v.trim().is_empty()),
             callback_queue_url: lookup("CALLBACK_QUEUE_URL").filter(|v| !v.trim().is_empty()),
+            monitor_run_queue_url: lookup("MONITOR_RUN_QUEUE_URL").filter(|v| !v.trim().is_empty()),
             reconcile_after_seconds: number(&lookup, "RECONCILE_AFTER_SECONDS", 600, 1..=86_400)?,
             tenant_limits: tenant_limits(&lookup)?,
             host_concurrency: {

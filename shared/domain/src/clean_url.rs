@@ -110,6 +110,12 @@ impl CleanUrl {
         &self.0
     }
 
+    /// A URL read back from where it was kept after `parse` cleaned it (a monitor's URLs):
+    /// not cleaned again. The analyzer still holds every connection to the address policy.
+    pub fn from_stored(text: String) -> CleanUrl {
+        CleanUrl(text)
+    }
+
     pub fn into_string(self) -> String {
         self.0
     }

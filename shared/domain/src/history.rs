@@ -68,13 +68,17 @@ pub struct HistoryKey(String);
 
 impl HistoryKey {
     pub fn new(tenant: &Tenant, url: &str) -> HistoryKey {
-        let hash = Sha256::digest(url.as_bytes());
-        HistoryKey(format!("HIST#{}#{}", tenant.0, hex::encode(&hash[..16])))
+        HistoryKey(format!("HIST#{}#{}", tenant.0, url_hash(url)))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// A URL in a key: hashed to a fixed size (32 hex digits), whatever the URL's length.
+pub fn url_hash(url: &str) -> String {
+    hex::encode(&Sha256::digest(url.as_bytes())[..16])
 }
 
 /// A metric's name as a history or comparison asks for it: `score` or a metric's name

@@ -156,6 +156,8 @@ pub struct Job {
     pub quota_weight: Option<u32>,
     /// Where the call to `settings.callback_url` stands, once the callbacks function tried it.
     pub callback: Option<CallbackDelivery>,
+    /// The monitor whose run this job is.
+    pub monitor_id: Option<crate::monitor::MonitorId>,
 }
 
 impl Job {
@@ -178,7 +180,15 @@ impl Job {
             max_in_flight: None,
             quota_weight: None,
             callback: None,
+            monitor_id: None,
         }
+    }
+
+    /// The job of a monitor's run: its id fixed by the run's tick (`MonitorId::job_for_tick`).
+    pub fn of_monitor(mut self, monitor: crate::monitor::MonitorId, id: JobId) -> Job {
+        self.id = id;
+        self.monitor_id = Some(monitor);
+        self
     }
 
     /// The job on a deployment that gives a URL at most `max_url_timeout` seconds.

@@ -28,6 +28,9 @@ pub struct JobView {
     /// The call to `callback_url` once the job has ended; absent without one or before then.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub callback: Option<CallbackView>,
+    /// The monitor whose run this job is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monitor_id: Option<String>,
 }
 
 /// Where the job's callback stands: `pending` until the callbacks function first tries it,
@@ -87,6 +90,7 @@ impl JobView {
             urls_per_minute: job.urls_per_minute(),
             eta_seconds: job.eta_seconds(),
             callback: CallbackView::of(job),
+            monitor_id: job.monitor_id.as_ref().map(ToString::to_string),
         }
     }
 }

@@ -68,6 +68,10 @@ macro_rules! store_contract {
             a_deleted_job_takes_its_urls_with_it,
             a_report_is_kept_beside_its_job_and_goes_with_it,
             a_finished_job_adds_to_its_tenants_days_once,
+            a_monitor_is_kept_with_its_urls_for_its_tenant_only,
+            a_monitor_is_replaced_only_as_it_was_read,
+            a_due_tick_is_settled_once,
+            budget_standings_are_kept_per_url_and_budget,
             keys_and_callback_secrets_are_kept_per_tenant,
             a_callback_delivery_is_kept_on_its_job_latest_attempt_first,
             the_sweep_cursor_is_kept_until_cleared,
@@ -745,6 +749,169 @@ pub async fn a_finished_job_adds_to_its_tenants_days_once<S: JobStore>(store: &S
     let one = store.day_tallies(&acme, "2026-12-04", "2026-12-04").await.expect("read");
     assert_eq!(one.keys().map(String::as_str).collect::<Vec<_>>(), ["2026-12-04"], "from and to are both included");
     assert!(store.day_tallies(&acme, "2026-12-05", "2026-12-31").await.expect("read").is_empty());
+}
+
+fn monitor(tenant: &str, schedule: &str, url_count: u32, now: Millis) -> domain::monitor::Monitor {
+    let parsed = domain::schedule::Schedule::parse(schedule).expect("a schedule");
+    domain::monitor::Monitor::new(
+        Tenant(tenant.into()),
+        format!("{tenant} monitor"),
+        (&parsed, schedule.to_owned()),
+        JobSettings::default(),
+        None,
+        url_count,
+        Vec::new(),
+        true,
+        now,
+    )
+}
+
+pub async fn a_monitor_is_kept_with_its_urls_for_its_tenant_only<S: JobStore>(store: &S) {
+    // More URLs than one item holds.
+    let many: Vec<JobUrl> = job_urls(1_200)
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut url)| {
+            url.tags = Tags { reference: Some(format!("r{i}")), ..Tags::default() };
+            url
+        })
+        .collect();
+    let big = monitor("acme", "rate(1 hour)", 1_200, T0);
+    store.create_monitor(&big, &many).await.expect("create");
+    let small = monitor("acme", "rate(15 minutes)", 2, T0);
+    store.create_monitor(&small, &job_urls(2)).await.expect("create");
+    let theirs = monitor("other", "rate(1 day)", 1, T0);
+    store.create_monitor(&theirs, &job_urls(1)).await.expect("create");
+
+    let acme = Tenant("acme".into());
+    assert_eq!(store.get_monitor(&acme, &big.id).await.expect("read"), Some(big.clone()));
+    assert_eq!(store.monitor_urls(&acme, &big.id).await.expect("read"), many, "every URL, in order, with its tags");
+    assert_eq!(store.get_monitor(&acme, &theirs.id).await.expect("read"), None, "another tenant's monitor is none");
+    let first = store.list_monitors(&acme, 1, None).await.expect("list");
+    assert_eq!(first.items.iter().map(|m| &m.id).collect::<Vec<_>>(), [&small.id], "newest first");
+    let rest = store.list_monitors(&acme, 1, first.next.as_ref()).await.expect("list");
+    assert_eq!(rest.items.iter().map(|m| &m.id).collect::<Vec<_>>(), [&big.id]);
+    if let Some(next) = rest.next {
+        // A store may only learn that nothing follows by asking again.
+        let after = store.list_monitors(&acme, 1, Some(&next)).await.expect("list");
+        assert!(after.items.is_empty() && after.next.is_none(), "{after:?}");
+    }
+
+    assert!(store.delete_monitor(&acme, &big.id).await.expect("delete"));
+    assert_eq!(store.get_monitor(&acme, &big.id).await.expect("read"), None);
+    assert!(store.monitor_urls(&acme, &big.id).await.expect("read").is_empty(), "its URLs went with it");
+    assert!(!store.delete_monitor(&acme, &big.id).await.expect("delete"), "already gone");
+}
+
+pub async fn a_monitor_is_replaced_only_as_it_was_read<S: JobStore>(store: &S) {
+    let kept = monitor("acme", "rate(1 hour)", 700, T0);
+    store.create_monitor(&kept, &job_urls(700)).await.expect("create");
+    let renamed = domain::monitor::Monitor { name: "renamed".into(), url_count: 3, ..kept.clone() };
+    assert!(store.replace_monitor(&renamed, 0, Some(&job_urls(3))).await.expect("replace"));
+    let stale = domain::monitor::Monitor { name: "stale".into(), ..kept.clone() };
+    assert!(!store.replace_monitor(&stale, 0, None).await.expect("replace"), "changed since version 0");
+    let now = store.get_monitor(&kept.tenant, &kept.id).await.expect("read").expect("there");
+    assert_eq!((now.name.as_str(), now.version, now.url_count), ("renamed", 1, 3));
+    assert_eq!(store.monitor_urls(&kept.tenant, &kept.id).await.expect("read"), job_urls(3), "the old URLs are gone");
+    let gone = monitor("acme", "rate(1 hour)", 1, T0);
+    assert!(!store.replace_monitor(&gone, 0, None).await.expect("replace"), "no such monitor");
+
+    // A run by hand: on the version read, the schedule untouched, listed with the runs.
+    let job = JobId::generate();
+    assert!(!store.record_run_now(&kept, &job, T0 + 9).await.expect("run"), "read at version 0, now 1");
+    assert!(store.record_run_now(&now, &job, T0 + 9).await.expect("run"));
+    let ran = store.get_monitor(&kept.tenant, &kept.id).await.expect("read").expect("there");
+    assert_eq!((ran.running_job, ran.runs, ran.next_run_at, ran.version), (Some(job.clone()), 1, now.next_run_at, 2));
+    assert_eq!(store.monitor_runs(&kept.tenant, &kept.id, 5, None).await.expect("runs").items, [job]);
+}
+
+pub async fn a_due_tick_is_settled_once<S: JobStore>(store: &S) {
+    use domain::monitor::{SkipReason, Skipped, TickRecord};
+    let soon = monitor("acme", "rate(15 minutes)", 1, T0);
+    let later = monitor("acme", "rate(1 hour)", 1, T0);
+    let off = domain::monitor::Monitor { enabled: false, ..monitor("acme", "rate(15 minutes)", 1, T0) };
+    for m in [&soon, &later, &off] {
+        store.create_monitor(m, &job_urls(1)).await.expect("create");
+    }
+    let tick = T0 + 15 * 60_000;
+    let due = store.due_monitors(tick + 1, 10).await.expect("due");
+    assert_eq!(due.iter().map(|d| (d.monitor_id.clone(), d.tick)).collect::<Vec<_>>(), [(soon.id.clone(), tick)]);
+    let job = soon.id.job_for_tick(tick);
+    let next = Some(tick + 15 * 60_000);
+    assert!(store.settle_tick(&due[0], next, &TickRecord::Ran(job.clone()), tick + 5).await.expect("settle"));
+    assert!(!store.settle_tick(&due[0], next, &TickRecord::Ran(job.clone()), tick + 6).await.expect("settle"), "once");
+    assert!(store.due_monitors(tick + 1, 10).await.expect("due").is_empty());
+    let runs = store.monitor_runs(&soon.tenant, &soon.id, 10, None).await.expect("runs");
+    assert_eq!((runs.items, runs.next), (vec![job.clone()], None), "the run is listed once");
+    let ran = store.get_monitor(&soon.tenant, &soon.id).await.expect("read").expect("there");
+    assert_eq!(
+        (ran.next_run_at, ran.running_job.clone(), ran.runs, ran.last_run_at, ran.version),
+        (next, Some(job), 1, Some(tick + 5), 1)
+    );
+
+    let due = store.due_monitors(tick + 15 * 60_000, 10).await.expect("due");
+    assert_eq!(due.len(), 1);
+    let skipped = Skipped { tick: due[0].tick, at: due[0].tick + 2, reason: SkipReason::PreviousRunning };
+    let after = Some(due[0].tick + 15 * 60_000);
+    assert!(
+        store
+            .settle_tick(&due[0], after, &TickRecord::Skipped(skipped.clone()), due[0].tick + 2)
+            .await
+            .expect("settle")
+    );
+    let now = store.get_monitor(&soon.tenant, &soon.id).await.expect("read").expect("there");
+    assert_eq!((now.skipped_runs, now.last_skip, now.runs, now.next_run_at), (1, Some(skipped), 1, after));
+    // Disabled: never due; settled to no next run, it leaves the due list.
+    let far = store.due_monitors(T0 + 86_400_000, 10).await.expect("due");
+    assert!(far.iter().all(|d| d.monitor_id != off.id), "{far:?}");
+    let last = far.iter().find(|d| d.monitor_id == later.id).expect("later is due by then").clone();
+    assert!(
+        store
+            .settle_tick(&last, None, &TickRecord::Ran(later.id.job_for_tick(last.tick)), last.tick)
+            .await
+            .expect("settle")
+    );
+    assert!(store.due_monitors(T0 + 86_400_000, 10).await.expect("due").iter().all(|d| d.monitor_id != later.id));
+}
+
+pub async fn budget_standings_are_kept_per_url_and_budget<S: JobStore>(store: &S) {
+    use domain::budget::{Budget, BudgetState, Standing, budget_id};
+    let m = monitor("acme", "rate(1 hour)", 1, T0);
+    store.create_monitor(&m, &job_urls(1)).await.expect("create");
+    let budget = Budget { metric: "lcp_ms".into(), max: Some(2_500.0), min: None, labels: None };
+    let standing = |url: &str, state, since| Standing {
+        url: url.into(),
+        budget_id: budget_id(&budget),
+        budget: budget.clone(),
+        state,
+        since,
+        value: 3_000.0,
+        job_id: JobId::generate(),
+    };
+    let long = format!("https://site.example/{}", "x".repeat(1_500));
+    store
+        .put_budget_standings(
+            &m.tenant,
+            &m.id,
+            &[standing("https://a", BudgetState::Breached, T0), standing(&long, BudgetState::Within, T0)],
+        )
+        .await
+        .expect("put");
+    store
+        .put_budget_standings(&m.tenant, &m.id, &[standing("https://a", BudgetState::Within, T0 + 5)])
+        .await
+        .expect("put");
+    let mut kept = store.budget_standings(&m.tenant, &m.id).await.expect("read");
+    kept.sort_by(|a, b| a.url.cmp(&b.url));
+    let states: Vec<(&str, BudgetState, Millis)> = kept.iter().map(|s| (s.url.as_str(), s.state, s.since)).collect();
+    assert_eq!(
+        states,
+        [("https://a", BudgetState::Within, T0 + 5), (long.as_str(), BudgetState::Within, T0)],
+        "one per URL and budget"
+    );
+    assert!(store.budget_standings(&Tenant("other".into()), &m.id).await.expect("read").is_empty());
+    store.delete_monitor(&m.tenant, &m.id).await.expect("delete");
+    assert!(store.budget_standings(&m.tenant, &m.id).await.expect("read").is_empty(), "they go with the monitor");
 }
 
 pub async fn keys_and_callback_secrets_are_kept_per_tenant<S: JobStore>(store: &S) {

@@ -23,9 +23,12 @@ use std::future::Future;
 use std::time::Duration;
 
 use domain::analytics::DayTally;
+use domain::budget::Standing;
 use domain::callback::CallbackDelivery;
 use domain::history::{HistoryCursor, HistoryEntry, HistoryKey, Span};
 pub use domain::lifecycle::{Cancel, Claim, Outcome, Recorded};
+pub use domain::monitor::DueTick;
+use domain::monitor::{Monitor, MonitorId, TickRecord};
 use domain::places::Lease;
 use domain::report::JobReport;
 use domain::tenancy::{LimitOverrides, Limits, OverLimit, TenantUsage};
@@ -42,7 +45,7 @@ pub use quota::{DynamoQuota, MemoryQuota};
 /// Every store trait, for code that calls more than one (`use store::prelude::*`).
 pub mod prelude {
     pub use crate::{
-        CallbackLog, History, JobStore, Jobs, KeyStore, Lookup, Reports, TaskWork, Tenancy, Tracking, WaitLog,
+        CallbackLog, History, JobStore, Jobs, KeyStore, Lookup, Monitors, Reports, TaskWork, Tenancy, Tracking, WaitLog,
     };
 }
 
@@ -384,6 +387,90 @@ pub trait History: Send + Sync {
     ) -> impl Future<Output = Result<Page<HistoryEntry, HistoryCursor>, Error>> + Send;
 }
 
+/// Monitors: kept by the API, due ticks found and claimed by the scheduler. Every write of a
+/// monitor is conditional on what the writer read (its `version`, or for a tick its
+/// `next_run_at`), so an edit and a run never undo each other.
+pub trait Monitors: Send + Sync {
+    /// Writes a new monitor and its URLs (none for a sitemap monitor).
+    fn create_monitor(&self, monitor: &Monitor, urls: &[JobUrl]) -> impl Future<Output = Result<(), Error>> + Send;
+
+    fn get_monitor(
+        &self,
+        tenant: &Tenant,
+        id: &MonitorId,
+    ) -> impl Future<Output = Result<Option<Monitor>, Error>> + Send;
+
+    /// A monitor's URLs, in the order they were given.
+    fn monitor_urls(&self, tenant: &Tenant, id: &MonitorId) -> impl Future<Output = Result<Vec<JobUrl>, Error>> + Send;
+
+    /// A tenant's monitors, newest first, starting after `after`.
+    fn list_monitors(
+        &self,
+        tenant: &Tenant,
+        limit: usize,
+        after: Option<&MonitorId>,
+    ) -> impl Future<Output = Result<Page<Monitor, MonitorId>, Error>> + Send;
+
+    /// Replaces the monitor as read at `version` (its URLs too, when `urls` is given);
+    /// `false`, with nothing written, when it has changed since (or is gone).
+    fn replace_monitor(
+        &self,
+        monitor: &Monitor,
+        version: u64,
+        urls: Option<&[JobUrl]>,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// Deletes a monitor and its URLs (not its runs' jobs); `false` when there was none.
+    fn delete_monitor(&self, tenant: &Tenant, id: &MonitorId) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// The jobs of a monitor's runs, newest first, starting after `after`.
+    fn monitor_runs(
+        &self,
+        tenant: &Tenant,
+        id: &MonitorId,
+        limit: usize,
+        after: Option<&JobId>,
+    ) -> impl Future<Output = Result<Page<JobId, JobId>, Error>> + Send;
+
+    /// Records a run started by hand (`POST /monitors/{id}/run`) on the monitor as read at
+    /// its version, its schedule unchanged; `false` when the monitor changed since.
+    fn record_run_now(
+        &self,
+        monitor: &Monitor,
+        job: &JobId,
+        now: Millis,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// Where each URL of a monitor stands against each of its budgets, as last changed.
+    fn budget_standings(
+        &self,
+        tenant: &Tenant,
+        id: &MonitorId,
+    ) -> impl Future<Output = Result<Vec<Standing>, Error>> + Send;
+
+    /// Keeps `standings` (each replacing the one of its URL and budget).
+    fn put_budget_standings(
+        &self,
+        tenant: &Tenant,
+        id: &MonitorId,
+        standings: &[Standing],
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Every tenant's monitors due at `now` (their next run at or before it), at most `limit`,
+    /// earliest first.
+    fn due_monitors(&self, now: Millis, limit: usize) -> impl Future<Output = Result<Vec<DueTick>, Error>> + Send;
+
+    /// Moves the monitor from `tick` to `next` with `outcome`: a run of `job` or a skip.
+    /// `false`, with nothing written, when the monitor is no longer at `tick`.
+    fn settle_tick(
+        &self,
+        due: &DueTick,
+        next: Option<Millis>,
+        outcome: &TickRecord,
+        now: Millis,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+}
+
 /// Where each job's callback stands, written by the callbacks function after each attempt.
 pub trait CallbackLog: Send + Sync {
     /// Keeps `delivery` on job `id`, unless the job is gone or already holds a later attempt
@@ -397,7 +484,10 @@ pub trait CallbackLog: Send + Sync {
 
 /// A store that does everything: both implementations are one.
 pub trait JobStore:
-    Jobs + TaskWork + Tracking + KeyStore + Reports + CallbackLog + Tenancy + WaitLog + History
+    Jobs + TaskWork + Tracking + KeyStore + Reports + CallbackLog + Tenancy + WaitLog + History + Monitors
 {
 }
-impl<T: Jobs + TaskWork + Tracking + KeyStore + Reports + CallbackLog + Tenancy + WaitLog + History> JobStore for T {}
+impl<T: Jobs + TaskWork + Tracking + KeyStore + Reports + CallbackLog + Tenancy + WaitLog + History + Monitors> JobStore
+    for T
+{
+}

@@ -12,16 +12,18 @@ use domain::{
 };
 
 use domain::analytics::DayTally;
+use domain::budget::Standing;
 use domain::callback::CallbackDelivery;
 use domain::history::{Headline, HistoryCursor, HistoryEntry, HistoryKey, Span};
+use domain::monitor::{Monitor, MonitorId, TickRecord};
 use domain::places::{self, Full, Lease, Place};
 use domain::report::JobReport;
 use domain::tenancy::{self, LimitOverrides, Limits, OverLimit, TenantUsage, Usage};
 use domain::waits::{WaitNote, Waiting};
 
 use crate::{
-    CallbackLog, Cancel, Claim, ClaimRequest, History, JobTallies, Jobs, KeyStore, Lookup, Outcome, OutcomeRecord,
-    Page, Recorded, Reports, TaskWork, Tenancy, Tracking, WaitLog,
+    CallbackLog, Cancel, Claim, ClaimRequest, DueTick, History, JobTallies, Jobs, KeyStore, Lookup, Monitors, Outcome,
+    OutcomeRecord, Page, Recorded, Reports, TaskWork, Tenancy, Tracking, WaitLog,
 };
 use domain::Error;
 use domain::time::Millis;
@@ -36,6 +38,10 @@ struct State {
     /// Cache key → (analysed at, job, seq) of each result indexed under it.
     cache: HashMap<String, Vec<(Millis, JobId, u32)>>,
     reports: HashMap<JobId, JobReport>,
+    /// Each tenant's monitors with their URLs.
+    monitors: HashMap<(Tenant, MonitorId), (Monitor, Vec<JobUrl>)>,
+    monitor_runs: HashMap<(Tenant, MonitorId), Vec<JobId>>,
+    standings: HashMap<(Tenant, MonitorId), Vec<Standing>>,
     /// Each tenant's days, as the reports written added them up.
     days_tallied: HashMap<(Tenant, String), DayTally>,
     /// History key → each new analysis indexed under it.
@@ -532,6 +538,153 @@ impl History for MemoryStore {
         entries.truncate(limit);
         let next = entries.last().filter(|_| more).map(HistoryCursor::of);
         Ok(Page { items: entries, next })
+    }
+}
+
+impl Monitors for MemoryStore {
+    async fn create_monitor(&self, monitor: &Monitor, urls: &[JobUrl]) -> Result<(), Error> {
+        let mut state = self.state()?;
+        let key = (monitor.tenant.clone(), monitor.id.clone());
+        if state.monitors.contains_key(&key) {
+            return Err(Error::Conflict(format!("monitor {} exists", monitor.id)));
+        }
+        state.monitors.insert(key, (monitor.clone(), urls.to_vec()));
+        Ok(())
+    }
+
+    async fn get_monitor(&self, tenant: &Tenant, id: &MonitorId) -> Result<Option<Monitor>, Error> {
+        Ok(self.state()?.monitors.get(&(tenant.clone(), id.clone())).map(|(m, _)| m.clone()))
+    }
+
+    async fn monitor_urls(&self, tenant: &Tenant, id: &MonitorId) -> Result<Vec<JobUrl>, Error> {
+        Ok(self.state()?.monitors.get(&(tenant.clone(), id.clone())).map(|(_, urls)| urls.clone()).unwrap_or_default())
+    }
+
+    async fn list_monitors(
+        &self,
+        tenant: &Tenant,
+        limit: usize,
+        after: Option<&MonitorId>,
+    ) -> Result<Page<Monitor, MonitorId>, Error> {
+        let state = self.state()?;
+        let mut mine: Vec<Monitor> = state
+            .monitors
+            .values()
+            .map(|(m, _)| m)
+            .filter(|m| &m.tenant == tenant && after.is_none_or(|a| m.id.as_str() < a.as_str()))
+            .cloned()
+            .collect();
+        mine.sort_by(|a, b| b.id.as_str().cmp(a.id.as_str()));
+        let more = mine.len() > limit;
+        mine.truncate(limit);
+        let next = mine.last().filter(|_| more).map(|m| m.id.clone());
+        Ok(Page { items: mine, next })
+    }
+
+    async fn replace_monitor(&self, monitor: &Monitor, version: u64, urls: Option<&[JobUrl]>) -> Result<bool, Error> {
+        let mut state = self.state()?;
+        let Some((kept, kept_urls)) = state.monitors.get_mut(&(monitor.tenant.clone(), monitor.id.clone())) else {
+            return Ok(false);
+        };
+        if kept.version != version {
+            return Ok(false);
+        }
+        *kept = Monitor { version: version + 1, ..monitor.clone() };
+        if let Some(urls) = urls {
+            *kept_urls = urls.to_vec();
+        }
+        Ok(true)
+    }
+
+    async fn delete_monitor(&self, tenant: &Tenant, id: &MonitorId) -> Result<bool, Error> {
+        let mut state = self.state()?;
+        state.monitor_runs.remove(&(tenant.clone(), id.clone()));
+        state.standings.remove(&(tenant.clone(), id.clone()));
+        Ok(state.monitors.remove(&(tenant.clone(), id.clone())).is_some())
+    }
+
+    async fn monitor_runs(
+        &self,
+        tenant: &Tenant,
+        id: &MonitorId,
+        limit: usize,
+        after: Option<&JobId>,
+    ) -> Result<Page<JobId, JobId>, Error> {
+        let state = self.state()?;
+        let mut runs: Vec<JobId> = state
+            .monitor_runs
+            .get(&(tenant.clone(), id.clone()))
+            .into_iter()
+            .flatten()
+            .filter(|job| after.is_none_or(|a| job.as_str() < a.as_str()))
+            .cloned()
+            .collect();
+        runs.sort_by(|a, b| b.as_str().cmp(a.as_str()));
+        let more = runs.len() > limit;
+        runs.truncate(limit);
+        let next = runs.last().filter(|_| more).cloned();
+        Ok(Page { items: runs, next })
+    }
+
+    async fn due_monitors(&self, now: Millis, limit: usize) -> Result<Vec<DueTick>, Error> {
+        let state = self.state()?;
+        let mut due: Vec<DueTick> = state
+            .monitors
+            .values()
+            .filter_map(|(m, _)| {
+                let tick = m.next_run_at.filter(|at| m.enabled && *at <= now)?;
+                Some(DueTick { tenant: m.tenant.clone(), monitor_id: m.id.clone(), tick, swept_at: None })
+            })
+            .collect();
+        due.sort_by_key(|d| d.tick);
+        due.truncate(limit);
+        Ok(due)
+    }
+
+    async fn budget_standings(&self, tenant: &Tenant, id: &MonitorId) -> Result<Vec<Standing>, Error> {
+        Ok(self.state()?.standings.get(&(tenant.clone(), id.clone())).cloned().unwrap_or_default())
+    }
+
+    async fn put_budget_standings(&self, tenant: &Tenant, id: &MonitorId, standings: &[Standing]) -> Result<(), Error> {
+        let mut state = self.state()?;
+        let kept = state.standings.entry((tenant.clone(), id.clone())).or_default();
+        for standing in standings {
+            kept.retain(|s| !(s.url == standing.url && s.budget_id == standing.budget_id));
+            kept.push(standing.clone());
+        }
+        Ok(())
+    }
+
+    async fn record_run_now(&self, monitor: &Monitor, job: &JobId, now: Millis) -> Result<bool, Error> {
+        let mut state = self.state()?;
+        let key = (monitor.tenant.clone(), monitor.id.clone());
+        match state.monitors.get_mut(&key) {
+            Some((kept, _)) if kept.version == monitor.version => {
+                let next = kept.next_run_at;
+                kept.settle(next, &TickRecord::Ran(job.clone()), now);
+            }
+            _ => return Ok(false),
+        }
+        state.monitor_runs.entry(key).or_default().push(job.clone());
+        Ok(true)
+    }
+
+    async fn settle_tick(
+        &self,
+        due: &DueTick,
+        next: Option<Millis>,
+        record: &TickRecord,
+        now: Millis,
+    ) -> Result<bool, Error> {
+        let mut state = self.state()?;
+        match state.monitors.get_mut(&(due.tenant.clone(), due.monitor_id.clone())) {
+            Some((monitor, _)) if monitor.next_run_at == Some(due.tick) => monitor.settle(next, record, now),
+            _ => return Ok(false),
+        }
+        if let TickRecord::Ran(job) = record {
+            state.monitor_runs.entry((due.tenant.clone(), due.monitor_id.clone())).or_default().push(job.clone());
+        }
+        Ok(true)
     }
 }
 

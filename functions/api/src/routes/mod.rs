@@ -8,6 +8,7 @@ pub mod exports;
 pub mod health;
 pub mod history;
 pub mod jobs;
+pub mod monitors;
 pub mod progress;
 pub mod queue_status;
 pub mod results;

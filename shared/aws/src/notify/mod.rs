@@ -13,9 +13,11 @@ pub use callback::{CallbackSender, Callbacks, SIGNATURE_HEADER, sign};
 pub use eventbridge::EventBridgePublisher;
 
 use domain::Error;
+use domain::budget::{Change, Standing};
 use domain::callback::CallbackRequest;
+use domain::monitor::MonitorId;
 use domain::time::{Millis, rfc3339};
-use domain::{Job, JobStatus, JobView};
+use domain::{Job, JobId, JobStatus, JobView};
 
 /// The `source` of every event this service puts on a bus.
 pub const EVENT_SOURCE: &str = "speedbatch";
@@ -63,28 +65,59 @@ impl JobEvent {
     }
 }
 
-/// One announcement: the event and the job as `progress` shows it.
+/// One announcement: its `detail-type`, what it is about, and its detail (for a job's
+/// event, the job as `progress` shows it).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Notice {
-    pub event: JobEvent,
+    pub detail_type: &'static str,
+    /// The event's resource: `speedbatch:job/<id>`, or `speedbatch:monitor/<id>`.
+    pub resource: String,
+    /// The job it is about (for a budget, the run that changed it).
     pub job_id: String,
     pub detail: serde_json::Value,
+    calls_back: bool,
 }
 
 impl Notice {
     pub fn new(event: JobEvent, job: &Job) -> Result<Self, Error> {
         let detail = serde_json::to_value(JobView::new(job)).map_err(|e| Error::Corrupt(e.to_string()))?;
-        Ok(Notice { event, job_id: job.id.to_string(), detail })
+        Ok(Notice {
+            detail_type: event.detail_type(),
+            resource: format!("speedbatch:job/{}", job.id),
+            job_id: job.id.to_string(),
+            detail,
+            calls_back: event.calls_back(),
+        })
+    }
+
+    /// A budget of a monitor that changed state with the monitor's run `job`.
+    pub fn budget(change: Change, monitor: &MonitorId, job: &JobId, standing: &Standing) -> Notice {
+        let detail = serde_json::json!({
+            "monitor_id": monitor.as_str(),
+            "batch_job_id": job.as_str(),
+            "url": standing.url,
+            "budget": standing.budget,
+            "state": standing.state,
+            "value": standing.value,
+            "since": rfc3339(standing.since),
+        });
+        Notice {
+            detail_type: change.detail_type(),
+            resource: format!("speedbatch:monitor/{monitor}"),
+            job_id: job.to_string(),
+            detail,
+            calls_back: false,
+        }
     }
 
     /// The callback this notice calls for: only the end of a job that names a URL.
     pub fn callback(&self, job: &Job, now: Millis) -> Option<CallbackRequest> {
-        let url = job.settings.callback_url.as_ref().filter(|_| self.event.calls_back())?;
+        let url = job.settings.callback_url.as_ref().filter(|_| self.calls_back)?;
         Some(CallbackRequest {
             batch_job_id: job.id.clone(),
             tenant: job.tenant.clone(),
             url: url.clone(),
-            event: self.event.detail_type().to_owned(),
+            event: self.detail_type.to_owned(),
             time: rfc3339(now),
             detail: self.detail.clone(),
             attempt: 1,

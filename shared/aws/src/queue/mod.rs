@@ -84,6 +84,12 @@ impl MessageGroup for domain::callback::CallbackRequest {
     }
 }
 
+impl MessageGroup for domain::monitor::DueTick {
+    fn message_group(&self) -> Option<&str> {
+        Some(&self.tenant.0)
+    }
+}
+
 /// An export is one per finished job, whoever's: nothing to share out.
 impl MessageGroup for domain::report::ExportRequest {}
 

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
@@ -159,6 +160,19 @@ impl Expression {
             .set_expression_attribute_names(self.names())
             .set_expression_attribute_values(self.values())
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+    }
+}
+
+impl Expression {
+    /// A PutItem of `item` in `table` on this expression's condition, ready to send.
+    pub(crate) fn put_request(self, client: &Client, table: &str, item: Item) -> PutItemFluentBuilder {
+        client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item))
+            .set_condition_expression(self.condition_expression())
+            .set_expression_attribute_names(self.names())
+            .set_expression_attribute_values(self.values())
     }
 }
 

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use domain::Error;
 use domain::callback::CallbackDelivery;
+use domain::monitor::MonitorId;
 use domain::places::Place;
 use domain::time::Millis;
 use domain::timeouts;
@@ -88,6 +89,10 @@ pub fn key_pk(hash: &str) -> String {
     format!("KEY#{hash}")
 }
 
+pub fn monitor_pk(id: &MonitorId) -> String {
+    format!("MON#{id}")
+}
+
 pub fn tenant_pk(tenant: &Tenant) -> String {
     format!("TENANT#{}", tenant.0)
 }
@@ -131,6 +136,11 @@ pub struct JobItem {
     pub max_in_flight: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota_weight: Option<u32>,
+    /// A monitor's run: `MON#<monitor id>`, the key of GSI `by_monitor` (with `gsi1sk`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mon_pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor_id: Option<MonitorId>,
     pub total_urls: u64,
     pub queued: i64,
     pub in_progress: i64,
@@ -178,6 +188,8 @@ impl JobItem {
             host_concurrency: job.settings.host_concurrency,
             max_in_flight: job.max_in_flight,
             quota_weight: job.quota_weight,
+            mon_pk: job.monitor_id.as_ref().map(monitor_pk),
+            monitor_id: job.monitor_id.clone(),
             total_urls: c.total,
             queued: c.queued as i64,
             in_progress: c.in_progress as i64,
@@ -234,6 +246,7 @@ impl JobItem {
             max_in_flight: self.max_in_flight,
             quota_weight: self.quota_weight,
             callback: self.callback,
+            monitor_id: self.monitor_id,
         })
     }
 }
@@ -382,6 +395,7 @@ mod tests {
                 next_attempt_at: Some(90_000),
                 updated_at: 30_000,
             }),
+            monitor_id: Some(domain::monitor::MonitorId::generate()),
         };
         let item: serde_dynamo::Item = serde_dynamo::to_item(JobItem::from_job(&job, 3_000)).unwrap();
         assert_eq!(job_from_stream_image(item).unwrap(), job);

@@ -11,6 +11,7 @@ mod history;
 pub mod items;
 mod jobs;
 mod keys;
+mod monitors;
 mod moves;
 mod places;
 mod reports;

@@ -1,7 +1,7 @@
 //! `POST /start`: validate and clean the submission (`request`), record the job, fan the
 //! first window of URLs out.
 
-mod request;
+pub(crate) mod request;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use domain::settings::MAX_URLS;
 use domain::tenancy;
 use domain::time::{now_millis, rfc3339};
-use domain::{CleanUrl, Job, JobView, Rejected, Tags, TaskMessage, clean_batch, timeouts};
+use domain::{CleanUrl, Job, JobView, Rejected, Tags, clean_batch, timeouts};
 use net::sitemap::{self, Expanded, SitemapLimits};
 pub use request::{START_FIELDS, StartRequest};
 use request::{Source, validate};
@@ -69,7 +69,24 @@ pub struct SitemapReport {
     truncated: bool,
 }
 
-async fn expand_sitemap(settings: &crate::state::ApiSettings, sitemap_url: &str) -> Result<Expanded, ApiError> {
+/// A request's body as a JSON object, or why it is not one.
+pub(crate) fn json_object(body: Result<Bytes, BytesRejection>) -> Result<serde_json::Map<String, Value>, ApiError> {
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge { limit: MAX_BODY_BYTES },
+        _ => ApiError::Malformed(rejection.body_text()),
+    })?;
+    let body: Value =
+        serde_json::from_slice(&body).map_err(|e| ApiError::Malformed(format!("the body is not valid JSON: {e}")))?;
+    match body {
+        Value::Object(body) => Ok(body),
+        _ => Err(ApiError::Malformed("the body must be a JSON object".into())),
+    }
+}
+
+pub(crate) async fn expand_sitemap(
+    settings: &crate::state::ApiSettings,
+    sitemap_url: &str,
+) -> Result<Expanded, ApiError> {
     let clean = CleanUrl::parse(sitemap_url, settings.policy)
         .map_err(|reason| ApiError::invalid_field("sitemap_url", reason.to_string()))?;
     let url = url::Url::parse(clean.as_str())
@@ -109,15 +126,7 @@ where
     Q: Queue,
     E: Files,
 {
-    let body = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge { limit: MAX_BODY_BYTES },
-        _ => ApiError::Malformed(rejection.body_text()),
-    })?;
-    let body: Value =
-        serde_json::from_slice(&body).map_err(|e| ApiError::Malformed(format!("the body is not valid JSON: {e}")))?;
-    let Value::Object(body) = body else {
-        return Err(ApiError::Malformed("the body must be a JSON object".into()));
-    };
+    let body = json_object(body)?;
     let settings = &state.settings;
     let submission = validate(body, settings.policy, settings.psi_available)?;
     let (urls, sitemap) = match submission.source {
@@ -145,12 +154,10 @@ where
         });
     }
     let now = now_millis();
-    // The tenant's limits are checked before anything is written, so a refused job costs
-    // one read; the write that creates the job holds it to them again.
-    let own = state.store.tenant_usage(&tenant, now).await?;
-    let limits = settings.tenant_limits.with(&own.overrides);
-    let analyses = tenancy::analyses(&submission.settings, batch.accepted.len() as u64);
-    let fits = tenancy::admit(&limits, &own.usage, analyses, now);
+    let deployment = settings.deployment();
+    let total = batch.accepted.len() as u64;
+    let (limits, fits) =
+        submit::admission(&state.store, &deployment, &tenant, &submission.settings, total, now).await?;
     if submission.dry_run {
         let response = DryRunResponse {
             dry_run: true,
@@ -162,7 +169,7 @@ where
                 submission.settings.timeout_seconds,
                 settings.max_url_timeout_seconds,
             ),
-            analyses,
+            analyses: tenancy::analyses(&submission.settings, total),
             over_limit: fits.err(),
             sitemap,
         };
@@ -170,20 +177,10 @@ where
     }
     fits.map_err(ApiError::OverLimit)?;
     let name = submission.name.unwrap_or_else(|| format!("batch {}", rfc3339(now)));
-    let job = Job::new(tenant, name, submission.settings, batch.accepted.len() as u64, now)
-        .cap_timeout(settings.max_url_timeout_seconds)
-        .held_to(&limits);
-    state.store.create_job_within(&job, &batch.accepted, &limits).await?.map_err(ApiError::OverLimit)?;
-    // Only the first window starts now; each URL that finishes releases the next one.
-    let messages: Vec<TaskMessage> = batch
-        .accepted
-        .iter()
-        .take(job.initial_window() as usize)
-        .enumerate()
-        .map(|(seq, url)| TaskMessage::new(&job, seq as u32, url.url.as_str().to_owned()))
-        .collect();
-    state.queue.send(settings.queues.for_priority(job.settings.priority), &messages).await?;
-    tracing::info!(job_id = %job.id, urls = batch.accepted.len(), started = messages.len(), rejected = batch.rejected.len(), "job created");
+    let job = Job::new(tenant, name, submission.settings, total, now);
+    let job = submit::create(&state.store, &state.queue, &deployment, job, &batch.accepted, &limits)
+        .await?
+        .map_err(ApiError::OverLimit)?;
     let response = StartResponse {
         job: JobView::new(&job),
         accepted: batch.accepted.len(),

@@ -109,7 +109,7 @@ pub(super) struct Submission {
 
 /// Where the URLs come from.
 #[derive(Debug)]
-pub(super) enum Source {
+pub(crate) enum Source {
     /// As given, each with its tags.
     Urls(Vec<(String, Tags)>),
     Sitemap(String),
@@ -117,12 +117,39 @@ pub(super) enum Source {
 
 /// The field-by-field problems of a submission, reported together.
 #[derive(Default)]
-struct Problems(Vec<Value>);
+pub(crate) struct Problems(Vec<Value>);
 
 impl Problems {
-    fn add(&mut self, field: &str, message: impl Into<String>) {
+    pub(crate) fn add(&mut self, field: &str, message: impl Into<String>) {
         self.0.push(json!({"field": field, "message": message.into()}));
     }
+
+    /// Fields the body has that are not `known`.
+    pub(crate) fn unknown_fields(&mut self, body: &Map<String, Value>, known: &[&str]) {
+        for field in body.keys().filter(|k| !known.contains(&k.as_str())) {
+            self.add(field, format!("unknown field; expected one of {}", known.join(", ")));
+        }
+    }
+
+    /// Every problem as one 422, or nothing.
+    pub(crate) fn finish(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let count = self.0.len();
+        Err(ApiError::Invalid {
+            message: format!("{count} invalid field{}", if count == 1 { "" } else { "s" }),
+            details: Value::Array(self.0),
+        })
+    }
+}
+
+/// What a job is made of, as a submission or a monitor gives it.
+pub(crate) struct JobFields {
+    pub name: Option<String>,
+    /// `None` when neither `urls` nor `sitemap_url` was given and `urls_required` was false.
+    pub source: Option<Source>,
+    pub settings: JobSettings,
 }
 
 fn integer(body: &Map<String, Value>, bounds: &Bounds, problems: &mut Problems) -> u32 {
@@ -197,10 +224,31 @@ pub(super) fn validate(
     psi_available: bool,
 ) -> Result<Submission, ApiError> {
     let mut problems = Problems::default();
-    const KNOWN: [&str; 15] = START_FIELDS;
-    for field in body.keys().filter(|k| !KNOWN.contains(&k.as_str())) {
-        problems.add(field, format!("unknown field; expected one of {}", KNOWN.join(", ")));
-    }
+    problems.unknown_fields(&body, &START_FIELDS);
+    let fields = job_fields(&body, policy, psi_available, true, &mut problems);
+    let dry_run = match body.get("dry_run") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(flag)) => *flag,
+        Some(_) => {
+            problems.add("dry_run", "must be true or false");
+            false
+        }
+    };
+    problems.finish()?;
+    let source = fields.source.unwrap_or(Source::Urls(Vec::new()));
+    Ok(Submission { name: fields.name, source, settings: fields.settings, dry_run })
+}
+
+/// The fields of a job (its name, URLs or sitemap, and settings), each problem added to
+/// `problems`; without `urls_required`, a body with neither `urls` nor `sitemap_url` is fine
+/// (a monitor's change that keeps its URLs).
+pub(crate) fn job_fields(
+    body: &Map<String, Value>,
+    policy: AddressPolicy,
+    psi_available: bool,
+    urls_required: bool,
+    problems: &mut Problems,
+) -> JobFields {
     let name = match body.get("name") {
         None | Some(Value::Null) => None,
         Some(Value::String(name)) if name.trim().is_empty() => {
@@ -226,22 +274,22 @@ pub(super) fn validate(
         }
     };
     let urls = match body.get("urls") {
-        None | Some(Value::Null) if sitemap.is_some() => Vec::new(),
+        None | Some(Value::Null) if sitemap.is_some() || !urls_required => None,
         None | Some(Value::Null) => {
             problems.add("urls", format!("is required: a list of 1 to {MAX_URLS} URLs (or give sitemap_url)"));
-            Vec::new()
+            None
         }
         Some(_) if sitemap.is_some() => {
             problems.add("urls", "give urls or sitemap_url, not both");
-            Vec::new()
+            None
         }
         Some(Value::Array(items)) if items.is_empty() => {
             problems.add("urls", "must contain at least one URL");
-            Vec::new()
+            None
         }
         Some(Value::Array(items)) if items.len() > MAX_URLS => {
             problems.add("urls", format!("has {} entries; at most {MAX_URLS} are allowed", items.len()));
-            Vec::new()
+            None
         }
         Some(Value::Array(items)) => {
             let mut urls = Vec::with_capacity(items.len());
@@ -251,11 +299,11 @@ pub(super) fn validate(
                     Err(message) => problems.add(&format!("urls[{i}]"), message),
                 }
             }
-            urls
+            Some(urls)
         }
         Some(_) => {
             problems.add("urls", "must be a list of URLs (strings, or objects {\"url\", \"ref\", \"labels\"})");
-            Vec::new()
+            None
         }
     };
     let callback_url = match body.get("callback_url") {
@@ -272,36 +320,26 @@ pub(super) fn validate(
             None
         }
     };
-    let dry_run = match body.get("dry_run") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(flag)) => *flag,
-        Some(_) => {
-            problems.add("dry_run", "must be true or false");
-            false
-        }
-    };
     let default = JobSettings::default();
-    let priority = choice(&body, "priority", default.priority, &mut problems);
-    let strategy = choice(&body, "strategy", default.strategy, &mut problems);
+    let priority = choice(body, "priority", default.priority, problems);
+    let strategy = choice(body, "strategy", default.strategy, problems);
     // The job records the engine it runs on: `auto` is resolved here, once.
-    let engine =
-        choice(&body, "engine", EngineChoice::Auto, &mut problems).resolve(psi_available).unwrap_or_else(|| {
-            problems
-                .add("engine", "psi needs a PageSpeed Insights key, and this deployment has none: use http or auto");
-            default.engine
-        });
+    let engine = choice(body, "engine", EngineChoice::Auto, problems).resolve(psi_available).unwrap_or_else(|| {
+        problems.add("engine", "psi needs a PageSpeed Insights key, and this deployment has none: use http or auto");
+        default.engine
+    });
     let settings = JobSettings {
         priority,
         strategy,
         engine,
-        batch_size: integer(&body, &BATCH_SIZE, &mut problems),
-        timeout_seconds: integer(&body, &TIMEOUT_SECONDS, &mut problems),
-        max_retries: integer(&body, &MAX_RETRIES, &mut problems),
+        batch_size: integer(body, &BATCH_SIZE, problems),
+        timeout_seconds: integer(body, &TIMEOUT_SECONDS, problems),
+        max_retries: integer(body, &MAX_RETRIES, problems),
         callback_url,
-        runs: integer(&body, &RUNS, &mut problems),
-        cache_ttl_seconds: integer(&body, &CACHE_TTL_SECONDS, &mut problems),
-        categories: categories(&body, &mut problems),
-        host_concurrency: optional_integer(&body, &HOST_CONCURRENCY, &mut problems),
+        runs: integer(body, &RUNS, problems),
+        cache_ttl_seconds: integer(body, &CACHE_TTL_SECONDS, problems),
+        categories: categories(body, problems),
+        host_concurrency: optional_integer(body, &HOST_CONCURRENCY, problems),
     };
     if settings.engine == EngineKind::Http && settings.categories.len() > 1 {
         problems.add(
@@ -309,18 +347,11 @@ pub(super) fn validate(
             "only the psi engine scores accessibility, best-practices and seo; the http engine measures performance",
         );
     }
-    if !problems.0.is_empty() {
-        let count = problems.0.len();
-        return Err(ApiError::Invalid {
-            message: format!("{count} invalid field{}", if count == 1 { "" } else { "s" }),
-            details: Value::Array(problems.0),
-        });
-    }
-    let source = match sitemap {
-        Some(sitemap) => Source::Sitemap(sitemap),
-        None => Source::Urls(urls),
+    let source = match (sitemap, urls) {
+        (Some(sitemap), _) => Some(Source::Sitemap(sitemap)),
+        (None, urls) => urls.map(Source::Urls),
     };
-    Ok(Submission { name, source, settings, dry_run })
+    JobFields { name, source, settings }
 }
 
 #[cfg(test)]
@@ -397,7 +428,6 @@ mod tests {
                 "colour: unknown field; expected one of name, urls, sitemap_url, priority, strategy, batch_size, timeout_seconds, max_retries, engine, callback_url, runs, cache_ttl_seconds, categories, host_concurrency, dry_run",
                 "name: must be at most 200 characters",
                 "urls[1]: must be a URL string or an object {\"url\", \"ref\", \"labels\"}",
-                "dry_run: must be true or false",
                 "priority: \"asap\" is not one of low, normal, high, urgent",
                 "strategy: must be a string",
                 "batch_size: must be a whole number from 1 to 20",
@@ -408,6 +438,7 @@ mod tests {
                 "categories[1]: \"speed\" is not one of performance, accessibility, best-practices, seo",
                 "categories[2]: must be a string",
                 "categories: only the psi engine scores accessibility, best-practices and seo; the http engine measures performance",
+                "dry_run: must be true or false",
             ]
         );
     }
