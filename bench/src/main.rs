@@ -12,6 +12,7 @@
 mod artifacts;
 mod exports;
 mod http_engine;
+mod monitors;
 mod psi_quota;
 mod report;
 mod serve;
@@ -29,6 +30,7 @@ const USAGE: &str = "usage: speedbatch-bench all [--runs N] [--out FILE]   every
        speedbatch-bench guards [--runs N] [--urls N]       (on the stack `make up` deployed)
        speedbatch-bench submission [--runs N]              (on the stack `make up` deployed)
        speedbatch-bench exports [--runs N] [--urls N]      (on the stack `make up` deployed)
+       speedbatch-bench monitors [--runs N] [--monitors N] [--urls N]   (on the stack `make up` deployed)
        speedbatch-bench artifacts [--runs N]               (arm64 sizes; host cold starts)
        speedbatch-bench serve DIR";
 
@@ -80,6 +82,10 @@ async fn main() -> ExitCode {
             Ok(urls) => print(exports::run(runs, urls).await),
             Err(e) => Err(e),
         },
+        Some("monitors") => match (option("--monitors", 10), option("--urls", 100)) {
+            (Ok(monitors), Ok(urls)) => print(monitors::run(runs, monitors, urls).await),
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        },
         Some("artifacts") => match artifacts::sizes().await {
             Ok((sizes, _)) => {
                 println!("{}", sizes.markdown);
@@ -116,6 +122,8 @@ async fn all(runs: usize, out: String) -> Result<(), String> {
     sections.push(stack::submission(runs, &[1_000, 10_000]).await?);
     eprintln!("==> exports: {runs} × a 10 000-URL job, read every way");
     sections.push(exports::run(runs, 10_000).await?);
+    eprintln!("==> monitors: {runs} × 10 monitors of 100 URLs run by one sweep");
+    sections.push(monitors::run(runs, 10, 100).await?);
     // Read now: the processes that just carried both loads.
     let rss = stack::peak_rss();
     eprintln!("==> PSI quota: {runs} runs of about a minute");

@@ -19,14 +19,15 @@ use crate::stats::median;
 
 const FUNCTIONS: [&str; 3] = ["api", "analyzer", "tracker"];
 
-struct Client {
+pub(crate) struct Client {
     api: ApiClient,
     logs: Logs,
     stack_name: String,
+    pub stack: DeployedStack,
 }
 
 impl Client {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, String> {
+    pub(crate) async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, String> {
         self.api.ok(method, path, body.as_ref()).await
     }
 
@@ -42,7 +43,7 @@ impl Client {
 
     /// The EMF lines of `function`'s invocations logged from `since` (ms) on: each
     /// invocation's request counts, and the analyzer's outcomes (its waits among them).
-    async fn metric_lines(&self, function: &str, since: i64) -> Result<Vec<Value>, String> {
+    pub(crate) async fn metric_lines(&self, function: &str, since: i64) -> Result<Vec<Value>, String> {
         let messages = self.logs.messages(|group| group_of(group, &self.stack_name, function), since).await?;
         Ok(messages
             .iter()
@@ -54,16 +55,16 @@ impl Client {
 
 /// Requests by `Service.Operation`, invocations and write units summed over EMF lines.
 #[derive(Default, Clone)]
-struct Tally {
-    requests: BTreeMap<String, f64>,
-    invocations: f64,
-    write_units: f64,
+pub(crate) struct Tally {
+    pub(crate) requests: BTreeMap<String, f64>,
+    pub(crate) invocations: f64,
+    pub(crate) write_units: f64,
     /// URLs sent back to wait (for a place at their host or their tenant's, or the quota).
     waits: f64,
 }
 
 impl Tally {
-    fn add(&mut self, line: &Value) {
+    pub(crate) fn add(&mut self, line: &Value) {
         self.invocations += line["Invocations"].as_f64().unwrap_or(0.0);
         self.write_units += line["DynamoDB.WriteUnits"].as_f64().unwrap_or(0.0);
         for (name, value) in line.as_object().into_iter().flatten() {
@@ -84,15 +85,15 @@ impl Tally {
         }
     }
 
-    fn total(&self) -> f64 {
+    pub(crate) fn total(&self) -> f64 {
         self.requests.values().sum()
     }
 }
 
-fn client() -> Result<Client, String> {
+pub(crate) fn client() -> Result<Client, String> {
     let stack = DeployedStack::try_load()?;
     let stack_name = stack.values.get("STACK_NAME").map_or("speedbatch-local", String::as_str).to_owned();
-    Ok(Client { api: ApiClient::new(&stack), logs: Logs::new(stack.endpoint()), stack_name })
+    Ok(Client { api: ApiClient::new(&stack), logs: Logs::new(stack.endpoint()), stack_name, stack })
 }
 
 /// The submission's own invocation among the API's lines: the one that wrote URLs.

@@ -75,20 +75,23 @@ impl Api {
         self.json(self.http.get(self.url(path)).query(query)).await
     }
 
-    /// Every page of a listing that answers `{<field>: [...], "next_cursor"}`: the items of
-    /// all pages, and the first page (for what it says besides its items).
+    /// Every page of a listing that answers `{<field>: [...], "next_cursor"}`, `page` items a
+    /// page (the listing's largest: 1 000 for results and history, 100 for monitors): the
+    /// items of all pages, and the first page (for what it says besides its items).
     pub async fn all_pages(
         &self,
         path: &str,
         query: &[(&str, &str)],
         field: &str,
+        page: u32,
     ) -> Result<(Vec<Value>, Value), CliError> {
+        let page = page.to_string();
         let mut items = Vec::new();
         let mut first: Option<Value> = None;
         let mut cursor: Option<String> = None;
         loop {
             let mut page_query = query.to_vec();
-            page_query.push(("limit", "1000"));
+            page_query.push(("limit", &page));
             page_query.extend(cursor.as_deref().map(|c| ("cursor", c)));
             let mut page = self.get_with(path, &page_query).await?;
             items.extend(page[field].as_array_mut().map(std::mem::take).unwrap_or_default());
@@ -100,13 +103,9 @@ impl Api {
         }
     }
 
-    /// A DELETE answered with no body (204).
+    /// A DELETE answered with no body (204), sent with the key like every call.
     pub async fn delete(&self, path: &str) -> Result<(), CliError> {
-        let response =
-            self.http.delete(self.url(path)).send().await.map_err(|e| CliError::Network {
-                url: self.target.api_url.clone(),
-                reason: e.without_url().to_string(),
-            })?;
+        let response = self.send(self.http.delete(self.url(path))).await?;
         let status = response.status().as_u16();
         if (200..300).contains(&status) {
             return Ok(());

@@ -142,6 +142,13 @@ enum MonitorCommand {
     Show { id: String },
     /// Run a monitor now, outside its schedule.
     Run { id: String },
+    /// Which URLs are over which of a monitor's budgets, since when; exit 2 when any is.
+    Budgets {
+        id: String,
+        /// breached (the default), within (back within, kept for the retention period) or any.
+        #[arg(long, default_value = "breached")]
+        state: String,
+    },
     /// Delete a monitor (its runs' jobs stay).
     Delete { id: String },
 }
@@ -317,7 +324,7 @@ async fn api_command(api: &Api, command: Command, json: bool) -> Result<ExitCode
             let mut query = vec![("url", url.as_str()), ("metric", metric.as_str())];
             query.extend(from.as_deref().map(|f| ("from", f)));
             query.extend(to.as_deref().map(|t| ("to", t)));
-            let (points, first) = api.all_pages("history", &query, "points").await?;
+            let (points, first) = api.all_pages("history", &query, "points", 1_000).await?;
             if json {
                 print_json(&json!({"url": first["url"], "metric": first["metric"], "points": points}));
             } else {
@@ -327,7 +334,7 @@ async fn api_command(api: &Api, command: Command, json: bool) -> Result<ExitCode
         }
         Command::Compare { base, head, all } => {
             let query = [("base", base.as_str()), ("head", head.as_str())];
-            let (urls, first) = api.all_pages("compare", &query, "urls").await?;
+            let (urls, first) = api.all_pages("compare", &query, "urls", 1_000).await?;
             if json {
                 print_json(&json!({"base": base, "head": head, "counts": first["counts"], "urls": urls}));
             } else {
@@ -357,7 +364,7 @@ async fn monitor_command(api: &Api, command: MonitorCommand, json: bool) -> Resu
             created
         }
         MonitorCommand::List => {
-            let (monitors, _) = api.all_pages("monitors", &[], "monitors").await?;
+            let (monitors, _) = api.all_pages("monitors", &[], "monitors", 100).await?;
             if !json {
                 print!("{}", render::monitors(&monitors));
                 return Ok(ExitCode::SUCCESS);
@@ -372,6 +379,18 @@ async fn monitor_command(api: &Api, command: MonitorCommand, json: bool) -> Resu
                 return Ok(ExitCode::SUCCESS);
             }
             run
+        }
+        MonitorCommand::Budgets { id, state } => {
+            let (standings, _) =
+                api.all_pages(&format!("monitors/{id}/budgets"), &[("state", &state)], "standings", 1_000).await?;
+            let breached = standings.iter().any(|s| s["state"] == "breached");
+            if json {
+                print_json(&json!({"monitor_id": id, "state": state, "standings": standings}));
+            } else {
+                print!("{}", render::standings(&standings));
+            }
+            // For a pipeline's gate, as compare: anything over a budget is a failure.
+            return Ok(if breached { ExitCode::from(2) } else { ExitCode::SUCCESS });
         }
         MonitorCommand::Delete { id } => {
             api.delete(&format!("monitors/{id}")).await?;

@@ -205,6 +205,27 @@ pub fn monitors(list: &[Value]) -> String {
     table(&["id", "schedule", "next run", "runs", "skipped", "name"], &rows)
 }
 
+/// A monitor's budget standings as a table, grouped by budget as the API pages them.
+pub fn standings(list: &[Value]) -> String {
+    if list.is_empty() {
+        return "no URL in that state against any budget\n".into();
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|s| {
+            vec![
+                s["budget"].as_str().unwrap_or("?").to_owned(),
+                s["state"].as_str().unwrap_or("?").to_owned(),
+                number(&s["value"]),
+                s["since"].as_str().unwrap_or("?").to_owned(),
+                s["callback"]["state"].as_str().unwrap_or("-").to_owned(),
+                s["url"].as_str().unwrap_or("?").to_owned(),
+            ]
+        })
+        .collect();
+    table(&["budget", "state", "value", "since", "callback", "url"], &rows)
+}
+
 /// A URL's history as a table, oldest first.
 pub fn history(url: &str, metric: &str, points: &[Value]) -> String {
     if points.is_empty() {
@@ -345,6 +366,21 @@ mod tests {
         assert!(
             monitors(&[m]).lines().nth(1).unwrap().starts_with("m1  rate(1 hour)  2026-12-04T11:00:00.000Z  2     1")
         );
+    }
+
+    #[test]
+    fn standings_show_each_url_over_each_budget_since_when() {
+        let rows = [
+            json!({"budget": "lcp_ms <= 2500", "state": "breached", "value": 3100.0, "since": "2026-12-04T10:00:00.000Z",
+                           "callback": {"state": "delivered"}, "url": "https://a.example/"}),
+        ];
+        let text = standings(&rows);
+        assert!(text.starts_with("budget          state     value  since"), "{text}");
+        assert!(
+            text.contains("lcp_ms <= 2500  breached  3100   2026-12-04T10:00:00.000Z  delivered  https://a.example/"),
+            "{text}"
+        );
+        assert_eq!(standings(&[]), "no URL in that state against any budget\n");
     }
 
     #[test]

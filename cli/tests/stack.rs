@@ -212,3 +212,76 @@ async fn compare_exits_2_on_a_regression_for_ci_and_history_shows_each_run() {
     assert_eq!(rows.len(), 2, "one point per job, oldest first: {stdout}");
     assert!(rows[0].ends_with(&before) && rows[1].ends_with(&after), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_monitor_is_created_run_watched_against_its_budget_and_deleted() {
+    let site = Site::start().await;
+    let path = std::env::temp_dir().join(format!("speedbatch-cli-monitor-{}.csv", std::process::id()));
+    let (watched, other) = (site.url("/tunable/0"), site.url("/tunable/1"));
+    std::fs::write(&path, format!("url,tier\n{watched},gold\n{other},silver\n")).unwrap();
+    let file = path.to_string_lossy().into_owned();
+    // Every gold page is over a budget no page meets: the run breaks it.
+    let out = speedbatch(&[
+        "monitor",
+        "create",
+        &file,
+        "--schedule",
+        "rate(1 day)",
+        "--engine",
+        "http",
+        "--budget",
+        "ttfb_ms<=0@tier:gold",
+        "--json",
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = created["monitor_id"].as_str().unwrap().to_owned();
+    assert_eq!(created["accepted"], 2, "{created}");
+
+    let listed = text(&speedbatch(&["monitor", "list"]).await.stdout);
+    assert!(listed.lines().any(|l| l.starts_with(&id) && l.contains("rate(1 day)")), "{listed}");
+    let shown = text(&speedbatch(&["monitor", "show", &id]).await.stdout);
+    assert!(
+        shown.contains("2 URLs on rate(1 day), enabled") && shown.contains("budget ttfb_ms <= 0 (labels tier:gold)"),
+        "{shown}"
+    );
+    let out = speedbatch(&["monitor", "budgets", &id]).await;
+    assert_eq!(out.status.code(), Some(0), "nothing over budget before a run: {}", text(&out.stdout));
+
+    let out = speedbatch(&["monitor", "run", &id]).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let job = stdout.trim().rsplit(' ').next().unwrap().to_owned();
+    let out = speedbatch(&["status", &job, "--watch"]).await;
+    assert_eq!(out.status.code(), Some(0), "the run's job: {}", text(&out.stderr));
+
+    // The budgets are checked when the run's report is written, just after it finishes.
+    let started = std::time::Instant::now();
+    let out = loop {
+        let out = speedbatch(&["monitor", "budgets", &id]).await;
+        if out.status.code() == Some(2) || started.elapsed() > Duration::from_secs(60) {
+            break out;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "over budget fails a pipeline: {stdout}{}", text(&out.stderr));
+    let rows: Vec<&str> = stdout.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "only the gold page: {stdout}");
+    assert!(
+        rows[0].starts_with("ttfb_ms <= 0 (labels tier:gold)  breached") && rows[0].ends_with(&watched),
+        "{stdout}"
+    );
+
+    let out = speedbatch(&["monitor", "delete", &id]).await;
+    assert_eq!(
+        (out.status.code(), text(&out.stdout).trim().to_owned()),
+        (Some(0), format!("{id}: deleted")),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = speedbatch(&["monitor", "show", &id]).await;
+    assert_eq!(out.status.code(), Some(1), "gone: {}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("no monitor"), "{}", text(&out.stderr));
+}

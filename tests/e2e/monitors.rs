@@ -163,6 +163,7 @@ async fn pages_made_slower_regress_and_their_budget_breaks_and_recovers_once() {
         })
         .collect();
     let body = json!({"urls": urls, "schedule": "rate(15 minutes)", "engine": "http", "batch_size": 2,
+                      "callback_url": site.url("/hook"),
                       "budgets": [{"metric": "ttfb_ms", "max": 500, "labels": "watch"}]});
     let (status, created) =
         client.call(reqwest::Method::POST, &format!("{API}/monitors"), Some(&key), Some(body)).await;
@@ -216,6 +217,23 @@ async fn pages_made_slower_regress_and_their_budget_breaks_and_recovers_once() {
         let job = ran["last_job_id"].as_str().expect("the run's job").to_owned();
         client.progress_until(&key, &job, Duration::from_secs(120), finished).await;
         exported(&client, &key, &job).await;
+        // The monitor's page of budgets: the watched page over its budget after the slow run only.
+        let (status, page) =
+            client.call(reqwest::Method::GET, &format!("{API}/monitors/{id}/budgets"), Some(&key), None).await;
+        assert_eq!(status, 200, "{page}");
+        let over: Vec<(&str, &str)> = page["standings"]
+            .as_array()
+            .expect("standings")
+            .iter()
+            .map(|s| (s["url"].as_str().unwrap_or("?"), s["batch_job_id"].as_str().unwrap_or("?")))
+            .collect();
+        let expected: Vec<(String, &str)> =
+            if run == 1 { vec![(site.url("/tunable/1"), job.as_str())] } else { Vec::new() };
+        assert_eq!(
+            over,
+            expected.iter().map(|(u, j)| (u.as_str(), *j)).collect::<Vec<_>>(),
+            "over budget after run {run}: {page}"
+        );
         jobs.push(job);
     }
     let (status, worse) = client
@@ -236,9 +254,47 @@ async fn pages_made_slower_regress_and_their_budget_breaks_and_recovers_once() {
     seen.sort();
     assert_eq!(
         seen,
-        [("Budget Breached".to_owned(), watched.clone()), ("Budget Recovered".to_owned(), watched)],
+        [("Budget Breached".to_owned(), watched.clone()), ("Budget Recovered".to_owned(), watched.clone())],
         "one event when it broke, one when it recovered, none while it held or for unwatched pages"
     );
+    // The monitor's callback heard the same two changes, signed like a job's, beside each run's end.
+    let started = Instant::now();
+    let budget_hooks = loop {
+        let hooks = site.hooks();
+        let events: Vec<String> =
+            hooks.iter().map(|h| h.headers["x-speedbatch-event"].to_str().unwrap_or("?").to_owned()).collect();
+        if events.len() >= 5 {
+            assert_eq!(events.iter().filter(|e| *e == "Job Completed").count(), 3, "{events:?}");
+            break hooks.into_iter().filter(|h| h.headers["x-speedbatch-event"] != "Job Completed").collect::<Vec<_>>();
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "callbacks so far: {events:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let mut called: Vec<(String, String)> = budget_hooks
+        .iter()
+        .map(|h| {
+            let body: Value = serde_json::from_slice(&h.body).unwrap_or_default();
+            (
+                body["detail-type"].as_str().unwrap_or("?").to_owned(),
+                body["detail"]["url"].as_str().unwrap_or("?").to_owned(),
+            )
+        })
+        .collect();
+    called.sort();
+    assert_eq!(called, seen, "the callback hears what the bus does");
+    // Its delivery is kept on the standing it announced (recorded just after the POST is answered).
+    let started = Instant::now();
+    loop {
+        let (_, back) = client
+            .call(reqwest::Method::GET, &format!("{API}/monitors/{id}/budgets?state=within"), Some(&key), None)
+            .await;
+        assert_eq!(back["standings"][0]["url"], watched.as_str(), "{back}");
+        if back["standings"][0]["callback"]["state"] == "delivered" {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "the Budget Recovered delivery not recorded: {back}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let deleted = client
         .http
         .delete(format!("{}{API}/monitors/{id}", client.stack.api_url))

@@ -28,7 +28,7 @@ pub struct Harness {
     pub router: axum::Router,
     pub analyzer: Analyzer<DynamoStore, SqsQueue, HttpEngine>,
     pub tracker: Tracker<DynamoStore, SqsQueue, MemoryPublisher>,
-    pub exporter: exporter::Exporter<DynamoStore, aws::exports::S3Exports, aws::notify::MemoryPublisher>,
+    pub exporter: exporter::Exporter<DynamoStore, aws::exports::S3Exports, aws::notify::MemoryPublisher, SqsQueue>,
     pub callbacks: callbacks::Deliverer<DynamoStore, SqsQueue, Callbacks>,
 }
 
@@ -81,6 +81,8 @@ impl Harness {
             store: env.store(),
             files: env.exports(),
             events: aws::notify::MemoryPublisher::default(),
+            queue: env.queue(),
+            callback_queue: Some(env.callbacks.clone()),
         };
         let callbacks = callbacks::Deliverer {
             store: env.store(),

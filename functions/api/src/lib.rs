@@ -46,6 +46,7 @@ where
                 .delete(routes::monitors::delete::<S, Q, E>),
         )
         .route("/monitors/{id}/run", post(routes::monitors::run::<S, Q, E>))
+        .route("/monitors/{id}/budgets", get(routes::monitors::budgets::standings::<S, Q, E>))
         .route("/analytics", get(routes::analytics::analytics::<S, Q, E>))
         .route("/history", get(routes::history::history::<S, Q, E>))
         .route("/compare", get(routes::compare::compare::<S, Q, E>))

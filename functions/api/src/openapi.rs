@@ -32,12 +32,13 @@ use crate::routes;
         routes::monitors::change,
         routes::monitors::delete,
         routes::monitors::run,
+        routes::monitors::budgets::standings,
         routes::cleanup::cleanup,
         routes::health::health,
         routes::callback_secret::callback_secret,
     ),
     // Types only parameters refer to: utoipa registers those of bodies by itself.
-    components(schemas(routes::results::Format, domain::compare::Verdict)),
+    components(schemas(routes::results::Format, domain::compare::Verdict, routes::monitors::budgets::StandingFilter)),
     modifiers(&Security, &StartBounds, &UnderBasePath),
     security(("api_key" = []), ("bearer" = [])),
     tags((name = "jobs", description = "Submit, watch, cancel, export and clean up jobs"), (name = "history", description = "Results over time: a URL's history, two jobs compared, the tenant's analytics per day"), (name = "monitors", description = "URLs analysed again on a schedule, each run a job"), (name = "service", description = "Service state"))
@@ -136,6 +137,7 @@ mod tests {
             ("/monitors/{id}", "patch"),
             ("/monitors/{id}", "delete"),
             ("/monitors/{id}/run", "post"),
+            ("/monitors/{id}/budgets", "get"),
         ] {
             let operation = &doc["paths"][format!("{base}{path}")][method];
             assert!(operation.is_object(), "{method} {path} is not documented");

@@ -1,9 +1,11 @@
 //! The callbacks function calls jobs' `callback_url`s back. The tracker queues one message per
-//! job that ends; each message here is one signed POST, bounded by
+//! job that ends, the exporter one per budget a monitor's run changed; each message here is
+//! one signed POST, bounded by
 //! `domain::callback::ATTEMPT_BUDGET`, never a redirect followed. What follows an attempt is
 //! `domain::callback::after_attempt`'s call: a transient failure is tried again as a new
 //! message delayed by the backoff, anything else is final. The job shows where its callback
-//! stands after every attempt (`callback` in `progress`).
+//! stands after every attempt (`callback` in `progress`), a budget's standing where its own does
+//! (`GET /monitors/{id}/budgets`).
 //!
 //! The messages of a batch are delivered at once, so an endpoint that never answers costs its
 //! own attempt's budget and nothing of the others in the batch, and nothing of anyone's job
@@ -73,8 +75,16 @@ where
         let attempt = self.sender.attempt(request, &secret).await;
         let next = after_attempt(&request.event, request.attempt, &attempt, now);
         // Recorded before the retry is queued: if queueing fails, this message comes back and
-        // makes the same attempt again, which the job's record already allows.
-        self.store.record_callback(&request.batch_job_id, &next.delivery).await?;
+        // makes the same attempt again, which the record already allows. A budget's change is
+        // recorded on its standing: one run may change many.
+        match &request.standing {
+            None => self.store.record_callback(&request.batch_job_id, &next.delivery).await?,
+            Some(standing) => {
+                self.store
+                    .record_budget_callback(&request.tenant, standing, &request.batch_job_id, &next.delivery)
+                    .await?
+            }
+        }
         if let Some(wait) = next.retry_in {
             let retry = CallbackRequest { attempt: request.attempt.saturating_add(1), ..request.clone() };
             self.queue.post_later(&self.queue_url, &retry, wait).await?;

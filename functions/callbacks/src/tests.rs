@@ -60,6 +60,7 @@ fn request(job: &Job, attempt: u32) -> CallbackRequest {
         time: "2026-12-04T00:00:00.000Z".into(),
         detail: json!({"batch_job_id": job.id.to_string(), "status": "completed"}),
         attempt,
+        standing: None,
     }
 }
 
@@ -153,4 +154,55 @@ async fn an_unreadable_message_or_a_store_outage_is_received_again_without_an_at
     let response = d.handle(event(&[body(&request(&job, 2))])).await;
     assert_eq!(response.batch_item_failures.len(), 1, "no secret, no attempt: the queue brings it back");
     assert_eq!(d.sender.sent.lock().unwrap().len(), 1, "only the readable message was sent");
+}
+
+#[tokio::test]
+async fn a_budgets_callback_is_recorded_on_its_standing_not_on_the_run() {
+    use domain::budget::{Budget, BudgetState, Standing, StandingRef, budget_id};
+    let d = deliverer(&[("https://hooks.example/down", Attempt::Transient("timed out".into()))]);
+    let run = ended_job(&d, "https://hooks.example/down").await;
+    let budget = Budget { metric: "lcp_ms".into(), max: Some(2_500.0), min: None, labels: None };
+    let schedule = domain::schedule::Schedule::parse("rate(1 hour)").unwrap();
+    let monitor = domain::monitor::Monitor::new(
+        run.tenant.clone(),
+        "m".into(),
+        (&schedule, "rate(1 hour)".into()),
+        run.settings.clone(),
+        None,
+        1,
+        vec![budget.clone()],
+        true,
+        0,
+    );
+    d.store.create_monitor(&monitor, &[]).await.unwrap();
+    let standing = Standing {
+        url: "https://site.example/".into(),
+        budget_id: budget_id(&budget),
+        budget,
+        state: BudgetState::Breached,
+        since: 1,
+        value: 3_000.0,
+        job_id: run.id.clone(),
+        callback: None,
+    };
+    d.store.put_budget_standings(&monitor.tenant, &monitor.id, std::slice::from_ref(&standing)).await.unwrap();
+    let request = CallbackRequest {
+        event: "Budget Breached".into(),
+        standing: Some(StandingRef {
+            monitor_id: monitor.id.clone(),
+            budget_id: standing.budget_id.clone(),
+            url: standing.url.clone(),
+        }),
+        ..request(&run, 1)
+    };
+    assert!(d.handle(event(&[body(&request)])).await.batch_item_failures.is_empty());
+    let kept = d.store.budget_standings(&monitor.tenant, &monitor.id).await.unwrap();
+    let delivery = kept[0].callback.clone().expect("recorded on the standing");
+    assert_eq!(
+        (delivery.event.as_str(), delivery.state, delivery.attempts),
+        ("Budget Breached", DeliveryState::Retrying, 1)
+    );
+    assert_eq!(d.store.get_job(&run.id).await.unwrap().unwrap().callback, None, "the run's own callback is untouched");
+    let (_, retry, _) = &d.queue.posted_later()[0];
+    assert_eq!(retry["standing"]["url"], "https://site.example/", "the retry still knows its standing");
 }

@@ -1,8 +1,8 @@
 //! The exporter writes what is kept of a finished job, once: its whole-job exports (CSV and
 //! JSON Lines, to the exports bucket), its digest for comparisons (each URL's outcome and
-//! headline numbers, beside the exports), its share of its tenant's daily analytics and its
-//! report (the complete summary and where the files
-//! are, beside the job). The tracker hands it each job that finishes through a queue, so a
+//! headline numbers, beside the exports), its share of its tenant's daily analytics, for a
+//! monitor's run the budgets it changed (kept, announced on the bus and called back), and its
+//! report (the complete summary and where the files are, beside the job). The tracker hands it each job that finishes through a queue, so a
 //! 10 000-URL job's reading and writing holds up no stream and no request: the API then
 //! answers a finished job's pages from the report and its whole-job downloads with a link.
 //!
@@ -13,9 +13,11 @@
 use aws::exports::ExportFiles;
 use aws::metrics::MetricLine;
 use aws::notify::{EventPublisher, Notice};
+use aws::queue::Outbox;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use domain::analytics::tally_by_day;
 use domain::budget;
+use domain::callback::CallbackRequest;
 use domain::compare::Digest;
 use domain::monitor::MonitorId;
 use domain::report::{ExportFile, ExportFormat, ExportRequest, JobReport, ResultRow, summarize};
@@ -27,11 +29,15 @@ use tracing::Instrument;
 /// URLs read per Query (DynamoDB returns at most 1 MB per page whatever the limit).
 const READ_PAGE: usize = 1_000;
 
-pub struct Exporter<S, F, P> {
+pub struct Exporter<S, F, P, Q> {
     pub store: S,
     pub files: F,
     /// Where a monitor's budgets that change state with a run are announced.
     pub events: P,
+    pub queue: Q,
+    /// The callbacks function's queue, where a budget's change is handed to be called back
+    /// when the monitor names a callback; `None` calls nobody back (and says so in the log).
+    pub callback_queue: Option<String>,
 }
 
 /// What one message came to.
@@ -45,11 +51,12 @@ pub enum Exported {
     Skipped(&'static str),
 }
 
-impl<S, F, P> Exporter<S, F, P>
+impl<S, F, P, Q> Exporter<S, F, P, Q>
 where
     S: Jobs + Reports + Monitors,
     F: ExportFiles,
     P: EventPublisher,
+    Q: Outbox,
 {
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         let mut response = SqsBatchResponse::default();
@@ -99,8 +106,8 @@ where
             return Ok(Exported::AlreadyWritten);
         }
         let tasks = self.all_tasks(id).await?;
-        // Before the report: an export that fails after this runs again, and a budget whose
-        // state was written is not announced twice.
+        // Before the report: an export that fails after this runs again, and announces again
+        // what this run changed.
         if let Some(monitor) = &job.monitor_id {
             self.check_budgets(&job, monitor, &tasks, now).await?;
         }
@@ -129,19 +136,38 @@ where
     }
 
     /// A monitor's run against the monitor's budgets: each (URL, budget) whose state changed
-    /// is announced (`Budget Breached`, `Budget Recovered`), then kept.
+    /// is kept, then announced (`Budget Breached`, `Budget Recovered`) on the bus and to the
+    /// monitor's callback.
     async fn check_budgets(&self, job: &Job, monitor: &MonitorId, tasks: &[UrlTask], now: Millis) -> Result<(), Error> {
         let Some(monitor) = self.store.get_monitor(&job.tenant, monitor).await? else { return Ok(()) };
         if monitor.budgets.is_empty() {
             return Ok(());
         }
         let kept = self.store.budget_standings(&job.tenant, &monitor.id).await?;
-        let (writes, changes) = budget::evaluate(budget::check_run(&monitor.budgets, tasks), &kept, &job.id, now);
-        let notices: Vec<Notice> =
-            changes.iter().map(|(change, standing)| Notice::budget(*change, &monitor.id, &job.id, standing)).collect();
+        let evaluation = budget::evaluate(budget::check_run(&monitor.budgets, tasks), &kept, &job.id, now);
+        // Kept before announced: a callback's delivery, recorded on its standing, is never
+        // overwritten by the standing's own write, and an export interrupted after this finds
+        // this run's changes by their job and announces them again.
+        self.store.put_budget_standings(&job.tenant, &monitor.id, &evaluation.writes).await?;
+        let notices: Vec<Notice> = evaluation
+            .changes
+            .iter()
+            .map(|(change, standing)| Notice::budget(*change, &monitor.id, &job.id, standing))
+            .collect();
         self.events.publish(&notices).await?;
-        self.store.put_budget_standings(&job.tenant, &monitor.id, &writes).await?;
-        tracing::info!(monitor_id = %monitor.id, checked = writes.len(), announced = notices.len(), "budgets");
+        let callbacks: Vec<CallbackRequest> = notices.iter().filter_map(|n| n.callback(job, now)).collect();
+        match (&self.callback_queue, callbacks.is_empty()) {
+            (_, true) => {}
+            (Some(queue), false) => self.queue.post(queue, &callbacks).await?,
+            (None, false) => tracing::warn!("the monitor names a callback but this deployment has no callback queue"),
+        }
+        tracing::info!(
+            monitor_id = %monitor.id,
+            kept = evaluation.writes.len(),
+            announced = notices.len(),
+            called_back = callbacks.len(),
+            "budgets"
+        );
         Ok(())
     }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use aws::exports::S3Exports;
 use aws::notify::EventBridgePublisher;
+use aws::queue::SqsQueue;
 use aws::{Config, telemetry};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use exporter::Exporter;
@@ -24,6 +25,8 @@ async fn main() -> Result<(), Error> {
         store: DynamoStore::new(requests.dynamodb(&sdk), &config.table_name, config.retention_days),
         files: S3Exports::new(requests.s3(&sdk, config.aws_endpoint.is_some()), bucket),
         events: config.event_bus.as_deref().map(|bus| EventBridgePublisher::new(requests.eventbridge(&sdk), bus)),
+        queue: SqsQueue::new(requests.sqs(&sdk)),
+        callback_queue: config.callback_queue_url.clone(),
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let (exporter, requests) = (Arc::clone(&exporter), requests.clone());

@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use aws::exports::MemoryExports;
 use aws::notify::MemoryPublisher;
+use aws::queue::MemoryQueue;
 use aws_lambda_events::event::sqs::SqsMessage;
 use domain::lifecycle::Outcome;
 use domain::{Analysis, CleanUrl, ErrorKind, Job, JobSettings, JobStatus, Strategy, Tenant};
@@ -11,10 +12,16 @@ use store::prelude::*;
 
 use super::*;
 
-type TestExporter = Exporter<MemoryStore, MemoryExports, MemoryPublisher>;
+type TestExporter = Exporter<MemoryStore, MemoryExports, MemoryPublisher, MemoryQueue>;
 
 fn exporter() -> TestExporter {
-    Exporter { store: MemoryStore::new(), files: MemoryExports::default(), events: MemoryPublisher::default() }
+    Exporter {
+        store: MemoryStore::new(),
+        files: MemoryExports::default(),
+        events: MemoryPublisher::default(),
+        queue: MemoryQueue::default(),
+        callback_queue: Some("q/callback".into()),
+    }
 }
 
 /// A job of `n` URLs, every third failed, the rest measured; finished when `finish` says so.
@@ -145,12 +152,37 @@ async fn only_the_messages_that_failed_are_delivered_again() {
     assert_eq!(exporter.handle(event).await.batch_item_failures.len(), 1, "a store outage is retried");
 }
 
+/// An hourly monitor of `urls` URLs with `budgets`, calling `callback` back if given, kept.
+async fn monitor_of(
+    exporter: &TestExporter,
+    budgets: serde_json::Value,
+    urls: u32,
+    callback: Option<&str>,
+) -> domain::monitor::Monitor {
+    let schedule = domain::schedule::Schedule::parse("rate(1 hour)").unwrap();
+    let budgets = domain::budget::parse_budgets(&budgets).unwrap();
+    let settings = JobSettings { callback_url: callback.map(str::to_owned), ..JobSettings::default() };
+    let monitor = domain::monitor::Monitor::new(
+        Tenant("t".into()),
+        "m".into(),
+        (&schedule, "rate(1 hour)".into()),
+        settings,
+        None,
+        urls,
+        budgets,
+        true,
+        0,
+    );
+    exporter.store.create_monitor(&monitor, &[]).await.unwrap();
+    monitor
+}
+
 /// A finished run of `monitor` whose URL `i` measured `ttfb[i]`.
 async fn run_of(exporter: &TestExporter, monitor: &domain::monitor::Monitor, ttfb: &[f64]) -> Job {
     let urls: Vec<CleanUrl> = (0..ttfb.len())
         .map(|i| CleanUrl::parse(&format!("https://site.example/{i}"), Default::default()).unwrap())
         .collect();
-    let job = Job::new(monitor.tenant.clone(), "run".into(), JobSettings::default(), ttfb.len() as u64, 0)
+    let job = Job::new(monitor.tenant.clone(), "run".into(), monitor.settings.clone(), ttfb.len() as u64, 0)
         .of_monitor(monitor.id.clone(), JobId::generate());
     let store = &exporter.store;
     store.create_job(&job, &urls).await.unwrap();
@@ -178,20 +210,8 @@ async fn run_of(exporter: &TestExporter, monitor: &domain::monitor::Monitor, ttf
 #[tokio::test]
 async fn a_monitors_budget_is_announced_once_when_it_breaks_and_once_when_it_recovers() {
     let exporter = exporter();
-    let schedule = domain::schedule::Schedule::parse("rate(1 hour)").unwrap();
-    let budgets = domain::budget::parse_budgets(&json!([{"metric": "ttfb_ms", "max": 500}])).unwrap();
-    let monitor = domain::monitor::Monitor::new(
-        Tenant("t".into()),
-        "m".into(),
-        (&schedule, "rate(1 hour)".into()),
-        JobSettings::default(),
-        None,
-        2,
-        budgets,
-        true,
-        0,
-    );
-    exporter.store.create_monitor(&monitor, &[]).await.unwrap();
+    let budgets = json!([{"metric": "ttfb_ms", "max": 500}]);
+    let monitor = monitor_of(&exporter, budgets, 2, Some("http://192.0.2.1/hook")).await;
     let announced = |exporter: &TestExporter| {
         exporter
             .events
@@ -218,4 +238,58 @@ async fn a_monitors_budget_is_announced_once_when_it_breaks_and_once_when_it_rec
     let published = exporter.events.published();
     assert_eq!(published[0].resource, format!("speedbatch:monitor/{}", monitor.id));
     assert_eq!(published[0].detail["value"], 900.0);
+    // The monitor's callback hears the same two changes, each about its standing.
+    let called_back: Vec<(String, CallbackRequest)> = exporter
+        .queue
+        .posted()
+        .into_iter()
+        .map(|(queue, body)| (queue, serde_json::from_value(body).unwrap()))
+        .collect();
+    assert_eq!(called_back.len(), 2, "{called_back:?}");
+    let (queue, breached) = &called_back[0];
+    assert_eq!((queue.as_str(), breached.event.as_str()), ("q/callback", "Budget Breached"));
+    assert_eq!((&breached.batch_job_id, &breached.detail), (&slow.id, &published[0].detail));
+    let at = breached.standing.as_ref().unwrap();
+    assert_eq!((&at.monitor_id, at.url.as_str()), (&monitor.id, "https://site.example/1"));
+    assert_eq!(called_back[1].1.event, "Budget Recovered");
+}
+
+#[tokio::test]
+async fn a_budget_change_whose_export_was_interrupted_is_announced_again_not_kept_again() {
+    let exporter = exporter();
+    let monitor = monitor_of(&exporter, json!([{"metric": "ttfb_ms", "max": 500}]), 1, None).await;
+    let slow = run_of(&exporter, &monitor, &[900.0]).await;
+    exporter.export(&slow.id, 20).await.unwrap();
+    // As if the report had not been written: the message comes back.
+    exporter.store.forget_report(&slow.id);
+    exporter.export(&slow.id, 25).await.unwrap();
+    let announced: Vec<_> =
+        exporter.events.published().iter().map(|n| (n.detail_type, n.detail["since"].clone())).collect();
+    let since = json!(domain::time::rfc3339(20));
+    assert_eq!(
+        announced,
+        [("Budget Breached", since.clone()), ("Budget Breached", since)],
+        "at least once, same state"
+    );
+    assert!(exporter.queue.posted().is_empty(), "no callback named: none queued");
+}
+
+#[tokio::test]
+async fn a_10000_url_run_is_checked_in_one_pass_and_only_its_changes_are_kept() {
+    let exporter = exporter();
+    let budgets = json!([{"metric": "ttfb_ms", "max": 500}, {"metric": "score", "min": 95}]);
+    let monitor = monitor_of(&exporter, budgets, 10_000, Some("http://192.0.2.1/hook")).await;
+    // Every tenth page slow: 1 000 over the ttfb budget; every page's score (90) under the other.
+    let slow: Vec<f64> = (0..10_000).map(|i| if i % 10 == 0 { 900.0 } else { 100.0 }).collect();
+    let first = run_of(&exporter, &monitor, &slow).await;
+    exporter.export(&first.id, 10).await.unwrap();
+    let kept = exporter.store.budget_standings(&monitor.tenant, &monitor.id).await.unwrap();
+    assert_eq!(kept.len(), 11_000, "only the URLs over a budget are kept, each once per budget");
+    assert_eq!(exporter.events.published().len(), 11_000);
+    assert_eq!(exporter.queue.posted().len(), 11_000, "one callback per change");
+    // The same again: nothing changed, nothing said.
+    let second = run_of(&exporter, &monitor, &slow).await;
+    exporter.export(&second.id, 20).await.unwrap();
+    assert_eq!(exporter.events.published().len(), 11_000);
+    assert_eq!(exporter.store.budget_standings(&monitor.tenant, &monitor.id).await.unwrap().len(), 11_000);
 }

@@ -11,9 +11,9 @@
 
 use aws::queue::{Outbox, TaskQueue};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use domain::monitor::{DueTick, Monitor, SkipReason, Skipped, TickOutcome, TickRecord};
+use domain::monitor::{DueTick, SkipReason, Skipped, TickOutcome, TickRecord};
 use domain::time::{Millis, now_millis, parse_rfc3339};
-use domain::{AddressPolicy, CleanUrl, Error, Job, JobUrl, Tags};
+use domain::{AddressPolicy, Error, Job};
 use serde::{Deserialize, Serialize};
 use store::{Jobs, Lookup, Monitors, Tenancy};
 use submit::Deployment;
@@ -147,9 +147,12 @@ where
         if self.store.get_job(&job_id).await?.is_some() {
             return Ok(Ran::AlreadyStarted);
         }
-        let urls = match self.urls_of(&monitor).await {
-            Ok(urls) if !urls.is_empty() => urls,
-            Ok(_) | Err(_) => return self.skip(due, next, SkipReason::SitemapUnreadable, now).await,
+        let urls = match submit::run_urls(&self.store, &self.settings.http, self.settings.policy, &monitor).await? {
+            Ok(urls) => urls,
+            Err(no_urls) => {
+                tracing::warn!(monitor_id = %monitor.id, reason = %no_urls, "a monitor's run has no URL");
+                return self.skip(due, next, SkipReason::SitemapUnreadable, now).await;
+            }
         };
         let (limits, fits) = submit::admission(
             &self.store,
@@ -190,27 +193,6 @@ where
         } else {
             Ok(Ran::Stale)
         }
-    }
-
-    /// The monitor's URLs: its own, or its sitemap's as they are now.
-    async fn urls_of(&self, monitor: &Monitor) -> Result<Vec<JobUrl>, Error> {
-        let Some(sitemap) = &monitor.sitemap_url else {
-            return self.store.monitor_urls(&monitor.tenant, &monitor.id).await;
-        };
-        let url =
-            url::Url::parse(sitemap).map_err(|e| Error::Corrupt(format!("monitor {}'s sitemap: {e}", monitor.id)))?;
-        let limits = net::sitemap::SitemapLimits { max_urls: domain::settings::MAX_URLS, ..Default::default() };
-        let expanded =
-            net::sitemap::expand(&self.settings.http, self.settings.policy, url, limits).await.map_err(|e| {
-                tracing::warn!(monitor_id = %monitor.id, error = %e, "a monitor's sitemap could not be read");
-                Error::Conflict(format!("monitor {}'s sitemap could not be read: {e}", monitor.id))
-            })?;
-        Ok(expanded
-            .urls
-            .iter()
-            .filter_map(|url| CleanUrl::parse(url, self.settings.policy).ok())
-            .map(|url| JobUrl { url, tags: Tags::default() })
-            .collect())
     }
 }
 

@@ -3,12 +3,16 @@
 //! every URL is checked against every budget; what is kept is each (URL, budget)'s state, and
 //! only a change of state is announced.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::history::{Headline, MetricName};
+use crate::callback::CallbackDelivery;
+use crate::history::{Headline, MetricName, url_hash};
 use crate::job::JobId;
 use crate::labels::{LabelFilter, Tags};
+use crate::monitor::MonitorId;
 use crate::task::{UrlStatus, UrlTask};
 use crate::time::Millis;
 
@@ -29,13 +33,12 @@ pub struct Budget {
     pub labels: Option<String>,
 }
 
-/// Where one URL stands against one budget after a run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum BudgetState {
-    Within,
-    Breached,
+crate::named_enum! {
+    /// Where one URL stands against one budget after a run.
+    BudgetState {
+        Within => "within",
+        Breached => "breached",
+    }
 }
 
 impl Budget {
@@ -111,16 +114,18 @@ pub struct Check {
     pub value: f64,
 }
 
-/// Every measured URL of a run against every budget that applies to it.
+/// Every measured URL of a run against every budget that applies to it. Each budget's id (a
+/// hash) is worked out once, not once per URL.
 pub fn check_run<'a>(budgets: &[Budget], tasks: impl IntoIterator<Item = &'a UrlTask>) -> Vec<Check> {
+    let prepared: Vec<(&Budget, String)> = budgets.iter().map(|b| (b, budget_id(b))).collect();
     let mut checks = Vec::new();
     for task in tasks {
         let Some(analysis) = task.analysis.as_ref().filter(|_| task.status == UrlStatus::Succeeded) else { continue };
         let headline = Headline::of(analysis);
-        for budget in budgets.iter().filter(|b| b.applies_to(&task.tags)) {
+        for (budget, id) in prepared.iter().filter(|(b, _)| b.applies_to(&task.tags)) {
             if let (Some(state), Some(value)) = (budget.check(&headline), headline.values.get(&budget.metric)) {
-                let budget_id = budget_id(budget);
-                checks.push(Check { url: task.url.clone(), budget: budget.clone(), budget_id, state, value: *value });
+                let (budget, budget_id) = ((*budget).clone(), id.clone());
+                checks.push(Check { url: task.url.clone(), budget, budget_id, state, value: *value });
             }
         }
     }
@@ -153,8 +158,9 @@ impl Change {
     }
 }
 
-/// Where one URL stands against one budget, as kept between runs: since when, and the value
-/// and job that last put it there.
+/// Where one URL stands against one budget, as kept between runs: since when, the value and
+/// job that put it there, and how the callback announcing it went. Only changes are kept: a
+/// URL that has always been within a budget has no standing.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Standing {
     pub url: String,
@@ -165,23 +171,87 @@ pub struct Standing {
     pub since: Millis,
     pub value: f64,
     pub job_id: JobId,
+    /// The callback announcing this state, when the monitor names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback: Option<CallbackDelivery>,
 }
 
-/// A run's checks against what was kept: the standings to write (those that changed, or are
-/// new) and, among them, the changes to announce.
-pub fn evaluate(
-    checks: Vec<Check>,
-    kept: &[Standing],
-    job: &JobId,
-    now: Millis,
-) -> (Vec<Standing>, Vec<(Change, Standing)>) {
-    let mut writes = Vec::new();
-    let mut changes = Vec::new();
+impl Standing {
+    /// The change that put the URL in this state: a kept state is always one, since a URL that
+    /// was never over a budget has none.
+    pub fn change(&self) -> Change {
+        match self.state {
+            BudgetState::Breached => Change::Breached,
+            BudgetState::Within => Change::Recovered,
+        }
+    }
+
+    pub fn key(&self) -> StandingKey {
+        StandingKey::new(&self.budget_id, &self.url)
+    }
+}
+
+/// A standing's place in its monitor's list: by budget, then by the URL's hash (a fixed size
+/// whatever the URL's length). A page of standings ends at one.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StandingKey {
+    pub budget_id: String,
+    pub url_hash: String,
+}
+
+impl StandingKey {
+    pub fn new(budget_id: &str, url: &str) -> StandingKey {
+        StandingKey { budget_id: budget_id.to_owned(), url_hash: url_hash(url) }
+    }
+
+    pub fn encode(&self) -> String {
+        format!("{}/{}", self.budget_id, self.url_hash)
+    }
+
+    pub fn decode(text: &str) -> Option<StandingKey> {
+        let (budget_id, url_hash) = text.split_once('/')?;
+        let hex = |s: &str| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
+        (hex(budget_id) && hex(url_hash))
+            .then(|| StandingKey { budget_id: budget_id.to_owned(), url_hash: url_hash.to_owned() })
+    }
+}
+
+/// Which standing a budget's callback announces, so its delivery is kept there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StandingRef {
+    pub monitor_id: MonitorId,
+    pub budget_id: String,
+    pub url: String,
+}
+
+impl StandingRef {
+    pub fn key(&self) -> StandingKey {
+        StandingKey::new(&self.budget_id, &self.url)
+    }
+}
+
+/// What a run changes: the standings to write and the changes to announce (the same, plus
+/// any this run's export wrote before it was interrupted, announced again: at least once).
+#[derive(Debug, Default, PartialEq)]
+pub struct Evaluation {
+    pub writes: Vec<Standing>,
+    pub changes: Vec<(Change, Standing)>,
+}
+
+/// A run's checks against what was kept. A kept standing is looked up by (URL, budget), so a
+/// 10 000-URL run against 20 budgets costs one pass, not a search per check.
+pub fn evaluate(checks: Vec<Check>, kept: &[Standing], job: &JobId, now: Millis) -> Evaluation {
+    let kept: HashMap<(&str, &str), &Standing> =
+        kept.iter().map(|s| ((s.url.as_str(), s.budget_id.as_str()), s)).collect();
+    let mut evaluation = Evaluation::default();
     for check in checks {
-        let previous = kept.iter().find(|s| s.url == check.url && s.budget_id == check.budget_id);
-        if previous.is_some_and(|p| p.state == check.state) {
+        let previous = kept.get(&(check.url.as_str(), check.budget_id.as_str())).copied();
+        if let Some(previous) = previous.filter(|p| p.job_id == *job) {
+            // Written by an earlier attempt at this run's export, which may not have announced it.
+            evaluation.changes.push((previous.change(), previous.clone()));
             continue;
         }
+        let Some(change) = Change::of(previous.map(|p| p.state), check.state) else { continue };
         let standing = Standing {
             url: check.url,
             budget_id: check.budget_id,
@@ -190,13 +260,12 @@ pub fn evaluate(
             since: now,
             value: check.value,
             job_id: job.clone(),
+            callback: None,
         };
-        if let Some(change) = Change::of(previous.map(|p| p.state), standing.state) {
-            changes.push((change, standing.clone()));
-        }
-        writes.push(standing);
+        evaluation.changes.push((change, standing.clone()));
+        evaluation.writes.push(standing);
     }
-    (writes, changes)
+    evaluation
 }
 
 /// A monitor's `budgets`: at most `MAX_BUDGETS`, each valid; every problem at once, by index.
@@ -311,7 +380,7 @@ mod tests {
     }
 
     #[test]
-    fn a_run_writes_only_what_changed_and_announces_only_changes() {
+    fn a_run_keeps_and_announces_only_changes() {
         let budget = Budget::parse(&json!({"metric": "lcp_ms", "max": 2500})).unwrap();
         let id = budget_id(&budget);
         let check = |url: &str, state| Check {
@@ -321,36 +390,48 @@ mod tests {
             state,
             value: 1.0,
         };
-        let (first, second) = (JobId::generate(), JobId::generate());
-        let (writes, changes) = evaluate(
+        let announced = |e: &Evaluation| e.changes.iter().map(|(c, s)| (*c, s.url.clone())).collect::<Vec<_>>();
+        let (first, second, third) = (JobId::generate(), JobId::generate(), JobId::generate());
+        let run = evaluate(
             vec![check("https://a", BudgetState::Breached), check("https://b", BudgetState::Within)],
             &[],
             &first,
             10,
         );
-        assert_eq!(writes.len(), 2, "both start to be kept");
-        assert_eq!(
-            changes.iter().map(|(c, s)| (*c, s.url.as_str())).collect::<Vec<_>>(),
-            [(Change::Breached, "https://a")]
-        );
-        // The next run: a still over (nothing), b now over, then a back within.
-        let (writes, changes) = evaluate(
+        assert_eq!(run.writes.iter().map(|s| s.url.as_str()).collect::<Vec<_>>(), ["https://a"], "b was never over");
+        assert_eq!(announced(&run), [(Change::Breached, "https://a".into())]);
+        let mut kept = run.writes;
+        // The next run: a still over (nothing), b now over.
+        let run = evaluate(
             vec![check("https://a", BudgetState::Breached), check("https://b", BudgetState::Breached)],
-            &writes,
+            &kept,
             &second,
             20,
         );
-        assert_eq!(writes.iter().map(|s| (s.url.as_str(), s.since)).collect::<Vec<_>>(), [("https://b", 20)]);
-        assert_eq!(changes.len(), 1);
-        let kept = vec![
-            Standing { state: BudgetState::Breached, ..writes[0].clone() },
-            Standing { url: "https://a".into(), ..writes[0].clone() },
-        ];
-        let (_, changes) = evaluate(vec![check("https://a", BudgetState::Within)], &kept, &second, 30);
-        assert_eq!(
-            changes.iter().map(|(c, s)| (*c, s.url.as_str())).collect::<Vec<_>>(),
-            [(Change::Recovered, "https://a")]
+        assert_eq!(run.writes.iter().map(|s| (s.url.as_str(), s.since)).collect::<Vec<_>>(), [("https://b", 20)]);
+        assert_eq!(announced(&run), [(Change::Breached, "https://b".into())]);
+        kept.extend(run.writes);
+        // Its export again after it wrote b but before it announced: b is announced again, not kept again.
+        let again = evaluate(
+            vec![check("https://a", BudgetState::Breached), check("https://b", BudgetState::Breached)],
+            &kept,
+            &second,
+            25,
         );
+        assert_eq!((again.writes.len(), announced(&again)), (0, vec![(Change::Breached, "https://b".into())]));
+        assert_eq!(again.changes[0].1.since, 20, "since the first attempt");
+        let run = evaluate(vec![check("https://a", BudgetState::Within)], &kept, &third, 30);
+        assert_eq!(announced(&run), [(Change::Recovered, "https://a".into())]);
+        assert_eq!(run.writes[0].change(), Change::Recovered);
+    }
+
+    #[test]
+    fn a_standing_key_round_trips_and_refuses_anything_else() {
+        let key = StandingKey { budget_id: "0123abcd".into(), url_hash: url_hash("https://a") };
+        assert_eq!(StandingKey::decode(&key.encode()), Some(key));
+        for bad in ["", "abc", "abc/", "/abc", "ab/zz", "a b/cd"] {
+            assert_eq!(StandingKey::decode(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::budget::StandingRef;
 use crate::time::Millis;
 use crate::{JobId, Tenant};
 
@@ -44,6 +45,10 @@ pub struct CallbackRequest {
     /// another reason, such as a store outage, use up no attempt).
     #[serde(default = "first_attempt")]
     pub attempt: u32,
+    /// For a budget's change, the standing it announces: its delivery is kept there rather
+    /// than on the run's job (one run can change many).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standing: Option<StandingRef>,
 }
 
 fn first_attempt() -> u32 {
@@ -54,7 +59,11 @@ impl CallbackRequest {
     /// The `x-speedbatch-delivery` header: the same for every attempt of one delivery, so a
     /// receiver can drop the duplicates at-least-once delivery brings.
     pub fn delivery_id(&self) -> String {
-        format!("{}:{}", self.batch_job_id, self.event.to_lowercase().replace(' ', "-"))
+        let event = self.event.to_lowercase().replace(' ', "-");
+        match &self.standing {
+            None => format!("{}:{event}", self.batch_job_id),
+            Some(standing) => format!("{}:{event}:{}", self.batch_job_id, standing.key().encode().replace('/', ":")),
+        }
     }
 }
 
@@ -174,7 +183,7 @@ mod tests {
     }
 
     #[test]
-    fn one_delivery_id_per_job_and_event() {
+    fn one_delivery_id_per_job_and_event_and_standing() {
         let request = CallbackRequest {
             batch_job_id: JobId::parse("0193a7a0-0000-7000-8000-000000000000").unwrap(),
             tenant: Tenant("t".into()),
@@ -183,8 +192,24 @@ mod tests {
             time: "2026-12-04T00:00:00Z".into(),
             detail: serde_json::json!({}),
             attempt: 1,
+            standing: None,
         };
         assert_eq!(request.delivery_id(), "0193a7a0-0000-7000-8000-000000000000:job-completed");
+        let budget = CallbackRequest {
+            event: "Budget Breached".into(),
+            standing: Some(StandingRef {
+                monitor_id: crate::monitor::MonitorId::generate(),
+                budget_id: "0123abcd".into(),
+                url: "https://a.example/".into(),
+            }),
+            ..request.clone()
+        };
+        let other_url = CallbackRequest {
+            standing: budget.standing.clone().map(|s| StandingRef { url: "https://b.example/".into(), ..s }),
+            ..budget.clone()
+        };
+        assert!(budget.delivery_id().starts_with("0193a7a0-0000-7000-8000-000000000000:budget-breached:0123abcd:"));
+        assert_ne!(budget.delivery_id(), other_url.delivery_id(), "one per URL and budget a run changed");
         let mut queued_before_attempts_were_counted = serde_json::to_value(&request).unwrap();
         queued_before_attempts_were_counted.as_object_mut().unwrap().remove("attempt");
         let read: CallbackRequest = serde_json::from_value(queued_before_attempts_were_counted).unwrap();

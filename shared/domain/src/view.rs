@@ -47,19 +47,23 @@ pub struct CallbackView {
 }
 
 impl CallbackView {
+    /// A delivery as recorded after an attempt.
+    pub fn of_delivery(delivery: &CallbackDelivery) -> Self {
+        let CallbackDelivery { event, state, attempts, last_error, next_attempt_at, updated_at } = delivery;
+        CallbackView {
+            event: Some(event.clone()),
+            state: *state,
+            attempts: *attempts,
+            last_error: last_error.clone(),
+            next_attempt_at: next_attempt_at.map(rfc3339),
+            updated_at: Some(rfc3339(*updated_at)),
+        }
+    }
+
     fn of(job: &Job) -> Option<Self> {
         job.settings.callback_url.as_ref()?;
         match &job.callback {
-            Some(CallbackDelivery { event, state, attempts, last_error, next_attempt_at, updated_at }) => {
-                Some(CallbackView {
-                    event: Some(event.clone()),
-                    state: *state,
-                    attempts: *attempts,
-                    last_error: last_error.clone(),
-                    next_attempt_at: next_attempt_at.map(rfc3339),
-                    updated_at: Some(rfc3339(*updated_at)),
-                })
-            }
+            Some(delivery) => Some(CallbackView::of_delivery(delivery)),
             // Ended, handed to the callbacks queue, not tried yet.
             None if job.status.is_finished() => Some(CallbackView {
                 event: None,

@@ -72,6 +72,7 @@ macro_rules! store_contract {
             a_monitor_is_replaced_only_as_it_was_read,
             a_due_tick_is_settled_once,
             budget_standings_are_kept_per_url_and_budget,
+            a_budget_callback_is_kept_on_the_standing_it_announces,
             keys_and_callback_secrets_are_kept_per_tenant,
             a_callback_delivery_is_kept_on_its_job_latest_attempt_first,
             the_sweep_cursor_is_kept_until_cleared,
@@ -669,6 +670,14 @@ pub async fn jobs_are_listed_newest_first_for_their_tenant_only<S: JobStore>(sto
     store.request_cancel(&mine[1], T0).await.expect("cancel");
     let cancelling = store.list_jobs(&tenant, Some(JobStatus::Cancelling), 10, None).await.expect("list");
     assert_eq!(cancelling.items.iter().map(|j| j.id.clone()).collect::<Vec<_>>(), [mine[1].clone()]);
+    // Many at once, in the order asked, those that exist.
+    let mut many = vec![mine[2].clone(), JobId::generate(), mine[0].clone()];
+    for _ in 0..110 {
+        many.push(job_of(store, "lister", 1, 1).await.id);
+    }
+    let found: Vec<JobId> = store.get_jobs(&many).await.expect("read").into_iter().map(|j| j.id).collect();
+    assert_eq!(found.len(), 112, "more than one request's worth, the unknown id left out");
+    assert_eq!(found, many.iter().filter(|id| **id != many[1]).cloned().collect::<Vec<_>>());
 }
 
 pub async fn a_deleted_job_takes_its_urls_with_it<S: JobStore>(store: &S) {
@@ -876,42 +885,107 @@ pub async fn a_due_tick_is_settled_once<S: JobStore>(store: &S) {
 
 pub async fn budget_standings_are_kept_per_url_and_budget<S: JobStore>(store: &S) {
     use domain::budget::{Budget, BudgetState, Standing, budget_id};
-    let m = monitor("acme", "rate(1 hour)", 1, T0);
+    let lcp = Budget { metric: "lcp_ms".into(), max: Some(2_500.0), min: None, labels: None };
+    let score = Budget { metric: "score".into(), max: None, min: Some(90.0), labels: None };
+    let mut m = monitor("acme", "rate(1 hour)", 1, T0);
+    m.budgets = vec![lcp.clone(), score.clone()];
     store.create_monitor(&m, &job_urls(1)).await.expect("create");
-    let budget = Budget { metric: "lcp_ms".into(), max: Some(2_500.0), min: None, labels: None };
-    let standing = |url: &str, state, since| Standing {
+    let standing = |budget: &Budget, url: &str, state, since| Standing {
         url: url.into(),
-        budget_id: budget_id(&budget),
+        budget_id: budget_id(budget),
         budget: budget.clone(),
         state,
         since,
         value: 3_000.0,
         job_id: JobId::generate(),
+        callback: None,
     };
     let long = format!("https://site.example/{}", "x".repeat(1_500));
-    store
-        .put_budget_standings(
-            &m.tenant,
-            &m.id,
-            &[standing("https://a", BudgetState::Breached, T0), standing(&long, BudgetState::Within, T0)],
-        )
-        .await
-        .expect("put");
-    store
-        .put_budget_standings(&m.tenant, &m.id, &[standing("https://a", BudgetState::Within, T0 + 5)])
-        .await
-        .expect("put");
-    let mut kept = store.budget_standings(&m.tenant, &m.id).await.expect("read");
-    kept.sort_by(|a, b| a.url.cmp(&b.url));
-    let states: Vec<(&str, BudgetState, Millis)> = kept.iter().map(|s| (s.url.as_str(), s.state, s.since)).collect();
-    assert_eq!(
-        states,
-        [("https://a", BudgetState::Within, T0 + 5), (long.as_str(), BudgetState::Within, T0)],
-        "one per URL and budget"
-    );
+    let urls: Vec<String> = (0..7).map(|i| format!("https://site.example/{i}")).collect();
+    let mut first: Vec<Standing> = urls.iter().map(|u| standing(&lcp, u, BudgetState::Breached, T0)).collect();
+    first.push(standing(&score, &long, BudgetState::Breached, T0));
+    store.put_budget_standings(&m.tenant, &m.id, &first).await.expect("put");
+    let back = standing(&lcp, &urls[0], BudgetState::Within, T0 + 5);
+    store.put_budget_standings(&m.tenant, &m.id, std::slice::from_ref(&back)).await.expect("put");
+    let kept = store.budget_standings(&m.tenant, &m.id).await.expect("read");
+    assert_eq!(kept.len(), 8, "one per URL and budget");
+    assert_eq!(kept.iter().find(|s| s.url == urls[0]).map(|s| (s.state, s.since)), Some((BudgetState::Within, T0 + 5)));
+
+    // The breached ones, a page at a time, each once.
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page =
+            store.budget_page(&m.tenant, &m.id, Some(BudgetState::Breached), 3, after.as_ref()).await.expect("page");
+        assert!(page.items.len() <= 3);
+        seen.extend(page.items.iter().map(|s| (s.budget_id.clone(), s.url.clone())));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 7, "six lcp URLs and the long one: {seen:?}");
+    let mut sorted = seen.clone();
+    sorted.sort_by_key(|(budget, url)| (budget.clone(), domain::history::url_hash(url)));
+    assert_eq!(seen, sorted, "by budget, then URL hash");
+    let all = store.budget_page(&m.tenant, &m.id, None, 100, None).await.expect("page");
+    assert_eq!((all.items.len(), all.next), (8, None));
+    let within = store.budget_page(&m.tenant, &m.id, Some(BudgetState::Within), 100, None).await.expect("page");
+    assert_eq!(within.items.iter().map(|s| s.url.as_str()).collect::<Vec<_>>(), [urls[0].as_str()]);
+
     assert!(store.budget_standings(&Tenant("other".into()), &m.id).await.expect("read").is_empty());
+    // A budget taken off the monitor takes its standings with it.
+    let kept_version = store.get_monitor(&m.tenant, &m.id).await.expect("read").expect("monitor").version;
+    let fewer = domain::monitor::Monitor { budgets: vec![score.clone()], ..m.clone() };
+    assert!(store.replace_monitor(&fewer, kept_version, None).await.expect("replace"));
+    let kept = store.budget_standings(&m.tenant, &m.id).await.expect("read");
+    assert_eq!(kept.iter().map(|s| s.url.as_str()).collect::<Vec<_>>(), [long.as_str()]);
     store.delete_monitor(&m.tenant, &m.id).await.expect("delete");
     assert!(store.budget_standings(&m.tenant, &m.id).await.expect("read").is_empty(), "they go with the monitor");
+}
+
+pub async fn a_budget_callback_is_kept_on_the_standing_it_announces<S: JobStore>(store: &S) {
+    use domain::budget::{Budget, BudgetState, Standing, StandingRef, budget_id};
+    use domain::callback::{CallbackDelivery, DeliveryState};
+    let lcp = Budget { metric: "lcp_ms".into(), max: Some(2_500.0), min: None, labels: None };
+    let mut m = monitor("acme", "rate(1 hour)", 1, T0);
+    m.budgets = vec![lcp.clone()];
+    store.create_monitor(&m, &job_urls(1)).await.expect("create");
+    let (run, later) = (JobId::generate(), JobId::generate());
+    let standing = |state, job: &JobId| Standing {
+        url: "https://site.example/a".into(),
+        budget_id: budget_id(&lcp),
+        budget: lcp.clone(),
+        state,
+        since: T0,
+        value: 3_000.0,
+        job_id: job.clone(),
+        callback: None,
+    };
+    store.put_budget_standings(&m.tenant, &m.id, &[standing(BudgetState::Breached, &run)]).await.expect("put");
+    let at = StandingRef { monitor_id: m.id.clone(), budget_id: budget_id(&lcp), url: "https://site.example/a".into() };
+    let attempt = |attempts, state| CallbackDelivery {
+        event: "Budget Breached".into(),
+        state,
+        attempts,
+        last_error: None,
+        next_attempt_at: None,
+        updated_at: T0 + i64::from(attempts),
+    };
+    store.record_budget_callback(&m.tenant, &at, &run, &attempt(2, DeliveryState::Delivered)).await.expect("record");
+    store.record_budget_callback(&m.tenant, &at, &run, &attempt(1, DeliveryState::Retrying)).await.expect("late");
+    let other = Tenant("other".into());
+    store.record_budget_callback(&other, &at, &run, &attempt(3, DeliveryState::Failed)).await.expect("other tenant");
+    let kept = store.budget_standings(&m.tenant, &m.id).await.expect("read");
+    assert_eq!(kept[0].callback, Some(attempt(2, DeliveryState::Delivered)), "the later attempt stays");
+    // A later run changed it: the first run's delivery no longer speaks of it.
+    store.put_budget_standings(&m.tenant, &m.id, &[standing(BudgetState::Within, &later)]).await.expect("put");
+    store.record_budget_callback(&m.tenant, &at, &run, &attempt(3, DeliveryState::Failed)).await.expect("stale");
+    let kept = store.budget_standings(&m.tenant, &m.id).await.expect("read");
+    assert_eq!((kept[0].state, kept[0].callback.as_ref()), (BudgetState::Within, None));
+    store.delete_monitor(&m.tenant, &m.id).await.expect("delete");
+    store.record_budget_callback(&m.tenant, &at, &later, &attempt(1, DeliveryState::Delivered)).await.expect("gone");
+    assert!(store.budget_standings(&m.tenant, &m.id).await.expect("read").is_empty(), "not brought back");
 }
 
 pub async fn keys_and_callback_secrets_are_kept_per_tenant<S: JobStore>(store: &S) {

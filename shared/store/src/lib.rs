@@ -23,7 +23,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use domain::analytics::DayTally;
-use domain::budget::Standing;
+use domain::budget::{BudgetState, Standing, StandingKey, StandingRef};
 use domain::callback::CallbackDelivery;
 use domain::history::{HistoryCursor, HistoryEntry, HistoryKey, Span};
 pub use domain::lifecycle::{Cancel, Claim, Outcome, Recorded};
@@ -108,6 +108,10 @@ pub trait Jobs: Lookup {
                 .map_err(|over| Error::Conflict(over.message()))
         }
     }
+
+    /// The jobs of `ids` that exist, in the order of `ids` (a page of a monitor's runs): as
+    /// few reads as the store allows, not one per job.
+    fn get_jobs(&self, ids: &[JobId]) -> impl Future<Output = Result<Vec<Job>, Error>> + Send;
 
     /// A tenant's jobs, newest first, optionally only those in `status`, starting after
     /// the job `after`.
@@ -412,7 +416,8 @@ pub trait Monitors: Send + Sync {
     ) -> impl Future<Output = Result<Page<Monitor, MonitorId>, Error>> + Send;
 
     /// Replaces the monitor as read at `version` (its URLs too, when `urls` is given);
-    /// `false`, with nothing written, when it has changed since (or is gone).
+    /// `false`, with nothing written, when it has changed since (or is gone). The standings
+    /// of budgets it no longer has go.
     fn replace_monitor(
         &self,
         monitor: &Monitor,
@@ -441,7 +446,8 @@ pub trait Monitors: Send + Sync {
         now: Millis,
     ) -> impl Future<Output = Result<bool, Error>> + Send;
 
-    /// Where each URL of a monitor stands against each of its budgets, as last changed.
+    /// Where the URLs of a monitor stand against its budgets, as last changed (a URL never over
+    /// a budget has no standing; one back within it is kept for the retention period).
     fn budget_standings(
         &self,
         tenant: &Tenant,
@@ -455,6 +461,17 @@ pub trait Monitors: Send + Sync {
         id: &MonitorId,
         standings: &[Standing],
     ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// A page of a monitor's standings, in `state` if given, by budget then URL hash, starting
+    /// after `after`.
+    fn budget_page(
+        &self,
+        tenant: &Tenant,
+        id: &MonitorId,
+        state: Option<BudgetState>,
+        limit: usize,
+        after: Option<&StandingKey>,
+    ) -> impl Future<Output = Result<Page<Standing, StandingKey>, Error>> + Send;
 
     /// Every tenant's monitors due at `now` (their next run at or before it), at most `limit`,
     /// earliest first.
@@ -478,6 +495,16 @@ pub trait CallbackLog: Send + Sync {
     fn record_callback(
         &self,
         id: &JobId,
+        delivery: &CallbackDelivery,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Keeps `delivery` on the standing a budget's callback announces, unless the standing is
+    /// gone, was changed by a later run than `job`, or holds a later attempt.
+    fn record_budget_callback(
+        &self,
+        tenant: &Tenant,
+        standing: &StandingRef,
+        job: &JobId,
         delivery: &CallbackDelivery,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 }

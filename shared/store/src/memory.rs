@@ -12,7 +12,7 @@ use domain::{
 };
 
 use domain::analytics::DayTally;
-use domain::budget::Standing;
+use domain::budget::{BudgetState, Standing, StandingKey, StandingRef};
 use domain::callback::CallbackDelivery;
 use domain::history::{Headline, HistoryCursor, HistoryEntry, HistoryKey, Span};
 use domain::monitor::{Monitor, MonitorId, TickRecord};
@@ -41,7 +41,7 @@ struct State {
     /// Each tenant's monitors with their URLs.
     monitors: HashMap<(Tenant, MonitorId), (Monitor, Vec<JobUrl>)>,
     monitor_runs: HashMap<(Tenant, MonitorId), Vec<JobId>>,
-    standings: HashMap<(Tenant, MonitorId), Vec<Standing>>,
+    standings: HashMap<(Tenant, MonitorId), BTreeMap<StandingKey, Standing>>,
     /// Each tenant's days, as the reports written added them up.
     days_tallied: HashMap<(Tenant, String), DayTally>,
     /// History key → each new analysis indexed under it.
@@ -115,6 +115,12 @@ impl MemoryStore {
         self.unavailable.store(unavailable, Ordering::SeqCst);
     }
 
+    /// Drops a job's report, as if the export that wrote it had stopped just before: for
+    /// tests of what an export does when its message comes back.
+    pub fn forget_report(&self, id: &JobId) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).reports.remove(id);
+    }
+
     fn state(&self) -> Result<std::sync::MutexGuard<'_, State>, Error> {
         if self.unavailable.load(Ordering::SeqCst) {
             return Err(Error::Store { operation: "memory", message: "service unavailable".into() });
@@ -155,6 +161,11 @@ impl Jobs for MemoryStore {
         state.active.entry(job.tenant.clone()).or_default().insert(job.id.clone());
         *state.days.entry((job.tenant.clone(), tenancy::usage_day(job.created_at))).or_default() += analyses;
         Ok(Ok(()))
+    }
+
+    async fn get_jobs(&self, ids: &[JobId]) -> Result<Vec<Job>, Error> {
+        let state = self.state()?;
+        Ok(ids.iter().filter_map(|id| state.jobs.get(id).cloned()).collect())
     }
 
     async fn list_jobs(
@@ -483,6 +494,25 @@ impl CallbackLog for MemoryStore {
         }
         Ok(())
     }
+
+    async fn record_budget_callback(
+        &self,
+        tenant: &Tenant,
+        standing: &StandingRef,
+        job: &JobId,
+        delivery: &CallbackDelivery,
+    ) -> Result<(), Error> {
+        let key = standing.key();
+        let mut state = self.state()?;
+        if let Some(kept) =
+            state.standings.get_mut(&(tenant.clone(), standing.monitor_id.clone())).and_then(|s| s.get_mut(&key))
+            && kept.job_id == *job
+            && kept.callback.as_ref().is_none_or(|c| c.attempts <= delivery.attempts)
+        {
+            kept.callback = Some(delivery.clone());
+        }
+        Ok(())
+    }
 }
 
 impl Tenancy for MemoryStore {
@@ -593,6 +623,10 @@ impl Monitors for MemoryStore {
         if let Some(urls) = urls {
             *kept_urls = urls.to_vec();
         }
+        let budgets: Vec<String> = monitor.budgets.iter().map(domain::budget::budget_id).collect();
+        if let Some(standings) = state.standings.get_mut(&(monitor.tenant.clone(), monitor.id.clone())) {
+            standings.retain(|key, _| budgets.contains(&key.budget_id));
+        }
         Ok(true)
     }
 
@@ -642,17 +676,45 @@ impl Monitors for MemoryStore {
     }
 
     async fn budget_standings(&self, tenant: &Tenant, id: &MonitorId) -> Result<Vec<Standing>, Error> {
-        Ok(self.state()?.standings.get(&(tenant.clone(), id.clone())).cloned().unwrap_or_default())
+        let state = self.state()?;
+        Ok(state
+            .standings
+            .get(&(tenant.clone(), id.clone()))
+            .map(|s| s.values().cloned().collect())
+            .unwrap_or_default())
     }
 
     async fn put_budget_standings(&self, tenant: &Tenant, id: &MonitorId, standings: &[Standing]) -> Result<(), Error> {
         let mut state = self.state()?;
         let kept = state.standings.entry((tenant.clone(), id.clone())).or_default();
         for standing in standings {
-            kept.retain(|s| !(s.url == standing.url && s.budget_id == standing.budget_id));
-            kept.push(standing.clone());
+            kept.insert(standing.key(), standing.clone());
         }
         Ok(())
+    }
+
+    async fn budget_page(
+        &self,
+        tenant: &Tenant,
+        id: &MonitorId,
+        wanted: Option<BudgetState>,
+        limit: usize,
+        after: Option<&StandingKey>,
+    ) -> Result<Page<Standing, StandingKey>, Error> {
+        let state = self.state()?;
+        let mut items: Vec<Standing> = state
+            .standings
+            .get(&(tenant.clone(), id.clone()))
+            .into_iter()
+            .flatten()
+            .filter(|(key, s)| after.is_none_or(|a| *key > a) && wanted.is_none_or(|w| s.state == w))
+            .map(|(_, s)| s.clone())
+            .take(limit + 1)
+            .collect();
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next = items.last().filter(|_| more).map(Standing::key);
+        Ok(Page { items, next })
     }
 
     async fn record_run_now(&self, monitor: &Monitor, job: &JobId, now: Millis) -> Result<bool, Error> {

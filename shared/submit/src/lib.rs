@@ -3,6 +3,10 @@
 //! written (a refused job costs one read) and again by the write that creates the job; then
 //! only the job's first window of URLs is sent, each URL that finishes releasing the next.
 
+mod run_urls;
+
+pub use run_urls::{NoUrls, run_urls};
+
 use aws::config::QueueUrls;
 use aws::queue::TaskQueue;
 use domain::tenancy::{self, Limits, OverLimit};

@@ -53,8 +53,7 @@ where
             let monitor = super::monitors::owned(&state.store, &tenant, id).await?;
             let runs = state.store.monitor_runs(&tenant, &monitor.id, limit, after.as_ref()).await?;
             // A run whose job was deleted (cleanup, retention) is left out.
-            let jobs = futures::future::try_join_all(runs.items.iter().map(|id| state.store.get_job(id))).await?;
-            store::Page { items: jobs.into_iter().flatten().collect(), next: runs.next }
+            store::Page { items: state.store.get_jobs(&runs.items).await?, next: runs.next }
         }
         None => state.store.list_jobs(&tenant, status, limit, after.as_ref()).await?,
     };

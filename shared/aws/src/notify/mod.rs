@@ -13,7 +13,7 @@ pub use callback::{CallbackSender, Callbacks, SIGNATURE_HEADER, sign};
 pub use eventbridge::EventBridgePublisher;
 
 use domain::Error;
-use domain::budget::{Change, Standing};
+use domain::budget::{Change, Standing, StandingRef};
 use domain::callback::CallbackRequest;
 use domain::monitor::MonitorId;
 use domain::time::{Millis, rfc3339};
@@ -76,6 +76,8 @@ pub struct Notice {
     pub job_id: String,
     pub detail: serde_json::Value,
     calls_back: bool,
+    /// For a budget's change, the standing it announces (where its callback's delivery is kept).
+    standing: Option<StandingRef>,
 }
 
 impl Notice {
@@ -87,10 +89,12 @@ impl Notice {
             job_id: job.id.to_string(),
             detail,
             calls_back: event.calls_back(),
+            standing: None,
         })
     }
 
-    /// A budget of a monitor that changed state with the monitor's run `job`.
+    /// A budget of a monitor that changed state with the monitor's run `job`: on the bus, and
+    /// to the run's callback (the monitor's) when it names one.
     pub fn budget(change: Change, monitor: &MonitorId, job: &JobId, standing: &Standing) -> Notice {
         let detail = serde_json::json!({
             "monitor_id": monitor.as_str(),
@@ -106,11 +110,17 @@ impl Notice {
             resource: format!("speedbatch:monitor/{monitor}"),
             job_id: job.to_string(),
             detail,
-            calls_back: false,
+            calls_back: true,
+            standing: Some(StandingRef {
+                monitor_id: monitor.clone(),
+                budget_id: standing.budget_id.clone(),
+                url: standing.url.clone(),
+            }),
         }
     }
 
-    /// The callback this notice calls for: only the end of a job that names a URL.
+    /// The callback this notice calls for when the job names a URL: the end of a job, or a
+    /// change of one of its monitor's budgets.
     pub fn callback(&self, job: &Job, now: Millis) -> Option<CallbackRequest> {
         let url = job.settings.callback_url.as_ref().filter(|_| self.calls_back)?;
         Some(CallbackRequest {
@@ -121,6 +131,7 @@ impl Notice {
             time: rfc3339(now),
             detail: self.detail.clone(),
             attempt: 1,
+            standing: self.standing.clone(),
         })
     }
 }

@@ -1,7 +1,9 @@
 //! The API's reads and writes of jobs: creating one with all its tasks, listing a tenant's
 //! jobs and a job's URLs, requesting a cancellation, deleting, and the health check's ping.
 
-use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use domain::tenancy::{Limits, OverLimit};
 use domain::time::Millis;
 use domain::{Cancel, Error, Job, JobId, JobStatus, JobUrl, TaskFilter, Tenant, UrlTask};
@@ -9,13 +11,10 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::items::{JobItem, MAX_SEQ, TASK_SK_PREFIX, TENANT_INDEX, TaskItem, job_pk, task_sk, tenant_pk};
 use super::moves::Expression;
-use super::{DynamoStore, Filter, Item, av_n, av_s, from_item, raced, status_of, to_item};
+use super::{
+    BATCH_WRITE_MAX, DynamoStore, Filter, Item, WRITE_PARALLELISM, av_n, av_s, from_item, raced, status_of, to_item,
+};
 use crate::{Jobs, Page};
-
-/// DynamoDB's limit for one BatchWriteItem.
-pub(super) const BATCH_WRITE_MAX: usize = 25;
-/// BatchWriteItem calls in flight at once while writing a job's tasks.
-const WRITE_PARALLELISM: usize = 8;
 
 /// A new job's task for URL `seq`, queued (and released when it is in the first window).
 fn task_put(job: &Job, seq: u32, url: &JobUrl, expires_at: i64) -> Result<WriteRequest, Error> {
@@ -64,6 +63,16 @@ impl Jobs for DynamoStore {
             .try_collect::<()>()
             .await?;
         self.put_counted_job(job, to_item(&JobItem::from_job(job, job.created_at))?, limits).await
+    }
+
+    async fn get_jobs(&self, ids: &[JobId]) -> Result<Vec<Job>, Error> {
+        let items = self.batch_get(ids.iter().map(Self::job_key).collect(), |request| request).await?;
+        let mut found: HashMap<JobId, Job> = HashMap::with_capacity(items.len());
+        for item in items {
+            let job = from_item::<JobItem>(item)?.into_job()?;
+            found.insert(job.id.clone(), job);
+        }
+        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
     }
 
     async fn list_jobs(
@@ -150,21 +159,8 @@ impl Jobs for DynamoStore {
                 .send()
                 .await
                 .map_err(|e| Error::store("Query", e))?;
-            let mut requests = Vec::new();
-            for key in output.items.unwrap_or_default() {
-                let delete = DeleteRequest::builder()
-                    .set_key(Some(key))
-                    .build()
-                    .map_err(|e| Error::store("BatchWriteItem", e))?;
-                requests.push(WriteRequest::builder().delete_request(delete).build());
-            }
-            deleted += requests.len();
-            let chunks: Vec<Vec<WriteRequest>> = requests.chunks(BATCH_WRITE_MAX).map(<[_]>::to_vec).collect();
-            futures::stream::iter(chunks)
-                .map(|chunk| self.batch_write(chunk))
-                .buffer_unordered(WRITE_PARALLELISM)
-                .try_collect::<()>()
-                .await?;
+            // A page at a time: a 10 000-URL job's keys are never all held at once.
+            deleted += self.delete_keys(output.items.unwrap_or_default()).await?;
             start = output.last_evaluated_key;
             if start.is_none() {
                 return Ok(deleted);

@@ -27,15 +27,23 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, WriteRequest};
+use aws_sdk_dynamodb::types::builders::KeysAndAttributesBuilder;
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, KeysAndAttributes, TransactWriteItem, WriteRequest};
 use domain::retry::backoff;
 use domain::time::Millis;
 use domain::{Error, Job, JobId, TaskFilter, UrlTask};
+use futures::{StreamExt, TryStreamExt};
 
 pub use self::items::job_from_stream_image;
 use self::items::{JOB_SK, JobItem, TaskItem, job_pk, task_sk};
 use crate::Lookup;
 
+/// DynamoDB's limit for one BatchGetItem.
+const BATCH_GET_MAX: usize = 100;
+/// DynamoDB's limit for one BatchWriteItem.
+const BATCH_WRITE_MAX: usize = 25;
+/// BatchWriteItem calls in flight at once while writing many items (a job's tasks).
+const WRITE_PARALLELISM: usize = 8;
 /// Rounds of re-sending unprocessed items before giving up.
 const UNPROCESSED_RETRIES: u32 = 8;
 /// Times a transaction is written again after it lost a race for an item another one was
@@ -259,6 +267,87 @@ impl DynamoStore {
             operation: "BatchWriteItem",
             message: format!("{} items still unprocessed after retries", requests.len()),
         })
+    }
+
+    /// Writes `requests`, [`BATCH_WRITE_MAX`] to a call, a few calls at a time.
+    async fn write_all(&self, requests: Vec<WriteRequest>) -> Result<(), Error> {
+        let chunks: Vec<Vec<WriteRequest>> = requests.chunks(BATCH_WRITE_MAX).map(<[_]>::to_vec).collect();
+        futures::stream::iter(chunks)
+            .map(|chunk| self.batch_write(chunk))
+            .buffer_unordered(WRITE_PARALLELISM)
+            .try_collect::<()>()
+            .await
+    }
+
+    /// Deletes the items with these keys; how many there were.
+    async fn delete_keys(&self, keys: Vec<Item>) -> Result<usize, Error> {
+        let count = keys.len();
+        let requests = keys
+            .into_iter()
+            .map(|key| {
+                let delete = DeleteRequest::builder().set_key(Some(key)).build();
+                delete.map(|d| WriteRequest::builder().delete_request(d).build())
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Error::store("BatchWriteItem", e))?;
+        self.write_all(requests).await?;
+        Ok(count)
+    }
+
+    /// The items with these keys that exist (in no particular order), [`BATCH_GET_MAX`] keys a
+    /// call, keys DynamoDB left unprocessed asked for again; `shape` adds a projection.
+    async fn batch_get(
+        &self,
+        keys: Vec<Item>,
+        shape: impl Fn(KeysAndAttributesBuilder) -> KeysAndAttributesBuilder,
+    ) -> Result<Vec<Item>, Error> {
+        let mut items = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH_GET_MAX) {
+            let mut request = Some(
+                shape(KeysAndAttributes::builder().set_keys(Some(chunk.to_vec())))
+                    .build()
+                    .map_err(|e| Error::store("BatchGetItem", e))?,
+            );
+            let mut round = 0;
+            while let Some(keys) = request.take() {
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, keys)
+                    .send()
+                    .await
+                    .map_err(|e| Error::store("BatchGetItem", e))?;
+                items.extend(output.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
+                request = output.unprocessed_keys.and_then(|mut keys| keys.remove(&self.table));
+                if request.is_some() {
+                    if round == UNPROCESSED_RETRIES {
+                        return Err(Error::Store {
+                            operation: "BatchGetItem",
+                            message: "keys still unprocessed after retries".into(),
+                        });
+                    }
+                    tokio::time::sleep(backoff(round)).await;
+                    round += 1;
+                }
+            }
+        }
+        Ok(items)
+    }
+
+    /// Every item a Query gives, page after page: for what is bounded by its owner (a
+    /// monitor's URLs, its standings), never for a job's URLs.
+    async fn query_all(&self, query: QueryFluentBuilder) -> Result<Vec<Item>, Error> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let output =
+                query.clone().set_exclusive_start_key(start).send().await.map_err(|e| Error::store("Query", e))?;
+            items.extend(output.items.unwrap_or_default());
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
     }
 
     async fn get_consistent(&self, key: Item) -> Result<Option<Item>, Error> {

@@ -1,7 +1,9 @@
 //! Monitors: one item per monitor beside its tenant (`TENANT#<tenant>` / `MONITOR#<id>`), its
 //! URLs in chunk items of at most `CHUNK_BYTES` (`MONURLS#<id>#<generation>#<n>`: a 400 KB item
 //! cannot hold 10 000 URLs), and one item per run (`MONRUN#<id>#<job id>`, written with the
-//! run's claim) for `GET /jobs?monitor_id=`.
+//! run's claim) for `GET /jobs?monitor_id=`, and one item per (URL, budget) that changed state
+//! (`BUDGET#<id>#<budget id>#<URL hash>`: a budget's page of standings is one key range; one
+//! back within its budget expires after the retention period).
 //!
 //! While a monitor has a next run it carries `gsi2pk = DUE`, `gsi2sk = <next run, 13 digits>#…`
 //! in the sparse keys-only GSI `by_activity` (whose `ACTIVE` partition lists unfinished jobs):
@@ -11,8 +13,9 @@
 //! Replacing a monitor's URLs writes a new generation of chunks, then the monitor (on its
 //! version) naming it, then deletes the old one: a reader never sees a mix.
 
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, Put, PutRequest, TransactWriteItem, WriteRequest};
-use domain::budget::Standing;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, PutRequest, TransactWriteItem, WriteRequest};
+use domain::budget::{BudgetState, Standing, StandingKey, budget_id};
 use domain::monitor::{Monitor, MonitorId, TickRecord};
 use domain::time::Millis;
 use domain::{CleanUrl, Error, JobId, JobUrl, Tags, Tenant};
@@ -20,8 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::expression::Expression;
 use super::items::{ACTIVE_INDEX, tenant_pk};
-use super::jobs::BATCH_WRITE_MAX;
-use super::{DynamoStore, Item, applied, av_n, av_s, failed_conditions, from_item, to_item};
+use super::{DynamoStore, Filter, Item, applied, av_n, av_s, failed_conditions, from_item, to_item};
 use crate::{DueTick, Monitors, Page};
 
 /// The partition of `by_activity` that holds monitors by their next run.
@@ -75,15 +77,22 @@ fn run_sk(id: &MonitorId, job: &JobId) -> String {
     format!("MONRUN#{id}#{job}")
 }
 
+fn standings_prefix(id: &MonitorId) -> String {
+    format!("BUDGET#{id}#")
+}
+
 /// One URL's standing against one budget: the URL hashed, so the key has a fixed size.
-fn standing_sk(id: &MonitorId, standing: &Standing) -> String {
-    format!("BUDGET#{id}#{}#{}", standing.budget_id, domain::history::url_hash(&standing.url))
+pub(super) fn standing_sk(id: &MonitorId, key: &StandingKey) -> String {
+    format!("{}{}#{}", standings_prefix(id), key.budget_id, key.url_hash)
 }
 
 #[derive(Serialize, Deserialize)]
 struct StandingItem {
     pk: String,
     sk: String,
+    /// A URL back within its budget is kept only as long as a job (breached, as long as it is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
     #[serde(flatten)]
     standing: Standing,
 }
@@ -140,48 +149,23 @@ impl DynamoStore {
             chunk.push(StoredUrl { url: url.url.as_str().to_owned(), tags: url.tags.clone() });
         }
         flush(&mut chunk, &mut requests)?;
-        for batch in requests.chunks(BATCH_WRITE_MAX) {
-            self.batch_write(batch.to_vec()).await?;
-        }
-        Ok(())
+        self.write_all(requests).await
     }
 
-    /// The keys of every item whose sort key starts with `prefix` beside the tenant.
-    async fn keys_under(&self, tenant: &Tenant, prefix: &str) -> Result<Vec<Item>, Error> {
-        let mut keys = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", av_s(tenant_pk(tenant)))
-                .expression_attribute_values(":prefix", av_s(prefix))
-                .projection_expression("pk, sk")
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| Error::store("Query", e))?;
-            keys.extend(output.items.unwrap_or_default());
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                return Ok(keys);
-            }
-        }
+    /// A Query of the items beside the tenant whose sort key starts with `prefix`.
+    fn beside_tenant(&self, tenant: &Tenant, prefix: &str) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", av_s(tenant_pk(tenant)))
+            .expression_attribute_values(":prefix", av_s(prefix))
     }
 
-    async fn delete_keys(&self, keys: Vec<Item>) -> Result<(), Error> {
-        let mut requests = Vec::with_capacity(keys.len());
-        for key in keys {
-            let delete =
-                DeleteRequest::builder().set_key(Some(key)).build().map_err(|e| Error::store("BatchWriteItem", e))?;
-            requests.push(WriteRequest::builder().delete_request(delete).build());
-        }
-        for batch in requests.chunks(BATCH_WRITE_MAX) {
-            self.batch_write(batch.to_vec()).await?;
-        }
-        Ok(())
+    /// Deletes every item beside the tenant whose sort key starts with `prefix`.
+    async fn delete_under(&self, tenant: &Tenant, prefix: &str) -> Result<(), Error> {
+        let keys = self.query_all(self.beside_tenant(tenant, prefix).projection_expression("pk, sk")).await?;
+        self.delete_keys(keys).await.map(|_| ())
     }
 
     /// Puts the monitor's item, on the condition given.
@@ -210,36 +194,19 @@ impl Monitors for DynamoStore {
 
     async fn monitor_urls(&self, tenant: &Tenant, id: &MonitorId) -> Result<Vec<JobUrl>, Error> {
         let Some(item) = self.read_monitor(tenant, id).await? else { return Ok(Vec::new()) };
+        let query = self.beside_tenant(tenant, &chunks_prefix(id, item.url_generation)).consistent_read(true);
         let mut urls = Vec::with_capacity(item.monitor.url_count as usize);
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", av_s(tenant_pk(tenant)))
-                .expression_attribute_values(":prefix", av_s(chunks_prefix(id, item.url_generation)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| Error::store("Query", e))?;
-            for chunk in output.items() {
-                let stored: Vec<StoredUrl> = chunk
-                    .get("urls")
-                    .cloned()
-                    .map(serde_dynamo::from_attribute_value)
-                    .transpose()
-                    .map_err(|e| Error::Corrupt(format!("monitor {id}'s URLs: {e}")))?
-                    .unwrap_or_default();
-                urls.extend(stored.into_iter().map(|s| JobUrl { url: CleanUrl::from_stored(s.url), tags: s.tags }));
-            }
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                return Ok(urls);
-            }
+        for chunk in self.query_all(query).await? {
+            let stored: Vec<StoredUrl> = chunk
+                .get("urls")
+                .cloned()
+                .map(serde_dynamo::from_attribute_value)
+                .transpose()
+                .map_err(|e| Error::Corrupt(format!("monitor {id}'s URLs: {e}")))?
+                .unwrap_or_default();
+            urls.extend(stored.into_iter().map(|s| JobUrl { url: CleanUrl::from_stored(s.url), tags: s.tags }));
         }
+        Ok(urls)
     }
 
     async fn list_monitors(
@@ -248,26 +215,15 @@ impl Monitors for DynamoStore {
         limit: usize,
         after: Option<&MonitorId>,
     ) -> Result<Page<Monitor, MonitorId>, Error> {
-        let output = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", av_s(tenant_pk(tenant)))
-            .expression_attribute_values(":prefix", av_s(MONITOR_SK_PREFIX))
-            .scan_index_forward(false)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .set_exclusive_start_key(after.map(|id| Self::monitor_key(tenant, id)))
-            .send()
-            .await
-            .map_err(|e| Error::store("Query", e))?;
-        let items: Vec<Monitor> = output
+        let query = self.beside_tenant(tenant, MONITOR_SK_PREFIX).scan_index_forward(false);
+        let start = after.map(|id| Self::monitor_key(tenant, id));
+        let page = self.query_page(query, None, start, limit).await?;
+        let items: Vec<Monitor> = page
             .items
-            .unwrap_or_default()
             .into_iter()
             .map(|item| from_item::<MonitorItem>(item).map(|i| i.monitor))
             .collect::<Result<_, _>>()?;
-        let next = output.last_evaluated_key.and(items.last().map(|m| m.id.clone()));
+        let next = items.last().filter(|_| page.more).map(|m| m.id.clone());
         Ok(Page { items, next })
     }
 
@@ -289,19 +245,24 @@ impl Monitors for DynamoStore {
         // New URLs leave one generation unused: the old one once replaced, else the new one.
         if generation != kept.url_generation {
             let stale = if written { kept.url_generation } else { generation };
-            let keys = self.keys_under(&monitor.tenant, &chunks_prefix(&monitor.id, stale)).await?;
-            self.delete_keys(keys).await?;
+            self.delete_under(&monitor.tenant, &chunks_prefix(&monitor.id, stale)).await?;
+        }
+        if written {
+            let now: Vec<String> = monitor.budgets.iter().map(budget_id).collect();
+            for gone in kept.monitor.budgets.iter().map(budget_id).filter(|b| !now.contains(b)) {
+                self.delete_under(&monitor.tenant, &format!("{}{gone}#", standings_prefix(&monitor.id))).await?;
+            }
         }
         Ok(written)
     }
 
     async fn delete_monitor(&self, tenant: &Tenant, id: &MonitorId) -> Result<bool, Error> {
         let Some(_) = self.read_monitor(tenant, id).await? else { return Ok(false) };
-        let mut keys = vec![Self::monitor_key(tenant, id)];
-        keys.extend(self.keys_under(tenant, &format!("MONURLS#{id}#")).await?);
-        keys.extend(self.keys_under(tenant, &format!("MONRUN#{id}#")).await?);
-        keys.extend(self.keys_under(tenant, &format!("BUDGET#{id}#")).await?);
-        self.delete_keys(keys).await?;
+        for prefix in [format!("MONURLS#{id}#"), format!("MONRUN#{id}#"), standings_prefix(id)] {
+            self.delete_under(tenant, &prefix).await?;
+        }
+        // Last: a monitor half deleted is still there to delete again.
+        self.delete_keys(vec![Self::monitor_key(tenant, id)]).await?;
         Ok(true)
     }
 
@@ -312,21 +273,11 @@ impl Monitors for DynamoStore {
         limit: usize,
         after: Option<&JobId>,
     ) -> Result<Page<JobId, JobId>, Error> {
-        let output = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", av_s(tenant_pk(tenant)))
-            .expression_attribute_values(":prefix", av_s(format!("MONRUN#{id}#")))
-            .scan_index_forward(false)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .set_exclusive_start_key(after.map(|job| Self::key_of(&tenant_pk(tenant), &run_sk(id, job))))
-            .send()
-            .await
-            .map_err(|e| Error::store("Query", e))?;
-        let runs: Vec<JobId> = output
-            .items()
+        let query = self.beside_tenant(tenant, &format!("MONRUN#{id}#")).scan_index_forward(false);
+        let start = after.map(|job| Self::key_of(&tenant_pk(tenant), &run_sk(id, job)));
+        let page = self.query_page(query, None, start, limit).await?;
+        let runs: Vec<JobId> = page
+            .items
             .iter()
             .map(|item| match item.get("job_id") {
                 Some(AttributeValue::S(job)) => {
@@ -335,7 +286,7 @@ impl Monitors for DynamoStore {
                 _ => Err(Error::Corrupt(format!("a run of monitor {id} without its job"))),
             })
             .collect::<Result<_, _>>()?;
-        let next = output.last_evaluated_key.and(runs.last().cloned());
+        let next = runs.last().filter(|_| page.more).cloned();
         Ok(Page { items: runs, next })
     }
 
@@ -375,45 +326,50 @@ impl Monitors for DynamoStore {
     }
 
     async fn budget_standings(&self, tenant: &Tenant, id: &MonitorId) -> Result<Vec<Standing>, Error> {
-        let mut standings = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", av_s(tenant_pk(tenant)))
-                .expression_attribute_values(":prefix", av_s(format!("BUDGET#{id}#")))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| Error::store("Query", e))?;
-            for item in output.items.unwrap_or_default() {
-                standings.push(from_item::<StandingItem>(item)?.standing);
-            }
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                return Ok(standings);
-            }
-        }
+        let items = self.query_all(self.beside_tenant(tenant, &standings_prefix(id))).await?;
+        items.into_iter().map(|item| from_item::<StandingItem>(item).map(|i| i.standing)).collect()
     }
 
     async fn put_budget_standings(&self, tenant: &Tenant, id: &MonitorId, standings: &[Standing]) -> Result<(), Error> {
         let mut requests = Vec::with_capacity(standings.len());
         for standing in standings {
-            let item =
-                StandingItem { pk: tenant_pk(tenant), sk: standing_sk(id, standing), standing: standing.clone() };
+            let item = StandingItem {
+                pk: tenant_pk(tenant),
+                sk: standing_sk(id, &standing.key()),
+                expires_at: (standing.state == BudgetState::Within).then(|| self.expiry(standing.since, 0)),
+                standing: standing.clone(),
+            };
             let put = PutRequest::builder()
                 .set_item(Some(to_item(&item)?))
                 .build()
                 .map_err(|e| Error::store("BatchWriteItem", e))?;
             requests.push(WriteRequest::builder().put_request(put).build());
         }
-        for batch in requests.chunks(BATCH_WRITE_MAX) {
-            self.batch_write(batch.to_vec()).await?;
-        }
-        Ok(())
+        self.write_all(requests).await
+    }
+
+    async fn budget_page(
+        &self,
+        tenant: &Tenant,
+        id: &MonitorId,
+        state: Option<BudgetState>,
+        limit: usize,
+        after: Option<&StandingKey>,
+    ) -> Result<Page<Standing, StandingKey>, Error> {
+        let filter = state.map(|state| Filter {
+            expression: "#state = :state".into(),
+            names: vec![("#state", "state".into())],
+            values: vec![(":state", av_s(state.as_str()))],
+        });
+        let start = after.map(|key| Self::key_of(&tenant_pk(tenant), &standing_sk(id, key)));
+        let page = self.query_page(self.beside_tenant(tenant, &standings_prefix(id)), filter, start, limit).await?;
+        let items: Vec<Standing> = page
+            .items
+            .into_iter()
+            .map(|item| from_item::<StandingItem>(item).map(|i| i.standing))
+            .collect::<Result<_, _>>()?;
+        let next = items.last().filter(|_| page.more).map(Standing::key);
+        Ok(Page { items, next })
     }
 
     async fn record_run_now(&self, monitor: &Monitor, job: &JobId, now: Millis) -> Result<bool, Error> {

@@ -5,11 +5,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use domain::history::Headline;
 use domain::lifecycle::{self, CLAIM, Claim, ClaimStep, GIVE_BACK, JobState, Outcome, RETRY, Recorded, TAKE_OVER};
 use domain::places::{self, Full, Lease, Place};
-use domain::retry::backoff;
 use domain::time::Millis;
 use domain::waits::WaitReason;
 use domain::{Analysis, CacheKey, CachedFrom, Error, ErrorKind, JobId, JobStatus, UrlStatus};
@@ -17,11 +16,9 @@ use domain::{Analysis, CacheKey, CachedFrom, Error, ErrorKind, JobId, JobStatus,
 use super::items::{CACHE_INDEX, TaskItem, job_pk};
 use super::moves::{Expression, Shifts, job_condition, task_move};
 use super::places::by_place;
-use super::{Check, DynamoStore, Item, UNPROCESSED_RETRIES, applied, av_n, av_s, from_item, number_of, status_of};
+use super::{Check, DynamoStore, Item, applied, av_n, av_s, from_item, number_of, status_of};
 use crate::{ClaimRequest, OutcomeRecord, TaskWork};
 
-/// DynamoDB's limit for one BatchGetItem.
-const BATCH_GET_MAX: usize = 100;
 /// URLs claimed or recorded in one transaction: with their releases, one counter update per
 /// job and their places (a tenant's and a host's each), at most DynamoDB's 100 items.
 const BATCH_TRANSACTION_URLS: usize = 20;
@@ -465,44 +462,19 @@ impl TaskWork for DynamoStore {
             seq: u32,
             url: String,
         }
-        let mut urls = HashMap::with_capacity(keys.len());
-        for chunk in keys.chunks(BATCH_GET_MAX) {
-            let mut request = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(chunk.iter().map(|(id, seq)| Self::task_key(id, *seq)).collect()))
+        let keys = keys.iter().map(|(id, seq)| Self::task_key(id, *seq)).collect();
+        let items = self
+            .batch_get(keys, |request| {
+                request
                     .projection_expression("job_id, #seq, #url")
                     .expression_attribute_names("#seq", "seq")
                     .expression_attribute_names("#url", "url")
-                    .build()
-                    .map_err(|e| Error::store("BatchGetItem", e))?,
-            );
-            let mut round = 0;
-            while let Some(keys) = request.take() {
-                let output = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, keys)
-                    .send()
-                    .await
-                    .map_err(|e| Error::store("BatchGetItem", e))?;
-                for item in output.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
-                    let found: Url = from_item(item)?;
-                    urls.insert((found.job_id, found.seq), found.url);
-                }
-                request = output.unprocessed_keys.and_then(|mut keys| keys.remove(&self.table));
-                if request.is_some() {
-                    if round == UNPROCESSED_RETRIES {
-                        return Err(Error::Store {
-                            operation: "BatchGetItem",
-                            message: "keys still unprocessed after retries".into(),
-                        });
-                    }
-                    tokio::time::sleep(backoff(round)).await;
-                    round += 1;
-                }
-            }
-        }
-        Ok(urls)
+            })
+            .await?;
+        items
+            .into_iter()
+            .map(|item| from_item::<Url>(item).map(|found| ((found.job_id, found.seq), found.url)))
+            .collect()
     }
 
     async fn cached_result(&self, key: &CacheKey, since: Millis) -> Result<Option<Analysis>, Error> {

@@ -1,7 +1,8 @@
-//! Monitors: `POST /monitors`, `GET /monitors`, `GET|PATCH|DELETE /monitors/{id}` and
-//! `POST /monitors/{id}/run`. A monitor keeps a job's definition and a schedule; the scheduler
+//! Monitors: `POST /monitors`, `GET /monitors`, `GET|PATCH|DELETE /monitors/{id}`,
+//! `POST /monitors/{id}/run` and `GET /monitors/{id}/budgets` (in `budgets`). A monitor keeps a job's definition and a schedule; the scheduler
 //! function runs it when its time comes, and each run is an ordinary job carrying its id.
 
+pub mod budgets;
 mod request;
 
 use std::collections::HashMap;
@@ -14,16 +15,16 @@ use axum::http::StatusCode;
 use domain::budget::Budget;
 use domain::monitor::{Monitor, MonitorId, Skipped};
 use domain::time::{now_millis, rfc3339};
-use domain::{Job, JobId, JobSettings, JobUrl, Rejected, Tags, Tenant, clean_batch};
+use domain::{Job, JobId, JobSettings, JobUrl, Rejected, Tenant};
 use request::Definition;
+
 pub use request::MONITOR_FIELDS;
 use serde::Serialize;
-use serde_json::json;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::routes::start::request::Source;
-use crate::routes::start::{expand_sitemap, json_object};
+use crate::routes::start::{cleaned, json_object};
 use crate::state::{Files, Queue, SharedState, Store};
 use crate::{cursor, query};
 
@@ -133,13 +134,7 @@ fn clean(source: Option<Source>, policy: domain::AddressPolicy) -> Result<Cleane
             })
         }
         Some(Source::Urls(urls)) => {
-            let batch = clean_batch(urls.iter().map(|(url, tags)| (url.as_str(), tags.clone())), policy);
-            if batch.accepted.is_empty() {
-                return Err(ApiError::Invalid {
-                    message: "no URL was accepted".into(),
-                    details: json!({"accepted": 0, "rejected": batch.rejected, "duplicates_removed": batch.duplicates_removed}),
-                });
-            }
+            let batch = cleaned(&urls, policy)?;
             Ok(Cleaned {
                 urls: Some(batch.accepted),
                 sitemap_url: None,
@@ -361,19 +356,9 @@ where
             "the previous run (job {previous}) is still going: runs never overlap"
         )));
     }
-    let urls = match &monitor.sitemap_url {
-        Some(sitemap) => expand_sitemap(&state.settings, sitemap)
-            .await?
-            .urls
-            .into_iter()
-            .filter_map(|url| domain::CleanUrl::parse(&url, state.settings.policy).ok())
-            .map(|url| JobUrl { url, tags: Tags::default() })
-            .collect(),
-        None => state.store.monitor_urls(&tenant, &monitor.id).await?,
-    };
-    if urls.is_empty() {
-        return Err(ApiError::invalid_field("sitemap_url", "lists no URL that can be analysed"));
-    }
+    let urls = submit::run_urls(&state.store, &state.settings.http, state.settings.policy, &monitor)
+        .await?
+        .map_err(|no_urls| ApiError::invalid_field("sitemap_url", no_urls.to_string()))?;
     let now = now_millis();
     let name = format!("{} {}", monitor.name, rfc3339(now));
     let job = Job::new(tenant, name, monitor.settings.clone(), urls.len() as u64, now)

@@ -9,28 +9,10 @@ use domain::{AddressPolicy, JobSettings};
 use serde_json::{Map, Value, json};
 
 use crate::error::ApiError;
-use crate::routes::start::request::{JobFields, Problems, Source, job_fields};
+use crate::routes::start::request::{JOB_FIELDS, JobFields, Problems, Source, job_fields, with_fields};
 
 /// The fields a monitor takes; anything else is reported as unknown.
-pub const MONITOR_FIELDS: [&str; 17] = [
-    "name",
-    "urls",
-    "sitemap_url",
-    "schedule",
-    "priority",
-    "strategy",
-    "batch_size",
-    "timeout_seconds",
-    "max_retries",
-    "engine",
-    "callback_url",
-    "runs",
-    "cache_ttl_seconds",
-    "categories",
-    "host_concurrency",
-    "budgets",
-    "enabled",
-];
+pub const MONITOR_FIELDS: [&str; 17] = with_fields(JOB_FIELDS, ["schedule", "budgets", "enabled"]);
 
 /// A monitor's definition, every field valid.
 pub(super) struct Definition {

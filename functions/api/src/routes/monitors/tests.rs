@@ -145,3 +145,86 @@ async fn a_deleted_monitor_or_another_tenants_is_no_monitor() {
         assert_eq!(call(&app, method, &path).await.status, 404, "{method} {path}");
     }
 }
+
+#[tokio::test]
+async fn the_budget_page_lists_which_urls_are_over_which_budget_since_when() {
+    use domain::budget::{BudgetState, Standing, budget_id, parse_budgets};
+    use domain::callback::{CallbackDelivery, DeliveryState};
+    use store::Monitors;
+    let store = store().await;
+    let budgets = parse_budgets(&json!([{"metric": "lcp_ms", "max": 2500}, {"metric": "score", "min": 90}])).unwrap();
+    let schedule = domain::schedule::Schedule::parse("rate(1 hour)").unwrap();
+    let monitor = domain::monitor::Monitor::new(
+        crate::test_app::tenant(),
+        "m".into(),
+        (&schedule, "rate(1 hour)".into()),
+        domain::JobSettings::default(),
+        None,
+        1,
+        budgets.clone(),
+        true,
+        0,
+    );
+    store.create_monitor(&monitor, &[]).await.unwrap();
+    let run = domain::JobId::generate();
+    let standing = |i: usize, budget: usize, state| Standing {
+        url: format!("https://site.example/{i}"),
+        budget_id: budget_id(&budgets[budget]),
+        budget: budgets[budget].clone(),
+        state,
+        since: 1_000 * i as i64,
+        value: 3_000.0,
+        job_id: run.clone(),
+        callback: (i == 0).then(|| CallbackDelivery {
+            event: "Budget Breached".into(),
+            state: DeliveryState::Delivered,
+            attempts: 1,
+            last_error: None,
+            next_attempt_at: None,
+            updated_at: 5,
+        }),
+    };
+    let kept = [
+        standing(0, 0, BudgetState::Breached),
+        standing(1, 0, BudgetState::Breached),
+        standing(2, 1, BudgetState::Breached),
+        standing(3, 0, BudgetState::Within),
+    ];
+    store.put_budget_standings(&monitor.tenant, &monitor.id, &kept).await.unwrap();
+    let app = app(store);
+    let uri = format!("/monitors/{}/budgets", monitor.id);
+
+    let mut urls = Vec::new();
+    let mut page = get(&app, &format!("{uri}?limit=2")).await.json();
+    assert_eq!(page["state"], "breached");
+    loop {
+        for row in page["standings"].as_array().unwrap() {
+            urls.push(row["url"].as_str().unwrap().to_owned());
+            assert_eq!((row["state"].as_str(), row["batch_job_id"].as_str()), (Some("breached"), Some(run.as_str())));
+        }
+        let Some(next) = page["next_cursor"].as_str() else { break };
+        page = get(&app, &format!("{uri}?limit=2&cursor={next}")).await.json();
+    }
+    urls.sort();
+    assert_eq!(urls, ["https://site.example/0", "https://site.example/1", "https://site.example/2"]);
+
+    let all = get(&app, &format!("{uri}?state=any")).await.json();
+    let first = all["standings"].as_array().unwrap().iter().find(|r| r["url"] == "https://site.example/0").unwrap();
+    assert_eq!(
+        (first["budget"].as_str(), first["metric"].as_str(), first["max"].as_f64()),
+        (Some("lcp_ms <= 2500"), Some("lcp_ms"), Some(2_500.0))
+    );
+    assert_eq!(
+        (first["since"].as_str(), first["callback"]["state"].as_str()),
+        (Some("1970-01-01T00:00:00.000Z"), Some("delivered"))
+    );
+    assert_eq!(all["standings"].as_array().unwrap().len(), 4);
+    let back = get(&app, &format!("{uri}?state=within")).await.json();
+    assert_eq!(back["standings"][0]["url"], "https://site.example/3");
+
+    let bad = get(&app, &format!("{uri}?state=over")).await;
+    assert_eq!((bad.status.as_u16(), bad.json()["error"]["details"][0]["field"].clone()), (422, json!("state")));
+    assert_eq!(get(&app, &format!("{uri}?cursor=zz")).await.status, 400);
+    let stranger = domain::monitor::MonitorId::generate();
+    assert_eq!(get(&app, &format!("/monitors/{stranger}/budgets")).await.status, 404);
+}

@@ -83,6 +83,26 @@ pub(crate) fn json_object(body: Result<Bytes, BytesRejection>) -> Result<serde_j
     }
 }
 
+/// `urls` cleaned as a job takes them (a job's or a monitor's); none accepted is a 422 that
+/// says what became of each.
+pub(crate) fn cleaned(
+    urls: &[(String, Tags)],
+    policy: domain::AddressPolicy,
+) -> Result<domain::CleanedBatch, ApiError> {
+    let batch = clean_batch(urls.iter().map(|(url, tags)| (url.as_str(), tags.clone())), policy);
+    if batch.accepted.is_empty() {
+        return Err(ApiError::Invalid {
+            message: "no URL was accepted".into(),
+            details: json!({
+                "accepted": 0,
+                "rejected": batch.rejected,
+                "duplicates_removed": batch.duplicates_removed,
+            }),
+        });
+    }
+    Ok(batch)
+}
+
 pub(crate) async fn expand_sitemap(
     settings: &crate::state::ApiSettings,
     sitemap_url: &str,
@@ -142,17 +162,7 @@ where
             (expanded.urls.into_iter().map(|url| (url, Tags::default())).collect(), Some(report))
         }
     };
-    let batch = clean_batch(urls.iter().map(|(url, tags)| (url.as_str(), tags.clone())), settings.policy);
-    if batch.accepted.is_empty() {
-        return Err(ApiError::Invalid {
-            message: "no URL was accepted".into(),
-            details: json!({
-                "accepted": 0,
-                "rejected": batch.rejected,
-                "duplicates_removed": batch.duplicates_removed,
-            }),
-        });
-    }
+    let batch = cleaned(&urls, settings.policy)?;
     let now = now_millis();
     let deployment = settings.deployment();
     let total = batch.accepted.len() as u64;

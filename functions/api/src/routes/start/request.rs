@@ -12,8 +12,8 @@ use serde_json::{Map, Value, json};
 
 use crate::error::ApiError;
 
-/// The fields `POST /start` takes; anything else is reported as unknown.
-pub const START_FIELDS: [&str; 15] = [
+/// The fields of a job's definition, which `POST /start` and a monitor both take.
+pub const JOB_FIELDS: [&str; 14] = [
     "name",
     "urls",
     "sitemap_url",
@@ -28,8 +28,29 @@ pub const START_FIELDS: [&str; 15] = [
     "cache_ttl_seconds",
     "categories",
     "host_concurrency",
-    "dry_run",
 ];
+
+/// The fields `POST /start` takes; anything else is reported as unknown.
+pub const START_FIELDS: [&str; 15] = with_fields(JOB_FIELDS, ["dry_run"]);
+
+/// `fields` and then `more`, as one list (`N` is their sum, checked when compiled).
+pub const fn with_fields<const A: usize, const B: usize, const N: usize>(
+    fields: [&'static str; A],
+    more: [&'static str; B],
+) -> [&'static str; N] {
+    assert!(A + B == N, "N must be the two lists' lengths together");
+    let mut out = [""; N];
+    let mut i = 0;
+    while i < A {
+        out[i] = fields[i];
+        i += 1;
+    }
+    while i < N {
+        out[i] = more[i - A];
+        i += 1;
+    }
+    out
+}
 
 /// The body of `POST /start`, for the OpenAPI document. The handler validates the JSON field
 /// by field itself (to report every problem at once); a test keeps the two in step, and the
