@@ -605,20 +605,34 @@ fn jobs_table(page: &Value) -> String {
     out
 }
 
+/// Results as a table: the performance `score` where an engine gave one, the http engine's
+/// `delivery` score (with its band) where it gave that, each column only when some row has it.
 fn results_table(rows: &[Value]) -> String {
+    let scored = rows.iter().any(|row| row["score"].is_number());
+    let delivered = rows.iter().any(|row| row["metrics"]["delivery_score"].is_number());
+    let mut headers = vec!["status"];
+    headers.extend(scored.then_some("score"));
+    headers.extend(delivered.then_some("delivery"));
+    headers.extend(["ttfb_ms", "url", "error"]);
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|row| {
-            vec![
-                row["status"].as_str().unwrap_or("?").to_owned(),
-                render::number(&row["score"]),
+            let mut cells = vec![row["status"].as_str().unwrap_or("?").to_owned()];
+            if scored {
+                cells.push(render::number(&row["score"]));
+            }
+            if delivered {
+                cells.push(render::delivery(&row["metrics"]));
+            }
+            cells.extend([
                 render::number(&row["metrics"]["ttfb_ms"]),
                 row["url"].as_str().unwrap_or("?").to_owned(),
                 row["error"].as_str().unwrap_or_default().to_owned(),
-            ]
+            ]);
+            cells
         })
         .collect();
-    render::table(&["status", "score", "ttfb_ms", "url", "error"], &cells)
+    render::table(&headers, &cells)
 }
 
 fn print_json(value: &Value) {

@@ -101,7 +101,23 @@ pub fn final_summary(job: &Value, summary: &Value) -> String {
             score["p50"], score["p75"], score["p95"], score["count"]
         ));
     }
+    let delivery = &summary["metrics"]["delivery_score"];
+    if delivery.is_object() {
+        out.push_str(&format!(
+            "delivery score p50 {}  p75 {}  p95 {}  (of {} URLs; how the pages are delivered, not a performance score)\n",
+            delivery["p50"], delivery["p75"], delivery["p95"], delivery["count"]
+        ));
+    }
     out
+}
+
+/// The http engine's delivery score with its band (`72 mixed`), or `-`.
+pub fn delivery(metrics: &Value) -> String {
+    match (metrics["delivery_score"].as_f64(), metrics["delivery_band"].as_str()) {
+        (Some(_), Some(band)) => format!("{} {band}", number(&metrics["delivery_score"])),
+        (Some(_), None) => number(&metrics["delivery_score"]),
+        _ => "-".into(),
+    }
 }
 
 /// One queue's redrive: "high: 12 moved", what was not moved and why, one message a line.
@@ -229,7 +245,12 @@ pub fn standings(list: &[Value]) -> String {
 /// A URL's history as a table, oldest first.
 pub fn history(url: &str, metric: &str, points: &[Value]) -> String {
     if points.is_empty() {
-        return format!("{url}: no {metric} measured yet\n");
+        let hint = if metric == "score" {
+            " (the http engine gives a delivery score, not a performance score: --metric delivery_score)"
+        } else {
+            ""
+        };
+        return format!("{url}: no {metric} measured yet{hint}\n");
     }
     let rows: Vec<Vec<String>> = points
         .iter()
@@ -259,11 +280,14 @@ pub fn comparison(counts: &Value, urls: &[Value], all: bool) -> String {
         count("gone"),
         count("unchanged")
     );
+    // The performance score, or when no URL has one (the http engine's), the delivery score.
+    let delivered = !urls.iter().any(|u| u["base"]["score"].is_number() || u["head"]["score"].is_number());
+    let field = if delivered { "delivery_score" } else { "score" };
     let rows: Vec<Vec<String>> = urls
         .iter()
         .filter(|u| all || u["verdict"] != "unchanged")
         .map(|u| {
-            let score = |side: &str| number(&u[side]["score"]);
+            let score = |side: &str| number(&u[side][field]);
             vec![
                 u["verdict"].as_str().unwrap_or("?").to_owned(),
                 format!("{} → {}", score("base"), score("head")),
@@ -276,7 +300,7 @@ pub fn comparison(counts: &Value, urls: &[Value], all: bool) -> String {
         })
         .collect();
     if !rows.is_empty() {
-        out.push_str(&table(&["verdict", "score", "url", "why"], &rows));
+        out.push_str(&table(&["verdict", if delivered { "delivery" } else { "score" }, "url", "why"], &rows));
     }
     out
 }
@@ -435,6 +459,24 @@ mod tests {
         assert_eq!(number(&json!(12.0)), "12");
         assert_eq!(number(&json!(12.345)), "12.3");
         assert_eq!(number(&Value::Null), "");
+    }
+
+    #[test]
+    fn the_http_engines_number_is_shown_as_a_delivery_score_never_as_the_score() {
+        let job = json!({"batch_job_id": "j1", "status": "completed", "succeeded": 3, "failed": 0, "cancelled": 0});
+        let summary = json!({"metrics": {"delivery_score": {"count": 3, "p50": 72.0, "p75": 80.0, "p95": 91.0}}});
+        let text = final_summary(&job, &summary);
+        assert!(!text.contains("\nscore"), "{text}");
+        assert!(text.contains("delivery score p50 72.0  p75 80.0  p95 91.0  (of 3 URLs; how the pages are delivered, not a performance score)"), "{text}");
+        assert_eq!(delivery(&json!({"delivery_score": 72.0, "delivery_band": "mixed"})), "72 mixed");
+        assert_eq!(delivery(&json!({"ttfb_ms": 3})), "-");
+        let urls =
+            [json!({"url": "https://a.example/", "verdict": "regressed", "reasons": ["ttfb_ms +800 (noise 50)"],
+                           "base": {"status": "succeeded", "score": null, "delivery_score": 92},
+                           "head": {"status": "succeeded", "score": null, "delivery_score": 70}})];
+        let text = comparison(&json!({"regressed": 1}), &urls, false);
+        assert!(text.contains("verdict    delivery  url") && text.contains("regressed  92 → 70"), "{text}");
+        assert!(history("https://a.example", "score", &[]).contains("--metric delivery_score"));
     }
 
     #[test]

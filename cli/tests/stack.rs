@@ -59,7 +59,7 @@ async fn submit_watch_ends_with_a_summary_and_exit_2_when_urls_failed() {
     assert!(last.contains("100.0% 5/5  ok 4  failed 1") && last.ends_with("completed with errors"), "{stderr}");
     assert!(stdout.contains("(cli watch): completed with errors"), "{stdout}");
     assert!(stdout.contains("http 4xx"), "the failure's cause is summarised: {stdout}");
-    assert!(stdout.contains("score p50"), "{stdout}");
+    assert!(stdout.contains("delivery score p50"), "the http engine's number by its name: {stdout}");
     assert_eq!(site.hits(), 5);
 }
 
@@ -88,7 +88,7 @@ async fn scripts_get_json_and_exit_0_when_everything_succeeded() {
     assert!(csv.starts_with("url,status,attempts,"), "{csv}");
     assert_eq!(csv.lines().count(), 4, "a header and 3 rows");
     let out = speedbatch(&["results", &id]).await;
-    assert!(text(&out.stdout).starts_with("status     score  ttfb_ms  url"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).starts_with("status     delivery  ttfb_ms  url"), "{}", text(&out.stdout));
 
     let out = speedbatch(&["jobs", "--limit", "100", "--json"]).await;
     let jobs: Value = serde_json::from_slice(&out.stdout).expect("JSON");

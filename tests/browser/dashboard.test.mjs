@@ -331,6 +331,9 @@ function jobPageState() {
         url: link ? link.getAttribute('href') : tr.cells[0]?.textContent.trim(),
         status: tr.cells[1]?.querySelector('.badge')?.dataset.status || '',
         score: pill ? pill.firstChild.textContent.trim() : null,
+        // PageSpeed's rating classes, which only a performance score may wear.
+        rated: pill ? ['score-good', 'score-average', 'score-poor'].some((c) => pill.classList.contains(c)) : false,
+        delivery: pill ? pill.classList.contains('score-delivery') : false,
       };
     });
     return {
@@ -602,7 +605,7 @@ describe('speedbatch dashboard in Chromium', () => {
     state.job1Done = true;
   });
 
-  step('opens the job\'s results: 10 succeeded rows with a numeric score', {}, async (t) => {
+  step('opens the job\'s results: 10 succeeded rows with a numeric delivery score, not a PageSpeed-like one', {}, async (t) => {
     if (!needs(t, 'job1Done')) return;
     const id = state.job1;
     await page.locator(`#jobs [data-job-id="${id}"] a.job-name`).click();
@@ -623,6 +626,11 @@ describe('speedbatch dashboard in Chromium', () => {
     const scores = shown.rows.map((r) => r.score).filter((s) => s !== null);
     assert.ok(scores.length > 0, 'no row shows a score');
     for (const s of scores) assert.ok(/^\d+$/.test(s) && +s >= 0 && +s <= 100, `score "${s}" is not a number from 0 to 100`);
+    // The http engine's number is a delivery score: its own look, never PageSpeed's colours.
+    const scored = shown.rows.filter((r) => r.score !== null);
+    assert.deepEqual(scored.filter((r) => r.rated || !r.delivery), [], 'rows whose http score looks like a PageSpeed score');
+    const label = await page.locator('#results th[data-sort-key="score"] .score-label').textContent();
+    assert.equal(label.trim(), 'Delivery score', `the score column is headed "${label.trim()}"`);
     assert.match(shown.resultsCount, new RegExp(`Showing ${PAGES} of ${PAGES} URLs`), `#results-count: ${shown.resultsCount}`);
     t.diagnostic(`scores: ${shown.rows.map((r) => r.score ?? '—').join(', ')}`);
     await screenshot(t, 'results.png');
@@ -653,7 +661,7 @@ describe('speedbatch dashboard in Chromium', () => {
     check(await sortedScores('descending'), 'descending');
     const announced = (await page.locator('#announcer').textContent()).split('.').map((m) => m.trim());
     const sortNews = announced.filter((m) => m.startsWith('Sorted by'));
-    assert.match(sortNews.at(-1) || '', /^Sorted by Score\b.*descending$/, `screen-reader announcements: ${sortNews.join(' / ')}`);
+    assert.match(sortNews.at(-1) || '', /^Sorted by Delivery score\b.*descending$/, `screen-reader announcements: ${sortNews.join(' / ')}`);
     if (/[▲▼↕]/.test(sortNews.at(-1))) t.diagnostic(`note: the announcement includes the sort icon: "${sortNews.at(-1)}"`);
 
     const filterTo = async (value) => {
@@ -697,14 +705,15 @@ describe('speedbatch dashboard in Chromium', () => {
     const records = parseCsv(readFileSync(path, 'utf8'));
     assert.ok(records.length > 0, 'the CSV is empty');
     const [head, ...rows] = records;
-    for (const column of ['url', 'status', 'score']) {
+    for (const column of ['url', 'status', 'score', 'delivery_score', 'delivery_band']) {
       assert.ok(head.includes(column), `the CSV header has no "${column}" column: ${head.join(',')}`);
     }
     assert.equal(rows.length, PAGES, `the CSV has ${rows.length} data rows, expected ${PAGES}`);
     const at = (row, column) => row[head.indexOf(column)];
     assert.deepEqual(new Set(rows.map((r) => at(r, 'url'))), new Set(site.pageUrls), 'the CSV URLs are not the submitted pages');
     assert.ok(rows.every((r) => at(r, 'status') === 'succeeded'), `CSV statuses: ${rows.map((r) => at(r, 'status'))}`);
-    assert.ok(rows.some((r) => /^\d+(\.\d+)?$/.test(at(r, 'score'))), `no numeric score in the CSV: ${rows.map((r) => at(r, 'score'))}`);
+    assert.ok(rows.every((r) => /^\d+(\.\d+)?$/.test(at(r, 'delivery_score'))), `a delivery score missing from the CSV: ${rows.map((r) => at(r, 'delivery_score'))}`);
+    assert.ok(rows.every((r) => at(r, 'score') === ''), `the http engine's rows carry a performance score in the CSV: ${rows.map((r) => at(r, 'score'))}`);
     assert.equal(await visibleErrorBanner(), null, 'error banner after the download');
   });
 

@@ -170,7 +170,10 @@ async fn both_form_factors_runs_and_reuse_on_the_deployed_stack() {
     let (_, results) = client.call(reqwest::Method::GET, &format!("{API}/results/{first}"), Some(&key), None).await;
     let row = &results["results"][0];
     assert_eq!(row["strategy"], "both");
-    assert!(row["metrics"]["desktop_score"].is_number() && row["metrics"]["desktop"]["ttfb_ms"].is_number(), "{row}");
+    assert!(
+        row["metrics"]["desktop_delivery_score"].is_number() && row["metrics"]["desktop"]["ttfb_ms"].is_number(),
+        "{row}"
+    );
     assert_eq!(row["metrics"]["runs"]["completed"], 2, "{row}");
 
     // The same URLs again, reusing what is under an hour old: no page is fetched.

@@ -41,7 +41,7 @@ async fn job(exporter: &TestExporter, n: u32, finish: bool) -> Job {
         } else {
             let metrics = json!({"ttfb_ms": 100 + seq, "status_code": 200});
             Outcome::Succeeded(Analysis {
-                engine: "http".into(),
+                engine: "psi".into(),
                 strategy: Strategy::Mobile,
                 score: Some(f64::from(50 + seq)),
                 metrics: metrics.as_object().unwrap().clone(),
@@ -189,7 +189,7 @@ async fn run_of(exporter: &TestExporter, monitor: &domain::monitor::Monitor, ttf
     for (seq, ms) in (0..).zip(ttfb) {
         store.claim_task(&job.id, seq, 1, Duration::from_secs(60)).await.unwrap();
         let analysis = Analysis {
-            engine: "http".into(),
+            engine: "psi".into(),
             strategy: Strategy::Mobile,
             score: Some(90.0),
             metrics: json!({"ttfb_ms": ms}).as_object().unwrap().clone(),

@@ -15,9 +15,20 @@ use crate::report::Percentiles;
 use crate::task::{UrlStatus, UrlTask};
 use crate::time::Millis;
 
-/// The numbers whose percentiles are kept per day.
-pub const TRACKED: [&str; 9] =
-    ["score", "ttfb_ms", "total_ms", "fcp_ms", "lcp_ms", "speed_index_ms", "tbt_ms", "cls", "page_bytes"];
+/// The numbers whose percentiles are kept per day (the performance score first; the http
+/// engine's delivery score is one of the metrics).
+pub const TRACKED: [&str; 10] = [
+    "score",
+    "delivery_score",
+    "ttfb_ms",
+    "total_ms",
+    "fcp_ms",
+    "lcp_ms",
+    "speed_index_ms",
+    "tbt_ms",
+    "cls",
+    "page_bytes",
+];
 
 /// The longest range one request may ask for.
 pub const MAX_DAYS: i64 = 93;
@@ -25,11 +36,11 @@ pub const MAX_DAYS: i64 = 93;
 /// Each bucket is this much wider than the one below it.
 const GROWTH: f64 = 1.05;
 
-/// How a tracked number is bucketed: the score exactly (whole points), CLS in thousandths,
+/// How a tracked number is bucketed: the scores exactly (whole points), CLS in thousandths,
 /// the rest on the 5 % scale.
 fn scale(metric: &str) -> Option<f64> {
     match metric {
-        "score" => None,
+        "score" | "delivery_score" => None,
         "cls" => Some(1_000.0),
         _ => Some(1.0),
     }
@@ -174,6 +185,7 @@ pub struct DayView {
     /// `succeeded / analysed`; absent when nothing was analysed.
     pub success_rate: Option<f64>,
     pub failures_by_kind: BTreeMap<String, u64>,
+    /// Of the performance score; the http engine's delivery score is in `metrics`.
     pub score: Option<Percentiles>,
     pub metrics: BTreeMap<String, Percentiles>,
 }

@@ -47,9 +47,11 @@ pub struct Noise {
 /// The metrics a verdict is judged on, and their noise. Other numbers are shown with their
 /// change but judge nothing: they move with these (`dns_ms` inside `ttfb_ms`), or are
 /// diagnostics.
-pub const NOISE: [(&str, Noise); 10] = [
+pub const NOISE: [(&str, Noise); 12] = [
     ("score", Noise { floor: 5.0, relative: 0.0, better: Better::Higher }),
     ("desktop_score", Noise { floor: 5.0, relative: 0.0, better: Better::Higher }),
+    ("delivery_score", Noise { floor: 5.0, relative: 0.0, better: Better::Higher }),
+    ("desktop_delivery_score", Noise { floor: 5.0, relative: 0.0, better: Better::Higher }),
     ("fcp_ms", Noise { floor: 100.0, relative: 0.10, better: Better::Lower }),
     ("lcp_ms", Noise { floor: 100.0, relative: 0.10, better: Better::Lower }),
     ("speed_index_ms", Noise { floor: 100.0, relative: 0.10, better: Better::Lower }),
@@ -124,15 +126,21 @@ pub struct Side {
     pub status: UrlStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_kind: Option<ErrorKind>,
+    /// The performance score, where the engine gives one.
     pub score: Option<f64>,
+    /// The http engine's delivery score (not a performance score), where that is the URL's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_score: Option<f64>,
 }
 
 impl Side {
     fn of(row: &DigestRow) -> Side {
+        let value = |name: &str| row.headline.as_ref().and_then(|h| h.values.get(name).copied());
         Side {
             status: row.status,
             error_kind: row.error_kind,
-            score: row.headline.as_ref().and_then(|h| h.values.get(crate::history::SCORE).copied()),
+            score: value(crate::history::SCORE),
+            delivery_score: value(crate::delivery::DELIVERY_SCORE),
         }
     }
 }

@@ -30,12 +30,33 @@ pub fn is_measurement(name: &str) -> bool {
 /// One analysis's numbers: its score and every numeric measurement, and for a result of
 /// several runs the spread between them (`runs`), by the same names.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "StoredHeadline")]
 pub struct Headline {
     pub engine: String,
     pub strategy: Strategy,
     pub values: BTreeMap<String, f64>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub spread: BTreeMap<String, f64>,
+}
+
+/// A headline as kept (history entries, digests): an http result's written before its number
+/// was named a delivery score reads with the new names.
+#[derive(Deserialize)]
+struct StoredHeadline {
+    engine: String,
+    strategy: Strategy,
+    values: BTreeMap<String, f64>,
+    #[serde(default)]
+    spread: BTreeMap<String, f64>,
+}
+
+impl From<StoredHeadline> for Headline {
+    fn from(stored: StoredHeadline) -> Headline {
+        let StoredHeadline { engine, strategy, mut values, mut spread } = stored;
+        crate::delivery::rename_headline(&engine, &mut values);
+        crate::delivery::rename_headline(&engine, &mut spread);
+        Headline { engine, strategy, values, spread }
+    }
 }
 
 impl Headline {

@@ -12,6 +12,7 @@ pub mod cache;
 pub mod callback;
 pub mod clean_url;
 pub mod compare;
+pub mod delivery;
 pub mod error;
 pub mod history;
 pub mod job;

@@ -140,9 +140,12 @@ impl UrlTask {
     }
 }
 
-/// What an engine measured for one URL. `score` is 0–100 where the engine scores pages;
-/// `metrics` holds the engine's measurements by name (absent means unavailable, never zero).
+/// What an engine measured for one URL. `score` is a 0–100 performance score where the engine
+/// gives one (PageSpeed Insights, the browser engine); `metrics` holds the engine's
+/// measurements by name (absent means unavailable, never zero), the http engine's
+/// `delivery_score` among them (`crate::delivery`: not a performance score).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "StoredAnalysis")]
 pub struct Analysis {
     pub engine: String,
     pub strategy: Strategy,
@@ -151,6 +154,42 @@ pub struct Analysis {
     /// Set when this is an earlier result reused (`cache_ttl_seconds`), not a new analysis.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cached_from: Option<CachedFrom>,
+}
+
+impl Analysis {
+    /// The number a result is ranked and summed up by, with its name: the performance score
+    /// where the engine gives one, else the http engine's delivery score.
+    pub fn headline_score(&self) -> Option<(&'static str, f64)> {
+        match self.score {
+            Some(score) => Some((crate::history::SCORE, score)),
+            None => self
+                .metrics
+                .get(crate::delivery::DELIVERY_SCORE)?
+                .as_f64()
+                .map(|s| (crate::delivery::DELIVERY_SCORE, s)),
+        }
+    }
+}
+
+/// An analysis as stored, read through [`crate::delivery::name_delivery_score`] so results
+/// written before the http engine's number was named read like new ones.
+#[derive(Deserialize)]
+struct StoredAnalysis {
+    engine: String,
+    strategy: Strategy,
+    score: Option<f64>,
+    metrics: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    cached_from: Option<CachedFrom>,
+}
+
+impl From<StoredAnalysis> for Analysis {
+    fn from(stored: StoredAnalysis) -> Analysis {
+        let StoredAnalysis { engine, strategy, score, metrics, cached_from } = stored;
+        let mut analysis = Analysis { engine, strategy, score, metrics, cached_from };
+        crate::delivery::name_delivery_score(&mut analysis);
+        analysis
+    }
 }
 
 #[cfg(test)]

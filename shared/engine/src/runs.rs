@@ -46,7 +46,12 @@ pub async fn measure<E: Engines>(engines: &E, plan: &Plan<'_>, deadline: Instant
             None => result = Some(kept),
             // `both`: the mobile result leads (as in PageSpeed Insights); desktop sits beside it.
             Some(lead) => {
-                lead.metrics.insert(format!("{strategy}_score"), json!(kept.score));
+                // `desktop_score`, or for the http engine `desktop_delivery_score`.
+                let (name, score) = match kept.headline_score() {
+                    Some((name, score)) => (name, Some(score)),
+                    None => (domain::history::SCORE, None),
+                };
+                lead.metrics.insert(format!("{strategy}_{name}"), json!(score));
                 lead.metrics.insert(strategy.to_string(), Value::Object(kept.metrics));
             }
         }
@@ -102,13 +107,16 @@ async fn runs_of<E: Engines>(
     Ok(runs)
 }
 
-/// The run with the median score (the lower middle one for an even count), with the runs'
-/// scores and the spread of the score and of every timing between them.
+/// The run with the median score (the lower middle one for an even count; the http engine's
+/// runs by their delivery score), with the runs' scores and the spread of the score and of
+/// every timing between them, each under its own name.
 fn median(mut runs: Vec<Analysis>, requested: u32) -> Analysis {
     if requested <= 1 && runs.len() == 1 {
         return runs.remove(0);
     }
-    let scores: Vec<Option<f64>> = runs.iter().map(|run| run.score).collect();
+    let headlines: Vec<Option<(&'static str, f64)>> = runs.iter().map(Analysis::headline_score).collect();
+    let name = headlines.iter().flatten().map(|(name, _)| *name).next().unwrap_or(domain::history::SCORE);
+    let scores: Vec<Option<f64>> = headlines.iter().map(|h| h.map(|(_, score)| score)).collect();
     let mut order: Vec<usize> = (0..runs.len()).collect();
     order.sort_by(|&a, &b| scores[a].unwrap_or(f64::NEG_INFINITY).total_cmp(&scores[b].unwrap_or(f64::NEG_INFINITY)));
     let kept = order[(runs.len() - 1) / 2];
@@ -116,7 +124,7 @@ fn median(mut runs: Vec<Analysis>, requested: u32) -> Analysis {
     let mut spread = Map::new();
     let present: Vec<f64> = scores.iter().flatten().copied().collect();
     if let Some(range) = range(&present) {
-        spread.insert("score".into(), json!(range));
+        spread.insert(name.into(), json!(range));
     }
     for name in runs[kept].metrics.keys().filter(|name| name.ends_with("_ms")) {
         let values: Vec<f64> = runs.iter().filter_map(|run| run.metrics.get(name)?.as_f64()).collect();
@@ -126,8 +134,8 @@ fn median(mut runs: Vec<Analysis>, requested: u32) -> Analysis {
     }
     let completed = runs.len();
     let mut analysis = runs.swap_remove(kept);
-    if let Some(score_spread) = spread.get("score").cloned() {
-        analysis.metrics.insert("score_spread".into(), score_spread);
+    if let Some(score_spread) = spread.get(name).cloned() {
+        analysis.metrics.insert(format!("{name}_spread"), score_spread);
     }
     analysis.metrics.insert(
         "runs".into(),
@@ -164,11 +172,23 @@ mod tests {
         calls: AtomicU32,
         asked: Mutex<Vec<Strategy>>,
         quota_left: AtomicU32,
+        /// Results as the http engine gives them: a delivery score, no performance score.
+        delivery: bool,
     }
 
     impl Scripted {
         fn new(scores: Vec<Result<f64, ErrorKind>>) -> Self {
-            Scripted { scores, calls: AtomicU32::new(0), asked: Mutex::new(Vec::new()), quota_left: AtomicU32::new(99) }
+            Scripted {
+                scores,
+                calls: AtomicU32::new(0),
+                asked: Mutex::new(Vec::new()),
+                quota_left: AtomicU32::new(99),
+                delivery: false,
+            }
+        }
+
+        fn http(scores: Vec<Result<f64, ErrorKind>>) -> Self {
+            Scripted { delivery: true, ..Scripted::new(scores) }
         }
     }
 
@@ -188,13 +208,15 @@ mod tests {
                     let mut metrics = Map::new();
                     metrics.insert("ttfb_ms".into(), json!(score * 2.0));
                     metrics.insert("status_code".into(), json!(200));
-                    Ok(Analysis {
-                        engine: "http".into(),
+                    let mut analysis = Analysis {
+                        engine: if self.delivery { "http" } else { "psi" }.into(),
                         strategy: request.strategy,
                         score: Some(score),
                         metrics,
                         cached_from: None,
-                    })
+                    };
+                    domain::delivery::name_delivery_score(&mut analysis);
+                    Ok(analysis)
                 }
                 Err(kind) => Err(EngineError::new(kind, "scripted failure")),
             }
@@ -284,5 +306,21 @@ mod tests {
         assert_eq!(analysis.score, Some(20.0));
         assert_eq!(analysis.metrics["desktop_score"], 80.0);
         assert_eq!(analysis.metrics["desktop"]["runs"]["completed"], 3);
+    }
+
+    #[tokio::test]
+    async fn the_http_engines_runs_are_ranked_and_spread_by_their_delivery_score() {
+        let engines = Scripted::http(vec![Ok(90.0), Ok(40.0), Ok(70.0)]);
+        let analysis = measure(&engines, &plan(Strategy::Mobile, 3), later()).await.unwrap();
+        assert_eq!(analysis.score, None, "never a performance score");
+        assert_eq!(analysis.metrics["delivery_score"], 70.0, "the median run");
+        assert_eq!(analysis.metrics["delivery_score_spread"], 50.0);
+        assert_eq!(analysis.metrics["runs"]["spread"]["delivery_score"], 50.0);
+        assert!(analysis.metrics.get("score_spread").is_none());
+
+        let engines = Scripted::http(vec![Ok(60.0), Ok(95.0)]);
+        let analysis = measure(&engines, &plan(Strategy::Both, 1), later()).await.unwrap();
+        assert_eq!(analysis.metrics["desktop_delivery_score"], 95.0);
+        assert!(analysis.metrics.get("desktop_score").is_none());
     }
 }

@@ -1,5 +1,5 @@
 //! The `http` engine as the analyzer calls it, on a local site: the document through redirects
-//! and compression, its subresources, the score and what is stored.
+//! and compression, its subresources, the delivery score and what is stored.
 
 use std::time::Duration;
 
@@ -73,9 +73,11 @@ async fn a_redirected_compressed_page_is_measured_with_its_subresources_and_scor
     assert!(seen.iter().all(|s| origin::header_of(s, header::USER_AGENT).contains("Mobile")), "mobile user agent");
     assert_eq!(seen.iter().filter(|s| s.path.starts_with("/static/")).count(), 12, "each subresource fetched once");
 
-    // The score and its breakdown.
-    let score = analysis.score.unwrap();
+    // Its delivery score (never a performance score), its band and its breakdown.
+    assert_eq!(analysis.score, None, "the http engine gives no performance score");
+    let score = m["delivery_score"].as_f64().unwrap();
     assert!(score > 0.0 && score < 100.0, "{score}");
+    assert_eq!(m["delivery_band"], domain::delivery::DeliveryBand::of(score).as_str());
     assert_eq!(rule(m, "redirects")["value"], 1.0);
     assert_eq!(rule(m, "render-blocking-resources")["value"], 2.0);
     // 7 of 10 static resources are cached for less than 30 days.

@@ -22,6 +22,8 @@ pub struct ResultRow {
     pub error_kind: Option<ErrorKind>,
     pub engine: Option<String>,
     pub strategy: Strategy,
+    /// The 0–100 performance score (PageSpeed Insights, the browser engine); `null` for the
+    /// http engine, whose number is `metrics.delivery_score` (not a performance score).
     pub score: Option<f64>,
     /// The engine's measurements by name; an absent metric was not available.
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]

@@ -45,6 +45,7 @@ pub struct Summary {
     pub complete: bool,
     pub by_status: BTreeMap<String, u64>,
     pub errors_by_kind: BTreeMap<String, u64>,
+    /// Of the performance score; the http engine's delivery score is in `metrics`.
     pub score: Option<Percentiles>,
     pub metrics: BTreeMap<String, Percentiles>,
 }

@@ -104,13 +104,15 @@ impl HttpEngine {
         // do not count, rather than scoring a page as if it had no weight.
         let fetched = subresources.as_ref().filter(|r| r.total.count > 0 || r.skipped == 0);
         let breakdown = score::score(&ScoreInput::from_reports(&document, fetched), form_factor);
-        let analysis = Analysis {
+        let mut analysis = Analysis {
             engine: "http".into(),
             strategy,
             score: Some(breakdown.score),
             metrics: metrics(&document, &final_url, subresources.as_ref(), &breakdown),
             cached_from: None,
         };
+        // Its number is a delivery score, named so (`domain::delivery`), never `score`.
+        domain::delivery::name_delivery_score(&mut analysis);
         match status {
             200..=299 => Ok(analysis),
             300..=399 => {

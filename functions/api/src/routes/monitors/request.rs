@@ -88,6 +88,17 @@ fn definition(
             Vec::new()
         }),
     };
+    // A budget on the performance score would never be checked on the http engine's runs.
+    if settings.engine == domain::EngineKind::Http {
+        for (i, budget) in budgets.iter().enumerate() {
+            if let Some(instead) = domain::delivery::delivery_name(&budget.metric) {
+                problems.add(
+                    &format!("budgets[{i}]"),
+                    format!("the http engine gives no performance score ({}): use {instead}", budget.metric),
+                );
+            }
+        }
+    }
     let enabled = match body.get("enabled") {
         None | Some(Value::Null) => true,
         Some(Value::Bool(enabled)) => *enabled,

@@ -19,7 +19,7 @@ async fn a_monitor_is_created_with_its_schedule_and_urls_and_shown_to_its_tenant
     let app = app(store().await);
     let body = json!({"name": "home pages", "urls": ["a.example", {"url": "https://b.example/", "labels": {"tier": "gold"}}, "a.example/", "ftp://x"],
                       "schedule": "rate(15 minutes)", "engine": "http", "batch_size": 2,
-                      "budgets": [{"metric": "ttfb_ms", "max": 500}, {"metric": "score", "min": 80, "labels": "tier:gold"}]});
+                      "budgets": [{"metric": "ttfb_ms", "max": 500}, {"metric": "delivery_score", "min": 80, "labels": "tier:gold"}]});
     let created = post_json(&app, "/monitors", &body).await;
     assert_eq!(created.status, 201, "{}", created.text());
     let m = created.json();
@@ -30,7 +30,7 @@ async fn a_monitor_is_created_with_its_schedule_and_urls_and_shown_to_its_tenant
         (Some("rate(15 minutes)"), Some(true), Some(2))
     );
     assert_eq!((m["url_count"].as_u64(), m["runs"].as_u64(), &m["last_job_id"]), (Some(2), Some(0), &Value::Null));
-    assert_eq!(m["budgets"][1], json!({"metric": "score", "min": 80.0, "labels": "tier:gold"}));
+    assert_eq!(m["budgets"][1], json!({"metric": "delivery_score", "min": 80.0, "labels": "tier:gold"}));
     let created_at = millis(&m["created_at"]);
     assert_eq!(millis(&m["next_run_at"]) - created_at, 15 * MINUTE, "the first tick, a period after creation");
     let id = m["monitor_id"].as_str().unwrap().to_owned();
@@ -60,6 +60,18 @@ async fn a_bad_monitor_says_everything_that_is_wrong() {
     for field in ["colour", "batch_size", "schedule", "budgets[0]", "enabled"] {
         assert!(fields.contains(&field.to_owned()), "{field} in {fields:?}");
     }
+    // The http engine gives no performance score: a budget on it could never be checked.
+    let http = post_json(
+        &app,
+        "/monitors",
+        &json!({"urls": ["a.example"], "schedule": "rate(1 hour)", "engine": "http", "budgets": [{"metric": "score", "min": 90}]}),
+    )
+    .await;
+    assert_eq!(http.status, 422, "{}", http.text());
+    assert_eq!(
+        http.json()["error"]["details"][0],
+        json!({"field": "budgets[0]", "message": "the http engine gives no performance score (score): use delivery_score"})
+    );
     let missing = post_json(&app, "/monitors", &json!({"urls": ["a.example"]})).await;
     assert_eq!(missing.json()["error"]["details"][0]["field"], "schedule");
     let none = post_json(&app, "/monitors", &json!({"urls": ["ftp://x"], "schedule": "rate(1 hour)"})).await;

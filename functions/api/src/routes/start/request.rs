@@ -91,7 +91,7 @@ pub struct StartRequest {
     /// this old (0: never); the result is marked as cached.
     cache_ttl_seconds: Option<u32>,
     /// PageSpeed Insights categories, default `["performance"]`; the `http` engine measures
-    /// performance only.
+    /// how pages are delivered (a delivery score, not a performance score) and takes no other.
     categories: Option<Vec<Category>>,
     /// The most URLs of one host analysed at once while this job's URLs run, fleet-wide and
     /// with every other job's: fewer than the deployment's (4 by default) to be gentler with
@@ -365,7 +365,7 @@ pub(crate) fn job_fields(
     if settings.engine == EngineKind::Http && settings.categories.len() > 1 {
         problems.add(
             "categories",
-            "only the psi engine scores accessibility, best-practices and seo; the http engine measures performance",
+            "only the psi engine scores accessibility, best-practices and seo; the http engine measures how pages are delivered",
         );
     }
     let source = match (sitemap, urls) {
@@ -458,7 +458,7 @@ mod tests {
                 "cache_ttl_seconds: must be a whole number from 0 to 86400",
                 "categories[1]: \"speed\" is not one of performance, accessibility, best-practices, seo",
                 "categories[2]: must be a string",
-                "categories: only the psi engine scores accessibility, best-practices and seo; the http engine measures performance",
+                "categories: only the psi engine scores accessibility, best-practices and seo; the http engine measures how pages are delivered",
                 "dry_run: must be true or false",
             ]
         );
