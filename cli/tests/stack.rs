@@ -88,7 +88,16 @@ async fn scripts_get_json_and_exit_0_when_everything_succeeded() {
     assert!(csv.starts_with("url,status,attempts,"), "{csv}");
     assert_eq!(csv.lines().count(), 4, "a header and 3 rows");
     let out = speedbatch(&["results", &id]).await;
-    assert!(text(&out.stdout).starts_with("status     delivery  ttfb_ms  url"), "{}", text(&out.stdout));
+    let table = text(&out.stdout);
+    let header: Vec<&str> = table.lines().next().unwrap_or_default().split_whitespace().collect();
+    assert_eq!(header, ["status", "delivery", "ttfb_ms", "url", "error"], "no performance score column: {table}");
+    assert!(
+        table
+            .lines()
+            .nth(1)
+            .is_some_and(|row| row.contains(" sound ") || row.contains(" mixed ") || row.contains(" weak ")),
+        "{table}"
+    );
 
     let out = speedbatch(&["jobs", "--limit", "100", "--json"]).await;
     let jobs: Value = serde_json::from_slice(&out.stdout).expect("JSON");
