@@ -143,7 +143,7 @@ async fn status<S: JobStore>(store: &S, id: &JobId, seq: u32) -> UrlStatus {
 
 fn analysis(score: f64) -> Analysis {
     Analysis {
-        engine: EngineKind::Http.as_str().into(),
+        engine: EngineKind::Psi.as_str().into(),
         strategy: Strategy::Mobile,
         score: Some(score),
         metrics: serde_json::Map::from_iter([("ttfb_ms".to_owned(), serde_json::json!(score))]),
@@ -586,14 +586,14 @@ pub async fn stalled_urls_are_found_and_sent_once_per_period<S: JobStore>(store:
 pub async fn a_fresh_result_is_reused_within_its_tenant_only<S: JobStore>(store: &S) {
     let j = job_of(store, "acme", 2, 2).await;
     let url = "https://site.example/page/0";
-    let key = CacheKey::new(&j.tenant, EngineKind::Http, Strategy::Mobile, &[], url);
+    let key = CacheKey::new(&j.tenant, EngineKind::Psi, Strategy::Mobile, &[], url);
     claimed(store, &j.id, 0, T0).await;
     store.record_outcome(&j.id, 0, &succeeded(), None, Some(&key), T0 + 100).await.expect("record");
     let reused = store.cached_result(&key, T0 + 50).await.expect("look up").expect("found");
     assert_eq!(reused.cached_from, Some(CachedFrom { job_id: j.id.clone(), analyzed_at: T0 + 100 }));
     assert_eq!(reused.score, Some(90.0));
     assert_eq!(store.cached_result(&key, T0 + 101).await.expect("look up"), None, "older than asked for");
-    let other = CacheKey::new(&Tenant("other".into()), EngineKind::Http, Strategy::Mobile, &[], url);
+    let other = CacheKey::new(&Tenant("other".into()), EngineKind::Psi, Strategy::Mobile, &[], url);
     assert_eq!(store.cached_result(&other, 0).await.expect("look up"), None, "another tenant's");
     // A reused result is recorded but not indexed again: its age stays its analysis's.
     claimed(store, &j.id, 1, T0 + 200).await;
