@@ -16,6 +16,17 @@ const MINUTE: i64 = 60_000;
 static CLOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 impl Client {
+    /// Deletes monitor `id`, which must answer 204.
+    async fn delete_monitor(&self, key: &str, id: &str) {
+        let deleted = self
+            .http
+            .delete(format!("{}{API}/monitors/{id}", self.stack.api_url))
+            .header("x-api-key", key)
+            .send()
+            .await;
+        assert_eq!(deleted.expect("the API answers").status().as_u16(), 204);
+    }
+
     /// The scheduler's sweep as the minute's rule sends it, with `time` as its clock.
     async fn sweep_at(&self, time: i64) -> Value {
         let function = self.stack.value("SCHEDULER_FUNCTION").expect("SCHEDULER_FUNCTION in stack.env");
@@ -126,13 +137,7 @@ async fn a_monitor_runs_on_its_schedule_without_overlap_and_each_run_is_a_job() 
     assert_eq!(status, 202, "{run}");
     let after = client.monitor(&key, &id).await;
     assert_eq!((after["runs"].as_u64(), &after["next_run_at"]), (Some(4), &caught_up["next_run_at"]));
-    let deleted = client
-        .http
-        .delete(format!("{}{API}/monitors/{id}", client.stack.api_url))
-        .header("x-api-key", &key)
-        .send()
-        .await;
-    assert_eq!(deleted.expect("the API answers").status().as_u16(), 204);
+    client.delete_monitor(&key, &id).await;
 }
 
 /// The report of `job` is written (its digest and its budgets' check with it).
@@ -295,11 +300,5 @@ async fn pages_made_slower_regress_and_their_budget_breaks_and_recovers_once() {
         assert!(started.elapsed() < Duration::from_secs(20), "the Budget Recovered delivery not recorded: {back}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let deleted = client
-        .http
-        .delete(format!("{}{API}/monitors/{id}", client.stack.api_url))
-        .header("x-api-key", &key)
-        .send()
-        .await;
-    assert_eq!(deleted.expect("the API answers").status().as_u16(), 204);
+    client.delete_monitor(&key, &id).await;
 }
