@@ -1,5 +1,6 @@
 //! Analysis engines: what measures a page. The analyzer depends on the `Engine` trait.
 
+pub mod browser;
 pub mod http;
 pub mod psi;
 pub mod runs;
