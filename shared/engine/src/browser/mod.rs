@@ -1,4 +1,6 @@
 //! The browser engine (issue 19, in progress): headless Chromium over the DevTools protocol.
-//! So far its score: Lighthouse's performance score from lab metrics (`score`).
+//! So far its DevTools client (`cdp`) and its score: Lighthouse's performance score from lab
+//! metrics (`score`).
 
+pub mod cdp;
 pub mod score;
