@@ -52,7 +52,8 @@ const BROWSER: &str = "";
 impl Cdp {
     /// Connects to the browser's WebSocket (`ws://127.0.0.1:<port>/devtools/browser/<id>`).
     pub async fn connect(url: &str) -> Result<Cdp, CdpError> {
-        let (socket, _) = tokio_tungstenite::connect_async(url).await.map_err(|e| CdpError::Connection(e.to_string()))?;
+        let (socket, _) =
+            tokio_tungstenite::connect_async(url).await.map_err(|e| CdpError::Connection(e.to_string()))?;
         let (mut sink, mut stream) = socket.split();
         let (outbox, mut outgoing) = mpsc::unbounded_channel::<Message>();
         let cdp = Cdp {
@@ -146,7 +147,8 @@ async fn route(
     }
     let Some(method) = value.get("method").and_then(Value::as_str) else { return };
     let session = value.get("sessionId").and_then(Value::as_str).map(str::to_owned);
-    let event = Event { method: method.to_owned(), params: value.get("params").cloned().unwrap_or(Value::Null), session };
+    let event =
+        Event { method: method.to_owned(), params: value.get("params").cloned().unwrap_or(Value::Null), session };
     let key = event.session.clone().unwrap_or_default();
     if let Some(listener) = listeners.lock().await.get(&key) {
         let _ = listener.send(event);
@@ -170,8 +172,12 @@ mod tests {
 
         route(json!({"id": 1, "result": {"frameId": "f"}}), &pending, &listeners).await;
         route(json!({"id": 2, "error": {"code": -32000, "message": "no page"}}), &pending, &listeners).await;
-        route(json!({"method": "Page.loadEventFired", "params": {"timestamp": 1.5}, "sessionId": "s1"}), &pending, &listeners)
-            .await;
+        route(
+            json!({"method": "Page.loadEventFired", "params": {"timestamp": 1.5}, "sessionId": "s1"}),
+            &pending,
+            &listeners,
+        )
+        .await;
         route(json!({"method": "Page.loadEventFired", "params": {}, "sessionId": "other"}), &pending, &listeners).await;
         route(json!({"id": 99, "result": {}}), &pending, &listeners).await;
 

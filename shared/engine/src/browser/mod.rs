@@ -1,6 +1,7 @@
 //! The browser engine (issue 19, in progress): headless Chromium over the DevTools protocol.
-//! So far its DevTools client (`cdp`) and its score: Lighthouse's performance score from lab
+//! So far its DevTools client (`cdp`), starting Chromium (`launch`) and its score: Lighthouse's performance score from lab
 //! metrics (`score`).
 
 pub mod cdp;
+pub mod launch;
 pub mod score;
