@@ -1,10 +1,11 @@
 //! Chromium driven over the DevTools protocol by the engine's own client: started, a fresh
-//! browser context and page, a local page loaded and read back. Needs Chromium
+//! browser context and page, a local page loaded and read back with its paint timeline. Needs Chromium
 //! (`/usr/bin/chromium`, Debian's package, or `CHROMIUM_PATH`).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use engine::browser::lab;
 use engine::browser::launch::launch;
 use serde_json::json;
 use testkit::site::Site;
@@ -35,6 +36,9 @@ async fn a_page_is_loaded_in_its_own_context_and_read_back() {
     let session = attached["sessionId"].as_str().unwrap().to_owned();
     let mut events = cdp.listen(Some(&session)).await;
     cdp.call(Some(&session), "Page.enable", json!({}), WAIT).await.unwrap();
+    cdp.call(Some(&session), "Page.addScriptToEvaluateOnNewDocument", json!({"source": lab::OBSERVER}), WAIT)
+        .await
+        .unwrap();
     cdp.call(Some(&session), "Page.navigate", json!({"url": site.url("/page/1")}), WAIT).await.unwrap();
     let loaded = tokio::time::timeout(WAIT, async {
         while let Some(event) = events.recv().await {
@@ -51,6 +55,16 @@ async fn a_page_is_loaded_in_its_own_context_and_read_back() {
         .await
         .unwrap();
     assert!(title["result"]["value"].as_str().is_some_and(|t| !t.is_empty()), "{title}");
+    // The page's own timeline, as the observer installed before its scripts collected it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let read = cdp
+        .call(Some(&session), "Runtime.evaluate", json!({"expression": lab::READ, "returnByValue": true}), WAIT)
+        .await
+        .unwrap();
+    let timeline: lab::Timeline = serde_json::from_value(read["result"]["value"].clone()).expect("a timeline");
+    let (fcp, lcp) = (timeline.fcp.expect("a first contentful paint"), timeline.lcp.expect("a largest one"));
+    assert!(fcp > 0.0 && lcp >= fcp, "FCP {fcp} ms, LCP {lcp} ms");
+    assert!(timeline.lcp_element.is_some(), "{timeline:?}");
     let unknown = cdp.call(Some(&session), "Page.noSuchMethod", json!({}), WAIT).await.unwrap_err();
     assert!(unknown.to_string().starts_with("Page.noSuchMethod failed:"), "{unknown}");
     cdp.call(None, "Target.disposeBrowserContext", json!({"browserContextId": context}), WAIT).await.unwrap();

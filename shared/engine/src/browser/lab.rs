@@ -1,0 +1,87 @@
+//! The lab metrics a page's own performance timeline gives, collected by `observe.js` (which
+//! the engine installs before the page's scripts run) and read back when the page has
+//! settled: FCP, LCP and its element, CLS as Chrome defines it (the largest session window of
+//! layout shifts), and Total Blocking Time from the main thread's long tasks.
+
+use serde::Deserialize;
+
+/// Installed with `Page.addScriptToEvaluateOnNewDocument`; fills `window.__speedbatch`.
+pub const OBSERVER: &str = include_str!("observe.js");
+/// Reads what the observer collected, as JSON (`Runtime.evaluate` with `returnByValue`).
+pub const READ: &str = "window.__speedbatch ? JSON.parse(JSON.stringify(window.__speedbatch)) : null";
+
+/// A task longer than this blocks input; what it runs beyond is its blocking time.
+const BLOCKING_AFTER_MS: f64 = 50.0;
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Timeline {
+    pub fcp: Option<f64>,
+    pub lcp: Option<f64>,
+    pub lcp_element: Option<LcpElement>,
+    #[serde(default)]
+    pub windows: Vec<ShiftWindow>,
+    /// `[start, duration]` of each long task, in ms from navigation start.
+    #[serde(default)]
+    pub long_tasks: Vec<(f64, f64)>,
+}
+
+/// The element the largest contentful paint painted.
+#[derive(Clone, Debug, PartialEq, Deserialize, serde::Serialize)]
+pub struct LcpElement {
+    pub selector: String,
+    pub text: String,
+    pub src: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct ShiftWindow {
+    pub start: f64,
+    pub end: f64,
+    pub value: f64,
+}
+
+impl Timeline {
+    /// Cumulative Layout Shift: the largest session window's sum (0 when nothing shifted).
+    pub fn cls(&self) -> f64 {
+        self.windows.iter().map(|w| w.value).fold(0.0, f64::max)
+    }
+
+    /// Total Blocking Time from FCP to `until` (ms): each long task's part inside that span,
+    /// less the first 50 ms of it. `None` without an FCP (nothing to measure from).
+    pub fn tbt(&self, until: f64) -> Option<f64> {
+        let from = self.fcp?;
+        let blocking = self
+            .long_tasks
+            .iter()
+            .map(|&(start, duration)| {
+                let inside = (start + duration).min(until) - start.max(from);
+                (inside - BLOCKING_AFTER_MS).max(0.0)
+            })
+            .sum();
+        Some(blocking)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cls_is_the_largest_window_and_tbt_counts_what_blocks_after_fcp() {
+        let timeline: Timeline = serde_json::from_value(serde_json::json!({
+            "fcp": 1000.0, "lcp": 1800.0,
+            "lcpElement": {"selector": "img.hero", "text": "", "src": "https://a.example/hero.jpg"},
+            "windows": [{"start": 900.0, "end": 1200.0, "value": 0.05}, {"start": 4000.0, "end": 4100.0, "value": 0.12}],
+            "longTasks": [[500.0, 600.0], [2000.0, 120.0], [3000.0, 40.0], [9000.0, 300.0]]
+        }))
+        .unwrap();
+        assert_eq!(timeline.cls(), 0.12);
+        // 1000–1100 of the first (100 − 50), the second (120 − 50), not the third (< 50), the
+        // fourth cut at 9100 (100 − 50).
+        assert_eq!(timeline.tbt(9_100.0), Some(50.0 + 70.0 + 50.0));
+        assert_eq!(Timeline::default().tbt(1_000.0), None, "no paint: nothing to measure from");
+        assert_eq!(Timeline::default().cls(), 0.0);
+        assert_eq!(timeline.lcp_element.map(|e| e.selector), Some("img.hero".to_owned()));
+    }
+}
