@@ -8,6 +8,7 @@ pub mod logs;
 pub mod markdown;
 pub mod origin;
 pub mod processes;
+pub mod screenshots;
 pub mod site;
 pub mod ssrf;
 pub mod stack;

@@ -123,6 +123,14 @@ impl Site {
             .route("/", get(|| async { page(0) }))
             .route("/page/{n}", get(|Path(n): Path<u32>| async move { page(n) }))
             .route("/missing", get(|| async { (StatusCode::NOT_FOUND, "no such page") }))
+            .route("/lab/busy", get(|| async { html(lab_busy()) }))
+            .route("/lab/hero.svg", get(|| async { ([(header::CONTENT_TYPE, "image/svg+xml")], hero_svg()) }))
+            .route(
+                "/lab/fetches",
+                get(|axum::extract::RawQuery(query): axum::extract::RawQuery| async move {
+                    html(lab_fetches(query.as_deref().unwrap_or_default()))
+                }),
+            )
             .route("/moved", get(|| async { Redirect::permanent("/page/1") }))
             .route(
                 "/redirect",
@@ -236,4 +244,57 @@ fn page(n: u32) -> impl IntoResponse {
         "<p>Lorem ipsum dolor sit amet.</p>".repeat(50)
     );
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "max-age=60")], body)
+}
+
+fn html(body: String) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body)
+}
+
+/// A picture with enough in it to count as contentful: Chrome leaves images of under 0.05 bits
+/// per pixel (a flat colour) out of the largest contentful paint.
+fn hero_svg() -> String {
+    let circles: String = (0u32..400)
+        .map(|i| {
+            let (x, y, r) = (i * 37 % 800, i * 91 % 600, 5 + i * 13 % 40);
+            format!(
+                r##"<circle cx="{x}" cy="{y}" r="{r}" fill="#{:06x}"/>"##,
+                i.wrapping_mul(2_654_435_761) & 0xff_ffff
+            )
+        })
+        .collect();
+    format!(r#"<svg xmlns="http://www.w3.org/2000/svg" width="800" height="600">{circles}</svg>"#)
+}
+
+/// A page for the browser engine with something for every lab metric: a main-thread task of
+/// 300 ms after the first paint (blocking time), a large image inserted late (the largest
+/// paint, and a layout shift as it pushes the text down).
+fn lab_busy() -> String {
+    format!(
+        r#"<!doctype html><html><head><title>Busy</title><meta name="viewport" content="width=device-width"></head>
+<body><h1>A busy page</h1><div id="slot"></div>{text}
+<script>
+setTimeout(() => {{ const until = performance.now() + 300; while (performance.now() < until) {{}} }}, 100);
+setTimeout(() => {{
+  const img = document.createElement('img');
+  img.src = '/lab/hero.svg'; img.id = 'hero'; img.width = 800; img.height = 600;
+  document.getElementById('slot').appendChild(img);
+}}, 500);
+</script></body></html>"#,
+        text = "<p>Lorem ipsum dolor sit amet, consectetur adipiscing elit.</p>".repeat(20)
+    )
+}
+
+/// A page whose script and markup ask for every `to` of the query (`?to=URL&to=URL`): what a
+/// hostile page would do to reach addresses the service must not.
+fn lab_fetches(query: &str) -> String {
+    let targets: Vec<String> = url::form_urlencoded::parse(query.as_bytes())
+        .filter(|(name, _)| name == "to")
+        .map(|(_, value)| value.into_owned())
+        .collect();
+    let list = serde_json::to_string(&targets).unwrap_or_else(|_| "[]".into());
+    let images: String = targets.iter().map(|t| format!(r#"<img alt="" src="{}">"#, t.replace('"', "%22"))).collect();
+    format!(
+        r#"<!doctype html><html><head><title>Fetches</title></head><body><h1>Reaching out</h1>{images}
+<script>for (const to of {list}) {{ fetch(to, {{mode: 'no-cors'}}).catch(() => {{}}); }}</script></body></html>"#
+    )
 }

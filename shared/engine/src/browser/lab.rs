@@ -7,8 +7,10 @@ use serde::Deserialize;
 
 /// Installed with `Page.addScriptToEvaluateOnNewDocument`; fills `window.__speedbatch`.
 pub const OBSERVER: &str = include_str!("observe.js");
-/// Reads what the observer collected, as JSON (`Runtime.evaluate` with `returnByValue`).
-pub const READ: &str = "window.__speedbatch ? JSON.parse(JSON.stringify(window.__speedbatch)) : null";
+/// Reads what the observer collected, and the page's clock, as JSON (`Runtime.evaluate` with
+/// `returnByValue`).
+pub const READ: &str =
+    "window.__speedbatch ? JSON.parse(JSON.stringify({...window.__speedbatch, now: performance.now()})) : null";
 
 /// A task longer than this blocks input; what it runs beyond is its blocking time.
 const BLOCKING_AFTER_MS: f64 = 50.0;
@@ -24,6 +26,9 @@ pub struct Timeline {
     /// `[start, duration]` of each long task, in ms from navigation start.
     #[serde(default)]
     pub long_tasks: Vec<(f64, f64)>,
+    /// The page's clock when this was read (ms from navigation start).
+    #[serde(default)]
+    pub now: f64,
 }
 
 /// The element the largest contentful paint painted.
@@ -45,6 +50,27 @@ impl Timeline {
     /// Cumulative Layout Shift: the largest session window's sum (0 when nothing shifted).
     pub fn cls(&self) -> f64 {
         self.windows.iter().map(|w| w.value).fold(0.0, f64::max)
+    }
+
+    /// When the main thread was last busy with a long task (ms from navigation start).
+    pub fn last_busy(&self) -> f64 {
+        self.long_tasks.iter().map(|&(start, duration)| start + duration).fold(0.0, f64::max)
+    }
+
+    /// When the viewport stopped changing: the later of the largest paint and the last
+    /// layout shift.
+    pub fn visually_complete(&self) -> Option<f64> {
+        let last_shift = self.windows.iter().map(|w| w.end).fold(0.0, f64::max);
+        Some(self.lcp.or(self.fcp)?.max(last_shift))
+    }
+
+    /// Speed Index, approximated: the viewport's visual progress taken as rising evenly from
+    /// the first contentful paint to visual completion, which makes the index their mean.
+    /// Lighthouse measures progress from screenshots instead; how far the two differ on the
+    /// validation corpus is in BENCHMARKS.md ("Browser engine against Lighthouse").
+    pub fn speed_index(&self) -> Option<f64> {
+        let fcp = self.fcp?;
+        Some((fcp + self.visually_complete()?.max(fcp)) / 2.0)
     }
 
     /// Total Blocking Time from FCP to `until` (ms): each long task's part inside that span,
@@ -82,6 +108,10 @@ mod tests {
         assert_eq!(timeline.tbt(9_100.0), Some(50.0 + 70.0 + 50.0));
         assert_eq!(Timeline::default().tbt(1_000.0), None, "no paint: nothing to measure from");
         assert_eq!(Timeline::default().cls(), 0.0);
+        assert_eq!(timeline.last_busy(), 9_300.0);
+        // Visually complete at the last shift (4100), after the largest paint (1800).
+        assert_eq!(timeline.speed_index(), Some((1000.0 + 4100.0) / 2.0));
+        assert_eq!(Timeline::default().speed_index(), None);
         assert_eq!(timeline.lcp_element.map(|e| e.selector), Some("img.hero".to_owned()));
     }
 }

@@ -1,9 +1,16 @@
-//! The browser engine (issue 19, in progress): headless Chromium over the DevTools protocol.
-//! So far its DevTools client (`cdp`), starting Chromium (`launch`), the page's timeline
-//! (`lab`) and its score: Lighthouse's performance score from lab
-//! metrics (`score`).
+//! The browser engine: headless Chromium over the DevTools protocol, Lighthouse's conditions
+//! and scoring. By concern: the DevTools client (`cdp`), starting Chromium (`launch`), the
+//! form factors' device and network (`conditions`), the proxy that holds every request to the
+//! address policy (`proxy`), the page's timeline (`lab`) and network log (`network`), the
+//! performance score (`score`), and the engine that puts them together (`engine`).
 
 pub mod cdp;
+pub mod conditions;
+pub mod engine;
 pub mod lab;
 pub mod launch;
+pub mod network;
+pub mod proxy;
 pub mod score;
+
+pub use engine::{BrowserEngine, BrowserSettings, ScreenshotStore};

@@ -165,7 +165,7 @@ fn retry_after(headers: &HeaderMap, now: chrono::DateTime<chrono::Utc>) -> Optio
     Some((at.with_timezone(&chrono::Utc) - now).to_std().unwrap_or_default())
 }
 
-fn probe_error(error: ProbeError) -> EngineError {
+pub(crate) fn probe_error(error: ProbeError) -> EngineError {
     let kind = match &error {
         ProbeError::Blocked { .. } => ErrorKind::Blocked,
         ProbeError::Dns { .. } => ErrorKind::Dns,
@@ -178,7 +178,7 @@ fn probe_error(error: ProbeError) -> EngineError {
     EngineError::new(kind, error.to_string())
 }
 
-pub(super) fn status_reason(status: u16) -> String {
+pub(crate) fn status_reason(status: u16) -> String {
     match http::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()) {
         Some(reason) => format!("HTTP {status} {reason}"),
         None => format!("HTTP {status}"),

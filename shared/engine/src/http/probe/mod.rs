@@ -193,6 +193,22 @@ pub enum ProbeError {
     InvalidUrl { reason: String },
 }
 
+/// The addresses `url`'s host may be reached at: resolved once and every one checked, as a
+/// probe does before it connects (the browser engine's proxy connects only to these).
+pub(crate) async fn checked_addresses(url: &Url, check: &dyn AddressCheck) -> Result<Vec<SocketAddr>, ProbeError> {
+    let origin = Origin::of(url)?;
+    let (addrs, _) = resolve::resolve(url, origin.port, &ProbeConfig::default(), check).await?;
+    Ok(addrs)
+}
+
+/// Connects to the first of `addrs` that answers within `timeout` each.
+pub(crate) async fn connect_checked(
+    addrs: &[SocketAddr],
+    timeout: Duration,
+) -> Result<tokio::net::TcpStream, ProbeError> {
+    connect::connect_tcp(addrs, timeout).await.map(|(stream, _)| stream)
+}
+
 pub(super) const SCHEME_REFUSED: &str = "URLs blocked by policy: only http and https are followed";
 
 pub async fn probe(url: &Url, config: &ProbeConfig, check: &dyn AddressCheck) -> Result<Probe, ProbeError> {
