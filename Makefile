@@ -12,7 +12,7 @@ SAM := $(LOCAL_AWS) $(SAM_VENV)/sam
 CHECKOV := $(CURDIR)/.local/venvs/checkov/bin/checkov
 PY := $(LOCAL_AWS) $(SAM_VENV)/python
 
-.PHONY: help up down check test bench chaos chaos-stack tools ministack build deploy validate key limits clean
+.PHONY: help up down check test bench lighthouse-compare chaos chaos-stack tools ministack build deploy validate key limits clean
 
 help:
 	@echo "make up      build the functions, start ministack, deploy template.yaml, print API_URL and API_KEY"
@@ -20,6 +20,8 @@ help:
 	@echo "make test    make check, then template checks, integration, end-to-end and browser tests (what CI runs)"
 	@echo "make bench   every benchmark on the deployed local stack; rewrites BENCHMARKS.md (about 25 minutes)"
 	@echo "make chaos   faults, load, hostile input and security checks; rewrites RELIABILITY.md (about 20 minutes)"
+	@echo "make lighthouse-compare   Lighthouse 12.8.2 against the browser and http engines on local pages;"
+	@echo "           its section of BENCHMARKS.md (about an hour) [LIGHTHOUSE_COMPARE='--runs 1 --pages 8']"
 	@echo "make down    stop the ministack that make up started"
 	@echo "make key TENANT=name   create an API key for a tenant on the local stack"
 	@echo "           [MAX_ACTIVE_JOBS=n] [MAX_URLS_PER_DAY=n] [MAX_IN_FLIGHT=n] [QUOTA_WEIGHT=n] also set the tenant's own limits"
@@ -35,6 +37,7 @@ ministack:
 
 # Host-architecture build for the emulator, which runs the bootstraps as local processes.
 build: tools
+	@scripts/chromium.sh layer
 	@echo "==> building the functions (release, x86_64)"
 	@time $(SAM) build --config-env local
 
@@ -90,7 +93,8 @@ check:
 	@cargo fmt --all --check
 	@echo "==> cargo clippy (warnings are errors)"
 	@cargo clippy --quiet --workspace --all-targets --all-features -- -D warnings
-	@echo "==> unit, domain, memory-store, handler and engine tests (no emulator)"
+	@scripts/chromium.sh debian
+	@echo "==> unit, domain, memory-store, handler and engine tests (no emulator; the browser engine's in Chromium)"
 	@scripts/test-summary.sh
 
 test: check validate up chaos-stack
@@ -105,6 +109,19 @@ bench: up
 	@echo "==> building speedbatch-bench (release)"
 	@cargo build --release --quiet -p speedbatch-bench
 	@$(LOCAL_AWS) target/release/speedbatch-bench all --runs 3 --out BENCHMARKS.md
+
+# Lighthouse (pinned by bench/lighthouse/package-lock.json, installed there on first use) and
+# the engines on the same local pages, one analysis at a time; rewrites only its own section of
+# BENCHMARKS.md and keeps every run in bench/lighthouse/last-run.jsonl. No emulator. A release
+# bench: its static server shares the machine with the browsers being timed.
+LIGHTHOUSE_COMPARE ?= --runs 3
+lighthouse-compare:
+	@if [ ! bench/lighthouse/node_modules/.package-lock.json -nt bench/lighthouse/package-lock.json ]; then \
+		echo "==> npm ci (bench/lighthouse: lighthouse 12.8.2)"; \
+		npm ci --prefix bench/lighthouse --no-audit --no-fund --loglevel=error; fi
+	@echo "==> building speedbatch-bench (release)"
+	@cargo build --release --quiet -p speedbatch-bench
+	@target/release/speedbatch-bench lighthouse-compare $(LIGHTHOUSE_COMPARE) --out BENCHMARKS.md
 
 clean: down
 	rm -rf .aws-sam .local

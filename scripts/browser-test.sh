@@ -13,10 +13,6 @@ cd "$(dirname "$0")/.."
 repo=$(pwd)
 dir=tests/browser
 
-as_root() {
-  if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi
-}
-
 # Node 20 or newer (the built-in test runner and its reporters).
 if ! command -v node >/dev/null 2>&1; then
   echo "browser-test: node is not installed (Node 20 or newer is needed)" >&2
@@ -29,16 +25,7 @@ if (( node_major < 20 )); then
 fi
 
 # The browser: Debian's chromium, unless CHROMIUM_PATH names another one.
-if [[ -n ${CHROMIUM_PATH:-} ]]; then
-  if [[ ! -x $CHROMIUM_PATH ]]; then
-    echo "browser-test: CHROMIUM_PATH=$CHROMIUM_PATH is not an executable file" >&2
-    exit 1
-  fi
-elif [[ ! -x /usr/bin/chromium ]]; then
-  echo "==> installing Debian's chromium"
-  as_root apt-get update -q
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
-fi
+scripts/chromium.sh debian
 
 # playwright-core, exactly as locked; reinstalled when package-lock.json changes.
 lock_sum=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)

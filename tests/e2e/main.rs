@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use testkit::site::Site;
 use testkit::stack::DeployedStack;
 
+mod browser;
 mod history;
 mod monitors;
 

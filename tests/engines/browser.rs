@@ -138,7 +138,18 @@ async fn a_pages_scripts_cannot_reach_metadata_or_loopback_addresses_and_the_res
     let site_ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
     let site = Site::start_on(site_ip).await;
     let (port, seen) = watched_port().await;
-    let engine = engine(AddressPolicy::STRICT.exempting(site_ip));
+    // As locally, and with the switches Lambda needs (one process: the proxy must hold there too).
+    for switches in [&[][..], &["--single-process", "--no-zygote"][..]] {
+        let settings = BrowserSettings {
+            switches: switches.iter().map(|s| (*s).to_owned()).collect(),
+            ..BrowserSettings::new(chromium())
+        };
+        let engine = BrowserEngine::new(AddressPolicy::STRICT.exempting(site_ip), settings, Folder::new());
+        refused_and_reported(&engine, &site, port, &seen).await;
+    }
+}
+
+async fn refused_and_reported(engine: &BrowserEngine<Folder>, site: &Site, port: u16, seen: &AtomicUsize) {
     let metadata = "http://169.254.169.254/latest/meta-data/";
     let loopback = format!("http://127.0.0.1:{port}/secret");
     let page = format!(

@@ -19,7 +19,8 @@ use crate::harness::Harness;
 
 const KEY: &str = "AIzaSy-test-key-0123456789";
 
-type PsiAnalyzer = analyzer::Analyzer<store::DynamoStore, aws::queue::SqsQueue, EngineSet<DynamoQuota>>;
+type PsiAnalyzer =
+    analyzer::Analyzer<store::DynamoStore, aws::queue::SqsQueue, EngineSet<DynamoQuota, testkit::screenshots::Folder>>;
 
 /// The API and the analyzer of a deployment with a PSI key, pointed at `fake`, sharing one
 /// DynamoDB quota of `limits`.
@@ -51,6 +52,7 @@ fn psi_deployment(h: &Harness, fake: &FakePsi, limits: QuotaLimits) -> (axum::Ro
                 )
                 .unwrap(),
             ),
+            browser: None,
         },
         queues: h.env.queues.clone(),
         // Every URL of these tests is on the test's one local site: room for a whole window.

@@ -4,6 +4,7 @@
 
 mod disposition;
 mod group_commit;
+pub mod screenshots;
 #[cfg(test)]
 mod tests;
 
@@ -64,6 +65,30 @@ struct Release {
     next: u32,
 }
 
+/// Runs `analyzer` as the function `name`: one SQS batch per invocation, its AWS requests
+/// counted and reported with it.
+pub async fn serve<S, Q, E>(
+    analyzer: Analyzer<S, Q, E>,
+    requests: aws::RequestCounter,
+    name: &'static str,
+) -> Result<(), lambda_runtime::Error>
+where
+    S: TaskWork + WaitLog + Send + Sync + 'static,
+    Q: TaskQueue + Send + Sync + 'static,
+    E: Engines + 'static,
+{
+    let analyzer = std::sync::Arc::new(analyzer);
+    lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
+        let (analyzer, requests) = (std::sync::Arc::clone(&analyzer), requests.clone());
+        async move {
+            let response = analyzer.handle(event.payload, event.context.deadline()).await;
+            requests.emit(name);
+            Ok::<SqsBatchResponse, lambda_runtime::Error>(response)
+        }
+    }))
+    .await
+}
+
 impl<S, Q, E> Analyzer<S, Q, E>
 where
     S: TaskWork + WaitLog,
@@ -119,7 +144,7 @@ where
                 continue;
             };
             by_queue
-                .entry(self.queues.for_priority(release.finished.priority))
+                .entry(self.queues.for_task(release.finished.priority, release.finished.engine))
                 .or_default()
                 .push(release.finished.for_seq(release.next, url.clone()));
         }
@@ -194,7 +219,7 @@ where
     ) -> Result<Disposition, domain::Error> {
         let wait = Duration::from_millis(u64::try_from(until - now_millis()).unwrap_or(0)).max(Duration::from_secs(1));
         tracing::info!(wait_s = wait.as_secs(), %reason, "URL waits");
-        self.queue.defer(self.queues.for_priority(message.priority), message, wait).await?;
+        self.queue.defer(self.queues.for_task(message.priority, message.engine), message, wait).await?;
         Ok(Disposition::Waiting { reason, until: until.max(now_millis() + 1_000) })
     }
 
@@ -253,8 +278,10 @@ where
             tokio::time::sleep(slot.min(timeout)).await;
         }
         let started = std::time::Instant::now();
+        let job = message.job_id.to_string();
         let plan = Plan {
             engine: message.engine,
+            job: &job,
             url: &message.url,
             strategy: message.strategy,
             runs: message.runs,

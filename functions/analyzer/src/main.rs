@@ -1,12 +1,12 @@
-use std::sync::Arc;
+//! The analyzer of the priority queues: the http engine, and PageSpeed Insights where the
+//! deployment has a key.
 
 use analyzer::Analyzer;
 use aws::queue::SqsQueue;
 use aws::{Config, telemetry};
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use engine::psi::KeyProvider;
 use engine::{EngineSet, HttpEngine, PsiEngine};
-use lambda_runtime::{Error, LambdaEvent, service_fn};
+use lambda_runtime::Error;
 use store::DynamoQuota;
 use store::DynamoStore;
 
@@ -30,21 +30,16 @@ async fn main() -> Result<(), Error> {
         }
         None => None,
     };
-    let analyzer = Arc::new(Analyzer {
+    let analyzer = Analyzer {
         store: DynamoStore::new(dynamo, &config.table_name, config.retention_days),
         queue: SqsQueue::new(requests.sqs(&sdk)),
-        engine: EngineSet { http: HttpEngine::new(config.address_policy())?, psi },
+        engine: EngineSet::<_, analyzer::screenshots::BucketScreenshots<aws::exports::S3Exports>> {
+            http: HttpEngine::new(config.address_policy())?,
+            psi,
+            browser: None,
+        },
         queues: config.queues.clone(),
         host_concurrency: config.host_concurrency,
-    });
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let (analyzer, requests) = (Arc::clone(&analyzer), requests.clone());
-        async move {
-            let deadline = event.context.deadline();
-            let response = analyzer.handle(event.payload, deadline).await;
-            requests.emit("analyzer");
-            Ok::<SqsBatchResponse, Error>(response)
-        }
-    }))
-    .await
+    };
+    analyzer::serve(analyzer, requests, "analyzer").await
 }

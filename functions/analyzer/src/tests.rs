@@ -48,7 +48,7 @@ fn analyzer() -> Analyzer<MemoryStore, MemoryQueue, ScriptedEngine> {
         store: MemoryStore::new(),
         queue: MemoryQueue::new(),
         engine: ScriptedEngine,
-        queues: QueueUrls { high: "q/high".into(), normal: "q/normal".into(), low: "q/low".into() },
+        queues: QueueUrls { high: "q/high".into(), normal: "q/normal".into(), low: "q/low".into(), browser: None },
         host_concurrency: 4,
     }
 }
@@ -341,7 +341,7 @@ async fn a_url_waiting_for_the_quota_is_deferred_without_a_claim_or_a_receive() 
         store: MemoryStore::new(),
         queue: MemoryQueue::new(),
         engine: Gated::default(),
-        queues: QueueUrls { high: "q/high".into(), normal: "q/normal".into(), low: "q/low".into() },
+        queues: QueueUrls { high: "q/high".into(), normal: "q/normal".into(), low: "q/low".into(), browser: None },
         host_concurrency: 4,
     };
     let job = Job::new(Tenant("t".into()), "n".into(), JobSettings::default(), 2, 0);
@@ -380,7 +380,7 @@ async fn a_fresh_result_of_the_tenant_is_reused_without_the_engine_or_its_quota(
         store: MemoryStore::new(),
         queue: MemoryQueue::new(),
         engine: Gated::default(),
-        queues: QueueUrls { high: "q/high".into(), normal: "q/normal".into(), low: "q/low".into() },
+        queues: QueueUrls { high: "q/high".into(), normal: "q/normal".into(), low: "q/low".into(), browser: None },
         host_concurrency: 4,
     };
     let url = CleanUrl::parse("https://ok.example", AddressPolicy::default()).unwrap();

@@ -197,7 +197,7 @@ async fn app() -> (Router, String) {
     finished.status = JobStatus::Completed;
     finished.finished_at = Some(2_000);
     store.create_job(&finished, &[]).await.unwrap();
-    let queues = QueueUrls { high: "q/high".into(), normal: "q/normal".into(), low: "q/low".into() };
+    let queues = QueueUrls { high: "q/high".into(), normal: "q/normal".into(), low: "q/low".into(), browser: None };
     let policy = AddressPolicy::new(false);
     let settings = ApiSettings {
         queues: queues.clone(),

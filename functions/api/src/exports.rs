@@ -90,13 +90,20 @@ async fn link<F: ExportFiles>(files: &F, job: &Job, file: &ExportFile) -> Result
     Ok(ExportLink { format: file.format, url, bytes: file.bytes, rows: file.rows })
 }
 
+/// A presigned link as a `Location` header.
+pub fn location(link: &str) -> Result<HeaderValue, ApiError> {
+    HeaderValue::from_str(link).map_err(|_| {
+        ApiError::from(domain::Error::Exports {
+            operation: "presign",
+            message: "a link that is no header value".into(),
+        })
+    })
+}
+
 /// `303 See Other` to the file, with the link in the body as well.
 pub async fn see_other<F: ExportFiles>(files: &F, job: &Job, file: &ExportFile) -> Result<Response, ApiError> {
     let link = link(files, job, file).await?;
-    let location = HeaderValue::from_str(&link.url).map_err(|_| domain::Error::Exports {
-        operation: "presign",
-        message: "a link that is no header value".into(),
-    })?;
+    let location = location(&link.url)?;
     let body =
         ExportLinks { batch_job_id: job.id.to_string(), expires_in_seconds: LINK_TTL.as_secs(), files: vec![link] };
     let mut response = (StatusCode::SEE_OTHER, Json(body)).into_response();

@@ -37,6 +37,7 @@ where
         .route("/cancel/{id}", post(routes::cancel::cancel::<S, Q, E>))
         .route("/results/{id}", get(routes::results::results::<S, Q, E>))
         .route("/exports/{id}", get(routes::exports::exports::<S, Q, E>))
+        .route("/screenshots/{job}/{file}", get(routes::screenshots::screenshot::<S, Q, E>))
         .route("/cleanup", delete(routes::cleanup::cleanup::<S, Q, E>))
         .route("/monitors", post(routes::monitors::create::<S, Q, E>).get(routes::monitors::list::<S, Q, E>))
         .route(

@@ -21,6 +21,7 @@ use crate::routes;
         routes::cancel::cancel,
         routes::results::results,
         routes::exports::exports,
+        routes::screenshots::screenshot,
         routes::queue_status::queue_status,
         routes::usage::usage,
         routes::history::history,

@@ -33,6 +33,11 @@ pub struct ApiSettings {
 }
 
 impl ApiSettings {
+    /// The engines this deployment runs besides `http`.
+    pub fn offered(&self) -> domain::Offered {
+        domain::Offered { psi: self.psi_available, browser: self.queues.browser.is_some() }
+    }
+
     /// What every job submitted here is given.
     pub fn deployment(&self) -> submit::Deployment {
         submit::Deployment {

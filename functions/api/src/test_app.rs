@@ -30,7 +30,7 @@ pub fn app(store: MemoryStore) -> Router {
 
 /// The API over `store`, with `exports` as its exports bucket.
 pub fn app_with_exports(store: MemoryStore, exports: MemoryExports) -> Router {
-    let queues = QueueUrls { high: "q/high".into(), normal: "q/normal".into(), low: "q/low".into() };
+    let queues = QueueUrls { high: "q/high".into(), normal: "q/normal".into(), low: "q/low".into(), browser: None };
     let policy = AddressPolicy::new(false);
     let settings = ApiSettings {
         queues,

@@ -21,7 +21,12 @@ fn scheduler(max_active_jobs: u32) -> Scheduler<MemoryStore, MemoryQueue> {
         queue: MemoryQueue::new(),
         settings: SchedulerSettings {
             deployment: Deployment {
-                queues: QueueUrls { high: "q/high".into(), normal: "q/normal".into(), low: "q/low".into() },
+                queues: QueueUrls {
+                    high: "q/high".into(),
+                    normal: "q/normal".into(),
+                    low: "q/low".into(),
+                    browser: None,
+                },
                 tenant_limits: Limits { max_active_jobs, ..Limits::DEFAULT },
                 max_url_timeout_seconds: 840,
             },

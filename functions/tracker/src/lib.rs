@@ -307,7 +307,9 @@ where
                 if !stalled.is_empty() {
                     let messages: Vec<TaskMessage> =
                         stalled.iter().map(|task| TaskMessage::new(&job, task.seq, task.url.clone())).collect();
-                    self.queue.send(self.settings.queues.for_priority(job.settings.priority), &messages).await?;
+                    self.queue
+                        .send(self.settings.queues.for_task(job.settings.priority, job.settings.engine), &messages)
+                        .await?;
                     for task in &stalled {
                         self.store.note_resent(id, task.seq, now).await?;
                     }
@@ -349,7 +351,12 @@ mod tests {
             queue: MemoryQueue::new(),
             events: MemoryPublisher::default(),
             settings: TrackerSettings {
-                queues: QueueUrls { high: "q/high".into(), normal: "q/normal".into(), low: "q/low".into() },
+                queues: QueueUrls {
+                    high: "q/high".into(),
+                    normal: "q/normal".into(),
+                    low: "q/low".into(),
+                    browser: None,
+                },
                 reconcile_after: Duration::ZERO,
                 export_queue: Some("q/export".into()),
                 callback_queue: Some("q/callback".into()),

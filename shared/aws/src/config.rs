@@ -1,6 +1,6 @@
 //! Configuration read once per container from the environment the SAM template sets.
 
-use domain::Priority;
+use domain::{EngineKind, Priority};
 use domain::{Error, timeouts};
 
 #[derive(Clone, Debug)]
@@ -40,6 +40,19 @@ pub struct Config {
     pub tenant_limits: domain::tenancy::Limits,
     /// URLs of one host analysed at once, fleet-wide (a job may ask for fewer).
     pub host_concurrency: u32,
+    /// The browser engine, in the analyzer function that has Chromium; `None` elsewhere.
+    pub browser: Option<BrowserConfig>,
+}
+
+/// Where Chromium is and what it needs to run there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrowserConfig {
+    /// `CHROMIUM_PATH`: the executable (the layer's on AWS, Debian's locally).
+    pub binary: std::path::PathBuf,
+    /// `CHROMIUM_SWITCHES`, space-separated: what the platform needs beyond the engine's own
+    /// switches (on Lambda `--single-process --no-zygote`: its sandbox forbids the zygote's
+    /// process tricks).
+    pub switches: Vec<String>,
 }
 
 /// Where the PageSpeed Insights key is kept, never the key itself.
@@ -80,6 +93,9 @@ pub struct QueueUrls {
     pub high: String,
     pub normal: String,
     pub low: String,
+    /// The browser analyzer's queue, where the deployment has one. Its URLs are not split by
+    /// priority: a browser instance is too costly to keep three pollers warm for.
+    pub browser: Option<String>,
 }
 
 impl QueueUrls {
@@ -88,6 +104,16 @@ impl QueueUrls {
             Priority::Urgent | Priority::High => &self.high,
             Priority::Normal => &self.normal,
             Priority::Low => &self.low,
+        }
+    }
+
+    /// The queue a URL of `engine` at `priority` waits on: the browser's for the browser
+    /// engine (the priority queue's analyzer, which has no browser, would only fail it),
+    /// otherwise its priority's.
+    pub fn for_task(&self, priority: Priority, engine: EngineKind) -> &str {
+        match (&self.browser, engine) {
+            (Some(browser), EngineKind::Browser) => browser,
+            _ => self.for_priority(priority),
         }
     }
 }
@@ -99,6 +125,7 @@ impl QueueUrls {
         let name = arn.rsplit(':').next()?;
         [&self.high, &self.normal, &self.low]
             .into_iter()
+            .chain(self.browser.as_ref())
             .find(|url| url.rsplit('/').next() == Some(name))
             .map(String::as_str)
     }
@@ -120,6 +147,7 @@ impl Config {
 
     /// Reads through `lookup` so tests can configure without touching the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let optional = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let required = |name: &str| {
             lookup(name).filter(|v| !v.trim().is_empty()).ok_or_else(|| Error::Config(format!("{name} is not set")))
         };
@@ -136,9 +164,12 @@ impl Config {
                 high: required("QUEUE_HIGH_URL")?,
                 normal: required("QUEUE_NORMAL_URL")?,
                 low: required("QUEUE_LOW_URL")?,
+                browser: optional("QUEUE_BROWSER_URL"),
             },
             dead_letters: match (lookup("DLQ_HIGH_URL"), lookup("DLQ_NORMAL_URL"), lookup("DLQ_LOW_URL")) {
-                (Some(high), Some(normal), Some(low)) => Some(QueueUrls { high, normal, low }),
+                (Some(high), Some(normal), Some(low)) => {
+                    Some(QueueUrls { high, normal, low, browser: optional("DLQ_BROWSER_URL") })
+                }
                 _ => None,
             },
             allow_private_targets,
@@ -169,6 +200,14 @@ impl Config {
                 let bounds = domain::politeness::HOST_CONCURRENCY;
                 number(&lookup, "HOST_CONCURRENCY", bounds.default, bounds.min..=bounds.max)?
             },
+            browser: lookup("CHROMIUM_PATH").filter(|v| !v.trim().is_empty()).map(|binary| BrowserConfig {
+                binary: binary.trim().into(),
+                switches: lookup("CHROMIUM_SWITCHES")
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect(),
+            }),
             psi: match lookup("PSI_API_KEY_SOURCE").filter(|v| !v.trim().is_empty()) {
                 None => None,
                 Some(source) => Some(PsiConfig {
@@ -244,6 +283,8 @@ mod tests {
         assert_eq!((config.event_bus, config.reconcile_after_seconds), (None, 600));
         assert_eq!(config.psi, None, "no key source: no PageSpeed Insights");
         assert_eq!((config.exports_bucket, config.export_queue_url), (None, None), "no exports");
+        assert_eq!(config.browser, None, "no browser");
+        assert_eq!(config.queues.browser, None, "no browser queue");
         assert_eq!(config.callback_queue_url, None, "no callbacks");
         assert_eq!(config.tenant_limits, domain::tenancy::Limits::DEFAULT);
         assert_eq!(config.host_concurrency, 4);
@@ -266,6 +307,19 @@ mod tests {
         let limits = Config::from_lookup(env(&pairs)).unwrap().tenant_limits;
         let read = (limits.max_active_jobs, limits.max_urls_per_day, limits.max_in_flight, limits.quota_weight);
         assert_eq!(read, (3, 250_000, 7, 2));
+    }
+
+    #[test]
+    fn the_browser_analyzer_reads_where_chromium_is_and_its_queue() {
+        let mut pairs = BASE.to_vec();
+        pairs.push(("CHROMIUM_PATH", "/opt/chromium/chromium"));
+        pairs.push(("CHROMIUM_SWITCHES", " --single-process  --no-zygote "));
+        pairs.push(("QUEUE_BROWSER_URL", "q/browser"));
+        let config = Config::from_lookup(env(&pairs)).unwrap();
+        let browser = config.browser.unwrap();
+        assert_eq!(browser.binary, std::path::PathBuf::from("/opt/chromium/chromium"));
+        assert_eq!(browser.switches, ["--single-process", "--no-zygote"]);
+        assert_eq!(config.queues.for_task(Priority::Normal, EngineKind::Browser), "q/browser");
     }
 
     #[test]
@@ -293,12 +347,21 @@ mod tests {
             high: "http://q/000000000000/sb-high".into(),
             normal: "http://q/000000000000/sb-normal".into(),
             low: "http://q/000000000000/sb-low".into(),
+            browser: Some("http://q/000000000000/sb-browser".into()),
         };
         assert_eq!(
             queues.for_arn("arn:aws:sqs:us-east-1:000000000000:sb-normal"),
             Some("http://q/000000000000/sb-normal")
         );
         assert_eq!(queues.for_arn("arn:aws:sqs:us-east-1:000000000000:sb-norm"), None);
+        assert_eq!(
+            queues.for_arn("arn:aws:sqs:us-east-1:000000000000:sb-browser"),
+            Some("http://q/000000000000/sb-browser")
+        );
+        assert_eq!(queues.for_task(Priority::Low, EngineKind::Browser), "http://q/000000000000/sb-browser");
+        assert_eq!(queues.for_task(Priority::Low, EngineKind::Http), "http://q/000000000000/sb-low");
+        let without = QueueUrls { browser: None, ..queues };
+        assert_eq!(without.for_task(Priority::High, EngineKind::Browser), "http://q/000000000000/sb-high");
     }
 
     #[test]

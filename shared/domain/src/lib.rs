@@ -27,6 +27,7 @@ pub mod quota;
 pub mod report;
 pub mod retry;
 pub mod schedule;
+pub mod screenshots;
 pub mod settings;
 pub mod task;
 pub mod tenancy;
@@ -44,7 +45,7 @@ pub use job::{Counters, Job, JobId, JobStatus, Tenant};
 pub use labels::{JobUrl, LabelFilter, Tags};
 pub use lifecycle::{Cancel, Claim, Outcome, Recorded};
 pub use message::TaskMessage;
-pub use settings::{Category, EngineChoice, EngineKind, JobSettings, Priority, Strategy};
+pub use settings::{Category, EngineChoice, EngineKind, JobSettings, Offered, Priority, Strategy};
 pub use task::{Analysis, ErrorKind, TaskFilter, UrlStatus, UrlTask};
 pub use view::JobView;
 

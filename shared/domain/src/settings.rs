@@ -36,24 +36,45 @@ impl Strategy {
 
 named_enum!(
     /// The engine a client asks for; `auto` resolves to `psi` when a key is configured.
-    EngineChoice { Auto => "auto", Psi => "psi", Http => "http" }
+    EngineChoice { Auto => "auto", Psi => "psi", Http => "http", Browser => "browser" }
 );
 
 named_enum!(
     /// The engine a job runs on: its `EngineChoice`, resolved once at submission.
-    EngineKind { Psi => "psi", Http => "http" }
+    EngineKind { Psi => "psi", Http => "http", Browser => "browser" }
 );
 
+/// The engines a deployment offers besides `http`, which it always has: `psi` with a
+/// PageSpeed Insights key, `browser` with the browser analyzer and its queue.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Offered {
+    pub psi: bool,
+    pub browser: bool,
+}
+
 impl EngineChoice {
-    /// The engine this choice runs on where the deployment has (or has not) a PageSpeed
-    /// Insights key; `None` for `psi` without a key.
-    pub fn resolve(self, psi_available: bool) -> Option<EngineKind> {
+    /// The engine this choice runs on in a deployment offering `offered`, or why it cannot run.
+    pub fn resolve(self, offered: Offered) -> Result<EngineKind, &'static str> {
         match self {
-            EngineChoice::Psi if !psi_available => None,
-            EngineChoice::Psi => Some(EngineKind::Psi),
-            EngineChoice::Auto if psi_available => Some(EngineKind::Psi),
-            EngineChoice::Auto | EngineChoice::Http => Some(EngineKind::Http),
+            EngineChoice::Psi if !offered.psi => {
+                Err("psi needs a PageSpeed Insights key, and this deployment has none: use http, browser or auto")
+            }
+            EngineChoice::Browser if !offered.browser => {
+                Err("this deployment has no browser analyzer: use http, or psi with a key")
+            }
+            EngineChoice::Psi => Ok(EngineKind::Psi),
+            EngineChoice::Browser => Ok(EngineKind::Browser),
+            EngineChoice::Auto if offered.psi => Ok(EngineKind::Psi),
+            EngineChoice::Auto | EngineChoice::Http => Ok(EngineKind::Http),
         }
+    }
+}
+
+impl EngineKind {
+    /// Whether it gives Lighthouse's performance score (`score`); the http engine gives a
+    /// delivery score instead.
+    pub fn scores_performance(self) -> bool {
+        self != EngineKind::Http
     }
 }
 
@@ -164,11 +185,14 @@ mod tests {
 
     #[test]
     fn auto_is_psi_where_there_is_a_key() {
-        assert_eq!(EngineChoice::Auto.resolve(true), Some(EngineKind::Psi));
-        assert_eq!(EngineChoice::Auto.resolve(false), Some(EngineKind::Http));
-        assert_eq!(EngineChoice::Http.resolve(true), Some(EngineKind::Http));
-        assert_eq!(EngineChoice::Psi.resolve(true), Some(EngineKind::Psi));
-        assert_eq!(EngineChoice::Psi.resolve(false), None);
+        let (all, none) = (Offered { psi: true, browser: true }, Offered::default());
+        assert_eq!(EngineChoice::Auto.resolve(all), Ok(EngineKind::Psi));
+        assert_eq!(EngineChoice::Auto.resolve(none), Ok(EngineKind::Http));
+        assert_eq!(EngineChoice::Http.resolve(all), Ok(EngineKind::Http));
+        assert_eq!(EngineChoice::Psi.resolve(all), Ok(EngineKind::Psi));
+        assert_eq!(EngineChoice::Browser.resolve(all), Ok(EngineKind::Browser));
+        assert!(EngineChoice::Psi.resolve(none).unwrap_err().contains("PageSpeed Insights key"));
+        assert!(EngineChoice::Browser.resolve(none).unwrap_err().contains("no browser analyzer"));
     }
 
     #[test]

@@ -4,6 +4,7 @@ pub mod browser;
 pub mod http;
 pub mod psi;
 pub mod runs;
+pub mod set;
 
 use std::future::Future;
 use std::time::Duration;
@@ -14,7 +15,8 @@ use domain::time::Millis;
 use domain::{Analysis, Category, EngineKind, ErrorKind, Strategy};
 
 pub use http::HttpEngine;
-pub use psi::{EngineSet, PsiEngine};
+pub use psi::PsiEngine;
+pub use set::EngineSet;
 
 /// An analysis that did not succeed, with the reason in words a user can act on and, where
 /// the page answered, what was measured anyway.
@@ -89,6 +91,9 @@ pub trait Engines: Send + Sync {
 /// One analysis asked of an engine.
 #[derive(Clone, Copy, Debug)]
 pub struct Request<'a> {
+    /// The job the URL belongs to: what the engine keeps beside the result (a browser's
+    /// screenshot) is kept under it.
+    pub job: &'a str,
     pub url: &'a str,
     /// `mobile` or `desktop`: `both` is two requests.
     pub strategy: Strategy,

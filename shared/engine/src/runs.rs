@@ -16,6 +16,7 @@ use domain::{Analysis, Category, EngineKind, ErrorKind, Strategy};
 #[derive(Clone, Copy, Debug)]
 pub struct Plan<'a> {
     pub engine: EngineKind,
+    pub job: &'a str,
     pub url: &'a str,
     pub strategy: Strategy,
     /// 1 to 5.
@@ -32,7 +33,7 @@ pub async fn measure<E: Engines>(engines: &E, plan: &Plan<'_>, deadline: Instant
     let form_factors = plan.strategy.form_factors();
     let mut result: Option<Analysis> = None;
     for (index, &strategy) in form_factors.iter().enumerate() {
-        let request = Request { url: plan.url, strategy, categories: plan.categories };
+        let request = Request { job: plan.job, url: plan.url, strategy, categories: plan.categories };
         // The analyzer took the quota slot of the very first run before claiming the URL.
         let already_admitted = index == 0;
         let runs = runs_of(engines, plan, request, already_admitted, deadline).await.map_err(|mut err| {
@@ -225,7 +226,15 @@ mod tests {
 
     fn plan(strategy: Strategy, runs: u32) -> Plan<'static> {
         let asker = Asker { tenant: "t", weight: 1, priority: domain::Priority::Normal };
-        Plan { engine: EngineKind::Http, url: "https://example.com", strategy, runs, categories: &[], asker }
+        Plan {
+            engine: EngineKind::Http,
+            job: "job-1",
+            url: "https://example.com",
+            strategy,
+            runs,
+            categories: &[],
+            asker,
+        }
     }
 
     fn later() -> Instant {

@@ -60,7 +60,7 @@ pub async fn create<S: Jobs, Q: TaskQueue>(
         .zip(0..)
         .map(|(url, seq)| TaskMessage::new(&job, seq, url.url.as_str().to_owned()))
         .collect();
-    queue.send(deployment.queues.for_priority(job.settings.priority), &messages).await?;
+    queue.send(deployment.queues.for_task(job.settings.priority, job.settings.engine), &messages).await?;
     tracing::info!(job_id = %job.id, urls = urls.len(), started = messages.len(), "job created");
     Ok(Ok(job))
 }
@@ -92,7 +92,7 @@ mod tests {
 
     fn deployment(max_active_jobs: u32) -> Deployment {
         Deployment {
-            queues: QueueUrls { high: "q/high".into(), normal: "q/normal".into(), low: "q/low".into() },
+            queues: QueueUrls { high: "q/high".into(), normal: "q/normal".into(), low: "q/low".into(), browser: None },
             tenant_limits: Limits { max_active_jobs, ..Limits::DEFAULT },
             max_url_timeout_seconds: 840,
         }

@@ -65,7 +65,9 @@ impl TestEnv {
         let table = unique_name("it-jobs");
         create_table_from_template(&dynamo, &table).await;
         let mut urls = Vec::new();
-        for name in ["high", "normal", "low", "high-dlq", "normal-dlq", "low-dlq", "callbacks"] {
+        for name in
+            ["high", "normal", "low", "browser", "high-dlq", "normal-dlq", "low-dlq", "browser-dlq", "callbacks"]
+        {
             let output = sqs
                 .create_queue()
                 .queue_name(unique_name(&format!("it-{name}")))
@@ -74,8 +76,8 @@ impl TestEnv {
                 .expect("create a test queue");
             urls.push(output.queue_url.expect("queue url"));
         }
-        let [high, normal, low, high_dlq, normal_dlq, low_dlq, callbacks] =
-            <[String; 7]>::try_from(urls).expect("seven queues");
+        let [high, normal, low, browser, high_dlq, normal_dlq, low_dlq, browser_dlq, callbacks] =
+            <[String; 9]>::try_from(urls).expect("nine queues");
         // Path-style, as the functions address the emulator's S3.
         let s3 = RequestCounter::default().s3(&sdk, true);
         let bucket = unique_name("it-exports");
@@ -88,8 +90,8 @@ impl TestEnv {
             bucket,
             callbacks,
             table,
-            queues: QueueUrls { high, normal, low },
-            dead_letters: QueueUrls { high: high_dlq, normal: normal_dlq, low: low_dlq },
+            queues: QueueUrls { high, normal, low, browser: Some(browser) },
+            dead_letters: QueueUrls { high: high_dlq, normal: normal_dlq, low: low_dlq, browser: Some(browser_dlq) },
         }
     }
 

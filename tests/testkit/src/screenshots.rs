@@ -27,9 +27,13 @@ impl Default for Folder {
 }
 
 impl ScreenshotStore for Folder {
-    async fn put(&self, jpeg: Vec<u8>) -> Result<String, String> {
-        let name = format!("{}.jpg", self.count.fetch_add(1, Ordering::Relaxed));
-        tokio::fs::write(self.dir.join(&name), jpeg).await.map_err(|e| e.to_string())?;
+    async fn put(&self, job: &str, jpeg: Vec<u8>) -> Result<String, String> {
+        let name = domain::screenshots::name(job, &self.count.fetch_add(1, Ordering::Relaxed).to_string());
+        let path = self.dir.join(&name);
+        if let Some(folder) = path.parent() {
+            tokio::fs::create_dir_all(folder).await.map_err(|e| e.to_string())?;
+        }
+        tokio::fs::write(path, jpeg).await.map_err(|e| e.to_string())?;
         Ok(name)
     }
 }

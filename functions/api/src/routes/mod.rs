@@ -12,5 +12,6 @@ pub mod monitors;
 pub mod progress;
 pub mod queue_status;
 pub mod results;
+pub mod screenshots;
 pub mod start;
 pub mod usage;

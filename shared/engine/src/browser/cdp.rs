@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
@@ -44,7 +44,6 @@ pub struct Cdp {
     pending: Arc<Mutex<Pending>>,
     listeners: Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Event>>>>,
     next_id: Arc<AtomicU64>,
-    closed: Arc<AtomicBool>,
 }
 
 /// The key events of the browser itself (not of a page's session) are listened to under.
@@ -62,7 +61,6 @@ impl Cdp {
             pending: Arc::new(Mutex::new(HashMap::new())),
             listeners: Arc::new(Mutex::new(HashMap::new())),
             next_id: Arc::new(AtomicU64::new(1)),
-            closed: Arc::new(AtomicBool::new(false)),
         };
         tokio::spawn(async move {
             while let Some(message) = outgoing.recv().await {
@@ -71,8 +69,7 @@ impl Cdp {
                 }
             }
         });
-        let (pending, listeners, closed) =
-            (Arc::clone(&cdp.pending), Arc::clone(&cdp.listeners), Arc::clone(&cdp.closed));
+        let (pending, listeners) = (Arc::clone(&cdp.pending), Arc::clone(&cdp.listeners));
         tokio::spawn(async move {
             while let Some(Ok(message)) = stream.next().await {
                 let Message::Text(text) = message else { continue };
@@ -80,18 +77,12 @@ impl Cdp {
                 route(value, &pending, &listeners).await;
             }
             // The connection is gone: every waiting command learns it now, not at its timeout.
-            closed.store(true, Ordering::Relaxed);
             for (_, (_, reply)) in pending.lock().await.drain() {
                 let _ = reply.send(Err(CdpError::Closed));
             }
             listeners.lock().await.clear();
         });
         Ok(cdp)
-    }
-
-    /// Whether the browser's connection is gone (it exited or crashed).
-    pub fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Relaxed)
     }
 
     /// Sends `method` to `session` (`None`: the browser) and waits at most `wait` for its answer.

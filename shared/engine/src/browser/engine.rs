@@ -1,38 +1,46 @@
 //! `engine: browser`: each page loaded in headless Chromium under a form factor's conditions
 //! (`conditions`), every request through the policy's proxy (`proxy`), its lab metrics read
 //! from the page's own timeline (`lab`) and the network log (`network`), scored as Lighthouse
-//! scores them (`score`). One browser serves every page of the process; each page gets a fresh
-//! browser context (no cookies, cache or storage from another page) that is disposed of after.
+//! scores them (`score`).
+//!
+//! Each page gets a browser of its own, in a fresh profile removed after it: nothing of one
+//! page (cookies, cache, storage, a service worker, a crashed renderer) reaches the next. A
+//! fresh browser context per page in one long-lived browser would be cheaper on a multi-process
+//! Chromium, but Lambda runs Chromium as one process (`--single-process`), where a second
+//! context crashes it; starting the Lambda layer's headless shell takes about 50 ms, Debian's
+//! Chromium about 0.5 s (`speedbatch-bench browser-engine`).
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use domain::{AddressPolicy, Analysis, ErrorKind, Strategy};
 use serde_json::{Map, Value, json};
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::mpsc;
 use url::Url;
 
 use super::cdp::{Cdp, CdpError, Event};
 use super::conditions::Conditions;
 use super::lab::{self, Timeline};
-use super::launch::{Browser, launch};
+use super::launch::launch;
 use super::network::NetworkLog;
 use super::proxy::{Proxy, Refusal};
 use super::score::performance_score;
 use crate::http::status_reason;
 use crate::{Engine, EngineError};
 
-/// Where a page's final screenshot is kept; the name it returns is linked from the result.
+/// Where a page's final screenshot is kept, under its job (`""`: a page of no job); the name
+/// it returns is the result's `screenshot`.
 pub trait ScreenshotStore: Send + Sync {
-    fn put(&self, jpeg: Vec<u8>) -> impl Future<Output = Result<String, String>> + Send;
+    fn put(&self, job: &str, jpeg: Vec<u8>) -> impl Future<Output = Result<String, String>> + Send;
 }
 
 #[derive(Clone, Debug)]
 pub struct BrowserSettings {
     /// Chromium's executable.
     pub binary: PathBuf,
+    /// Switches the platform needs beyond the engine's own (Lambda: `--single-process`).
+    pub switches: Vec<String>,
     /// The longest the browser may take to start.
     pub launch_wait: Duration,
     /// The longest a page may take to fire its load event before it is measured as it stands
@@ -49,6 +57,7 @@ impl BrowserSettings {
     pub fn new(binary: PathBuf) -> Self {
         BrowserSettings {
             binary,
+            switches: Vec::new(),
             launch_wait: Duration::from_secs(20),
             max_load_wait: Duration::from_secs(45),
             quiet: Duration::from_secs(1),
@@ -61,7 +70,6 @@ pub struct BrowserEngine<S> {
     policy: AddressPolicy,
     settings: BrowserSettings,
     screenshots: S,
-    browser: Mutex<Option<Arc<Browser>>>,
 }
 
 /// A JPEG a quarter of the viewport's area at most: a glance at what loaded, not a record.
@@ -72,7 +80,7 @@ const TICK: Duration = Duration::from_millis(200);
 
 impl<S: ScreenshotStore> BrowserEngine<S> {
     pub fn new(policy: AddressPolicy, settings: BrowserSettings, screenshots: S) -> Self {
-        BrowserEngine { policy, settings, screenshots, browser: Mutex::new(None) }
+        BrowserEngine { policy, settings, screenshots }
     }
 
     /// Where this engine keeps its screenshots.
@@ -80,88 +88,76 @@ impl<S: ScreenshotStore> BrowserEngine<S> {
         &self.screenshots
     }
 
-    /// The running browser, started (again, after a crash) when there is none.
-    async fn browser(&self) -> Result<Arc<Browser>, EngineError> {
-        let mut current = self.browser.lock().await;
-        if let Some(browser) = current.as_ref().filter(|b| !b.cdp.is_closed()) {
-            return Ok(Arc::clone(browser));
-        }
-        let started = launch(&self.settings.binary, &[], self.settings.launch_wait).await.map_err(|err| {
-            tracing::error!(error = %err, binary = %self.settings.binary.display(), "Chromium did not start");
-            EngineError::new(ErrorKind::EngineUnavailable, "the browser could not be started")
-        })?;
-        let browser = Arc::new(started);
-        *current = Some(Arc::clone(&browser));
-        Ok(browser)
-    }
-
-    async fn measure(&self, url: &Url, strategy: Strategy, deadline: Instant) -> Result<Analysis, EngineError> {
-        let browser = self.browser().await?;
-        let proxy = Proxy::start(self.policy).await.map_err(|e| {
-            EngineError::new(ErrorKind::EngineUnavailable, format!("the browser's proxy could not start: {e}"))
-        })?;
-        let cdp = &browser.cdp;
-        let wait = self.settings.command_wait;
-        // Chromium sends loopback around a proxy unless told not to (`<-loopback>`).
-        let context = cdp
-            .call(
-                None,
-                "Target.createBrowserContext",
-                json!({"disposeOnDetach": true, "proxyServer": proxy.address(), "proxyBypassList": "<-loopback>"}),
-                wait,
-            )
-            .await
-            .map_err(browser_failure)?;
-        let context = context["browserContextId"].as_str().unwrap_or_default().to_owned();
-        let measured = self.in_context(cdp, &context, &proxy, url, strategy, deadline).await;
-        // Closing the context closes its page and drops everything it stored.
-        if let Err(err) =
-            cdp.call(None, "Target.disposeBrowserContext", json!({"browserContextId": context}), wait).await
-        {
-            tracing::warn!(error = %err, "a browser context was not disposed of");
-        }
-        measured
-    }
-
-    async fn in_context(
+    /// Measures `url` for `job` within `timeout`.
+    pub async fn analyze_for(
         &self,
-        cdp: &Cdp,
-        context: &str,
-        proxy: &Proxy,
+        job: &str,
+        url: &str,
+        strategy: Strategy,
+        timeout: Duration,
+    ) -> Result<Analysis, EngineError> {
+        let url =
+            Url::parse(url).map_err(|e| EngineError::new(ErrorKind::InvalidUrl, format!("not a valid URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(EngineError::new(ErrorKind::InvalidUrl, "only http and https pages are analysed"));
+        }
+        let deadline = Instant::now() + timeout;
+        match tokio::time::timeout(timeout, self.measure(job, &url, strategy, deadline)).await {
+            Ok(result) => result,
+            Err(_) => Err(EngineError::new(ErrorKind::Timeout, format!("timed out after {} s", timeout.as_secs()))),
+        }
+    }
+
+    async fn measure(
+        &self,
+        job: &str,
         url: &Url,
         strategy: Strategy,
         deadline: Instant,
     ) -> Result<Analysis, EngineError> {
+        let proxy = Proxy::start(self.policy).await.map_err(|e| {
+            EngineError::new(ErrorKind::EngineUnavailable, format!("the browser's proxy could not start: {e}"))
+        })?;
+        // Every request through the proxy, loopback too (Chromium sends it around a proxy
+        // unless `<-loopback>` says otherwise).
+        let mut switches = self.settings.switches.clone();
+        switches.push(format!("--proxy-server={}", proxy.address()));
+        switches.push("--proxy-bypass-list=<-loopback>".to_owned());
+        let browser = launch(&self.settings.binary, &switches, self.settings.launch_wait).await.map_err(|err| {
+            tracing::error!(error = %err, binary = %self.settings.binary.display(), "Chromium did not start");
+            EngineError::new(ErrorKind::EngineUnavailable, "the browser could not be started")
+        })?;
+        let cdp = &browser.cdp;
         let wait = self.settings.command_wait;
-        let target = cdp
-            .call(None, "Target.createTarget", json!({"url": "about:blank", "browserContextId": context}), wait)
-            .await
-            .map_err(browser_failure)?;
+        // The browser's own first tab: a new browser is the page's alone.
+        let targets = cdp.call(None, "Target.getTargets", json!({}), wait).await.map_err(browser_failure)?;
+        let tab = targets["targetInfos"]
+            .as_array()
+            .and_then(|list| list.iter().find(|t| t["type"] == "page"))
+            .map(|t| t["targetId"].clone())
+            .ok_or_else(|| EngineError::new(ErrorKind::EngineUnavailable, "the browser opened no tab"))?;
         let attached = cdp
-            .call(None, "Target.attachToTarget", json!({"targetId": target["targetId"], "flatten": true}), wait)
+            .call(None, "Target.attachToTarget", json!({"targetId": tab, "flatten": true}), wait)
             .await
             .map_err(browser_failure)?;
         let session = attached["sessionId"].as_str().unwrap_or_default().to_owned();
         let mut events = cdp.listen(Some(&session)).await;
-        let result = self.load(cdp, &session, &mut events, proxy, url, strategy, deadline).await;
-        cdp.forget(&session).await;
-        result
+        let page = Page { cdp, session: &session, proxy: &proxy, job };
+        // The browser, its profile and the proxy go when this returns, whatever happened.
+        self.load(&page, &mut events, url, strategy, deadline).await
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn load(
         &self,
-        cdp: &Cdp,
-        session: &str,
+        page: &Page<'_>,
         events: &mut mpsc::UnboundedReceiver<Event>,
-        proxy: &Proxy,
         url: &Url,
         strategy: Strategy,
         deadline: Instant,
     ) -> Result<Analysis, EngineError> {
         let wait = self.settings.command_wait;
         let conditions = Conditions::of(strategy);
-        let session = Some(session);
+        let (cdp, proxy, session) = (page.cdp, page.proxy, Some(page.session));
         let setup: [(&str, Value); 8] = [
             ("Page.enable", json!({})),
             ("Network.enable", json!({})),
@@ -180,7 +176,7 @@ impl<S: ScreenshotStore> BrowserEngine<S> {
         let navigated =
             cdp.call(session, "Page.navigate", json!({"url": url.as_str()}), wait).await.map_err(browser_failure)?;
         if let Some(error) = navigated["errorText"].as_str().filter(|e| !e.is_empty()) {
-            return Err(navigation_failure(error, &proxy.refusals()));
+            return Err(navigation_failure(error, &proxy.refusals(), url));
         }
         network.expect_document(navigated["loaderId"].as_str().unwrap_or_default());
 
@@ -218,7 +214,7 @@ impl<S: ScreenshotStore> BrowserEngine<S> {
         }
         // Read again at the end (the last tick may have been a while ago, or never came).
         timeline = read_timeline(cdp, session, wait).await.unwrap_or(timeline);
-        let screenshot = self.screenshot(cdp, session, &conditions).await;
+        let screenshot = self.screenshot(page, &conditions).await;
         let analysis = analysis(strategy, &conditions, &timeline, &network, &proxy.refusals(), loaded_at, screenshot);
         let Some(document) = &network.document else {
             return Err(EngineError::with_analysis(
@@ -228,7 +224,8 @@ impl<S: ScreenshotStore> BrowserEngine<S> {
             ));
         };
         if document.from_proxy {
-            return Err(navigation_failure("", &proxy.refusals()));
+            let answered = Url::parse(&document.url).unwrap_or_else(|_| url.clone());
+            return Err(navigation_failure("the proxy refused it", &proxy.refusals(), &answered));
         }
         match document.status {
             200..=299 => Ok(analysis),
@@ -240,7 +237,8 @@ impl<S: ScreenshotStore> BrowserEngine<S> {
 
     /// The viewport as it ended, stored; `None` (and a warning) if either step fails: a
     /// missing picture does not fail a measured page.
-    async fn screenshot(&self, cdp: &Cdp, session: Option<&str>, conditions: &Conditions) -> Option<String> {
+    async fn screenshot(&self, page: &Page<'_>, conditions: &Conditions) -> Option<String> {
+        let (cdp, session) = (page.cdp, Some(page.session));
         let params = json!({
             "format": "jpeg",
             "quality": SCREENSHOT_QUALITY,
@@ -254,7 +252,7 @@ impl<S: ScreenshotStore> BrowserEngine<S> {
                 return None;
             }
         };
-        match self.screenshots.put(jpeg).await {
+        match self.screenshots.put(page.job, jpeg).await {
             Ok(name) => Some(name),
             Err(err) => {
                 tracing::warn!(error = %err, "the page's screenshot was not stored");
@@ -270,17 +268,16 @@ impl<S: ScreenshotStore> Engine for BrowserEngine<S> {
     }
 
     async fn analyze(&self, url: &str, strategy: Strategy, timeout: Duration) -> Result<Analysis, EngineError> {
-        let url =
-            Url::parse(url).map_err(|e| EngineError::new(ErrorKind::InvalidUrl, format!("not a valid URL: {e}")))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(EngineError::new(ErrorKind::InvalidUrl, "only http and https pages are analysed"));
-        }
-        let deadline = Instant::now() + timeout;
-        match tokio::time::timeout(timeout, self.measure(&url, strategy, deadline)).await {
-            Ok(result) => result,
-            Err(_) => Err(EngineError::new(ErrorKind::Timeout, format!("timed out after {} s", timeout.as_secs()))),
-        }
+        self.analyze_for("", url, strategy, timeout).await
     }
+}
+
+/// The page being measured: its DevTools session, its proxy and its job.
+struct Page<'a> {
+    cdp: &'a Cdp,
+    session: &'a str,
+    proxy: &'a Proxy,
+    job: &'a str,
 }
 
 async fn read_timeline(cdp: &Cdp, session: Option<&str>, wait: Duration) -> Result<Timeline, EngineError> {
@@ -368,10 +365,13 @@ fn analysis(
     Analysis { engine: "browser".into(), strategy, score: score.map(|(s, _)| s), metrics: m, cached_from: None }
 }
 
-/// The page could not be loaded: the proxy's reason when it stopped the document (refused or
-/// unreachable), else Chromium's network error.
-fn navigation_failure(error_text: &str, refusals: &[Refusal]) -> EngineError {
-    if let Some(refusal) = refusals.first() {
+/// The page at `url` could not be loaded: the proxy's reason when it stopped a request to the
+/// page's host (refused or unreachable), else Chromium's network error. (The proxy also sees
+/// the browser's own requests, which are not the page's.)
+fn navigation_failure(error_text: &str, refusals: &[Refusal], url: &Url) -> EngineError {
+    let origin = |u: &Url| (u.host_str().map(str::to_owned), u.port_or_known_default());
+    let page = origin(url);
+    if let Some(refusal) = refusals.iter().find(|r| Url::parse(&r.url).is_ok_and(|r| origin(&r) == page)) {
         return EngineError::new(refusal.kind, refusal.reason.clone());
     }
     let kind = match error_text {
@@ -428,17 +428,31 @@ mod tests {
 
     #[test]
     fn a_document_the_proxy_refused_fails_as_blocked_with_the_proxys_reason() {
-        let refusals = [Refusal {
-            url: "http://10.0.0.1/".into(),
-            reason: "10.0.0.1: private address blocked by policy".into(),
-            kind: ErrorKind::Blocked,
-        }];
-        let err = navigation_failure("net::ERR_TUNNEL_CONNECTION_FAILED", &refusals);
+        let refusals = [
+            Refusal {
+                url: "https://update.example:443/".into(),
+                reason: "could not resolve update.example".into(),
+                kind: ErrorKind::Dns,
+            },
+            Refusal {
+                url: "http://10.0.0.1/".into(),
+                reason: "10.0.0.1: private address blocked by policy".into(),
+                kind: ErrorKind::Blocked,
+            },
+        ];
+        let page = Url::parse("http://10.0.0.1/index.html").unwrap();
+        let err = navigation_failure("net::ERR_TUNNEL_CONNECTION_FAILED", &refusals, &page);
         assert_eq!(
             (err.kind, err.reason.as_str()),
             (ErrorKind::Blocked, "10.0.0.1: private address blocked by policy")
         );
-        assert_eq!(navigation_failure("net::ERR_NAME_NOT_RESOLVED", &[]).kind, ErrorKind::Dns);
+        // The browser's own request elsewhere is not the page's failure.
+        let elsewhere = Url::parse("https://a.example/").unwrap();
+        let err = navigation_failure("net::ERR_NAME_NOT_RESOLVED", &refusals, &elsewhere);
+        assert_eq!(
+            (err.kind, err.reason.as_str()),
+            (ErrorKind::Dns, "the browser could not load the page: net::ERR_NAME_NOT_RESOLVED")
+        );
     }
 
     #[test]

@@ -29,8 +29,11 @@ impl Drop for Browser {
 /// The switches every instance runs with: headless, no first-run work or background
 /// networking of its own (every request it makes is a page's), no sandbox (Lambda runs it
 /// unprivileged in a container that is the sandbox), shared memory on disk (Lambda's
-/// `/dev/shm` is small).
-const SWITCHES: [&str; 12] = [
+/// `/dev/shm` is small), and no WebRTC over UDP outside the proxy (a page's peer connection
+/// would otherwise reach addresses the proxy never sees).
+const SWITCHES: [&str; 14] = [
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+    "--disable-quic",
     "--headless=new",
     "--no-first-run",
     "--no-default-browser-check",

@@ -198,10 +198,7 @@ impl<'a> Head<'a> {
     /// The request as the server is sent it: origin-form target, this hop's headers dropped,
     /// and `Connection: close`.
     fn origin_form(&self, target: &Url) -> String {
-        let path = match target.query() {
-            Some(query) => format!("{}?{query}", target.path()),
-            None => target.path().to_owned(),
-        };
+        let path = &target[url::Position::BeforePath..url::Position::AfterQuery];
         let mut out = format!("{} {path} HTTP/1.1\r\n", self.method);
         for line in &self.headers {
             let name = line.split(':').next().unwrap_or_default().trim().to_ascii_lowercase();

@@ -9,11 +9,11 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::sync::OnceCell;
 
-use crate::{Admission, Engine, EngineError, Engines, HttpEngine, Request};
+use crate::{Admission, Engine, EngineError};
 use domain::Error;
 use domain::quota::{Asker, Grant, QuotaGate, next_daily_reset};
 use domain::time::{Millis, now_millis};
-use domain::{Analysis, Category, EngineKind, ErrorKind, Strategy};
+use domain::{Analysis, Category, ErrorKind, Strategy};
 pub use key::{ApiKey, KeyProvider};
 use report::FailureClass;
 
@@ -174,43 +174,6 @@ impl<G: QuotaGate> PsiEngine<G> {
                 ErrorKind::Timeout,
                 format!("PageSpeed Insights took over {} s", timeout.as_secs()),
             )),
-        }
-    }
-}
-
-/// The engines of a deployment: `http` always, `psi` when it has a key.
-pub struct EngineSet<G> {
-    pub http: HttpEngine,
-    pub psi: Option<PsiEngine<G>>,
-}
-
-impl<G: QuotaGate> Engines for EngineSet<G> {
-    async fn admit(&self, engine: EngineKind, asker: Asker<'_>, now: Millis) -> Result<Admission, Error> {
-        match (engine, &self.psi) {
-            (EngineKind::Psi, Some(psi)) => psi.admit(asker, now).await,
-            _ => Ok(Admission::At(now)),
-        }
-    }
-
-    async fn analyze(
-        &self,
-        engine: EngineKind,
-        request: Request<'_>,
-        timeout: Duration,
-    ) -> Result<Analysis, EngineError> {
-        match engine {
-            EngineKind::Psi => {
-                let categories =
-                    if request.categories.is_empty() { &[Category::Performance][..] } else { request.categories };
-                let Some(psi) = &self.psi else {
-                    return Err(EngineError::new(
-                        ErrorKind::EngineUnavailable,
-                        "this deployment has no PageSpeed Insights key",
-                    ));
-                };
-                psi.analyze_categories(request.url, request.strategy, categories, timeout).await
-            }
-            EngineKind::Http => Engine::analyze(&self.http, request.url, request.strategy, timeout).await,
         }
     }
 }

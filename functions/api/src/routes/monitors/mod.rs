@@ -166,7 +166,7 @@ where
     let body = json_object(body)?;
     let settings = &state.settings;
     let Definition { name, source, settings: job, schedule, budgets, enabled } =
-        request::new_monitor(&body, settings.policy, settings.psi_available)?;
+        request::new_monitor(&body, settings.policy, settings.offered())?;
     let cleaned = clean(source, settings.policy)?;
     let urls = cleaned.urls.unwrap_or_default();
     let now = now_millis();
@@ -265,7 +265,7 @@ where
     for _ in 0..CHANGE_ATTEMPTS {
         let kept = owned(&state.store, &tenant, &id).await?;
         let Definition { name, source, settings: job, schedule, budgets, enabled } =
-            request::changed(&kept, &change, settings.policy, settings.psi_available)?;
+            request::changed(&kept, &change, settings.policy, settings.offered())?;
         let cleaned = clean(source, settings.policy)?;
         let now = now_millis();
         let (parsed, text) = schedule;

@@ -5,7 +5,7 @@
 use domain::budget::{Budget, parse_budgets};
 use domain::monitor::Monitor;
 use domain::schedule::Schedule;
-use domain::{AddressPolicy, JobSettings};
+use domain::{AddressPolicy, JobSettings, Offered};
 use serde_json::{Map, Value, json};
 
 use crate::error::ApiError;
@@ -26,8 +26,12 @@ pub(super) struct Definition {
 }
 
 /// A new monitor's body.
-pub(super) fn new_monitor(body: &Map<String, Value>, policy: AddressPolicy, psi: bool) -> Result<Definition, ApiError> {
-    definition(body, policy, psi, true)
+pub(super) fn new_monitor(
+    body: &Map<String, Value>,
+    policy: AddressPolicy,
+    offered: Offered,
+) -> Result<Definition, ApiError> {
+    definition(body, policy, offered, true)
 }
 
 /// `monitor` with `change` over it: the change's fields replace the monitor's, URLs or a
@@ -36,7 +40,7 @@ pub(super) fn changed(
     monitor: &Monitor,
     change: &Map<String, Value>,
     policy: AddressPolicy,
-    psi: bool,
+    offered: Offered,
 ) -> Result<Definition, ApiError> {
     let mut problems = Problems::default();
     problems.unknown_fields(change, &MONITOR_FIELDS);
@@ -49,18 +53,18 @@ pub(super) fn changed(
         body.remove("urls");
     }
     body.extend(change.clone());
-    definition(&body, policy, psi, false)
+    definition(&body, policy, offered, false)
 }
 
 fn definition(
     body: &Map<String, Value>,
     policy: AddressPolicy,
-    psi: bool,
+    offered: Offered,
     creating: bool,
 ) -> Result<Definition, ApiError> {
     let mut problems = Problems::default();
     problems.unknown_fields(body, &MONITOR_FIELDS);
-    let JobFields { name, source, settings } = job_fields(body, policy, psi, creating, &mut problems);
+    let JobFields { name, source, settings } = job_fields(body, policy, offered, creating, &mut problems);
     let schedule = match body.get("schedule") {
         Some(Value::String(text)) => match Schedule::parse(text) {
             Ok(schedule) => Some((schedule, text.trim().to_owned())),
@@ -89,7 +93,7 @@ fn definition(
         }),
     };
     // A budget on the performance score would never be checked on the http engine's runs.
-    if settings.engine == domain::EngineKind::Http {
+    if !settings.engine.scores_performance() {
         for (i, budget) in budgets.iter().enumerate() {
             if let Some(instead) = domain::delivery::delivery_name(&budget.metric) {
                 problems.add(

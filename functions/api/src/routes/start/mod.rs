@@ -148,7 +148,7 @@ where
 {
     let body = json_object(body)?;
     let settings = &state.settings;
-    let submission = validate(body, settings.policy, settings.psi_available)?;
+    let submission = validate(body, settings.policy, settings.offered())?;
     let (urls, sitemap) = match submission.source {
         Source::Urls(urls) => (urls, None),
         Source::Sitemap(sitemap_url) => {

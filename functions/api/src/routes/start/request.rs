@@ -7,7 +7,9 @@ use domain::politeness::HOST_CONCURRENCY;
 use domain::settings::{
     BATCH_SIZE, Bounds, CACHE_TTL_SECONDS, MAX_NAME_CHARS, MAX_RETRIES, MAX_URLS, RUNS, TIMEOUT_SECONDS,
 };
-use domain::{AddressPolicy, Category, CleanUrl, EngineChoice, EngineKind, JobSettings, Priority, Strategy, Tags};
+use domain::{
+    AddressPolicy, Category, CleanUrl, EngineChoice, EngineKind, JobSettings, Offered, Priority, Strategy, Tags,
+};
 use serde_json::{Map, Value, json};
 
 use crate::error::ApiError;
@@ -242,11 +244,11 @@ fn choice<T: std::str::FromStr<Err = String>>(
 pub(super) fn validate(
     body: Map<String, Value>,
     policy: AddressPolicy,
-    psi_available: bool,
+    offered: Offered,
 ) -> Result<Submission, ApiError> {
     let mut problems = Problems::default();
     problems.unknown_fields(&body, &START_FIELDS);
-    let fields = job_fields(&body, policy, psi_available, true, &mut problems);
+    let fields = job_fields(&body, policy, offered, true, &mut problems);
     let dry_run = match body.get("dry_run") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(flag)) => *flag,
@@ -266,7 +268,7 @@ pub(super) fn validate(
 pub(crate) fn job_fields(
     body: &Map<String, Value>,
     policy: AddressPolicy,
-    psi_available: bool,
+    offered: Offered,
     urls_required: bool,
     problems: &mut Problems,
 ) -> JobFields {
@@ -345,8 +347,8 @@ pub(crate) fn job_fields(
     let priority = choice(body, "priority", default.priority, problems);
     let strategy = choice(body, "strategy", default.strategy, problems);
     // The job records the engine it runs on: `auto` is resolved here, once.
-    let engine = choice(body, "engine", EngineChoice::Auto, problems).resolve(psi_available).unwrap_or_else(|| {
-        problems.add("engine", "psi needs a PageSpeed Insights key, and this deployment has none: use http or auto");
+    let engine = choice(body, "engine", EngineChoice::Auto, problems).resolve(offered).unwrap_or_else(|why| {
+        problems.add("engine", why);
         default.engine
     });
     let settings = JobSettings {
@@ -362,10 +364,10 @@ pub(crate) fn job_fields(
         categories: categories(body, problems),
         host_concurrency: optional_integer(body, &HOST_CONCURRENCY, problems),
     };
-    if settings.engine == EngineKind::Http && settings.categories.len() > 1 {
+    if settings.engine != EngineKind::Psi && settings.categories.len() > 1 {
         problems.add(
             "categories",
-            "only the psi engine scores accessibility, best-practices and seo; the http engine measures how pages are delivered",
+            "only the psi engine scores accessibility, best-practices and seo (the browser engine scores performance alone, the http engine delivery)",
         );
     }
     let source = match (sitemap, urls) {
@@ -381,7 +383,7 @@ mod tests {
 
     fn problems_of(body: Value) -> Vec<String> {
         let Value::Object(body) = body else { unreachable!() };
-        match validate(body, AddressPolicy::default(), false) {
+        match validate(body, AddressPolicy::default(), Offered::default()) {
             Err(ApiError::Invalid { details: Value::Array(list), .. }) => list
                 .iter()
                 .map(|p| format!("{}: {}", p["field"].as_str().unwrap(), p["message"].as_str().unwrap()))
@@ -393,10 +395,13 @@ mod tests {
     #[test]
     fn a_job_may_ask_its_hosts_for_fewer_places_within_bounds() {
         let Value::Object(body) = json!({"urls": ["a.com"], "host_concurrency": 2}) else { unreachable!() };
-        let submission = validate(body, AddressPolicy::default(), false).unwrap();
+        let submission = validate(body, AddressPolicy::default(), Offered::default()).unwrap();
         assert_eq!(submission.settings.host_concurrency, Some(2));
         let Value::Object(body) = json!({"urls": ["a.com"]}) else { unreachable!() };
-        assert_eq!(validate(body, AddressPolicy::default(), false).unwrap().settings.host_concurrency, None);
+        assert_eq!(
+            validate(body, AddressPolicy::default(), Offered::default()).unwrap().settings.host_concurrency,
+            None
+        );
         assert_eq!(
             problems_of(json!({"urls": ["a.com"], "host_concurrency": 0})),
             ["host_concurrency: must be a whole number from 1 to 20"]
@@ -417,7 +422,7 @@ mod tests {
     #[test]
     fn defaults_fill_every_optional_field() {
         let Value::Object(body) = json!({"urls": ["a.com"]}) else { unreachable!() };
-        let submission = validate(body, AddressPolicy::default(), false).unwrap();
+        let submission = validate(body, AddressPolicy::default(), Offered::default()).unwrap();
         let s = submission.settings;
         // SPEC §2's defaults, spelled out: a change to JobSettings::default must show up here.
         assert_eq!((s.priority, s.strategy), (Priority::Normal, Strategy::Mobile));
@@ -458,7 +463,7 @@ mod tests {
                 "cache_ttl_seconds: must be a whole number from 0 to 86400",
                 "categories[1]: \"speed\" is not one of performance, accessibility, best-practices, seo",
                 "categories[2]: must be a string",
-                "categories: only the psi engine scores accessibility, best-practices and seo; the http engine measures how pages are delivered",
+                "categories: only the psi engine scores accessibility, best-practices and seo (the browser engine scores performance alone, the http engine delivery)",
                 "dry_run: must be true or false",
             ]
         );
@@ -471,11 +476,14 @@ mod tests {
         else {
             unreachable!()
         };
-        let s = validate(body, AddressPolicy::default(), true).unwrap().settings;
+        let s = validate(body, AddressPolicy::default(), Offered { psi: true, browser: true }).unwrap().settings;
         assert_eq!(s.categories, [Category::Performance, Category::Seo, Category::Accessibility]);
         assert_eq!((s.runs, s.cache_ttl_seconds), (3, 0));
         let Value::Object(body) = json!({"urls": ["a.com"], "categories": ["performance"]}) else { unreachable!() };
-        assert!(validate(body, AddressPolicy::default(), false).is_ok(), "performance alone suits the http engine");
+        assert!(
+            validate(body, AddressPolicy::default(), Offered::default()).is_ok(),
+            "performance alone suits the http engine"
+        );
     }
 
     #[test]
@@ -505,7 +513,7 @@ mod tests {
         else {
             unreachable!()
         };
-        let Source::Urls(urls) = validate(body, AddressPolicy::default(), false).unwrap().source else {
+        let Source::Urls(urls) = validate(body, AddressPolicy::default(), Offered::default()).unwrap().source else {
             panic!("urls");
         };
         assert_eq!(urls[0], ("a.com".to_owned(), Tags::default()));
@@ -521,7 +529,7 @@ mod tests {
         else {
             unreachable!()
         };
-        let settings = validate(body, AddressPolicy::default(), false).unwrap().settings;
+        let settings = validate(body, AddressPolicy::default(), Offered::default()).unwrap().settings;
         assert_eq!((settings.batch_size, settings.timeout_seconds, settings.max_retries), (20, 1800, 0));
     }
 
@@ -531,12 +539,17 @@ mod tests {
             let Value::Object(body) = json!({"urls": ["a.com"], "engine": engine}) else { unreachable!() };
             body
         };
-        let resolved =
-            |engine: &str, psi: bool| validate(body(engine), AddressPolicy::default(), psi).map(|s| s.settings.engine);
+        let resolved = |engine: &str, offered: bool| {
+            let offered = Offered { psi: offered, browser: offered };
+            validate(body(engine), AddressPolicy::default(), offered).map(|s| s.settings.engine)
+        };
         assert_eq!(resolved("auto", true).unwrap(), EngineKind::Psi);
         assert_eq!(resolved("auto", false).unwrap(), EngineKind::Http);
         assert_eq!(resolved("http", true).unwrap(), EngineKind::Http);
         assert_eq!(resolved("psi", true).unwrap(), EngineKind::Psi);
         assert!(resolved("psi", false).is_err());
+        assert_eq!(resolved("browser", true).unwrap(), EngineKind::Browser);
+        let refused = resolved("browser", false).expect_err("refused");
+        assert!(format!("{refused:?}").contains("no browser analyzer"), "{refused:?}");
     }
 }

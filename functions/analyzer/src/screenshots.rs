@@ -1,0 +1,21 @@
+//! The browser engine's screenshots, kept in the exports bucket under `screenshots/<job>/`
+//! (which the bucket's lifecycle expires after the retention period, as it does a job's
+//! exports; cleaning a job up removes them with its files). A result's `screenshot` is the
+//! name under that prefix, `<job>/<id>.jpg`, which the API links for the job's tenant only.
+
+use aws::exports::ExportFiles;
+use domain::screenshots::PREFIX;
+use engine::browser::ScreenshotStore;
+
+pub struct BucketScreenshots<F> {
+    pub files: F,
+}
+
+impl<F: ExportFiles> ScreenshotStore for BucketScreenshots<F> {
+    async fn put(&self, job: &str, jpeg: Vec<u8>) -> Result<String, String> {
+        // Named by time and chance, not by URL: the name says nothing about the page.
+        let name = domain::screenshots::name(job, &uuid::Uuid::now_v7().to_string());
+        self.files.put(&format!("{PREFIX}{name}"), jpeg, "image/jpeg").await.map_err(|e| e.to_string())?;
+        Ok(name)
+    }
+}
