@@ -46,10 +46,10 @@ async fn a_20_url_browser_job_completes_with_lab_metrics_and_screenshots_for_its
     );
 
     // The screenshot: a redirect to the JPEG for the job's tenant, nothing for another.
-    let name = busy["metrics"]["screenshot"].as_str().expect("a screenshot").to_owned();
-    assert!(name.starts_with(&format!("{id}/")), "kept under its job: {name}");
+    let path = busy["metrics"]["screenshot"].as_str().expect("a screenshot's link").to_owned();
+    assert!(path.starts_with(&format!("{API}/screenshots/{id}/")), "kept under its job: {path}");
     let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let link = format!("{}{API}/screenshots/{name}", client.stack.api_url);
+    let link = format!("{}{path}", client.stack.api_url);
     let answer = no_redirects.get(&link).header("x-api-key", &key).send().await.unwrap();
     assert_eq!(answer.status(), 303);
     let image = reqwest::get(answer.headers()["location"].to_str().unwrap()).await.unwrap().bytes().await.unwrap();

@@ -1,7 +1,7 @@
 //! The browser engine's screenshots, kept in the exports bucket under `screenshots/<job>/`
 //! (which the bucket's lifecycle expires after the retention period, as it does a job's
-//! exports; cleaning a job up removes them with its files). A result's `screenshot` is the
-//! name under that prefix, `<job>/<id>.jpg`, which the API links for the job's tenant only.
+//! exports). A result's `screenshot` is the API's link to it, `/screenshots/<job>/<id>.jpg`
+//! under the API's base path, which answers the job's tenant only.
 
 use aws::exports::ExportFiles;
 use domain::screenshots::PREFIX;
@@ -16,6 +16,6 @@ impl<F: ExportFiles> ScreenshotStore for BucketScreenshots<F> {
         // Named by time and chance, not by URL: the name says nothing about the page.
         let name = domain::screenshots::name(job, &uuid::Uuid::now_v7().to_string());
         self.files.put(&format!("{PREFIX}{name}"), jpeg, "image/jpeg").await.map_err(|e| e.to_string())?;
-        Ok(name)
+        Ok(domain::screenshots::link(&name))
     }
 }

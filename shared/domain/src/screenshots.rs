@@ -9,6 +9,11 @@ pub fn name(job: &str, id: &str) -> String {
     if job.is_empty() { format!("{id}.jpg") } else { format!("{job}/{id}.jpg") }
 }
 
+/// Where the API serves screenshot `name` (to its job's tenant): what a result links.
+pub fn link(name: &str) -> String {
+    format!("{}/screenshots/{name}", crate::paths::BASE_PATH)
+}
+
 /// The job a screenshot's name says it belongs to, if the name is one this service gives
 /// (`<job>/<id>.jpg`, the id of letters, digits and dashes): anything else is no screenshot.
 pub fn job_of(name: &str) -> Option<&str> {
@@ -29,6 +34,7 @@ mod tests {
         let named = name("job-1", "0193a");
         assert_eq!(named, "job-1/0193a.jpg");
         assert_eq!(job_of(&named), Some("job-1"));
+        assert_eq!(link(&named), format!("{}/screenshots/job-1/0193a.jpg", crate::paths::BASE_PATH));
         assert_eq!(name("", "7"), "7.jpg");
         for bad in ["7.jpg", "job/../x.jpg", "job/x.png", "/x.jpg", "job/.jpg", "a/b/c.jpg", "job/x y.jpg"] {
             assert_eq!(job_of(bad), None, "{bad}");

@@ -56,3 +56,47 @@ impl<G: QuotaGate, S: ScreenshotStore> Engines for EngineSet<G, S> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use domain::quota::Asker;
+    use domain::{AddressPolicy, Priority, Strategy};
+
+    use super::*;
+
+    /// Never asked: the tests below only reach the engines they name.
+    struct Shelf;
+
+    impl ScreenshotStore for Shelf {
+        async fn put(&self, job: &str, _: Vec<u8>) -> Result<String, String> {
+            Err(format!("no screenshot expected for {job}"))
+        }
+    }
+
+    struct OpenGate;
+
+    impl QuotaGate for OpenGate {
+        async fn acquire(&self, _: Asker<'_>, now: Millis, _: Duration) -> Result<domain::quota::Grant, Error> {
+            Ok(domain::quota::Grant::Go { at: now })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_url_of_an_engine_this_analyzer_lacks_fails_as_unavailable_and_says_why() {
+        let set: EngineSet<OpenGate, Shelf> =
+            EngineSet { http: HttpEngine::new(AddressPolicy::STRICT).unwrap(), psi: None, browser: None };
+        let request = Request { job: "j", url: "https://example.com/", strategy: Strategy::Mobile, categories: &[] };
+        let asker = Asker { tenant: "t", weight: 1, priority: Priority::Normal };
+        for engine in [EngineKind::Psi, EngineKind::Browser] {
+            assert_eq!(set.admit(engine, asker, 7).await.unwrap(), Admission::At(7), "no quota to wait for");
+        }
+        let browser = set.analyze(EngineKind::Browser, request, Duration::from_secs(1)).await.unwrap_err();
+        assert_eq!(browser.kind, ErrorKind::EngineUnavailable);
+        assert!(browser.reason.contains("wrong queue"), "{}", browser.reason);
+        let psi = set.analyze(EngineKind::Psi, request, Duration::from_secs(1)).await.unwrap_err();
+        assert_eq!(
+            (psi.kind, psi.reason.as_str()),
+            (ErrorKind::EngineUnavailable, "this deployment has no PageSpeed Insights key")
+        );
+    }
+}

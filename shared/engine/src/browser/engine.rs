@@ -29,8 +29,8 @@ use super::score::performance_score;
 use crate::http::status_reason;
 use crate::{Engine, EngineError};
 
-/// Where a page's final screenshot is kept, under its job (`""`: a page of no job); the name
-/// it returns is the result's `screenshot`.
+/// Where a page's final screenshot is kept, under its job (`""`: a page of no job); what it
+/// returns (a link, a file name) is the result's `screenshot`.
 pub trait ScreenshotStore: Send + Sync {
     fn put(&self, job: &str, jpeg: Vec<u8>) -> impl Future<Output = Result<String, String>> + Send;
 }
@@ -344,7 +344,7 @@ fn analysis(
         json!({
             "count": tasks.len(),
             "longest_ms": round(tasks.iter().map(|t| t.1).fold(0.0, f64::max)),
-            "total_ms": round(tasks.iter().map(|t| t.1).sum()),
+            "total_ms": round(tasks.iter().map(|t| t.1).fold(0.0, |total, d| total + d)),
         }),
     );
     if let Some(element) = &timeline.lcp_element {

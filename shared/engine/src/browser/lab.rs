@@ -84,7 +84,8 @@ impl Timeline {
                 let inside = (start + duration).min(until) - start.max(from);
                 (inside - BLOCKING_AFTER_MS).max(0.0)
             })
-            .sum();
+            // From +0: an empty float sum is -0, which would read "-0.0".
+            .fold(0.0, |total, blocked| total + blocked);
         Some(blocking)
     }
 }
@@ -108,6 +109,8 @@ mod tests {
         assert_eq!(timeline.tbt(9_100.0), Some(50.0 + 70.0 + 50.0));
         assert_eq!(Timeline::default().tbt(1_000.0), None, "no paint: nothing to measure from");
         assert_eq!(Timeline::default().cls(), 0.0);
+        let idle = Timeline { fcp: Some(100.0), ..Timeline::default() };
+        assert_eq!(idle.tbt(5_000.0).map(|t| t.to_string()), Some("0".to_owned()), "0, not -0");
         assert_eq!(timeline.last_busy(), 9_300.0);
         // Visually complete at the last shift (4100), after the largest paint (1800).
         assert_eq!(timeline.speed_index(), Some((1000.0 + 4100.0) / 2.0));
