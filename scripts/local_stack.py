@@ -85,6 +85,8 @@ def finish():
         "HIGH_DLQ_URL": out["HighDeadLetterQueueUrl"],
         "NORMAL_DLQ_URL": out["NormalDeadLetterQueueUrl"],
         "LOW_DLQ_URL": out["LowDeadLetterQueueUrl"],
+        "BROWSER_QUEUE_URL": out["BrowserQueueUrl"],
+        "BROWSER_DLQ_URL": out["BrowserDeadLetterQueueUrl"],
         "EXPORT_QUEUE_URL": out["ExportQueueUrl"],
         "EXPORTS_BUCKET": out["ExportsBucketName"],
         "CALLBACK_QUEUE_URL": out["CallbackQueueUrl"],

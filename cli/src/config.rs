@@ -40,6 +40,9 @@ pub fn resolve(url: Option<String>, key: Option<String>, cwd: &Path) -> Result<T
 const PRIORITY_QUEUES: [(&str, &str); 3] =
     [("high", "HIGH_QUEUE_URL"), ("normal", "NORMAL_QUEUE_URL"), ("low", "LOW_QUEUE_URL")];
 
+/// The browser engine's queue: redriven beside the priority queues where it is named.
+const BROWSER_QUEUE: &str = "BROWSER_QUEUE_URL";
+
 /// What `redrive` works on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RedriveTarget {
@@ -101,6 +104,10 @@ pub fn resolve_redrive(
             }
         };
         resolved.push((label.to_owned(), url));
+    }
+    // The browser engine's queue, where the deployment has one (set, or in the stack file).
+    if let Some(url) = env(BROWSER_QUEUE).or_else(|| from_stack(BROWSER_QUEUE)) {
+        resolved.push(("browser".to_owned(), url));
     }
     // The stack file describes the local emulator, which takes any credentials; an endpoint
     // in the environment means the caller chose where to go, so the standard chain decides.
@@ -183,6 +190,11 @@ mod tests {
         let aws = resolve_redrive(Vec::new(), env, &nested).unwrap();
         assert_eq!(aws.local, None);
         assert_eq!(aws.queues[0].1, "https://sqs.eu-west-1.amazonaws.com/1/HIGH_QUEUE_URL");
+        // The browser engine's queue where it is named (here by the environment), after the others.
+        assert_eq!(
+            aws.queues[3],
+            ("browser".to_owned(), "https://sqs.eu-west-1.amazonaws.com/1/BROWSER_QUEUE_URL".to_owned())
+        );
         // One from the environment, the rest from the file: still the local stack.
         let mixed = resolve_redrive(Vec::new(), |n| (n == "LOW_QUEUE_URL").then(|| "http://q/9/own".into()), &nested);
         let mixed = mixed.unwrap();

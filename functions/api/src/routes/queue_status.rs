@@ -11,6 +11,7 @@ use crate::state::{Files, Queue, SharedState, Store};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct QueueStatus {
+    /// `high`, `normal`, `low`, or `browser` (the browser engine's queue, all priorities).
     pub priority: &'static str,
     #[serde(flatten)]
     pub depth: QueueDepth,
@@ -45,11 +46,15 @@ where
 {
     let settings = &state.settings;
     let dlq = settings.dead_letters.as_ref();
-    let queues = [
+    let mut queues = vec![
         ("high", &settings.queues.high, dlq.map(|d| &d.high)),
         ("normal", &settings.queues.normal, dlq.map(|d| &d.normal)),
         ("low", &settings.queues.low, dlq.map(|d| &d.low)),
     ];
+    // The browser engine's queue, whatever the priority of its URLs.
+    if let Some(browser) = &settings.queues.browser {
+        queues.push(("browser", browser, dlq.and_then(|d| d.browser.as_ref())));
+    }
     let queue = &state.queue;
     let reads = queues.iter().map(|&(priority, url, dlq)| async move {
         let depth = queue.depth(url).await?;
