@@ -21,7 +21,7 @@ help:
 	@echo "make bench   every benchmark on the deployed local stack; rewrites BENCHMARKS.md (about 25 minutes)"
 	@echo "make chaos   faults, load, hostile input and security checks; rewrites RELIABILITY.md (about 20 minutes)"
 	@echo "make lighthouse-compare   Lighthouse 12.8.2 against the browser and http engines on local pages;"
-	@echo "           its section of BENCHMARKS.md (about an hour) [LIGHTHOUSE_COMPARE='--runs 1 --pages 8']"
+	@echo "           its section of BENCHMARKS.md (about 50 minutes) [LIGHTHOUSE_COMPARE='--runs 1 --pages 8']"
 	@echo "make down    stop the ministack that make up started"
 	@echo "make key TENANT=name   create an API key for a tenant on the local stack"
 	@echo "           [MAX_ACTIVE_JOBS=n] [MAX_URLS_PER_DAY=n] [MAX_IN_FLIGHT=n] [QUOTA_WEIGHT=n] also set the tenant's own limits"

@@ -4,7 +4,6 @@
 //! a time, as the engine does): the overhead ratio of time and of CPU.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use domain::AddressPolicy;
@@ -13,7 +12,6 @@ use engine::http::subresources::extract;
 use engine::{Engine, HttpEngine};
 use futures::StreamExt;
 use serde_json::json;
-use tokio::io::AsyncBufReadExt;
 
 use crate::report::{Figure, Section, Table, num, spread};
 use crate::stats::{children_cpu_seconds, cpu_seconds, median, percentile, round, summary};
@@ -24,18 +22,8 @@ pub async fn run(runs: usize, pages: usize, concurrency: usize, docs: Option<Str
         None => toolchain_docs()?,
     };
     let list = pick_pages(&docs, pages)?;
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let mut server = tokio::process::Command::new(exe)
-        .arg("serve")
-        .arg(&docs)
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("starting the static server: {e}"))?;
-    let stdout = server.stdout.take().ok_or("the static server has no stdout")?;
-    let mut line = String::new();
-    tokio::io::BufReader::new(stdout).read_line(&mut line).await.map_err(|e| e.to_string())?;
-    let port: u16 = line.trim().parse().map_err(|_| format!("the static server said {line:?}"))?;
+    // Its own process: its CPU is not the engine's.
+    let (_server, port) = crate::serve::spawn(&docs).await?;
     let urls: Vec<String> = list.iter().map(|page| format!("http://127.0.0.1:{port}/{page}")).collect();
 
     let engine = HttpEngine::new(AddressPolicy::LOCAL).map_err(|e| e.to_string())?;
@@ -228,7 +216,7 @@ async fn curl(args: &[&str]) -> Result<(), String> {
 }
 
 /// The HTML documentation rustup installs with the toolchain.
-fn toolchain_docs() -> Result<PathBuf, String> {
+pub(crate) fn toolchain_docs() -> Result<PathBuf, String> {
     let output = std::process::Command::new("rustc")
         .args(["--print", "sysroot"])
         .output()
@@ -244,7 +232,7 @@ fn toolchain_docs() -> Result<PathBuf, String> {
 
 /// `count` pages of `std`, spread evenly over its module indexes in name order, so every run
 /// and every machine measures the same pages.
-fn pick_pages(docs: &Path, count: usize) -> Result<Vec<String>, String> {
+pub(crate) fn pick_pages(docs: &Path, count: usize) -> Result<Vec<String>, String> {
     let std = docs.join("std");
     let mut modules: Vec<String> = std::fs::read_dir(&std)
         .map_err(|e| format!("{}: {e}", std.display()))?

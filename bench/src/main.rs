@@ -7,11 +7,19 @@
 //! - `http-engine`: the http engine on a static site served by a separate process (the Rust
 //!   documentation that ships with the toolchain): pages per second, wall and CPU time per
 //!   page.
-//! - `serve DIR`: the static file server `http-engine` starts.
+//! - `browser-engine`: the browser engine as one browser analyzer instance runs it, on the
+//!   same documentation: time per page and pages per minute per form factor, Chromium's peak
+//!   memory and its start (Debian's, and the Lambda layer's build).
+//! - `lighthouse-compare`: Lighthouse, the browser engine and the http engine on the same
+//!   local pages; rank correlation, band agreement and metric ratios (`make
+//!   lighthouse-compare`, its own section of BENCHMARKS.md).
+//! - `serve DIR`: the static file server `http-engine` and `lighthouse-compare` start.
 
 mod artifacts;
+mod browser_engine;
 mod exports;
 mod http_engine;
+mod lighthouse;
 mod monitors;
 mod psi_quota;
 mod report;
@@ -26,12 +34,15 @@ use report::Section;
 const USAGE: &str = "usage: speedbatch-bench all [--runs N] [--out FILE]   every figure; writes BENCHMARKS.md
        speedbatch-bench psi-quota [--runs N] [--urls N]
        speedbatch-bench http-engine [--runs N] [--pages N] [--concurrency N] [--docs DIR]
+       speedbatch-bench browser-engine [--runs N] [--pages N] [--docs DIR]   (Chromium: CHROMIUM_PATH or /usr/bin/chromium)
        speedbatch-bench end-to-end [--runs N] [--urls N]   (on the stack `make up` deployed)
        speedbatch-bench guards [--runs N] [--urls N]       (on the stack `make up` deployed)
        speedbatch-bench submission [--runs N]              (on the stack `make up` deployed)
        speedbatch-bench exports [--runs N] [--urls N]      (on the stack `make up` deployed)
        speedbatch-bench monitors [--runs N] [--monitors N] [--urls N]   (on the stack `make up` deployed)
        speedbatch-bench artifacts [--runs N]               (arm64 sizes; host cold starts)
+       speedbatch-bench lighthouse-compare [--runs N] [--pages N] [--only NAME,..] [--measure lighthouse,browser,http] [--out FILE] [--docs DIR]
+       speedbatch-bench lighthouse-compare --from FILE [--measure browser] [--out FILE]   (recompute; measure one side again)
        speedbatch-bench serve DIR";
 
 #[tokio::main]
@@ -66,6 +77,13 @@ async fn main() -> ExitCode {
                 (Err(e), _) | (_, Err(e)) => Err(e),
             }
         }
+        Some("browser-engine") => {
+            let docs = args.iter().position(|a| a == "--docs").and_then(|i| args.get(i + 1)).cloned();
+            match option("--pages", 20) {
+                Ok(pages) => print(browser_engine::run(runs, pages, docs).await),
+                Err(e) => Err(e),
+            }
+        }
         Some("end-to-end") => match option("--urls", 1000) {
             Ok(urls) => print(stack::end_to_end(runs, urls).await.map(|(section, _)| section)),
             Err(e) => Err(e),
@@ -91,6 +109,10 @@ async fn main() -> ExitCode {
                 println!("{}", sizes.markdown);
                 print(artifacts::cold_starts(runs.max(10), &stack::peak_rss()).await)
             }
+            Err(e) => Err(e),
+        },
+        Some("lighthouse-compare") => match lighthouse::Options::parse(&args, runs) {
+            Ok(options) => lighthouse::run(options).await,
             Err(e) => Err(e),
         },
         Some("serve") => match args.get(1) {
@@ -130,6 +152,8 @@ async fn all(runs: usize, out: String) -> Result<(), String> {
     sections.push(psi_quota::run(runs, 200).await?);
     eprintln!("==> http engine against curl: {runs} runs");
     sections.push(http_engine::run(runs, 60, 4, None).await?);
+    eprintln!("==> browser engine: {runs} runs of 20 pages per form factor");
+    sections.push(browser_engine::run(runs, 20, None).await?);
     eprintln!("==> cold starts and peak memory");
     sections.push(artifacts::cold_starts(runs.max(10), &rss).await?);
     eprintln!("==> arm64 artifacts");
@@ -146,6 +170,8 @@ async fn all(runs: usize, out: String) -> Result<(), String> {
         summary = report::summary_table(&sections),
         body = sections.iter().map(|s| s.markdown.as_str()).collect::<Vec<_>>().join("\n"),
     );
+    // The Lighthouse comparison is not part of `all` (it takes 50 minutes): keep the one there is.
+    let document = lighthouse::carry_over(&std::fs::read_to_string(&out).unwrap_or_default(), document);
     std::fs::write(&out, document).map_err(|e| format!("{out}: {e}"))?;
     eprintln!("==> wrote {out}");
     Ok(())
