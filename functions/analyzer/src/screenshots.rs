@@ -16,6 +16,6 @@ impl<F: ExportFiles> ScreenshotStore for BucketScreenshots<F> {
         // Named by time and chance, not by URL: the name says nothing about the page.
         let name = domain::screenshots::name(job, &uuid::Uuid::now_v7().to_string());
         self.files.put(&format!("{PREFIX}{name}"), jpeg, "image/jpeg").await.map_err(|e| e.to_string())?;
-        Ok(domain::screenshots::link(&name))
+        Ok(domain::screenshots::api_path(&name))
     }
 }

@@ -10,7 +10,7 @@ pub fn name(job: &str, id: &str) -> String {
 }
 
 /// Where the API serves screenshot `name` (to its job's tenant): what a result links.
-pub fn link(name: &str) -> String {
+pub fn api_path(name: &str) -> String {
     format!("{}/screenshots/{name}", crate::paths::BASE_PATH)
 }
 
@@ -34,7 +34,7 @@ mod tests {
         let named = name("job-1", "0193a");
         assert_eq!(named, "job-1/0193a.jpg");
         assert_eq!(job_of(&named), Some("job-1"));
-        assert_eq!(link(&named), format!("{}/screenshots/job-1/0193a.jpg", crate::paths::BASE_PATH));
+        assert_eq!(api_path(&named), format!("{}/screenshots/job-1/0193a.jpg", crate::paths::BASE_PATH));
         assert_eq!(name("", "7"), "7.jpg");
         for bad in ["7.jpg", "job/../x.jpg", "job/x.png", "/x.jpg", "job/.jpg", "a/b/c.jpg", "job/x y.jpg"] {
             assert_eq!(job_of(bad), None, "{bad}");
