@@ -30,7 +30,7 @@ pub async fn run(runs: usize, pages: usize, docs: Option<String>) -> Result<Sect
     let list = crate::http_engine::pick_pages(&docs, pages)?;
     let (_server, port) = crate::serve::spawn(&docs).await?;
     let urls: Vec<String> = list.iter().map(|page| format!("http://127.0.0.1:{port}/{page}")).collect();
-    let chromium = chromium();
+    let chromium = testkit::browser::chromium();
     let settings = BrowserSettings {
         switches: LAMBDA_SWITCHES.iter().map(|s| (*s).to_owned()).collect(),
         ..BrowserSettings::new(chromium.clone())
@@ -118,11 +118,6 @@ pub async fn run(runs: usize, pages: usize, docs: Option<String>) -> Result<Sect
         ),
     ];
     Ok(Section { markdown, figures })
-}
-
-/// Debian's Chromium (or `CHROMIUM_PATH`).
-fn chromium() -> PathBuf {
-    std::env::var_os("CHROMIUM_PATH").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
 }
 
 /// The browsers whose start is measured: the one the engine ran, and the Lambda layer's build

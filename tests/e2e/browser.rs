@@ -4,11 +4,11 @@
 //! and loopback, refused before any connection.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use testkit::browser::watched_port;
 use testkit::site::Site;
 use testkit::stack::DeployedStack;
 
@@ -58,20 +58,6 @@ async fn a_20_url_browser_job_completes_with_lab_metrics_and_screenshots_for_its
     assert_eq!(other.status(), 404, "another tenant's job: no such job");
     let made_up = format!("{}{API}/screenshots/{id}/..%2F..%2Fexports.jpg", client.stack.api_url);
     assert_eq!(no_redirects.get(&made_up).header("x-api-key", &key).send().await.unwrap().status(), 404);
-}
-
-/// A listener that only counts who connects: it must see nobody.
-async fn watched_port() -> (u16, Arc<AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&seen);
-    tokio::spawn(async move {
-        while listener.accept().await.is_ok() {
-            counter.fetch_add(1, Ordering::SeqCst);
-        }
-    });
-    (port, seen)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

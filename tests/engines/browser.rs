@@ -4,7 +4,6 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -13,13 +12,14 @@ use engine::Engine;
 use engine::browser::launch::launch;
 use engine::browser::{BrowserEngine, BrowserSettings, lab};
 use serde_json::json;
+use testkit::browser::watched_port;
 use testkit::screenshots::Folder;
 use testkit::site::Site;
 
 const WAIT: Duration = Duration::from_secs(20);
 
 fn chromium() -> PathBuf {
-    let path = std::env::var_os("CHROMIUM_PATH").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
+    let path = testkit::browser::chromium();
     assert!(path.exists(), "Chromium is needed at {} (apt-get install chromium, or set CHROMIUM_PATH)", path.display());
     path
 }
@@ -116,20 +116,6 @@ async fn a_page_is_measured_with_lighthouses_lab_metrics_score_and_screenshot() 
 fn engine_screenshot(engine: &BrowserEngine<Folder>, metrics: &serde_json::Map<String, serde_json::Value>) -> Vec<u8> {
     let name = metrics["screenshot"].as_str().expect("a screenshot's name");
     std::fs::read(engine.screenshots().dir.join(name)).expect("the screenshot was stored")
-}
-
-/// A listener that only counts who connects: it must see nobody.
-async fn watched_port() -> (u16, Arc<AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&seen);
-    tokio::spawn(async move {
-        while listener.accept().await.is_ok() {
-            counter.fetch_add(1, Ordering::SeqCst);
-        }
-    });
-    (port, seen)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

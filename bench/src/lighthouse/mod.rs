@@ -229,7 +229,8 @@ async fn measure_sources(
     meta.date = crate::chrono_date();
     meta.commit = crate::command_output("git", &["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
     meta.machine = crate::machine();
-    meta.chromium = crate::command_output(&chromium().to_string_lossy(), &["--version"]).unwrap_or_default();
+    meta.chromium =
+        crate::command_output(&testkit::browser::chromium().to_string_lossy(), &["--version"]).unwrap_or_default();
     meta.lighthouse = lighthouse_version();
     meta.pages.extend(pages.iter().map(|p| (p.name.clone(), p.what.clone())));
     for &source in measure {
@@ -259,7 +260,7 @@ async fn measure_sources(
 /// The browser engine on every page, `runs` times, with Debian's Chromium (the one Lighthouse
 /// runs) and no switches beyond its own; loopback allowed, where the corpus is.
 async fn run_browser(pages: &[Page], base: &str, runs: usize) -> Vec<Record> {
-    let engine = BrowserEngine::new(AddressPolicy::LOCAL, BrowserSettings::new(chromium()), Discard);
+    let engine = BrowserEngine::new(AddressPolicy::LOCAL, BrowserSettings::new(testkit::browser::chromium()), Discard);
     run_engine(&engine, Source::Browser, pages, base, runs).await
 }
 
@@ -271,11 +272,6 @@ impl ScreenshotStore for Discard {
     async fn put(&self, _job: &str, _jpeg: Vec<u8>) -> Result<String, String> {
         Ok(String::new())
     }
-}
-
-/// The Chromium both Lighthouse and the browser engine run: CHROMIUM_PATH, else Debian's.
-fn chromium() -> PathBuf {
-    std::env::var_os("CHROMIUM_PATH").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
 }
 
 /// One engine on every page and form factor, `runs` times, one analysis at a time. A failed
@@ -367,7 +363,7 @@ async fn run_lighthouse(pages: &[Page], base: &str, runs: usize) -> Result<Vec<R
     let mut child = tokio::process::Command::new(node)
         .arg("run.mjs")
         .current_dir(PACKAGE)
-        .env("CHROMIUM_PATH", chromium())
+        .env("CHROMIUM_PATH", testkit::browser::chromium())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .kill_on_drop(true)

@@ -2,6 +2,7 @@
 //! tests (the deployed template driven over HTTP), the bench and the chaos suite.
 
 pub mod api;
+pub mod browser;
 pub mod emulator;
 pub mod fake_psi;
 pub mod logs;
