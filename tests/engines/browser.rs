@@ -63,11 +63,7 @@ async fn a_page_is_loaded_in_its_own_context_and_read_back() {
     assert!(title["result"]["value"].as_str().is_some_and(|t| !t.is_empty()), "{title}");
     // The page's own timeline, as the observer installed before its scripts collected it.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let read = cdp
-        .call(Some(&session), "Runtime.evaluate", json!({"expression": lab::READ, "returnByValue": true}), WAIT)
-        .await
-        .unwrap();
-    let timeline: lab::Timeline = serde_json::from_value(read["result"]["value"].clone()).expect("a timeline");
+    let timeline = lab::read(cdp, Some(&session), WAIT).await.expect("the page answers the read");
     let (fcp, lcp) = (timeline.fcp.expect("a first contentful paint"), timeline.lcp.expect("a largest one"));
     assert!(fcp > 0.0 && lcp >= fcp, "FCP {fcp} ms, LCP {lcp} ms");
     assert!(timeline.lcp_element.is_some(), "{timeline:?}");

@@ -64,7 +64,7 @@ pub fn build(root: &Path, docs: &Path) -> Result<Vec<Page>, String> {
         write(&format!("assets/app-400k-{i}.js"), script(400_000, i).as_bytes())?;
     }
     write("assets/app-300k.js", script(300_000, 9).as_bytes())?;
-    write("assets/tasks.js", TASKS_JS.as_bytes())?;
+    write("assets/tasks.js", tasks_js().as_bytes())?;
     for (name, width, height) in IMAGES {
         write(&format!("assets/{name}.png"), &png(*width, *height, name.len() as u64)?)?;
     }
@@ -138,12 +138,26 @@ struct Spec {
     html: String,
 }
 
-/// Long tasks as a browser meets them: `count` tasks of `ms` each, one after another, each
-/// its own task (a timer), so they show as separate long tasks rather than one.
+/// Main-thread work as a page does it: a fixed amount of computation, which a slower CPU
+/// stretches. (A loop that runs until a clock time would take the same wall time at any CPU
+/// speed, which no real page does: the mobile CPU slowdown would not touch it, while
+/// Lighthouse's simulation multiplies the observed task by 4.)
+const WORK_JS: &str =
+    "function work(units) { let x = 1; for (let i = 0; i < units; i++) x = (x * 48271 + i) % 2147483647; return x; }";
+
+/// Units of `work` a millisecond on the reference machine (2 cores, x86_64): 45 000 in node 20's
+/// V8 once optimized, 33 000–45 000 in Chromium 156 from cold, so a page's "250 ms" task runs
+/// about that long unthrottled there. Fixed rather than measured per run, so every run and
+/// every machine gets the same bytes; a faster CPU just runs the same work faster.
+const WORK_PER_MS: u32 = 40_000;
+
+/// Long tasks as a browser meets them: `count` tasks of about `ms` each (unthrottled), one
+/// after another, each its own task (a timer), so they show as separate long tasks.
 fn busy(count: u32, ms: u32, after: &str) -> String {
+    let units = ms * WORK_PER_MS;
     format!(
-        "<script>\nfunction busy(ms) {{ const end = performance.now() + ms; while (performance.now() < end) {{}} }}\n\
-         function chain(left) {{ if (left > 0) {{ busy({ms}); setTimeout(() => chain(left - 1), 0); }} }}\n\
+        "<script>\n{WORK_JS}\n\
+         function chain(left) {{ if (left > 0) {{ window.worked = work({units}); setTimeout(() => chain(left - 1), 0); }} }}\n\
          {after}(() => chain({count}));\n</script>\n"
     )
 }
@@ -153,13 +167,17 @@ fn busy(count: u32, ms: u32, after: &str) -> String {
 /// before it (they depend on nothing it downloads) and counts no blocking time, while tasks
 /// that run a downloaded script's functions wait for that script.
 fn deferred_busy(count: u32, ms: u32) -> String {
-    format!("<script defer src=\"assets/tasks.js\" data-count=\"{count}\" data-ms=\"{ms}\"></script>\n")
+    let units = ms * WORK_PER_MS;
+    format!("<script defer src=\"assets/tasks.js\" data-count=\"{count}\" data-units=\"{units}\"></script>\n")
 }
 
-const TASKS_JS: &str = "(function () {\n  const { count, ms } = document.currentScript.dataset;\n  \
-    function busy() { const end = performance.now() + Number(ms); while (performance.now() < end) {} }\n  \
-    function chain(left) { if (left > 0) { busy(); setTimeout(() => chain(left - 1), 0); } }\n  \
-    addEventListener('load', () => setTimeout(() => chain(Number(count)), 300));\n})();\n";
+fn tasks_js() -> String {
+    format!(
+        "(function () {{\n  const {{ count, units }} = document.currentScript.dataset;\n  {WORK_JS}\n  \
+         function chain(left) {{ if (left > 0) {{ window.worked = work(Number(units)); setTimeout(() => chain(left - 1), 0); }} }}\n  \
+         addEventListener('load', () => setTimeout(() => chain(Number(count)), 300));\n}})();\n"
+    )
+}
 
 /// The pages, from fast to hopeless. What Lighthouse's model can see decides how a dial is
 /// turned: its simulation (Lantern) re-times the requests and tasks of an unthrottled load, so
@@ -485,6 +503,16 @@ mod tests {
         assert!((10_000..10_300).contains(&css.len()));
         let js = script(10_000, 1);
         assert!((10_000..10_600).contains(&js.len()));
+    }
+
+    #[test]
+    fn long_tasks_are_fixed_work_not_a_clock() {
+        for script in [busy(2, 100, "start"), tasks_js()] {
+            assert!(!script.contains("performance.now"), "a clock loop ignores CPU throttling: {script}");
+            assert!(script.contains("work("), "{script}");
+        }
+        assert!(busy(2, 100, "start").contains(&format!("work({})", 100 * WORK_PER_MS)));
+        assert!(deferred_busy(6, 250).contains(&format!("data-units=\"{}\"", 250 * WORK_PER_MS)));
     }
 
     #[test]

@@ -205,15 +205,15 @@ impl<S: ScreenshotStore> BrowserEngine<S> {
                     if now - loaded < quiet || network.in_flight() > 0 || now - network.last_change < quiet {
                         continue;
                     }
-                    timeline = read_timeline(cdp, session, wait).await?;
-                    if timeline.now - timeline.last_busy() >= quiet.as_secs_f64() * 1000.0 {
+                    timeline = lab::read(cdp, session, wait).await.map_err(browser_failure)?;
+                    if timeline.main_thread_quiet(quiet.as_secs_f64() * 1000.0) {
                         break;
                     }
                 }
             }
         }
         // Read again at the end (the last tick may have been a while ago, or never came).
-        timeline = read_timeline(cdp, session, wait).await.unwrap_or(timeline);
+        timeline = lab::read(cdp, session, wait).await.unwrap_or(timeline);
         let screenshot = self.screenshot(page, &conditions).await;
         let analysis = analysis(strategy, &conditions, &timeline, &network, &proxy.refusals(), loaded_at, screenshot);
         let Some(document) = &network.document else {
@@ -278,14 +278,6 @@ struct Page<'a> {
     session: &'a str,
     proxy: &'a Proxy,
     job: &'a str,
-}
-
-async fn read_timeline(cdp: &Cdp, session: Option<&str>, wait: Duration) -> Result<Timeline, EngineError> {
-    let read = cdp
-        .call(session, "Runtime.evaluate", json!({"expression": lab::READ, "returnByValue": true}), wait)
-        .await
-        .map_err(browser_failure)?;
-    Ok(serde_json::from_value(read["result"]["value"].clone()).unwrap_or_default())
 }
 
 /// The result's metrics: the lab metrics, the network's totals, what the proxy refused, the

@@ -3,14 +3,26 @@
 //! settled: FCP, LCP and its element, CLS as Chrome defines it (the largest session window of
 //! layout shifts), and Total Blocking Time from the main thread's long tasks.
 
+use std::time::Duration;
+
 use serde::Deserialize;
+use serde_json::json;
+
+use super::cdp::{Cdp, CdpError};
 
 /// Installed with `Page.addScriptToEvaluateOnNewDocument`; fills `window.__speedbatch`.
 pub const OBSERVER: &str = include_str!("observe.js");
-/// Reads what the observer collected, and the page's clock, as JSON (`Runtime.evaluate` with
-/// `returnByValue`).
-pub const READ: &str =
-    "window.__speedbatch ? JSON.parse(JSON.stringify({...window.__speedbatch, now: performance.now()})) : null";
+/// Asks the page for what the observer collected and its clock; the page answers from a timer
+/// of its own (see `observe.js`), hence `awaitPromise`.
+const READ: &str = "window.__speedbatch ? window.__speedbatch.read() : null";
+
+/// What the page's observer collected so far, and whether its main thread is busy now. A page
+/// without the observer (an error page) reads as an empty timeline.
+pub async fn read(cdp: &Cdp, session: Option<&str>, wait: Duration) -> Result<Timeline, CdpError> {
+    let params = json!({"expression": READ, "returnByValue": true, "awaitPromise": true});
+    let read = cdp.call(session, "Runtime.evaluate", params, wait).await?;
+    Ok(serde_json::from_value(read["result"]["value"].clone()).unwrap_or_default())
+}
 
 /// A task longer than this blocks input; what it runs beyond is its blocking time.
 const BLOCKING_AFTER_MS: f64 = 50.0;
@@ -29,6 +41,9 @@ pub struct Timeline {
     /// The page's clock when this was read (ms from navigation start).
     #[serde(default)]
     pub now: f64,
+    /// How late the read's own timer fired (ms): the main thread was busy just now.
+    #[serde(default)]
+    pub late: f64,
 }
 
 /// The element the largest contentful paint painted.
@@ -55,6 +70,12 @@ impl Timeline {
     /// When the main thread was last busy with a long task (ms from navigation start).
     pub fn last_busy(&self) -> f64 {
         self.long_tasks.iter().map(|&(start, duration)| start + duration).fold(0.0, f64::max)
+    }
+
+    /// No long task for `quiet` ms, and none holding the thread while this was read (its timer
+    /// fired on time, within Lighthouse's 50 ms).
+    pub fn main_thread_quiet(&self, quiet: f64) -> bool {
+        self.late < BLOCKING_AFTER_MS && self.now - self.last_busy() >= quiet
     }
 
     /// When the viewport stopped changing: the later of the largest paint and the last
@@ -116,5 +137,16 @@ mod tests {
         assert_eq!(timeline.speed_index(), Some((1000.0 + 4100.0) / 2.0));
         assert_eq!(Timeline::default().speed_index(), None);
         assert_eq!(timeline.lcp_element.map(|e| e.selector), Some("img.hero".to_owned()));
+    }
+
+    #[test]
+    fn the_thread_is_quiet_only_with_no_recent_long_task_and_an_on_time_read() {
+        let read =
+            |now: f64, late: f64| Timeline { long_tasks: vec![(1_000.0, 200.0)], now, late, ..Timeline::default() };
+        assert!(read(2_200.0, 3.0).main_thread_quiet(1_000.0));
+        assert!(!read(2_199.0, 3.0).main_thread_quiet(1_000.0), "a long task ended under a second ago");
+        // A task still running when the engine asked holds the read's timer: its entry is not
+        // in yet, but the late timer says the thread is busy.
+        assert!(!read(5_000.0, 180.0).main_thread_quiet(1_000.0));
     }
 }
