@@ -52,12 +52,20 @@ async fn a_20_url_browser_job_completes_with_lab_metrics_and_screenshots_for_its
     let link = format!("{}{path}", client.stack.api_url);
     let answer = no_redirects.get(&link).header("x-api-key", &key).send().await.unwrap();
     assert_eq!(answer.status(), 303);
-    let image = reqwest::get(answer.headers()["location"].to_str().unwrap()).await.unwrap().bytes().await.unwrap();
+    let location = answer.headers()["location"].to_str().unwrap().to_owned();
+    let image = reqwest::get(&location).await.unwrap().bytes().await.unwrap();
     assert_eq!(&image[..3], [0xff, 0xd8, 0xff], "a JPEG");
     let other = no_redirects.get(&link).header("x-api-key", client.key()).send().await.unwrap();
     assert_eq!(other.status(), 404, "another tenant's job: no such job");
     let made_up = format!("{}{API}/screenshots/{id}/..%2F..%2Fexports.jpg", client.stack.api_url);
     assert_eq!(no_redirects.get(&made_up).header("x-api-key", &key).send().await.unwrap().status(), 404);
+
+    // Cleaning the job up takes its screenshots from the bucket (the still valid link finds
+    // nothing), not only the job's rows.
+    let (status, cleaned) =
+        client.call(reqwest::Method::DELETE, &format!("{API}/cleanup?older_than_days=0"), Some(&key), None).await;
+    assert_eq!((status, cleaned["jobs_deleted"].as_u64()), (200, Some(1)), "{cleaned}");
+    assert_eq!(reqwest::get(&location).await.unwrap().status(), 404, "the screenshot went with its job");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -365,6 +365,9 @@ async fn health_needs_no_key_and_queue_status_does() {
     let (status, health) = client.call(reqwest::Method::GET, &format!("{API}/health"), None, None).await;
     assert_eq!(status, 200, "{health}");
     assert_eq!(health["status"], "healthy");
+    // The deployed stack has the browser analyzer (and no PSI key).
+    let engine = &health["checks"]["engine"];
+    assert_eq!((engine["browser_configured"].as_bool(), engine["psi_configured"].as_bool()), (Some(true), Some(false)));
     let (status, _) = client.call(reqwest::Method::GET, &format!("{API}/queue/status"), None, None).await;
     assert_eq!(status, 401);
     let (status, queues) =

@@ -65,18 +65,19 @@ fn ranges(records: &[Record], source: Source, form_factor: &str) -> Vec<f64> {
         .collect()
 }
 
-/// The median over pages of how far a page's scores spread across runs.
+/// The mean over pages of how far a page's scores spread across runs: what the target is
+/// judged on. Not the median: Lighthouse's simulation repeats most pages' scores exactly, so
+/// its median is 0 whatever its other pages do, a figure no measurement can match.
 fn spread(records: &[Record], source: Source, form_factor: &str) -> Option<f64> {
-    middle(&ranges(records, source, form_factor))
+    let ranges = ranges(records, source, form_factor);
+    (!ranges.is_empty()).then(|| ranges.iter().sum::<f64>() / ranges.len() as f64)
 }
 
-/// The median of the spreads and, beside it, their mean: where most pages repeat exactly, the
-/// median is 0 and only the mean tells the few that do not.
+/// The mean of the spreads and, beside it, their median.
 fn spread_cell(records: &[Record], source: Source, form_factor: &str) -> String {
-    let ranges = ranges(records, source, form_factor);
-    match middle(&ranges) {
-        Some(median) => format!("{median:.1} ({:.1})", ranges.iter().sum::<f64>() / ranges.len() as f64),
-        None => "—".into(),
+    match (spread(records, source, form_factor), middle(&ranges(records, source, form_factor))) {
+        (Some(mean), Some(median)) => format!("{mean:.1} ({median:.1})"),
+        _ => "—".into(),
     }
 }
 
@@ -186,7 +187,7 @@ pub fn section(meta: &Meta, records: &[Record]) -> Section {
         "pages",
         "Spearman with Lighthouse",
         "same band as Lighthouse",
-        "run-to-run spread, points: median (mean) over pages",
+        "run-to-run spread, points: mean (median) over pages",
     ]);
     let mut ratio_table =
         Table::new(&[&["form factor", "engine"][..], &METRICS.iter().map(|m| m.0).collect::<Vec<_>>()[..]].concat());
@@ -323,8 +324,9 @@ pub fn section(meta: &Meta, records: &[Record]) -> Section {
          Spearman's rank correlation (tied scores share their average rank) and the share of pages in the same \
          band (good ≥ 90, needs improvement 50–89, poor < 50). The http engine's number is its delivery score, \
          not a performance score: it is put against the same cut points only to show how far it is from \
-         predicting them. Run-to-run spread is the median over pages of the highest minus the lowest score of a \
-         page's runs. Lighthouse's own bands over the corpus: {bands}.{browser_note}\n\n{agreement}\n\
+         predicting them. Run-to-run spread is the mean over pages of the highest minus the lowest score of a \
+         page's runs (the median beside it says little: Lighthouse's simulation repeats most pages' scores \
+         exactly, which makes its median 0 however far its other pages move). Lighthouse's own bands over the corpus: {bands}.{browser_note}\n\n{agreement}\n\
          Metrics, the median over pages of the engine's ÷ Lighthouse's (CLS: engine − Lighthouse; TBT only on the \
          pages where Lighthouse's median TBT is at least {tbt_floor:.0} ms), with the number of pages. \
          Lighthouse's metrics are simulated from an unthrottled load (its Lantern model), so a ratio near 1 says \
@@ -390,7 +392,9 @@ fn figures(records: &[Record]) -> Vec<Figure> {
             Some(ran && band_met),
         ),
         Figure::new(
-            &format!("{MARK} run-to-run spread of the score (points), mobile / desktop: browser engine (Lighthouse)"),
+            &format!(
+                "{MARK} run-to-run spread of the score (points, mean over pages), mobile / desktop: browser engine (Lighthouse)"
+            ),
             not_run(format!("{} ({})", pair(mobile.spread, desktop.spread, 1), pair(lh_mobile, lh_desktop, 1))),
             "≤ Lighthouse's",
             Some(ran && spread_met),
@@ -548,8 +552,8 @@ mod tests {
         assert_eq!((a.pages, a.same_band), (3, 2), "c: 25 is poor, 51 needs improvement");
         assert_eq!(a.spearman, Some(1.0));
         assert_eq!(a.spread, Some(0.0), "the failed run is left out");
-        assert_eq!(spread(&records, Source::Lighthouse, "mobile"), Some(10.0));
-        assert_eq!(spread_cell(&records, Source::Lighthouse, "mobile"), "10.0 (7.3)", "ranges 2, 10, 10");
+        assert_eq!(spread(&records, Source::Lighthouse, "mobile").map(|s| (s * 10.0).round()), Some(73.0));
+        assert_eq!(spread_cell(&records, Source::Lighthouse, "mobile"), "7.3 (10.0)", "ranges 2, 10, 10");
         assert_eq!(spread_cell(&records, Source::Http, "mobile"), "—");
         assert_eq!(self_agreement(&records, "mobile"), Some(1.0));
     }

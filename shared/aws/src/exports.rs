@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_s3::Client;
@@ -30,6 +30,10 @@ pub trait ExportFiles: Send + Sync {
 
     /// Deletes the objects (those that exist).
     fn delete(&self, keys: &[String]) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Deletes every object whose key starts with `prefix`, a listed page (≤ 1 000) at a time;
+    /// how many there were.
+    fn delete_under(&self, prefix: &str) -> impl Future<Output = Result<usize, Error>> + Send;
 }
 
 #[derive(Clone, Debug)]
@@ -116,13 +120,40 @@ impl ExportFiles for S3Exports {
         }
         Ok(())
     }
+
+    async fn delete_under(&self, prefix: &str) -> Result<usize, Error> {
+        let mut deleted = 0;
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| Error::exports("ListObjectsV2", e))?;
+            let keys: Vec<String> = page.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect();
+            deleted += keys.len();
+            self.delete(&keys).await?;
+            match page.next_continuation_token() {
+                Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_owned()),
+                _ => return Ok(deleted),
+            }
+        }
+    }
 }
 
-/// Exports kept in memory, for the handlers' tests; links are `memory://<key>`.
-#[derive(Debug, Default)]
+/// Exports kept in memory, for the handlers' tests; links are `memory://<key>`. Clones share
+/// the objects, so a test can look at what a handler it gave a clone did.
+#[derive(Clone, Debug, Default)]
 pub struct MemoryExports {
-    objects: Mutex<HashMap<String, (Vec<u8>, String)>>,
+    objects: Arc<Mutex<Objects>>,
 }
+
+/// Each key's body and content type.
+type Objects = HashMap<String, (Vec<u8>, String)>;
 
 impl MemoryExports {
     /// The object's body and content type.
@@ -162,5 +193,12 @@ impl ExportFiles for MemoryExports {
             }
         }
         Ok(())
+    }
+
+    async fn delete_under(&self, prefix: &str) -> Result<usize, Error> {
+        let Ok(mut objects) = self.objects.lock() else { return Ok(0) };
+        let before = objects.len();
+        objects.retain(|key, _| !key.starts_with(prefix));
+        Ok(before - objects.len())
     }
 }

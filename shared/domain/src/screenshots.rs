@@ -9,6 +9,12 @@ pub fn name(job: &str, id: &str) -> String {
     if job.is_empty() { format!("{id}.jpg") } else { format!("{job}/{id}.jpg") }
 }
 
+/// The key prefix under which every screenshot of `job` is kept (what cleaning the job up
+/// deletes).
+pub fn job_prefix(job: &str) -> String {
+    format!("{PREFIX}{job}/")
+}
+
 /// Where the API serves screenshot `name` (to its job's tenant): what a result links.
 pub fn api_path(name: &str) -> String {
     format!("{}/screenshots/{name}", crate::paths::BASE_PATH)
@@ -36,6 +42,11 @@ mod tests {
         assert_eq!(job_of(&named), Some("job-1"));
         assert_eq!(api_path(&named), format!("{}/screenshots/job-1/0193a.jpg", crate::paths::BASE_PATH));
         assert_eq!(name("", "7"), "7.jpg");
+        assert!(format!("{PREFIX}{named}").starts_with(&job_prefix("job-1")));
+        assert!(
+            !format!("{PREFIX}{}", name("job-10", "0193a")).starts_with(&job_prefix("job-1")),
+            "not a prefix of another job's"
+        );
         for bad in ["7.jpg", "job/../x.jpg", "job/x.png", "/x.jpg", "job/.jpg", "a/b/c.jpg", "job/x y.jpg"] {
             assert_eq!(job_of(bad), None, "{bad}");
         }

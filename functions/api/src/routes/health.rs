@@ -13,7 +13,7 @@ pub struct Health {
     /// `healthy`, `degraded` (queues unreachable) or `unhealthy` (table unreachable, 503).
     pub status: &'static str,
     pub version: &'static str,
-    /// `dynamodb` and `sqs`: `status` (`ok`/`error`) and `latency_ms`; `engine`: its configuration.
+    /// `dynamodb` and `sqs`: `status` (`ok`/`error`) and `latency_ms`; `engine`: the default engine and which engines are configured.
     #[schema(value_type = Object)]
     pub checks: Value,
 }
@@ -53,8 +53,14 @@ where
         (false, _) => "unhealthy",
     };
     let code = if store_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let psi = state.settings.psi_available;
-    let engine = json!({"status": "ok", "default_engine": if psi { "psi" } else { "http" }, "psi_configured": psi});
+    let offered = state.settings.offered();
+    let engine = json!({
+        "status": "ok",
+        "default_engine": if offered.psi { "psi" } else { "http" },
+        "psi_configured": offered.psi,
+        // `engine: browser` is refused where the deployment has no browser analyzer.
+        "browser_configured": offered.browser,
+    });
     let checks = json!({"dynamodb": store, "sqs": queue, "engine": engine});
     (code, Json(Health { status, version: env!("CARGO_PKG_VERSION"), checks }))
 }

@@ -3,10 +3,10 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::{Query, State};
-use domain::JobId;
 use domain::compare::Digest;
 use domain::report::ExportFormat;
 use domain::time::now_millis;
+use domain::{EngineKind, JobId};
 use serde::Serialize;
 
 use crate::auth::Caller;
@@ -80,7 +80,8 @@ where
     let cutoff = now_millis() - i64::from(days) * 86_400_000;
     // The jobs looked at, in listing order (newest first), and which of them match.
     let mut examined: Vec<JobId> = Vec::new();
-    let mut matched: Vec<JobId> = Vec::new();
+    // With whether the browser engine measured it (it has screenshots to delete).
+    let mut matched: Vec<(JobId, bool)> = Vec::new();
     let mut after = start.clone();
     let mut more = false;
     while examined.len() < EXAMINE_MAX {
@@ -88,7 +89,7 @@ where
         let page = state.store.list_jobs(&tenant, None, limit, after.as_ref()).await?;
         for job in page.items {
             if job.status.is_finished() && job.finished_at.unwrap_or(job.created_at) <= cutoff {
-                matched.push(job.id.clone());
+                matched.push((job.id.clone(), job.settings.engine == EngineKind::Browser));
             }
             examined.push(job.id);
         }
@@ -107,16 +108,21 @@ where
         let (store, files) = (&state.store, &state.exports);
         for chunk in matched.chunks(DELETE_PARALLELISM) {
             if started.elapsed() > DELETE_BUDGET {
-                let position = examined.iter().position(|id| id == &chunk[0]).unwrap_or(0);
+                let position = examined.iter().position(|id| id == &chunk[0].0).unwrap_or(0);
                 resume = position.checked_sub(1).map(|before| examined[before].clone()).or(start.clone());
                 break;
             }
-            let counts = futures::future::try_join_all(chunk.iter().map(|id| async move {
+            let counts = futures::future::try_join_all(chunk.iter().map(|(id, browser)| async move {
                 let items = store.delete_job(id).await?;
-                // Its export files go too (the bucket's expiry would take them later).
+                // Its export files and screenshots go too (the bucket's expiry would take them
+                // later). Only a browser job has screenshots: a listing for any other would
+                // find nothing.
                 let mut keys: Vec<String> = ExportFormat::ALL.iter().map(|f| f.object_key(id)).collect();
                 keys.push(Digest::object_key(id));
                 files.delete(&keys).await?;
+                if *browser {
+                    files.delete_under(&domain::screenshots::job_prefix(id.as_str())).await?;
+                }
                 Ok::<usize, domain::Error>(items)
             }))
             .await?;
@@ -132,7 +138,7 @@ where
         jobs_matched: matched.len(),
         jobs_deleted,
         items_deleted,
-        batch_job_ids: matched.iter().map(|id| id.to_string()).collect(),
+        batch_job_ids: matched.iter().map(|(id, _)| id.to_string()).collect(),
         next_cursor: resume.map(|id| cursor::encode(id.as_str())),
     }))
 }

@@ -1,11 +1,12 @@
 use std::collections::HashSet;
 
-use domain::{Job, JobSettings, JobStatus};
+use aws::exports::{ExportFiles, MemoryExports};
+use domain::{EngineKind, Job, JobSettings, JobStatus};
 use store::MemoryStore;
 use store::prelude::*;
 
 use super::EXAMINE_MAX;
-use crate::test_app::{app, call, store, tenant};
+use crate::test_app::{app, app_with_exports, call, store, tenant};
 
 /// `n` jobs of the fixture's tenant, finished unless `running`.
 async fn jobs(store: &MemoryStore, n: usize, running: bool) {
@@ -59,4 +60,38 @@ async fn cleanup_looks_at_a_bounded_page_of_jobs_and_says_where_to_go_on() {
     assert_eq!(left.len(), 20);
     assert!(left.iter().all(|job| job["status"] == "pending"), "running jobs stay");
     assert_eq!(call(&app, "DELETE", "/cleanup?older_than_days=0&cursor=zz").await.status, 400);
+}
+
+#[tokio::test]
+async fn cleanup_deletes_a_browser_jobs_screenshots_with_its_files_and_nothing_of_other_jobs() {
+    let store = store().await;
+    let finished = |engine: EngineKind| {
+        let settings = JobSettings { engine, ..JobSettings::default() };
+        let mut job = Job::new(tenant(), "n".into(), settings, 0, 0);
+        (job.status, job.finished_at) = (JobStatus::Completed, Some(1));
+        job
+    };
+    let (browser, http) = (finished(EngineKind::Browser), finished(EngineKind::Http));
+    let running =
+        Job::new(tenant(), "n".into(), JobSettings { engine: EngineKind::Browser, ..JobSettings::default() }, 0, 0);
+    for job in [&browser, &http, &running] {
+        store.create_job(job, &[]).await.unwrap();
+    }
+    let files = MemoryExports::default();
+    let shot = |job: &Job, n: usize| {
+        format!("{}{}", domain::screenshots::PREFIX, domain::screenshots::name(job.id.as_str(), &n.to_string()))
+    };
+    for n in 0..3 {
+        files.put(&shot(&browser, n), vec![0xff], "image/jpeg").await.unwrap();
+        files.put(&shot(&running, n), vec![0xff], "image/jpeg").await.unwrap();
+    }
+    let csv = domain::report::ExportFormat::Csv.object_key(&browser.id);
+    files.put(&csv, b"url".to_vec(), "text/csv").await.unwrap();
+    let app = app_with_exports(store, files.clone());
+
+    let answer = call(&app, "DELETE", "/cleanup?older_than_days=0").await;
+    assert_eq!((answer.status.as_u16(), answer.json()["jobs_deleted"].as_u64()), (200, Some(2)), "{}", answer.text());
+    assert!(files.object(&csv).is_none(), "the export file went");
+    assert!((0..3).all(|n| files.object(&shot(&browser, n)).is_none()), "the finished browser job's screenshots went");
+    assert_eq!(files.len(), 3, "the running job's screenshots stay");
 }
