@@ -34,6 +34,15 @@ pub struct Document {
     pub from_proxy: bool,
 }
 
+/// When a request started and ended on the browser's clock (seconds), and whether Lighthouse
+/// would leave it off a largest paint's path (a low-priority image: most likely offscreen).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Span {
+    start: f64,
+    end: Option<f64>,
+    offscreen_image: bool,
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 struct Tally {
     requests: u64,
@@ -48,6 +57,7 @@ pub struct NetworkLog {
     types: BTreeMap<String, &'static str>,
     by_type: BTreeMap<&'static str, Tally>,
     in_flight: HashSet<String>,
+    spans: BTreeMap<String, Span>,
     failed: u64,
     /// When a request last started or ended.
     pub last_change: Instant,
@@ -61,6 +71,7 @@ impl Default for NetworkLog {
             types: BTreeMap::new(),
             by_type: BTreeMap::new(),
             in_flight: HashSet::new(),
+            spans: BTreeMap::new(),
             failed: 0,
             last_change: Instant::now(),
         }
@@ -83,6 +94,11 @@ impl NetworkLog {
                     let kind = kind(params["type"].as_str().unwrap_or("Other"));
                     self.types.insert(id.to_owned(), kind);
                     self.by_type.entry(kind).or_default().requests += 1;
+                    if let Some(start) = params["timestamp"].as_f64() {
+                        let priority = params["request"]["initialPriority"].as_str().unwrap_or_default();
+                        let offscreen_image = kind == "image" && matches!(priority, "Low" | "VeryLow");
+                        self.spans.entry(id.to_owned()).or_insert(Span { start, end: None, offscreen_image });
+                    }
                 }
                 self.last_change = now;
             }
@@ -92,6 +108,9 @@ impl NetworkLog {
             "Network.loadingFinished" | "Network.loadingFailed" => {
                 if self.in_flight.remove(id) {
                     self.last_change = now;
+                }
+                if let (Some(span), Some(end)) = (self.spans.get_mut(id), params["timestamp"].as_f64()) {
+                    span.end = Some(end);
                 }
                 if method == "Network.loadingFailed" {
                     self.failed += 1;
@@ -129,6 +148,28 @@ impl NetworkLog {
 
     pub fn failed(&self) -> u64 {
         self.failed
+    }
+
+    /// The largest contentful paint as Lighthouse's simulation (Lantern, 12.x) counts it, from
+    /// the paint Chrome saw at `painted_ms` (from navigation start). Lantern takes every request
+    /// finished before the paint in its unthrottled load to be on the paint's path — the
+    /// document, stylesheets, fonts and scripts alike — and the paint to come only once they
+    /// have all arrived under throttling: half of it without low-priority images (optimistic),
+    /// half with them (pessimistic). Under throttling the requests begun before the paint are
+    /// those: where the page had started fonts and scripts it paints before they arrive, and
+    /// Lighthouse's LCP waits for them. `None` without the document's timing.
+    pub fn lighthouse_lcp(&self, painted_ms: f64) -> Option<f64> {
+        let origin = self.spans.get(self.document_id.as_deref()?)?.start;
+        let arrived_by = |with_offscreen_images: bool| {
+            self.spans
+                .values()
+                .filter(|span| (span.start - origin) * 1000.0 <= painted_ms)
+                .filter(|span| with_offscreen_images || !span.offscreen_image)
+                .filter_map(|span| span.end)
+                .map(|end| (end - origin) * 1000.0)
+                .fold(painted_ms, f64::max)
+        };
+        Some((arrived_by(false) + arrived_by(true)) / 2.0)
     }
 }
 
@@ -181,5 +222,29 @@ mod tests {
         assert_eq!(log.by_type()["xhr"]["requests"], 1);
         let document = log.document.unwrap();
         assert_eq!((document.status, document.ttfb_ms, document.from_proxy), (200, Some(120.0), false));
+    }
+
+    #[test]
+    fn lighthouses_lcp_waits_for_what_had_started_before_the_paint() {
+        let mut log = NetworkLog::default();
+        let now = Instant::now();
+        log.expect_document("D");
+        let sent = |id: &str, kind: &str, priority: &str, at: f64| json!({"requestId": id, "type": kind, "timestamp": at, "request": {"initialPriority": priority}});
+        let done = |id: &str, at: f64| json!({"requestId": id, "timestamp": at, "encodedDataLength": 1});
+        log.record("Network.requestWillBeSent", &sent("D", "Document", "VeryHigh", 100.0), now);
+        log.record("Network.loadingFinished", &done("D", 101.0), now);
+        // A font started at 1.5 s, arriving at 6 s; an offscreen image started at 2 s,
+        // arriving at 9 s; a script started after the paint (3 s) counts for nothing.
+        log.record("Network.requestWillBeSent", &sent("F", "Font", "High", 101.5), now);
+        log.record("Network.loadingFinished", &done("F", 106.0), now);
+        log.record("Network.requestWillBeSent", &sent("I", "Image", "Low", 102.0), now);
+        log.record("Network.loadingFinished", &done("I", 109.0), now);
+        log.record("Network.requestWillBeSent", &sent("S", "Script", "Low", 104.0), now);
+        log.record("Network.loadingFinished", &done("S", 120.0), now);
+        let lcp = log.lighthouse_lcp(3_000.0).unwrap();
+        assert!((lcp - (6_000.0 + 9_000.0) / 2.0).abs() < 1e-6, "{lcp}");
+        // A paint after everything it needed: as painted.
+        assert_eq!(log.lighthouse_lcp(25_000.0), Some(25_000.0));
+        assert_eq!(NetworkLog::default().lighthouse_lcp(3_000.0), None, "no document: no clock to place requests on");
     }
 }
