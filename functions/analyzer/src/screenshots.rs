@@ -4,7 +4,7 @@
 //! under the API's base path, which answers the job's tenant only.
 
 use aws::exports::ExportFiles;
-use domain::screenshots::PREFIX;
+use domain::screenshots::object_key;
 use engine::browser::ScreenshotStore;
 
 pub struct BucketScreenshots<F> {
@@ -15,7 +15,7 @@ impl<F: ExportFiles> ScreenshotStore for BucketScreenshots<F> {
     async fn put(&self, job: &str, jpeg: Vec<u8>) -> Result<String, String> {
         // Named by time and chance, not by URL: the name says nothing about the page.
         let name = domain::screenshots::name(job, &uuid::Uuid::now_v7().to_string());
-        self.files.put(&format!("{PREFIX}{name}"), jpeg, "image/jpeg").await.map_err(|e| e.to_string())?;
+        self.files.put(&object_key(&name), jpeg, "image/jpeg").await.map_err(|e| e.to_string())?;
         Ok(domain::screenshots::api_path(&name))
     }
 }

@@ -9,6 +9,11 @@ pub fn name(job: &str, id: &str) -> String {
     if job.is_empty() { format!("{id}.jpg") } else { format!("{job}/{id}.jpg") }
 }
 
+/// Where screenshot `name` is kept in the exports bucket.
+pub fn object_key(name: &str) -> String {
+    format!("{PREFIX}{name}")
+}
+
 /// The key prefix under which every screenshot of `job` is kept (what cleaning the job up
 /// deletes).
 pub fn job_prefix(job: &str) -> String {
@@ -42,9 +47,9 @@ mod tests {
         assert_eq!(job_of(&named), Some("job-1"));
         assert_eq!(api_path(&named), format!("{}/screenshots/job-1/0193a.jpg", crate::paths::BASE_PATH));
         assert_eq!(name("", "7"), "7.jpg");
-        assert!(format!("{PREFIX}{named}").starts_with(&job_prefix("job-1")));
+        assert!(object_key(&named).starts_with(&job_prefix("job-1")));
         assert!(
-            !format!("{PREFIX}{}", name("job-10", "0193a")).starts_with(&job_prefix("job-1")),
+            !object_key(&name("job-10", "0193a")).starts_with(&job_prefix("job-1")),
             "not a prefix of another job's"
         );
         for bad in ["7.jpg", "job/../x.jpg", "job/x.png", "/x.jpg", "job/.jpg", "a/b/c.jpg", "job/x y.jpg"] {

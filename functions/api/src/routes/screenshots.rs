@@ -8,7 +8,7 @@ use crate::error::ApiError;
 use crate::exports;
 use crate::state::{Files, Queue, SharedState, Store};
 use aws::exports::LINK_TTL;
-use domain::screenshots::PREFIX;
+use domain::screenshots::object_key;
 
 /// `GET /screenshots/{job}/{file}`: a browser result's final screenshot (`metrics.screenshot`
 /// is `{job}/{file}`), for the tenant of the job that measured it: a redirect to the image.
@@ -37,7 +37,7 @@ where
         return Err(ApiError::NotFound(format!("{name:?} is not a screenshot's name (job/id.jpg)")));
     }
     let job = owned_job(&state.store, &tenant, &job).await?;
-    let link = state.exports.link(&format!("{PREFIX}{name}"), &format!("{}-{file}", job.id), LINK_TTL).await?;
+    let link = state.exports.link(&object_key(&name), &format!("{}-{file}", job.id), LINK_TTL).await?;
     Ok((StatusCode::SEE_OTHER, [(header::LOCATION, exports::location(&link)?)]).into_response())
 }
 

@@ -79,7 +79,7 @@ async fn cleanup_deletes_a_browser_jobs_screenshots_with_its_files_and_nothing_o
     }
     let files = MemoryExports::default();
     let shot = |job: &Job, n: usize| {
-        format!("{}{}", domain::screenshots::PREFIX, domain::screenshots::name(job.id.as_str(), &n.to_string()))
+        domain::screenshots::object_key(&domain::screenshots::name(job.id.as_str(), &n.to_string()))
     };
     for n in 0..3 {
         files.put(&shot(&browser, n), vec![0xff], "image/jpeg").await.unwrap();
