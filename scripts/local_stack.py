@@ -69,6 +69,8 @@ def prepare():
 def finish():
     out = outputs()
     api_url = f"{ENDPOINT}/_aws/execute-api/{out['ApiId']}"
+    # The emulator serves the WebSocket API under the same endpoint, by path.
+    ws_url = "ws" + ENDPOINT.removeprefix("http") + f"/_aws/execute-api/{out['WebSocketApiId']}/live"
     previous = read_env()
     # Re-use the dev key across re-deploys: the table survives an update, and clients keep working.
     key = previous.get("API_KEY") or new_key()
@@ -77,6 +79,7 @@ def finish():
         "STACK_NAME": STACK,
         "API_URL": api_url,
         "API_KEY": key,
+        "WS_URL": ws_url,
         "TABLE_NAME": out["TableName"],
         "HIGH_QUEUE_URL": out["HighQueueUrl"],
         "NORMAL_QUEUE_URL": out["NormalQueueUrl"],
@@ -100,6 +103,7 @@ def finish():
     STACK_ENV.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
     print(f"API_URL={api_url}")
     print(f"API_KEY={key}")
+    print(f"WS_URL={ws_url}")
     print(f"(also written to {STACK_ENV})")
     # The emulator serves the API under a path prefix and needs the slash to route it.
     print(f"dashboard: {api_url}/")

@@ -13,6 +13,8 @@
 //! - `lighthouse-compare`: Lighthouse, the browser engine and the http engine on the same
 //!   local pages; rank correlation, band agreement and metric ratios (`make
 //!   lighthouse-compare`, its own section of BENCHMARKS.md).
+//! - `live`: a 1 000-URL job watched by 10 WebSocket subscribers and 10 pollers at once:
+//!   frames, requests and invocations each way, and the delay to the watcher.
 //! - `serve DIR`: the static file server `http-engine` and `lighthouse-compare` start.
 
 mod artifacts;
@@ -20,6 +22,7 @@ mod browser_engine;
 mod exports;
 mod http_engine;
 mod lighthouse;
+mod live;
 mod monitors;
 mod psi_quota;
 mod report;
@@ -40,6 +43,7 @@ const USAGE: &str = "usage: speedbatch-bench all [--runs N] [--out FILE]   every
        speedbatch-bench submission [--runs N]              (on the stack `make up` deployed)
        speedbatch-bench exports [--runs N] [--urls N]      (on the stack `make up` deployed)
        speedbatch-bench monitors [--runs N] [--monitors N] [--urls N]   (on the stack `make up` deployed)
+       speedbatch-bench live [--runs N] [--urls N]         (on the stack `make up` deployed)
        speedbatch-bench artifacts [--runs N]               (arm64 sizes; host cold starts)
        speedbatch-bench lighthouse-compare [--runs N] [--pages N] [--only NAME,..] [--measure lighthouse,browser,http] [--out FILE] [--docs DIR]
        speedbatch-bench lighthouse-compare --from FILE [--measure browser] [--out FILE]   (recompute; measure one side again)
@@ -104,6 +108,10 @@ async fn main() -> ExitCode {
             (Ok(monitors), Ok(urls)) => print(monitors::run(runs, monitors, urls).await),
             (Err(e), _) | (_, Err(e)) => Err(e),
         },
+        Some("live") => match option("--urls", 1000) {
+            Ok(urls) => print(live::run(runs, urls).await),
+            Err(e) => Err(e),
+        },
         Some("artifacts") => match artifacts::sizes().await {
             Ok((sizes, _)) => {
                 println!("{}", sizes.markdown);
@@ -146,6 +154,8 @@ async fn all(runs: usize, out: String) -> Result<(), String> {
     sections.push(exports::run(runs, 10_000).await?);
     eprintln!("==> monitors: {runs} × 10 monitors of 100 URLs run by one sweep");
     sections.push(monitors::run(runs, 10, 100).await?);
+    eprintln!("==> live progress: {runs} × a 1 000-URL job watched by 10 subscribers and 10 pollers");
+    sections.push(live::run(runs, 1_000).await?);
     // Read now: the processes that just carried both loads.
     let rss = stack::peak_rss();
     eprintln!("==> PSI quota: {runs} runs of about a minute");

@@ -66,6 +66,17 @@ impl Api {
             .map_err(|e| CliError::Usage(format!("the API answered something that is not JSON ({e})")))
     }
 
+    pub fn key(&self) -> &str {
+        &self.target.api_key
+    }
+
+    /// The WebSocket API the deployment pushes progress on, as its health check names it;
+    /// `None` when it names none or cannot be asked (the caller polls).
+    pub async fn live_url(&self) -> Option<String> {
+        let health = self.get("health").await.ok()?;
+        health["checks"]["live"]["ws_url"].as_str().filter(|url| !url.is_empty()).map(str::to_owned)
+    }
+
     pub async fn get(&self, path: &str) -> Result<Value, CliError> {
         self.json(self.http.get(self.url(path))).await
     }

@@ -9,6 +9,7 @@ mod client;
 mod config;
 mod error;
 mod input;
+mod live;
 mod redrive;
 mod render;
 
@@ -37,6 +38,10 @@ struct Cli {
     /// Print the API's JSON instead of text, for scripts.
     #[arg(long, global = true)]
     json: bool,
+    /// The WebSocket API `--watch` follows jobs on (default: the one the API's /health names;
+    /// `off` polls instead).
+    #[arg(long, global = true, env = "SPEEDBATCH_WS_URL")]
+    ws_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -249,12 +254,19 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Redrive { queues, max } => redrive::run(queues, max, cli.json, &cwd).await,
         command => {
             let api = Api::new(config::resolve(cli.api_url, cli.api_key, &cwd)?)?;
-            api_command(&api, command, cli.json).await
+            api_command(&api, command, &Output { json: cli.json, ws_url: cli.ws_url }).await
         }
     }
 }
 
-async fn api_command(api: &Api, command: Command, json: bool) -> Result<ExitCode, CliError> {
+/// How a command reports, and where `--watch` follows jobs.
+struct Output {
+    json: bool,
+    ws_url: Option<String>,
+}
+
+async fn api_command(api: &Api, command: Command, output: &Output) -> Result<ExitCode, CliError> {
+    let json = output.json;
     match command {
         Command::Submit(submit) => {
             let watch = submit.watch;
@@ -265,9 +277,9 @@ async fn api_command(api: &Api, command: Command, json: bool) -> Result<ExitCode
             } else {
                 report_created(&created);
             }
-            if watch { follow(api, &id, json).await } else { Ok(ExitCode::SUCCESS) }
+            if watch { follow(api, &id, output).await } else { Ok(ExitCode::SUCCESS) }
         }
-        Command::Status { id, watch: true } => follow(api, &id, json).await,
+        Command::Status { id, watch: true } => follow(api, &id, output).await,
         Command::Status { id, watch: false } => {
             let job = api.get(&format!("progress/{id}")).await?;
             if json {
@@ -513,45 +525,84 @@ fn finished(job: &Value) -> bool {
     !matches!(job["status"].as_str(), Some("pending" | "processing" | "cancelling"))
 }
 
-/// Polls the job (with its ETag, so an unchanged job costs the API no body) until it
-/// finishes, drawing progress on stderr; then summarises it. 2 when URLs failed or were
-/// cancelled.
-async fn follow(api: &Api, id: &str, json: bool) -> Result<ExitCode, CliError> {
-    let terminal = std::io::stderr().is_terminal();
-    let mut etag: Option<String> = None;
-    let mut job = Value::Null;
-    let mut shown = String::new();
-    loop {
-        if let Progress::Changed { job: latest, etag: tag } = api.progress(id, etag.as_deref()).await? {
-            job = latest;
-            etag = tag;
-            let line = render::progress_line(&job);
-            if line != shown {
-                if terminal {
-                    eprint!("\r\x1b[2K{line}");
-                } else {
-                    eprintln!("{line}");
-                }
-                let _ = std::io::stderr().flush();
-                shown = line;
-            }
+/// One line of progress on stderr, redrawn in place on a terminal, printed when it changes.
+struct ProgressLine {
+    terminal: bool,
+    shown: String,
+}
+
+impl ProgressLine {
+    fn draw(&mut self, job: &Value) {
+        let line = render::progress_line(job);
+        if line == self.shown {
+            return;
         }
-        if finished(&job) {
-            break;
+        if self.terminal {
+            eprint!("\r\x1b[2K{line}");
+        } else {
+            eprintln!("{line}");
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        let _ = std::io::stderr().flush();
+        self.shown = line;
     }
+}
+
+/// Follows the job until it finishes, drawing progress on stderr, then summarises it; 2 when
+/// URLs failed or were cancelled. The job's changes are pushed over the WebSocket API when
+/// the deployment has one; otherwise, or when the socket fails, the job is polled once a
+/// second with its ETag (an unchanged job costs the API no body).
+async fn follow(api: &Api, id: &str, output: &Output) -> Result<ExitCode, CliError> {
+    let terminal = std::io::stderr().is_terminal();
+    let mut line = ProgressLine { terminal, shown: String::new() };
+    let ws_url = match output.ws_url.as_deref() {
+        Some("off") => None,
+        Some(url) => Some(url.to_owned()),
+        None => api.live_url().await,
+    };
+    let pushed = match ws_url {
+        None => None,
+        Some(ws_url) => match live::follow(&ws_url, api.key(), id, |pushed| line.draw(pushed)).await {
+            live::Ended::Finished(last) => Some(last),
+            live::Ended::Lost(reason) => {
+                if terminal {
+                    eprintln!();
+                }
+                eprintln!("live progress unavailable ({reason}); polling instead");
+                None
+            }
+        },
+    };
+    let job = match pushed {
+        Some(job) => job,
+        None => poll_until_finished(api, id, &mut line).await?,
+    };
     if terminal {
         eprintln!();
     }
     let summary = complete_summary(api, id).await?;
-    if json {
+    if output.json {
         print_json(&json!({"job": job, "summary": summary}));
     } else {
         print!("{}", render::final_summary(&job, &summary));
     }
     let incomplete = render::count(&job, "failed") + render::count(&job, "cancelled") > 0;
     Ok(if incomplete { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+/// Polls the job once a second with its ETag (an unchanged job costs the API no body) until
+/// it finishes; its last state.
+async fn poll_until_finished(api: &Api, id: &str, line: &mut ProgressLine) -> Result<Value, CliError> {
+    let mut etag: Option<String> = None;
+    loop {
+        if let Progress::Changed { job, etag: tag } = api.progress(id, etag.as_deref()).await? {
+            line.draw(&job);
+            if finished(&job) {
+                return Ok(job);
+            }
+            etag = tag;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 /// The finished job's summary once its report is written (the exporter writes it within

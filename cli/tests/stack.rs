@@ -25,6 +25,7 @@ async fn speedbatch(args: &[&str]) -> Output {
             .current_dir(repo_root())
             .env_remove("SPEEDBATCH_API_URL")
             .env_remove("SPEEDBATCH_API_KEY")
+            .env_remove("SPEEDBATCH_WS_URL")
             .output()
             .expect("the CLI runs")
     })
@@ -61,6 +62,22 @@ async fn submit_watch_ends_with_a_summary_and_exit_2_when_urls_failed() {
     assert!(stdout.contains("http 4xx"), "the failure's cause is summarised: {stdout}");
     assert!(stdout.contains("delivery score p50"), "the http engine's number by its name: {stdout}");
     assert_eq!(site.hits(), 5);
+    assert!(!stderr.contains("polling instead"), "followed over the WebSocket the API names: {stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_polls_when_the_websocket_cannot_be_reached() {
+    let site = Site::start().await;
+    let urls: Vec<String> = (1..=2).map(|n| site.url(&format!("/page/{n}"))).collect();
+    let file = url_file("nows", &urls);
+    // Port 9 (discard) has no listener here: the connection is refused at once.
+    let args = ["submit", &file, "--name", "cli no socket", "--watch", "--ws-url", "ws://127.0.0.1:9/live"];
+    let out = speedbatch(&args).await;
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stderr.contains("live progress unavailable (connecting to 127.0.0.1:9"), "{stderr}");
+    assert!(stderr.contains("polling instead"), "{stderr}");
+    assert!(stdout.contains("(cli no socket): completed"), "{stdout}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

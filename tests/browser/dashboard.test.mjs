@@ -9,9 +9,12 @@
 // targets (it does). Chromium: $CHROMIUM_PATH or /usr/bin/chromium. Screenshots and the
 // downloaded CSV go to tests/browser/artifacts/.
 //
-// The steps build on each other (one job is submitted, watched, opened, downloaded); when a
+// The steps build on each other (one job is submitted, watched, opened, downloaded; live
+// progress is followed over the deployment's WebSocket, a stand-in one and a refused one; a
+// monitor is run twice for its page, a URL's history, a distribution and a comparison); when a
 // step fails, the steps that need its result are skipped and say why. Every wait is on a DOM
-// (or site) condition with a generous limit; nothing asserts on timings.
+// (or site) condition with a generous limit; nothing asserts on timings. The live step needs
+// the deployment's WebSocket API (WS_URL); without it, it fails and says so.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -37,6 +40,10 @@ const UI_WAIT_MS = 30_000; // anything else the page has to do
 const GATE_MAX_MS = 60_000; // the site never holds a page longer than this
 const FINISHED = new Set(['completed', 'completed_with_errors', 'failed', 'cancelled']);
 const API_PATH = '/api/v1/batch-processing/';
+// The page's own files (routes/dashboard.rs serves these): the styles, app.js and the modules it imports.
+const DASHBOARD_FILES = ['styles.css', 'app.js', 'live.js', 'charts.js', 'api.js', 'dom.js', 'format.js', 'links.js',
+  'messages.js', 'tracker.js', 'job-row.js', 'figures.js', 'view-jobs.js', 'view-job.js', 'view-monitors.js',
+  'view-history.js', 'view-distribution.js', 'view-compare.js'];
 
 // ------------------------------------------------------------------ configuration
 
@@ -188,6 +195,8 @@ const state = {
   job1: null, // id of the 10-page job
   job1Done: false,
   resultsShown: false,
+  monitor: null, // { id, runs: [older, newer], urls }: a monitor run twice, for its page, history and compare
+  monitorToDelete: null, // the monitor the test created, deleted when it ends
   screenshots: [],
 };
 let site;
@@ -414,6 +423,126 @@ function parseCsv(text) {
   return records.filter((r) => !(r.length === 1 && r[0] === ''));
 }
 
+// ------------------------------------------------------------------ the API, live progress, views
+
+/** A call to the API as a client makes it (not through the page): { status, headers, body }. */
+async function api(path, { method = 'GET', body } = {}) {
+  const response = await fetch(`${cfg.apiBase}${API_PATH}${path}`, {
+    method,
+    headers: { 'x-api-key': cfg.apiKey, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+    signal: AbortSignal.timeout(UI_WAIT_MS),
+  });
+  const text = await response.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: response.status, headers: response.headers, body: json, text };
+}
+
+/** Starts a job through the API; returns its id. */
+async function startJob(body) {
+  const answer = await api('start', { method: 'POST', body: { engine: 'http', ...body } });
+  assert.equal(answer.status, 201, `POST start answered ${answer.status}: ${answer.text.slice(0, 300)}`);
+  return answer.body.batch_job_id;
+}
+
+/** Waits, through the API, for a job to finish; returns it. */
+async function jobFinished(id) {
+  return waitFor(`job ${id} to finish (through the API)`, JOB_WAIT_MS, async () => {
+    const { status, body } = await api(`progress/${encodeURIComponent(id)}`);
+    if (status !== 200) throw new Error(`GET progress answered ${status}`);
+    return FINISHED.has(body.status) ? body : null;
+  });
+}
+
+/** What the page at <API_URL>/ was told about the live-progress socket (its meta tag). */
+async function servedSocketUrl() {
+  const html = await (await fetch(`${cfg.apiBase}/`, { signal: AbortSignal.timeout(UI_WAIT_MS) })).text();
+  const match = /<meta name="speedbatch-ws" content="([^"]*)">/.exec(html);
+  if (!match) throw new Error(`GET ${cfg.apiBase}/ has no <meta name="speedbatch-ws">: it is not this dashboard`);
+  return match[1].replace(/&amp;/g, '&');
+}
+
+/**
+ * Another tab of the same browser for steps that change how the page is served (a stand-in
+ * socket, a socket that refuses): its key is given as the key form leaves it, and its script
+ * errors, CSP reports and requests are checked with the first tab's.
+ */
+async function extraPage({ socketUrl = null } = {}) {
+  const tab = await context.newPage();
+  tab.setDefaultTimeout(UI_WAIT_MS);
+  tab.on('pageerror', (err) => pageErrors.push(err.message));
+  tab.on('console', (msg) => { if (msg.type() === 'error') consoleErrors.push(msg.text()); });
+  const apiOrigin = new URL(cfg.apiBase).origin;
+  tab.on('request', (r) => { if (r.url().startsWith(apiOrigin)) apiRequests.push({ method: r.method(), url: r.url() }); });
+  await tab.addInitScript((key) => sessionStorage.setItem('speedbatch.apiKey', key), cfg.apiKey);
+  if (socketUrl !== null) {
+    // The page as the API serves it (its headers included), told another socket: what a
+    // deployment with that WS_URL would serve.
+    await tab.route((url) => url.href === `${cfg.apiBase}/`, async (route) => {
+      const response = await route.fetch();
+      const body = (await response.text()).replace(/(<meta name="speedbatch-ws" content=")[^"]*(">)/, `$1${socketUrl}$2`);
+      await route.fulfill({ response, body });
+    });
+  }
+  return tab;
+}
+
+/** The job page's header as a tab shows it. */
+function jobHeader(tab) {
+  return tab.evaluate(() => ({
+    hash: location.hash,
+    id: document.getElementById('job-id').textContent.trim(),
+    title: document.getElementById('job-title').textContent.trim(),
+    status: document.getElementById('job-status').dataset.status || '',
+    percent: Number(document.getElementById('job-progress').getAttribute('aria-valuenow')),
+    counts: document.getElementById('job-counts').textContent.trim(),
+    mode: document.getElementById('live-mode').dataset.mode,
+  }));
+}
+
+/** A progress/{id} request (not the page's other calls). */
+function isProgressOf(url, id) {
+  return new URL(url).pathname.endsWith(`${API_PATH}progress/${encodeURIComponent(id)}`);
+}
+
+/** The views' tables, cell texts row by row ("The numbers as a table"). */
+function tableTexts(tab, selector) {
+  return tab.evaluate((sel) => {
+    const table = document.querySelector(sel);
+    if (!table) return null;
+    return [...table.tBodies[0].rows].map((tr) => [...tr.cells].map((c) => c.textContent.trim().replace(/\s+/g, ' ')));
+  }, selector);
+}
+
+/** The page's own way of writing a time metric (format.js formatMs): "850 ms", "2.03 s". */
+function formatMs(ms) {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  return `${(ms / 1000).toFixed(ms < 10000 ? 2 : 1)} s`;
+}
+
+/**
+ * Screenshots of a view at 1280 and 360 px, viewport-sized (the phone one scrolled to `focus`,
+ * its chart); the phone one must not scroll sideways.
+ */
+async function viewScreenshots(t, name, ready, focus = null) {
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await ready();
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await screenshot(t, `${name}.png`, { fullPage: false });
+  await page.setViewportSize({ width: 360, height: 780 });
+  await ready();
+  if (focus) await page.locator(focus).first().evaluate((node) => node.scrollIntoView({ block: 'start' }));
+  // Charts are drawn again at the new width (ResizeObserver): wait for one to fit.
+  await waitFor(`the ${name} view drawn for 360 px`, UI_WAIT_MS, () => dom(() => [...document.querySelectorAll('svg.chart')]
+    .filter((svg) => svg.checkVisibility()).every((svg) => Number(svg.getAttribute('width')) <= window.innerWidth)));
+  const width = await dom(() => ({ page: document.documentElement.scrollWidth, viewport: window.innerWidth }));
+  await screenshot(t, `phone-${name}.png`, { fullPage: false });
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.setViewportSize({ width: 1280, height: 900 });
+  assert.ok(width.page <= width.viewport, `the ${name} view scrolls sideways at 360 px (${width.page} px wide)`);
+}
+
 /** A test that leaves a screenshot of the page behind when it fails. */
 function step(name, { screenshotOnFailure = true, ...options }, fn) {
   test(name, { timeout: 3 * 60_000, ...options }, async (t) => {
@@ -472,6 +601,9 @@ describe('speedbatch dashboard in Chromium', () => {
   });
 
   after(async () => {
+    if (state.monitorToDelete) {
+      try { await api(`monitors/${state.monitorToDelete}`, { method: 'DELETE' }); } catch (err) { console.error(`cleanup: ${err.message}`); }
+    }
     for (const close of [() => context?.close(), () => browser?.close(), () => site?.close()]) {
       try { await close(); } catch (err) { console.error(`cleanup: ${err.message}`); }
     }
@@ -494,6 +626,45 @@ describe('speedbatch dashboard in Chromium', () => {
     assert.match(body, /id="api-key"/, `GET ${url} is HTML but not the dashboard (no #api-key)`);
     t.diagnostic(`dashboard served at ${url} (site under test at ${site.origin})`);
     state.served = true;
+  });
+
+  step('serves the page\'s own files with their types, under a strict policy', {}, async (t) => {
+    if (!needs(t, 'served')) return;
+    const answer = await fetch(`${cfg.apiBase}/`, { signal: AbortSignal.timeout(UI_WAIT_MS) });
+    const policy = answer.headers.get('content-security-policy') || '';
+    const html = await answer.text();
+    assert.ok(policy, `GET ${cfg.apiBase}/ has no Content-Security-Policy`);
+    for (const loose of ["'unsafe-inline'", "'unsafe-eval'", 'http:', 'https:', '*']) {
+      assert.ok(!policy.split(/[;\s]+/).includes(loose), `the policy allows ${loose}: ${policy}`);
+    }
+    const directive = (name) => (new RegExp(`(?:^|;)\\s*${name} ([^;]*)`).exec(policy)?.[1] || '').trim().split(/\s+/);
+    assert.deepEqual(directive('style-src'), ["'self'"], `style-src: ${policy}`);
+    const scripts = directive('script-src');
+    assert.ok(scripts.includes("'self'") && scripts.every((s) => s === "'self'" || /^'sha256-[A-Za-z0-9+/]+=*'$/.test(s)),
+      `script-src: ${policy}`);
+    const socket = /<meta name="speedbatch-ws" content="([^"]*)">/.exec(html)?.[1];
+    assert.notEqual(socket, undefined, 'the page has no <meta name="speedbatch-ws">');
+    if (socket) {
+      const origin = new URL(socket.replace(/&amp;/g, '&'));
+      assert.ok(directive('connect-src').includes(`${origin.protocol}//${origin.host}`), `connect-src lacks ${origin.host}: ${policy}`);
+    }
+    t.diagnostic(`live-progress socket: ${socket || '(none: the page polls)'}`);
+    const types = Object.fromEntries(DASHBOARD_FILES.map((file) => [file, file.endsWith('.css') ? /^text\/css\b/ : /^text\/javascript\b/]));
+    for (const [file, type] of Object.entries(types)) {
+      const url = `${cfg.apiBase}/dashboard/${file}`;
+      const response = await fetch(url, { signal: AbortSignal.timeout(UI_WAIT_MS) });
+      assert.equal(response.status, 200, `GET ${url} answered ${response.status}: redeploy the current code with "make up"`);
+      assert.match(response.headers.get('content-type') || '', type, `GET ${url}: ${response.headers.get('content-type')}`);
+      assert.equal(response.headers.get('x-content-type-options'), 'nosniff', `GET ${url}: no nosniff`);
+      assert.equal(response.headers.get('cache-control'), 'no-cache', `GET ${url}: Cache-Control`);
+      const etag = response.headers.get('etag');
+      assert.match(etag || '', /^"[^"]+"$/, `GET ${url}: no strong ETag`);
+      await response.arrayBuffer();
+      const again = await fetch(url, { headers: { 'if-none-match': etag }, signal: AbortSignal.timeout(UI_WAIT_MS) });
+      assert.equal(again.status, 304, `GET ${url} with If-None-Match ${etag} answered ${again.status}`);
+    }
+    const unknown = await fetch(`${cfg.apiBase}/dashboard/index.html`, { signal: AbortSignal.timeout(UI_WAIT_MS) });
+    assert.equal(unknown.status, 404, 'the page\'s template is served as a file');
   });
 
   step('asks for the API key (opened without the trailing slash) and lists the jobs', {}, async (t) => {
@@ -653,8 +824,12 @@ describe('speedbatch dashboard in Chromium', () => {
       assert.deepEqual(numbers, want, `scores not ${dir}: ${scores}`);
     };
 
+    // An http job's score column holds its delivery score: the API is asked for that order.
+    const asked = page.waitForRequest((r) => r.url().includes(`${API_PATH}results/`) && new URL(r.url()).searchParams.has('sort'));
     await button.focus();
     await page.keyboard.press('Enter');
+    const order = new URL((await asked).url()).searchParams;
+    assert.deepEqual([order.get('sort'), order.get('order')], ['delivery_score', 'asc'], `asked ${(await asked).url()}`);
     check(await sortedScores('ascending'), 'ascending');
     assert.ok(await button.evaluate((b) => b === document.activeElement), 'focus left the Score header button after sorting');
     await page.keyboard.press('Space');
@@ -805,6 +980,380 @@ describe('speedbatch dashboard in Chromium', () => {
     }
   });
 
+  step('live: a running job\'s progress comes over the WebSocket, and progress is not requested while it is subscribed', { timeout: JOB_WAIT_MS + 3 * UI_WAIT_MS }, async (t) => {
+    if (!needs(t, 'keyAccepted')) return;
+    // Needs the deployment's WebSocket API (SPEC §6.5); the next two steps check the page's
+    // side of the protocol against a stand-in and without a socket.
+    const socketUrl = await servedSocketUrl();
+    if (!socketUrl) {
+      throw new Error('the page is given no WebSocket URL (<meta name="speedbatch-ws"> is empty): the deployment '
+        + 'has no WS_URL, so live progress cannot be checked (SPEC §6.5)');
+    }
+    // A tab of its own, whose page comes from the API itself: the first tab's page was
+    // fulfilled by the test (the address without the slash), and Chromium's local-network-access
+    // checks take such a page for a public one and refuse it a socket to 127.0.0.1 (it then
+    // polls, which is the fallback working, but not what this step is about).
+    const tab = await extraPage();
+    try {
+      // One slow page at a time: the job runs long enough for the page to subscribe first.
+      const id = await startJob({ name: `browser test live ${stamp}`, urls: site.slowUrls.slice(0, 10), batch_size: 1 });
+      t.diagnostic(`job ${id}, socket ${socketUrl}`);
+      const sockets = [];
+      const sent = [];
+      const frames = [];
+      const progressRequests = [];
+      let subscribed = false; // a subscription covering the job is confirmed on an open socket
+      tab.on('websocket', (ws) => {
+        sockets.push(ws.url());
+        ws.on('framesent', (f) => { try { sent.push(JSON.parse(f.payload)); } catch { /* not JSON */ } });
+        ws.on('framereceived', (f) => {
+          let frame;
+          try { frame = JSON.parse(f.payload); } catch { return; }
+          if (frame.type === 'subscribed' && [undefined, id, '*'].includes(frame.batch_job_id)) subscribed = true;
+          if (frame.type === 'progress' && frame.job?.batch_job_id === id) frames.push(frame.job);
+        });
+        ws.on('close', () => { subscribed = false; });
+      });
+      tab.on('request', (r) => { if (isProgressOf(r.url(), id)) progressRequests.push({ whileSubscribed: subscribed }); });
+      await tab.goto(`${cfg.apiBase}/#/jobs/${encodeURIComponent(id)}`, { waitUntil: 'domcontentloaded' });
+      const modes = new Set();
+      const done = await waitFor(`job ${id} shown finished at 100 %`, JOB_WAIT_MS, async () => {
+        const shown = await jobHeader(tab);
+        if (!FINISHED.has(shown.status)) modes.add(shown.mode);
+        return shown.id === id && shown.percent === 100 && FINISHED.has(shown.status) ? shown : null;
+      });
+      t.diagnostic(`${frames.length} progress frames; modes while running: ${[...modes].join(', ')}; `
+        + `${progressRequests.length} progress request(s)`);
+      assert.equal(done.status, 'completed', `job ${id}: ${done.counts}`);
+      assert.ok(sockets.length > 0, 'the page opened no WebSocket');
+      assert.ok(sockets.every((url) => !url.includes(cfg.apiKey)), 'the API key is in the WebSocket URL');
+      const subscribe = sent.find((m) => m.action === 'subscribe' && [id, '*'].includes(m.batch_job_id));
+      assert.ok(subscribe, `no subscribe message for the job: ${JSON.stringify(sent).replaceAll(cfg.apiKey, '<key>')}`);
+      assert.equal(subscribe.api_key, cfg.apiKey, 'the subscribe message does not carry the key');
+      assert.ok(frames.length > 0, 'no progress frame for the job came over the socket');
+      assert.ok(modes.has('live'), `the page never said it was live: ${[...modes].join(', ')}`);
+      const polled = progressRequests.filter((r) => r.whileSubscribed);
+      assert.equal(polled.length, 0, `${polled.length} progress request(s) while the socket was subscribed`);
+    } finally {
+      await tab.close();
+    }
+  });
+
+  step('live, with a stand-in socket: frames drive the job page without polling, a finished job never goes back, a refused subscription is polled', { timeout: 4 * UI_WAIT_MS }, async (t) => {
+    if (!needs(t, 'keyAccepted')) return;
+    const SOCKET = 'ws://127.0.0.1:9/speedbatch-stand-in';
+    const [LIVE, REFUSED] = ['01a00000-0000-7000-8000-0000000000a1', '01a00000-0000-7000-8000-0000000000b2'];
+    const fake = (id, changes = {}) => ({
+      batch_job_id: id, name: `stand-in ${id.slice(-2)}`, status: 'processing', priority: 'normal', strategy: 'mobile',
+      engine: 'http', batch_size: 5, timeout_seconds: 300, max_retries: 3, total_urls: 10, queued: 8, in_progress: 2,
+      succeeded: 0, failed: 0, cancelled: 0, progress_percent: 0, created_at: new Date().toISOString(),
+      started_at: new Date().toISOString(), finished_at: null, urls_per_minute: null, eta_seconds: null, ...changes,
+    });
+    const jobs = new Map([[LIVE, { job: fake(LIVE), etag: '"a1-0"', requests: [], subscribed: false }],
+      [REFUSED, { job: fake(REFUSED), etag: '"b2-0"', requests: [], subscribed: false }]]);
+    const tab = await extraPage({ socketUrl: SOCKET });
+    try {
+      // The two jobs exist only here: their progress and results are answered by the test.
+      await tab.route((url) => url.pathname.includes(`${API_PATH}progress/01a00000-`), async (route) => {
+        const entry = jobs.get(decodeURIComponent(route.request().url().split('/progress/')[1]));
+        const tag = route.request().headers()['if-none-match'] || null;
+        entry.requests.push({ tag, subscribed: entry.subscribed });
+        const headers = { etag: entry.etag, 'cache-control': 'no-cache' };
+        if (tag === entry.etag) return route.fulfill({ status: 304, headers });
+        return route.fulfill({ status: 200, headers, contentType: 'application/json', body: JSON.stringify(entry.job) });
+      });
+      await tab.route((url) => url.pathname.includes(`${API_PATH}results/01a00000-`), (route) => route.fulfill({
+        status: 200, contentType: 'application/json',
+        body: JSON.stringify({ batch_job_id: 'x', status: 'processing', results: [], next_cursor: null, summary: { by_status: { queued: 10 } } }),
+      }));
+      let socket = null;
+      const sent = [];
+      await tab.routeWebSocket(SOCKET, (ws) => {
+        socket = ws;
+        ws.onMessage((message) => {
+          const msg = JSON.parse(String(message));
+          sent.push(msg);
+          if (msg.batch_job_id === REFUSED) {
+            ws.send(JSON.stringify({ type: 'error', code: 'too_many_subscriptions', message: 'one job per connection here' }));
+            return;
+          }
+          if (jobs.has(msg.batch_job_id)) jobs.get(msg.batch_job_id).subscribed = true;
+          ws.send(JSON.stringify({ type: 'subscribed', batch_job_id: msg.batch_job_id }));
+        });
+      });
+      const push = (id, changes) => socket.send(JSON.stringify({ type: 'progress', job: fake(id, changes) }));
+
+      await tab.goto(`${cfg.apiBase}/#/jobs/${LIVE}`, { waitUntil: 'domcontentloaded' });
+      await waitFor('the page to subscribe to the job and say it is live', UI_WAIT_MS,
+        async () => sent.some((m) => m.batch_job_id === LIVE) && (await jobHeader(tab)).mode === 'live');
+      assert.deepEqual(sent[0], { action: 'subscribe', api_key: cfg.apiKey, batch_job_id: LIVE }, 'the subscribe message');
+      push(LIVE, { succeeded: 4, queued: 4, in_progress: 2, progress_percent: 40 });
+      await waitFor('40 % from a frame', UI_WAIT_MS, async () => (await jobHeader(tab)).percent === 40);
+      const finished = { status: 'completed', succeeded: 10, queued: 0, in_progress: 0, progress_percent: 100, finished_at: new Date().toISOString() };
+      push(LIVE, finished);
+      await waitFor('the job shown completed from a frame', UI_WAIT_MS, async () => (await jobHeader(tab)).status === 'completed');
+      // A running state after the final one must not take the job back; the renamed final
+      // state after it shows that both were read (frames are handled in order).
+      push(LIVE, { succeeded: 8, queued: 0, in_progress: 2, progress_percent: 80 });
+      push(LIVE, { ...finished, name: 'stand-in a1, renamed' });
+      const last = await waitFor('the frame after the stale one', UI_WAIT_MS, async () => {
+        const shown = await jobHeader(tab);
+        return shown.title === 'stand-in a1, renamed' ? shown : null;
+      });
+      assert.deepEqual([last.status, last.percent], ['completed', 100], 'a stale frame took the finished job back');
+      const reads = jobs.get(LIVE).requests;
+      assert.equal(reads.length, 1, `progress was requested ${reads.length} times for a job the socket covered`);
+      assert.equal(reads[0].subscribed, false, 'the one read came after the subscription');
+
+      // Refused: that job is polled with its ETag, and the page says so.
+      await tab.evaluate((id) => { location.hash = `#/jobs/${id}`; }, REFUSED);
+      const entry = jobs.get(REFUSED);
+      await waitFor('the refused job polled with If-None-Match', UI_WAIT_MS, async () => entry.requests.filter((r) => r.tag === '"b2-0"').length >= 2);
+      assert.equal((await jobHeader(tab)).mode, 'polling', 'the page does not say it is polling');
+      entry.job = fake(REFUSED, finished);
+      entry.etag = '"b2-1"';
+      await waitFor('the polled job shown completed', UI_WAIT_MS, async () => {
+        const shown = await jobHeader(tab);
+        return shown.id === REFUSED && shown.status === 'completed' && shown.percent === 100;
+      });
+      t.diagnostic(`refused job: ${entry.requests.length} progress requests, ${entry.requests.filter((r) => r.tag).length} with If-None-Match`);
+    } finally {
+      await tab.close();
+    }
+  });
+
+  step('fallback: with the WebSocket refused, the page polls progress with If-None-Match and reaches 100 %', { timeout: JOB_WAIT_MS + 3 * UI_WAIT_MS }, async (t) => {
+    if (!needs(t, 'keyAccepted')) return;
+    const SOCKET = 'ws://127.0.0.1:9/speedbatch-refused';
+    const tab = await extraPage({ socketUrl: SOCKET });
+    try {
+      let attempts = 0;
+      await tab.routeWebSocket(SOCKET, (ws) => { attempts += 1; ws.close({ code: 1011, reason: 'refused by the test' }); });
+      const id = await startJob({ name: `browser test fallback ${stamp}`, urls: site.slowUrls.slice(0, 6), batch_size: 2 });
+      t.diagnostic(`job ${id}`);
+      const sentTags = [];
+      const givenTags = new Set();
+      const statuses = [];
+      tab.on('request', (r) => { if (isProgressOf(r.url(), id)) sentTags.push(r.headers()['if-none-match'] || null); });
+      tab.on('response', (r) => {
+        if (!isProgressOf(r.url(), id)) return;
+        statuses.push(r.status());
+        if (r.headers().etag) givenTags.add(r.headers().etag);
+      });
+      await tab.goto(`${cfg.apiBase}/#/jobs/${encodeURIComponent(id)}`, { waitUntil: 'domcontentloaded' });
+      const modes = new Set();
+      const done = await waitFor(`job ${id} shown finished at 100 %`, JOB_WAIT_MS, async () => {
+        const shown = await jobHeader(tab);
+        if (!FINISHED.has(shown.status)) modes.add(shown.mode);
+        return shown.id === id && shown.percent === 100 && FINISHED.has(shown.status) ? shown : null;
+      });
+      t.diagnostic(`${sentTags.length} progress requests (${statuses.filter((s) => s === 304).length} answered 304), `
+        + `${attempts} socket attempt(s), modes: ${[...modes].join(', ')}`);
+      assert.equal(done.status, 'completed', `job ${id}: ${done.counts}`);
+      assert.ok(attempts >= 1, 'the page never tried the socket it was given');
+      assert.ok(modes.has('polling'), `the page never said it was polling: ${[...modes].join(', ')}`);
+      assert.ok(sentTags.length >= 2, `only ${sentTags.length} progress request(s): the page did not poll`);
+      const conditional = sentTags.filter((tag) => tag && givenTags.has(tag));
+      assert.ok(conditional.length >= 1, `no progress request carried If-None-Match with an ETag the API gave: ${JSON.stringify(sentTags)}`);
+    } finally {
+      await tab.close();
+    }
+  });
+
+  step('sorting asks the API to order the whole job, and a refused order is explained in its words', {}, async (t) => {
+    if (!needs(t, 'resultsShown')) return;
+    const id = state.job1;
+    await page.evaluate((job) => { location.hash = `#/jobs/${encodeURIComponent(job)}`; }, id);
+    await waitFor(`job ${id}'s ${PAGES} results`, UI_WAIT_MS, async () => {
+      const s = await jobPageState();
+      return s.id === id && s.rows.length === PAGES;
+    }, { failOnError: true });
+    const refusal = { error: { code: 'validation_failed', message: 'sort: "lcp_ms" is not something this job\'s results can be sorted by',
+      details: [{ field: 'sort', message: '"lcp_ms" is not something this job\'s results can be sorted by' }] } };
+    const refused = (url) => url.pathname.includes(`${API_PATH}results/`) && url.searchParams.get('sort') === 'lcp_ms';
+    await page.route(refused, (route) => route.fulfill({ status: 400, contentType: 'application/json', body: JSON.stringify(refusal) }));
+    try {
+      await page.locator('#results th[data-sort-key="lcp_ms"] button').click();
+      const banner = await waitFor('the error banner', UI_WAIT_MS, visibleErrorBanner);
+      assert.match(banner, /is not something this job's results can be sorted by/, `banner: ${banner}`);
+      assert.equal(await page.locator('#results th[data-sort-key="lcp_ms"]').getAttribute('aria-sort'), 'none', 'a refused order is shown as the order');
+    } finally {
+      await page.unroute(refused);
+    }
+    await page.locator('#error-dismiss').click();
+    const asked = page.waitForRequest((r) => r.url().includes(`${API_PATH}results/`) && new URL(r.url()).searchParams.get('sort') === 'ttfb_ms');
+    await page.locator('#results th[data-sort-key="ttfb_ms"] button').click();
+    const request = await asked;
+    assert.equal(new URL(request.url()).searchParams.get('order'), 'asc', `asked ${request.url()}`);
+    await waitFor('the TTFB column shown ascending', UI_WAIT_MS, async () => (await page.locator('#results th[data-sort-key="ttfb_ms"]').getAttribute('aria-sort')) === 'ascending');
+    const ttfb = await dom(() => [...document.querySelectorAll('#results tbody tr')].map((tr) => tr.cells[3].textContent.trim()));
+    const ms = ttfb.filter((text) => text !== '—').map((text) => (text.endsWith(' ms') ? Number(text.slice(0, -3)) : Number(text.slice(0, -2)) * 1000));
+    assert.deepEqual(ms, [...ms].sort((a, b) => a - b), `TTFB not ascending: ${ttfb.join(', ')}`);
+    t.diagnostic(`${(await page.locator('#results-count').textContent()).trim()}`);
+  });
+
+  step('a monitor with budgets is run twice (set up through the API)', { timeout: 2 * JOB_WAIT_MS + UI_WAIT_MS }, async (t) => {
+    if (!needs(t, 'keyAccepted')) return;
+    // Three quick pages and three slow ones (2 s to the first byte): the slow ones are over the
+    // TTFB budget in every run.
+    const urls = [...site.pageUrls.slice(0, 3), ...site.slowUrls.slice(0, 3)];
+    const created = await api('monitors', { method: 'POST', body: {
+      name: `browser test monitor ${stamp}`, urls, schedule: 'rate(1 day)', enabled: false, engine: 'http', batch_size: 6,
+      budgets: [{ metric: 'ttfb_ms', max: 1000 }, { metric: 'delivery_score', min: 50 }],
+    } });
+    assert.equal(created.status, 201, `POST monitors answered ${created.status}: ${created.text.slice(0, 300)}`);
+    const id = created.body.monitor_id;
+    state.monitorToDelete = id;
+    const runs = [];
+    for (let i = 0; i < 2; i += 1) {
+      const run = await api(`monitors/${id}/run`, { method: 'POST' });
+      assert.equal(run.status, 202, `POST monitors/${id}/run answered ${run.status}: ${run.text.slice(0, 300)}`);
+      runs.push(run.body.batch_job_id);
+      const job = await jobFinished(run.body.batch_job_id);
+      assert.equal(job.status, 'completed', `run ${i + 1} (${job.batch_job_id}) ended ${job.status}`);
+    }
+    t.diagnostic(`monitor ${id}, runs ${runs.join(', ')}`);
+    state.monitor = { id, runs, urls };
+  });
+
+  step('the monitor page shows its settings, its runs and where its URLs stand against the budgets', { timeout: JOB_WAIT_MS + 3 * UI_WAIT_MS }, async (t) => {
+    if (!needs(t, 'monitor')) return;
+    const { id, runs } = state.monitor;
+    // Budgets are checked after each run: the slow pages are over the TTFB budget.
+    const standings = await waitFor('the API to list the slow pages over the TTFB budget', JOB_WAIT_MS, async () => {
+      const { status, body, text } = await api(`monitors/${id}/budgets?state=any&limit=100`);
+      if (status !== 200) throw new Error(`GET monitors/${id}/budgets answered ${status}: ${text.slice(0, 200)}`);
+      return body.standings.filter((s) => s.metric === 'ttfb_ms' && s.state === 'breached').length >= 3 ? body.standings : null;
+    });
+    await openHome();
+    const link = page.locator(`#monitors [data-monitor-id="${id}"] a.job-name`);
+    await link.waitFor({ state: 'visible' });
+    await link.click();
+    const ready = () => waitFor('the monitor page with its runs and budget state', UI_WAIT_MS, () => dom((runIds) => {
+      const shown = [...document.querySelectorAll('#monitor-runs [data-job-id]')].map((li) => li.dataset.jobId);
+      return runIds.every((r) => shown.includes(r)) && document.querySelector('#monitor-standings table') !== null;
+    }, runs), { failOnError: true });
+    await ready();
+    const facts = await dom(() => Object.fromEntries([...document.querySelectorAll('#monitor-facts > div')]
+      .map((d) => [d.querySelector('dt').textContent.trim(), d.querySelector('dd').textContent.trim()])));
+    assert.equal(facts.Schedule, 'every day', `schedule: ${facts.Schedule}`);
+    assert.equal(facts.Runs, '2', `runs: ${facts.Runs}`);
+    const budgets = await dom(() => [...document.querySelectorAll('#monitor-budgets li')].map((li) => li.textContent.trim()));
+    assert.deepEqual(budgets, ['Time to first byte at most 1.00 s', 'Delivery score at least 50'], 'the budgets');
+    const rows = await tableTexts(page, '#monitor-standings table');
+    assert.equal(rows.length, standings.length, `${rows.length} standings shown, the API lists ${standings.length}`);
+    standings.forEach((s, i) => {
+      const [url, , shownState, value] = rows[i];
+      assert.equal(url, s.url, `row ${i + 1}`);
+      assert.equal(shownState, s.state === 'breached' ? 'Over budget' : 'Back within', `row ${i + 1} (${s.url})`);
+      if (s.metric.endsWith('_ms')) assert.equal(value, formatMs(s.value), `row ${i + 1} (${s.url}): the value`);
+    });
+    const run = await dom((newer) => document.querySelector(`#monitor-runs [data-job-id="${newer}"] .job-extra`)?.textContent, runs[1]);
+    assert.match(run || '', /Compare with the run before/, `the newer run offers no comparison: ${run}`);
+    await viewScreenshots(t, 'monitor', ready, '#standings-heading');
+  });
+
+  step('a job\'s score distribution matches its results, in the delivery score\'s own colours', {}, async (t) => {
+    if (!needs(t, 'job1Done')) return;
+    const id = state.job1;
+    await page.evaluate((job) => { location.hash = `#/jobs/${encodeURIComponent(job)}`; }, id);
+    await waitFor(`job ${id}'s page`, UI_WAIT_MS, async () => (await jobPageState()).id === id && (await jobPageState()).rows.length === PAGES);
+    await page.locator('#distribution-link').click();
+    const ready = () => waitFor('the distribution chart and table', UI_WAIT_MS,
+      () => dom(() => document.querySelector('#distribution-charts table.distribution-table') !== null
+        && document.querySelector('#distribution-charts svg.chart') !== null), { failOnError: true });
+    await ready();
+    const { body } = await api(`results/${encodeURIComponent(id)}?status=succeeded&limit=1000`);
+    const values = body.results.map((r) => r.metrics?.delivery_score).filter(Number.isFinite);
+    const bins = Array(10).fill(0);
+    for (const v of values) bins[Math.min(9, Math.floor(Math.round(v) / 10))] += 1;
+    const rows = await tableTexts(page, '#distribution-charts table.distribution-table');
+    assert.deepEqual(rows.map((r) => r[0]), ['0–9', '10–19', '20–29', '30–39', '40–49', '50–59', '60–69', '70–79', '80–89', '90–100']);
+    assert.deepEqual(rows.map((r) => Number(r[1])), bins, 'URLs per bin in the table');
+    const bars = await dom(() => [...document.querySelectorAll('#distribution-charts svg .chart-bar')]
+      .map((g) => ({ count: Number(g.dataset.count), cls: g.getAttribute('class') })));
+    assert.deepEqual(bars.map((b) => b.count), bins, 'URLs per bar in the chart');
+    assert.deepEqual(bars.filter((b) => !b.cls.includes('bar-delivery') || /bar-(good|average|poor)/.test(b.cls)), [],
+      'a delivery score drawn in PageSpeed\'s bands');
+    const heading = await dom(() => document.querySelector('#distribution-charts figure h3').textContent.trim());
+    assert.equal(heading, 'Delivery score');
+    const summary = await dom(() => document.querySelector('#distribution-charts .chart-summary').textContent);
+    assert.match(summary, new RegExp(`^${values.length} URLs with a delivery score`), `summary: ${summary}`);
+    await viewScreenshots(t, 'distribution', ready, '#distribution-charts figure');
+  });
+
+  step('a result row leads to the URL\'s history: each metric charted with its monitor\'s budget line', {}, async (t) => {
+    if (!needs(t, 'monitor')) return;
+    const { id: monitor, runs } = state.monitor;
+    const url = site.slowUrls[0];
+    await page.evaluate((job) => { location.hash = `#/jobs/${encodeURIComponent(job)}`; }, runs[1]);
+    await waitFor('the newer run\'s results', UI_WAIT_MS, async () => (await jobPageState()).rows.length === state.monitor.urls.length, { failOnError: true });
+    await page.locator('#results tbody tr').filter({ has: page.locator(`a[href="${url}"]`) }).locator('a.history-link').click();
+    const ready = () => waitFor('the TTFB history chart and its table', UI_WAIT_MS,
+      () => dom(() => document.querySelector('#history-charts figure[data-metric="ttfb_ms"] table') !== null
+        && document.querySelector('#history-charts figure[data-metric="ttfb_ms"] svg.chart') !== null), { failOnError: true });
+    await ready();
+    const hash = new URLSearchParams((await dom(() => location.hash)).split('?')[1]);
+    assert.deepEqual([hash.get('url'), hash.get('monitor')], [url, monitor], 'the history link names the URL and its monitor');
+    // The page's default period: the last 90 days.
+    const from = new Date(Date.now() - 90 * 86400e3).toISOString();
+    const { body } = await api(`history?${new URLSearchParams({ url, metric: 'ttfb_ms', limit: '1000', from })}`);
+    const rows = await tableTexts(page, '#history-charts figure[data-metric="ttfb_ms"] table');
+    assert.deepEqual(rows.map((r) => r[1]), body.points.map((p) => formatMs(p.value)), 'TTFB values in the table');
+    assert.deepEqual(rows.map((r) => r[3]), body.points.map((p) => p.batch_job_id.slice(0, 8)), 'jobs in the table');
+    const points = await dom(() => document.querySelectorAll('#history-charts figure[data-metric="ttfb_ms"] svg .chart-point').length);
+    assert.equal(points, body.points.length, 'points in the chart');
+    const budgetLines = await dom(() => Object.fromEntries(['ttfb_ms', 'delivery_score'].map((m) => [m,
+      [...document.querySelectorAll(`#history-charts figure[data-metric="${m}"] svg line.budget-line`)].map((l) => Number(l.dataset.value))])));
+    assert.deepEqual(budgetLines, { ttfb_ms: [1000], delivery_score: [50] }, 'the budget lines drawn');
+    const over = body.points.filter((p) => p.value > 1000).length;
+    const summary = await dom(() => document.querySelector('#history-charts figure[data-metric="ttfb_ms"] .chart-summary').textContent);
+    assert.match(summary, new RegExp(`; ${over} of ${body.points.length} results? outside it`), `summary: ${summary}`);
+    await viewScreenshots(t, 'history', ready, '#history-charts figure');
+  });
+
+  step('two runs ticked in the list are compared: the API\'s verdicts and counts, regressions first', { timeout: 3 * UI_WAIT_MS }, async (t) => {
+    if (!needs(t, 'monitor')) return;
+    const [older, newer] = state.monitor.runs;
+    const expected = await waitFor('the API to compare the two runs', UI_WAIT_MS, async () => {
+      const answer = await api(`compare?base=${older}&head=${newer}&limit=100`);
+      if (answer.status === 503) return null; // a digest being written
+      if (answer.status !== 200) throw fatal(`GET compare answered ${answer.status}: ${answer.text.slice(0, 300)}`);
+      return answer.body;
+    });
+    await openHome();
+    for (const job of [newer, older]) await page.locator(`#jobs [data-job-id="${job}"] input.compare-pick`).check();
+    await page.locator('#compare-go').click();
+    const ready = () => waitFor('the comparison', UI_WAIT_MS, () => dom(() => document.querySelector('#compare-results table') !== null
+      && document.querySelector('#compare-summary svg.chart') !== null), { failOnError: true });
+    await ready();
+    const hash = new URLSearchParams((await dom(() => location.hash)).split('?')[1]);
+    assert.deepEqual([hash.get('base'), hash.get('head')], [older, newer], 'the older run is the base');
+    const counts = await tableTexts(page, '#compare-summary table.verdict-table');
+    assert.deepEqual(counts, ['regressed', 'improved', 'new', 'gone', 'unchanged']
+      .map((v) => [v.charAt(0).toUpperCase() + v.slice(1), String(expected.counts[v] ?? 0)]), 'URLs per verdict');
+    const shown = await dom(() => [...document.querySelectorAll('#compare-results tbody tr')].map((tr) => ({
+      url: tr.cells[0].querySelector('a').getAttribute('href'),
+      verdict: tr.cells[1].querySelector('.badge').dataset.verdict,
+      scores: [...tr.cells[2].querySelectorAll('.score')].map((s) => s.firstChild.textContent.trim()),
+      deltas: [...tr.cells[3].querySelectorAll('li')].map((li) => ({ metric: li.dataset.metric, cls: li.className })),
+    })));
+    assert.deepEqual(shown.map((r) => [r.url, r.verdict]), expected.urls.map((u) => [u.url, u.verdict]), 'URLs and verdicts, in the API\'s order');
+    const number = (side) => {
+      const value = side ? (side.score ?? side.delivery_score) : null;
+      return Number.isFinite(value) ? String(Math.round(value)) : null;
+    };
+    expected.urls.forEach((u, i) => {
+      assert.deepEqual(shown[i].scores, [number(u.base), number(u.head)].filter(Boolean), `${u.url}: base and head scores`);
+      const changes = (u.changes || []).filter((c) => c.metric !== 'score' && c.metric !== 'delivery_score');
+      const want = changes.map((c) => ({ metric: c.metric, cls: c.verdict === 'regressed' ? 'delta-worse' : c.verdict === 'improved' ? 'delta-better' : 'delta-same' }));
+      const byMetric = (a, b) => a.metric.localeCompare(b.metric);
+      assert.deepEqual([...shown[i].deltas].sort(byMetric), want.sort(byMetric), `${u.url}: changes and their colours`);
+    });
+    t.diagnostic(`verdicts: ${JSON.stringify(expected.counts)}`);
+    await viewScreenshots(t, 'compare', ready, '#compare-summary figure');
+  });
+
   step('fits a 360 px wide phone screen', {}, async (t) => {
     if (!needs(t, 'keyAccepted')) return;
     await page.setViewportSize({ width: 360, height: 780 });
@@ -842,9 +1391,10 @@ describe('speedbatch dashboard in Chromium', () => {
     assert.deepEqual(outside, [], `requests outside ${cfg.apiBase}/`);
     const wrongPath = apiRequests.filter((r) => !exportLinks.includes(r)).filter((r) => {
       const rest = r.url.slice(cfg.apiBase.length);
-      return !(rest === '' || rest.startsWith('/#') || rest === '/' || rest.startsWith(API_PATH));
+      return !(rest === '' || rest.startsWith('/#') || rest === '/' || rest.startsWith(API_PATH)
+        || DASHBOARD_FILES.some((file) => rest === `/dashboard/${file}`));
     });
-    assert.deepEqual(wrongPath, [], 'requests that are neither the page nor the API');
+    assert.deepEqual(wrongPath, [], 'requests that are neither the page, its files nor the API');
     assert.ok(apiRequests.every((r) => !r.url.includes(cfg.apiKey)), 'the API key appears in a request URL');
     const summary = (messages) => [...new Set(messages)]
       .map((m) => `\n    ${messages.filter((x) => x === m).length}× ${m.length > 300 ? `${m.slice(0, 300)}…` : m}`).join('');

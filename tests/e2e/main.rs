@@ -9,6 +9,7 @@ use testkit::stack::DeployedStack;
 
 mod browser;
 mod history;
+mod live;
 mod monitors;
 
 const API: &str = domain::paths::BASE_PATH;

@@ -416,7 +416,7 @@ async fn a_dry_run_cleans_and_judges_the_urls_and_creates_nothing() {
 }
 
 #[tokio::test]
-async fn the_dashboard_is_one_page_served_without_a_key_under_a_strict_policy() {
+async fn the_dashboard_is_served_without_a_key_under_a_strict_policy() {
     let h = Harness::new().await;
     let request = Request::builder().uri("/").body(Body::empty()).unwrap();
     let (status, headers, body) = h.send_raw(request).await;
@@ -427,8 +427,15 @@ async fn the_dashboard_is_one_page_served_without_a_key_under_a_strict_policy() 
     assert!(!page.contains("src=\"http") && !page.contains("href=\"http"), "nothing loaded from elsewhere");
     assert!(page.contains(domain::paths::BASE_PATH.trim_start_matches('/')), "API paths are relative to the page");
     let policy = headers["content-security-policy"].to_str().unwrap();
-    assert!(policy.starts_with("default-src 'none'; script-src 'sha256-"), "{policy}");
+    // Its own files and the one inline loader (by hash); nothing inline besides.
+    assert!(policy.starts_with("default-src 'none'; script-src 'self' 'sha256-"), "{policy}");
+    assert!(policy.contains("style-src 'self';") && !policy.contains("unsafe"), "{policy}");
     assert!(policy.contains("connect-src 'self'") && policy.contains("frame-ancestors 'none'"), "{policy}");
     assert_eq!(headers["x-content-type-options"], "nosniff");
+    let request = Request::builder().uri("/dashboard/app.js").body(Body::empty()).unwrap();
+    let (status, headers, body) = h.send_raw(request).await;
+    assert_eq!(status, 200);
+    assert!(headers["content-type"].to_str().unwrap().starts_with("text/javascript"), "{headers:?}");
+    assert!(String::from_utf8(body).unwrap().contains("import "), "the entry module");
     h.env.cleanup().await;
 }

@@ -56,6 +56,7 @@ impl Harness {
                 http: net::safe_client::safe_client(policy).expect("client"),
                 psi_available: false,
                 tenant_limits: domain::tenancy::Limits::DEFAULT,
+                ws_url: None,
             },
         });
         let analyzer = Analyzer {

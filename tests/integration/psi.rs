@@ -37,6 +37,7 @@ fn psi_deployment(h: &Harness, fake: &FakePsi, limits: QuotaLimits) -> (axum::Ro
             http: net::safe_client::safe_client(AddressPolicy::LOCAL).unwrap(),
             psi_available: true,
             tenant_limits: domain::tenancy::Limits::DEFAULT,
+            ws_url: None,
         },
     });
     let analyzer = analyzer::Analyzer {

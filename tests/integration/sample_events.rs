@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
+use aws_sdk_dynamodb::types::AttributeValue;
 use domain::AddressPolicy;
 use domain::auth::hash_key;
 use domain::time::now_millis;
@@ -138,5 +139,50 @@ async fn callbacks_sample_event_delivers_and_records() {
     assert_eq!(site.hooks().len(), 1);
     let stored = h.env.store().get_job(&job.id).await.unwrap().unwrap();
     assert_eq!(stored.callback.map(|c| c.state), Some(domain::callback::DeliveryState::Delivered));
+    h.env.cleanup().await;
+}
+
+/// The WebSocket API's three events and a followed job's stream record drive the live
+/// function on the table: connect, subscribe (answered, the job marked), a push of the
+/// stream's state, and disconnect (the subscription gone).
+#[tokio::test]
+async fn live_sample_events_subscribe_push_and_disconnect() {
+    let h = Harness::new().await;
+    h.env.store().put_key_hash(&hash_key(SAMPLE_KEY), &Tenant("sample".into())).await.unwrap();
+    let job = sample_job(&h, &["https://example.com".into(), "https://example.org".into()]).await;
+    let connections = aws::connections::MemoryConnections::default();
+    let live = live::Live::new(h.env.store(), connections.clone());
+    let invoke = |name: &str| live::LiveEvent::parse(serde_json::from_str(&event(name)).unwrap()).unwrap();
+    const CONNECTION: &str = "L0SM9cOFvHcCIhw=";
+
+    let answer = serde_json::to_value(live.handle(invoke("live-connect.json")).await).unwrap();
+    assert_eq!(answer, serde_json::json!({"statusCode": 200}), "a connection is accepted");
+    live.handle(invoke("live-subscribe.json")).await;
+    assert_eq!(
+        connections.frames(CONNECTION),
+        vec![serde_json::json!({"type": "subscribed", "batch_job_id": SAMPLE_JOB})]
+    );
+    let item = h
+        .env
+        .dynamo
+        .get_item()
+        .table_name(&h.env.table)
+        .key("pk", AttributeValue::S(format!("JOB#{SAMPLE_JOB}")))
+        .key("sk", AttributeValue::S("JOB".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the job's item");
+    assert_eq!(item.get("live_gen"), Some(&AttributeValue::N("1".into())), "the job is marked followed");
+
+    let response = serde_json::to_value(live.handle(invoke("live-stream.json")).await).unwrap();
+    assert_eq!(response["batchItemFailures"], serde_json::json!([]), "{response}");
+    let pushed = connections.frames(CONNECTION);
+    assert_eq!(pushed.len(), 2, "{pushed:?}");
+    assert_eq!((pushed[1]["type"].as_str(), pushed[1]["job"]["succeeded"].as_u64()), (Some("progress"), Some(2)));
+
+    live.handle(invoke("live-disconnect.json")).await;
+    assert!(live.store.watchers(&job).await.unwrap().is_empty(), "the closed connection's subscription is gone");
     h.env.cleanup().await;
 }

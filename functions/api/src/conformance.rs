@@ -207,6 +207,7 @@ async fn app() -> (Router, String) {
         http: net::safe_client::safe_client(policy).unwrap(),
         psi_available: false,
         tenant_limits: domain::tenancy::Limits::DEFAULT,
+        ws_url: None,
     };
     (
         crate::app(AppState {

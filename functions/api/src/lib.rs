@@ -58,6 +58,7 @@ where
         .layer(DefaultBodyLimit::max(routes::start::MAX_BODY_BYTES));
     Router::new()
         .route("/", get(routes::dashboard::page))
+        .route("/dashboard/{file}", get(routes::dashboard::asset))
         .route(domain::paths::OPENAPI_PATH, get(openapi::document))
         .nest(BASE_PATH, api)
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })

@@ -26,6 +26,7 @@ async fn main() -> Result<(), lambda_http::Error> {
             http: net::safe_client::safe_client(policy)?,
             psi_available: config.psi.is_some(),
             tenant_limits: config.tenant_limits,
+            ws_url: config.ws_url.clone(),
         },
     };
     let app = api::app(state).layer(axum::middleware::from_fn(move |request, next: axum::middleware::Next| {

@@ -30,6 +30,8 @@ pub struct ApiSettings {
     pub psi_available: bool,
     /// What each tenant may use unless its own item says otherwise.
     pub tenant_limits: domain::tenancy::Limits,
+    /// The WebSocket API's URL for live progress, told to the dashboard; `None`: it polls.
+    pub ws_url: Option<String>,
 }
 
 impl ApiSettings {

@@ -28,11 +28,11 @@ pub fn app(store: MemoryStore) -> Router {
     app_with_exports(store, MemoryExports::default())
 }
 
-/// The API over `store`, with `exports` as its exports bucket.
-pub fn app_with_exports(store: MemoryStore, exports: MemoryExports) -> Router {
+/// A deployment with no PSI key, no browser analyzer and no WebSocket API.
+pub fn settings() -> ApiSettings {
     let queues = QueueUrls { high: "q/high".into(), normal: "q/normal".into(), low: "q/low".into(), browser: None };
     let policy = AddressPolicy::new(false);
-    let settings = ApiSettings {
+    ApiSettings {
         queues,
         dead_letters: None,
         policy,
@@ -40,8 +40,13 @@ pub fn app_with_exports(store: MemoryStore, exports: MemoryExports) -> Router {
         http: net::safe_client::safe_client(policy).unwrap(),
         psi_available: false,
         tenant_limits: domain::tenancy::Limits::DEFAULT,
-    };
-    crate::app(AppState { store, queue: MemoryQueue::new(), exports, settings })
+        ws_url: None,
+    }
+}
+
+/// The API over `store`, with `exports` as its exports bucket.
+pub fn app_with_exports(store: MemoryStore, exports: MemoryExports) -> Router {
+    crate::app(AppState { store, queue: MemoryQueue::new(), exports, settings: settings() })
 }
 
 pub async fn store() -> MemoryStore {

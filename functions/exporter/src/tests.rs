@@ -96,6 +96,11 @@ async fn a_finished_job_gets_its_files_and_report_once() {
     assert!(digest.rows.windows(2).all(|w| w[0].url < w[1].url), "sorted by URL");
     let four = digest.rows.iter().find(|r| r.url == "https://site.example/4").unwrap();
     assert_eq!(four.headline.as_ref().map(|h| h.values["score"]), Some(54.0));
+    // Each URL's place, so a sorted listing reads only its page's URLs.
+    let seqs: Vec<Option<u32>> = digest.rows.iter().map(|r| r.seq).collect();
+    let places: Vec<Option<u32>> =
+        digest.rows.iter().map(|r| r.url.trim_start_matches("https://site.example/").parse().ok()).collect();
+    assert_eq!(seqs, places);
 
     // The job's URLs (analysed at t = 2 ms) are counted on their tenant's day, once.
     let days = exporter.store.day_tallies(&job.tenant, "1970-01-01", "1970-01-01").await.unwrap();

@@ -42,6 +42,12 @@ pub struct Config {
     pub host_concurrency: u32,
     /// The browser engine, in the analyzer function that has Chromium; `None` elsewhere.
     pub browser: Option<BrowserConfig>,
+    /// The WebSocket API clients connect to for live progress (`WS_URL`): `None` when the
+    /// deployment has none, and then the dashboard polls.
+    pub ws_url: Option<String>,
+    /// Where the live function posts to its clients' connections (`WS_MANAGEMENT_URL`, the
+    /// `@connections` API's base: `https://{api}.execute-api.{region}.amazonaws.com/{stage}`).
+    pub ws_management_url: Option<String>,
 }
 
 /// Where Chromium is and what it needs to run there.
@@ -200,6 +206,8 @@ impl Config {
                 let bounds = domain::politeness::HOST_CONCURRENCY;
                 number(&lookup, "HOST_CONCURRENCY", bounds.default, bounds.min..=bounds.max)?
             },
+            ws_url: optional("WS_URL").map(|url| url.trim().to_owned()),
+            ws_management_url: optional("WS_MANAGEMENT_URL").map(|url| url.trim().to_owned()),
             browser: lookup("CHROMIUM_PATH").filter(|v| !v.trim().is_empty()).map(|binary| BrowserConfig {
                 binary: binary.trim().into(),
                 switches: lookup("CHROMIUM_SWITCHES")

@@ -1,8 +1,10 @@
 //! What every function needs from the platform: its configuration (`config`), SDK clients
 //! that count their requests (`sdk`), the exports bucket (`exports`), the task queues (`queue`), job events (`notify`), the
-//! PageSpeed Insights key's storage (`secrets`), metrics (`metrics`) and logs (`telemetry`).
+//! PageSpeed Insights key's storage (`secrets`), live progress's WebSocket connections
+//! (`connections`), metrics (`metrics`) and logs (`telemetry`).
 
 pub mod config;
+pub mod connections;
 pub mod exports;
 pub mod metrics;
 pub mod notify;

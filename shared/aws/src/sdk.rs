@@ -114,6 +114,17 @@ impl RequestCounter {
         )
     }
 
+    /// The WebSocket API's `@connections` API at `endpoint` (its stage's URL: the API is per
+    /// deployment, so the SDK cannot resolve it from the region).
+    pub fn connections(&self, sdk: &SdkConfig, endpoint: &str) -> aws_sdk_apigatewaymanagement::Client {
+        aws_sdk_apigatewaymanagement::Client::from_conf(
+            aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
+                .endpoint_url(endpoint)
+                .interceptor(self.clone())
+                .build(),
+        )
+    }
+
     fn add_units(&self, units: f64, write: bool) {
         if let Ok(mut counts) = self.0.lock() {
             if write {

@@ -75,6 +75,10 @@ pub struct Digest {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DigestRow {
     pub url: String,
+    /// The URL's place in the job (`UrlTask::seq`), so a listing sorted from the digest can
+    /// read just its page's URLs. Digests written before it was kept have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u32>,
     pub status: UrlStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_kind: Option<ErrorKind>,
@@ -93,6 +97,7 @@ impl Digest {
             .into_iter()
             .map(|task| DigestRow {
                 url: task.url.clone(),
+                seq: Some(task.seq),
                 status: task.status,
                 error_kind: task.error_kind.filter(|_| task.status == UrlStatus::Failed),
                 headline: task.analysis.as_ref().filter(|_| task.status == UrlStatus::Succeeded).map(Headline::of),
@@ -284,6 +289,7 @@ mod tests {
     fn measured(url: &str, values: &[(&str, f64)], spread: &[(&str, f64)]) -> DigestRow {
         DigestRow {
             url: url.into(),
+            seq: None,
             status: UrlStatus::Succeeded,
             error_kind: None,
             headline: Some(Headline {
@@ -296,7 +302,7 @@ mod tests {
     }
 
     fn failed(url: &str, kind: ErrorKind) -> DigestRow {
-        DigestRow { url: url.into(), status: UrlStatus::Failed, error_kind: Some(kind), headline: None }
+        DigestRow { url: url.into(), seq: None, status: UrlStatus::Failed, error_kind: Some(kind), headline: None }
     }
 
     fn verdict_of(base: DigestRow, head: DigestRow) -> UrlComparison {
@@ -391,10 +397,10 @@ mod tests {
     }
 
     #[test]
-    fn a_digest_keeps_each_urls_outcome_sorted_by_url() {
-        let task = |url: &str, status: UrlStatus| UrlTask {
+    fn a_digest_keeps_each_urls_outcome_and_place_sorted_by_url() {
+        let task = |seq: u32, url: &str, status: UrlStatus| UrlTask {
             job_id: JobId::generate(),
-            seq: 0,
+            seq,
             url: url.into(),
             status,
             attempts: 1,
@@ -406,12 +412,24 @@ mod tests {
             lease_until: None,
             tags: Default::default(),
         };
-        let digest = Digest::of(&[task("https://b", UrlStatus::Failed), task("https://a", UrlStatus::Cancelled)]);
-        let rows: Vec<(&str, UrlStatus, Option<ErrorKind>)> =
-            digest.rows.iter().map(|r| (r.url.as_str(), r.status, r.error_kind)).collect();
+        let digest = Digest::of(&[task(0, "https://b", UrlStatus::Failed), task(1, "https://a", UrlStatus::Cancelled)]);
+        let rows: Vec<(&str, Option<u32>, UrlStatus, Option<ErrorKind>)> =
+            digest.rows.iter().map(|r| (r.url.as_str(), r.seq, r.status, r.error_kind)).collect();
         assert_eq!(
             rows,
-            [("https://a", UrlStatus::Cancelled, None), ("https://b", UrlStatus::Failed, Some(ErrorKind::Dns))]
+            [
+                ("https://a", Some(1), UrlStatus::Cancelled, None),
+                ("https://b", Some(0), UrlStatus::Failed, Some(ErrorKind::Dns))
+            ]
         );
+        let kept: Digest = serde_json::from_slice(&serde_json::to_vec(&digest).unwrap()).unwrap();
+        assert_eq!(kept, digest, "the place is kept");
+    }
+
+    #[test]
+    fn a_digest_written_before_places_were_kept_still_reads() {
+        let old = serde_json::json!({"rows": [{"url": "https://a", "status": "failed", "error_kind": "dns"}]});
+        let read: Digest = serde_json::from_value(old).unwrap();
+        assert_eq!(read.rows, [failed("https://a", ErrorKind::Dns)], "no place, everything else as it was");
     }
 }

@@ -10,7 +10,7 @@ use crate::time::Millis;
 use crate::timeouts;
 
 /// A job's id: a UUIDv7, so ids sort by creation time.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct JobId(String);
 
@@ -38,7 +38,7 @@ impl std::fmt::Display for JobId {
 }
 
 /// The owner of a job: every read and write of a job is scoped to one tenant.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Tenant(pub String);
 

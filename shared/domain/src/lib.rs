@@ -18,6 +18,7 @@ pub mod history;
 pub mod job;
 pub mod labels;
 pub mod lifecycle;
+pub mod live;
 pub mod message;
 pub mod monitor;
 pub mod paths;

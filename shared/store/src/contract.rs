@@ -80,6 +80,11 @@ macro_rules! store_contract {
             a_host_has_at_most_its_limit_of_urls_at_once_and_every_place_comes_back,
             a_tenant_has_at_most_max_in_flight_urls_at_once_across_its_jobs,
             waiting_urls_are_counted_by_reason_until_they_are_due_back,
+            a_live_subscription_reaches_its_jobs_watchers_for_its_tenant_only,
+            only_the_newest_watch_generation_takes_a_jobs_mark_off,
+            an_all_jobs_subscription_follows_running_and_new_jobs_of_its_tenant,
+            a_connection_holds_a_bounded_number_of_subscriptions_until_it_closes,
+            a_pages_urls_are_read_by_position_in_the_order_asked,
         );
     };
     (@cases $setup:expr; $($case:ident),+ $(,)?) => {
@@ -1211,4 +1216,119 @@ pub async fn waiting_urls_are_counted_by_reason_until_they_are_due_back<S: JobSt
     assert_eq!(store.waiting(T0 + 10_000).await.expect("read"), at(1, 0, 1), "the host's waiters are back");
     assert_eq!(store.waiting(T0 + 20_000).await.expect("read"), at(0, 0, 1));
     assert_eq!(store.waiting(T0 + 300_000).await.expect("read"), at(0, 0, 0));
+}
+
+fn watcher(connection: &str, scope: crate::Scope) -> crate::Watcher {
+    crate::Watcher { connection: connection.into(), scope }
+}
+
+async fn watchers<S: JobStore>(store: &S, job: &Job) -> Vec<crate::Watcher> {
+    let mut found = store.watchers(job).await.expect("watchers");
+    found.sort();
+    found
+}
+
+pub async fn a_live_subscription_reaches_its_jobs_watchers_for_its_tenant_only<S: JobStore>(store: &S) {
+    use crate::{Refused, Scope};
+    use domain::live::Watch;
+    let (mine, theirs) = (job_of(store, "acme", 2, 1).await, job_of(store, "other", 2, 1).await);
+    let acme = Tenant("acme".into());
+    assert_eq!(store.subscribe("c1", &acme, &Watch::Job(mine.id.clone()), T0).await.unwrap(), Ok(()));
+    assert_eq!(
+        store.subscribe("c2", &acme, &Watch::Job(theirs.id.clone()), T0).await.unwrap(),
+        Err(Refused::NotFound),
+        "another tenant's job is not found"
+    );
+    assert_eq!(store.subscribe("c3", &acme, &Watch::Job(JobId::generate()), T0).await.unwrap(), Err(Refused::NotFound));
+    assert_eq!(watchers(store, &mine).await, vec![watcher("c1", Scope::Job(mine.id.clone()))]);
+    assert_eq!(watchers(store, &theirs).await, vec![], "a refused subscription leaves nothing behind");
+    // The same connection twice is one subscription.
+    store.subscribe("c1", &acme, &Watch::Job(mine.id.clone()), T0).await.unwrap().unwrap();
+    store.subscribe("c4", &acme, &Watch::AllJobs, T0).await.unwrap().unwrap();
+    assert_eq!(
+        watchers(store, &mine).await,
+        vec![watcher("c1", Scope::Job(mine.id.clone())), watcher("c4", Scope::Tenant(acme.clone()))]
+    );
+    assert_eq!(watchers(store, &theirs).await, vec![]);
+    store.drop_subscriptions(&[watcher("c1", Scope::Job(mine.id.clone()))]).await.unwrap();
+    assert_eq!(watchers(store, &mine).await, vec![watcher("c4", Scope::Tenant(acme))]);
+}
+
+pub async fn only_the_newest_watch_generation_takes_a_jobs_mark_off<S: JobStore>(store: &S) {
+    use domain::live::Watch;
+    let j = job_of(store, "acme", 1, 1).await;
+    let acme = Tenant("acme".into());
+    assert!(!store.unfollow_job(&j.id, 1).await.unwrap(), "nobody followed it");
+    store.subscribe("c1", &acme, &Watch::Job(j.id.clone()), T0).await.unwrap().unwrap();
+    store.subscribe("c2", &acme, &Watch::Job(j.id.clone()), T0).await.unwrap().unwrap();
+    // What found no watcher at generation 1 must not unmark the job a later subscriber marked.
+    assert!(!store.unfollow_job(&j.id, 1).await.unwrap());
+    assert!(store.unfollow_job(&j.id, 2).await.unwrap());
+    assert!(!store.unfollow_job(&j.id, 2).await.unwrap(), "the mark is gone");
+    store.subscribe("c3", &acme, &Watch::Job(j.id.clone()), T0).await.unwrap().unwrap();
+    assert!(store.unfollow_job(&j.id, 1).await.unwrap(), "a new mark starts again from 1");
+}
+
+pub async fn an_all_jobs_subscription_follows_running_and_new_jobs_of_its_tenant<S: JobStore>(store: &S) {
+    use domain::live::Watch;
+    let running = job_of(store, "acme", 1, 1).await;
+    let acme = Tenant("acme".into());
+    let fresh = job_of(store, "acme", 1, 1).await;
+    assert!(!store.follow_new_job(&fresh, T0).await.unwrap(), "nobody follows the tenant yet");
+    store.subscribe("c1", &acme, &Watch::AllJobs, T0).await.unwrap().unwrap();
+    assert!(store.unfollow_job(&running.id, 1).await.unwrap(), "a running job was marked");
+    let later = job_of(store, "acme", 1, 1).await;
+    let elsewhere = job_of(store, "other", 1, 1).await;
+    assert!(store.follow_new_job(&later, T0).await.unwrap());
+    assert!(store.unfollow_job(&later.id, 1).await.unwrap(), "a new job was marked");
+    assert!(!store.follow_new_job(&elsewhere, T0).await.unwrap(), "another tenant's job is not");
+    assert!(!store.unfollow_job(&elsewhere.id, 1).await.unwrap());
+}
+
+pub async fn a_connection_holds_a_bounded_number_of_subscriptions_until_it_closes<S: JobStore>(store: &S) {
+    use crate::{Refused, Scope};
+    use domain::live::{MAX_SUBSCRIPTIONS_PER_CONNECTION, Watch};
+    let acme = Tenant("acme".into());
+    let mut jobs = Vec::new();
+    for _ in 0..=MAX_SUBSCRIPTIONS_PER_CONNECTION {
+        jobs.push(job_of(store, "acme", 1, 1).await);
+    }
+    for j in &jobs[..MAX_SUBSCRIPTIONS_PER_CONNECTION] {
+        store.subscribe("c1", &acme, &Watch::Job(j.id.clone()), T0).await.unwrap().unwrap();
+    }
+    let last = &jobs[MAX_SUBSCRIPTIONS_PER_CONNECTION];
+    assert_eq!(store.subscribe("c1", &acme, &Watch::Job(last.id.clone()), T0).await.unwrap(), Err(Refused::TooMany));
+    assert_eq!(watchers(store, last).await, vec![]);
+    assert_eq!(
+        store.subscribe("c1", &acme, &Watch::Job(jobs[0].id.clone()), T0).await.unwrap(),
+        Ok(()),
+        "held already"
+    );
+    assert_eq!(store.subscribe("c2", &acme, &Watch::Job(last.id.clone()), T0).await.unwrap(), Ok(()), "per connection");
+    // A finished job's subscription dropped gives its connection the room back.
+    store.drop_subscriptions(&[watcher("c1", Scope::Job(jobs[0].id.clone()))]).await.unwrap();
+    assert_eq!(store.subscribe("c1", &acme, &Watch::Job(last.id.clone()), T0).await.unwrap(), Ok(()));
+    assert_eq!(store.disconnect("c1").await.unwrap(), MAX_SUBSCRIPTIONS_PER_CONNECTION);
+    assert_eq!(watchers(store, &jobs[1]).await, vec![]);
+    assert_eq!(watchers(store, last).await, vec![watcher("c2", Scope::Job(last.id.clone()))]);
+    assert_eq!(store.disconnect("c1").await.unwrap(), 0, "a second close finds nothing");
+}
+
+pub async fn a_pages_urls_are_read_by_position_in_the_order_asked<S: JobStore>(store: &S) {
+    // Over 100 URLs: more than one BatchGetItem's worth of keys.
+    let j = job_of(store, "acme", 250, 10).await;
+    let other = job_of(store, "acme", 3, 1).await;
+    claimed(store, &j.id, 7, T0).await;
+    store.record_outcome(&j.id, 7, &Outcome::Succeeded(analysis(42.0)), None, None, T0 + 1).await.expect("record");
+    let seqs_of = |tasks: Vec<domain::UrlTask>| tasks.into_iter().map(|t| (t.job_id, t.seq)).collect::<Vec<_>>();
+    let wanted: Vec<u32> = (0..250).rev().step_by(2).chain([7, 7, 300]).collect();
+    let tasks = store.get_tasks(&j.id, &wanted).await.expect("read");
+    let expected: Vec<(JobId, u32)> = (0..250).rev().step_by(2).map(|seq| (j.id.clone(), seq)).collect();
+    assert_eq!(seqs_of(tasks.clone()), expected, "in the order asked, each once, a missing one left out");
+    let seven = tasks.iter().find(|t| t.seq == 7).expect("URL 7");
+    assert_eq!((seven.status, seven.url.as_str()), (UrlStatus::Succeeded, "https://site.example/page/7"));
+    assert_eq!(seven.analysis.as_ref().and_then(|a| a.score), Some(42.0), "the whole URL, its result too");
+    assert_eq!(seqs_of(store.get_tasks(&other.id, &[2, 5]).await.expect("read")), [(other.id.clone(), 2)]);
+    assert!(store.get_tasks(&j.id, &[]).await.expect("read").is_empty());
+    assert!(store.get_tasks(&JobId::generate(), &[0]).await.expect("read").is_empty(), "no such job");
 }

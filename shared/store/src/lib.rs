@@ -5,7 +5,7 @@
 //! [`Tracking`] for the tracker (status moves, bulk cancellation, the reconciler's sweep),
 //! [`KeyStore`] for API keys and callback secrets, [`Tenancy`] for each tenant's limits and
 //! usage, [`Reports`] for what is kept of a finished job, [`History`] for a URL's results
-//! over time, and [`Lookup`] (one job, one task) under
+//! over time, [`Subscriptions`] for who follows which job live, and [`Lookup`] (one job, one task) under
 //! the first and third. [`JobStore`] is all of them, for tests and the contract suite.
 //!
 //! Every task move is one of `domain::lifecycle`'s: [`MemoryStore`] applies them, and
@@ -45,7 +45,8 @@ pub use quota::{DynamoQuota, MemoryQuota};
 /// Every store trait, for code that calls more than one (`use store::prelude::*`).
 pub mod prelude {
     pub use crate::{
-        CallbackLog, History, JobStore, Jobs, KeyStore, Lookup, Monitors, Reports, TaskWork, Tenancy, Tracking, WaitLog,
+        CallbackLog, History, JobStore, Jobs, KeyStore, Lookup, Monitors, Reports, Subscriptions, TaskWork, Tenancy,
+        Tracking, WaitLog,
     };
 }
 
@@ -132,6 +133,12 @@ pub trait Jobs: Lookup {
         limit: usize,
         after: Option<u32>,
     ) -> impl Future<Output = Result<Page<UrlTask, u32>, Error>> + Send;
+
+    /// The URLs of job `id` at positions `seqs` that exist, in the order of `seqs` (each once):
+    /// a page of a sorted listing, read by key (as few reads as the store allows) instead of
+    /// through the whole job. Read eventually consistently, as rows to show (a finished job's
+    /// no longer change), never to decide a move on.
+    fn get_tasks(&self, id: &JobId, seqs: &[u32]) -> impl Future<Output = Result<Vec<UrlTask>, Error>> + Send;
 
     /// Moves a `pending` or `processing` job to `cancelling`.
     fn request_cancel(&self, id: &JobId, now: Millis) -> impl Future<Output = Result<Cancel, Error>> + Send;
@@ -509,12 +516,79 @@ pub trait CallbackLog: Send + Sync {
     ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
+/// What a live subscription follows, as it is kept: one job, or every job of a tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    Job(JobId),
+    Tenant(Tenant),
+}
+
+/// A connection to tell of a job's change, and the subscription that made it one (to drop
+/// when the connection has gone).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Watcher {
+    pub connection: String,
+    pub scope: Scope,
+}
+
+/// Why a subscription was not made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// No such job for the tenant (another tenant's job is answered the same).
+    NotFound,
+    /// The connection holds `domain::live::MAX_SUBSCRIPTIONS_PER_CONNECTION` already.
+    TooMany,
+}
+
+/// Who follows which job over a WebSocket (SPEC §6.5), for the live function. A followed job
+/// carries a watch generation, so only its changes pass the live function's stream filter:
+/// nobody's progress costs a push, a read or an invocation while nobody watches.
+pub trait Subscriptions: Send + Sync {
+    /// Records that `connection` follows `watch` for `tenant` (until the subscription's TTL),
+    /// then marks what it covers as followed (a new generation), which puts the jobs' current
+    /// state on the stream: the new subscriber is sent it by the same path as every change.
+    fn subscribe(
+        &self,
+        connection: &str,
+        tenant: &Tenant,
+        watch: &domain::live::Watch,
+        now: Millis,
+    ) -> impl Future<Output = Result<Result<(), Refused>, Error>> + Send;
+
+    /// The connections following `job`: its own subscribers and its tenant's all-jobs ones.
+    fn watchers(&self, job: &Job) -> impl Future<Output = Result<Vec<Watcher>, Error>> + Send;
+
+    /// Marks a new job as followed when its tenant has an all-jobs subscriber; whether it did.
+    fn follow_new_job(&self, job: &Job, now: Millis) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// Takes the mark off a job nobody follows any more, unless a subscription since made a
+    /// newer `generation` than the one that found no watcher; whether it did.
+    fn unfollow_job(&self, id: &JobId, generation: u64) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// Drops these subscriptions (their connections have gone, or their job has finished).
+    fn drop_subscriptions(&self, watchers: &[Watcher]) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Drops every subscription of a closed connection; how many there were.
+    fn disconnect(&self, connection: &str) -> impl Future<Output = Result<usize, Error>> + Send;
+}
+
 /// A store that does everything: both implementations are one.
 pub trait JobStore:
-    Jobs + TaskWork + Tracking + KeyStore + Reports + CallbackLog + Tenancy + WaitLog + History + Monitors
+    Jobs + TaskWork + Tracking + KeyStore + Reports + CallbackLog + Tenancy + WaitLog + History + Monitors + Subscriptions
 {
 }
-impl<T: Jobs + TaskWork + Tracking + KeyStore + Reports + CallbackLog + Tenancy + WaitLog + History + Monitors> JobStore
-    for T
+impl<
+    T: Jobs
+        + TaskWork
+        + Tracking
+        + KeyStore
+        + Reports
+        + CallbackLog
+        + Tenancy
+        + WaitLog
+        + History
+        + Monitors
+        + Subscriptions,
+> JobStore for T
 {
 }

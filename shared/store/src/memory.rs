@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+mod subscriptions;
+
 use domain::lifecycle::{self, CANCEL_QUEUED, ClaimStep, GIVE_BACK, JobState, RETRY, Refusal};
 use domain::{
     Analysis, CacheKey, CachedFrom, ErrorKind, Job, JobId, JobStatus, JobUrl, TaskFilter, Tenant, UrlStatus, UrlTask,
@@ -55,6 +57,8 @@ struct State {
     places: HashMap<Place, Places>,
     /// Every note of waiting URLs.
     waits: Vec<WaitNote>,
+    /// Live subscriptions, each connection's, and each followed job's watch generation.
+    live: subscriptions::Live,
 }
 
 #[derive(Default)]
@@ -201,6 +205,16 @@ impl Jobs for MemoryStore {
             .filter(|task| after.is_none_or(|after| task.seq > after))
             .filter(|task| filter.matches(task));
         Ok(page(matching.cloned(), limit, |task| task.seq))
+    }
+
+    async fn get_tasks(&self, id: &JobId, seqs: &[u32]) -> Result<Vec<UrlTask>, Error> {
+        let state = self.state()?;
+        let mut seen = std::collections::HashSet::with_capacity(seqs.len());
+        Ok(seqs
+            .iter()
+            .filter(|seq| seen.insert(**seq))
+            .filter_map(|seq| state.tasks.get(&(id.clone(), *seq)).cloned())
+            .collect())
     }
 
     async fn request_cancel(&self, id: &JobId, now: Millis) -> Result<Cancel, Error> {

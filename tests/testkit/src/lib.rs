@@ -5,6 +5,7 @@ pub mod api;
 pub mod browser;
 pub mod emulator;
 pub mod fake_psi;
+pub mod live;
 pub mod logs;
 pub mod markdown;
 pub mod origin;

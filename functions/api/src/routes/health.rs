@@ -61,6 +61,8 @@ where
         // `engine: browser` is refused where the deployment has no browser analyzer.
         "browser_configured": offered.browser,
     });
-    let checks = json!({"dynamodb": store, "sqs": queue, "engine": engine});
+    // Where clients subscribe to live progress (the CLI's --watch asks here); null: poll.
+    let live = json!({"ws_url": state.settings.ws_url});
+    let checks = json!({"dynamodb": store, "sqs": queue, "engine": engine, "live": live});
     (code, Json(Health { status, version: env!("CARGO_PKG_VERSION"), checks }))
 }

@@ -12,6 +12,11 @@
 //! | a host's places | `HOST#<host>` | `LEASES` | — (`holders`: a string set of `<job>#<seq>@<lease end>`; `paused_until`; `expires_at`) |
 //! | a shard of a tenant's places | `TENANT#<tenant>` | `IN_FLIGHT#<shard>` | — (`holders`, `expires_at`, as a host's) |
 //! | tenant's day | `TENANT#<tenant>` | `DAY#<yyyy-mm-dd>` | — (`analyses` submitted that UTC day; expires two days later) |
+//! | live subscription | `LIVE#JOB#<job id>` or `LIVE#TENANT#<tenant>` (all its jobs) | `<WebSocket connection id>` | — (`expires_at`: the connection's longest life) |
+//! | live connection | `LIVE#CONN#<connection id>` | `CONN` | — (`scopes`: the string set of its subscriptions' `pk`s, bounded; `expires_at`) |
+//!
+//! A job somebody follows live carries `live_gen` (a number each subscription raises), which
+//! the live function's stream filter asks for.
 //!
 //! A job's URLs are one Query on `pk` (`begins_with(sk, "URL#")`), a tenant's jobs one Query
 //! on the GSI, newest first. `expires_at` is the TTL attribute.
@@ -95,6 +100,39 @@ pub fn monitor_pk(id: &MonitorId) -> String {
 
 pub fn tenant_pk(tenant: &Tenant) -> String {
     format!("TENANT#{}", tenant.0)
+}
+
+/// The job attribute that says somebody follows it live (its watch generation).
+pub const LIVE_GENERATION: &str = "live_gen";
+pub const CONNECTION_SK: &str = "CONN";
+const LIVE_JOB: &str = "LIVE#JOB#";
+const LIVE_TENANT: &str = "LIVE#TENANT#";
+
+pub fn connection_pk(connection: &str) -> String {
+    format!("LIVE#CONN#{connection}")
+}
+
+/// Where the subscriptions to `scope` live, one item per connection.
+pub fn scope_pk(scope: &crate::Scope) -> String {
+    match scope {
+        crate::Scope::Job(id) => format!("{LIVE_JOB}{id}"),
+        crate::Scope::Tenant(tenant) => format!("{LIVE_TENANT}{}", tenant.0),
+    }
+}
+
+pub fn scope_from_pk(pk: &str) -> Option<crate::Scope> {
+    if let Some(id) = pk.strip_prefix(LIVE_JOB) {
+        return JobId::parse(id).map(crate::Scope::Job);
+    }
+    pk.strip_prefix(LIVE_TENANT).map(|tenant| crate::Scope::Tenant(Tenant(tenant.to_owned())))
+}
+
+/// A job stream image's watch generation: `None` when nobody follows the job.
+pub fn watch_generation(image: &serde_dynamo::Item) -> Option<u64> {
+    match image.get(LIVE_GENERATION) {
+        Some(serde_dynamo::AttributeValue::N(n)) => n.parse().ok(),
+        _ => None,
+    }
 }
 
 /// A job item exactly as stored (and as a DynamoDB stream image carries it).
@@ -349,6 +387,16 @@ pub fn job_from_stream_image(image: serde_dynamo::Item) -> Result<Job, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_scope_survives_its_key_and_nothing_else_is_one() {
+        let id = JobId::generate();
+        for scope in [crate::Scope::Job(id.clone()), crate::Scope::Tenant(Tenant("acme#1".into()))] {
+            assert_eq!(scope_from_pk(&scope_pk(&scope)), Some(scope));
+        }
+        assert_eq!(scope_from_pk(&job_pk(&id)), None);
+        assert_eq!(scope_from_pk("LIVE#JOB#JOB#1"), None);
+    }
 
     #[test]
     fn keys_sort_tasks_in_submission_order() {

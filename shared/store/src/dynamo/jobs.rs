@@ -1,7 +1,7 @@
 //! The API's reads and writes of jobs: creating one with all its tasks, listing a tenant's
 //! jobs and a job's URLs, requesting a cancellation, deleting, and the health check's ping.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use domain::tenancy::{Limits, OverLimit};
@@ -123,6 +123,20 @@ impl Jobs for DynamoStore {
             .collect::<Result<Vec<_>, Error>>()?;
         let next = if page.more { items.last().map(|task| task.seq) } else { None };
         Ok(Page { items, next })
+    }
+
+    async fn get_tasks(&self, id: &JobId, seqs: &[u32]) -> Result<Vec<UrlTask>, Error> {
+        // BatchGetItem refuses a request naming one key twice.
+        let mut seen = HashSet::with_capacity(seqs.len());
+        let wanted: Vec<u32> = seqs.iter().copied().filter(|seq| seen.insert(*seq)).collect();
+        let keys = wanted.iter().map(|seq| Self::task_key(id, *seq)).collect();
+        let items = self.batch_get(keys, |request| request).await?;
+        let mut found: HashMap<u32, UrlTask> = HashMap::with_capacity(items.len());
+        for item in items {
+            let task = from_item::<TaskItem>(item)?.into_task();
+            found.insert(task.seq, task);
+        }
+        Ok(wanted.iter().filter_map(|seq| found.remove(seq)).collect())
     }
 
     async fn request_cancel(&self, id: &JobId, now: Millis) -> Result<Cancel, Error> {

@@ -15,6 +15,7 @@ mod monitors;
 mod moves;
 mod places;
 mod reports;
+mod subscriptions;
 mod tasks;
 mod tenancy;
 mod tracking;
@@ -34,8 +35,8 @@ use domain::time::Millis;
 use domain::{Error, Job, JobId, TaskFilter, UrlTask};
 use futures::{StreamExt, TryStreamExt};
 
-pub use self::items::job_from_stream_image;
 use self::items::{JOB_SK, JobItem, TaskItem, job_pk, task_sk};
+pub use self::items::{job_from_stream_image, watch_generation};
 use crate::Lookup;
 
 /// DynamoDB's limit for one BatchGetItem.

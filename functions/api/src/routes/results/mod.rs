@@ -1,7 +1,8 @@
 //! `GET /results/{id}`: a job's per-URL results a page at a time (JSON, CSV or JSON Lines),
-//! and whole-job exports. Every answer is bounded whatever the job's size: a page stops at
-//! `limit` rows or at `PAGE_BYTES`, whichever comes first, and a whole-job export of a
-//! finished job is a link to its file (`303`), written once by the exporter.
+//! in submission order or sorted over the whole job (`sort`), and whole-job exports. Every
+//! answer is bounded whatever the job's size: a page stops at `limit` rows or at `PAGE_BYTES`,
+//! whichever comes first, and a whole-job export of a finished job is a link to its file
+//! (`303`), written once by the exporter.
 
 use std::collections::HashMap;
 
@@ -20,6 +21,9 @@ use crate::error::ApiError;
 use crate::exports::{self, WholeExport};
 use crate::state::{Files, Queue, SharedState, Store};
 use crate::{cursor, query};
+
+mod sort;
+use sort::{Sort, SortKey, SortOrder};
 
 /// The most rows a page holds.
 pub const MAX_LIMIT: usize = 1_000;
@@ -94,27 +98,30 @@ pub async fn row_page<S: Jobs>(
     Ok(RowPage { rows, next_cursor: next.map(|seq| cursor::encode(&seq.to_string())) })
 }
 
-/// `GET /results/{id}?status=&label=&limit=&cursor=&format=json|csv|jsonl`: per-URL results in
-/// submission order and the job's summary. CSV or JSON Lines without a `limit` is the whole
-/// job: a link to its file once the job has finished, inline for a job of up to 1 000 URLs.
+/// `GET /results/{id}?status=&label=&sort=&order=&limit=&cursor=&format=json|csv|jsonl`:
+/// per-URL results in submission order, or sorted over the whole job, and the job's summary.
+/// CSV or JSON Lines without a `limit` is the whole job: a link to its file once the job has
+/// finished, inline for a job of up to 1 000 URLs.
 #[utoipa::path(get, path = "/results/{id}", tag = "jobs",
     params(
         ("id" = String, Path, description = "batch_job_id"),
         ("status" = Option<UrlStatus>, Query, description = "Only URLs in this status (a whole-job export of over 1000 URLs holds every URL: page through it with limit to filter)"),
         ("label" = Option<String>, Query, pattern = "^[^:]{1,100}(:.*)?$", description = "Only URLs with this label (`name`), or with this value of it (`name:value`); as status for whole-job exports"),
+        ("sort" = inline(Option<SortKey>), Query, description = "Pages in the order of this key over the whole job (after status and label), not of the page alone: `url`, `status` (queued, processing, succeeded, failed, cancelled) or a headline number. `score` is the performance score (PSI, browser engine); an http job's number is `delivery_score` (`desktop_*` with strategy both), and a key the job's engine never gives is refused. URLs without the number (not succeeded, or not measured) come last in either order; ties, and those, in submission order. Sort applies to pages: with CSV and JSON Lines give a limit (the whole-job files are in submission order). Default: submission order"),
+        ("order" = inline(Option<SortOrder>), Query, description = "asc (the default, whatever the key: lowest number, URLs A to Z, queued first) or desc; only with sort"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1 to 1000, default 100; CSV and JSON Lines without a limit are the whole job. A page also stops at 4 MB: continue from next_cursor"),
-        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page (CSV and JSON Lines: the x-next-cursor header)"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page (CSV and JSON Lines: the x-next-cursor header), with the same sort and order"),
         ("format" = Option<Format>, Query, description = "json (default), csv or jsonl"),
     ),
     responses(
         (status = 200, description = "Per-URL results and the job's summary; with format=csv, RFC 4180 CSV (header row, then one row per URL); with format=jsonl, one JSON object per line",
             content((Results = "application/json"), (String = "text/csv"), (String = "application/x-ndjson"))),
         (status = 303, description = "A finished job's whole-job export: the Location is a link to the file, valid for 15 minutes", body = crate::exports::ExportLinks),
-        (status = 400, description = "A tampered cursor", body = crate::error::ErrorBody),
+        (status = 400, description = "A tampered cursor, or one of a listing in another order", body = crate::error::ErrorBody),
         (status = 401, description = "No or unknown API key", body = crate::error::ErrorBody),
         (status = 404, description = "No such job for this tenant", body = crate::error::ErrorBody),
         (status = 409, description = "A whole-job export of a running job of over 1000 URLs: it is written when the job finishes", body = crate::error::ErrorBody),
-        (status = 422, description = "An invalid status, label, limit or format", body = crate::error::ErrorBody),
+        (status = 422, description = "An invalid status, label, sort, order, limit or format; a sort key the job's engine never gives; sort on a whole-job export", body = crate::error::ErrorBody),
         (status = 503, description = "The job has just finished and its export is being written: try again after Retry-After seconds", body = crate::error::ErrorBody),
     ))]
 pub async fn results<S, Q, E>(
@@ -140,18 +147,42 @@ where
     let status = query::choice::<UrlStatus>("status", param("status"))?;
     let label = param("label").map(LabelFilter::parse).transpose().map_err(|e| ApiError::invalid_field("label", e))?;
     let filter = TaskFilter { status, label };
+    let sort = Sort::parse(param("sort"), param("order"))?;
     let whole = format.export().filter(|_| param("limit").is_none());
+    if whole.is_some() && sort.is_some() {
+        return Err(ApiError::invalid_field(
+            "sort",
+            "applies to pages: give a limit (1 to 1000) and follow x-next-cursor; a whole-job export is in submission order",
+        ));
+    }
     let limit = match whole {
         Some(_) => MAX_LIMIT,
         None => query::limit(param("limit"), 100, MAX_LIMIT)?,
     };
-    let after = param("cursor").map(|c| cursor::decode(c, |s| s.parse::<u32>().ok())).transpose()?;
+    // Where the page starts: the last URL of the previous page, or in a sorted listing the
+    // offset into its order.
+    let (after, offset) = match (&sort, param("cursor")) {
+        (_, None) => (None, 0),
+        (None, Some(cursor)) => (Some(sort::submission_cursor(cursor)?), 0),
+        (Some(sort), cursor) => (None, sort.offset(cursor)?),
+    };
     let job = owned_job(&state.store, &tenant, &id).await?;
+    if let Some(sort) = &sort {
+        sort.check_engine(job.settings.engine)?;
+    }
     let read_report = async {
         if job.status.is_finished() { state.store.get_report(&job.id).await.map_err(ApiError::from) } else { Ok(None) }
     };
-    let (report, page) = match whole {
-        Some(export) => {
+    let (report, page) = match (whole, sort) {
+        // The digest is named by the report: one read after the other.
+        (None, Some(sort)) => {
+            let report = read_report.await?;
+            let at = sort::PageAt { offset, limit };
+            let page =
+                sort::sorted_page(&state.store, &state.exports, &job, report.as_ref(), &filter, sort, at).await?;
+            (report, page)
+        }
+        (Some(export), _) => {
             let report = read_report.await?;
             match exports::whole_export(&job, report.as_ref(), export, !filter.is_empty() || after.is_some())? {
                 WholeExport::Link(file) => return exports::see_other(&state.exports, &job, file).await,
@@ -160,7 +191,7 @@ where
             (report, row_page(&state.store, &job, &filter, limit, after).await?)
         }
         // A page and the report are read at once: a page's time is one read, not two.
-        None => futures::try_join!(read_report, row_page(&state.store, &job, &filter, limit, after))?,
+        (None, None) => futures::try_join!(read_report, row_page(&state.store, &job, &filter, limit, after))?,
     };
     if let Some(export) = format.export() {
         return Ok(rows_response(&job, export, &page));

@@ -43,16 +43,5 @@ pub(super) fn tls_config(config: &ProbeConfig) -> Result<Arc<ClientConfig>, Stri
 }
 
 pub(super) fn build_tls_config(extra_roots: Vec<CertificateDer<'static>>) -> Result<Arc<ClientConfig>, String> {
-    // Explicit provider: no dependence on which crate installed a process default.
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(extra_roots, provider.clone())
-        .map_err(|error| format!("certificate roots could not be loaded: {error}"))?;
-    let mut tls = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|error| error.to_string())?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(tls))
+    net::tls::client_config(extra_roots, &[b"h2", b"http/1.1"])
 }
