@@ -14,6 +14,7 @@ pub mod clean_url;
 pub mod compare;
 pub mod delivery;
 pub mod error;
+pub mod field;
 pub mod history;
 pub mod job;
 pub mod labels;

@@ -1,6 +1,7 @@
 //! Analysis engines: what measures a page. The analyzer depends on the `Engine` trait.
 
 pub mod browser;
+pub mod crux;
 pub mod http;
 pub mod psi;
 pub mod runs;

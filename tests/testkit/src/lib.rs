@@ -4,7 +4,9 @@
 pub mod api;
 pub mod browser;
 pub mod emulator;
+pub mod fake_crux;
 pub mod fake_psi;
+mod google_fake;
 pub mod live;
 pub mod logs;
 pub mod markdown;

@@ -1,4 +1,4 @@
-//! The PageSpeed Insights key: where it comes from, read once per container and held so that
+//! A Google API key (PageSpeed Insights', the Chrome UX Report's): where it comes from, read once per container and held so that
 //! it cannot be printed by accident. Where a deployment keeps it (SSM or Secrets Manager) is
 //! the platform's business: the analyzer hands in a loader.
 
@@ -16,7 +16,7 @@ impl ApiKey {
         ApiKey(key.into())
     }
 
-    pub(super) fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -45,13 +45,13 @@ impl KeyProvider {
         KeyProvider::Load(Box::new(move || Box::pin(load())))
     }
 
-    pub(super) async fn get(&self) -> Result<ApiKey, Error> {
+    pub(crate) async fn get(&self) -> Result<ApiKey, Error> {
         match self {
             KeyProvider::Fixed(key) => Ok(key.clone()),
             KeyProvider::Load(load) => {
                 let key = load().await?;
                 match key.trim() {
-                    "" => Err(Error::Config("the PSI key's parameter or secret is empty".into())),
+                    "" => Err(Error::Config("the API key's parameter or secret is empty".into())),
                     key => Ok(ApiKey::new(key)),
                 }
             }

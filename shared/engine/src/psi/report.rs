@@ -2,6 +2,7 @@
 //! field data (CrUX) for the page and its origin, and why anything is missing. A missing
 //! measurement is reported as unavailable, with the reason, never as zero.
 
+use domain::field::{FieldMetric, FieldRecord, FieldSource};
 use serde_json::{Map, Value, json};
 
 /// Lab metrics: the name stored, the Lighthouse audit it comes from.
@@ -15,13 +16,13 @@ const LAB: [(&str, &str); 7] = [
     ("interactive_ms", "interactive"),
 ];
 
-/// Field metrics: the name stored, the CrUX metric it comes from.
-const FIELD: [(&str, &str); 5] = [
-    ("lcp_ms", "LARGEST_CONTENTFUL_PAINT_MS"),
-    ("cls", "CUMULATIVE_LAYOUT_SHIFT_SCORE"),
-    ("inp_ms", "INTERACTION_TO_NEXT_PAINT"),
-    ("fcp_ms", "FIRST_CONTENTFUL_PAINT_MS"),
-    ("ttfb_ms", "EXPERIMENTAL_TIME_TO_FIRST_BYTE"),
+/// Field metrics: each as PageSpeed Insights names it.
+const FIELD: [(FieldMetric, &str); 5] = [
+    (FieldMetric::Lcp, "LARGEST_CONTENTFUL_PAINT_MS"),
+    (FieldMetric::Cls, "CUMULATIVE_LAYOUT_SHIFT_SCORE"),
+    (FieldMetric::Inp, "INTERACTION_TO_NEXT_PAINT"),
+    (FieldMetric::Fcp, "FIRST_CONTENTFUL_PAINT_MS"),
+    (FieldMetric::Ttfb, "EXPERIMENTAL_TIME_TO_FIRST_BYTE"),
 ];
 
 #[derive(Debug, PartialEq, thiserror::Error)]
@@ -105,30 +106,25 @@ pub fn parse(body: &Value) -> Result<Report, ReportError> {
         |e: Option<&Value>| e.and_then(|e| e.get("metrics")).and_then(Value::as_object).is_some_and(|m| !m.is_empty());
     let field = match (has_metrics(page), has_metrics(origin)) {
         (true, _) if page.and_then(|p| p.get("origin_fallback")).and_then(Value::as_bool) != Some(true) => {
-            Some((page, "page"))
+            Some((page, FieldSource::Url))
         }
-        (true, _) => Some((page, "origin")),
-        (false, true) => Some((origin, "origin")),
+        (true, _) => Some((page, FieldSource::Origin)),
+        (false, true) => Some((origin, FieldSource::Origin)),
         (false, false) => None,
     };
     match field {
         Some((Some(experience), source)) => {
-            metrics.insert("field_source".into(), json!(source));
-            if let Some(overall) = experience.get("overall_category").and_then(Value::as_str) {
-                metrics.insert("field_overall_category".into(), json!(overall));
-            }
+            // Judged here from the p75s, as a record from the CrUX API is: one vocabulary.
             let values = experience.get("metrics").and_then(Value::as_object);
-            for (name, crux) in FIELD {
-                let Some(metric) = values.and_then(|m| m.get(crux)) else { continue };
-                if let Some(percentile) = metric.get("percentile").and_then(Value::as_f64) {
-                    // CrUX gives CLS ×100 as an integer.
-                    let value = if name == "cls" { round(percentile / 100.0, 2) } else { percentile };
-                    metrics.insert(format!("field_{name}"), json!(value));
-                }
-                if let Some(category) = metric.get("category").and_then(Value::as_str) {
-                    metrics.insert(format!("field_{name}_category"), json!(category));
-                }
-            }
+            let p75 = FIELD
+                .iter()
+                .filter_map(|(metric, name)| {
+                    let percentile = values?.get(*name)?.get("percentile").and_then(Value::as_f64)?;
+                    // PSI gives CLS ×100 as an integer.
+                    Some((*metric, if *metric == FieldMetric::Cls { round(percentile / 100.0, 2) } else { percentile }))
+                })
+                .collect();
+            metrics.extend(FieldRecord { source, period: None, p75 }.metrics(""));
         }
         _ => {
             unavailable.insert("field_data".into(), json!("the Chrome UX Report has no data for this page or origin"));
@@ -181,6 +177,12 @@ const MAX_REASON_CHARS: usize = 300;
 
 /// Classifies a non-200 answer from its status and body (Google's JSON error, or anything).
 pub fn classify(status: u16, body: &str) -> Failure {
+    classify_google("PageSpeed Insights", status, body)
+}
+
+/// Classifies a non-200 answer of a Google API (`service` names it where the body does not):
+/// the quota's 429s wait, a refused key is the deployment's problem, another 400 the URL's.
+pub fn classify_google(service: &str, status: u16, body: &str) -> Failure {
     use domain::ErrorKind;
     let json: Option<Value> = serde_json::from_str(body).ok();
     let message = json
@@ -188,7 +190,7 @@ pub fn classify(status: u16, body: &str) -> Failure {
         .and_then(|j| j.pointer("/error/message"))
         .and_then(Value::as_str)
         .map(str::to_owned)
-        .unwrap_or_else(|| format!("HTTP {status} from PageSpeed Insights"));
+        .unwrap_or_else(|| format!("HTTP {status} from {service}"));
     let reason: String = redact_project(&message).chars().take(MAX_REASON_CHARS).collect();
     let class = if status == 429 {
         let limit = json.as_ref().and_then(|j| j.pointer("/error/details")).map(Value::to_string).unwrap_or_default();
@@ -334,10 +336,13 @@ mod tests {
         assert_eq!(m["speed_index_ms"], 8296.0);
         assert_eq!(m["ttfb_ms"], 8.0);
         assert_eq!(m["interactive_ms"], 8012.5);
-        assert_eq!(m["field_source"], "page");
-        assert_eq!((m["field_lcp_ms"].clone(), m["field_lcp_ms_category"].clone()), (json!(2900.0), json!("AVERAGE")));
+        assert_eq!(m["field_source"], "url");
+        assert_eq!(
+            (m["field_lcp_ms"].clone(), m["field_lcp_ms_category"].clone()),
+            (json!(2900.0), json!("needs_improvement"))
+        );
         assert_eq!(m["field_cls"], 0.05);
-        assert_eq!(m["field_overall_category"], "AVERAGE");
+        assert_eq!(m["field_overall_category"], "needs_improvement");
         assert_eq!(m["lighthouse_version"], "13.4.1");
         assert_eq!(m["final_url"], "http://localhost:10200/dobetterweb/dbw_tester.html");
         assert!(m.get("unavailable").is_none(), "{:?}", m.get("unavailable"));

@@ -2,21 +2,6 @@
 
 use super::*;
 
-pub(super) struct ApiError {
-    pub(super) status: StatusCode,
-    pub(super) body: Value,
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        json_response(self.status, self.body.to_string())
-    }
-}
-
-pub(super) fn json_response(status: StatusCode, body: String) -> Response {
-    (status, [(header::CONTENT_TYPE, JSON_CONTENT_TYPE)], body).into_response()
-}
-
 pub(super) fn api_key_invalid() -> ApiError {
     let message = "API key not valid. Please pass a valid API key.";
     ApiError {

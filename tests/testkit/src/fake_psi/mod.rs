@@ -67,7 +67,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::extract::{RawQuery, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Map, Value, json};
@@ -79,13 +79,13 @@ use self::report::*;
 use self::request::*;
 use self::server::*;
 use self::util::*;
+use crate::google_fake::*;
 
 /// Path of the one endpoint the fake serves, as on `pagespeedonline.googleapis.com`.
 pub const RUN_PAGESPEED_PATH: &str = "/pagespeedonline/v5/runPagespeed";
 
 pub(super) const SERVICE: &str = "pagespeedonline.googleapis.com";
 pub(super) const PROJECT_NUMBER: &str = "000000000000";
-pub(super) const JSON_CONTENT_TYPE: &str = "application/json; charset=UTF-8";
 
 /// Which of Google's per-project quotas a [`QuotaWindow`] stands for. It
 /// decides the names in the 429 body, not the window length.
