@@ -113,6 +113,7 @@ async fn a_monitor_runs_on_its_schedule_without_overlap_and_each_run_is_a_job() 
         (Some(2), Some("previous_running"))
     );
     assert_eq!(millis(&skipped["next_run_at"]), first_tick + 45 * MINUTE);
+    assert_eq!(millis(&skipped["last_skip"]["tick"]), first_tick + 30 * MINUTE, "times are RFC 3339, as every time");
     for n in 0..4 {
         site.set_delay(n, Duration::ZERO);
     }

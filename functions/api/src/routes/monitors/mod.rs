@@ -13,7 +13,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use domain::budget::Budget;
-use domain::monitor::{Monitor, MonitorId, Skipped};
+use domain::monitor::{Monitor, MonitorId, SkipReason, Skipped};
 use domain::time::{now_millis, rfc3339};
 use domain::{Job, JobId, JobSettings, JobUrl, Rejected, Tenant};
 use request::Definition;
@@ -57,7 +57,22 @@ pub struct MonitorView {
     /// Ticks that did not run (the previous run was still going, or the tenant was over a
     /// limit), and the last one.
     pub skipped_runs: u64,
-    pub last_skip: Option<Skipped>,
+    pub last_skip: Option<SkipView>,
+}
+
+/// A tick that did not run: when it was due and when it was skipped (UTC, as every time the
+/// API gives), and why.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SkipView {
+    pub tick: String,
+    pub at: String,
+    pub reason: SkipReason,
+}
+
+impl SkipView {
+    fn new(skipped: &Skipped) -> SkipView {
+        SkipView { tick: rfc3339(skipped.tick), at: rfc3339(skipped.at), reason: skipped.reason }
+    }
 }
 
 impl MonitorView {
@@ -78,7 +93,7 @@ impl MonitorView {
             last_run_at: monitor.last_run_at.map(rfc3339),
             runs: monitor.runs,
             skipped_runs: monitor.skipped_runs,
-            last_skip: monitor.last_skip.clone(),
+            last_skip: monitor.last_skip.as_ref().map(SkipView::new),
         }
     }
 }
