@@ -7,6 +7,7 @@
 //!   it sends each followed job's newest state to its subscribers, at most twice a second
 //!   per job, and always the last one. Nobody's job costs an invocation while nobody watches.
 
+mod pace;
 mod push;
 mod routes;
 
@@ -25,7 +26,7 @@ pub struct Live<S, C> {
     pub connections: C,
     /// When each job was last pushed from this container: the stream's records of one job
     /// come through one shard, one batch at a time, so this is where its pace is kept.
-    last_push: Mutex<HashMap<JobId, push::Pushed>>,
+    last_push: Mutex<HashMap<JobId, pace::Pushed>>,
 }
 
 /// What invokes the function: a WebSocket route, or a batch from the table's stream.

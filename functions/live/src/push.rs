@@ -4,21 +4,15 @@
 //! once the job's last push is half a second old. Waiting holds the shard, so what changes
 //! meanwhile arrives as the next batch, coalesced again: at most 2 pushes per second per job,
 //! and the last state is always sent, because every batch pushes its newest image.
-//!
-//! A job that had to wait is read again after the wait (one consistent GetItem): its image is
-//! up to half a second old by then, and the read is what it is now. The next batch may then
-//! carry images older than what was pushed: an image behind the last push (fewer URLs
-//! finished, or as many but an earlier `updated_at`) is not pushed, nor one equal to it,
-//! unless a new subscriber raised the watch generation and is owed the state.
+//! A job that had to wait is read again after the wait, and what a push may show is `pace`'s.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use aws::connections::{Connections, PostError};
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use domain::live::{Outgoing, wait_before_push};
-use domain::time::{Millis, now_millis};
+use domain::live::Outgoing;
+use domain::time::now_millis;
 use domain::{Job, JobId, JobView};
 use futures::StreamExt;
 use store::dynamo::{job_from_stream_image, watch_generation};
@@ -26,39 +20,13 @@ use store::{KeyStore, Lookup, Scope, Subscriptions, Watcher};
 
 use crate::Live;
 
-/// What was last pushed of a job, from this container: when, and how far the job had got.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Pushed {
-    at: Millis,
-    progress: Progress,
-    generation: u64,
-}
-
-/// How far a job has got, in the order its changes happen: URLs only ever finish, and a
-/// change stamps `updated_at`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Progress {
-    finished: bool,
-    done: u64,
-    updated_at: Millis,
-}
-
-impl Progress {
-    fn of(job: &Job) -> Self {
-        Progress { finished: job.status.is_finished(), done: job.counters.done(), updated_at: job.updated_at }
-    }
-}
-
 /// Frames in flight at once while pushing to many watchers.
 const POST_PARALLELISM: usize = 32;
-/// Jobs whose pace is remembered; past this, those not pushed for a while are forgotten.
-const PACE_MEMORY: usize = 10_000;
-
 /// A followed job's newest image in the batch, and where its records start (to be retried
 /// from there if pushing it fails).
-struct Change {
-    job: Job,
-    generation: u64,
+pub(crate) struct Change {
+    pub(crate) job: Job,
+    pub(crate) generation: u64,
     first_sequence: String,
 }
 
@@ -125,43 +93,6 @@ where
         Ok(())
     }
 
-    /// Whether the change shows watchers something they have not been sent: a job further on
-    /// than its last push, or a new subscriber's.
-    fn news(&self, change: &Change) -> bool {
-        let last = self.last_push.lock().unwrap_or_else(|p| p.into_inner());
-        match last.get(&change.job.id) {
-            None => true,
-            Some(pushed) => {
-                let progress = Progress::of(&change.job);
-                progress > pushed.progress || (progress == pushed.progress && change.generation != pushed.generation)
-            }
-        }
-    }
-
-    /// Sleeps until every job about to be pushed was last pushed at least half a second ago;
-    /// whether it slept.
-    async fn wait_for_pace<'a>(&self, jobs: impl Iterator<Item = &'a JobId>) -> bool {
-        let now = now_millis();
-        let wait = {
-            let last = self.last_push.lock().unwrap_or_else(|p| p.into_inner());
-            jobs.map(|id| wait_before_push(last.get(id).map(|pushed| pushed.at), now)).max().unwrap_or(0)
-        };
-        if wait > 0 {
-            tokio::time::sleep(Duration::from_millis(u64::try_from(wait).unwrap_or(0))).await;
-        }
-        wait > 0
-    }
-
-    /// The job as it is now, after a wait, where that is further on than its image; the image
-    /// when the read fails (it is still the newest the stream gave).
-    async fn refresh(&self, change: &mut Change) {
-        match self.store.get_job(&change.job.id).await {
-            Ok(Some(now)) if Progress::of(&now) >= Progress::of(&change.job) => change.job = now,
-            Ok(_) => {}
-            Err(err) => tracing::warn!(error = %err, "a job was not read again after its wait; pushing its image"),
-        }
-    }
-
     /// Sends the job's state to every watcher; drops the subscriptions of connections that
     /// have gone, and a finished job's own (nothing more will change).
     async fn deliver(&self, change: &Change, watchers: Vec<Watcher>) -> Result<(), domain::Error> {
@@ -204,20 +135,6 @@ where
             self.store.unfollow_job(&change.job.id, change.generation).await?;
         }
         Ok(())
-    }
-
-    fn note_push(&self, change: &Change, finished: bool) {
-        let now = now_millis();
-        let mut last = self.last_push.lock().unwrap_or_else(|p| p.into_inner());
-        if finished {
-            last.remove(&change.job.id);
-            return;
-        }
-        if last.len() >= PACE_MEMORY {
-            last.retain(|_, pushed| wait_before_push(Some(pushed.at), now) > 0);
-        }
-        let pushed = Pushed { at: now, progress: Progress::of(&change.job), generation: change.generation };
-        last.insert(change.job.id.clone(), pushed);
     }
 }
 
