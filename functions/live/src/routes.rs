@@ -4,7 +4,6 @@
 //! route's response body only where a route response is configured.
 
 use aws::connections::{Connections, PostError};
-use domain::auth::{hash_key, is_well_formed_key};
 use domain::live::{Outgoing, Refusal, Subscribe, parse_message};
 use domain::time::now_millis;
 use store::{KeyStore, Lookup, Refused, Subscriptions};
@@ -51,11 +50,7 @@ where
     /// Checks the key as the HTTP API does and records the subscription: what it follows, as
     /// the client named it, or why not.
     async fn subscribe(&self, connection: &str, subscribe: &Subscribe) -> Result<String, Refusal> {
-        // Only what could be a key is looked up: a guess costs no read.
-        if !is_well_formed_key(&subscribe.api_key) {
-            return Err(Refusal::unauthorized());
-        }
-        let tenant = match self.store.tenant_for_key_hash(&hash_key(&subscribe.api_key)).await {
+        let tenant = match self.store.tenant_for_key(&subscribe.api_key).await {
             Ok(Some(tenant)) => tenant,
             Ok(None) => return Err(Refusal::unauthorized()),
             Err(err) => {

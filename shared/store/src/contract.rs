@@ -999,6 +999,10 @@ pub async fn keys_and_callback_secrets_are_kept_per_tenant<S: JobStore>(store: &
     store.put_key_hash(&hash, &acme).await.expect("put");
     assert_eq!(store.tenant_for_key_hash(&hash).await.expect("read"), Some(acme.clone()));
     assert_eq!(store.tenant_for_key_hash(&domain::auth::hash_key("sb_unknown")).await.expect("read"), None);
+    let key = domain::auth::generate_key();
+    store.put_key_hash(&domain::auth::hash_key(&key), &acme).await.expect("put");
+    assert_eq!(store.tenant_for_key(&key).await.expect("read"), Some(acme.clone()), "a key as a client presents it");
+    assert_eq!(store.tenant_for_key("sb_contract").await.expect("no read"), None, "not a key: nothing to look up");
     let secret = store.callback_secret(&acme).await.expect("secret");
     assert!(secret.starts_with("whsec_"), "{secret}");
     assert_eq!(store.callback_secret(&acme).await.expect("secret"), secret, "created once");

@@ -320,6 +320,19 @@ pub trait Tracking: Lookup {
 pub trait KeyStore: Send + Sync {
     fn tenant_for_key_hash(&self, hash: &str) -> impl Future<Output = Result<Option<Tenant>, Error>> + Send;
 
+    /// The tenant an API key presented by a client belongs to, wherever it is presented (an
+    /// HTTP header, a WebSocket message). Only what could be a key is looked up: a guess or a
+    /// value of kilobytes costs no read.
+    fn tenant_for_key(&self, key: &str) -> impl Future<Output = Result<Option<Tenant>, Error>> + Send {
+        let hash = domain::auth::is_well_formed_key(key).then(|| domain::auth::hash_key(key));
+        async move {
+            match hash {
+                Some(hash) => self.tenant_for_key_hash(&hash).await,
+                None => Ok(None),
+            }
+        }
+    }
+
     fn put_key_hash(&self, hash: &str, tenant: &Tenant) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// The tenant's callback signing secret, created on first use. Unlike API keys it is
