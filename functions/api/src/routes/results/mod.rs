@@ -11,7 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use domain::report::{ExportFormat, ResultRow, Summary};
-use domain::{Job, JobStatus, LabelFilter, TaskFilter, UrlStatus};
+use domain::{Job, JobStatus, LabelFilter, TaskFilter, UrlStatus, UrlTask};
 use serde::Serialize;
 use store::Jobs;
 
@@ -67,6 +67,23 @@ pub struct RowPage {
     pub next_cursor: Option<String>,
 }
 
+/// The rows of `tasks` (each with its place in its listing) in order, until the next would
+/// take the page past `PAGE_BYTES`: always at least one, so a page always moves on. The place
+/// of the first task left out, if one was.
+fn rows_within_bytes(job: &Job, tasks: impl IntoIterator<Item = (usize, UrlTask)>) -> (Vec<ResultRow>, Option<usize>) {
+    let mut rows = Vec::new();
+    let mut bytes = 0;
+    for (place, task) in tasks {
+        let row = ResultRow::new(task, job);
+        bytes += row.to_json().len() + 1;
+        if bytes > PAGE_BYTES && !rows.is_empty() {
+            return (rows, Some(place));
+        }
+        rows.push(row);
+    }
+    (rows, None)
+}
+
 /// Reads one page of job's URLs from `after`, stopping at `limit` rows or `PAGE_BYTES`.
 pub async fn row_page<S: Jobs>(
     store: &S,
@@ -76,24 +93,12 @@ pub async fn row_page<S: Jobs>(
     after: Option<u32>,
 ) -> Result<RowPage, ApiError> {
     let page = store.list_tasks(&job.id, filter, limit, after).await?;
-    let mut rows = Vec::with_capacity(page.items.len());
-    let mut bytes = 0;
-    let mut last = None;
-    let count = page.items.len();
-    for (i, task) in page.items.into_iter().enumerate() {
-        let seq = task.seq;
-        let row = ResultRow::new(task, job);
-        bytes += row.to_json().len() + 1;
-        // Always at least one row, so a page always moves on.
-        if bytes > PAGE_BYTES && !rows.is_empty() {
-            break;
-        }
-        rows.push(row);
-        last = Some((seq, i + 1 == count));
-    }
-    let next = match last {
-        Some((seq, false)) => Some(seq),
-        _ => page.next,
+    let seqs: Vec<u32> = page.items.iter().map(|task| task.seq).collect();
+    let (rows, left_out) = rows_within_bytes(job, page.items.into_iter().enumerate());
+    // Cut short by size: the next page starts after the last row given.
+    let next = match left_out {
+        Some(place) => place.checked_sub(1).and_then(|last| seqs.get(last)).copied(),
+        None => page.next,
     };
     Ok(RowPage { rows, next_cursor: next.map(|seq| cursor::encode(&seq.to_string())) })
 }

@@ -21,12 +21,12 @@ use std::cmp::Ordering;
 
 use aws::exports::ExportFiles;
 use domain::compare::{Digest, DigestRow};
-use domain::report::{JobReport, ResultRow};
+use domain::report::JobReport;
 use domain::{EngineKind, Job, TaskFilter, UrlStatus, UrlTask};
 use serde::Serialize;
 use store::Jobs;
 
-use super::{PAGE_BYTES, RowPage};
+use super::{RowPage, rows_within_bytes};
 use crate::cursor;
 use crate::error::ApiError;
 
@@ -392,24 +392,14 @@ pub async fn sorted_page<S: Jobs, E: ExportFiles>(
     };
     // Only the page's rows are held while they are read.
     drop(digest);
+    // The tasks come in the order asked; a URL deleted meanwhile is passed over.
     let mut tasks = store.get_tasks(&job.id, &seqs).await?.into_iter().peekable();
-    let mut rows = Vec::with_capacity(seqs.len());
-    let mut bytes = 0;
-    // Places of the order this page has gone through (a URL deleted meanwhile is passed over).
-    let mut passed = 0;
-    for seq in &seqs {
-        if let Some(task) = tasks.next_if(|task| task.seq == *seq) {
-            let row = ResultRow::new(task, job);
-            bytes += row.to_json().len() + 1;
-            // Always at least one row, so a page always moves on.
-            if bytes > PAGE_BYTES && !rows.is_empty() {
-                break;
-            }
-            rows.push(row);
-        }
-        passed += 1;
-    }
-    let next = offset.saturating_add(passed);
+    let found = seqs
+        .iter()
+        .enumerate()
+        .filter_map(|(place, seq)| tasks.next_if(|task| task.seq == *seq).map(|task| (place, task)));
+    let (rows, left_out) = rows_within_bytes(job, found);
+    let next = offset.saturating_add(left_out.unwrap_or(seqs.len()));
     Ok(RowPage { rows, next_cursor: (next < total).then(|| sort.cursor(next)) })
 }
 

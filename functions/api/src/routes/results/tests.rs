@@ -56,6 +56,29 @@ async fn exported(store: &MemoryStore, n: u32) -> Job {
 }
 
 #[tokio::test]
+async fn sorted_pages_stop_at_the_same_byte_budget_and_continue_at_the_next_place() {
+    let store = store().await;
+    let job = job(&store, 1_000, 1_000, 8_000).await;
+    let app = app(store);
+    let (mut seen, mut pages, mut cursor) = (Vec::new(), 0, None::<String>);
+    loop {
+        let query = cursor.as_deref().map(|c| format!("&cursor={c}")).unwrap_or_default();
+        let answer = get(&app, &format!("/results/{}?limit=1000&sort=ttfb_ms&order=desc{query}", job.id)).await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert!(answer.body.len() <= RESPONSE_MAX, "page {pages} is {} bytes", answer.body.len());
+        let body = answer.json();
+        seen.extend(body["results"].as_array().unwrap().iter().map(|r| r["metrics"]["ttfb_ms"].as_u64().unwrap()));
+        pages += 1;
+        match body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, (0..1_000).rev().collect::<Vec<u64>>(), "every URL once, in the sort's order");
+    assert_eq!(pages, 2, "8 MB in pages of at most 4 MB of rows");
+}
+
+#[tokio::test]
 async fn pages_stop_at_their_byte_budget_and_continue_where_they_stopped() {
     let store = store().await;
     // 1 000 rows of about 8 KB: 8 MB in all, more than a Lambda may answer.
