@@ -7,6 +7,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use domain::Job;
+use domain::compare::Digest;
 use domain::report::{ExportFile, ExportFormat, JobReport};
 use serde::Serialize;
 
@@ -119,4 +120,14 @@ pub async fn links<F: ExportFiles>(files: &F, job: &Job, report: Option<&JobRepo
         links.push(link(files, job, file).await?);
     }
     Ok(ExportLinks { batch_job_id: job.id.to_string(), expires_in_seconds: LINK_TTL.as_secs(), files: links })
+}
+
+/// A finished job's digest (`key`, named by its report): `None` once it has expired with the
+/// job's exports (RetentionDays), which the job's own item may outlive by the hours DynamoDB
+/// takes to act on its TTL.
+pub async fn read_digest<F: ExportFiles>(files: &F, job: &Job, key: &str) -> Result<Option<Digest>, ApiError> {
+    let Some(body) = files.object_body(key).await? else { return Ok(None) };
+    serde_json::from_slice(&body)
+        .map(Some)
+        .map_err(|e| ApiError::Internal(domain::Error::Corrupt(format!("job {}'s digest is unreadable: {e}", job.id))))
 }

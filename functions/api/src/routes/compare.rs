@@ -110,13 +110,9 @@ async fn digest<S: Reports, E: ExportFiles>(store: &S, files: &E, job: &Job) -> 
     let key = report.digest.ok_or_else(|| {
         ApiError::Conflict(format!("job {} finished before comparisons were kept: run it again to compare it", job.id))
     })?;
-    // The digest expires with the job's exports (RetentionDays); the job's own item may
-    // outlive it by the hours DynamoDB takes to act on its TTL.
-    let body = files.object_body(&key).await?.ok_or_else(|| {
+    crate::exports::read_digest(files, job, &key).await?.ok_or_else(|| {
         ApiError::Conflict(format!("job {}'s results have expired with its exports: it cannot be compared", job.id))
-    })?;
-    serde_json::from_slice(&body)
-        .map_err(|e| ApiError::Internal(domain::Error::Corrupt(format!("job {}'s digest is unreadable: {e}", job.id))))
+    })
 }
 
 #[cfg(test)]

@@ -317,11 +317,8 @@ fn order_entries(entries: &mut [(Option<Value<'_>>, u32)], order: SortOrder) {
 /// the job's exports while its URLs are still kept).
 async fn digest<E: ExportFiles>(files: &E, job: &Job, report: Option<&JobReport>) -> Result<Option<Digest>, ApiError> {
     let Some(key) = report.and_then(|r| r.digest.as_deref()) else { return Ok(None) };
-    let Some(body) = files.object_body(key).await? else { return Ok(None) };
-    let digest: Digest = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::Internal(domain::Error::Corrupt(format!("job {}'s digest is unreadable: {e}", job.id)))
-    })?;
-    Ok(digest.rows.iter().all(|row| row.seq.is_some()).then_some(digest))
+    let digest = crate::exports::read_digest(files, job, key).await?;
+    Ok(digest.filter(|digest| digest.rows.iter().all(|row| row.seq.is_some())))
 }
 
 /// Each URL `status` keeps, from the digest: its value and place.
