@@ -35,10 +35,6 @@ fn finished_urls(job: &Value) -> u64 {
     ["succeeded", "failed", "cancelled"].iter().map(|k| job[k].as_u64().unwrap_or(0)).sum()
 }
 
-fn is_final(job: &Value) -> bool {
-    testkit::api::is_finished(job)
-}
-
 async fn poll(api_url: String, key: String, id: String, limit: Duration) -> Result<Polled, String> {
     let http = reqwest::Client::new();
     let url = format!("{api_url}{}/progress/{id}", domain::paths::BASE_PATH);
@@ -57,7 +53,7 @@ async fn poll(api_url: String, key: String, id: String, limit: Duration) -> Resu
             let job: Value = response.json().await.map_err(|e| format!("poll body: {e}"))?;
             polled.bodies += 1;
             polled.seen.push((now_millis(), finished_urls(&job)));
-            if is_final(&job) {
+            if testkit::api::is_finished(&job) {
                 return Ok(polled);
             }
         }

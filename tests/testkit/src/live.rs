@@ -1,7 +1,7 @@
 //! A raw WebSocket client of the live-progress API (SPEC §6.5), for the end-to-end tests and
 //! the bench: connects, subscribes, and keeps every frame with the moment it arrived.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -19,10 +19,6 @@ pub struct Frame {
 pub struct Subscriber {
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
     pub frames: Vec<Frame>,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 impl Subscriber {
@@ -61,7 +57,7 @@ impl Subscriber {
             };
             if let Message::Text(text) = message {
                 let body: Value = serde_json::from_str(&text).map_err(|e| format!("not JSON ({e}): {text}"))?;
-                self.frames.push(Frame { at_ms: now_ms(), body: body.clone() });
+                self.frames.push(Frame { at_ms: domain::time::now_millis(), body: body.clone() });
                 if done(&body) {
                     return Ok(body);
                 }
