@@ -27,6 +27,9 @@ STACK = os.environ.get("STACK_NAME", "speedbatch-local")
 # The dev stack's values in .local/stack.env; another stack (the chaos suite's) in its own file.
 STACK_ENV = Path(os.environ["STACK_ENV_FILE"]) if os.environ.get("STACK_ENV_FILE") else ROOT / ".local" / "stack.env"
 BUCKET = "speedbatch-local-artifacts"
+# The local stack's Chrome UX Report key (samconfig.toml names the parameter): any value does,
+# the fake CrUX server checks it.
+CRUX_KEY_PARAMETER = "/speedbatch/local/crux-key"
 ENDPOINT = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
 
 
@@ -64,6 +67,26 @@ def prepare():
     existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
     if BUCKET not in existing:
         s3.create_bucket(Bucket=BUCKET)
+    ssm = client("ssm")
+    try:
+        ssm.get_parameter(Name=CRUX_KEY_PARAMETER, WithDecryption=True)
+    except ssm.exceptions.ParameterNotFound:
+        ssm.put_parameter(Name=CRUX_KEY_PARAMETER, Type="SecureString", Value="local-" + secrets.token_hex(16))
+
+
+def stack_parameters():
+    stacks = client("cloudformation").describe_stacks(StackName=STACK)["Stacks"]
+    return {p["ParameterKey"]: p.get("ParameterValue", "") for p in stacks[0].get("Parameters", [])}
+
+
+def crux_values():
+    """Where the stack's analyzers find field data, for the tests' and the bench's fake."""
+    params = stack_parameters()
+    name = params.get("CruxApiKeyParameter", "")
+    if not name:
+        return {}
+    key = client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+    return {"CRUX_ENDPOINT": params.get("CruxEndpoint", ""), "CRUX_KEY": key}
 
 
 def finish():
@@ -98,6 +121,7 @@ def finish():
         # Where the CLI's operator commands (redrive) send AWS calls for this local stack.
         "AWS_ENDPOINT_URL": ENDPOINT,
         "AWS_REGION": os.environ.get("AWS_REGION", "us-east-1"),
+        **crux_values(),
     }
     STACK_ENV.parent.mkdir(exist_ok=True)
     STACK_ENV.write_text("".join(f"{k}={v}\n" for k, v in values.items()))

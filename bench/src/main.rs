@@ -15,11 +15,14 @@
 //!   lighthouse-compare`, its own section of BENCHMARKS.md).
 //! - `live`: a 1 000-URL job watched by 10 WebSocket subscribers and 10 pollers at once:
 //!   frames, requests and invocations each way, and the delay to the watcher.
+//! - `field`: a 1 000-URL field-only job (engine `none`) against the fake Chrome UX Report at
+//!   its quota: time, CrUX requests per URL, 429s, AWS requests per URL.
 //! - `serve DIR`: the static file server `http-engine` and `lighthouse-compare` start.
 
 mod artifacts;
 mod browser_engine;
 mod exports;
+mod field;
 mod http_engine;
 mod lighthouse;
 mod live;
@@ -44,6 +47,7 @@ const USAGE: &str = "usage: speedbatch-bench all [--runs N] [--out FILE]   every
        speedbatch-bench exports [--runs N] [--urls N]      (on the stack `make up` deployed)
        speedbatch-bench monitors [--runs N] [--monitors N] [--urls N]   (on the stack `make up` deployed)
        speedbatch-bench live [--runs N] [--urls N]         (on the stack `make up` deployed)
+       speedbatch-bench field [--runs N] [--urls N]        (on the stack `make up` deployed; about 7 minutes a run)
        speedbatch-bench artifacts [--runs N]               (arm64 sizes; host cold starts)
        speedbatch-bench lighthouse-compare [--runs N] [--pages N] [--only NAME,..] [--measure lighthouse,browser,http] [--out FILE] [--docs DIR]
        speedbatch-bench lighthouse-compare --from FILE [--measure browser] [--out FILE]   (recompute; measure one side again)
@@ -112,6 +116,10 @@ async fn main() -> ExitCode {
             Ok(urls) => print(live::run(runs, urls).await),
             Err(e) => Err(e),
         },
+        Some("field") => match option("--urls", 1000) {
+            Ok(urls) => print(field::run(runs, urls).await),
+            Err(e) => Err(e),
+        },
         Some("artifacts") => match artifacts::sizes().await {
             Ok((sizes, _)) => {
                 println!("{}", sizes.markdown);
@@ -156,6 +164,8 @@ async fn all(runs: usize, out: String) -> Result<(), String> {
     sections.push(monitors::run(runs, 10, 100).await?);
     eprintln!("==> live progress: {runs} × a 1 000-URL job watched by 10 subscribers and 10 pollers");
     sections.push(live::run(runs, 1_000).await?);
+    eprintln!("==> field data: {runs} × a 1 000-URL field-only job at the CrUX quota (about 7 minutes each)");
+    sections.push(field::run(runs, 1_000).await?);
     // Read now: the processes that just carried both loads.
     let rss = stack::peak_rss();
     eprintln!("==> PSI quota: {runs} runs of about a minute");

@@ -102,19 +102,25 @@ fn submission_line(lines: &[Value]) -> Option<&Value> {
 }
 
 /// What one job cost: its time, the functions' requests and each function's invocations.
-struct JobRun {
-    seconds: f64,
-    tally: Tally,
-    invocations: Vec<f64>,
+pub(crate) struct JobRun {
+    pub(crate) seconds: f64,
+    pub(crate) tally: Tally,
+    pub(crate) invocations: Vec<f64>,
 }
 
 /// Submits `list` (http engine, `batch_size` 20) and waits for every URL to succeed: the time
 /// from the POST to `completed` and every AWS request the functions made for the job.
 async fn run_job(client: &Client, list: Vec<String>, name: String) -> Result<JobRun, String> {
-    let urls = list.len() as u64;
+    run_job_of(client, json!({"urls": list, "engine": "http", "batch_size": 20, "name": name})).await
+}
+
+/// Submits `body` and waits for every URL of it to succeed, as `run_job` does.
+pub(crate) async fn run_job_of(client: &Client, body: Value) -> Result<JobRun, String> {
+    let urls = body["urls"].as_array().map_or(0, Vec::len) as u64;
+    let name = body["name"].as_str().unwrap_or("bench").to_owned();
     let since = now_millis();
     let started = Instant::now();
-    let id = client.submit(json!({"urls": list, "engine": "http", "batch_size": 20, "name": name})).await?;
+    let id = client.submit(body).await?;
     let progress = client.until(&id, &["completed", "completed_with_errors"], Duration::from_secs(900)).await?;
     let seconds = started.elapsed().as_secs_f64();
     if progress["succeeded"].as_u64() != Some(urls) {

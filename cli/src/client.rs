@@ -150,9 +150,10 @@ impl Api {
 
     /// The whole job's results as CSV, exactly as the API exports them: a finished job's file
     /// through its link, a small job's rows inline; otherwise (a running job over the inline
-    /// limit, or only the URLs in `status`) the JSON pages, written as the API writes CSV.
-    pub async fn csv(&self, id: &str, status: Option<&str>) -> Result<String, CliError> {
-        if status.is_none() {
+    /// limit, or only the URLs some filters keep: a whole-job file holds every URL) the JSON
+    /// pages, written as the API writes CSV.
+    pub async fn csv(&self, id: &str, filters: &[(&str, &str)]) -> Result<String, CliError> {
+        if filters.is_empty() {
             for _ in 0..EXPORT_WAITS {
                 let request = self.http.get(self.url(&format!("results/{id}"))).query(&[("format", "csv")]);
                 let response = self.send(request).await?;
@@ -174,20 +175,20 @@ impl Api {
                 }
             }
         }
-        let (rows, _) = self.all_results(id, status).await?;
+        let (rows, _) = self.all_results(id, filters).await?;
         let rows: Vec<domain::report::ResultRow> = serde_json::from_value(Value::Array(rows))
             .map_err(|e| CliError::Usage(format!("unreadable results ({e})")))?;
         Ok(domain::report::ExportFormat::Csv.render(&rows))
     }
 
-    /// Every result row of the job (only those in `status`), page by page, and the summary of
-    /// the last page.
-    pub async fn all_results(&self, id: &str, status: Option<&str>) -> Result<(Vec<Value>, Value), CliError> {
+    /// Every result row of the job (only those `filters`, `GET /results`' query parameters,
+    /// keep), page by page, and the summary of the last page.
+    pub async fn all_results(&self, id: &str, filters: &[(&str, &str)]) -> Result<(Vec<Value>, Value), CliError> {
         let mut rows = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
             let mut query = vec![("limit", "1000")];
-            query.extend(status.map(|s| ("status", s)));
+            query.extend_from_slice(filters);
             query.extend(cursor.as_deref().map(|c| ("cursor", c)));
             let mut page = self.get_with(&format!("results/{id}"), &query).await?;
             if let Some(items) = page["results"].as_array_mut() {

@@ -18,6 +18,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use domain::field::FieldCategory;
 use domain::politeness::HOST_CONCURRENCY;
 use domain::settings::{BATCH_SIZE, Bounds, CACHE_TTL_SECONDS, MAX_NAME_CHARS, MAX_RETRIES, RUNS, TIMEOUT_SECONDS};
 use domain::{EngineChoice, JobStatus, Priority, Strategy, UrlStatus};
@@ -72,6 +73,8 @@ enum Command {
         csv: bool,
         #[arg(long, help = format!("Only URLs in this status: {}", one_of(UrlStatus::ALL)))]
         status: Option<String>,
+        #[arg(long, value_name = "VERDICT", help = field_verdict_help())]
+        field_overall_category: Option<String>,
     },
     /// Cancel a job: no further URL of it starts.
     Cancel { id: String },
@@ -195,8 +198,18 @@ struct JobArgs {
     timeout: Option<u32>,
     #[arg(long, help = help(&MAX_RETRIES, "Retries of a URL after a retryable failure"))]
     max_retries: Option<u32>,
-    #[arg(long, help = one_of(EngineChoice::ALL))]
+    #[arg(long, help = format!(
+        "{}; none: field data only (Chrome UX Report), no page load",
+        one_of(EngineChoice::ALL)
+    ))]
     engine: Option<String>,
+    /// Real users' experience from the Chrome UX Report beside the lab result: the last 28
+    /// days' p75s and the Core Web Vitals verdict (needs a deployment with a CrUX key).
+    #[arg(long)]
+    field_data: bool,
+    /// Each URL's weekly field p75s too, over the last 40 weeks (implies --field-data).
+    #[arg(long)]
+    field_history: bool,
     #[arg(long, help = help(&RUNS, "Analyses per URL; the median is kept"))]
     runs: Option<u32>,
     #[arg(long, help = help(&CACHE_TTL_SECONDS, "Reuse your results up to this many seconds old"))]
@@ -215,6 +228,13 @@ struct JobArgs {
 /// enforce, so every invalid field of a submission is reported at once.
 fn help(bounds: &Bounds, what: &str) -> String {
     format!("{what} ({})", bounds.describe())
+}
+
+/// The `--field-overall-category` help: the verdicts, and `unavailable` for URLs that got none.
+fn field_verdict_help() -> String {
+    let mut names: Vec<String> = FieldCategory::ALL.iter().map(ToString::to_string).collect();
+    names.push("unavailable (no verdict)".into());
+    format!("Only URLs with this Core Web Vitals verdict from field data: {}", one_of(&names))
 }
 
 /// A choice's help: its values as the API names them.
@@ -301,16 +321,18 @@ async fn api_command(api: &Api, command: Command, output: &Output) -> Result<Exi
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Results { id, csv: true, status } => {
-            print!("{}", api.csv(&id, status.as_deref()).await?);
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Results { id, csv: false, status } => {
-            let (rows, summary) = api.all_results(&id, status.as_deref()).await?;
+        Command::Results { id, csv, status, field_overall_category } => {
+            let filters = result_filters(status.as_deref(), field_overall_category.as_deref());
+            if csv {
+                print!("{}", api.csv(&id, &filters).await?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let (rows, summary) = api.all_results(&id, &filters).await?;
             if json {
                 print_json(&json!({"batch_job_id": id, "results": rows, "summary": summary}));
             } else {
                 print!("{}", results_table(&rows));
+                print!("{}", render::field_verdicts(&summary));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -493,6 +515,8 @@ fn job_fields(job: JobArgs, body: &mut Map<String, Value>) {
         ("runs", job.runs.map(Value::from)),
         ("cache_ttl_seconds", job.cache_ttl.map(Value::from)),
         ("host_concurrency", job.host_concurrency.map(Value::from)),
+        ("field_data", job.field_data.then_some(Value::Bool(true))),
+        ("field_history", job.field_history.then_some(Value::Bool(true))),
     ];
     for (field, value) in given {
         if let Some(value) = value {
@@ -502,6 +526,17 @@ fn job_fields(job: JobArgs, body: &mut Map<String, Value>) {
     if !job.categories.is_empty() {
         body.insert("categories".into(), json!(job.categories));
     }
+}
+
+/// `GET /results`' filters given, as its query parameters.
+fn result_filters<'a>(
+    status: Option<&'a str>,
+    field_overall_category: Option<&'a str>,
+) -> Vec<(&'static str, &'a str)> {
+    let mut filters = Vec::new();
+    filters.extend(status.map(|s| ("status", s)));
+    filters.extend(field_overall_category.map(|c| ("field_overall_category", c)));
+    filters
 }
 
 fn report_created(created: &Value) {
@@ -657,13 +692,16 @@ fn jobs_table(page: &Value) -> String {
 }
 
 /// Results as a table: the performance `score` where an engine gave one, the http engine's
-/// `delivery` score (with its band) where it gave that, each column only when some row has it.
+/// `delivery` score (with its band) where it gave that, the field data's verdict and LCP where
+/// the job asked for field data, each column only when some row has it.
 fn results_table(rows: &[Value]) -> String {
     let scored = rows.iter().any(|row| row["score"].is_number());
     let delivered = rows.iter().any(|row| row["metrics"]["delivery_score"].is_number());
+    let fielded = rows.iter().any(|row| row["metrics"]["field_status"].is_string());
     let mut headers = vec!["status"];
     headers.extend(scored.then_some("score"));
     headers.extend(delivered.then_some("delivery"));
+    headers.extend(fielded.then_some("field"));
     headers.extend(["ttfb_ms", "url", "error"]);
     let cells: Vec<Vec<String>> = rows
         .iter()
@@ -675,10 +713,21 @@ fn results_table(rows: &[Value]) -> String {
             if delivered {
                 cells.push(render::delivery(&row["metrics"]));
             }
+            if fielded {
+                cells.push(render::field(&row["metrics"]));
+            }
+            // The lab result stands when field data could not be had: say why in the row's
+            // otherwise empty error column, not in place of the row's own error.
+            let own_error = row["error"].as_str().filter(|e| !e.is_empty());
+            let error = match (own_error, row["metrics"]["field_error"].as_str()) {
+                (Some(error), _) => error.to_owned(),
+                (None, Some(field_error)) => format!("field data: {field_error}"),
+                (None, None) => String::new(),
+            };
             cells.extend([
                 render::number(&row["metrics"]["ttfb_ms"]),
                 row["url"].as_str().unwrap_or("?").to_owned(),
-                row["error"].as_str().unwrap_or_default().to_owned(),
+                error,
             ]);
             cells
         })
@@ -692,7 +741,104 @@ fn print_json(value: &Value) {
 
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory;
+
     use super::*;
+
+    fn parse(args: &[&str]) -> Command {
+        Cli::try_parse_from([&["speedbatch"], args].concat()).unwrap_or_else(|e| panic!("{args:?}: {e}")).command
+    }
+
+    fn submitted(args: &[&str]) -> Value {
+        let Command::Submit(submit) =
+            parse(&[&["submit", "--sitemap", "https://a.example/sitemap.xml"], args].concat())
+        else {
+            unreachable!()
+        };
+        submit_body(submit).unwrap()
+    }
+
+    #[test]
+    fn field_flags_are_sent_only_when_given() {
+        assert_eq!(submitted(&[]), json!({"sitemap_url": "https://a.example/sitemap.xml"}));
+        assert_eq!(
+            submitted(&["--field-data"]),
+            json!({"sitemap_url": "https://a.example/sitemap.xml", "field_data": true})
+        );
+        assert_eq!(
+            submitted(&["--engine", "none", "--field-history"]),
+            json!({"sitemap_url": "https://a.example/sitemap.xml", "engine": "none", "field_history": true})
+        );
+        let Command::Monitor(MonitorCommand::Create(create)) = parse(&[
+            "monitor",
+            "create",
+            "--sitemap",
+            "https://a.example/s.xml",
+            "--schedule",
+            "rate(1 day)",
+            "--field-data",
+        ]) else {
+            unreachable!()
+        };
+        assert_eq!(
+            monitor_body(*create).unwrap(),
+            json!({"sitemap_url": "https://a.example/s.xml", "schedule": "rate(1 day)", "field_data": true})
+        );
+    }
+
+    #[test]
+    fn the_engine_help_names_none_and_what_it_does() {
+        let mut cli = Cli::command();
+        let submit = cli.find_subcommand_mut("submit").unwrap();
+        let engine = submit.get_arguments().find(|a| a.get_id() == "engine").unwrap();
+        assert_eq!(
+            engine.get_help().unwrap().to_string(),
+            "auto, psi, http, browser or none; none: field data only (Chrome UX Report), no page load"
+        );
+    }
+
+    #[test]
+    fn results_filters_go_to_the_api_as_given() {
+        let Command::Results { status, field_overall_category, .. } =
+            parse(&["results", "j1", "--status", "succeeded", "--field-overall-category", "needs_improvement"])
+        else {
+            unreachable!()
+        };
+        assert_eq!(
+            result_filters(status.as_deref(), field_overall_category.as_deref()),
+            [("status", "succeeded"), ("field_overall_category", "needs_improvement")]
+        );
+        assert!(result_filters(None, None).is_empty());
+    }
+
+    #[test]
+    fn the_results_table_has_a_field_column_only_when_a_row_has_field_data() {
+        let rows = [
+            json!({"status": "succeeded", "score": 41, "url": "https://a.example/",
+                   "metrics": {"ttfb_ms": 310, "field_status": "available", "field_source": "url",
+                               "field_lcp_ms": 4_200, "field_overall_category": "poor"}}),
+            json!({"status": "succeeded", "score": 90, "url": "https://b.example/",
+                   "metrics": {"ttfb_ms": 95, "field_status": "error", "field_error": "HTTP 503 from the Chrome UX Report"}}),
+            json!({"status": "failed", "score": null, "url": "https://c.example/", "error": "HTTP 404", "metrics": {}}),
+        ];
+        assert_eq!(
+            results_table(&rows),
+            "status     score  field       ttfb_ms  url                 error\n\
+             succeeded  41     poor 4.2 s  310      https://a.example/\n\
+             succeeded  90     error       95       https://b.example/  field data: HTTP 503 from the Chrome UX Report\n\
+             failed            -                    https://c.example/  HTTP 404\n"
+        );
+        let none = [json!({"status": "succeeded", "engine": "none", "score": null, "url": "https://a.example/",
+                           "metrics": {"field_status": "unavailable"}})];
+        assert_eq!(
+            results_table(&none),
+            "status     field        ttfb_ms  url                 error\n\
+             succeeded  unavailable           https://a.example/\n"
+        );
+        let lab =
+            [json!({"status": "succeeded", "score": 88, "url": "https://a.example/", "metrics": {"ttfb_ms": 80}})];
+        assert!(!results_table(&lab).contains("field"), "{}", results_table(&lab));
+    }
 
     #[test]
     fn a_budget_is_a_metric_a_bound_and_maybe_a_label() {

@@ -108,7 +108,49 @@ pub fn final_summary(job: &Value, summary: &Value) -> String {
             delivery["p50"], delivery["p75"], delivery["p95"], delivery["count"]
         ));
     }
+    out.push_str(&field_verdicts(summary));
     out
+}
+
+/// A result's field data in a cell: the Core Web Vitals verdict and the LCP p75 (`poor 4.2 s`),
+/// marked `(origin)` when the Chrome UX Report had only the origin's, which is not this page's
+/// own experience; `unavailable` or `error`; `-` for a row without field data.
+pub fn field(metrics: &Value) -> String {
+    match metrics["field_status"].as_str() {
+        Some("available") => {
+            // No verdict without both LCP and CLS, though the other p75s may be there.
+            let verdict = metrics["field_overall_category"].as_str().unwrap_or("no_verdict").replace('_', " ");
+            let mut cell = match metrics["field_lcp_ms"].as_f64() {
+                Some(lcp) => format!("{verdict} {}", millis(lcp)),
+                None => verdict,
+            };
+            if metrics["field_source"] == "origin" {
+                cell.push_str(" (origin)");
+            }
+            cell
+        }
+        Some(status) => status.to_owned(),
+        None => "-".into(),
+    }
+}
+
+/// Milliseconds as read: `850 ms`, `4.2 s`.
+fn millis(ms: f64) -> String {
+    if ms < 1_000.0 { format!("{ms:.0} ms") } else { format!("{:.1} s", ms / 1_000.0) }
+}
+
+/// The summary's count of each field verdict as a line, or nothing when the job asked for no
+/// field data. The API leaves a verdict no URL got out: it is 0.
+pub fn field_verdicts(summary: &Value) -> String {
+    let Some(verdicts) = summary["field_verdicts"].as_object() else { return String::new() };
+    let count = |verdict: &str| verdicts.get(verdict).and_then(Value::as_u64).unwrap_or(0);
+    format!(
+        "field data: {} good, {} needs improvement, {} poor, {} unavailable\n",
+        count("good"),
+        count("needs_improvement"),
+        count("poor"),
+        count("unavailable")
+    )
 }
 
 /// The http engine's delivery score with its band (`72 mixed`), or `-`.
@@ -477,6 +519,36 @@ mod tests {
         let text = comparison(&json!({"regressed": 1}), &urls, false);
         assert!(text.contains("verdict    delivery  url") && text.contains("regressed  92 → 70"), "{text}");
         assert!(history("https://a.example", "score", &[]).contains("--metric delivery_score"));
+    }
+
+    #[test]
+    fn a_field_cell_shows_the_verdict_and_the_lcp_p75_and_whose_data_it_is() {
+        let poor = json!({"field_status": "available", "field_source": "url", "field_lcp_ms": 4_200,
+                          "field_cls": 0.3, "field_overall_category": "poor"});
+        assert_eq!(field(&poor), "poor 4.2 s");
+        let origin = json!({"field_status": "available", "field_source": "origin", "field_lcp_ms": 2_600,
+                            "field_overall_category": "needs_improvement"});
+        assert_eq!(field(&origin), "needs improvement 2.6 s (origin)");
+        let fast = json!({"field_status": "available", "field_source": "url", "field_lcp_ms": 850,
+                          "field_overall_category": "good"});
+        assert_eq!(field(&fast), "good 850 ms");
+        let no_cls = json!({"field_status": "available", "field_source": "url", "field_lcp_ms": 1_900});
+        assert_eq!(field(&no_cls), "no verdict 1.9 s");
+        assert_eq!(field(&json!({"field_status": "unavailable"})), "unavailable");
+        assert_eq!(field(&json!({"field_status": "error", "field_error": "HTTP 503"})), "error");
+        assert_eq!(field(&json!({"ttfb_ms": 120})), "-");
+    }
+
+    #[test]
+    fn the_field_verdicts_line_counts_each_verdict_and_is_absent_without_field_data() {
+        let summary = json!({"field_verdicts": {"good": 3, "needs_improvement": 1, "poor": 2, "unavailable": 1}});
+        assert_eq!(field_verdicts(&summary), "field data: 3 good, 1 needs improvement, 2 poor, 1 unavailable\n");
+        let some = json!({"field_verdicts": {"poor": 2}});
+        assert_eq!(field_verdicts(&some), "field data: 0 good, 0 needs improvement, 2 poor, 0 unavailable\n");
+        assert_eq!(field_verdicts(&json!({"score": {"count": 1}})), "");
+        let job = json!({"batch_job_id": "j1", "status": "completed", "succeeded": 3, "failed": 0, "cancelled": 0});
+        let text = final_summary(&job, &summary);
+        assert!(text.ends_with("field data: 3 good, 1 needs improvement, 2 poor, 1 unavailable\n"), "{text}");
     }
 
     #[test]

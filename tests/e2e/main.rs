@@ -8,6 +8,7 @@ use testkit::site::Site;
 use testkit::stack::DeployedStack;
 
 mod browser;
+mod field;
 mod history;
 mod live;
 mod monitors;

@@ -55,6 +55,7 @@ impl Harness {
                 max_url_timeout_seconds: 840,
                 http: net::safe_client::safe_client(policy).expect("client"),
                 psi_available: false,
+                crux_available: false,
                 tenant_limits: domain::tenancy::Limits::DEFAULT,
                 ws_url: None,
             },

@@ -4,6 +4,8 @@
 
 mod api;
 mod endpoints;
+mod field;
+mod google;
 mod harness;
 mod pipeline;
 mod psi;

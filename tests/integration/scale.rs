@@ -30,6 +30,7 @@ async fn a_10000_url_submission_is_written_whole_and_its_first_window_queued() {
             max_url_timeout_seconds: 840,
             http: net::safe_client::safe_client(AddressPolicy::LOCAL).expect("client"),
             psi_available: false,
+            crux_available: false,
             tenant_limits: domain::tenancy::Limits::DEFAULT,
             ws_url: None,
         },

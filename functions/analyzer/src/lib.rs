@@ -5,6 +5,7 @@
 mod disposition;
 mod group_commit;
 pub mod screenshots;
+pub mod setup;
 #[cfg(test)]
 mod tests;
 
@@ -246,13 +247,15 @@ where
         let cached = self.cached(message).await?;
         let start_at = match cached {
             Some(_) => now_millis(),
-            None => match self.engine.admit(message.engine, message.asker(), now_millis()).await? {
-                Admission::At(at) => at,
-                Admission::Wait { until, reason } => {
-                    tracing::debug!(%reason, "the engine's quota is full");
-                    return self.defer(message, until, WaitReason::Quota).await;
+            None => {
+                match runs::admit(&self.engine, message.engine, message.field, message.asker(), now_millis()).await? {
+                    Admission::At(at) => at,
+                    Admission::Wait { until, reason } => {
+                        tracing::debug!(%reason, "the engine's quota is full");
+                        return self.defer(message, until, WaitReason::Quota).await;
+                    }
                 }
-            },
+            }
         };
         // The analysis stops at the URL's timeout or early enough to write its result before
         // Lambda ends the invocation; the lease covers both, so no other delivery starts the
@@ -287,6 +290,7 @@ where
             runs: message.runs,
             categories: &message.categories,
             asker: message.asker(),
+            field: message.field,
         };
         let result = runs::measure(&self.engine, &plan, tokio::time::Instant::now() + timeout).await;
         let analysis_ms = started.elapsed().as_secs_f64() * 1000.0;

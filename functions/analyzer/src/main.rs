@@ -1,10 +1,9 @@
-//! The analyzer of the priority queues: the http engine, and PageSpeed Insights where the
-//! deployment has a key.
+//! The analyzer of the priority queues: the http engine, and PageSpeed Insights and the Chrome
+//! UX Report where the deployment has their keys.
 
-use analyzer::Analyzer;
+use analyzer::{Analyzer, setup};
 use aws::queue::SqsQueue;
 use aws::{Config, telemetry};
-use engine::psi::KeyProvider;
 use engine::{EngineSet, HttpEngine, PsiEngine};
 use lambda_runtime::Error;
 use store::DynamoQuota;
@@ -21,15 +20,11 @@ async fn main() -> Result<(), Error> {
     let psi = match &config.psi {
         Some(psi) => {
             let quota = DynamoQuota::new(dynamo.clone(), &config.table_name, "psi", psi.quota);
-            let (sdk, source) = (sdk.clone(), psi.key.clone());
-            let key = KeyProvider::load(move || {
-                let (sdk, source) = (sdk.clone(), source.clone());
-                async move { aws::secrets::load(&sdk, &source).await }
-            });
-            Some(PsiEngine::new(&psi.endpoint, key, quota)?)
+            Some(PsiEngine::new(&psi.endpoint, setup::key(&sdk, &psi.key), quota)?)
         }
         None => None,
     };
+    let crux = setup::crux(&config, &sdk, &dynamo)?;
     let analyzer = Analyzer {
         store: DynamoStore::new(dynamo, &config.table_name, config.retention_days),
         queue: SqsQueue::new(requests.sqs(&sdk)),
@@ -37,6 +32,7 @@ async fn main() -> Result<(), Error> {
             http: HttpEngine::new(config.address_policy())?,
             psi,
             browser: None,
+            crux,
         },
         queues: config.queues.clone(),
         host_concurrency: config.host_concurrency,

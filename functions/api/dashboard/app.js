@@ -13,7 +13,7 @@ import { whenSameAddress } from './links.js';
 import { announce, clearError, clearNotice, showPendingNotice } from './messages.js';
 import { renderLiveMode, tracker } from './tracker.js';
 import {
-  clearJobsList, loadJobs, renderCompareBar, renderDryRun, updateCategoriesState, updateSubmitState,
+  clearJobsList, loadJobs, renderCompareBar, renderDryRun, updateEngineState, updateSubmitState,
   wireJobsView,
 } from './view-jobs.js';
 import { leaveJobPage, openJobPage, renderSortHeaders, wireJobView } from './view-job.js';
@@ -194,7 +194,7 @@ function start() {
   whenUnauthorized(onUnauthorized);
   whenSameAddress(() => route());
   wireEvents();
-  updateCategoriesState();
+  updateEngineState();
   renderDryRun();
   updateSubmitState();
   renderSortHeaders();

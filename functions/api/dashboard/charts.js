@@ -213,3 +213,40 @@ export function barChart({ width, title, description, bars }) {
   });
   return svg;
 }
+
+/**
+ * A sparkline: one series in a cell-sized box, no axes. values: numbers, with null where
+ * there is none (a gap in the line, never a drop to zero). The scale is the values' own range,
+ * so a change shows even when it is small; refs: [{ y, cls }] dotted lines (thresholds) drawn
+ * only where they fall within that range. The last value is marked: it is the latest.
+ */
+export function sparkline({ values, width = 96, height = 28, title, description, refs = [] }) {
+  const svg = frame(width, height, title, description, 'sparkline');
+  const known = values.filter(Number.isFinite);
+  if (!known.length) return svg;
+  let min = Math.min(...known);
+  let max = Math.max(...known);
+  const inRange = refs.filter((ref) => ref.y >= min && ref.y <= max);
+  if (max === min) { min -= 1; max += 1; }
+  const pad = 3;
+  const px = (i) => pad + (values.length > 1 ? (i / (values.length - 1)) * (width - 2 * pad) : (width - 2 * pad) / 2);
+  const py = (v) => pad + (1 - (v - min) / (max - min)) * (height - 2 * pad);
+  for (const ref of inRange) {
+    svg.append(svgEl('line', { x1: pad, x2: width - pad, y1: py(ref.y), y2: py(ref.y), class: `spark-ref ${ref.cls || ''}`, 'stroke-dasharray': '2 2' }));
+  }
+  const runs = [];
+  let run = [];
+  values.forEach((v, i) => {
+    if (Number.isFinite(v)) run.push([px(i), py(v)]);
+    else if (run.length) { runs.push(run); run = []; }
+  });
+  if (run.length) runs.push(run);
+  for (const points of runs) {
+    // A week alone between gaps has no line to be part of: a dot keeps it visible.
+    if (points.length === 1) svg.append(svgEl('circle', { cx: points[0][0], cy: points[0][1], r: 1.5, class: 'spark-dot' }));
+    else svg.append(svgEl('polyline', { points: points.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' '), fill: 'none', class: 'spark-line' }));
+  }
+  const last = runs.at(-1).at(-1);
+  svg.append(svgEl('circle', { cx: last[0], cy: last[1], r: 2.5, class: 'spark-last' }));
+  return svg;
+}

@@ -1,7 +1,7 @@
 // Words and numbers as the page shows them: statuses, error kinds and metric names in words;
 // counts, times, sizes and dates; score bands and badges; the delivery-score rule (an http
-// job's number is a delivery score, not a performance score); axis labels, budgets, schedules
-// and changes.
+// job's number is a delivery score, not a performance score); field data's verdicts (the
+// Chrome UX Report's real users); axis labels, budgets, schedules and changes.
 
 import { el } from './dom.js';
 
@@ -56,6 +56,12 @@ const METRIC_LABELS = {
   delivery_score: 'Delivery score',
   desktop_delivery_score: 'Desktop delivery score',
   delivery_band: 'Delivery band',
+  inp_ms: 'Interaction to next paint',
+  field_lcp_ms: 'Largest contentful paint, real users (p75)',
+  field_inp_ms: 'Interaction to next paint, real users (p75)',
+  field_cls: 'Cumulative layout shift, real users (p75)',
+  field_fcp_ms: 'First contentful paint, real users (p75)',
+  field_ttfb_ms: 'Time to first byte, real users (p75)',
 };
 
 /** What the http engine's number is, in words shown beside it. */
@@ -64,8 +70,11 @@ export const DELIVERY_NOTE = 'How the page is delivered (server response, connec
 
 export const PRIORITY_WORDS = { low: 'Low', normal: 'Normal', high: 'High', urgent: 'Urgent' };
 export const STRATEGY_WORDS = { mobile: 'Mobile', desktop: 'Desktop', both: 'Mobile and desktop' };
-export const ENGINE_WORDS = { auto: 'Automatic', psi: 'PageSpeed Insights', browser: 'Headless browser', http: 'Plain HTTP timing' };
-export const ENGINE_SHORT = { psi: 'PageSpeed', browser: 'Browser', http: 'HTTP timing' };
+export const ENGINE_WORDS = {
+  auto: 'Automatic', psi: 'PageSpeed Insights', browser: 'Headless browser', http: 'Plain HTTP timing',
+  none: 'None (field data only)',
+};
+export const ENGINE_SHORT = { psi: 'PageSpeed', browser: 'Browser', http: 'HTTP timing', none: 'Field data only' };
 
 // ---------------------------------------------------------------- formatting
 
@@ -159,7 +168,9 @@ export function formatMetric(name, value) {
   if (!Number.isFinite(value)) return '—';
   if (name.endsWith('_ms')) return formatMs(value);
   if (name.endsWith('_bytes') || name === 'bytes') return formatBytes(value);
+  // CrUX reports its CLS p75 to two decimals; a third would be invented precision.
   if (name === 'cls') return value.toFixed(3);
+  if (name.endsWith('field_cls')) return value.toFixed(2);
   if (name.endsWith('_seconds')) return formatSeconds(value);
   return Number.isInteger(value) ? numberFormat.format(value) : oneDecimal.format(value);
 }
@@ -240,7 +251,7 @@ export function axisTime(ms, span) {
 
 /** Axis text for a metric: short, whole numbers where the unit allows. */
 export function axisValue(metric, value) {
-  if (metric === 'cls') return value.toFixed(value === 0 ? 0 : 2);
+  if (metric === 'cls' || metric.endsWith('field_cls')) return value.toFixed(value === 0 ? 0 : 2);
   if (metric.endsWith('_ms')) return value < 1000 ? `${Math.round(value)} ms` : `${oneDecimal.format(value / 1000)} s`;
   return formatMetric(metric, value);
 }
@@ -276,4 +287,50 @@ export function formatChange(metric, change) {
   const size = Math.abs(change);
   const text = isScoreMetric(metric) ? oneDecimal.format(size) : formatMetric(metric, size);
   return `${sign}${text}`;
+}
+
+// ---------------------------------------------------------------- field data (Chrome UX Report)
+
+/** The Core Web Vitals verdicts in their order, with `unavailable` (no verdict) last. */
+export const FIELD_VERDICTS = ['good', 'needs_improvement', 'poor', 'unavailable'];
+export const FIELD_VERDICT_WORDS = {
+  good: 'Good', needs_improvement: 'Needs improvement', poor: 'Poor', unavailable: 'Unavailable',
+};
+
+/** The note beside the field columns: two kinds of number that are easily confused. */
+export const FIELD_NOTE = 'Lab numbers come from one simulated page load; field data is what real Chrome users '
+  + 'experienced over the last 28 days (the 75th percentile, from the Chrome UX Report).';
+
+/**
+ * A verdict pill: the words are always shown; colour and shape (as the score's) only add to
+ * them. `unavailable` is neutral: no data is not a bad page.
+ */
+export function fieldBadge(verdict, { small = false, label = '', title = null } = {}) {
+  const words = FIELD_VERDICT_WORDS[verdict] || String(verdict || '').replace(/_/g, ' ');
+  const text = label ? `${label} ${words.toLowerCase()}` : words;
+  return el('span', { class: `field-verdict verdict-${verdict}${small ? ' verdict-small' : ''}`, title }, text);
+}
+
+/** A field p75 with its category: shape and colour beside the number, the words for screen
+ *  readers and in the tooltip. */
+export function fieldValue(name, value, category, { label = '' } = {}) {
+  if (!Number.isFinite(value)) return el('span', { class: 'sub' }, label ? `${label} —` : '—');
+  const words = category ? (FIELD_VERDICT_WORDS[category] || category).toLowerCase() : '';
+  const number = formatMetric(name, value);
+  return el('span', { class: `field-value${category ? ` cat-${category}` : ''}`, title: `${label ? label + ' ' : ''}${number}${words ? `: ${words}` : ''}` },
+    label ? `${label} ${number}` : number,
+    words ? el('span', { class: 'sr-only' }, ` (${words})`) : null);
+}
+
+const periodDay = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short', timeZone: 'UTC' });
+const periodYear = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short', year: 'numeric', timeZone: 'UTC' });
+
+/** A CrUX period (`2026-11-01/2026-11-28`, or one day) in words: "1 Nov – 28 Nov 2026". */
+export function formatPeriod(period) {
+  const [first, last] = String(period || '').split('/');
+  const day = (text) => (/^\d{4}-\d{2}-\d{2}$/.test(text || '') ? new Date(`${text}T00:00:00Z`) : null);
+  const a = day(first), b = day(last);
+  if (!a) return '';
+  if (!b) return periodYear.format(a);
+  return `${periodDay.format(a)} – ${periodYear.format(b)}`;
 }

@@ -102,7 +102,8 @@ export function updateJobRow(row, job) {
   row.link.textContent = name;
   setStatusBadge(row.badge, job.status);
   row.meta.replaceChildren('Created ', timeEl(job.created_at),
-    ` · ${STRATEGY_WORDS[job.strategy] || job.strategy || ''} · ${PRIORITY_WORDS[job.priority] || job.priority || ''} priority`);
+    ` · ${STRATEGY_WORDS[job.strategy] || job.strategy || ''} · ${PRIORITY_WORDS[job.priority] || job.priority || ''} priority`,
+    job.engine === 'none' ? ' · field data only' : (job.field_data ? ' · with field data' : ''));
   row.progress.setAttribute('aria-label', `Progress of ${name}`);
   setProgress(row.progress, job);
   row.counts.textContent = countsText(job);

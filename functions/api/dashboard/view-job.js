@@ -1,14 +1,16 @@
 // A job's page: its header and facts, the summary, the results table (filtered, sorted by the
-// API over the whole job or here over the loaded rows, paged), cancelling and the CSV.
+// API over the whole job or here over the loaded rows, paged; with field data, real users'
+// verdicts and p75s beside the lab numbers), cancelling and the CSV.
 
 import { isFinished } from './live.js';
 import { ApiError, apiFetch, apiJson } from './api.js';
+import { sparkline } from './charts.js';
 import { $, el, fact } from './dom.js';
 import {
-  DELIVERY_NOTE, deliveryBadge, deliveryOnly, ENGINE_SHORT, ENGINE_WORDS, errorKindWords,
-  formatCount, formatDateTime, formatMetric, formatSeconds, JOB_STATUS_WORDS, jobName, metricLabel,
-  metricOf, parseDate, plural, PRIORITY_WORDS, RESULT_STATUS_WORDS, scoreBadge, setStatusBadge,
-  statusBadge, STRATEGY_WORDS, timeEl,
+  DELIVERY_NOTE, deliveryBadge, deliveryOnly, ENGINE_SHORT, ENGINE_WORDS, errorKindWords, FIELD_NOTE,
+  FIELD_VERDICT_WORDS, FIELD_VERDICTS, fieldBadge, fieldValue, formatCount, formatDateTime, formatMetric,
+  formatPeriod, formatSeconds, JOB_STATUS_WORDS, jobName, metricLabel, metricOf, parseDate, plural,
+  PRIORITY_WORDS, RESULT_STATUS_WORDS, scoreBadge, setStatusBadge, statusBadge, STRATEGY_WORDS, timeEl,
 } from './format.js';
 import { distributionHref, historyHref, isWebUrl, monitorHref } from './links.js';
 import { announce, clearError, showError, showNotice } from './messages.js';
@@ -30,6 +32,7 @@ const jobPage = {
   cursor: null,
   pages: 0,
   filter: '',
+  fieldFilter: '', // field_overall_category: a Core Web Vitals verdict, or unavailable
   // The order shown. server: the API sorted the whole job (the rows come in its order);
   // otherwise the loaded rows are sorted here.
   sort: { key: null, dir: 'ascending', server: false },
@@ -94,6 +97,7 @@ function resetJobHeader() {
   $('job-facts').replaceChildren();
   $('cancel').hidden = true;
   $('status-filter').value = jobPage.filter = '';
+  $('field-filter').value = jobPage.fieldFilter = '';
   $('results-count').textContent = '';
   $('results-more').hidden = true;
   $('results-empty').hidden = true;
@@ -151,6 +155,7 @@ function renderJobFacts(job) {
     fact('Reuse results', job.cache_ttl_seconds ? `up to ${formatSeconds(job.cache_ttl_seconds)} old` : 'never'),
   ];
   if (Array.isArray(job.categories) && job.categories.length) facts.push(fact('Categories', job.categories.join(', ')));
+  if (job.field_data) facts.push(fact('Real users', job.field_history ? 'field data, field history (40 weeks)' : 'field data'));
   if (job.callback) facts.push(fact('Callback', callbackWords(job.callback)));
   if (job.monitor_id) facts.push(fact('Monitor', el('a', { href: monitorHref(job.monitor_id) }, 'Run of a monitor')));
   $('job-facts').replaceChildren(...facts);
@@ -188,9 +193,30 @@ function refreshResultsAfterChange(final) {
   if (final || Date.now() - jobPage.lastResultsLoad >= RESULTS_AUTO_REFRESH_MS) loadResults({ reset: true });
 }
 
-/** The table's columns GET results can order the whole job by (sort=…&order=asc|desc);
- *  the number of tries is sorted here, over the loaded rows. */
-const SERVER_SORTS = new Set(['url', 'status', 'score', 'ttfb_ms', 'lcp_ms', 'total_ms', 'page_bytes']);
+/** The orders GET results can give over the whole job (sort=…&order=asc|desc); the number of
+ *  tries is sorted here, over the loaded rows. */
+const SERVER_SORTS = new Set([
+  'url', 'status', 'score', 'ttfb_ms', 'lcp_ms', 'total_ms', 'page_bytes',
+  'field_lcp_ms', 'field_inp_ms', 'field_cls', 'field_fcp_ms', 'field_ttfb_ms',
+]);
+
+/** The "Sort by" choices: every header's order, and the field p75s without a column. lab: only
+ *  where a page was loaded; field: only where the job has field data. */
+const SORT_CHOICES = [
+  { key: 'url', words: 'URL' },
+  { key: 'status', words: 'Status' },
+  { key: 'score', words: 'Score', lab: true },
+  { key: 'ttfb_ms', words: 'TTFB (lab)', lab: true },
+  { key: 'lcp_ms', words: 'LCP (lab)', lab: true },
+  { key: 'total_ms', words: 'Load time', lab: true },
+  { key: 'page_bytes', words: 'Size', lab: true },
+  { key: 'attempts', words: 'Tries' },
+  { key: 'field_lcp_ms', words: 'LCP (real users)', field: true },
+  { key: 'field_inp_ms', words: 'INP (real users)', field: true },
+  { key: 'field_cls', words: 'CLS (real users)', field: true },
+  { key: 'field_fcp_ms', words: 'FCP (real users)', field: true },
+  { key: 'field_ttfb_ms', words: 'TTFB (real users)', field: true },
+];
 
 /** The API's name for a column's order: the score column of an http job holds its delivery
  *  score, which the API sorts as delivery_score (it refuses score for that engine). */
@@ -205,6 +231,7 @@ function serverSortKey(column) {
 function resultsQuery({ limit = RESULTS_PAGE_SIZE, cursor = null, sort = jobPage.sort } = {}) {
   const params = new URLSearchParams({ limit: String(limit) });
   if (jobPage.filter) params.set('status', jobPage.filter);
+  if (jobPage.fieldFilter) params.set('field_overall_category', jobPage.fieldFilter);
   if (sort && SERVER_SORTS.has(sort.key)) {
     params.set('sort', serverSortKey(sort.key));
     params.set('order', sort.dir === 'descending' ? 'desc' : 'asc');
@@ -257,9 +284,10 @@ async function loadResults({ reset = false, sort = null } = {}) {
     if (sort) announceSort();
   } catch (err) {
     if (generation !== jobPage.generation) return;
-    // A sort the API does not know (400/422) says why in its own words; the order stays.
+    // A sort the API does not know (400/422) says why in its own words; the order stays, and
+    // the "Sort by" choice goes back to it.
     showError(err);
-    if (sort) announce(`Could not sort: ${err.message}`);
+    if (sort) { renderSortHeaders(); announce(`Could not sort: ${err.message}`); }
   } finally {
     if (generation === jobPage.generation) {
       $('results').removeAttribute('aria-busy');
@@ -321,9 +349,12 @@ function renderSummary(summary) {
     blocks.push(percentiles('Delivery score', delivery, (v) => deliveryBadge(v),
       `From ${plural(delivery.count, 'page')}. ${DELIVERY_NOTE}`));
   }
-  if (!(score && score.count) && !(delivery && delivery.count)) {
+  // A field-only job loads no page: it never has a score to wait for.
+  if (!(score && score.count) && !(delivery && delivery.count) && jobPage.job?.engine !== 'none') {
     blocks.push(el('div', {}, el('h4', {}, 'Score'), el('p', { class: 'hint' }, 'No scores yet.')));
   }
+  const verdicts = summary.field_verdicts;
+  if (verdicts && typeof verdicts === 'object') blocks.push(fieldVerdictsBlock(verdicts));
 
   blocks.push(el('div', {}, el('h4', {}, 'URLs by status'),
     countList(Object.entries(summary.by_status || {}), (s) => RESULT_STATUS_WORDS[s] || s)));
@@ -355,6 +386,15 @@ function renderSummary(summary) {
           el('td', { class: 'num' }, formatCount(m.count))))))));
   }
   box.replaceChildren(...parts);
+}
+
+/** The summary's Core Web Vitals verdicts: every one, zeros too (no poor URL is news). */
+function fieldVerdictsBlock(verdicts) {
+  const items = FIELD_VERDICTS.map((verdict) => el('li', {},
+    fieldBadge(verdict), el('strong', {}, formatCount(Number(verdicts[verdict]) || 0))));
+  return el('div', {}, el('h4', {}, 'Real users (field data)'),
+    el('ul', { class: 'plain-list field-verdicts', 'aria-label': 'URLs by Core Web Vitals verdict of real users' }, items),
+    el('p', { class: 'hint' }, 'The Chrome UX Report’s last 28 days. “Field verdict” above the results lists the URLs of one.'));
 }
 
 const SORT_VALUE = {
@@ -406,10 +446,19 @@ function sortedRows() {
  */
 function setSort(key) {
   const { sort } = jobPage;
-  const next = sort.key === key
+  applySort(sort.key === key
     ? { key, dir: sort.dir === 'ascending' ? 'descending' : 'ascending', server: false }
-    : { key, dir: 'ascending', server: false };
-  if (SERVER_SORTS.has(key)) {
+    : { key, dir: 'ascending', server: false });
+}
+
+/** The "Sort by" and direction choices; no key is the order the URLs were submitted in. */
+function chooseSort() {
+  const key = $('results-sort').value || null;
+  applySort({ key, dir: key ? $('results-order').value : 'ascending', server: false });
+}
+
+function applySort(next) {
+  if (!next.key || SERVER_SORTS.has(next.key)) {
     loadResults({ reset: true, sort: next });
     return;
   }
@@ -420,8 +469,12 @@ function setSort(key) {
 
 function announceSort() {
   const { key, dir } = jobPage.sort;
+  if (!key) { announce('In the order the URLs were submitted.'); return; }
   const header = document.querySelector(`#results th[data-sort-key="${key}"] button`);
-  announce(`Sorted by ${header ? header.textContent.trim() : key}, ${dir}.`);
+  const choice = SORT_CHOICES.find((c) => c.key === key);
+  // The header's words without its sort icon, which is drawn, not said.
+  const words = header ? header.textContent.replace(/[▲▼↕]/g, '').trim() : (choice?.words || key);
+  announce(`Sorted by ${words}, ${dir}.`);
 }
 
 export function renderSortHeaders() {
@@ -430,6 +483,26 @@ export function renderSortHeaders() {
     th.setAttribute('aria-sort', active ? jobPage.sort.dir : 'none');
     th.querySelector('.sort-icon').textContent = active ? (jobPage.sort.dir === 'ascending' ? '▲' : '▼') : '↕';
   }
+  $('results-sort').value = jobPage.sort.key || '';
+  $('results-order').value = jobPage.sort.dir;
+  $('results-order').disabled = !jobPage.sort.key;
+}
+
+/** The "Sort by" list for the columns shown (rebuilt only when they change, so an open list
+ *  is not swapped under the user). */
+function renderSortChoices(shown) {
+  const select = $('results-sort');
+  const scoreWords = deliveryOnly(jobPage.rows) ? 'Delivery score' : 'Score';
+  const choices = SORT_CHOICES.filter((c) => (!c.lab || shown.lab) && (!c.field || shown.field));
+  const signature = `${choices.map((c) => c.key).join()}|${scoreWords}`;
+  if (select.dataset.signature === signature) return;
+  select.dataset.signature = signature;
+  const option = (c) => el('option', { value: c.key }, c.key === 'score' ? scoreWords : c.words);
+  const field = choices.filter((c) => c.field);
+  select.replaceChildren(
+    el('option', { value: '' }, 'Order submitted'),
+    ...choices.filter((c) => !c.field).map(option),
+    field.length ? el('optgroup', { label: 'Real users (p75)' }, field.map(option)) : null);
 }
 
 function urlCell(row) {
@@ -479,35 +552,177 @@ function problemCell(row) {
   return cell;
 }
 
-function resultRow(row) {
+// ---------------------------------------------------------------- field data (real users)
+
+/** The field p75s with a column (FCP and TTFB are in "Sort by" and the CSV). */
+const FIELD_COLUMNS = ['field_lcp_ms', 'field_inp_ms', 'field_cls'];
+/** Where LCP turns from good to needs improvement, and to poor: the sparkline's dotted lines. */
+const LCP_THRESHOLDS = [{ y: 2500, cls: 'spark-good' }, { y: 4000, cls: 'spark-poor' }];
+
+/** A `both` job's desktop numbers, which sit inside metrics.desktop as its lab numbers do. */
+function desktopOf(row) {
+  const desktop = row?.metrics?.desktop;
+  return desktop && typeof desktop === 'object' && !Array.isArray(desktop) ? desktop : null;
+}
+
+function historyOf(metrics) {
+  const history = metrics?.field_history;
+  return history && typeof history === 'object' && Array.isArray(history.lcp_ms) ? history : null;
+}
+
+/** Which groups of columns the table shows. The job's settings say, once known; the rows
+ *  say for a job read before them. A field-only job (engine none) has no lab numbers. */
+function shownColumns() {
+  const rows = jobPage.rows;
+  const engine = jobPage.job?.engine;
+  const field = Boolean(jobPage.job?.field_data) || rows.some((r) => r.metrics?.field_status || desktopOf(r)?.field_status);
+  return {
+    lab: engine ? engine !== 'none' : !(rows.length && rows.every((r) => r.engine === 'none')),
+    field,
+    trend: field && rows.some((r) => historyOf(r.metrics) || historyOf(desktopOf(r))),
+  };
+}
+
+function showColumns(shown) {
+  for (const th of document.querySelectorAll('#results th[data-lab-col]')) th.hidden = !shown.lab;
+  for (const th of document.querySelectorAll('#results th[data-field-col]')) th.hidden = !shown.field;
+  for (const th of document.querySelectorAll('#results th[data-trend-col]')) th.hidden = !shown.trend;
+  $('field-filter-box').hidden = !shown.field && !jobPage.fieldFilter;
+  const note = $('field-note');
+  note.hidden = !shown.field;
+  if (!shown.field) return;
+  // One period for the whole table: CrUX publishes every URL's 28 days at once.
+  const period = formatPeriod(jobPage.rows.map((r) => r.metrics?.field_period).find(Boolean));
+  const text = shown.lab ? FIELD_NOTE
+    : 'No page was loaded: field data is what real Chrome users experienced over the last 28 days (the 75th percentile, from the Chrome UX Report).';
+  note.textContent = period ? `${text} Field data shown: ${period}.` : text;
+}
+
+/** One form factor's verdict and why ({ verdict, note }), or null where it has no field data
+ *  (not analysed yet, or a job that asked for none). No verdict counts as unavailable, as the
+ *  API's filter counts it. */
+function fieldVerdictOf(metrics, overall = metrics?.field_overall_category) {
+  const status = metrics?.field_status;
+  if (!status) return null;
+  if (status === 'error') return { verdict: 'unavailable', note: `Could not be read (the lab result stands): ${metrics.field_error || 'no reason given'}` };
+  if (status !== 'available') return { verdict: 'unavailable', note: 'The Chrome UX Report has too few visits of this URL and its site' };
+  if (!FIELD_VERDICTS.includes(overall)) return { verdict: 'unavailable', note: 'No verdict: real users’ LCP or CLS is missing' };
+  const period = formatPeriod(metrics.field_period);
+  const whose = metrics.field_source === 'origin' ? 'The whole site’s data (too few visits of this URL)' : 'This URL’s own data';
+  return { verdict: overall, note: period ? `${whose}, ${period}` : whose, origin: metrics.field_source === 'origin' };
+}
+
+function fieldCell(row) {
+  const cell = el('td', { class: 'field' });
+  const phone = fieldVerdictOf(row.metrics);
+  if (!phone) cell.append(el('span', { class: 'sub' }, '—'));
+  else {
+    cell.append(fieldBadge(phone.verdict, { title: phone.note }));
+    // What changes how the verdict reads is said; a URL's own data is the rule.
+    if (phone.verdict === 'unavailable' || phone.origin) cell.append(el('span', { class: 'sub' }, phone.note));
+  }
+  const desktop = desktopOf(row);
+  const other = fieldVerdictOf(desktop, row.metrics?.desktop_field_overall_category ?? desktop?.field_overall_category);
+  if (other) {
+    cell.append(el('span', { class: 'sub' }, fieldBadge(other.verdict, { small: true, label: 'desktop', title: other.note }),
+      other.verdict === 'unavailable' || other.origin ? ` ${other.note}` : null));
+  }
+  return cell;
+}
+
+function fieldMetricCell(row, name) {
+  const of = (metrics) => (Number.isFinite(metrics?.[name]) ? metrics[name] : null);
+  const cell = el('td', { class: 'num' }, fieldValue(name, of(row.metrics), row.metrics?.[`${name}_category`]));
+  const desktop = desktopOf(row);
+  if (desktop?.field_status) {
+    cell.append(el('span', { class: 'sub' }, fieldValue(name, of(desktop), desktop[`${name}_category`], { label: 'desktop' })));
+  }
+  return cell;
+}
+
+/** A history's weekly LCP as a sparkline, with its first and last value in words beside it. */
+function lcpTrend(history, label) {
+  const values = history.lcp_ms.map((v) => (Number.isFinite(v) ? v : null));
+  const known = values.flatMap((v, i) => (v === null ? [] : [i]));
+  if (!known.length) return el('span', { class: 'sub' }, `${label ? `${label}: ` : ''}no weekly LCP`);
+  const [first, last] = [known[0], known.at(-1)];
+  const change = `${formatMetric('lcp_ms', values[first])} → ${formatMetric('lcp_ms', values[last])}`;
+  const weeks = Array.isArray(history.weeks) ? history.weeks : [];
+  const span = weeks[first] && weeks[last] ? `, weeks ending ${formatPeriod(weeks[first])} to ${formatPeriod(weeks[last])}` : '';
+  const gaps = values.length - known.length;
+  const svg = sparkline({
+    values,
+    title: `${label ? `${label[0].toUpperCase()}${label.slice(1)} field` : 'Field'} LCP over ${plural(values.length, 'week')}: ${change}`,
+    description: `Each week’s 75th percentile of real users’ LCP (${history.source === 'origin' ? 'the whole site’s' : 'this URL’s'} data${span})`
+      + `${gaps ? `; ${plural(gaps, 'week')} without data, left as gaps` : ''}. Dotted lines where in range: 2.5 s (good up to) and 4 s (poor beyond).`,
+    refs: LCP_THRESHOLDS,
+  });
+  return el('span', { class: 'trend' }, svg, el('span', { class: 'sub' }, label ? `${label} ${change}` : change));
+}
+
+function trendCell(row) {
+  const phone = historyOf(row.metrics);
+  const desktop = historyOf(desktopOf(row));
+  const cell = el('td', { class: 'trend-cell' });
+  if (phone) cell.append(lcpTrend(phone, ''));
+  if (desktop) cell.append(lcpTrend(desktop, 'desktop'));
+  if (!phone && !desktop) cell.append(el('span', { class: 'sub' }, '—'));
+  return cell;
+}
+
+// ---------------------------------------------------------------- results table
+
+/** One URL's row. Every column has a cell, hidden ones too (empty while their group is
+ *  hidden), so a cell's index is its column's whatever the job. */
+function resultRow(row, shown) {
+  const only = (on, cell) => { cell.hidden = !on; return cell; };
   return el('tr', {},
     urlCell(row),
     el('td', {}, statusBadge(row.status, RESULT_STATUS_WORDS)),
-    scoreCell(row),
-    el('td', { class: 'num' }, formatMetric('ttfb_ms', metricOf(row, 'ttfb_ms'))),
-    el('td', { class: 'num' }, formatMetric('lcp_ms', metricOf(row, 'lcp_ms'))),
-    el('td', { class: 'num' }, formatMetric('total_ms', metricOf(row, 'total_ms'))),
-    el('td', { class: 'num' }, formatMetric('page_bytes', metricOf(row, 'page_bytes'))),
+    only(shown.lab, scoreCell(row)),
+    only(shown.lab, el('td', { class: 'num' }, formatMetric('ttfb_ms', metricOf(row, 'ttfb_ms')))),
+    only(shown.lab, el('td', { class: 'num' }, formatMetric('lcp_ms', metricOf(row, 'lcp_ms')))),
+    only(shown.lab, el('td', { class: 'num' }, formatMetric('total_ms', metricOf(row, 'total_ms')))),
+    only(shown.lab, el('td', { class: 'num' }, formatMetric('page_bytes', metricOf(row, 'page_bytes')))),
+    only(shown.field, shown.field ? fieldCell(row) : el('td')),
+    FIELD_COLUMNS.map((name) => only(shown.field, shown.field ? fieldMetricCell(row, name) : el('td'))),
+    only(shown.trend, shown.trend ? trendCell(row) : el('td')),
     el('td', { class: 'num' }, formatCount(row.attempts)),
     problemCell(row));
 }
 
+/** How many URLs the filters leave, where the summary says: by status, by field verdict (the
+ *  summary counts succeeded URLs' verdicts), not both at once. */
 function resultsTotal() {
-  const byStatus = jobPage.summary?.by_status;
+  const { by_status: byStatus, field_verdicts: verdicts } = jobPage.summary || {};
+  if (jobPage.fieldFilter) {
+    if (!verdicts || (jobPage.filter && jobPage.filter !== 'succeeded')) return null;
+    return Number(verdicts[jobPage.fieldFilter]) || 0;
+  }
   if (!byStatus) return null;
   if (jobPage.filter) return Number(byStatus[jobPage.filter]) || 0;
   return Object.values(byStatus).reduce((sum, n) => sum + (Number(n) || 0), 0);
+}
+
+function emptyText() {
+  if (jobPage.filter && jobPage.fieldFilter) return 'No URLs with this status and field verdict.';
+  if (jobPage.filter) return 'No URLs with this status.';
+  if (jobPage.fieldFilter) return `No URLs with the field verdict “${FIELD_VERDICT_WORDS[jobPage.fieldFilter] || jobPage.fieldFilter}”.`;
+  return 'No results yet.';
 }
 
 function renderResults() {
   // The column says what its numbers are: an http job's are delivery scores.
   const scoreHeader = document.querySelector('#results th[data-sort-key="score"] .score-label');
   if (scoreHeader) scoreHeader.textContent = deliveryOnly(jobPage.rows) ? 'Delivery score' : 'Score';
+  const shown = shownColumns();
+  showColumns(shown);
+  renderSortChoices(shown);
   renderSortHeaders();
   const rows = sortedRows();
-  $('results').tBodies[0].replaceChildren(...rows.map(resultRow));
+  $('results').tBodies[0].replaceChildren(...rows.map((row) => resultRow(row, shown)));
   $('results-empty').hidden = rows.length > 0;
-  $('results-empty').textContent = jobPage.filter ? 'No URLs with this status.' : 'No results yet.';
+  $('results-empty').textContent = emptyText();
   const total = resultsTotal();
   $('results-count').textContent = rows.length
     ? `Showing ${formatCount(rows.length)}${total !== null && total >= rows.length ? ` of ${formatCount(total)}` : ''} URLs`
@@ -623,6 +838,9 @@ export function wireJobView() {
   });
   $('download-csv').addEventListener('click', downloadCsv);
   $('status-filter').addEventListener('change', (e) => { jobPage.filter = e.target.value; loadResults({ reset: true }); });
+  $('field-filter').addEventListener('change', (e) => { jobPage.fieldFilter = e.target.value; loadResults({ reset: true }); });
+  $('results-sort').addEventListener('change', chooseSort);
+  $('results-order').addEventListener('change', chooseSort);
   $('refresh-results').addEventListener('click', () => loadResults({ reset: true }));
   $('results-more').addEventListener('click', () => loadResults());
   for (const th of document.querySelectorAll('#results th[data-sort-key]')) {

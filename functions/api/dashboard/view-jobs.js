@@ -33,6 +33,8 @@ const FIELD_INPUT_IDS = {
   cache_ttl_seconds: 'cache-ttl',
   callback_url: 'callback-url',
   categories: 'categories',
+  field_data: 'field-data',
+  field_history: 'field-history',
 };
 
 // ---------------------------------------------------------------- jobs list
@@ -355,6 +357,10 @@ function buildJobBody() {
   }
   const callback = $('callback-url').value.trim();
   if (callback) body.callback_url = callback;
+  // Sent only when asked: a deployment without a Chrome UX Report key refuses field data, and
+  // should not be asked for it by default.
+  if ($('field-data').checked) body.field_data = true;
+  if ($('field-history').checked) body.field_history = true;
   return body;
 }
 
@@ -507,9 +513,60 @@ async function loadUrlFile(file) {
   announce(`Loaded ${plural(urls.length, 'line')} from ${file.name}.`);
 }
 
-/** Categories only apply to PageSpeed Insights; disable them otherwise so nobody is misled. */
-export function updateCategoriesState() {
-  $('categories').disabled = $('engine').value !== 'psi';
+/** What the user had chosen before engine none locked field data on and runs at 1, given
+ *  back when another engine is chosen. */
+const beforeNone = { fieldData: false, runs: '1' };
+/** The hints as the page writes them, for when engine none's are taken back. */
+const hints = {};
+
+function setHint(id, none, text) {
+  hints[id] ??= $(id).textContent;
+  $(id).textContent = none ? text : hints[id];
+}
+
+/**
+ * What the engine allows. Categories only apply to PageSpeed Insights: disabled otherwise so
+ * nobody is misled. Engine none loads no page: field data is all it measures (on, and locked),
+ * and there is nothing to run more than once (the API refuses runs above 1).
+ */
+export function updateEngineState() {
+  const engine = $('engine').value;
+  $('categories').disabled = engine !== 'psi';
+  const none = engine === 'none';
+  const fieldData = $('field-data');
+  const runs = $('runs');
+  if (none && !fieldData.disabled) {
+    Object.assign(beforeNone, { fieldData: fieldData.checked, runs: runs.value });
+    fieldData.checked = true;
+    fieldData.disabled = true;
+    runs.value = '1';
+    runs.disabled = true;
+  } else if (!none && fieldData.disabled) {
+    fieldData.disabled = false;
+    fieldData.checked = beforeNone.fieldData || $('field-history').checked;
+    runs.disabled = false;
+    runs.value = beforeNone.runs;
+  }
+  setHint('engine-hint', none, 'No page is loaded: only what real users experienced, from the Chrome UX Report. The fastest scan.');
+  setHint('runs-hint', none, '1: engine none loads no page');
+  setHint('field-hint', none, 'Engine none measures field data only, so it stays on: what real Chrome users '
+    + 'experienced over the last 28 days (75th percentile). The history adds each week’s value.');
+}
+
+/** The history is a part of field data: asking for it asks for field data, and turning field
+ *  data off turns it off. The other box changes too, and a screen reader hears so. */
+function onFieldDataChanged() {
+  if (!$('field-data').checked && $('field-history').checked) {
+    $('field-history').checked = false;
+    announce('The 40-week history is off too: it is part of field data.');
+  }
+}
+
+function onFieldHistoryChanged() {
+  if ($('field-history').checked && !$('field-data').checked) {
+    $('field-data').checked = true;
+    announce('Field data is on too: the history is part of it.');
+  }
 }
 
 /** The form's and the list's controls. */
@@ -523,7 +580,9 @@ export function wireJobsView() {
   $('new-job-form').addEventListener('input', (e) => {
     if (e.target.id !== 'urls') e.target.removeAttribute?.('aria-invalid');
   });
-  $('engine').addEventListener('change', updateCategoriesState);
+  $('engine').addEventListener('change', updateEngineState);
+  $('field-data').addEventListener('change', onFieldDataChanged);
+  $('field-history').addEventListener('change', onFieldHistoryChanged);
   // Dropping a file on the textarea works like choosing it.
   $('urls').addEventListener('dragover', (e) => { if (e.dataTransfer?.types.includes('Files')) e.preventDefault(); });
   $('urls').addEventListener('drop', (e) => {

@@ -134,6 +134,7 @@ function renderMonitor(monitor) {
     fact('Created', timeEl(monitor.created_at)),
     fact('Changed', timeEl(monitor.updated_at)),
   ];
+  if (monitor.field_data) facts.push(fact('Real users', monitor.field_history ? 'field data, field history (40 weeks)' : 'field data'));
   if (monitor.callback_url) facts.push(fact('Callback', el('code', {}, monitor.callback_url)));
   $('monitor-facts').replaceChildren(...facts);
   const budgets = Array.isArray(monitor.budgets) ? monitor.budgets : [];

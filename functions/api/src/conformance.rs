@@ -206,6 +206,7 @@ async fn app() -> (Router, String) {
         max_url_timeout_seconds: 840,
         http: net::safe_client::safe_client(policy).unwrap(),
         psi_available: false,
+        crux_available: false,
         tenant_limits: domain::tenancy::Limits::DEFAULT,
         ws_url: None,
     };

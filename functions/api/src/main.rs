@@ -25,6 +25,7 @@ async fn main() -> Result<(), lambda_http::Error> {
             max_url_timeout_seconds: config.max_url_timeout_seconds,
             http: net::safe_client::safe_client(policy)?,
             psi_available: config.psi.is_some(),
+            crux_available: config.crux.is_some(),
             tenant_limits: config.tenant_limits,
             ws_url: config.ws_url.clone(),
         },

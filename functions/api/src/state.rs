@@ -28,6 +28,8 @@ pub struct ApiSettings {
     pub http: reqwest::Client,
     /// Whether the deployment has a PageSpeed Insights key (`auto` then means `psi`).
     pub psi_available: bool,
+    /// Whether it has a Chrome UX Report key (field data).
+    pub crux_available: bool,
     /// What each tenant may use unless its own item says otherwise.
     pub tenant_limits: domain::tenancy::Limits,
     /// The WebSocket API's URL for live progress, told to the dashboard; `None`: it polls.
@@ -37,7 +39,7 @@ pub struct ApiSettings {
 impl ApiSettings {
     /// The engines this deployment runs besides `http`.
     pub fn offered(&self) -> domain::Offered {
-        domain::Offered { psi: self.psi_available, browser: self.queues.browser.is_some() }
+        domain::Offered { psi: self.psi_available, browser: self.queues.browser.is_some(), crux: self.crux_available }
     }
 
     /// What every job submitted here is given.

@@ -28,6 +28,8 @@ pub struct Config {
     pub reconcile_after_seconds: u32,
     /// PageSpeed Insights, when the deployment has a key: `None` analyses with `http` only.
     pub psi: Option<PsiConfig>,
+    /// The Chrome UX Report, when the deployment has a key: `None` offers no field data.
+    pub crux: Option<CruxConfig>,
     /// The bucket finished jobs' whole-job exports are written to; `None` writes none.
     pub exports_bucket: Option<String>,
     /// The queue the tracker hands finished jobs to, for the exporter.
@@ -90,6 +92,18 @@ pub struct PsiConfig {
     pub endpoint: String,
     pub quota: domain::quota::QuotaLimits,
 }
+
+/// Field data's source: the Chrome UX Report API with its key, within its quota.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CruxConfig {
+    pub key: KeySource,
+    /// The API's base (`.../v1`; tests point it at a local fake).
+    pub endpoint: String,
+    pub quota: domain::quota::QuotaLimits,
+}
+
+/// Google's Chrome UX Report API; `CRUX_ENDPOINT` points a deployment (or a test) elsewhere.
+pub const CRUX_ENDPOINT: &str = "https://chromeuxreport.googleapis.com/v1";
 
 /// Google's endpoint.
 pub const PSI_ENDPOINT: &str = "https://www.googleapis.com/pagespeedonline/v5/runPagespeed";
@@ -216,6 +230,23 @@ impl Config {
                     .map(str::to_owned)
                     .collect(),
             }),
+            crux: match lookup("CRUX_API_KEY_SOURCE").filter(|v| !v.trim().is_empty()) {
+                None => None,
+                Some(source) => Some(CruxConfig {
+                    key: source.trim().parse().map_err(|e| Error::Config(format!("CRUX_API_KEY_SOURCE: {e}")))?,
+                    endpoint: lookup("CRUX_ENDPOINT")
+                        .filter(|v| !v.trim().is_empty())
+                        .map(|v| v.trim().to_owned())
+                        .unwrap_or_else(|| CRUX_ENDPOINT.to_owned()),
+                    quota: domain::quota::QuotaLimits {
+                        per_window: number(&lookup, "CRUX_QUOTA_PER_MINUTE", 150, 1..=1_000_000)?,
+                        window: std::time::Duration::from_secs(60),
+                        // CrUX has no daily quota: the minute's, all day.
+                        per_day: u32::MAX,
+                        utilisation: domain::quota::QuotaLimits::PSI_DEFAULT.utilisation,
+                    },
+                }),
+            },
             psi: match lookup("PSI_API_KEY_SOURCE").filter(|v| !v.trim().is_empty()) {
                 None => None,
                 Some(source) => Some(PsiConfig {
@@ -328,6 +359,26 @@ mod tests {
         assert_eq!(browser.binary, std::path::PathBuf::from("/opt/chromium/chromium"));
         assert_eq!(browser.switches, ["--single-process", "--no-zygote"]);
         assert_eq!(config.queues.for_task(Priority::Normal, EngineKind::Browser), "q/browser");
+    }
+
+    #[test]
+    fn reads_where_the_crux_key_is_with_its_quota_and_endpoint() {
+        let mut pairs = BASE.to_vec();
+        assert_eq!(Config::from_lookup(env(&pairs)).unwrap().crux, None, "no key source: no field data");
+        pairs.push(("CRUX_API_KEY_SOURCE", "secretsmanager:speedbatch/crux"));
+        let crux = Config::from_lookup(env(&pairs)).unwrap().crux.unwrap();
+        assert_eq!(crux.key, KeySource::SecretsManager("speedbatch/crux".into()));
+        assert_eq!(
+            (crux.endpoint.as_str(), crux.quota.per_window, crux.quota.window.as_secs()),
+            (CRUX_ENDPOINT, 150, 60)
+        );
+        pairs.push(("CRUX_ENDPOINT", "http://127.0.0.1:4597/v1"));
+        pairs.push(("CRUX_QUOTA_PER_MINUTE", "600"));
+        let crux = Config::from_lookup(env(&pairs)).unwrap().crux.unwrap();
+        assert_eq!((crux.endpoint.as_str(), crux.quota.per_window), ("http://127.0.0.1:4597/v1", 600));
+        pairs.push(("CRUX_API_KEY_SOURCE", "AIzaTheKeyItself"));
+        let err = Config::from_lookup(env(&pairs)).unwrap_err().to_string();
+        assert!(err.contains("CRUX_API_KEY_SOURCE") && !err.contains("AIza"), "{err}");
     }
 
     #[test]

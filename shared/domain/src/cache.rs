@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::field::FieldAsk;
 use super::job::{JobId, Tenant};
 use super::settings::{Category, EngineKind, Strategy};
 use crate::time::Millis;
@@ -16,14 +17,26 @@ use crate::time::Millis;
 pub struct CacheKey(String);
 
 impl CacheKey {
-    pub fn new(tenant: &Tenant, engine: EngineKind, strategy: Strategy, categories: &[Category], url: &str) -> Self {
+    pub fn new(
+        tenant: &Tenant,
+        engine: EngineKind,
+        strategy: Strategy,
+        categories: &[Category],
+        field: FieldAsk,
+        url: &str,
+    ) -> Self {
         // Performance is always scored, so "performance" and no categories are one variant.
         let mut extra: Vec<&str> =
             categories.iter().filter(|c| **c != Category::Performance).map(|c| c.as_str()).collect();
         extra.sort_unstable();
         extra.dedup();
         let mut hash = Sha256::new();
-        for part in [engine.as_str(), strategy.as_str(), &extra.join(","), url] {
+        let mut options = extra.join(",");
+        // Results without field data keep the keys they had before field data existed.
+        if !field.is_none() {
+            options = format!("{options};{}", field.cache_part());
+        }
+        for part in [engine.as_str(), strategy.as_str(), &options, url] {
             hash.update(part.as_bytes());
             hash.update([0]);
         }
@@ -50,7 +63,7 @@ mod tests {
     use super::*;
 
     fn key(tenant: &str, engine: EngineKind, strategy: Strategy, categories: &[Category], url: &str) -> CacheKey {
-        CacheKey::new(&Tenant(tenant.into()), engine, strategy, categories, url)
+        CacheKey::new(&Tenant(tenant.into()), engine, strategy, categories, FieldAsk::NONE, url)
     }
 
     #[test]
@@ -74,6 +87,14 @@ mod tests {
             key("acme", EngineKind::Psi, Strategy::Both, &[], "https://a.com"),
             key("acme", EngineKind::Psi, Strategy::Mobile, &[Category::Seo], "https://a.com"),
             key("acme", EngineKind::Psi, Strategy::Mobile, &[], "https://a.com/b"),
+            CacheKey::new(
+                &Tenant("acme".into()),
+                EngineKind::Psi,
+                Strategy::Mobile,
+                &[],
+                FieldAsk { data: true, history: false },
+                "https://a.com",
+            ),
         ] {
             assert_ne!(base, other);
         }

@@ -47,7 +47,7 @@ pub struct Noise {
 /// The metrics a verdict is judged on, and their noise. Other numbers are shown with their
 /// change but judge nothing: they move with these (`dns_ms` inside `ttfb_ms`), or are
 /// diagnostics.
-pub const NOISE: [(&str, Noise); 12] = [
+pub const NOISE: [(&str, Noise); 17] = [
     ("score", Noise { floor: 5.0, relative: 0.0, better: Better::Higher }),
     ("desktop_score", Noise { floor: 5.0, relative: 0.0, better: Better::Higher }),
     ("delivery_score", Noise { floor: 5.0, relative: 0.0, better: Better::Higher }),
@@ -60,6 +60,14 @@ pub const NOISE: [(&str, Noise); 12] = [
     ("ttfb_ms", Noise { floor: 50.0, relative: 0.10, better: Better::Lower }),
     ("total_ms", Noise { floor: 100.0, relative: 0.10, better: Better::Lower }),
     ("page_bytes", Noise { floor: 10_240.0, relative: 0.10, better: Better::Lower }),
+    // Field data's p75s over 28 days of real visits have no run-to-run noise, but move with
+    // the traffic mix from one day's window to the next: a change counts at the lab figures'
+    // floors and shares (INP's floor is its thresholds' step of 50 ms, halved).
+    ("field_lcp_ms", Noise { floor: 100.0, relative: 0.10, better: Better::Lower }),
+    ("field_inp_ms", Noise { floor: 25.0, relative: 0.10, better: Better::Lower }),
+    ("field_cls", Noise { floor: 0.02, relative: 0.10, better: Better::Lower }),
+    ("field_fcp_ms", Noise { floor: 100.0, relative: 0.10, better: Better::Lower }),
+    ("field_ttfb_ms", Noise { floor: 50.0, relative: 0.10, better: Better::Lower }),
 ];
 
 pub fn noise_of(metric: &str) -> Option<Noise> {

@@ -10,7 +10,90 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+
+use crate::settings::{EngineKind, Strategy};
+
+/// What field data a job (or a monitor's runs) asks for: on the wire `field_data` and
+/// `field_history`, both false unless asked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FieldAsk {
+    /// Each URL's Chrome UX Report record (the URL's, else its origin's) per form factor.
+    #[serde(rename = "field_data", default, skip_serializing_if = "is_false")]
+    pub data: bool,
+    /// Its weekly p75 series too (up to 40 weeks).
+    #[serde(rename = "field_history", default, skip_serializing_if = "is_false")]
+    pub history: bool,
+}
+
+fn is_false(flag: &bool) -> bool {
+    !*flag
+}
+
+impl FieldAsk {
+    pub const NONE: FieldAsk = FieldAsk { data: false, history: false };
+
+    pub fn is_none(&self) -> bool {
+        !self.data
+    }
+
+    /// What a submission's `field_data` and `field_history` (each absent, or as given) ask
+    /// for with `engine`, where the deployment has field data (`offered`), or each problem by
+    /// field. `field_history` and engine `none` imply `field_data` when it is left out, and
+    /// contradict it when it is false.
+    pub fn resolve(
+        engine: EngineKind,
+        data: Option<bool>,
+        history: Option<bool>,
+        offered: bool,
+    ) -> Result<FieldAsk, Vec<(&'static str, String)>> {
+        let mut problems = Vec::new();
+        let history = history.unwrap_or(false);
+        let implied = history || !engine.is_lab();
+        let data = match data {
+            Some(false) if !engine.is_lab() => {
+                problems.push((
+                    "field_data",
+                    "engine none measures field data only: leave field_data out or set it true".into(),
+                ));
+                false
+            }
+            Some(false) if history => {
+                problems.push(("field_history", "needs field_data: leave field_data out or set it true".into()));
+                false
+            }
+            Some(data) => data,
+            None => implied,
+        };
+        if data && !offered {
+            let field = if engine.is_lab() { "field_data" } else { "engine" };
+            problems.push((
+                field,
+                "this deployment has no Chrome UX Report key, so no field data: its operator sets CruxApiKeyParameter or CruxApiKeySecret".into(),
+            ));
+        }
+        if problems.is_empty() { Ok(FieldAsk { data, history: data && history }) } else { Err(problems) }
+    }
+
+    /// How the ask tells results apart in the reuse cache: a result without field data does
+    /// not stand in for one with it.
+    pub fn cache_part(self) -> &'static str {
+        match (self.data, self.history) {
+            (false, _) => "",
+            (true, false) => "field",
+            (true, true) => "field+history",
+        }
+    }
+}
+
+crate::named_enum! {
+    /// Whether a URL whose job asked for field data has it: `unavailable` when the Chrome UX
+    /// Report has no record of the URL or its origin (too few visits), `error` when it could
+    /// not be asked (the reason is `field_error`; the lab result stands).
+    FieldStatus { Available => "available", Unavailable => "unavailable", Error => "error" }
+}
 
 crate::named_enum! {
     /// How a p75 compares with its metric's thresholds.
@@ -167,6 +250,98 @@ impl FieldHistory {
         out.insert(format!("{prefix}field_history"), Value::Object(series));
         out
     }
+}
+
+/// One form factor's field data as the Chrome UX Report gave it: the record (none when CrUX
+/// has no data of the URL or its origin) and, when asked, the weekly series.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FormFactorField {
+    pub strategy: Strategy,
+    pub record: Option<FieldRecord>,
+    pub history: Option<FieldHistory>,
+}
+
+impl FormFactorField {
+    fn metrics(&self) -> Map<String, Value> {
+        let mut out = match &self.record {
+            Some(record) => record.metrics(""),
+            None => Map::new(),
+        };
+        let status = if self.record.is_some() { FieldStatus::Available } else { FieldStatus::Unavailable };
+        out.insert(STATUS.into(), json!(status));
+        if let Some(history) = &self.history {
+            out.extend(history.metrics(""));
+        }
+        out
+    }
+}
+
+const STATUS: &str = "field_status";
+const OVERALL: &str = "field_overall_category";
+
+/// Adds field data to a result's metrics as the lab's form factors are laid out
+/// (`engine::runs`): the first form factor's at the top, desktop's (strategy `both`) inside
+/// `desktop`, with its verdict also as `desktop_field_overall_category` beside
+/// `desktop_score`. Field data replaces PageSpeed Insights' copy of the same record.
+pub fn add_to(metrics: &mut Map<String, Value>, found: &[FormFactorField]) {
+    for (index, form_factor) in found.iter().enumerate() {
+        let field = form_factor.metrics();
+        if index == 0 {
+            metrics.extend(field);
+            continue;
+        }
+        let name = form_factor.strategy.as_str();
+        if let Some(overall) = field.get(OVERALL) {
+            metrics.insert(format!("{name}_{OVERALL}"), overall.clone());
+        }
+        let nested = metrics.entry(name).or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(nested) = nested {
+            nested.extend(field);
+        }
+    }
+}
+
+/// Marks a result whose field data could not be had (the lab result stands): `field_status`
+/// `error` and why.
+pub fn add_error(metrics: &mut Map<String, Value>, reason: &str) {
+    metrics.insert(STATUS.into(), json!(FieldStatus::Error));
+    metrics.insert("field_error".into(), json!(reason));
+}
+
+/// What `GET /results?field_overall_category=` keeps: URLs with this Core Web Vitals verdict,
+/// or (`unavailable`) those whose job asked for field data and got no verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldFilter {
+    Verdict(FieldCategory),
+    Unavailable,
+}
+
+impl std::str::FromStr for FieldFilter {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "unavailable" => Ok(FieldFilter::Unavailable),
+            other => other
+                .parse()
+                .map(FieldFilter::Verdict)
+                .map_err(|_| format!("{other:?} is not one of good, needs_improvement, poor, unavailable")),
+        }
+    }
+}
+
+impl FieldFilter {
+    pub fn matches(self, metrics: &Map<String, Value>) -> bool {
+        let verdict = metrics.get(OVERALL).and_then(Value::as_str);
+        match self {
+            FieldFilter::Verdict(category) => verdict == Some(category.as_str()),
+            FieldFilter::Unavailable => metrics.contains_key(STATUS) && verdict.is_none(),
+        }
+    }
+
+    /// The metric names the filter reads: a store states the same test in its own terms.
+    pub const STATUS: &'static str = STATUS;
+    pub const OVERALL: &'static str = OVERALL;
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::cache::CacheKey;
+use crate::field::FieldAsk;
 use crate::history::HistoryKey;
 use crate::job::{Job, JobId, Tenant};
 use crate::places::{Lease, Place};
@@ -46,6 +47,9 @@ pub struct TaskMessage {
     /// The tenant's weight in the PSI quota when the job was submitted (0: weight 1).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub quota_weight: u32,
+    /// The job's field data (`field_data`, `field_history`).
+    #[serde(default, flatten)]
+    pub field: FieldAsk,
     /// Times its host asked for a pause while this URL was being analysed
     /// ([`crate::politeness::MAX_HOST_PAUSES`]).
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -81,6 +85,7 @@ impl TaskMessage {
             host_concurrency: job.settings.host_concurrency.unwrap_or(0),
             max_in_flight: job.max_in_flight.unwrap_or(0),
             quota_weight: job.quota_weight.unwrap_or(0),
+            field: job.settings.field,
             pauses: 0,
             waits: 0,
         }
@@ -97,7 +102,7 @@ impl TaskMessage {
     /// Where this URL's result is indexed for reuse by later jobs of the tenant.
     pub fn cache_key(&self) -> Option<CacheKey> {
         let tenant = self.tenant.as_ref()?;
-        Some(CacheKey::new(tenant, self.engine, self.strategy, &self.categories, &self.url))
+        Some(CacheKey::new(tenant, self.engine, self.strategy, &self.categories, self.field, &self.url))
     }
 
     /// Where this URL's new results are kept in its tenant's history of the URL.
@@ -122,7 +127,8 @@ impl TaskMessage {
 
     /// The places the URL's analysis holds until `until` ([`crate::places`]): one of its
     /// tenant's `max_in_flight` and one at its host under the job's limit within the
-    /// deployment's `host_concurrency` (none for a URL without a host: it fails anyway).
+    /// deployment's `host_concurrency` (none for a URL without a host: it fails anyway; none
+    /// for engine `none`, which loads no page).
     pub fn places(&self, until: crate::time::Millis, host_concurrency: u32) -> Vec<Lease> {
         let (job, seq) = (self.job_id.as_str(), self.seq);
         let tenant = self
@@ -134,7 +140,10 @@ impl TaskMessage {
             0 => host_concurrency,
             own => own.min(host_concurrency),
         };
-        let host = host_key(&self.url).map(|host| Lease::new(Place::Host(host), job, seq, until, limit));
+        // Field data alone loads nothing from the site: no place at its host to take.
+        let host = host_key(&self.url)
+            .filter(|_| self.engine.is_lab())
+            .map(|host| Lease::new(Place::Host(host), job, seq, until, limit));
         tenant.into_iter().chain(host).collect()
     }
 }
@@ -164,11 +173,13 @@ mod tests {
             host_concurrency: 2,
             max_in_flight: 40,
             quota_weight: 2,
+            field: FieldAsk { data: true, history: true },
             pauses: 0,
             waits: 1,
         };
         let json = serde_json::to_string(&message).unwrap();
         assert!(json.contains("\"strategy\":\"desktop\""), "{json}");
+        assert!(json.contains("\"field_data\":true,\"field_history\":true"), "{json}");
         assert_eq!(serde_json::from_str::<TaskMessage>(&json).unwrap(), message);
         // Messages queued before runs and categories existed still read.
         let older: TaskMessage = serde_json::from_str(
@@ -177,6 +188,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!((older.runs, older.categories.len(), older.cache_ttl_seconds), (1, 0, 0));
+        assert_eq!(older.field, FieldAsk::NONE, "no field data unless asked");
         assert_eq!(older.cache_key(), None, "no tenant, no cache");
         assert_eq!((older.host_concurrency, older.max_in_flight, older.waits), (0, 0, 0));
         assert_eq!((older.asker().tenant, older.asker().weight), ("", 1), "weight 1 in the quota");
@@ -191,6 +203,9 @@ mod tests {
         assert_eq!(message.places(9, 1)[1].limit, 1, "never more than the deployment");
         assert!(matches!(tenant.place, Place::Tenant { ref tenant, .. } if tenant == "acme"), "{tenant:?}");
         assert_eq!(tenant.holder, host.holder, "one name for the URL in both");
+        let field_only = TaskMessage { engine: EngineKind::FieldOnly, ..message.clone() };
+        let [tenant] = field_only.places(9, 4).try_into().expect("only the tenant's place");
+        assert!(matches!(tenant.place, Place::Tenant { .. }), "no page loaded, no place at the host: {tenant:?}");
     }
 
     #[test]

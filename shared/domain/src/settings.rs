@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::named_enum;
+pub use crate::field::FieldAsk;
 
 named_enum!(
     /// `urgent` and `high` share the high queue.
@@ -36,20 +37,23 @@ impl Strategy {
 
 named_enum!(
     /// The engine a client asks for; `auto` resolves to `psi` when a key is configured.
-    EngineChoice { Auto => "auto", Psi => "psi", Http => "http", Browser => "browser" }
+    EngineChoice { Auto => "auto", Psi => "psi", Http => "http", Browser => "browser", None => "none" }
 );
 
 named_enum!(
-    /// The engine a job runs on: its `EngineChoice`, resolved once at submission.
-    EngineKind { Psi => "psi", Http => "http", Browser => "browser" }
+    /// The engine a job runs on: its `EngineChoice`, resolved once at submission. `none`
+    /// loads no page: the job asks for field data only ([`crate::field`]).
+    EngineKind { Psi => "psi", Http => "http", Browser => "browser", FieldOnly => "none" }
 );
 
 /// The engines a deployment offers besides `http`, which it always has: `psi` with a
-/// PageSpeed Insights key, `browser` with the browser analyzer and its queue.
+/// PageSpeed Insights key, `browser` with the browser analyzer and its queue; and field data
+/// (`crux`) with a Chrome UX Report key.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Offered {
     pub psi: bool,
     pub browser: bool,
+    pub crux: bool,
 }
 
 impl EngineChoice {
@@ -64,6 +68,8 @@ impl EngineChoice {
             }
             EngineChoice::Psi => Ok(EngineKind::Psi),
             EngineChoice::Browser => Ok(EngineKind::Browser),
+            // Whether the deployment has field data is `field_data`'s to say (FieldAsk::resolve).
+            EngineChoice::None => Ok(EngineKind::FieldOnly),
             EngineChoice::Auto if offered.psi => Ok(EngineKind::Psi),
             EngineChoice::Auto | EngineChoice::Http => Ok(EngineKind::Http),
         }
@@ -74,7 +80,12 @@ impl EngineKind {
     /// Whether it gives Lighthouse's performance score (`score`); the http engine gives a
     /// delivery score instead.
     pub fn scores_performance(self) -> bool {
-        self != EngineKind::Http
+        matches!(self, EngineKind::Psi | EngineKind::Browser)
+    }
+
+    /// Whether it loads the page (every engine but `none`).
+    pub fn is_lab(self) -> bool {
+        self != EngineKind::FieldOnly
     }
 }
 
@@ -149,6 +160,10 @@ pub struct JobSettings {
     /// the deployment's ([`crate::politeness`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_concurrency: Option<u32>,
+    /// Real users' experience from the Chrome UX Report beside (or, with engine `none`,
+    /// instead of) the lab analysis; `field_history` adds its weekly series.
+    #[serde(default, flatten)]
+    pub field: FieldAsk,
 }
 
 pub fn one() -> u32 {
@@ -175,6 +190,7 @@ impl Default for JobSettings {
             cache_ttl_seconds: CACHE_TTL_SECONDS.default,
             categories: performance_only(),
             host_concurrency: None,
+            field: FieldAsk::default(),
         }
     }
 }
@@ -185,12 +201,13 @@ mod tests {
 
     #[test]
     fn auto_is_psi_where_there_is_a_key() {
-        let (all, none) = (Offered { psi: true, browser: true }, Offered::default());
+        let (all, none) = (Offered { psi: true, browser: true, crux: true }, Offered::default());
         assert_eq!(EngineChoice::Auto.resolve(all), Ok(EngineKind::Psi));
         assert_eq!(EngineChoice::Auto.resolve(none), Ok(EngineKind::Http));
         assert_eq!(EngineChoice::Http.resolve(all), Ok(EngineKind::Http));
         assert_eq!(EngineChoice::Psi.resolve(all), Ok(EngineKind::Psi));
         assert_eq!(EngineChoice::Browser.resolve(all), Ok(EngineKind::Browser));
+        assert_eq!(EngineChoice::None.resolve(none), Ok(EngineKind::FieldOnly), "field_data says if it can run");
         assert!(EngineChoice::Psi.resolve(none).unwrap_err().contains("PageSpeed Insights key"));
         assert!(EngineChoice::Browser.resolve(none).unwrap_err().contains("no browser analyzer"));
     }

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::cache::CachedFrom;
+use super::field::FieldFilter;
 use super::job::{Job, JobId};
 use super::labels::{JobUrl, LabelFilter, Tags};
 use super::named_enum;
@@ -57,25 +58,28 @@ impl ErrorKind {
     }
 }
 
-/// Which of a job's URLs a listing keeps: those in a status, with a label, or both.
+/// Which of a job's URLs a listing keeps: those in a status, with a label, with a field-data
+/// verdict, or any of these together.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TaskFilter {
     pub status: Option<UrlStatus>,
     pub label: Option<LabelFilter>,
+    pub field: Option<FieldFilter>,
 }
 
 impl TaskFilter {
     pub fn status(status: UrlStatus) -> TaskFilter {
-        TaskFilter { status: Some(status), label: None }
+        TaskFilter { status: Some(status), ..TaskFilter::default() }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.status.is_none() && self.label.is_none()
+        self.status.is_none() && self.label.is_none() && self.field.is_none()
     }
 
     pub fn matches(&self, task: &UrlTask) -> bool {
         self.status.is_none_or(|status| task.status == status)
             && self.label.as_ref().is_none_or(|label| task.tags.matches(label))
+            && self.field.is_none_or(|field| task.analysis.as_ref().is_some_and(|a| field.matches(&a.metrics)))
     }
 }
 

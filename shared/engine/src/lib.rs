@@ -15,6 +15,7 @@ use domain::quota::Asker;
 use domain::time::Millis;
 use domain::{Analysis, Category, EngineKind, ErrorKind, Strategy};
 
+pub use crux::field_engine::FieldRequest;
 pub use http::HttpEngine;
 pub use psi::PsiEngine;
 pub use set::EngineSet;
@@ -87,6 +88,19 @@ pub trait Engines: Send + Sync {
         request: Request<'_>,
         timeout: Duration,
     ) -> impl Future<Output = Result<Analysis, EngineError>> + Send;
+
+    /// Takes the first place in the field data's quota for a URL, before it is claimed.
+    fn admit_field(&self, _: Asker<'_>, now: Millis) -> impl Future<Output = Result<Admission, Error>> + Send {
+        async move { Ok(Admission::At(now)) }
+    }
+
+    /// A URL's field data from the Chrome UX Report, each form factor's.
+    fn field(
+        &self,
+        _: FieldRequest<'_>,
+    ) -> impl Future<Output = Result<Vec<domain::field::FormFactorField>, EngineError>> + Send {
+        async { Err(EngineError::new(ErrorKind::EngineUnavailable, crux::NO_KEY)) }
+    }
 }
 
 /// One analysis asked of an engine.

@@ -1,15 +1,18 @@
-//! What one URL's analysis is made of: each form factor the job asked for (`both` is mobile
-//! and desktop), each analysed `runs` times. The median run is kept and the spread between
-//! runs reported, since one page load is a noisy sample.
+//! What one URL's analysis is made of: its field data first when the job asks for it (a
+//! quick read of the Chrome UX Report, so a URL that must wait for that quota has spent no
+//! lab analysis), then each form factor the job asked for (`both` is mobile and desktop), each
+//! analysed `runs` times. The median run is kept and the spread between runs reported, since
+//! one page load is a noisy sample.
 
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
-use crate::{Admission, EngineError, Engines, Request};
+use crate::{Admission, EngineError, Engines, FieldRequest, Request};
+use domain::field::{self, FieldAsk};
 use domain::quota::Asker;
-use domain::time::now_millis;
+use domain::time::{Millis, now_millis};
 use domain::{Analysis, Category, EngineKind, ErrorKind, Strategy};
 
 /// What a job asks for each of its URLs.
@@ -24,12 +27,83 @@ pub struct Plan<'a> {
     pub categories: &'a [Category],
     /// Whose URL it is, for the engine's quota: each run asks for its own place.
     pub asker: Asker<'a>,
+    /// The Chrome UX Report's data too (or alone, with engine `none`).
+    pub field: FieldAsk,
 }
 
-/// Measures `plan` before `deadline`. The first run of every form factor must succeed (its
-/// error is the URL's); a later run that fails, finds no quota or no time left only makes
-/// the result rest on fewer runs, which it says.
+/// Takes a URL's first places before it is claimed: the field data's (when asked) and then
+/// the lab engine's, so `measure` starts with both in hand. It may start at the later of the
+/// two; if either must wait, so does the URL.
+pub async fn admit<E: Engines>(
+    engines: &E,
+    engine: EngineKind,
+    field: FieldAsk,
+    asker: Asker<'_>,
+    now: Millis,
+) -> Result<Admission, domain::Error> {
+    let field_at = match field.data {
+        true => match engines.admit_field(asker, now).await? {
+            Admission::At(at) => at,
+            wait => return Ok(wait),
+        },
+        false => now,
+    };
+    if !engine.is_lab() {
+        return Ok(Admission::At(field_at));
+    }
+    Ok(match engines.admit(engine, asker, now).await? {
+        Admission::At(at) => Admission::At(at.max(field_at)),
+        wait => wait,
+    })
+}
+
+/// Measures `plan` before `deadline`, its first places taken by [`admit`]. Field data never
+/// fails a URL that has a lab engine: what could not be read is said in `field_error` beside
+/// the lab result; only a wait for its quota holds the URL back. With engine `none` it is the
+/// whole result, and its failure the URL's.
 pub async fn measure<E: Engines>(engines: &E, plan: &Plan<'_>, deadline: Instant) -> Result<Analysis, EngineError> {
+    let field = match plan.field.data {
+        false => None,
+        true => {
+            let request = FieldRequest {
+                url: plan.url,
+                strategy: plan.strategy,
+                history: plan.field.history,
+                asker: plan.asker,
+                prepaid: true,
+            };
+            match engines.field(request).await {
+                Ok(found) => Some(Ok(found)),
+                Err(err) if err.defer_until.is_some() || !plan.engine.is_lab() => return Err(err),
+                Err(err) => {
+                    tracing::info!(url = plan.url, reason = %err.reason, "no field data; the lab result stands");
+                    Some(Err(err.reason))
+                }
+            }
+        }
+    };
+    let mut analysis = match plan.engine.is_lab() {
+        true => measure_lab(engines, plan, deadline).await?,
+        false => Analysis {
+            engine: EngineKind::FieldOnly.as_str().into(),
+            strategy: plan.strategy,
+            score: None,
+            metrics: Map::new(),
+            cached_from: None,
+        },
+    };
+    match field {
+        Some(Ok(found)) => field::add_to(&mut analysis.metrics, &found),
+        Some(Err(reason)) => field::add_error(&mut analysis.metrics, &reason),
+        None => {}
+    }
+    Ok(analysis)
+}
+
+/// The lab engine's part. The first run of every form factor must succeed (its error is the
+/// URL's); a later run that fails, finds no quota or no time left only makes the result rest
+/// on fewer runs, which it says.
+async fn measure_lab<E: Engines>(engines: &E, plan: &Plan<'_>, deadline: Instant) -> Result<Analysis, EngineError> {
     let form_factors = plan.strategy.form_factors();
     let mut result: Option<Analysis> = None;
     for (index, &strategy) in form_factors.iter().enumerate() {
@@ -165,7 +239,7 @@ mod tests {
 
     use super::*;
     use domain::Error;
-    use domain::time::Millis;
+    use domain::field::{FieldMetric, FieldRecord, FieldSource, FormFactorField};
 
     /// Scores each call from a script; records the strategies asked for.
     struct Scripted {
@@ -175,6 +249,9 @@ mod tests {
         quota_left: AtomicU32,
         /// Results as the http engine gives them: a delivery score, no performance score.
         delivery: bool,
+        /// What field data answers (`None`: the engines have none).
+        field: Option<Result<Vec<FormFactorField>, EngineError>>,
+        field_calls: AtomicU32,
     }
 
     impl Scripted {
@@ -185,6 +262,8 @@ mod tests {
                 asked: Mutex::new(Vec::new()),
                 quota_left: AtomicU32::new(99),
                 delivery: false,
+                field: None,
+                field_calls: AtomicU32::new(0),
             }
         }
 
@@ -222,6 +301,93 @@ mod tests {
                 Err(kind) => Err(EngineError::new(kind, "scripted failure")),
             }
         }
+
+        async fn field(&self, request: FieldRequest<'_>) -> Result<Vec<FormFactorField>, EngineError> {
+            assert!(request.prepaid, "admit took the first place");
+            self.field_calls.fetch_add(1, Ordering::SeqCst);
+            self.field.clone().expect("field data asked of engines without it")
+        }
+    }
+
+    fn record(lcp: f64) -> FieldRecord {
+        FieldRecord {
+            source: FieldSource::Url,
+            period: Some(("2026-11-01".into(), "2026-11-28".into())),
+            p75: [(FieldMetric::Lcp, lcp), (FieldMetric::Cls, 0.01)].into_iter().collect(),
+        }
+    }
+
+    fn with_field(engine: EngineKind, strategy: Strategy) -> Plan<'static> {
+        Plan { engine, field: FieldAsk { data: true, history: false }, ..plan(strategy, 1) }
+    }
+
+    #[tokio::test]
+    async fn field_data_sits_beside_the_lab_result_per_form_factor() {
+        let mut engines = Scripted::new(vec![Ok(60.0), Ok(95.0)]);
+        engines.field = Some(Ok(vec![
+            FormFactorField { strategy: Strategy::Mobile, record: Some(record(4_500.0)), history: None },
+            FormFactorField { strategy: Strategy::Desktop, record: None, history: None },
+        ]));
+        let analysis = measure(&engines, &with_field(EngineKind::Psi, Strategy::Both), later()).await.unwrap();
+        assert_eq!(analysis.score, Some(60.0));
+        let m = &analysis.metrics;
+        assert_eq!(
+            (m["field_status"].as_str(), m["field_overall_category"].as_str()),
+            (Some("available"), Some("poor"))
+        );
+        assert_eq!(m["field_lcp_ms"], 4_500.0);
+        assert_eq!(m["desktop"]["field_status"], "unavailable", "desktop's beside its lab numbers");
+        assert_eq!(m["desktop"]["ttfb_ms"], 190.0);
+        assert!(m.get("desktop_field_overall_category").is_none(), "no verdict without a record");
+        assert_eq!(engines.field_calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn engine_none_is_field_data_alone_and_its_failure_the_urls() {
+        let mut engines = Scripted::new(vec![Ok(60.0)]);
+        engines.field = Some(Ok(vec![FormFactorField {
+            strategy: Strategy::Mobile,
+            record: Some(record(1_200.0)),
+            history: None,
+        }]));
+        let plan = with_field(EngineKind::FieldOnly, Strategy::Mobile);
+        let analysis = measure(&engines, &plan, later()).await.unwrap();
+        assert_eq!((analysis.engine.as_str(), analysis.score), ("none", None));
+        assert_eq!(analysis.metrics["field_overall_category"], "good");
+        assert_eq!(engines.calls.load(Ordering::SeqCst), 0, "no page loaded");
+
+        engines.field = Some(Err(EngineError::new(ErrorKind::Http5xx, "HTTP 503 from the Chrome UX Report")));
+        let err = measure(&engines, &plan, later()).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Http5xx);
+    }
+
+    #[tokio::test]
+    async fn a_field_failure_leaves_the_lab_result_and_a_quota_wait_holds_the_url_back() {
+        let mut engines = Scripted::http(vec![Ok(70.0)]);
+        engines.field = Some(Err(EngineError::new(ErrorKind::EngineUnavailable, "the key was refused")));
+        let analysis = measure(&engines, &with_field(EngineKind::Http, Strategy::Mobile), later()).await.unwrap();
+        assert_eq!(analysis.metrics["delivery_score"], 70.0);
+        assert_eq!(
+            (analysis.metrics["field_status"].as_str(), analysis.metrics["field_error"].as_str()),
+            (Some("error"), Some("the key was refused"))
+        );
+
+        engines.field = Some(Err(EngineError::deferred(ErrorKind::RateLimited, "booked", 99)));
+        let err = measure(&engines, &with_field(EngineKind::Http, Strategy::Mobile), later()).await.unwrap_err();
+        assert_eq!(err.defer_until, Some(99));
+        assert_eq!(engines.calls.load(Ordering::SeqCst), 1, "no lab run spent on a URL that waits");
+    }
+
+    #[tokio::test]
+    async fn admission_takes_the_field_place_then_the_lab_one() {
+        let engines = Scripted::new(vec![Ok(1.0)]);
+        let asker = plan(Strategy::Mobile, 1).asker;
+        let field = FieldAsk { data: true, history: false };
+        assert_eq!(admit(&engines, EngineKind::FieldOnly, field, asker, 5).await.unwrap(), Admission::At(5));
+        assert_eq!(engines.quota_left.load(Ordering::SeqCst), 99, "engine none takes no lab place");
+        engines.quota_left.store(0, Ordering::SeqCst);
+        let waits = admit(&engines, EngineKind::Psi, field, asker, 5).await.unwrap();
+        assert!(matches!(waits, Admission::Wait { .. }), "{waits:?}");
     }
 
     fn plan(strategy: Strategy, runs: u32) -> Plan<'static> {
@@ -234,6 +400,7 @@ mod tests {
             runs,
             categories: &[],
             asker,
+            field: FieldAsk::NONE,
         }
     }
 

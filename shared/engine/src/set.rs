@@ -1,5 +1,6 @@
 //! The engines of a deployment, chosen per URL by the engine its job resolved to: `http`
-//! always, `psi` when the deployment has a key, `browser` in the function that has Chromium.
+//! always, `psi` when the deployment has a key, `browser` in the function that has Chromium;
+//! and field data from the Chrome UX Report beside any of them, when the deployment has its key.
 
 use std::time::Duration;
 
@@ -9,12 +10,16 @@ use domain::time::Millis;
 use domain::{Analysis, Category, EngineKind, ErrorKind};
 
 use crate::browser::{BrowserEngine, ScreenshotStore};
-use crate::{Admission, Engine, EngineError, Engines, HttpEngine, PsiEngine, Request};
+use crate::crux::FieldEngine;
+use crate::{Admission, Engine, EngineError, Engines, FieldRequest, HttpEngine, PsiEngine, Request};
+use domain::field::FormFactorField;
 
 pub struct EngineSet<G, S> {
     pub http: HttpEngine,
     pub psi: Option<PsiEngine<G>>,
     pub browser: Option<BrowserEngine<S>>,
+    /// Field data from the Chrome UX Report, where the deployment has a key.
+    pub crux: Option<FieldEngine<G>>,
 }
 
 impl<G: QuotaGate, S: ScreenshotStore> Engines for EngineSet<G, S> {
@@ -53,6 +58,21 @@ impl<G: QuotaGate, S: ScreenshotStore> Engines for EngineSet<G, S> {
                 browser.analyze_for(request.job, request.url, request.strategy, timeout).await
             }
             EngineKind::Http => Engine::analyze(&self.http, request.url, request.strategy, timeout).await,
+            EngineKind::FieldOnly => Err(EngineError::new(ErrorKind::EngineUnavailable, "engine none loads no page")),
+        }
+    }
+
+    async fn admit_field(&self, asker: Asker<'_>, now: Millis) -> Result<Admission, Error> {
+        match &self.crux {
+            Some(crux) => crux.admit(asker, now).await,
+            None => Ok(Admission::At(now)),
+        }
+    }
+
+    async fn field(&self, request: FieldRequest<'_>) -> Result<Vec<FormFactorField>, EngineError> {
+        match &self.crux {
+            Some(crux) => crux.measure(request).await,
+            None => Err(EngineError::new(ErrorKind::EngineUnavailable, crate::crux::NO_KEY)),
         }
     }
 }
@@ -84,7 +104,7 @@ mod tests {
     #[tokio::test]
     async fn a_url_of_an_engine_this_analyzer_lacks_fails_as_unavailable_and_says_why() {
         let set: EngineSet<OpenGate, Shelf> =
-            EngineSet { http: HttpEngine::new(AddressPolicy::STRICT).unwrap(), psi: None, browser: None };
+            EngineSet { http: HttpEngine::new(AddressPolicy::STRICT).unwrap(), psi: None, browser: None, crux: None };
         let request = Request { job: "j", url: "https://example.com/", strategy: Strategy::Mobile, categories: &[] };
         let asker = Asker { tenant: "t", weight: 1, priority: Priority::Normal };
         for engine in [EngineKind::Psi, EngineKind::Browser] {

@@ -44,6 +44,7 @@ macro_rules! store_contract {
         $crate::store_contract!(@cases $setup;
             a_new_job_releases_only_its_first_window,
             a_urls_reference_and_labels_are_kept_and_listings_filter_by_them,
+            listings_filter_by_the_field_data_verdict,
             a_claim_moves_one_url_into_progress_and_starts_the_job,
             a_duplicate_delivery_waits_for_a_live_lease,
             an_ended_lease_is_taken_over_as_a_new_attempt,
@@ -218,9 +219,39 @@ pub async fn a_urls_reference_and_labels_are_kept_and_listings_filter_by_them<S:
         ("city:Lyon", Some(UrlStatus::Queued), vec![0]),
         ("city:Lyon", Some(UrlStatus::Succeeded), vec![]),
     ] {
-        let filter = TaskFilter { status, label: Some(LabelFilter::parse(label).expect("a filter")) };
+        let filter = TaskFilter { status, label: Some(LabelFilter::parse(label).expect("a filter")), field: None };
         let page = store.list_tasks(&job.id, &filter, 10, None).await.expect("list");
         assert_eq!(page.items.iter().map(|t| t.seq).collect::<Vec<_>>(), expected, "{label} {status:?}");
+    }
+}
+
+pub async fn listings_filter_by_the_field_data_verdict<S: JobStore>(store: &S) {
+    let j = job_of(store, "acme", 5, 5).await;
+    let field = |pairs: &[(&str, &str)]| {
+        let mut analysis = analysis(50.0);
+        analysis.metrics.extend(pairs.iter().map(|(k, v)| ((*k).to_owned(), serde_json::json!(v))));
+        Outcome::Succeeded(analysis)
+    };
+    let outcomes = [
+        field(&[("field_status", "available"), ("field_overall_category", "poor")]),
+        field(&[("field_status", "available"), ("field_overall_category", "good")]),
+        field(&[("field_status", "unavailable")]),
+        // Field data without a verdict (no CLS), and a lab result whose job asked for none.
+        field(&[("field_status", "available")]),
+        succeeded(),
+    ];
+    for (seq, outcome) in (0..).zip(outcomes) {
+        claimed(store, &j.id, seq, T0).await;
+        store.record_outcome(&j.id, seq, &outcome, None, None, T0 + 1).await.expect("record");
+    }
+    for (filter, expected) in
+        [("poor", vec![0]), ("good", vec![1]), ("needs_improvement", vec![]), ("unavailable", vec![2, 3])]
+    {
+        let filter = TaskFilter { field: Some(filter.parse().expect("a filter")), ..TaskFilter::default() };
+        let page = store.list_tasks(&j.id, &filter, 10, None).await.expect("list");
+        assert_eq!(page.items.iter().map(|t| t.seq).collect::<Vec<_>>(), expected, "{filter:?}");
+        let with_status = TaskFilter { status: Some(UrlStatus::Failed), ..filter };
+        assert!(store.list_tasks(&j.id, &with_status, 10, None).await.expect("list").items.is_empty());
     }
 }
 
@@ -591,14 +622,21 @@ pub async fn stalled_urls_are_found_and_sent_once_per_period<S: JobStore>(store:
 pub async fn a_fresh_result_is_reused_within_its_tenant_only<S: JobStore>(store: &S) {
     let j = job_of(store, "acme", 2, 2).await;
     let url = "https://site.example/page/0";
-    let key = CacheKey::new(&j.tenant, EngineKind::Psi, Strategy::Mobile, &[], url);
+    let key = CacheKey::new(&j.tenant, EngineKind::Psi, Strategy::Mobile, &[], domain::field::FieldAsk::NONE, url);
     claimed(store, &j.id, 0, T0).await;
     store.record_outcome(&j.id, 0, &succeeded(), None, Some(&key), T0 + 100).await.expect("record");
     let reused = store.cached_result(&key, T0 + 50).await.expect("look up").expect("found");
     assert_eq!(reused.cached_from, Some(CachedFrom { job_id: j.id.clone(), analyzed_at: T0 + 100 }));
     assert_eq!(reused.score, Some(90.0));
     assert_eq!(store.cached_result(&key, T0 + 101).await.expect("look up"), None, "older than asked for");
-    let other = CacheKey::new(&Tenant("other".into()), EngineKind::Psi, Strategy::Mobile, &[], url);
+    let other = CacheKey::new(
+        &Tenant("other".into()),
+        EngineKind::Psi,
+        Strategy::Mobile,
+        &[],
+        domain::field::FieldAsk::NONE,
+        url,
+    );
     assert_eq!(store.cached_result(&other, 0).await.expect("look up"), None, "another tenant's");
     // A reused result is recorded but not indexed again: its age stays its analysis's.
     claimed(store, &j.id, 1, T0 + 200).await;

@@ -21,16 +21,19 @@ async fn main() -> Result<(), Error> {
     };
     let sdk = aws::sdk_config(config.aws_endpoint.as_deref()).await;
     let requests = aws::RequestCounter::default();
+    let dynamo = requests.dynamodb(&sdk);
+    let crux = analyzer::setup::crux(&config, &sdk, &dynamo)?;
     let files = S3Exports::new(requests.s3(&sdk, config.aws_endpoint.is_some()), bucket);
     let settings =
         BrowserSettings { switches: chromium.switches.clone(), ..BrowserSettings::new(chromium.binary.clone()) };
     let analyzer = Analyzer {
-        store: DynamoStore::new(requests.dynamodb(&sdk), &config.table_name, config.retention_days),
+        store: DynamoStore::new(dynamo, &config.table_name, config.retention_days),
         queue: SqsQueue::new(requests.sqs(&sdk)),
         engine: EngineSet::<DynamoQuota, _> {
             http: HttpEngine::new(config.address_policy())?,
             psi: None,
             browser: Some(BrowserEngine::new(config.address_policy(), settings, BucketScreenshots { files })),
+            crux,
         },
         queues: config.queues.clone(),
         host_concurrency: config.host_concurrency,

@@ -111,6 +111,12 @@ pub trait Outbox: Send + Sync {
     ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
+/// A wait in SQS's whole seconds, rounded up: a message that waits for a time (a quota's next
+/// place, the end of a provider's minute) must not come back before it, only to wait again.
+fn whole_seconds(delay: std::time::Duration) -> u64 {
+    u64::try_from(delay.as_millis().div_ceil(1000)).unwrap_or(u64::MAX)
+}
+
 #[derive(Clone, Debug)]
 pub struct SqsQueue {
     client: Client,
@@ -208,7 +214,7 @@ impl Outbox for SqsQueue {
             .queue_url(queue_url)
             .message_body(body)
             .set_message_group_id(message.message_group().map(str::to_owned))
-            .delay_seconds(delay.as_secs().min(MAX_DELAY_SECONDS) as i32)
+            .delay_seconds(whole_seconds(delay).min(MAX_DELAY_SECONDS) as i32)
             .send()
             .await
             .map_err(|e| Error::queue("SendMessage", e))?;
@@ -253,7 +259,7 @@ impl TaskQueue for SqsQueue {
         delay: std::time::Duration,
     ) -> Result<(), Error> {
         // SQS caps a message's visibility timeout at 12 hours.
-        let seconds = delay.as_secs().min(43_200) as i32;
+        let seconds = whole_seconds(delay).min(43_200) as i32;
         self.client
             .change_message_visibility()
             .queue_url(queue_url)
@@ -263,5 +269,17 @@ impl TaskQueue for SqsQueue {
             .await
             .map_err(|e| Error::queue("ChangeMessageVisibility", e))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn a_wait_is_never_cut_short_to_whole_seconds() {
+        assert_eq!(super::whole_seconds(Duration::from_millis(59_001)), 60);
+        assert_eq!(super::whole_seconds(Duration::from_secs(60)), 60);
+        assert_eq!(super::whole_seconds(Duration::ZERO), 0);
     }
 }

@@ -90,13 +90,42 @@ impl<'a> TagColumns<'a> {
     }
 }
 
+/// A metric as CSV columns: one for a plain value, and for the weekly field-data series one
+/// per part (`field_history_weeks`, `field_history_lcp_ms`, ...), each week's value in order
+/// separated by `;` with nothing for a week without data.
+fn columns(name: &str, value: &Value) -> Vec<(String, String)> {
+    let cell = |value: &Value| match value {
+        Value::Null => String::new(),
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    match value {
+        Value::Object(series) if name.ends_with(HISTORY) => series
+            .iter()
+            .map(|(part, value)| {
+                let text = match value {
+                    Value::Array(items) => items.iter().map(cell).collect::<Vec<_>>().join(";"),
+                    other => cell(other),
+                };
+                (format!("{name}_{part}"), text)
+            })
+            .collect(),
+        other => vec![(name.to_owned(), cell(other))],
+    }
+}
+
+const HISTORY: &str = "field_history";
+
 fn render_csv(rows: &[ResultRow]) -> String {
-    let metric_names: BTreeSet<&str> = rows.iter().flat_map(|row| row.metrics.keys().map(String::as_str)).collect();
+    let metric_names: BTreeSet<String> = rows
+        .iter()
+        .flat_map(|row| row.metrics.iter().flat_map(|(name, value)| columns(name, value)).map(|(column, _)| column))
+        .collect();
     let tags = TagColumns::of(rows);
     let header = std::iter::once("url".to_owned())
         .chain(tags.names())
         .chain(FIXED_COLUMNS[1..].iter().map(|c| (*c).to_owned()))
-        .chain(metric_names.iter().map(|m| (*m).to_owned()));
+        .chain(metric_names.iter().cloned());
     let mut body = csv::record(header);
     for row in rows {
         let mut fields = vec![row.url.clone()];
@@ -112,11 +141,9 @@ fn render_csv(rows: &[ResultRow]) -> String {
             row.analyzed_at.clone().unwrap_or_default(),
             row.cached_from.as_ref().map(|c| c.batch_job_id.clone()).unwrap_or_default(),
         ]);
-        fields.extend(metric_names.iter().map(|name| match row.metrics.get(*name) {
-            None | Some(Value::Null) => String::new(),
-            Some(Value::String(text)) => text.clone(),
-            Some(other) => other.to_string(),
-        }));
+        let mut cells: std::collections::HashMap<String, String> =
+            row.metrics.iter().flat_map(|(name, value)| columns(name, value)).collect();
+        fields.extend(metric_names.iter().map(|name| cells.remove(name).unwrap_or_default()));
         body.push_str(&csv::record(fields));
     }
     body
@@ -160,6 +187,31 @@ mod tests {
         assert!(lines[2].starts_with("https://b.example/,,,'=cmd,succeeded,"), "a label is defused too: {}", lines[2]);
         let jsonl = ExportFormat::Jsonl.render(&[row("https://c.example/", json!({}))]);
         assert!(!jsonl.contains("\"ref\"") && !jsonl.contains("labels"), "untagged rows carry no tags: {jsonl}");
+    }
+
+    #[test]
+    fn a_field_history_is_a_column_per_series_with_its_weeks_in_order() {
+        let history = json!({"source": "origin", "weeks": ["2026-11-21", "2026-11-28"], "lcp_ms": [null, 2100.0]});
+        let rows = [
+            row("https://a.example/", json!({"field_lcp_ms": 2100.0, "field_history": history})),
+            row("https://b.example/", json!({"field_status": "unavailable"})),
+        ];
+        let csv = ExportFormat::Csv.render(&rows);
+        let lines: Vec<&str> = csv.split("\r\n").collect();
+        assert!(
+            lines[0]
+                .ends_with(",field_history_lcp_ms,field_history_source,field_history_weeks,field_lcp_ms,field_status"),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[1].ends_with(",;2100.0,origin,2026-11-21;2026-11-28,2100.0,"),
+            "a gap is an empty week: {}",
+            lines[1]
+        );
+        assert!(lines[2].ends_with(",,,,,unavailable"), "{}", lines[2]);
+        let jsonl = ExportFormat::Jsonl.render(&rows[..1]);
+        assert!(jsonl.contains(r#""field_history":{"lcp_ms":[null,2100.0]"#), "JSON Lines keep the series: {jsonl}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::field::{FieldCategory, FieldFilter};
 use crate::history::is_measurement;
 use crate::job::Counters;
 use crate::task::{UrlStatus, UrlTask};
@@ -48,6 +49,11 @@ pub struct Summary {
     /// Of the performance score; the http engine's delivery score is in `metrics`.
     pub score: Option<Percentiles>,
     pub metrics: BTreeMap<String, Percentiles>,
+    /// Where the job asked for field data: how many URLs got each Core Web Vitals verdict
+    /// (`good`, `needs_improvement`, `poor`), and how many got none (`unavailable`); each
+    /// count is what `field_overall_category=` lists.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub field_verdicts: BTreeMap<String, u64>,
 }
 
 impl Summary {
@@ -67,6 +73,15 @@ impl Summary {
     }
 }
 
+/// The filter a result's field data matches, by its name: the verdict, or `unavailable`.
+fn field_verdict(metrics: &serde_json::Map<String, serde_json::Value>) -> Option<&'static str> {
+    FieldCategory::ALL
+        .iter()
+        .find(|category| FieldFilter::Verdict(**category).matches(metrics))
+        .map(|category| category.as_str())
+        .or_else(|| FieldFilter::Unavailable.matches(metrics).then_some("unavailable"))
+}
+
 /// The complete summary of a job's URLs (all of them).
 pub fn summarize<'a>(tasks: impl IntoIterator<Item = &'a UrlTask>) -> Summary {
     let mut summary = Summary { complete: true, ..Summary::default() };
@@ -82,6 +97,9 @@ pub fn summarize<'a>(tasks: impl IntoIterator<Item = &'a UrlTask>) -> Summary {
         }
         let Some(analysis) = task.analysis.as_ref().filter(|_| task.status == UrlStatus::Succeeded) else { continue };
         scores.extend(analysis.score);
+        if let Some(verdict) = field_verdict(&analysis.metrics) {
+            *summary.field_verdicts.entry(verdict.to_owned()).or_default() += 1;
+        }
         for (name, value) in &analysis.metrics {
             if let Some(number) = value.as_f64().filter(|_| is_measurement(name)) {
                 metrics.entry(name.clone()).or_default().push(number);
@@ -152,6 +170,28 @@ mod tests {
         assert_eq!(summary.score, Some(Percentiles { count: 2, p50: 50.0, p75: 90.0, p95: 90.0 }));
         assert_eq!(summary.metrics.keys().collect::<Vec<_>>(), ["ttfb_ms"], "no status codes, no strings");
         assert_eq!(summary.metrics["ttfb_ms"].p95, 300.0);
+        assert!(summary.field_verdicts.is_empty(), "no field data asked for");
+    }
+
+    #[test]
+    fn each_field_verdict_is_counted_as_its_filter_lists_it() {
+        let with = |pairs: serde_json::Value| {
+            let mut task = task(UrlStatus::Succeeded, None, 100.0, None);
+            task.analysis.as_mut().unwrap().metrics.extend(pairs.as_object().unwrap().clone());
+            task
+        };
+        let tasks = [
+            with(json!({"field_status": "available", "field_overall_category": "poor", "field_lcp_ms": 4_200})),
+            with(json!({"field_status": "available", "field_overall_category": "poor", "field_lcp_ms": 5_000})),
+            with(json!({"field_status": "available", "field_overall_category": "good", "field_lcp_ms": 1_000})),
+            with(json!({"field_status": "unavailable"})),
+            with(json!({"field_status": "error", "field_error": "HTTP 503 from the Chrome UX Report"})),
+            task(UrlStatus::Succeeded, None, 100.0, None),
+        ];
+        let summary = summarize(&tasks);
+        let expected = [("good", 1), ("poor", 2), ("unavailable", 2)].map(|(k, n)| (k.to_owned(), n));
+        assert_eq!(summary.field_verdicts, BTreeMap::from(expected));
+        assert_eq!(summary.metrics["field_lcp_ms"].count, 3, "field p75s are summed up like any measurement");
     }
 }
 

@@ -7,6 +7,7 @@
 //! never zero and never a failure. A 429 waits a minute; other errors are classified as
 //! PageSpeed Insights' are (a refused key is the deployment's problem, another 400 the URL's).
 
+pub mod field_engine;
 mod record;
 
 use std::time::Duration;
@@ -21,10 +22,9 @@ use crate::EngineError;
 use crate::psi::key::{ApiKey, KeyProvider};
 use crate::psi::report::{FailureClass, classify_google};
 
+pub use field_engine::FieldEngine;
 pub use record::{parse_history, parse_record};
 
-/// Google's endpoint; `CRUX_ENDPOINT` points a deployment (or a test) elsewhere.
-pub const CRUX_ENDPOINT: &str = "https://chromeuxreport.googleapis.com/v1";
 /// How long a URL waits after CrUX's own 429 (someone else uses the key's project too).
 const RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 /// How long a URL waits when the key cannot be read.
@@ -32,6 +32,8 @@ const KEY_WAIT: Duration = Duration::from_secs(120);
 /// One CrUX request: it answers in milliseconds, so a slow one is a problem of the path.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 const SERVICE: &str = "the Chrome UX Report";
+/// Why a deployment without a key has no field data.
+pub const NO_KEY: &str = "this deployment has no Chrome UX Report key";
 
 /// CrUX's device classes a job's strategy asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,7 +47,7 @@ impl FormFactor {
         if strategy == Strategy::Desktop { FormFactor::Desktop } else { FormFactor::Phone }
     }
 
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             FormFactor::Phone => "PHONE",
             FormFactor::Desktop => "DESKTOP",
@@ -79,34 +81,29 @@ impl CruxClient {
         Ok(CruxClient { http, endpoint: endpoint.trim_end_matches('/').to_owned(), key, cached: OnceCell::new() })
     }
 
-    /// The URL's record for `form_factor`, else its origin's; `None` when CrUX has neither.
-    /// Each is one request (one place in the quota), the origin's only after the URL's 404.
-    pub async fn record(&self, url: &str, form_factor: FormFactor) -> Result<Option<FieldRecord>, EngineError> {
-        self.either(url, form_factor, Api::Record, parse_record).await
+    /// `target`'s record for `form_factor`: one request; `None` when CrUX has no data of it.
+    pub async fn record(&self, target: &Target, form_factor: FormFactor) -> Result<Option<FieldRecord>, EngineError> {
+        self.read(target, form_factor, Api::Record, parse_record).await
     }
 
-    /// The weekly p75s (up to 40 weeks) of the URL, else of its origin; `None` without data.
-    pub async fn history(&self, url: &str, form_factor: FormFactor) -> Result<Option<FieldHistory>, EngineError> {
-        self.either(url, form_factor, Api::History, parse_history).await
+    /// `target`'s weekly p75s (up to 40 weeks): one request; `None` without data.
+    pub async fn history(&self, target: &Target, form_factor: FormFactor) -> Result<Option<FieldHistory>, EngineError> {
+        self.read(target, form_factor, Api::History, parse_history).await
     }
 
-    async fn either<T>(
+    async fn read<T>(
         &self,
-        url: &str,
+        target: &Target,
         form_factor: FormFactor,
         api: Api,
         parse: impl Fn(&Value, FieldSource) -> Result<T, String>,
     ) -> Result<Option<T>, EngineError> {
-        for (source, identifier) in
-            [(FieldSource::Url, url.to_owned()), (FieldSource::Origin, origin_of(url).map_err(|e| *e)?)]
-        {
-            if let Some(body) = self.query(api, source, &identifier, form_factor).await? {
-                return parse(&body, source).map(Some).map_err(|e| {
-                    EngineError::new(ErrorKind::Http5xx, format!("{SERVICE} sent an unreadable record: {e}"))
-                });
-            }
-        }
-        Ok(None)
+        let Some(body) = self.query(api, target.source, &target.identifier, form_factor).await? else {
+            return Ok(None);
+        };
+        parse(&body, target.source)
+            .map(Some)
+            .map_err(|e| EngineError::new(ErrorKind::Http5xx, format!("{SERVICE} sent an unreadable record: {e}")))
     }
 
     /// One request; `None` for CrUX's 404 (no data).
@@ -170,10 +167,24 @@ fn failure(status: u16, body: &str) -> EngineError {
     }
 }
 
-/// `scheme://host[:port]` of a URL: what CrUX keys an origin's record by.
-fn origin_of(url: &str) -> Result<String, Box<EngineError>> {
-    let parsed = url::Url::parse(url).map_err(|e| EngineError::new(ErrorKind::InvalidUrl, format!("{url}: {e}")))?;
-    Ok(parsed.origin().ascii_serialization())
+/// What a CrUX request is about: a page, or an origin (`scheme://host[:port]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub source: FieldSource,
+    pub identifier: String,
+}
+
+impl Target {
+    pub fn url(url: &str) -> Target {
+        Target { source: FieldSource::Url, identifier: url.to_owned() }
+    }
+
+    /// The origin of `url`, which CrUX keys an origin's record by.
+    pub fn origin_of(url: &str) -> Result<Target, Box<EngineError>> {
+        let parsed = url::Url::parse(url)
+            .map_err(|e| Box::new(EngineError::new(ErrorKind::InvalidUrl, format!("{url}: {e}"))))?;
+        Ok(Target { source: FieldSource::Origin, identifier: parsed.origin().ascii_serialization() })
+    }
 }
 
 #[cfg(test)]

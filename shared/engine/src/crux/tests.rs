@@ -84,8 +84,8 @@ fn errors_are_classified_as_psis_with_the_quota_waiting() {
 
 #[test]
 fn an_origin_is_scheme_host_and_port() {
-    assert_eq!(origin_of("https://Example.com/a/b?c#d").unwrap(), "https://example.com");
-    assert_eq!(origin_of("http://127.0.0.1:8080/x").unwrap(), "http://127.0.0.1:8080");
+    assert_eq!(Target::origin_of("https://Example.com/a/b?c#d").unwrap().identifier, "https://example.com");
+    assert_eq!(Target::origin_of("http://127.0.0.1:8080/x").unwrap().identifier, "http://127.0.0.1:8080");
     assert_eq!(FormFactor::of(Strategy::Desktop), FormFactor::Desktop);
     assert_eq!(FormFactor::of(Strategy::Mobile), FormFactor::Phone);
 }

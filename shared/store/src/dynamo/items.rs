@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use domain::Error;
 use domain::callback::CallbackDelivery;
+use domain::field::FieldAsk;
 use domain::monitor::MonitorId;
 use domain::places::Place;
 use domain::time::Millis;
@@ -170,6 +171,9 @@ pub struct JobItem {
     pub categories: Vec<Category>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_concurrency: Option<u32>,
+    /// `field_data` and `field_history`, each only when true.
+    #[serde(default, flatten)]
+    pub field: FieldAsk,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_in_flight: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -224,6 +228,7 @@ impl JobItem {
             cache_ttl_seconds: job.settings.cache_ttl_seconds,
             categories: job.settings.categories.clone(),
             host_concurrency: job.settings.host_concurrency,
+            field: job.settings.field,
             max_in_flight: job.max_in_flight,
             quota_weight: job.quota_weight,
             mon_pk: job.monitor_id.as_ref().map(monitor_pk),
@@ -272,6 +277,7 @@ impl JobItem {
                 cache_ttl_seconds: self.cache_ttl_seconds,
                 categories: self.categories,
                 host_concurrency: self.host_concurrency,
+                field: self.field,
             },
             counters,
             created_at: self.created_at,
@@ -426,6 +432,7 @@ mod tests {
                 cache_ttl_seconds: 3600,
                 categories: vec![Category::Performance, Category::Seo],
                 host_concurrency: Some(2),
+                field: FieldAsk { data: true, history: true },
             },
             counters: Counters { total: 10, queued: 5, in_progress: 2, succeeded: 2, failed: 1, cancelled: 0 },
             created_at: 1_000,

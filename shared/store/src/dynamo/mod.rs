@@ -30,6 +30,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::builders::KeysAndAttributesBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, KeysAndAttributes, TransactWriteItem, WriteRequest};
+use domain::field::FieldFilter;
 use domain::retry::backoff;
 use domain::time::Millis;
 use domain::{Error, Job, JobId, TaskFilter, UrlTask};
@@ -207,6 +208,26 @@ impl Filter {
                 Some(value) => {
                     parts.push("#labels.#label = :label".into());
                     out.values.push((":label", av_s(value.clone())));
+                }
+            }
+        }
+        if let Some(field) = filter.field {
+            out.names.extend([
+                ("#analysis", "analysis".to_owned()),
+                ("#metrics", "metrics".to_owned()),
+                ("#verdict", FieldFilter::OVERALL.to_owned()),
+            ]);
+            let verdict = "#analysis.#metrics.#verdict";
+            match field {
+                FieldFilter::Verdict(category) => {
+                    parts.push(format!("{verdict} = :verdict"));
+                    out.values.push((":verdict", av_s(category.as_str())));
+                }
+                FieldFilter::Unavailable => {
+                    out.names.push(("#field_status", FieldFilter::STATUS.to_owned()));
+                    parts.push(format!(
+                        "attribute_exists(#analysis.#metrics.#field_status) AND attribute_not_exists({verdict})"
+                    ));
                 }
             }
         }

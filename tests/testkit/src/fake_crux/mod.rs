@@ -95,6 +95,7 @@
 
 mod data;
 mod errors;
+pub mod local;
 mod request;
 mod server;
 #[cfg(test)]
@@ -274,6 +275,9 @@ pub struct FakeCruxConfig {
     pub last_date: CruxDate,
     /// Origins CrUX knows nothing about (nor any URL on them): `scheme://host[:port]`.
     pub origins_without_data: Vec<String>,
+    /// The port on 127.0.0.1 to listen on; 0 (the default) lets the OS choose. A deployed
+    /// stack calls the fake at a fixed address ([`local::for_local_stack`]).
+    pub port: u16,
 }
 
 impl FakeCruxConfig {
@@ -287,6 +291,7 @@ impl FakeCruxConfig {
             seed: None,
             last_date: CruxDate { year: 2026, month: 11, day: 28 },
             origins_without_data: Vec::new(),
+            port: 0,
         }
     }
 }
@@ -382,7 +387,8 @@ impl FakeCrux {
         }
 
         let socket = tokio::net::TcpSocket::new_v4()?;
-        socket.bind((Ipv4Addr::LOCALHOST, 0).into())?;
+        socket.set_reuseaddr(true)?;
+        socket.bind((Ipv4Addr::LOCALHOST, config.port).into())?;
         let listener = {
             let _context = runtime.enter();
             socket.listen(BACKLOG)?

@@ -12,7 +12,7 @@ use crate::error::ApiError;
 use crate::routes::start::request::{JOB_FIELDS, JobFields, Problems, Source, job_fields, with_fields};
 
 /// The fields a monitor takes; anything else is reported as unknown.
-pub const MONITOR_FIELDS: [&str; 17] = with_fields(JOB_FIELDS, ["schedule", "budgets", "enabled"]);
+pub const MONITOR_FIELDS: [&str; 19] = with_fields(JOB_FIELDS, ["schedule", "budgets", "enabled"]);
 
 /// A monitor's definition, every field valid.
 pub(super) struct Definition {

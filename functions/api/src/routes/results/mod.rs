@@ -10,6 +10,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use domain::field::FieldFilter;
 use domain::report::{ExportFormat, ResultRow, Summary};
 use domain::{Job, JobStatus, LabelFilter, TaskFilter, UrlStatus, UrlTask};
 use serde::Serialize;
@@ -112,6 +113,7 @@ pub async fn row_page<S: Jobs>(
         ("id" = String, Path, description = "batch_job_id"),
         ("status" = Option<UrlStatus>, Query, description = "Only URLs in this status (a whole-job export of over 1000 URLs holds every URL: page through it with limit to filter)"),
         ("label" = Option<String>, Query, pattern = "^[^:]{1,100}(:.*)?$", description = "Only URLs with this label (`name`), or with this value of it (`name:value`); as status for whole-job exports"),
+        ("field_overall_category" = Option<String>, Query, description = "Only URLs with this Core Web Vitals verdict from field data: good, needs_improvement, poor, or unavailable (the job asked for field data and the Chrome UX Report had none, or too little for a verdict); as status for whole-job exports"),
         ("sort" = inline(Option<SortKey>), Query, description = "Pages in the order of this key over the whole job (after status and label), not of the page alone: `url`, `status` (queued, processing, succeeded, failed, cancelled) or a headline number. `score` is the performance score (PSI, browser engine); an http job's number is `delivery_score` (`desktop_*` with strategy both), and a key the job's engine never gives is refused. URLs without the number (not succeeded, or not measured) come last in either order; ties, and those, in submission order. Sort applies to pages: with CSV and JSON Lines give a limit (the whole-job files are in submission order). Default: submission order"),
         ("order" = inline(Option<SortOrder>), Query, description = "asc (the default, whatever the key: lowest number, URLs A to Z, queued first) or desc; only with sort"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1 to 1000, default 100; CSV and JSON Lines without a limit are the whole job. A page also stops at 4 MB: continue from next_cursor"),
@@ -151,7 +153,8 @@ where
     };
     let status = query::choice::<UrlStatus>("status", param("status"))?;
     let label = param("label").map(LabelFilter::parse).transpose().map_err(|e| ApiError::invalid_field("label", e))?;
-    let filter = TaskFilter { status, label };
+    let field = query::choice::<FieldFilter>("field_overall_category", param("field_overall_category"))?;
+    let filter = TaskFilter { status, label, field };
     let sort = Sort::parse(param("sort"), param("order"))?;
     let whole = format.export().filter(|_| param("limit").is_none());
     if whole.is_some() && sort.is_some() {

@@ -7,7 +7,7 @@
 //!   exporter, a few hundred bytes a URL) keeps each URL's place: that object, then the page's
 //!   URLs by key, `limit` items (one BatchGetItem per 100, eventually consistent). The job's
 //!   other URLs are not read: a page of a 10 000-URL job costs 1 GET and 1 to 10 BatchGetItem.
-//! - otherwise (a running job; a filter by label, which the digest does not keep; no digest,
+//! - otherwise (a running job; a filter by label or field verdict, which the digest does not keep; no digest,
 //!   or one written before it kept places, or gone with the exports): every URL of the job,
 //!   through the paged, consistent Query of an unsorted listing (with a filter, DynamoDB still
 //!   reads and bills every URL): up to `MAX_URLS` items, one Query call per MB, about 2 500
@@ -54,10 +54,15 @@ pub enum SortKey {
     TtfbMs,
     TotalMs,
     PageBytes,
+    FieldLcpMs,
+    FieldInpMs,
+    FieldCls,
+    FieldFcpMs,
+    FieldTtfbMs,
 }
 
 impl SortKey {
-    pub const ALL: [SortKey; 14] = [
+    pub const ALL: [SortKey; 19] = [
         SortKey::Url,
         SortKey::Status,
         SortKey::Score,
@@ -72,6 +77,11 @@ impl SortKey {
         SortKey::TtfbMs,
         SortKey::TotalMs,
         SortKey::PageBytes,
+        SortKey::FieldLcpMs,
+        SortKey::FieldInpMs,
+        SortKey::FieldCls,
+        SortKey::FieldFcpMs,
+        SortKey::FieldTtfbMs,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -90,6 +100,11 @@ impl SortKey {
             SortKey::TtfbMs => "ttfb_ms",
             SortKey::TotalMs => "total_ms",
             SortKey::PageBytes => "page_bytes",
+            SortKey::FieldLcpMs => "field_lcp_ms",
+            SortKey::FieldInpMs => "field_inp_ms",
+            SortKey::FieldCls => "field_cls",
+            SortKey::FieldFcpMs => "field_fcp_ms",
+            SortKey::FieldTtfbMs => "field_ttfb_ms",
         }
     }
 
@@ -373,10 +388,11 @@ pub async fn sorted_page<S: Jobs, E: ExportFiles>(
     at: PageAt,
 ) -> Result<RowPage, ApiError> {
     let PageAt { offset, limit } = at;
-    // The digest keeps no labels: a filter by label orders from the URLs themselves.
-    let digest = match filter.label {
-        None => digest(files, job, report).await?,
-        Some(_) => None,
+    // The digest keeps no labels or field verdicts: a filter by either orders from the URLs
+    // themselves.
+    let digest = match (&filter.label, filter.field) {
+        (None, None) => digest(files, job, report).await?,
+        _ => None,
     };
     let (seqs, total) = {
         let mut entries = match &digest {

@@ -2,6 +2,7 @@
 //! reports every problem of a submission at once. Bounds and defaults are `domain::settings`'s;
 //! the OpenAPI document takes them from there too.
 
+use domain::field::FieldAsk;
 use domain::labels;
 use domain::politeness::HOST_CONCURRENCY;
 use domain::settings::{
@@ -15,7 +16,7 @@ use serde_json::{Map, Value, json};
 use crate::error::ApiError;
 
 /// The fields of a job's definition, which `POST /start` and a monitor both take.
-pub const JOB_FIELDS: [&str; 14] = [
+pub const JOB_FIELDS: [&str; 16] = [
     "name",
     "urls",
     "sitemap_url",
@@ -30,10 +31,12 @@ pub const JOB_FIELDS: [&str; 14] = [
     "cache_ttl_seconds",
     "categories",
     "host_concurrency",
+    "field_data",
+    "field_history",
 ];
 
 /// The fields `POST /start` takes; anything else is reported as unknown.
-pub const START_FIELDS: [&str; 15] = with_fields(JOB_FIELDS, ["dry_run"]);
+pub const START_FIELDS: [&str; 17] = with_fields(JOB_FIELDS, ["dry_run"]);
 
 /// `fields` and then `more`, as one list (`N` is their sum, checked when compiled).
 pub const fn with_fields<const A: usize, const B: usize, const N: usize>(
@@ -81,7 +84,9 @@ pub struct StartRequest {
     timeout_seconds: Option<u32>,
     /// Retries of a URL after a retryable failure.
     max_retries: Option<u32>,
-    /// Default `auto`.
+    /// Default `auto`: `psi` where the deployment has a PageSpeed Insights key, else `http`.
+    /// `none` loads no page: field data only (implies `field_data`), the fastest and cheapest
+    /// scan.
     engine: Option<EngineChoice>,
     /// An http(s) URL that receives a signed POST when the job finishes or is cancelled
     /// (the signing secret is at `GET /callback-secret`).
@@ -99,6 +104,14 @@ pub struct StartRequest {
     /// with every other job's: fewer than the deployment's (4 by default) to be gentler with
     /// a fragile site; more than the deployment's changes nothing.
     host_concurrency: Option<u32>,
+    /// Real users' experience from the Chrome UX Report (the last 28 days' p75 of LCP, INP,
+    /// CLS, FCP and TTFB with their categories and the Core Web Vitals verdict), the URL's own
+    /// or its origin's, beside the lab result; needs a deployment with a CrUX key. Default
+    /// false (true with engine `none` or `field_history`).
+    field_data: Option<bool>,
+    /// Each URL's weekly p75 series of the last 40 weeks too (`field_history` in its result).
+    /// Default false.
+    field_history: Option<bool>,
     /// Validate and clean only: answer 200 with what would be accepted and rejected, and
     /// create nothing (the dashboard shows this before submitting).
     dry_run: Option<bool>,
@@ -222,6 +235,18 @@ fn categories(body: &Map<String, Value>, problems: &mut Problems) -> Vec<Categor
     chosen
 }
 
+/// A true-or-false field, absent as `None`.
+fn flag(body: &Map<String, Value>, field: &str, problems: &mut Problems) -> Option<bool> {
+    match body.get(field) {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(flag)) => Some(*flag),
+        Some(_) => {
+            problems.add(field, "must be true or false");
+            None
+        }
+    }
+}
+
 fn choice<T: std::str::FromStr<Err = String>>(
     body: &Map<String, Value>,
     field: &str,
@@ -249,14 +274,7 @@ pub(super) fn validate(
     let mut problems = Problems::default();
     problems.unknown_fields(&body, &START_FIELDS);
     let fields = job_fields(&body, policy, offered, true, &mut problems);
-    let dry_run = match body.get("dry_run") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(flag)) => *flag,
-        Some(_) => {
-            problems.add("dry_run", "must be true or false");
-            false
-        }
-    };
+    let dry_run = flag(&body, "dry_run", &mut problems).unwrap_or(false);
     problems.finish()?;
     let source = fields.source.unwrap_or(Source::Urls(Vec::new()));
     Ok(Submission { name: fields.name, source, settings: fields.settings, dry_run })
@@ -351,6 +369,18 @@ pub(crate) fn job_fields(
         problems.add("engine", why);
         default.engine
     });
+    let field = FieldAsk::resolve(
+        engine,
+        flag(body, "field_data", problems),
+        flag(body, "field_history", problems),
+        offered.crux,
+    )
+    .unwrap_or_else(|found| {
+        for (field, message) in found {
+            problems.add(field, message);
+        }
+        FieldAsk::NONE
+    });
     let settings = JobSettings {
         priority,
         strategy,
@@ -363,7 +393,11 @@ pub(crate) fn job_fields(
         cache_ttl_seconds: integer(body, &CACHE_TTL_SECONDS, problems),
         categories: categories(body, problems),
         host_concurrency: optional_integer(body, &HOST_CONCURRENCY, problems),
+        field,
     };
+    if !settings.engine.is_lab() && settings.runs > 1 {
+        problems.add("runs", "engine none loads no page, so there is nothing to run again: leave runs out or set 1");
+    }
     if settings.engine != EngineKind::Psi && settings.categories.len() > 1 {
         problems.add(
             "categories",
@@ -451,7 +485,7 @@ mod tests {
         assert_eq!(
             problems,
             [
-                "colour: unknown field; expected one of name, urls, sitemap_url, priority, strategy, batch_size, timeout_seconds, max_retries, engine, callback_url, runs, cache_ttl_seconds, categories, host_concurrency, dry_run",
+                "colour: unknown field; expected one of name, urls, sitemap_url, priority, strategy, batch_size, timeout_seconds, max_retries, engine, callback_url, runs, cache_ttl_seconds, categories, host_concurrency, field_data, field_history, dry_run",
                 "name: must be at most 200 characters",
                 "urls[1]: must be a URL string or an object {\"url\", \"ref\", \"labels\"}",
                 "priority: \"asap\" is not one of low, normal, high, urgent",
@@ -476,7 +510,9 @@ mod tests {
         else {
             unreachable!()
         };
-        let s = validate(body, AddressPolicy::default(), Offered { psi: true, browser: true }).unwrap().settings;
+        let s = validate(body, AddressPolicy::default(), Offered { psi: true, browser: true, crux: true })
+            .unwrap()
+            .settings;
         assert_eq!(s.categories, [Category::Performance, Category::Seo, Category::Accessibility]);
         assert_eq!((s.runs, s.cache_ttl_seconds), (3, 0));
         let Value::Object(body) = json!({"urls": ["a.com"], "categories": ["performance"]}) else { unreachable!() };
@@ -540,7 +576,7 @@ mod tests {
             body
         };
         let resolved = |engine: &str, offered: bool| {
-            let offered = Offered { psi: offered, browser: offered };
+            let offered = Offered { psi: offered, browser: offered, crux: offered };
             validate(body(engine), AddressPolicy::default(), offered).map(|s| s.settings.engine)
         };
         assert_eq!(resolved("auto", true).unwrap(), EngineKind::Psi);
@@ -551,5 +587,47 @@ mod tests {
         assert_eq!(resolved("browser", true).unwrap(), EngineKind::Browser);
         let refused = resolved("browser", false).expect_err("refused");
         assert!(format!("{refused:?}").contains("no browser analyzer"), "{refused:?}");
+    }
+
+    #[test]
+    fn field_data_is_asked_for_alone_or_beside_a_lab_engine_and_each_contradiction_named() {
+        let with_crux = Offered { crux: true, ..Offered::default() };
+        let field = |body: Value, offered: Offered| {
+            let Value::Object(body) = body else { unreachable!() };
+            validate(body, AddressPolicy::default(), offered).map(|s| (s.settings.engine, s.settings.field))
+        };
+        let (yes, history) = (FieldAsk { data: true, history: false }, FieldAsk { data: true, history: true });
+        assert_eq!(field(json!({"urls": ["a.com"]}), with_crux).unwrap(), (EngineKind::Http, FieldAsk::NONE));
+        assert_eq!(field(json!({"urls": ["a.com"], "field_data": true}), with_crux).unwrap(), (EngineKind::Http, yes));
+        assert_eq!(
+            field(json!({"urls": ["a.com"], "engine": "none"}), with_crux).unwrap(),
+            (EngineKind::FieldOnly, yes)
+        );
+        assert_eq!(
+            field(json!({"urls": ["a.com"], "engine": "none", "field_history": true}), with_crux).unwrap(),
+            (EngineKind::FieldOnly, history)
+        );
+        assert_eq!(field(json!({"urls": ["a.com"], "field_history": true}), with_crux).unwrap().1, history);
+        assert_eq!(
+            problems_of(
+                json!({"urls": ["a.com"], "engine": "none", "field_data": false, "runs": 2, "field_history": "yes"})
+            ),
+            [
+                "field_history: must be true or false",
+                "field_data: engine none measures field data only: leave field_data out or set it true",
+                "runs: engine none loads no page, so there is nothing to run again: leave runs out or set 1",
+            ]
+        );
+        assert_eq!(
+            problems_of(json!({"urls": ["a.com"], "field_data": false, "field_history": true})),
+            ["field_history: needs field_data: leave field_data out or set it true"]
+        );
+        let Value::Object(body) = json!({"urls": ["a.com"], "field_data": true}) else { unreachable!() };
+        let refused = format!("{:?}", validate(body, AddressPolicy::default(), Offered::default()).unwrap_err());
+        assert!(refused.contains("field_data") && refused.contains("no Chrome UX Report key"), "{refused}");
+        assert!(
+            problems_of(json!({"urls": ["a.com"], "engine": "none"}))[0]
+                .starts_with("engine: this deployment has no Chrome UX Report key")
+        );
     }
 }
