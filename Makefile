@@ -12,7 +12,7 @@ SAM := $(LOCAL_AWS) $(SAM_VENV)/sam
 CHECKOV := $(CURDIR)/.local/venvs/checkov/bin/checkov
 PY := $(LOCAL_AWS) $(SAM_VENV)/python
 
-.PHONY: help up down check test bench lighthouse-compare chaos chaos-stack tools ministack build deploy validate key limits clean
+.PHONY: fake-crux help up down check test bench lighthouse-compare chaos chaos-stack tools ministack build deploy validate key limits clean
 
 help:
 	@echo "make up      build the functions, start ministack, deploy template.yaml, print API_URL and API_KEY"
@@ -23,6 +23,7 @@ help:
 	@echo "make lighthouse-compare   Lighthouse 12.8.2 against the browser and http engines on local pages;"
 	@echo "           its section of BENCHMARKS.md (about 50 minutes) [LIGHTHOUSE_COMPARE='--runs 1 --pages 8']"
 	@echo "make down    stop the ministack that make up started"
+	@echo "make fake-crux   serve the local stack's fake Chrome UX Report (field data) until Ctrl-C"
 	@echo "make key TENANT=name   create an API key for a tenant on the local stack"
 	@echo "           [MAX_ACTIVE_JOBS=n] [MAX_URLS_PER_DAY=n] [MAX_IN_FLIGHT=n] [QUOTA_WEIGHT=n] also set the tenant's own limits"
 	@echo "make limits TENANT=name MAX_ACTIVE_JOBS=n|default ...   change a tenant's own limits"
@@ -57,6 +58,11 @@ chaos-stack: build ministack
 
 down:
 	@scripts/ministack.sh stop
+
+# Field data on the local stack comes from a fake Chrome UX Report at its CRUX_ENDPOINT; the
+# e2e tests and the bench serve it themselves, this serves it for a session of your own.
+fake-crux:
+	@cargo run --quiet -p speedbatch-testkit --bin fake-crux
 
 # The limits are passed through the environment (MAX_ACTIVE_JOBS, MAX_URLS_PER_DAY,
 # MAX_IN_FLIGHT, QUOTA_WEIGHT): make exports command-line variables to its recipes.

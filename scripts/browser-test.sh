@@ -7,7 +7,9 @@
 # Installs what it needs first: Debian's chromium when /usr/bin/chromium is missing (unless
 # CHROMIUM_PATH points at a browser), and the npm packages of tests/browser when node_modules
 # is missing or package-lock.json changed. The API comes from .local/stack.env, or from
-# SPEEDBATCH_API_URL and SPEEDBATCH_API_KEY. Ends with one line: "browser: N passed, M failed".
+# SPEEDBATCH_API_URL and SPEEDBATCH_API_KEY. Serves the fake Chrome UX Report at the stack's
+# CRUX_ENDPOINT for the run, unless something answers there already. Ends with one line:
+# "browser: N passed, M failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -42,9 +44,60 @@ if [[ -z ${SPEEDBATCH_API_URL:-} || -z ${SPEEDBATCH_API_KEY:-} ]] && [[ ! -f .lo
   exit 1
 fi
 
+# What this script started, undone when it ends (however it ends).
+tap=
+crux_pid=
+crux_log=
+cleanup() {
+  if [[ -n $crux_pid ]]; then
+    kill "$crux_pid" 2>/dev/null || true
+    wait "$crux_pid" 2>/dev/null || true
+  fi
+  rm -f "$tap" "$crux_log"
+}
+trap cleanup EXIT
+
+# The fake Chrome UX Report the local stack's analyzers ask for field data, at the stack's
+# CRUX_ENDPOINT (127.0.0.1:4597): served by this script for the test's run, unless something
+# (make fake-crux, the e2e tests, the bench) already answers there.
+crux_endpoint=
+if [[ -f .local/stack.env ]]; then
+  crux_endpoint=$(sed -n 's/^[[:space:]]*CRUX_ENDPOINT[[:space:]]*=[[:space:]]*//p' .local/stack.env | tail -1)
+fi
+if [[ $crux_endpoint =~ ^http://127\.0\.0\.1:([0-9]+)(/|$) ]]; then
+  crux_port=${BASH_REMATCH[1]}
+  crux_answers() { (exec 3<>"/dev/tcp/127.0.0.1/$crux_port") 2>/dev/null; }
+  if crux_answers; then
+    echo "==> fake Chrome UX Report: something already answers on 127.0.0.1:$crux_port, using it"
+  else
+    echo "==> fake Chrome UX Report on 127.0.0.1:$crux_port (cargo run -p speedbatch-testkit --bin fake-crux)"
+    crux_log=$(mktemp)
+    cargo run --quiet -p speedbatch-testkit --bin fake-crux >"$crux_log" 2>&1 &
+    crux_pid=$!
+    crux_wait=60
+    for ((waited = 0; ; waited++)); do
+      crux_answers && break
+      if ! kill -0 "$crux_pid" 2>/dev/null; then
+        wait "$crux_pid" 2>/dev/null || true
+        crux_pid=
+        echo "browser-test: the fake Chrome UX Report stopped before answering on 127.0.0.1:$crux_port:" >&2
+        sed 's/^/  /' "$crux_log" >&2
+        exit 1
+      fi
+      if ((waited >= crux_wait * 4)); then
+        echo "browser-test: the fake Chrome UX Report did not answer on 127.0.0.1:$crux_port within ${crux_wait} s:" >&2
+        sed 's/^/  /' "$crux_log" >&2
+        exit 1
+      fi
+      sleep 0.25
+    done
+  fi
+else
+  echo "==> no fake Chrome UX Report: .local/stack.env has no CRUX_ENDPOINT on 127.0.0.1 (field data comes from the deployment's own)"
+fi
+
 echo "==> browser test ($dir/dashboard.test.mjs)"
 tap=$(mktemp)
-trap 'rm -f "$tap"' EXIT
 status=0
 node --test \
   --test-reporter=spec --test-reporter-destination=stdout \

@@ -19,6 +19,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +41,8 @@ const UI_WAIT_MS = 30_000; // anything else the page has to do
 const GATE_MAX_MS = 60_000; // the site never holds a page longer than this
 const FINISHED = new Set(['completed', 'completed_with_errors', 'failed', 'cancelled']);
 const API_PATH = '/api/v1/batch-processing/';
+// The Core Web Vitals verdicts of real users as the page words them (format.js FIELD_VERDICT_WORDS).
+const FIELD_VERDICT_WORDS = { good: 'Good', needs_improvement: 'Needs improvement', poor: 'Poor', unavailable: 'Unavailable' };
 // The page's own files (routes/dashboard.rs serves these): the styles, app.js and the modules it imports.
 const DASHBOARD_FILES = ['styles.css', 'app.js', 'live.js', 'charts.js', 'api.js', 'dom.js', 'format.js', 'links.js',
   'messages.js', 'tracker.js', 'job-row.js', 'figures.js', 'view-jobs.js', 'view-job.js', 'view-monitors.js',
@@ -361,6 +364,41 @@ function jobPageState() {
   });
 }
 
+/** The job page's field data, row by row: the verdict pill and the weekly LCP sparkline (its
+ *  role and the name its title gives it), found by their columns' headers. */
+function fieldRowsState() {
+  return dom(() => {
+    const headers = [...document.querySelectorAll('#results thead th')];
+    const column = (words) => headers.findIndex((th) => th.textContent.replace(/[▲▼↕]/g, '').trim() === words);
+    const [verdictAt, trendAt] = [column('Field (real users)'), column('Field LCP by week')];
+    const verdictKey = (pill) => [...pill.classList].find((c) => c.startsWith('verdict-') && c !== 'verdict-small')?.slice('verdict-'.length) ?? null;
+    return {
+      headers: { verdict: verdictAt >= 0 && !headers[verdictAt].hidden, trend: trendAt >= 0 && !headers[trendAt].hidden },
+      lab: headers.filter((th) => th.hasAttribute('data-lab-col') && !th.hidden).map((th) => th.textContent.replace(/[▲▼↕]/g, '').trim()),
+      rows: [...document.querySelectorAll('#results tbody tr')].map((tr) => {
+        const pill = tr.cells[verdictAt]?.querySelector('.field-verdict');
+        const svg = tr.cells[trendAt]?.querySelector('svg');
+        return {
+          url: tr.cells[0]?.querySelector('a')?.getAttribute('href') ?? tr.cells[0]?.textContent.trim(),
+          verdict: pill ? pill.textContent.trim() : null,
+          verdictKey: pill ? verdictKey(pill) : null,
+          sparkline: svg ? {
+            role: svg.getAttribute('role'),
+            name: document.getElementById(svg.getAttribute('aria-labelledby') || '')?.textContent.trim() ?? null,
+            shown: svg.checkVisibility(),
+            drawn: svg.querySelectorAll('polyline, circle').length > 0,
+          } : null,
+        };
+      }),
+    };
+  });
+}
+
+/** Until the results table has the API's answer drawn (loadResults marks it busy meanwhile). */
+function resultsSettled(what) {
+  return waitFor(what, UI_WAIT_MS, () => dom(() => !document.getElementById('results').hasAttribute('aria-busy')), { failOnError: true });
+}
+
 /** Waits for the dry run of the URL list to settle; returns what the page shows. */
 async function dryRunResult() {
   return waitFor('the dry run of the pasted URLs', UI_WAIT_MS, () => dom(() => {
@@ -523,12 +561,14 @@ function formatMs(ms) {
 
 /**
  * Screenshots of a view at 1280 and 360 px, viewport-sized (the phone one scrolled to `focus`,
- * its chart); the phone one must not scroll sideways.
+ * its chart; the wide one to `wideFocus` if given, else the top); the phone one must not
+ * scroll sideways.
  */
-async function viewScreenshots(t, name, ready, focus = null) {
+async function viewScreenshots(t, name, ready, focus = null, { wideFocus = null } = {}) {
   await page.setViewportSize({ width: 1280, height: 900 });
   await ready();
   await page.evaluate(() => window.scrollTo(0, 0));
+  if (wideFocus) await page.locator(wideFocus).first().evaluate((node) => node.scrollIntoView({ block: 'start' }));
   await screenshot(t, `${name}.png`, { fullPage: false });
   await page.setViewportSize({ width: 360, height: 780 });
   await ready();
@@ -1352,6 +1392,151 @@ describe('speedbatch dashboard in Chromium', () => {
     });
     t.diagnostic(`verdicts: ${JSON.stringify(expected.counts)}`);
     await viewScreenshots(t, 'compare', ready, '#compare-summary figure');
+  });
+
+  step('field data (Chrome UX Report): a field-only job shows real users\' verdicts, weekly LCP and the API\'s filter and counts', { timeout: JOB_WAIT_MS + 6 * UI_WAIT_MS }, async (t) => {
+    if (!needs(t)) return;
+    // Runs on its own too (--test-name-pattern): then it gives the page the key itself.
+    if (!state.keyAccepted) {
+      await page.goto(`${cfg.apiBase}/#/`, { waitUntil: 'domcontentloaded' });
+      await page.locator('#api-key').fill(cfg.apiKey);
+      await page.locator('#save-key').click();
+      await waitFor('the key to be accepted', UI_WAIT_MS, async () => {
+        const message = await dom(() => document.getElementById('key-message').textContent.trim());
+        if (/not accepted|could not be checked/.test(message)) throw fatal(`the key was refused: ${message}`);
+        return dom(() => document.getElementById('key-panel').hidden && document.getElementById('main').checkVisibility());
+      }, { failOnError: true });
+    }
+
+    // The form: engine none measures field data only, so its box is ticked and locked; another
+    // engine gives it back as it was.
+    await openHome();
+    const engine = page.locator('#engine');
+    const fieldData = page.locator('#field-data');
+    const engineBefore = await engine.inputValue();
+    await page.locator('#field-history').setChecked(false);
+    await fieldData.setChecked(false);
+    await engine.selectOption('none');
+    assert.deepEqual([await fieldData.isChecked(), await fieldData.isDisabled()], [true, true],
+      'engine none leaves the field data box [ticked, disabled] as');
+    assert.equal(await page.locator('#field-history').isDisabled(), false, 'engine none locks the history box');
+    await engine.selectOption(engineBefore === 'none' ? 'auto' : engineBefore);
+    assert.deepEqual([await fieldData.isChecked(), await fieldData.isDisabled()], [false, false],
+      'another engine leaves the field data box [ticked, disabled] as');
+
+    // The job, through the API: the fake Chrome UX Report gives every URL a record of its own
+    // (a weekly history with it), none to a no-field-data host, poor everything to slow-field.
+    const run = randomUUID().slice(0, 8);
+    const urls = [`https://shop-${run}.example/a`, `https://slow-field-${run}.example/`, `https://no-field-data-${run}.example/x`];
+    const id = await startJob({ name: `browser test field ${stamp}`, urls, engine: 'none', field_history: true });
+    t.diagnostic(`job ${id}: ${urls.join(' ')}`);
+    const finished = await jobFinished(id);
+    assert.equal(finished.status, 'completed', `job ${id} ended ${finished.status}`);
+    // Its summary (field_verdicts included) is complete once the job's report is written.
+    const report = await waitFor(`job ${id}'s complete summary (through the API)`, UI_WAIT_MS, async () => {
+      const { status, body, text } = await api(`results/${encodeURIComponent(id)}?limit=100`);
+      if (status !== 200) throw fatal(`GET results/${id} answered ${status}: ${text.slice(0, 300)}`);
+      return body.summary?.complete === true ? body : null;
+    });
+    const expected = report.results;
+    assert.equal(expected.length, urls.length, `the API lists ${expected.length} results`);
+    const apiVerdict = (row) => {
+      const m = row.metrics || {};
+      return m.field_status === 'available' && FIELD_VERDICT_WORDS[m.field_overall_category] && m.field_overall_category !== 'unavailable'
+        ? m.field_overall_category : 'unavailable';
+    };
+    const hasHistory = (row) => Array.isArray(row.metrics?.field_history?.lcp_ms) && row.metrics.field_history.lcp_ms.some(Number.isFinite);
+    const rowOf = (host) => {
+      const row = expected.find((r) => new URL(r.url).hostname.startsWith(`${host}-${run}`));
+      assert.ok(row, `no result for the ${host} URL: ${expected.map((r) => r.url).join(', ')}`);
+      return row;
+    };
+    t.diagnostic(`the API's verdicts: ${expected.map((r) => `${r.url} ${apiVerdict(r)}${hasHistory(r) ? ' (history)' : ''}`).join(', ')}; `
+      + `summary: ${JSON.stringify(report.summary.field_verdicts)}`);
+
+    // The job page: field columns instead of lab ones, each row's verdict in words.
+    await page.evaluate((job) => { location.hash = `#/jobs/${encodeURIComponent(job)}`; }, id);
+    const ready = () => waitFor(`job ${id}'s page with its ${urls.length} field results`, UI_WAIT_MS, async () => {
+      const s = await jobPageState();
+      if (s.id !== id || !FINISHED.has(s.status) || s.rows.length !== urls.length) return null;
+      const field = await fieldRowsState();
+      return field.rows.every((r) => r.verdict !== null) ? field : null;
+    }, { failOnError: true });
+    const shown = await ready();
+    assert.deepEqual(shown.headers, { verdict: true, trend: true }, 'the "Field (real users)" and "Field LCP by week" columns shown');
+    assert.deepEqual(shown.lab, [], 'lab columns shown for a job that loaded no page');
+    const byUrl = new Map(shown.rows.map((r) => [r.url, r]));
+    assert.deepEqual([...byUrl.keys()].sort(), expected.map((r) => r.url).sort(), 'the rows\' URLs');
+    assert.equal(byUrl.get(rowOf('slow-field').url).verdict, 'Poor', 'the slow-field row\'s verdict');
+    assert.equal(byUrl.get(rowOf('no-field-data').url).verdict, 'Unavailable', 'the no-field-data row\'s verdict');
+    for (const row of expected) {
+      const r = byUrl.get(row.url);
+      assert.deepEqual([r.verdictKey, r.verdict], [apiVerdict(row), FIELD_VERDICT_WORDS[apiVerdict(row)]], `${row.url}: the verdict`);
+      if (hasHistory(row)) {
+        assert.ok(r.sparkline, `${row.url} has a weekly history but no sparkline`);
+        assert.equal(r.sparkline.role, 'img', `${row.url}: the sparkline's role`);
+        assert.match(r.sparkline.name || '', /^Field LCP over \d+ weeks: .+ → .+$/, `${row.url}: the sparkline's title`);
+        assert.ok(r.sparkline.shown && r.sparkline.drawn, `${row.url}: the sparkline is not drawn: ${JSON.stringify(r.sparkline)}`);
+      } else {
+        assert.equal(r.sparkline, null, `${row.url} has no weekly history but a sparkline`);
+      }
+    }
+    assert.ok(hasHistory(rowOf('shop')), `the shop URL got no weekly history: ${JSON.stringify(rowOf('shop').metrics)}`);
+    // What a screen reader is told: the accessible name comes from the SVG's title.
+    const named = page.locator('#results tbody').getByRole('img', { name: /^Field LCP over/ });
+    assert.equal(await named.count(), expected.filter(hasHistory).length, 'sparklines named "Field LCP over …"');
+
+    // Lab and field, told apart in one sentence.
+    const note = await dom(() => ({ shown: document.getElementById('field-note').checkVisibility(), text: document.getElementById('field-note').textContent.trim() }));
+    assert.ok(note.shown, 'the lab-vs-field note (#field-note) is not shown');
+    assert.match(note.text, /real Chrome users experienced over the last 28 days/, `#field-note: ${note.text}`);
+
+    // The summary's verdict counts are the API's.
+    const counts = await dom(() => [...document.querySelectorAll('#summary .field-verdicts li')].map((li) => ({
+      verdict: [...li.querySelector('.field-verdict').classList].find((c) => c.startsWith('verdict-'))?.slice('verdict-'.length),
+      words: li.querySelector('.field-verdict').textContent.trim(),
+      count: li.querySelector('strong').textContent.trim(),
+    })));
+    const verdicts = report.summary.field_verdicts || {};
+    assert.deepEqual(counts, Object.entries(FIELD_VERDICT_WORDS).map(([verdict, words]) => ({ verdict, words, count: String(verdicts[verdict] ?? 0) })),
+      `the summary's verdict counts (the API's: ${JSON.stringify(verdicts)})`);
+
+    // "Sort by" offers real users' p75s, and the API orders the whole job by them.
+    const sorts = await dom(() => [...document.querySelectorAll('#results-sort option')].map((o) => o.value));
+    for (const key of ['field_lcp_ms', 'field_inp_ms', 'field_cls', 'field_fcp_ms', 'field_ttfb_ms']) {
+      assert.ok(sorts.includes(key), `"Sort by" has no ${key}: ${sorts.join(', ')}`);
+    }
+    assert.ok(!sorts.includes('ttfb_ms') && !sorts.includes('score'), `"Sort by" offers lab orders for a job that loaded no page: ${sorts.join(', ')}`);
+    const sorted = page.waitForResponse((r) => r.url().includes(`${API_PATH}results/`) && new URL(r.url()).searchParams.get('sort') === 'field_lcp_ms');
+    await page.locator('#results-sort').selectOption('field_lcp_ms');
+    assert.equal(new URL((await sorted).url()).searchParams.get('order'), 'asc', `asked ${(await sorted).url()}`);
+    await resultsSettled('the rows in real users\' LCP order');
+    const inOrder = await api(`results/${encodeURIComponent(id)}?limit=100&sort=field_lcp_ms&order=asc`);
+    assert.deepEqual((await fieldRowsState()).rows.map((r) => r.url), inOrder.body.results.map((r) => r.url), 'rows sorted by field LCP, in the API\'s order');
+    await page.locator('#results-sort').selectOption('');
+    await resultsSettled('the rows in the order submitted');
+
+    // The verdict filter: "Poor" leaves the rows the API lists as poor.
+    assert.ok(await page.locator('#field-filter').isVisible(), 'no "Field verdict" filter');
+    const filtered = page.waitForResponse((r) => r.url().includes(`${API_PATH}results/`)
+      && new URL(r.url()).searchParams.get('field_overall_category') === 'poor');
+    await page.getByLabel('Field verdict', { exact: true }).selectOption({ label: 'Poor' });
+    assert.equal((await filtered).status(), 200, 'GET results with field_overall_category=poor');
+    await resultsSettled('the "Poor" filter\'s rows');
+    const poor = await api(`results/${encodeURIComponent(id)}?field_overall_category=poor&limit=100`);
+    assert.equal(poor.status, 200, `GET results/${id}?field_overall_category=poor answered ${poor.status}: ${poor.text.slice(0, 300)}`);
+    const poorShown = (await fieldRowsState()).rows;
+    assert.deepEqual(poorShown.map((r) => r.url).sort(), poor.body.results.map((r) => r.url).sort(), 'the rows the "Poor" filter leaves');
+    assert.ok(poorShown.every((r) => r.verdict === 'Poor'), `rows under "Poor" with another verdict: ${JSON.stringify(poorShown)}`);
+    assert.ok(poorShown.some((r) => r.url === rowOf('slow-field').url), 'the slow-field row is not under "Poor"');
+    const total = verdicts.poor ?? 0;
+    assert.equal((await page.locator('#results-count').textContent()).trim(), `Showing ${poorShown.length} of ${total} URLs`, '#results-count under "Poor"');
+    await page.locator('#field-filter').selectOption('');
+    await resultsSettled('every row again');
+    await ready();
+
+    // Wide: the summary's verdicts and the table together; phone: the filters, the note, the rows.
+    await viewScreenshots(t, 'field', ready, '#results-heading', { wideFocus: '#summary-heading' });
   });
 
   step('fits a 360 px wide phone screen', {}, async (t) => {

@@ -830,8 +830,11 @@ pub async fn a_monitor_is_kept_with_its_urls_for_its_tenant_only<S: JobStore>(st
         .collect();
     let big = monitor("acme", "rate(1 hour)", 1_200, T0);
     store.create_monitor(&big, &many).await.expect("create");
-    let small = monitor("acme", "rate(15 minutes)", 2, T0);
+    let mut small = monitor("acme", "rate(15 minutes)", 2, T0);
+    // Its runs ask for field data: kept with the monitor's settings.
+    small.settings.field = domain::field::FieldAsk { data: true, history: true };
     store.create_monitor(&small, &job_urls(2)).await.expect("create");
+    assert_eq!(store.get_monitor(&Tenant("acme".into()), &small.id).await.expect("read"), Some(small.clone()));
     let theirs = monitor("other", "rate(1 day)", 1, T0);
     store.create_monitor(&theirs, &job_urls(1)).await.expect("create");
 
