@@ -149,7 +149,12 @@ async fn health_and_queue_status_report_the_dependencies() {
     for part in ["batch_job_id", "progress_percent", "eta_seconds", "schemas/JobSettings", "schemas/Counters"] {
         assert!(job_view.contains(part), "JobView documents {part}: {job_view}");
     }
-    assert!(schemas["JobSettings"]["properties"]["priority"].is_object());
+    // JobSettings flattens its field-data choices: allOf with FieldAsk's reference.
+    let settings = schemas["JobSettings"].to_string();
+    for part in ["\"priority\"", "\"batch_size\"", "schemas/FieldAsk"] {
+        assert!(settings.contains(part), "JobSettings documents {part}: {settings}");
+    }
+    assert!(schemas["FieldAsk"]["properties"]["field_data"].is_object(), "named as the API takes it");
     assert!(schemas["Counters"]["properties"]["total_urls"].is_object(), "counters are named as the API shows them");
     let health = h.request("GET", &format!("{API}/health"), None, None).await;
     assert_eq!(health.status, 200, "{}", health.body);
