@@ -70,6 +70,10 @@ if [[ $crux_endpoint =~ ^http://127\.0\.0\.1:([0-9]+)(/|$) ]]; then
   if crux_answers; then
     echo "==> fake Chrome UX Report: something already answers on 127.0.0.1:$crux_port, using it"
   else
+    # Built first, in the open: on a fresh checkout compiling it takes longer than it may take
+    # to start.
+    echo "==> building the fake Chrome UX Report (cargo build -p speedbatch-testkit --bin fake-crux)"
+    cargo build --quiet -p speedbatch-testkit --bin fake-crux
     echo "==> fake Chrome UX Report on 127.0.0.1:$crux_port (cargo run -p speedbatch-testkit --bin fake-crux)"
     crux_log=$(mktemp)
     cargo run --quiet -p speedbatch-testkit --bin fake-crux >"$crux_log" 2>&1 &

@@ -137,6 +137,8 @@ function renderJobHeader(job, { first = false } = {}) {
   cancel.hidden = isFinished(job);
   cancel.disabled = job.status === 'cancelling';
   cancel.textContent = job.status === 'cancelling' ? 'Cancelling…' : 'Cancel job';
+  // A field-only job has no score to distribute.
+  $('distribution-link').hidden = job.engine === 'none';
   renderJobFacts(job);
 }
 
@@ -154,7 +156,10 @@ function renderJobFacts(job) {
     fact('Runs per URL', formatCount(job.runs)),
     fact('Reuse results', job.cache_ttl_seconds ? `up to ${formatSeconds(job.cache_ttl_seconds)} old` : 'never'),
   ];
-  if (Array.isArray(job.categories) && job.categories.length) facts.push(fact('Categories', job.categories.join(', ')));
+  // Only PageSpeed Insights scores categories; every job carries the default list.
+  if (job.engine === 'psi' && Array.isArray(job.categories) && job.categories.length) {
+    facts.push(fact('Categories', job.categories.join(', ')));
+  }
   if (job.field_data) facts.push(fact('Real users', job.field_history ? 'field data, field history (40 weeks)' : 'field data'));
   if (job.callback) facts.push(fact('Callback', callbackWords(job.callback)));
   if (job.monitor_id) facts.push(fact('Monitor', el('a', { href: monitorHref(job.monitor_id) }, 'Run of a monitor')));
