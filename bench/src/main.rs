@@ -15,23 +15,33 @@
 //!   lighthouse-compare`, its own section of BENCHMARKS.md).
 //! - `live`: a 1 000-URL job watched by 10 WebSocket subscribers and 10 pollers at once:
 //!   frames, requests and invocations each way, and the delay to the watcher.
+//! - `cost`: the end-to-end job's every AWS charge at list prices (`prices.rs`), beside the
+//!   same job with field data and a PSI job (modelled): dollars per 1 000 URLs, where the
+//!   write units go, log bytes per URL.
+//! - `scale-model`: a simulation of one job's counters item under transactions at rising
+//!   rates, in one item and split (real DynamoDB refuses colliding transactions; the emulator
+//!   does not), for `docs/scale.md`.
 //! - `field`: a 1 000-URL field-only job (engine `none`) against the fake Chrome UX Report at
 //!   its quota: time, CrUX requests per URL, 429s, AWS requests per URL.
 //! - `serve DIR`: the static file server `http-engine` and `lighthouse-compare` start.
 
 mod artifacts;
 mod browser_engine;
+mod cost;
 mod exports;
 mod field;
 mod http_engine;
 mod lighthouse;
 mod live;
 mod monitors;
+mod prices;
 mod psi_quota;
 mod report;
+mod scale;
 mod serve;
 mod stack;
 mod stats;
+mod stored;
 
 use std::process::ExitCode;
 
@@ -42,6 +52,8 @@ const USAGE: &str = "usage: speedbatch-bench all [--runs N] [--out FILE]   every
        speedbatch-bench http-engine [--runs N] [--pages N] [--concurrency N] [--docs DIR]
        speedbatch-bench browser-engine [--runs N] [--pages N] [--docs DIR]   (Chromium: CHROMIUM_PATH or /usr/bin/chromium)
        speedbatch-bench end-to-end [--runs N] [--urls N]   (on the stack `make up` deployed)
+       speedbatch-bench cost [--runs N] [--urls N] [--field-urls N]   (on the stack `make up` deployed; the end-to-end runs priced, and one with field data)
+       speedbatch-bench scale-model                         (no AWS: one job's hot items under load, simulated)
        speedbatch-bench guards [--runs N] [--urls N]       (on the stack `make up` deployed)
        speedbatch-bench submission [--runs N]              (on the stack `make up` deployed)
        speedbatch-bench exports [--runs N] [--urls N]      (on the stack `make up` deployed)
@@ -93,16 +105,27 @@ async fn main() -> ExitCode {
             }
         }
         Some("end-to-end") => match option("--urls", 1000) {
-            Ok(urls) => print(stack::end_to_end(runs, urls).await.map(|(section, _)| section)),
+            Ok(urls) => print(stack::end_to_end(runs, urls).await.map(|(section, ..)| section)),
             Err(e) => Err(e),
         },
         Some("guards") => match option("--urls", 1000) {
             Ok(urls) => match stack::end_to_end(1, urls).await {
-                Ok((_, uncontended)) => print(stack::guards(runs, urls, uncontended).await),
+                Ok((_, uncontended, _)) => print(stack::guards(runs, urls, uncontended).await),
                 Err(e) => Err(e),
             },
             Err(e) => Err(e),
         },
+        Some("cost") => match (option("--urls", 1000), option("--field-urls", 300)) {
+            (Ok(urls), Ok(field_urls)) => match stack::end_to_end(runs, urls).await {
+                Ok((end_to_end, _, jobs)) => {
+                    println!("{}", end_to_end.markdown);
+                    print(cost::run(&jobs, field_urls).await)
+                }
+                Err(e) => Err(e),
+            },
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        },
+        Some("scale-model") => print(Ok(scale::run())),
         Some("submission") => print(stack::submission(runs, &[1_000, 10_000]).await),
         Some("exports") => match option("--urls", 10_000) {
             Ok(urls) => print(exports::run(runs, urls).await),
@@ -152,8 +175,10 @@ fn fail(reason: String) -> ExitCode {
 async fn all(runs: usize, out: String) -> Result<(), String> {
     let mut sections = Vec::new();
     eprintln!("==> end to end: {runs} × 1 000 URLs on the deployed stack");
-    let (end_to_end, uncontended) = stack::end_to_end(runs, 1_000).await?;
+    let (end_to_end, uncontended, jobs) = stack::end_to_end(runs, 1_000).await?;
     sections.push(end_to_end);
+    eprintln!("==> cost: the end-to-end job priced, and 300 URLs with field data (about 5 minutes)");
+    sections.push(cost::run(&jobs, 300).await?);
     eprintln!("==> guards: {runs} × 1 000 URLs at one host");
     sections.push(stack::guards(runs, 1_000, uncontended).await?);
     eprintln!("==> submission: {runs} × 1 000 and 10 000 URLs");
@@ -170,6 +195,8 @@ async fn all(runs: usize, out: String) -> Result<(), String> {
     let rss = stack::peak_rss();
     eprintln!("==> PSI quota: {runs} runs of about a minute");
     sections.push(psi_quota::run(runs, 200).await?);
+    eprintln!("==> scale model: one job's hot items, simulated");
+    sections.push(scale::run());
     eprintln!("==> http engine against curl: {runs} runs");
     sections.push(http_engine::run(runs, 60, 4, None).await?);
     eprintln!("==> browser engine: {runs} runs of 20 pages per form factor");

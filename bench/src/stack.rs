@@ -14,10 +14,13 @@ use testkit::processes::function_processes;
 use testkit::site::Site;
 use testkit::stack::DeployedStack;
 
+use crate::cost::Usage;
 use crate::report::{Figure, Section, Table, num, spread};
 use crate::stats::median;
+use crate::stored::Stored;
 
-const FUNCTIONS: [&str; 3] = ["api", "analyzer", "tracker"];
+/// The functions a job runs through, in the order `JobRun::invocations` lists them.
+const FUNCTIONS: [&str; 4] = ["api", "analyzer", "tracker", "exporter"];
 
 pub(crate) struct Client {
     api: ApiClient,
@@ -44,12 +47,52 @@ impl Client {
     /// The EMF lines of `function`'s invocations logged from `since` (ms) on: each
     /// invocation's request counts, and the analyzer's outcomes (its waits among them).
     pub(crate) async fn metric_lines(&self, function: &str, since: i64) -> Result<Vec<Value>, String> {
+        Ok(self.function_log(function, since).await?.metric_lines)
+    }
+
+    /// Everything `function` logged from `since` (ms) on.
+    pub(crate) async fn function_log(&self, function: &str, since: i64) -> Result<FunctionLog, String> {
         let messages = self.logs.messages(|group| group_of(group, &self.stack_name, function), since).await?;
-        Ok(messages
-            .iter()
-            .filter_map(|message| serde_json::from_str::<Value>(message).ok())
-            .filter(|line| line.get("_aws").is_some())
-            .collect())
+        Ok(FunctionLog::of(messages))
+    }
+
+    /// The bytes of job `id`'s export files, once the exporter has logged writing them.
+    async fn export_of(&self, id: &str, since: i64) -> Result<f64, String> {
+        let started = Instant::now();
+        while started.elapsed() < EXPORT_WAIT {
+            let log = self.function_log("exporter", since).await?;
+            let written = log.messages.iter().filter(|m| m.contains(id)).find_map(|m| exported_bytes(m));
+            if let Some(bytes) = written {
+                return Ok(bytes);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Err(format!("job {id}: the exporter logged no export within {EXPORT_WAIT:?}"))
+    }
+
+    /// What job `id` keeps in the table (read back after it finished).
+    async fn stored(&self, id: &str) -> Result<Stored, String> {
+        let table = self.stack.values.get("TABLE_NAME").ok_or("the stack's TABLE_NAME is not in .local/stack.env")?;
+        let sdk = aws::sdk::sdk_config(Some(self.stack.endpoint())).await;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+        let mut stored = Stored::default();
+        let mut start = None;
+        loop {
+            let page = dynamodb
+                .query()
+                .table_name(table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("JOB#{id}")))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| format!("reading job {id}'s items: {e}"))?;
+            page.items().iter().for_each(|item| stored.add(item));
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(stored),
+            }
+        }
     }
 }
 
@@ -59,6 +102,9 @@ pub(crate) struct Tally {
     pub(crate) requests: BTreeMap<String, f64>,
     pub(crate) invocations: f64,
     pub(crate) write_units: f64,
+    pub(crate) read_units: f64,
+    /// Write units by operation (the table's part) and by index (`Index.<name>`).
+    pub(crate) write_units_by: BTreeMap<String, f64>,
     /// URLs sent back to wait (for a place at their host or their tenant's, or the quota).
     waits: f64,
 }
@@ -67,11 +113,15 @@ impl Tally {
     pub(crate) fn add(&mut self, line: &Value) {
         self.invocations += line["Invocations"].as_f64().unwrap_or(0.0);
         self.write_units += line["DynamoDB.WriteUnits"].as_f64().unwrap_or(0.0);
+        self.read_units += line["DynamoDB.ReadUnits"].as_f64().unwrap_or(0.0);
         for (name, value) in line.as_object().into_iter().flatten() {
+            let value = value.as_f64().unwrap_or(0.0);
             if let Some(operation) = name.strip_prefix("Requests.") {
-                *self.requests.entry(operation.to_owned()).or_default() += value.as_f64().unwrap_or(0.0);
+                *self.requests.entry(operation.to_owned()).or_default() += value;
+            } else if let Some(part) = name.strip_prefix("DynamoDB.WriteUnits.") {
+                *self.write_units_by.entry(part.to_owned()).or_default() += value;
             } else if name.starts_with("Waits.") {
-                self.waits += value.as_f64().unwrap_or(0.0);
+                self.waits += value;
             }
         }
     }
@@ -79,15 +129,75 @@ impl Tally {
     fn merge(&mut self, other: Tally) {
         self.invocations += other.invocations;
         self.write_units += other.write_units;
+        self.read_units += other.read_units;
         self.waits += other.waits;
         for (operation, count) in other.requests {
             *self.requests.entry(operation).or_default() += count;
+        }
+        for (part, units) in other.write_units_by {
+            *self.write_units_by.entry(part).or_default() += units;
         }
     }
 
     pub(crate) fn total(&self) -> f64 {
         self.requests.values().sum()
     }
+
+    /// Requests of one `Service.Operation`.
+    pub(crate) fn of(&self, operation: &str) -> f64 {
+        self.requests.get(operation).copied().unwrap_or(0.0)
+    }
+
+    /// Requests to one service.
+    pub(crate) fn service(&self, service: &str) -> f64 {
+        self.requests.iter().filter(|(op, _)| op.starts_with(&format!("{service}."))).map(|(_, n)| n).sum()
+    }
+}
+
+/// One function's log over a job: its invocations' metric lines, their billed time, and the
+/// bytes CloudWatch Logs ingested.
+#[derive(Default)]
+pub(crate) struct FunctionLog {
+    pub(crate) metric_lines: Vec<Value>,
+    /// Each invocation's duration (ms) and memory (MB), from Lambda's REPORT line.
+    pub(crate) reports: Vec<(f64, f64)>,
+    pub(crate) bytes: f64,
+    pub(crate) messages: Vec<String>,
+}
+
+/// CloudWatch Logs bills each event's message and 26 bytes more.
+const LOG_EVENT_OVERHEAD: f64 = 26.0;
+
+impl FunctionLog {
+    pub(crate) fn of(messages: Vec<String>) -> FunctionLog {
+        let mut log = FunctionLog::default();
+        for message in &messages {
+            log.bytes += message.len() as f64 + LOG_EVENT_OVERHEAD;
+            if let Some(report) = report_of(message) {
+                log.reports.push(report);
+            } else if let Ok(line) = serde_json::from_str::<Value>(message)
+                && line.get("_aws").is_some()
+            {
+                log.metric_lines.push(line);
+            }
+        }
+        log.messages = messages;
+        log
+    }
+
+    fn gb_seconds(&self) -> f64 {
+        self.reports.iter().map(|(ms, mb)| ms / 1000.0 * mb / 1024.0).sum()
+    }
+}
+
+/// The billed duration (ms) and memory size (MB) of a Lambda REPORT line.
+fn report_of(message: &str) -> Option<(f64, f64)> {
+    let rest = message.strip_prefix("REPORT RequestId:")?;
+    let field = |name: &str| -> Option<f64> {
+        let after = &rest[rest.find(name)? + name.len()..];
+        after.split_whitespace().next()?.parse().ok()
+    };
+    Some((field("Billed Duration:").or_else(|| field("Duration:"))?, field("Memory Size:")?))
 }
 
 pub(crate) fn client() -> Result<Client, String> {
@@ -101,11 +211,16 @@ fn submission_line(lines: &[Value]) -> Option<&Value> {
     lines.iter().find(|line| line.get("Requests.DynamoDB.BatchWriteItem").is_some())
 }
 
-/// What one job cost: its time, the functions' requests and each function's invocations.
+/// What one job cost: its time, the functions' requests, each function's invocations, and
+/// everything priced in dollars ([`Usage`]).
 pub(crate) struct JobRun {
     pub(crate) seconds: f64,
     pub(crate) tally: Tally,
     pub(crate) invocations: Vec<f64>,
+    pub(crate) usage: Usage,
+    /// Log bytes ingested, by function.
+    pub(crate) log_bytes: BTreeMap<&'static str, f64>,
+    pub(crate) stored: Stored,
 }
 
 /// Submits `list` (http engine, `batch_size` 20) and waits for every URL to succeed: the time
@@ -114,35 +229,87 @@ async fn run_job(client: &Client, list: Vec<String>, name: String) -> Result<Job
     run_job_of(client, json!({"urls": list, "engine": "http", "batch_size": 20, "name": name})).await
 }
 
-/// Submits `body` and waits for every URL of it to succeed, as `run_job` does.
+/// How long the exporter may take to log a finished job's export.
+const EXPORT_WAIT: Duration = Duration::from_secs(60);
+
+/// Submits `body` and waits for every URL of it to succeed and its export to be written, as
+/// `run_job` does; then reads back everything it used.
 pub(crate) async fn run_job_of(client: &Client, body: Value) -> Result<JobRun, String> {
     let urls = body["urls"].as_array().map_or(0, Vec::len) as u64;
     let name = body["name"].as_str().unwrap_or("bench").to_owned();
     let since = now_millis();
     let started = Instant::now();
     let id = client.submit(body).await?;
-    let progress = client.until(&id, &["completed", "completed_with_errors"], Duration::from_secs(900)).await?;
+    let finished = ["completed", "completed_with_errors", "failed", "cancelled"];
+    let progress = client.until(&id, &finished, Duration::from_secs(900)).await?;
     let seconds = started.elapsed().as_secs_f64();
     if progress["succeeded"].as_u64() != Some(urls) {
         return Err(format!("{name}: not every URL succeeded: {progress}"));
     }
+    let export = client.export_of(&id, since).await?;
     // The last tracker invocations (the status change to completed) log after it shows.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let mut tally = Tally::default();
     let mut invocations = Vec::new();
+    let mut usage = Usage { urls: urls as f64, api_requests: 1.0, ..Usage::default() };
+    let mut log_bytes = BTreeMap::new();
     for function in FUNCTIONS {
-        let lines = client.metric_lines(function, since).await?;
+        let log = client.function_log(function, since).await?;
         let mut own = Tally::default();
         if function == "api" {
             // Only the submission: progress polls are the client's choice, not the URLs' cost.
-            own.add(submission_line(&lines).ok_or("the submission logged no request counts")?);
+            // Its invocation wrote every URL: the longest of the API's, and its own lines.
+            let line = submission_line(&log.metric_lines).ok_or("the submission logged no request counts")?;
+            own.add(line);
+            let (ms, mb) = log.reports.iter().copied().fold((0.0, 0.0), |a, b| if b.0 > a.0 { b } else { a });
+            usage.gb_seconds += ms / 1000.0 * mb / 1024.0;
+            // Its lines: the metric line, the "job created" line, and Lambda's START, END and
+            // REPORT (the polls' invocations log the same three; they are not counted).
+            let created = log.messages.iter().filter(|m| m.contains("job created") && m.contains(&id));
+            let platform = log.messages.iter().filter(|m| m.starts_with("START") || m.starts_with("END")).take(2);
+            let report = log.messages.iter().find(|m| m.starts_with("REPORT"));
+            let bytes: f64 = std::iter::once(&line.to_string())
+                .chain(created)
+                .chain(platform)
+                .chain(report)
+                .map(|m| m.len() as f64 + LOG_EVENT_OVERHEAD)
+                .sum();
+            log_bytes.insert(function, bytes);
         } else {
-            lines.iter().for_each(|line| own.add(line));
+            log.metric_lines.iter().for_each(|line| own.add(line));
+            usage.gb_seconds += log.gb_seconds();
+            log_bytes.insert(function, log.bytes);
         }
+        usage.invocations += own.invocations.max(if function == "api" { 1.0 } else { 0.0 });
         invocations.push(own.invocations);
         tally.merge(own);
     }
-    Ok(JobRun { seconds, tally, invocations })
+    // Lambda's SQS poller: one ReceiveMessage that returned the batch and one DeleteMessageBatch
+    // per invocation of an SQS-fed function (the analyzer's and the exporter's).
+    let mapping = 2.0 * (invocations[1] + invocations[3]);
+    usage.write_units = tally.write_units;
+    usage.read_units = tally.read_units;
+    usage.sqs_requests = tally.service("SQS") + mapping;
+    usage.events = tally.of("EventBridge.PutEvents");
+    usage.log_bytes = log_bytes.values().sum();
+    usage.log_retention_days = LOG_RETENTION_DAYS;
+    usage.retention_days = RETENTION_DAYS;
+    usage.s3_puts = tally.of("S3.PutObject") + tally.of("S3.CopyObject");
+    usage.s3_gets = tally.of("S3.GetObject");
+    usage.s3_bytes = export;
+    let stored = client.stored(&id).await?;
+    usage.stored_bytes = stored.total() as f64;
+    Ok(JobRun { seconds, tally, invocations, usage, log_bytes, stored })
+}
+
+/// The template's defaults: days a job's items and exports are kept, and its log.
+const RETENTION_DAYS: f64 = 30.0;
+const LOG_RETENTION_DAYS: f64 = 30.0;
+
+/// The bytes in an exporter's `export` line (`Written { urls: .., bytes: N }`).
+fn exported_bytes(message: &str) -> Option<f64> {
+    let after = &message[message.find("bytes: ")? + "bytes: ".len()..];
+    after.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
 }
 
 /// Sites enough that a job's window of 20 never finds a host full: the guards' cost with no
@@ -151,15 +318,27 @@ const UNCONTENDED_HOSTS: usize = 50;
 /// Neighbouring URLs on one host, as a crawl's are, and no more than the host's 4 places.
 const PER_HOST: usize = 4;
 
-/// A 1 000-URL job, http engine, `batch_size` 20, on local sites: time from the POST to
-/// `completed`, and every AWS request the functions made for it; with the cost of a job none
-/// of whose URLs waits.
-pub async fn end_to_end(runs: usize, urls: usize) -> Result<(Section, Uncontended), String> {
-    let client = client()?;
+/// Sites for jobs none of whose URLs waits for a place at its host.
+pub(crate) async fn uncontended_sites() -> Vec<Site> {
     let mut sites = Vec::new();
     for _ in 0..UNCONTENDED_HOSTS {
         sites.push(Site::start().await);
     }
+    sites
+}
+
+/// `urls` pages on `sites`, [`PER_HOST`] neighbours per site and the sites in turn; `tag`
+/// keeps each job's pages apart.
+pub(crate) fn uncontended_urls(sites: &[Site], urls: usize, tag: usize) -> Vec<String> {
+    (0..urls).map(|n| sites[(n / PER_HOST) % sites.len()].url(&format!("/page/{tag}{n:05}"))).collect()
+}
+
+/// A 1 000-URL job, http engine, `batch_size` 20, on local sites: time from the POST to
+/// `completed`, and every AWS request the functions made for it; with the cost of a job none
+/// of whose URLs waits.
+pub async fn end_to_end(runs: usize, urls: usize) -> Result<(Section, Uncontended, Vec<JobRun>), String> {
+    let client = client()?;
+    let sites = uncontended_sites().await;
     let mut seconds = Vec::new();
     let mut per_url = Vec::new();
     let mut units_per_url = Vec::new();
@@ -176,13 +355,14 @@ pub async fn end_to_end(runs: usize, urls: usize) -> Result<(Section, Uncontende
         "per URL",
         "+ SQS mapping's receive/delete, per URL",
         "write units per URL",
-        "invocations (api/analyzer/tracker)",
+        "invocations (api/analyzer/tracker/exporter)",
     ]);
+    let mut jobs = Vec::new();
     for run in 1..=runs {
-        let list: Vec<String> =
-            (0..urls).map(|n| sites[(n / PER_HOST) % sites.len()].url(&format!("/page/{run}{n:05}"))).collect();
-        let JobRun { seconds: elapsed, tally, invocations } =
-            run_job(&client, list, format!("bench e2e {run}")).await?;
+        let list = uncontended_urls(&sites, urls, run);
+        let job = run_job(&client, list, format!("bench e2e {run}")).await?;
+        let JobRun { seconds: elapsed, tally, invocations, .. } = &job;
+        let elapsed = *elapsed;
         let n = urls as f64;
         // Lambda's SQS poller: one ReceiveMessage that returned the batch and one
         // DeleteMessageBatch per analyzer invocation (functions do not see these requests).
@@ -213,6 +393,7 @@ pub async fn end_to_end(runs: usize, urls: usize) -> Result<(Section, Uncontende
             num(tally.write_units / n, 2),
             invocations.iter().map(|i| num(*i, 0)).collect::<Vec<_>>().join(" / "),
         ]);
+        jobs.push(job);
     }
     let mut operations = Table::new(&["operation", "per URL"]);
     for (operation, values) in &by_operation {
@@ -227,7 +408,7 @@ pub async fn end_to_end(runs: usize, urls: usize) -> Result<(Section, Uncontende
          themselves: each invocation's EMF line carries the count of every AWS request its clients sent (an SDK \
          interceptor; retries included) and the DynamoDB write units DynamoDB reported, read back here from \
          the emulator's CloudWatch Logs. Counted: the submission's own API invocation, every analyzer and \
-         tracker invocation from the POST until the job showed `completed` plus 3 s; not counted: the progress \
+         tracker invocation from the POST until the job showed `completed` plus 3 s, and the exporter's; not counted: the progress \
          polls (the client's choice).\n\n{table}\nBy operation (median and range over the runs):\n\n{operations}\n\
          The functions made {per_url} AWS requests per URL. Lambda's SQS event source mapping also receives \
          and deletes the messages: one `ReceiveMessage` and one `DeleteMessageBatch` per analyzer invocation, \
@@ -263,7 +444,7 @@ pub async fn end_to_end(runs: usize, urls: usize) -> Result<(Section, Uncontende
             ),
         ],
     };
-    Ok((section, Uncontended { requests: median(&per_url), write_units: median(&units_per_url) }))
+    Ok((section, Uncontended { requests: median(&per_url), write_units: median(&units_per_url) }, jobs))
 }
 
 /// A job's cost per URL when none of its URLs waits (medians over the runs).
@@ -426,4 +607,40 @@ pub async fn submission(runs: usize, sizes: &[usize]) -> Result<Section, String>
 /// Peak resident memory of every function process the emulator runs now (after a load).
 pub fn peak_rss() -> Vec<(String, u64)> {
     function_processes().into_iter().filter_map(|p| Some((p.function, p.peak_rss_kb?))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_line_gives_the_billed_time_and_the_memory() {
+        let line = "REPORT RequestId: 4b1d\tDuration: 12.5 ms\tBilled Duration: 13 ms\tMemory Size: 256 MB\tMax Memory Used: 30 MB";
+        assert_eq!(report_of(line), Some((13.0, 256.0)));
+        let emulator = "REPORT RequestId: 4b1d\tDuration: 12 ms\tMemory Size: 1024 MB";
+        assert_eq!(report_of(emulator), Some((12.0, 1024.0)), "no billed duration: the duration");
+        assert_eq!(report_of("START RequestId: 4b1d Version: $LATEST"), None);
+    }
+
+    #[test]
+    fn a_function_log_counts_every_byte_and_sorts_its_lines() {
+        let log = FunctionLog::of(vec![
+            "START RequestId: 1 Version: $LATEST".into(),
+            r#"{"_aws":{},"Invocations":1}"#.into(),
+            r#"{"level":"INFO","message":"hello"}"#.into(),
+            "REPORT RequestId: 1\tDuration: 1000 ms\tBilled Duration: 1000 ms\tMemory Size: 512 MB".into(),
+        ]);
+        assert_eq!(log.metric_lines.len(), 1);
+        assert_eq!(log.reports, [(1000.0, 512.0)]);
+        assert_eq!(log.gb_seconds(), 0.5);
+        let raw: usize = log.messages.iter().map(String::len).sum();
+        assert_eq!(log.bytes, raw as f64 + 4.0 * LOG_EVENT_OVERHEAD);
+    }
+
+    #[test]
+    fn an_export_line_gives_its_bytes() {
+        let line = r#"{"message":"export","outcome":"Written { urls: 1000, bytes: 483211 }"}"#;
+        assert_eq!(exported_bytes(line), Some(483_211.0));
+        assert_eq!(exported_bytes(r#"{"outcome":"AlreadyWritten"}"#), None);
+    }
 }

@@ -55,29 +55,38 @@ impl Disposition {
 }
 
 /// The invocation's EMF metrics: outcomes by kind, analysis time, and time spent queued.
-pub(crate) fn metric_line(results: &[(Disposition, Option<f64>)], released: usize) -> MetricLine {
-    let mut line = MetricLine::new("speedbatch").dimension("Function", "analyzer");
+pub(crate) fn metric_line(
+    results: &[(Disposition, Option<f64>)],
+    released: usize,
+    function: &'static str,
+) -> MetricLine {
+    let mut line = MetricLine::new("speedbatch").dimension("Function", function);
     let count = |f: &dyn Fn(&Disposition) -> bool| results.iter().filter(|(d, _)| f(d)).count() as u64;
-    line.count("UrlsSucceeded", count(&|d| matches!(d, Disposition::Succeeded { .. })));
-    line.count("CacheHits", count(&|d| matches!(d, Disposition::Succeeded { cached: true, .. })));
-    line.count("UrlsFailed", count(&|d| matches!(d, Disposition::Failed { .. })));
-    line.count("UrlsRetried", count(&|d| matches!(d, Disposition::RetryLater)));
-    line.count("UrlsCancelled", count(&|d| matches!(d, Disposition::Cancelled)));
-    line.count("UrlsReleased", released as u64);
-    line.count("UrlsDeferred", count(&|d| matches!(d, Disposition::Waiting { .. })));
+    // A count of zero is left out (no datapoint, as CloudWatch's own metrics do): most of an
+    // invocation's outcomes are none of most kinds, and each name is bytes of every line.
+    let put = |line: &mut MetricLine, name: String, value: u64| line.units(name, value as f64);
+    put(&mut line, "UrlsSucceeded".into(), count(&|d| matches!(d, Disposition::Succeeded { .. })));
+    put(&mut line, "CacheHits".into(), count(&|d| matches!(d, Disposition::Succeeded { cached: true, .. })));
+    put(&mut line, "UrlsFailed".into(), count(&|d| matches!(d, Disposition::Failed { .. })));
+    put(&mut line, "UrlsRetried".into(), count(&|d| matches!(d, Disposition::RetryLater)));
+    put(&mut line, "UrlsCancelled".into(), count(&|d| matches!(d, Disposition::Cancelled)));
+    put(&mut line, "UrlsReleased".into(), released as u64);
+    put(&mut line, "UrlsDeferred".into(), count(&|d| matches!(d, Disposition::Waiting { .. })));
     for reason in WaitReason::ALL {
-        line.count(
+        put(
+            &mut line,
             format!("Waits.{reason}"),
             count(&|d| matches!(d, Disposition::Waiting { reason: r, .. } if r == reason)),
         );
     }
-    line.count("Duplicates", count(&|d| matches!(d, Disposition::Duplicate | Disposition::Busy)));
-    line.count("Unprocessable", count(&|d| matches!(d, Disposition::Unreadable | Disposition::Unavailable)));
+    put(&mut line, "Duplicates".into(), count(&|d| matches!(d, Disposition::Duplicate | Disposition::Busy)));
+    put(&mut line, "Unprocessable".into(), count(&|d| matches!(d, Disposition::Unreadable | Disposition::Unavailable)));
     for kind in ErrorKind::ALL {
-        let failed = count(&|d| matches!(d, Disposition::Failed { kind: k, .. } if k == kind));
-        if failed > 0 {
-            line.count(format!("Failures.{kind}"), failed);
-        }
+        put(
+            &mut line,
+            format!("Failures.{kind}"),
+            count(&|d| matches!(d, Disposition::Failed { kind: k, .. } if k == kind)),
+        );
     }
     let analysis = results
         .iter()

@@ -27,6 +27,7 @@ use tracing::Instrument;
 
 use crate::disposition::{Disposition, metric_line};
 use crate::group_commit::GroupCommit;
+use aws::metrics::MetricLine;
 use domain::time::now_millis;
 use domain::waits::{self, WaitReason};
 
@@ -82,8 +83,8 @@ where
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
         let (analyzer, requests) = (std::sync::Arc::clone(&analyzer), requests.clone());
         async move {
-            let response = analyzer.handle(event.payload, event.context.deadline()).await;
-            requests.emit(name);
+            let (response, line) = analyzer.handle_measured(event.payload, event.context.deadline(), name).await;
+            requests.emit_with(line);
             Ok::<SqsBatchResponse, lambda_runtime::Error>(response)
         }
     }))
@@ -96,8 +97,23 @@ where
     Q: TaskQueue,
     E: Engines,
 {
-    /// Handles one SQS batch; `deadline` is when Lambda ends the invocation.
+    /// Handles one SQS batch; `deadline` is when Lambda ends the invocation. Writes the
+    /// batch's metric line.
     pub async fn handle(&self, event: SqsEvent, deadline: std::time::SystemTime) -> SqsBatchResponse {
+        let (response, line) = self.handle_measured(event, deadline, "analyzer").await;
+        // EMF goes to stdout as a raw line: CloudWatch reads it from the function's log.
+        println!("{}", line.render(now_millis()));
+        response
+    }
+
+    /// Handles one SQS batch, and says what became of it as the metric line of `function`
+    /// (for the caller to add its request counts to and write).
+    pub async fn handle_measured(
+        &self,
+        event: SqsEvent,
+        deadline: std::time::SystemTime,
+        function: &'static str,
+    ) -> (SqsBatchResponse, MetricLine) {
         let received = now_millis();
         let writes = Writes::default();
         let results = join_all(event.records.iter().map(|record| self.handle_record(record, deadline, &writes))).await;
@@ -118,9 +134,7 @@ where
         if let Err(err) = self.store.note_waits(&notes).await {
             tracing::warn!(error = %err, "could not count the waiting URLs");
         }
-        // EMF goes to stdout as a raw line: CloudWatch reads it from the function's log.
-        println!("{}", metric_line(&measured, released).render(now_millis()));
-        response
+        (response, metric_line(&measured, released, function))
     }
 
     /// Sends the messages of the URLs that finished URLs let start, in one read of their
@@ -431,7 +445,9 @@ where
         match recorded {
             Recorded::Counted => {
                 let succeeded = matches!(counted, Disposition::Succeeded { .. });
-                tracing::info!(succeeded, attempt, "task recorded");
+                // The happy path logs nothing per URL: the invocation's metric line counts
+                // outcomes, and a line per URL would cost more log bytes than its writes.
+                tracing::debug!(succeeded, attempt, "task recorded");
                 Ok(counted)
             }
             Recorded::Duplicate => {

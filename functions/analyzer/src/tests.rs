@@ -172,7 +172,7 @@ fn metrics_count_every_outcome_by_kind() {
         (Disposition::RetryLater, None),
         (Disposition::Cancelled, None),
     ];
-    let line: serde_json::Value = serde_json::from_str(&metric_line(&results, 4).render(0)).unwrap();
+    let line: serde_json::Value = serde_json::from_str(&metric_line(&results, 4, "analyzer").render(0)).unwrap();
     assert_eq!(line["UrlsSucceeded"], 2.0);
     assert_eq!(line["CacheHits"], 1.0);
     assert_eq!(line["UrlsFailed"], 2.0);
@@ -183,6 +183,7 @@ fn metrics_count_every_outcome_by_kind() {
     assert_eq!(line["AnalysisTime"], json!([10.0, 20.0, 30.0]));
     assert_eq!(line["QueueWait"], json!([5.0, 7.0]));
     assert_eq!(line["Function"], "analyzer");
+    assert!(line.get("Duplicates").is_none() && line.get("Waits.quota").is_none(), "no zero counts: {line}");
 }
 
 #[tokio::test]

@@ -10,7 +10,9 @@ pub fn init() {
     // try_init: tests call this more than once per process.
     let _ = if in_lambda {
         // Lambda stamps every line itself, and colour codes would garble CloudWatch.
-        builder.json().flatten_event(true).without_time().with_ansi(false).try_init()
+        // The current span's fields only: the list of every enclosing span repeats them, and
+        // CloudWatch Logs bills each byte ingested.
+        builder.json().flatten_event(true).with_span_list(false).without_time().with_ansi(false).try_init()
     } else {
         builder.try_init()
     };

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use domain::Error;
 use domain::callback::CallbackDelivery;
-use domain::field::FieldAsk;
+use domain::field::{FieldAsk, FieldFilter};
 use domain::monitor::MonitorId;
 use domain::places::Place;
 use domain::time::Millis;
@@ -320,8 +320,14 @@ pub struct TaskItem {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_kind: Option<ErrorKind>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Deflated into a binary attribute ([`super::packed`]).
+    #[serde(default, with = "super::packed::serde_packed", skip_serializing_if = "Option::is_none")]
     pub analysis: Option<Analysis>,
+    /// The field-data verdict and status beside the packed analysis, for results filters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field_overall_category: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field_status: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analyzed_at: Option<Millis>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -345,7 +351,11 @@ impl TaskItem {
     /// The item of `task`, kept until `expires_at` (epoch seconds).
     pub fn new(task: UrlTask, expires_at: i64) -> Self {
         let open_job = task.is_open().then(|| job_pk(&task.job_id));
+        let filterable = task.analysis.as_ref().map(super::packed::filterable).unwrap_or_default();
+        let beside = |name: &str| filterable.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone());
         TaskItem {
+            field_overall_category: beside(FieldFilter::OVERALL),
+            field_status: beside(FieldFilter::STATUS),
             pk: job_pk(&task.job_id),
             sk: task_sk(task.seq),
             job_id: task.job_id,

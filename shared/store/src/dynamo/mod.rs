@@ -13,6 +13,7 @@ mod jobs;
 mod keys;
 mod monitors;
 mod moves;
+mod packed;
 mod places;
 mod reports;
 mod subscriptions;
@@ -212,21 +213,25 @@ impl Filter {
             }
         }
         if let Some(field) = filter.field {
+            // Top-level beside the packed analysis; inside the analysis map on items written
+            // before it was packed.
             out.names.extend([
                 ("#analysis", "analysis".to_owned()),
                 ("#metrics", "metrics".to_owned()),
                 ("#verdict", FieldFilter::OVERALL.to_owned()),
             ]);
-            let verdict = "#analysis.#metrics.#verdict";
+            let (verdict, old_verdict) = ("#verdict", "#analysis.#metrics.#verdict");
+            let (status, old_status) = ("#field_status", "#analysis.#metrics.#field_status");
             match field {
                 FieldFilter::Verdict(category) => {
-                    parts.push(format!("{verdict} = :verdict"));
+                    parts.push(format!("({verdict} = :verdict OR {old_verdict} = :verdict)"));
                     out.values.push((":verdict", av_s(category.as_str())));
                 }
                 FieldFilter::Unavailable => {
                     out.names.push(("#field_status", FieldFilter::STATUS.to_owned()));
                     parts.push(format!(
-                        "attribute_exists(#analysis.#metrics.#field_status) AND attribute_not_exists({verdict})"
+                        "((attribute_exists({status}) AND attribute_not_exists({verdict})) OR \
+                     (attribute_exists({old_status}) AND attribute_not_exists({old_verdict})))"
                     ));
                 }
             }

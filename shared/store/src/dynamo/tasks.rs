@@ -15,6 +15,7 @@ use domain::{Analysis, CacheKey, CachedFrom, Error, ErrorKind, JobId, JobStatus,
 
 use super::items::{CACHE_INDEX, TaskItem, job_pk};
 use super::moves::{Expression, Shifts, job_condition, task_move};
+use super::packed;
 use super::places::by_place;
 use super::{Check, DynamoStore, Item, applied, av_n, av_s, from_item, number_of, status_of};
 use crate::{ClaimRequest, OutcomeRecord, TaskWork};
@@ -81,8 +82,10 @@ impl DynamoStore {
                 .value(":kind", av_s(kind.as_str()));
         }
         if let Some(analysis) = record.outcome.analysis() {
-            let value = serde_dynamo::to_attribute_value(analysis).map_err(|e| Error::Corrupt(e.to_string()))?;
-            task = task.set("analysis = :analysis").value(":analysis", value);
+            task = task.set("analysis = :analysis").value(":analysis", packed::attribute(analysis)?);
+            for (name, value) in packed::filterable(analysis) {
+                task = task.set(format!("{name} = :{name}")).value(&format!(":{name}"), av_s(value));
+            }
         }
         // A reused result is not indexed again: its age is its original analysis's.
         if let Some(key) = record.cache_key.as_ref().filter(|_| record.outcome.is_fresh_success()) {
