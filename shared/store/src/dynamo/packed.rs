@@ -4,15 +4,14 @@
 //! The few values a results filter reads in DynamoDB are kept beside it as plain attributes
 //! ([`filterable`]). Items written before keep a map, which still reads.
 
-use std::io::{Read, Write};
+use std::io::Read;
 
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use domain::field::FieldFilter;
 use domain::{Analysis, Error};
 use flate2::Compression;
-use flate2::read::DeflateDecoder;
-use flate2::write::DeflateEncoder;
+use flate2::read::{DeflateDecoder, DeflateEncoder};
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serializer};
 
@@ -23,9 +22,11 @@ const MAX_INFLATED: u64 = 8 * 1024 * 1024;
 /// The analysis deflated.
 pub fn pack(analysis: &Analysis) -> Result<Vec<u8>, Error> {
     let json = serde_json::to_vec(analysis).map_err(|e| Error::Corrupt(format!("analysis: {e}")))?;
-    let mut encoder = DeflateEncoder::new(Vec::with_capacity(json.len() / 3), Compression::best());
-    encoder.write_all(&json).map_err(|e| Error::Corrupt(format!("deflating an analysis: {e}")))?;
-    encoder.finish().map_err(|e| Error::Corrupt(format!("deflating an analysis: {e}")))
+    let mut packed = Vec::with_capacity(json.len() / 3);
+    DeflateEncoder::new(json.as_slice(), Compression::best())
+        .read_to_end(&mut packed)
+        .map_err(|e| Error::Corrupt(format!("deflating an analysis: {e}")))?;
+    Ok(packed)
 }
 
 /// An analysis read back from [`pack`]'s bytes.
