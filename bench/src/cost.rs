@@ -3,7 +3,7 @@
 //! and `speedbatch-bench cost`, the bill of the end-to-end job beside the same job with field
 //! data and a PageSpeed Insights job.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 use serde_json::json;
 use testkit::fake_crux::local::for_local_stack;
@@ -180,10 +180,9 @@ fn section(jobs: &[(&str, &Usage)], http: &JobRun, field: &JobRun) -> Section {
     }
     let n = http.usage.urls;
     let mut units = Table::new(&["write units per URL", "http", "http + field data"]);
-    let parts: BTreeMap<&String, ()> =
-        http.tally.write_units_by.keys().chain(field.tally.write_units_by.keys()).map(|k| (k, ())).collect();
-    for part in parts.keys() {
-        let of = |run: &JobRun| run.tally.write_units_by.get(*part).copied().unwrap_or(0.0) / run.usage.urls;
+    let parts: BTreeSet<&String> = http.tally.write_units_by.keys().chain(field.tally.write_units_by.keys()).collect();
+    for part in parts {
+        let of = |run: &JobRun| run.tally.write_units_by.get(part).copied().unwrap_or(0.0) / run.usage.urls;
         units.row(vec![format!("`{part}`"), num(of(http), 2), num(of(field), 2)]);
     }
     units.row(vec![

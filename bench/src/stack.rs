@@ -280,13 +280,13 @@ pub(crate) async fn run_job_of(client: &Client, body: Value) -> Result<JobRun, S
             usage.gb_seconds += log.gb_seconds();
             log_bytes.insert(function, log.bytes);
         }
-        usage.invocations += own.invocations.max(if function == "api" { 1.0 } else { 0.0 });
         invocations.push(own.invocations);
         tally.merge(own);
     }
     // Lambda's SQS poller: one ReceiveMessage that returned the batch and one DeleteMessageBatch
     // per invocation of an SQS-fed function (the analyzer's and the exporter's).
     let mapping = 2.0 * (invocations[1] + invocations[3]);
+    usage.invocations = tally.invocations;
     usage.write_units = tally.write_units;
     usage.read_units = tally.read_units;
     usage.sqs_requests = tally.service("SQS") + mapping;
