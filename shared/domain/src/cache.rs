@@ -9,12 +9,18 @@ use sha2::{Digest, Sha256};
 use super::field::FieldAsk;
 use super::job::{JobId, Tenant};
 use super::settings::{Category, EngineKind, Strategy};
+use crate::history::HistoryKey;
 use crate::time::Millis;
 
-/// Where a result is indexed for reuse. The URL and the options are hashed, so the key has a
-/// fixed size whatever the URL's length.
+/// Where a result is indexed for reuse: in its URL's history (the tenant's and the URL's
+/// partition, [`HistoryKey`]), marked with its variant (engine, strategy and options, hashed
+/// to a fixed size), so a lookup reads the URL's recent results and takes the newest of its
+/// variant: a result costs one index entry for both history and reuse.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CacheKey(String);
+pub struct CacheKey {
+    url: HistoryKey,
+    variant: String,
+}
 
 impl CacheKey {
     pub fn new(
@@ -32,19 +38,25 @@ impl CacheKey {
         extra.dedup();
         let mut hash = Sha256::new();
         let mut options = extra.join(",");
-        // Results without field data keep the keys they had before field data existed.
+        // Results without field data keep the variant they had before field data existed.
         if !field.is_none() {
             options = format!("{options};{}", field.cache_part());
         }
-        for part in [engine.as_str(), strategy.as_str(), &options, url] {
+        for part in [engine.as_str(), strategy.as_str(), &options] {
             hash.update(part.as_bytes());
             hash.update([0]);
         }
-        CacheKey(format!("CACHE#{}#{}", tenant.0, hex::encode(&hash.finalize()[..16])))
+        CacheKey { url: HistoryKey::new(tenant, url), variant: hex::encode(&hash.finalize()[..8]) }
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
+    /// The URL's history, where the results of every variant are indexed.
+    pub fn history(&self) -> &HistoryKey {
+        &self.url
+    }
+
+    /// What tells this variant's results from the URL's others.
+    pub fn variant(&self) -> &str {
+        &self.variant
     }
 }
 
@@ -69,7 +81,8 @@ mod tests {
     #[test]
     fn a_key_is_one_tenant_url_engine_strategy_and_set_of_categories() {
         let base = key("acme", EngineKind::Psi, Strategy::Mobile, &[], "https://a.com");
-        assert!(base.as_str().starts_with("CACHE#acme#"));
+        assert!(base.history().as_str().starts_with("HIST#acme#"));
+        assert_eq!(base.variant().len(), 16, "{base:?}");
         assert_eq!(base, key("acme", EngineKind::Psi, Strategy::Mobile, &[Category::Performance], "https://a.com"));
         assert_eq!(
             key("acme", EngineKind::Psi, Strategy::Mobile, &[Category::Seo, Category::Accessibility], "https://a.com"),
@@ -98,7 +111,8 @@ mod tests {
         ] {
             assert_ne!(base, other);
         }
-        let long = key("acme", EngineKind::Http, Strategy::Mobile, &[], &format!("https://a.com/{}", "x".repeat(2000)));
-        assert_eq!(long.as_str().len(), base.as_str().len(), "fixed size, whatever the URL");
+        let long = key("acme", EngineKind::Psi, Strategy::Mobile, &[], &format!("https://a.com/{}", "x".repeat(2000)));
+        assert_eq!(long.history().as_str().len(), base.history().as_str().len(), "fixed size, whatever the URL");
+        assert_eq!(long.variant(), base.variant(), "one variant, whatever the URL");
     }
 }

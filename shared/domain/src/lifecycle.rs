@@ -278,6 +278,10 @@ impl TaskMove {
             LeaseAfter::Hold => task.lease_until = Some(lease_until),
             LeaseAfter::End => task.lease_until = Some(now),
         }
+        if task.status.is_terminal() && self.to.is_some() {
+            // A finished URL keeps nothing of its window or its claim: it is out of both.
+            (task.lease_until, task.released_at) = (None, None);
+        }
         let Some(job) = job.filter(|_| self.job != JobGate::None) else { return };
         if let Some(shift) = self.counters(from) {
             job.counters.shift(shift, 1);

@@ -64,6 +64,7 @@ macro_rules! store_contract {
             counters_add_up_through_a_whole_job,
             stalled_urls_are_found_and_sent_once_per_period,
             a_fresh_result_is_reused_within_its_tenant_only,
+            reuse_finds_its_variant_among_the_urls_newest_results_only,
             a_urls_history_holds_its_new_results_oldest_first_for_its_tenant_only,
             jobs_are_listed_newest_first_for_their_tenant_only,
             a_deleted_job_takes_its_urls_with_it,
@@ -643,6 +644,31 @@ pub async fn a_fresh_result_is_reused_within_its_tenant_only<S: JobStore>(store:
     store.record_outcome(&j.id, 1, &Outcome::Succeeded(reused), None, Some(&key), T0 + 300).await.expect("record");
     let newest = store.cached_result(&key, 0).await.expect("look up").expect("found");
     assert_eq!(newest.cached_from.map(|c| (c.job_id, c.analyzed_at)), Some((j.id.clone(), T0 + 100)));
+}
+
+pub async fn reuse_finds_its_variant_among_the_urls_newest_results_only<S: JobStore>(store: &S) {
+    let newer = crate::REUSE_LOOKS_AT as u32 + 1;
+    let j = job_of(store, "acme", newer as usize + 1, newer + 1).await;
+    let url = "https://site.example/page/0";
+    let variant = |engine| CacheKey::new(&j.tenant, engine, Strategy::Mobile, &[], domain::field::FieldAsk::NONE, url);
+    let (psi, http) = (variant(EngineKind::Psi), variant(EngineKind::Http));
+    claimed(store, &j.id, 0, T0).await;
+    store.record_outcome(&j.id, 0, &succeeded(), None, Some(&psi), T0 + 1).await.expect("record");
+    assert!(store.cached_result(&psi, T0).await.expect("look up").is_some());
+    assert_eq!(store.cached_result(&http, T0).await.expect("look up"), None, "another variant's is not reused");
+    for seq in 1..=newer {
+        let at = T0 + 10 * Millis::from(seq);
+        claimed(store, &j.id, seq, at).await;
+        store.record_outcome(&j.id, seq, &succeeded(), None, Some(&http), at + 1).await.expect("record");
+    }
+    let newest = store.cached_result(&http, T0).await.expect("look up").expect("found");
+    assert_eq!(newest.cached_from.map(|c| c.analyzed_at), Some(T0 + 10 * Millis::from(newer) + 1));
+    assert_eq!(
+        store.cached_result(&psi, T0).await.expect("look up"),
+        None,
+        "the variant's result is older than the URL's newest {} results: not read",
+        crate::REUSE_LOOKS_AT
+    );
 }
 
 pub async fn a_urls_history_holds_its_new_results_oldest_first_for_its_tenant_only<S: JobStore>(store: &S) {

@@ -50,6 +50,11 @@ pub mod prelude {
     };
 }
 
+/// How many of a URL's newest results a reuse lookup reads for one of its variant: a URL
+/// analysed in more variants than this within the reuse age is analysed again, never read
+/// without bound.
+pub const REUSE_LOOKS_AT: usize = 50;
+
 /// One URL of a batch of claims: claimed for `lease` from the batch's `now`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClaimRequest {
@@ -72,6 +77,14 @@ pub struct OutcomeRecord {
     pub history: Option<HistoryKey>,
     /// The places the URL gives back.
     pub places: Vec<Lease>,
+}
+
+impl OutcomeRecord {
+    /// The history a new successful analysis joins: a result indexed for reuse is in its
+    /// URL's history too, which is where reuse looks.
+    pub fn history_key(&self) -> Option<&HistoryKey> {
+        self.history.as_ref().or(self.cache_key.as_ref().map(CacheKey::history))
+    }
 }
 
 /// One page of a listing and where the next one starts.
@@ -265,8 +278,9 @@ pub trait TaskWork: Send + Sync {
         keys: &[(JobId, u32)],
     ) -> impl Future<Output = Result<HashMap<(JobId, u32), String>, Error>> + Send;
 
-    /// The newest result indexed under `key` that was analysed at or after `since`, marked
-    /// with where it comes from.
+    /// The newest result of `key`'s URL and variant that was analysed at or after `since`,
+    /// marked with where it comes from. It looks among the URL's newest results only
+    /// ([`REUSE_LOOKS_AT`]): a variant not among them is analysed again.
     fn cached_result(
         &self,
         key: &CacheKey,

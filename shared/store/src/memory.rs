@@ -37,8 +37,8 @@ struct State {
     keys: HashMap<String, Tenant>,
     secrets: HashMap<Tenant, String>,
     resent: HashMap<(JobId, u32), Millis>,
-    /// Cache key → (analysed at, job, seq) of each result indexed under it.
-    cache: HashMap<String, Vec<(Millis, JobId, u32)>>,
+    /// A URL's history key → (analysed at, variant, job, seq) of each result indexed for reuse.
+    cache: HashMap<String, Vec<(Millis, String, JobId, u32)>>,
     reports: HashMap<JobId, JobReport>,
     /// Each tenant's monitors with their URLs.
     monitors: HashMap<(Tenant, MonitorId), (Monitor, Vec<JobUrl>)>,
@@ -328,10 +328,15 @@ impl TaskWork for MemoryStore {
             task.error_kind = Some(*kind);
         }
         if let Some(key) = record.cache_key.as_ref().filter(|_| outcome.is_fresh_success()) {
-            cache.entry(key.as_str().to_owned()).or_default().push((now, id.clone(), seq));
+            cache.entry(key.history().as_str().to_owned()).or_default().push((
+                now,
+                key.variant().to_owned(),
+                id.clone(),
+                seq,
+            ));
         }
         if let (Some(key), Some(analysis)) =
-            (&record.history, outcome.analysis().filter(|_| outcome.is_fresh_success()))
+            (record.history_key(), outcome.analysis().filter(|_| outcome.is_fresh_success()))
         {
             let entry = HistoryEntry { job_id: id.clone(), seq, analyzed_at: now, headline: Headline::of(analysis) };
             history.entry(key.as_str().to_owned()).or_default().push(entry);
@@ -366,11 +371,12 @@ impl TaskWork for MemoryStore {
 
     async fn cached_result(&self, key: &CacheKey, since: Millis) -> Result<Option<Analysis>, Error> {
         let state = self.state()?;
-        let newest = state
-            .cache
-            .get(key.as_str())
-            .and_then(|entries| entries.iter().filter(|(at, _, _)| *at >= since).max_by_key(|(at, _, _)| *at));
-        Ok(newest.and_then(|(at, job_id, seq)| {
+        // The URL's newest results, as the DynamoDB store reads them, then the variant's.
+        let mut recent: Vec<_> =
+            state.cache.get(key.history().as_str()).into_iter().flatten().filter(|e| e.0 >= since).collect();
+        recent.sort_by_key(|e| std::cmp::Reverse(e.0));
+        let newest = recent.into_iter().take(crate::REUSE_LOOKS_AT).find(|e| e.1 == key.variant());
+        Ok(newest.and_then(|(at, _, job_id, seq)| {
             let analysis = state.tasks.get(&(job_id.clone(), *seq))?.analysis.clone()?;
             Some(Analysis { cached_from: Some(CachedFrom { job_id: job_id.clone(), analyzed_at: *at }), ..analysis })
         }))

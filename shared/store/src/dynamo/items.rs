@@ -3,7 +3,7 @@
 //! | item | `pk` | `sk` | GSI `by_tenant` |
 //! |---|---|---|---|
 //! | job | `JOB#<job id>` | `JOB` | `gsi1pk = TENANT#<tenant>`, `gsi1sk = <job id>` (UUIDv7: time order); while unfinished also `gsi2pk = ACTIVE`, `gsi2sk = <job id>` (GSI `by_activity`) |
-//! | URL task | `JOB#<job id>` | `URL#<seq, 6 digits>` | once succeeded, `cache_pk = CACHE#<tenant>#<hash of engine, strategy, categories, URL>`, `cache_sk = <analysed at>` (GSI `by_cache`, keys only); once newly analysed with success, `hist_pk = HIST#<tenant>#<hash of URL>`, `hist_sk = <analysed at>`, `hist` = its headline numbers (GSI `by_url_history`, projecting `job_id`, `seq`, `hist`) |
+//! | URL task | `JOB#<job id>` | `URL#<seq, 6 digits>` | once newly analysed with success, `hist_pk = HIST#<tenant>#<hash of URL>`, `hist_sk = <analysed at>`, `hist` = its headline numbers and its reuse variant (GSI `by_url_history`, projecting `job_id`, `seq`, `hist`: history and reuse) |
 //! | job report | `JOB#<job id>` | `JOB#REPORT` | — (`report`: the finished job's summary and exports, as JSON) |
 //! | API key | `KEY#<sha-256 of the key>` | `KEY` | — |
 //! | callback secret | `TENANT#<tenant>` | `SECRET` | — |
@@ -43,12 +43,12 @@ pub const MAX_SEQ: u32 = 999_999;
 pub const TENANT_INDEX: &str = "by_tenant";
 /// The sparse GSI that lists unfinished jobs (keys only), for the reconciler.
 pub const ACTIVE_INDEX: &str = "by_activity";
-/// Sparse and keys-only: succeeded tasks by `cache_pk` (tenant, URL, engine, strategy,
-/// categories hashed) and `cache_sk` (when analysed), for result reuse.
-pub const CACHE_INDEX: &str = "by_cache";
 /// Sparse: each tenant's new analyses of a URL (`hist_pk`) by when they ran (`hist_sk`),
 /// projecting only their small headline (`hist`): a URL's history is one Query.
 pub const HISTORY_INDEX: &str = "by_url_history";
+/// The name, inside a history entry's projected headline, of the variant (engine, strategy,
+/// options) a result is reused for: reuse reads the history index.
+pub const REUSE_VARIANT: &str = "reuse";
 /// Sparse: a job's open URLs (released into its window, not finished), keyed `open_job` (the
 /// job's pk) and `sk`. The reconciler's reads of a job are its window, whatever its size.
 pub const OPEN_INDEX: &str = "by_open_task";

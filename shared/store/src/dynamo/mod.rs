@@ -16,6 +16,7 @@ mod moves;
 mod packed;
 mod places;
 mod reports;
+pub mod size;
 mod subscriptions;
 mod tasks;
 mod tenancy;

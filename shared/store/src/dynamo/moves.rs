@@ -25,11 +25,26 @@ pub(super) fn task_move(m: &TaskMove, now: Millis, until: Millis) -> Expression 
     if let Some(to) = m.to {
         e = e.set("#status = :to").value(":to", av_s(to.as_str()));
         if to.is_terminal() {
-            // Finished: out of the open-URL index, which the reconciler reads.
-            e = e.set("analyzed_at = :now").remove("open_job");
+            // Finished: out of the open-URL index, which the reconciler reads, and nothing of
+            // its window or its claim kept (the result item stays under one write unit's KB).
+            e = e.set("analyzed_at = :now");
+            for mark in ["open_job", "released_at", "claimed_at", "lease_until", "resent_at"] {
+                e = e.remove(mark);
+            }
+            return attempts(e, m.attempts);
         }
     }
-    e = match m.attempts {
+    let e = attempts(e, m.attempts);
+    match m.lease_after {
+        LeaseAfter::Keep => e,
+        LeaseAfter::Hold => e.set("claimed_at = :now, lease_until = :until").value(":until", av_n(until)),
+        LeaseAfter::End => e.set("lease_until = :now"),
+    }
+}
+
+/// The clauses of a move's attempt count.
+fn attempts(e: Expression, attempts: Attempts) -> Expression {
+    match attempts {
         Attempts::Keep => e,
         Attempts::Count => e.add("attempts :one").value(":one", av_n(1)),
         Attempts::GiveBack => e
@@ -37,11 +52,6 @@ pub(super) fn task_move(m: &TaskMove, now: Millis, until: Millis) -> Expression 
             .value(":zero", av_n(0))
             .add("attempts :minus_one")
             .value(":minus_one", av_n(-1)),
-    };
-    match m.lease_after {
-        LeaseAfter::Keep => e,
-        LeaseAfter::Hold => e.set("claimed_at = :now, lease_until = :until").value(":until", av_n(until)),
-        LeaseAfter::End => e.set("lease_until = :now"),
     }
 }
 
@@ -170,7 +180,11 @@ mod tests {
         assert_eq!(job.update_expression(), "SET updated_at = :now ADD failed :d0, in_progress :d1, succeeded :d2");
         assert_eq!([&job.values[":d0"], &job.values[":d1"], &job.values[":d2"]], [&av_n(2), &av_n(-5), &av_n(3)]);
         let cancel = task_move(&CANCEL_QUEUED, 5, 0);
-        assert_eq!(cancel.update_expression(), "SET #status = :to, analyzed_at = :now REMOVE open_job");
+        assert_eq!(
+            cancel.update_expression(),
+            "SET #status = :to, analyzed_at = :now REMOVE open_job, released_at, claimed_at, lease_until, resent_at",
+            "a finished URL keeps nothing of its window or its claim"
+        );
     }
 
     #[test]

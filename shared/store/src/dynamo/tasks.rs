@@ -13,7 +13,7 @@ use domain::time::Millis;
 use domain::waits::WaitReason;
 use domain::{Analysis, CacheKey, CachedFrom, Error, ErrorKind, JobId, JobStatus, UrlStatus};
 
-use super::items::{CACHE_INDEX, TaskItem, job_pk};
+use super::items::{HISTORY_INDEX, REUSE_VARIANT, TaskItem, job_pk};
 use super::moves::{Expression, Shifts, job_condition, task_move};
 use super::packed;
 use super::places::by_place;
@@ -87,19 +87,20 @@ impl DynamoStore {
                 task = task.set(format!("{name} = :{name}")).value(&format!(":{name}"), av_s(value));
             }
         }
-        // A reused result is not indexed again: its age is its original analysis's.
-        if let Some(key) = record.cache_key.as_ref().filter(|_| record.outcome.is_fresh_success()) {
-            task = task.set("cache_pk = :cache_pk, cache_sk = :now").value(":cache_pk", av_s(key.as_str()));
-        }
-        // The URL's history: the headline alone is projected into the index.
+        // The URL's history and its reuse: one index entry, the headline alone projected with
+        // the variant it is reused for. A reused result is not indexed again: its age is its
+        // original analysis's.
         let fresh = record.outcome.analysis().filter(|_| record.outcome.is_fresh_success());
-        if let (Some(key), Some(analysis)) = (record.history.as_ref(), fresh) {
-            let headline =
-                serde_dynamo::to_attribute_value(Headline::of(analysis)).map_err(|e| Error::Corrupt(e.to_string()))?;
+        if let (Some(key), Some(analysis)) = (record.history_key(), fresh) {
+            let mut headline: Item =
+                serde_dynamo::to_item(Headline::of(analysis)).map_err(|e| Error::Corrupt(e.to_string()))?;
+            if let Some(cache) = &record.cache_key {
+                headline.insert(REUSE_VARIANT.to_owned(), av_s(cache.variant()));
+            }
             task = task
                 .set("hist_pk = :hist_pk, hist_sk = :now, hist = :hist")
                 .value(":hist_pk", av_s(key.as_str()))
-                .value(":hist", headline);
+                .value(":hist", AttributeValue::M(headline));
         }
         task.update(&self.table, Self::task_key(&record.job_id, record.seq))
     }
@@ -481,28 +482,32 @@ impl TaskWork for DynamoStore {
     }
 
     async fn cached_result(&self, key: &CacheKey, since: Millis) -> Result<Option<Analysis>, Error> {
-        // The index holds keys only (a result's size is not written twice); the newest entry
-        // names the task, which one read fetches.
+        // The URL's newest results in its history index, the variant's first among them; the
+        // index holds headlines, so the analysis is one more read of the task it names.
         let found = self
             .client
             .query()
             .table_name(&self.table)
-            .index_name(CACHE_INDEX)
-            .key_condition_expression("cache_pk = :key AND cache_sk >= :since")
-            .expression_attribute_values(":key", av_s(key.as_str()))
+            .index_name(HISTORY_INDEX)
+            .key_condition_expression("hist_pk = :key AND hist_sk >= :since")
+            .filter_expression("hist.#variant = :variant")
+            .expression_attribute_names("#variant", REUSE_VARIANT)
+            .expression_attribute_values(":key", av_s(key.history().as_str()))
             .expression_attribute_values(":since", av_n(since))
+            .expression_attribute_values(":variant", av_s(key.variant()))
+            .projection_expression("pk, sk, hist_sk")
             .scan_index_forward(false)
-            .limit(1)
+            .limit(i32::try_from(crate::REUSE_LOOKS_AT).unwrap_or(i32::MAX))
             .send()
             .await
             .map_err(|e| Error::store("Query", e))?;
         let Some(entry) = found.items().first() else { return Ok(None) };
         let (Some(pk), Some(sk), Some(AttributeValue::N(at))) =
-            (entry.get("pk"), entry.get("sk"), entry.get("cache_sk"))
+            (entry.get("pk"), entry.get("sk"), entry.get("hist_sk"))
         else {
-            return Err(Error::Corrupt("a cache index entry without its keys".into()));
+            return Err(Error::Corrupt("a history index entry without its keys".into()));
         };
-        let analyzed_at: Millis = at.parse().map_err(|_| Error::Corrupt(format!("cache entry time {at:?}")))?;
+        let analyzed_at: Millis = at.parse().map_err(|_| Error::Corrupt(format!("history entry time {at:?}")))?;
         let key = HashMap::from([("pk".to_owned(), pk.clone()), ("sk".to_owned(), sk.clone())]);
         let Some(item) = self.get_consistent(key).await? else { return Ok(None) };
         let task = from_item::<TaskItem>(item)?.into_task();
