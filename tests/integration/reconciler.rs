@@ -53,13 +53,20 @@ async fn a_sweeps_reads_grow_with_its_jobs_windows_not_their_sizes() {
     for report in [&small, &big] {
         assert_eq!((report.jobs_checked, report.urls_resent, report.errors, report.complete), (1, 5, 0, true));
     }
-    // Per sweep: the cursor and the job (GetItem), the active jobs and the job's open URLs
-    // (Query), a note per URL sent again and the cursor (UpdateItem), one SendMessageBatch.
-    let expected =
-        [("DynamoDB.GetItem", 2), ("DynamoDB.Query", 2), ("DynamoDB.UpdateItem", 6), ("SQS.SendMessageBatch", 1)]
-            .map(|(operation, n)| (operation.to_owned(), n))
-            .into_iter()
-            .collect();
+    // Per sweep: the cursor and the job (GetItem), the active jobs (Query) and the open-URL
+    // index of jobs submitted before the window was kept on the job (Query, empty), the job's
+    // open URLs — its window's frontiers — with the URLs before them (one BatchGetItem), a
+    // note per URL sent again and the cursor (UpdateItem), one SendMessageBatch.
+    let expected = [
+        ("DynamoDB.GetItem", 2),
+        ("DynamoDB.Query", 2),
+        ("DynamoDB.BatchGetItem", 1),
+        ("DynamoDB.UpdateItem", 6),
+        ("SQS.SendMessageBatch", 1),
+    ]
+    .map(|(operation, n)| (operation.to_owned(), n))
+    .into_iter()
+    .collect();
     assert_eq!(small_counts.requests, expected);
     assert_eq!(big_counts.requests, expected, "20 times the URLs, not one request more");
     assert!(big_counts.read_units > 0.0, "DynamoDB reports the read capacity used: {big_counts:?}");

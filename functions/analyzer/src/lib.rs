@@ -62,7 +62,7 @@ fn unanswered() -> domain::Error {
 }
 
 /// A finished URL's message and the URL of its job that may start now.
-struct Release {
+struct Successor {
     finished: TaskMessage,
     next: u32,
 }
@@ -140,7 +140,7 @@ where
     /// Sends the messages of the URLs that finished URLs let start, in one read of their
     /// addresses and one send per queue. Already marked released in the store: if this
     /// fails, the reconciler sends them later.
-    async fn release(&self, releases: Vec<Release>) -> usize {
+    async fn release(&self, releases: Vec<Successor>) -> usize {
         if releases.is_empty() {
             return 0;
         }
@@ -180,7 +180,7 @@ where
         record: &SqsMessage,
         deadline: std::time::SystemTime,
         writes: &Writes,
-    ) -> (Disposition, Option<Release>) {
+    ) -> (Disposition, Option<Successor>) {
         let message: TaskMessage = match record.body.as_deref().map(serde_json::from_str) {
             Some(Ok(message)) => message,
             other => {
@@ -201,7 +201,10 @@ where
         match self.process(&message, record, deadline, writes).instrument(span.clone()).await {
             Ok(disposition) => {
                 let finished = matches!(disposition, Disposition::Succeeded { .. } | Disposition::Failed { .. });
-                let release = message.releases().filter(|_| finished).map(|next| Release { finished: message, next });
+                let release = message
+                    .releases()
+                    .filter(|_| finished)
+                    .map(|release| Successor { finished: message, next: release.next });
                 (disposition, release)
             }
             Err(err) => {

@@ -303,7 +303,7 @@ where
         let before = now.saturating_sub(wait);
         match job.status {
             JobStatus::Pending | JobStatus::Processing => {
-                let stalled = self.store.stalled_tasks(id, before, RESEND_MAX).await?;
+                let stalled = self.store.stalled_tasks(&job, before, RESEND_MAX).await?;
                 if !stalled.is_empty() {
                     let messages: Vec<TaskMessage> =
                         stalled.iter().map(|task| TaskMessage::new(&job, task.seq, task.url.clone())).collect();
@@ -552,7 +552,8 @@ mod tests {
         // URL 0 finishes and releases URL 2, but the messages of 1 and 2 are lost.
         assert_eq!(tracker.store.claim_task(&job.id, 0, 10, Duration::from_secs(60)).await.unwrap(), Claim::Claimed);
         let outcome = Outcome::Failed { kind: domain::ErrorKind::Http4xx, reason: "HTTP 404".into(), analysis: None };
-        tracker.store.record_outcome(&job.id, 0, &outcome, Some(2), None, 20).await.unwrap();
+        let release = job.window().release_after(0);
+        tracker.store.record_outcome(&job.id, 0, &outcome, release, None, 20).await.unwrap();
 
         let report = tracker.reconcile(1_000).await;
         assert_eq!((report.jobs_checked, report.urls_resent, report.errors), (1, 2, 0));

@@ -237,7 +237,6 @@ mod tests {
                 cached_from: None,
             }),
             analyzed_at: at,
-            released_at: None,
             lease_until: None,
             tags: Default::default(),
         }

@@ -351,7 +351,6 @@ mod tests {
                 cached_from: None,
             }),
             analyzed_at: Some(1),
-            released_at: None,
             lease_until: None,
             tags: Tags { labels: [("tier".into(), tier.into())].into(), ..Tags::default() },
         };

@@ -416,7 +416,6 @@ mod tests {
             error_kind: (status == UrlStatus::Failed).then_some(ErrorKind::Dns),
             analysis: None,
             analyzed_at: None,
-            released_at: None,
             lease_until: None,
             tags: Default::default(),
         };

@@ -8,6 +8,7 @@ use crate::callback::CallbackDelivery;
 use crate::settings::JobSettings;
 use crate::time::Millis;
 use crate::timeouts;
+use crate::window::{Frontiers, Window};
 
 /// A job's id: a UUIDv7, so ids sort by creation time.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -158,6 +159,10 @@ pub struct Job {
     pub callback: Option<CallbackDelivery>,
     /// The monitor whose run this job is.
     pub monitor_id: Option<crate::monitor::MonitorId>,
+    /// Where its window stands: each chain's open URL ([`Window`]). Kept by the store, not
+    /// part of what the job is shown or announced as.
+    #[serde(skip)]
+    pub frontiers: Frontiers,
 }
 
 impl Job {
@@ -181,6 +186,7 @@ impl Job {
             quota_weight: None,
             callback: None,
             monitor_id: None,
+            frontiers: Frontiers::default(),
         }
     }
 
@@ -226,11 +232,14 @@ impl Job {
         Some((remaining as f64 / rate * 60.0).ceil() as u64)
     }
 
-    /// How many URLs start at submission: the first window. Each finished URL releases one
-    /// more (see `TaskMessage::releases`).
+    /// The job's window ([`Window`]): which URLs start at submission and which each releases.
+    pub fn window(&self) -> Window {
+        Window::new(self.settings.batch_size, u32::try_from(self.counters.total).unwrap_or(u32::MAX))
+    }
+
+    /// How many URLs start at submission: the first window.
     pub fn initial_window(&self) -> u32 {
-        let total = u32::try_from(self.counters.total).unwrap_or(u32::MAX);
-        self.settings.batch_size.max(1).min(total)
+        self.window().chains()
     }
 
     /// Moves the job to `to`, stamping when it started and finished; the caller has checked

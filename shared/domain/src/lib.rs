@@ -37,6 +37,7 @@ pub mod time;
 pub mod timeouts;
 pub mod view;
 pub mod waits;
+pub mod window;
 
 pub use address_policy::{AddressPolicy, BlockedAddress};
 pub use error::Error;

@@ -279,8 +279,8 @@ impl TaskMove {
             LeaseAfter::End => task.lease_until = Some(now),
         }
         if task.status.is_terminal() && self.to.is_some() {
-            // A finished URL keeps nothing of its window or its claim: it is out of both.
-            (task.lease_until, task.released_at) = (None, None);
+            // A finished URL keeps nothing of its claim.
+            task.lease_until = None;
         }
         let Some(job) = job.filter(|_| self.job != JobGate::None) else { return };
         if let Some(shift) = self.counters(from) {
@@ -451,7 +451,6 @@ mod tests {
             error_kind: None,
             analysis: None,
             analyzed_at: None,
-            released_at: Some(0),
             lease_until,
             tags: Default::default(),
         }

@@ -11,6 +11,7 @@ use crate::places::{Lease, Place};
 use crate::politeness::host_key;
 use crate::quota::Asker;
 use crate::settings::{Category, EngineKind, Priority, Strategy, one};
+use crate::window::{Release, Window};
 
 /// The SQS message body for one URL: everything the analyzer needs without a read.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,12 +92,9 @@ impl TaskMessage {
         }
     }
 
-    /// The URL that may start once this one has finished: the sliding window moves one place.
-    /// Each URL releases at most one other, and the first `batch_size` are released at
-    /// submission, so no more than `batch_size` URLs of a job are ever in flight.
-    pub fn releases(&self) -> Option<u32> {
-        let next = self.seq.checked_add(self.batch_size.max(1))?;
-        (next < self.total_urls).then_some(next)
+    /// The URL that may start once this one has finished ([`Window`]).
+    pub fn releases(&self) -> Option<Release> {
+        Window::new(self.batch_size, self.total_urls).release_after(self.seq)
     }
 
     /// Where this URL's result is indexed for reuse by later jobs of the tenant.
@@ -212,12 +210,9 @@ mod tests {
     fn each_url_releases_the_one_a_window_ahead_until_the_end() {
         let job = Job::new(Tenant("t".into()), "n".into(), JobSettings { batch_size: 3, ..Default::default() }, 8, 0);
         let message = TaskMessage::new(&job, 0, "https://a.example".into());
-        let released: Vec<Option<u32>> = (0..8).map(|seq| message.for_seq(seq, String::new()).releases()).collect();
+        let released: Vec<Option<u32>> =
+            (0..8).map(|seq| message.for_seq(seq, String::new()).releases().map(|r| r.next)).collect();
         assert_eq!(released, [Some(3), Some(4), Some(5), Some(6), Some(7), None, None, None]);
-        // Every URL past the first window is released by exactly one other.
-        let mut targets: Vec<u32> = released.into_iter().flatten().collect();
-        targets.dedup();
-        assert_eq!(targets, (3..8).collect::<Vec<_>>());
     }
 
     #[test]

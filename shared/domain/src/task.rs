@@ -96,9 +96,6 @@ pub struct UrlTask {
     pub error_kind: Option<ErrorKind>,
     pub analysis: Option<Analysis>,
     pub analyzed_at: Option<Millis>,
-    /// When the URL entered the job's window (its message was sent); `None` while it waits
-    /// for an earlier URL to finish.
-    pub released_at: Option<Millis>,
     /// Until when the current attempt owns the URL: another delivery before then waits.
     pub lease_until: Option<Millis>,
     /// The client's reference and labels for the URL.
@@ -106,8 +103,8 @@ pub struct UrlTask {
 }
 
 impl UrlTask {
-    /// URL `seq` of a new job, queued. The first window of URLs (`Job::initial_window`) is
-    /// released at once: their messages are sent at submission.
+    /// URL `seq` of a new job, queued (the first window's messages are sent at submission:
+    /// [`crate::window::Window`]).
     pub fn queued(job: &Job, seq: u32, url: &JobUrl) -> UrlTask {
         UrlTask {
             job_id: job.id.clone(),
@@ -120,23 +117,17 @@ impl UrlTask {
             error_kind: None,
             analysis: None,
             analyzed_at: None,
-            released_at: (seq < job.initial_window()).then_some(job.created_at),
             lease_until: None,
         }
     }
 
     /// Whether the URL should be moving but may have lost its message: released into the
-    /// window and still queued, or being analysed past its lease, with nothing sent for it
-    /// since `before` (`resent_at`: when the reconciler last sent it again).
-    /// Released into its job's window and not finished: the only URLs that can be stalled,
-    /// and at most the job's window of them at a time.
-    pub fn is_open(&self) -> bool {
-        self.released_at.is_some() && !self.status.is_terminal()
-    }
-
-    pub fn is_stalled(&self, before: Millis, resent_at: Option<Millis>) -> bool {
+    /// window (`released_at`, [`crate::window::Window::released_at`]) and still queued, or
+    /// being analysed past its lease, with nothing sent for it since `before` (`resent_at`:
+    /// when the reconciler last sent it again).
+    pub fn is_stalled(&self, before: Millis, released_at: Option<Millis>, resent_at: Option<Millis>) -> bool {
         let waiting = match self.status {
-            UrlStatus::Queued => self.released_at.is_some_and(|at| at < before),
+            UrlStatus::Queued => released_at.is_some_and(|at| at < before),
             UrlStatus::Processing => self.lease_until.is_none_or(|lease| lease < before),
             _ => false,
         };

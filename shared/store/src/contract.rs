@@ -23,6 +23,7 @@ use domain::{
 use domain::places::{Full, Lease, Place};
 use domain::tenancy::{Limit, LimitOverrides, Limits, Usage};
 use domain::waits::WaitReason;
+use domain::window::Release;
 
 use crate::{ClaimRequest, JobStore, OutcomeRecord};
 
@@ -52,7 +53,7 @@ macro_rules! store_contract {
             a_result_is_counted_once_and_finishes_the_url,
             a_failure_keeps_its_reason_and_what_was_measured,
             a_result_releases_the_next_url_of_the_window,
-            a_result_whose_release_is_missing_writes_nothing,
+            a_result_whose_release_is_not_the_jobs_writes_nothing,
             a_retry_keeps_its_error_and_frees_the_url_at_once,
             a_premature_claim_is_given_back_without_an_attempt,
             a_cancelling_job_starts_no_queued_url,
@@ -162,6 +163,12 @@ fn succeeded() -> Outcome {
     Outcome::Succeeded(analysis(90.0))
 }
 
+/// The URLs of the job that the reconciler would send again at `before`, as it reads them.
+async fn stalled_seqs<S: JobStore>(store: &S, id: &JobId, before: Millis) -> Vec<u32> {
+    let stalled = store.stalled_tasks(&job(store, id).await, before, 100).await.expect("stalled URLs");
+    stalled.iter().map(|t| t.seq).collect()
+}
+
 async fn claimed<S: JobStore>(store: &S, id: &JobId, seq: u32, now: Millis) {
     assert_eq!(store.claim_task(id, seq, now, MINUTE).await.expect("claim"), Claim::Claimed, "URL {seq}");
 }
@@ -193,8 +200,9 @@ pub async fn a_new_job_releases_only_its_first_window<S: JobStore>(store: &S) {
     let page = store.list_tasks(&j.id, &TaskFilter::default(), 3, None).await.expect("list");
     assert_eq!(page.items.iter().map(|t| t.seq).collect::<Vec<_>>(), [0, 1, 2]);
     assert_eq!(page.next, Some(2));
-    let released: Vec<bool> = page.items.iter().map(|t| t.released_at.is_some()).collect();
-    assert_eq!(released, [true, true, false]);
+    // Released at submission (T0): the first window, and only it, is open.
+    assert_eq!(stalled_seqs(store, &j.id, T0 + 1).await, [0, 1]);
+    assert_eq!(stalled_seqs(store, &j.id, T0).await, Vec::<u32>::new(), "not before they were");
     let rest = store.list_tasks(&j.id, &TaskFilter::default(), 3, page.next).await.expect("list");
     assert_eq!((rest.items.iter().map(|t| t.seq).collect::<Vec<_>>(), rest.next), (vec![3, 4], None));
     assert_eq!(rest.items[0].url, "https://site.example/page/3");
@@ -346,19 +354,22 @@ pub async fn a_failure_keeps_its_reason_and_what_was_measured<S: JobStore>(store
 pub async fn a_result_releases_the_next_url_of_the_window<S: JobStore>(store: &S) {
     let j = job_of(store, "acme", 4, 2).await;
     claimed(store, &j.id, 0, T0).await;
-    store.record_outcome(&j.id, 0, &succeeded(), Some(2), None, T0 + 50).await.expect("record");
-    let next = store.get_task(&j.id, 2).await.expect("read").expect("exists");
-    assert_eq!((next.status, next.released_at), (UrlStatus::Queued, Some(T0 + 50)));
-    assert_eq!(store.get_task(&j.id, 3).await.expect("read").expect("exists").released_at, None, "one release each");
+    let release = j.window().release_after(0);
+    assert_eq!(release, Some(Release { next: 2, chain: 0 }));
+    store.record_outcome(&j.id, 0, &succeeded(), release, None, T0 + 50).await.expect("record");
+    // URL 1 was released at submission, URL 2 when URL 0 finished; URL 3 waits for URL 1.
+    assert_eq!(stalled_seqs(store, &j.id, T0 + 50).await, [1], "URL 2 entered the window at T0 + 50");
+    assert_eq!(stalled_seqs(store, &j.id, T0 + 51).await, [1, 2], "one release each: URL 3 still waits");
+    assert_eq!(store.get_task(&j.id, 2).await.expect("read").expect("exists").status, UrlStatus::Queued);
     let urls = store.task_urls(&[(j.id.clone(), 2), (j.id.clone(), 3), (j.id.clone(), 9)]).await.expect("urls");
     assert_eq!(urls.len(), 2, "what exists");
     assert_eq!(urls[&(j.id.clone(), 2)], "https://site.example/page/2");
 }
 
-pub async fn a_result_whose_release_is_missing_writes_nothing<S: JobStore>(store: &S) {
+pub async fn a_result_whose_release_is_not_the_jobs_writes_nothing<S: JobStore>(store: &S) {
     let j = job_of(store, "acme", 2, 2).await;
     claimed(store, &j.id, 0, T0).await;
-    let result = store.record_outcome(&j.id, 0, &succeeded(), Some(7), None, T0 + 1).await;
+    let result = store.record_outcome(&j.id, 0, &succeeded(), Some(Release { next: 7, chain: 0 }), None, T0 + 1).await;
     assert!(matches!(result, Err(Error::NotFound)), "{result:?}");
     assert_eq!(status(store, &j.id, 0).await, UrlStatus::Processing, "nothing of the result was written");
     assert_eq!(job(store, &j.id).await.counters.in_progress, 1);
@@ -607,17 +618,18 @@ pub async fn stalled_urls_are_found_and_sent_once_per_period<S: JobStore>(store:
     // URL 0 is being analysed under a lease; URL 1 was released and lost its message; URLs 2
     // and 3 wait for their turn.
     store.claim_task(&j.id, 0, T0, MINUTE).await.expect("claim");
-    let id = &j.id;
-    let stalled = |before| async move {
-        store.stalled_tasks(id, before, 100).await.expect("stalled").iter().map(|t| t.seq).collect::<Vec<_>>()
-    };
+    let stalled = |before| stalled_seqs(store, &j.id, before);
     assert_eq!(stalled(T0).await, Vec::<u32>::new(), "released at T0 is not stalled before T0");
     assert_eq!(stalled(T0 + 1).await, [1]);
     assert_eq!(stalled(T0 + 60_001).await, [0, 1], "and URL 0 once its lease is over");
     store.note_resent(&j.id, 1, T0 + 60_001).await.expect("note");
     assert_eq!(stalled(T0 + 60_001).await, [0], "sent again: not again in the same period");
     assert_eq!(stalled(T0 + 60_002).await, [0, 1], "still lost a period later");
-    assert_eq!(store.stalled_tasks(&j.id, T0 + 60_002, 1).await.expect("stalled").len(), 1, "at most the limit");
+    assert_eq!(
+        store.stalled_tasks(&job(store, &j.id).await, T0 + 60_002, 1).await.expect("stalled").len(),
+        1,
+        "at most the limit"
+    );
 }
 
 pub async fn a_fresh_result_is_reused_within_its_tenant_only<S: JobStore>(store: &S) {

@@ -34,6 +34,7 @@ use domain::report::JobReport;
 use domain::tenancy::{LimitOverrides, Limits, OverLimit, TenantUsage};
 use domain::time::Millis;
 use domain::waits::{WaitNote, Waiting};
+use domain::window::Release;
 use domain::{
     Analysis, CacheKey, CleanUrl, Error, ErrorKind, Job, JobId, JobStatus, JobUrl, TaskFilter, Tenant, UrlStatus,
     UrlTask,
@@ -71,7 +72,8 @@ pub struct OutcomeRecord {
     pub job_id: JobId,
     pub seq: u32,
     pub outcome: Outcome,
-    pub release: Option<u32>,
+    /// The URL this one's finishing releases into the window.
+    pub release: Option<Release>,
     pub cache_key: Option<CacheKey>,
     /// Where a new successful analysis joins its tenant's history of the URL.
     pub history: Option<HistoryKey>,
@@ -219,9 +221,9 @@ pub trait TaskWork: Send + Sync {
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Records a URL's terminal status and counts it on the job, atomically and at most once;
-    /// in the same transaction marks URL `release` (the next of the window) released, for a
-    /// new successful analysis indexes it for reuse under `cache_key`, and gives its places
-    /// back.
+    /// in the same write moves its chain's frontier to `release` (the next of the window:
+    /// `domain::window`), indexes a new successful analysis in its URL's history (and for
+    /// reuse under `cache_key`), and gives its places back.
     fn record(&self, record: &OutcomeRecord, now: Millis) -> impl Future<Output = Result<Recorded, Error>> + Send;
 
     /// `record` of URL `seq` of job `id`, which holds no places.
@@ -230,7 +232,7 @@ pub trait TaskWork: Send + Sync {
         id: &JobId,
         seq: u32,
         outcome: &Outcome,
-        release: Option<u32>,
+        release: Option<Release>,
         cache_key: Option<&CacheKey>,
         now: Millis,
     ) -> impl Future<Output = Result<Recorded, Error>> + Send {
@@ -311,11 +313,12 @@ pub trait Tracking: Lookup {
         after: Option<&JobId>,
     ) -> impl Future<Output = Result<Page<JobId, JobId>, Error>> + Send;
 
-    /// URLs of a job that should be moving but may have lost their message
-    /// ([`UrlTask::is_stalled`]), at most `limit`, in submission order.
+    /// URLs of `job` (as just read) that should be moving but may have lost their message
+    /// ([`UrlTask::is_stalled`]) among its open ones (its window's frontiers), at most
+    /// `limit`, in submission order.
     fn stalled_tasks(
         &self,
-        id: &JobId,
+        job: &Job,
         before: Millis,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<UrlTask>, Error>> + Send;

@@ -315,10 +315,12 @@ impl TaskWork for MemoryStore {
             Err(Refusal::Status(_)) => return Ok(Recorded::Duplicate),
             Err(refusal) => return Err(Error::Conflict(format!("recording URL {seq} of job {id}: {refusal:?}"))),
         }
-        if let Some(next) = record.release {
-            // As the store would refuse the whole transaction: the URL released must exist.
-            let next = tasks.get_mut(&(id.clone(), next)).ok_or(Error::NotFound)?;
-            next.released_at.get_or_insert(now);
+        if let Some(release) = record.release {
+            // As the store would refuse the whole transaction: the URL released is the job's.
+            if u64::from(release.next) >= job.counters.total {
+                return Err(Error::NotFound);
+            }
+            job.frontiers.advance(release);
         }
         let task = tasks.get_mut(&(id.clone(), seq)).ok_or(Error::NotFound)?;
         step.apply(task, Some(job), now, now);
@@ -423,15 +425,21 @@ impl Tracking for MemoryStore {
         Ok(page(matching, limit, JobId::clone))
     }
 
-    async fn stalled_tasks(&self, id: &JobId, before: Millis, limit: usize) -> Result<Vec<UrlTask>, Error> {
+    async fn stalled_tasks(&self, job: &Job, before: Millis, limit: usize) -> Result<Vec<UrlTask>, Error> {
         let state = self.state()?;
-        let mut stalled: Vec<UrlTask> = state
-            .tasks
-            .values()
-            .filter(|task| &task.job_id == id)
-            .filter(|task| task.is_stalled(before, state.resent.get(&(id.clone(), task.seq)).copied()))
-            .cloned()
-            .collect();
+        // The job's window as kept, not as the caller read it.
+        let Some(job) = state.jobs.get(&job.id) else { return Ok(Vec::new()) };
+        let (id, window) = (&job.id, job.window());
+        let task = |seq| state.tasks.get(&(id.clone(), seq));
+        let mut stalled = Vec::new();
+        for seq in window.open(&job.frontiers) {
+            let Some(open) = task(seq) else { continue };
+            let finished = window.released_by(seq).and_then(task).and_then(|before| before.analyzed_at);
+            let released_at = window.released_at(seq, job.created_at, finished);
+            if open.is_stalled(before, released_at, state.resent.get(&(id.clone(), seq)).copied()) {
+                stalled.push(open.clone());
+            }
+        }
         stalled.sort_by_key(|task| task.seq);
         stalled.truncate(limit);
         Ok(stalled)

@@ -136,7 +136,6 @@ mod tests {
                 cached_from: None,
             }),
             analyzed_at: Some(1),
-            released_at: None,
             lease_until: None,
             tags: Default::default(),
         }

@@ -30,6 +30,7 @@ use domain::monitor::MonitorId;
 use domain::places::Place;
 use domain::time::Millis;
 use domain::timeouts;
+use domain::window::Frontiers;
 use domain::{
     Analysis, Category, Counters, EngineKind, ErrorKind, Job, JobId, JobSettings, JobStatus, Priority, Strategy, Tags,
     Tenant, UrlStatus, UrlTask,
@@ -49,9 +50,16 @@ pub const HISTORY_INDEX: &str = "by_url_history";
 /// The name, inside a history entry's projected headline, of the variant (engine, strategy,
 /// options) a result is reused for: reuse reads the history index.
 pub const REUSE_VARIANT: &str = "reuse";
-/// Sparse: a job's open URLs (released into its window, not finished), keyed `open_job` (the
-/// job's pk) and `sk`. The reconciler's reads of a job are its window, whatever its size.
+/// Sparse: the open URLs (released into their window, not finished) of jobs submitted before
+/// the window's frontiers were kept on the job ([`frontier_attribute`]), keyed `open_job` (the
+/// job's pk) and `sk`; nothing enters it now, and it goes once no such job is running.
 pub const OPEN_INDEX: &str = "by_open_task";
+
+/// The job attribute holding window chain `chain`'s open URL (`domain::window`), written by the
+/// result that releases it; absent while no URL of the chain has finished.
+pub fn frontier_attribute(chain: u32) -> String {
+    format!("w{chain}")
+}
 /// The one item that says where the reconciler's last sweep stopped.
 pub const SWEEP_PK: &str = "SWEEP";
 pub const SWEEP_SK: &str = "RECONCILER";
@@ -200,6 +208,52 @@ pub struct JobItem {
     /// Written by the callbacks function alone (`record_callback`), never with the job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback: Option<CallbackDelivery>,
+    /// The window's frontiers, one attribute per chain that has moved ([`frontier_attribute`]).
+    #[serde(default, flatten)]
+    pub frontiers: FrontierAttributes,
+}
+
+/// A job's [`Frontiers`] as its item holds them: `w<chain>` attributes beside the others,
+/// each set by the result that moves it (no map to create first, on any job).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FrontierAttributes(pub Frontiers);
+
+impl Serialize for FrontierAttributes {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        for (chain, seq) in self.0.iter() {
+            map.serialize_entry(&frontier_attribute(chain), &seq)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for FrontierAttributes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Chains;
+        impl<'de> serde::de::Visitor<'de> for Chains {
+            type Value = FrontierAttributes;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a job item's attributes")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut chains = Vec::new();
+                while let Some(name) = map.next_key::<String>()? {
+                    match name.strip_prefix('w').and_then(|chain| chain.parse::<u32>().ok()) {
+                        Some(chain) => chains.push((chain, map.next_value::<u32>()?)),
+                        None => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(FrontierAttributes(chains.into_iter().collect()))
+            }
+        }
+        deserializer.deserialize_map(Chains)
+    }
 }
 
 impl JobItem {
@@ -245,6 +299,7 @@ impl JobItem {
             updated_at: job.updated_at.max(now),
             expires_at: None,
             callback: job.callback.clone(),
+            frontiers: FrontierAttributes(job.frontiers.clone()),
         }
     }
 
@@ -290,6 +345,7 @@ impl JobItem {
             max_in_flight: self.max_in_flight,
             quota_weight: self.quota_weight,
             callback: self.callback,
+            frontiers: self.frontiers.0,
             monitor_id: self.monitor_id,
         })
     }
@@ -331,15 +387,10 @@ pub struct TaskItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analyzed_at: Option<Millis>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub released_at: Option<Millis>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_until: Option<Millis>,
     /// When the reconciler last sent this URL's message again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resent_at: Option<Millis>,
-    /// The job's pk while the URL is open (`OPEN_INDEX`): set on release, removed when it ends.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub open_job: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
     /// `ref` and `labels` (a map), when the client gave them.
@@ -350,7 +401,6 @@ pub struct TaskItem {
 impl TaskItem {
     /// The item of `task`, kept until `expires_at` (epoch seconds).
     pub fn new(task: UrlTask, expires_at: i64) -> Self {
-        let open_job = task.is_open().then(|| job_pk(&task.job_id));
         let filterable = task.analysis.as_ref().map(super::packed::filterable).unwrap_or_default();
         let beside = |name: &str| filterable.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone());
         TaskItem {
@@ -367,10 +417,8 @@ impl TaskItem {
             error_kind: task.error_kind,
             analysis: task.analysis,
             analyzed_at: task.analyzed_at,
-            released_at: task.released_at,
             lease_until: task.lease_until,
             resent_at: None,
-            open_job,
             expires_at: Some(expires_at),
             tags: task.tags,
         }
@@ -387,7 +435,6 @@ impl TaskItem {
             error_kind: self.error_kind,
             analysis: self.analysis,
             analyzed_at: self.analyzed_at,
-            released_at: self.released_at,
             lease_until: self.lease_until,
             tags: self.tags,
         }
@@ -461,8 +508,10 @@ mod tests {
                 updated_at: 30_000,
             }),
             monitor_id: Some(domain::monitor::MonitorId::generate()),
+            frontiers: [(0, 7), (3, 17)].into_iter().collect(),
         };
         let item: serde_dynamo::Item = serde_dynamo::to_item(JobItem::from_job(&job, 3_000)).unwrap();
+        assert_eq!(item.get("w3"), Some(&serde_dynamo::AttributeValue::N("17".into())), "one attribute per chain");
         assert_eq!(job_from_stream_image(item).unwrap(), job);
     }
 

@@ -16,7 +16,7 @@ use super::{
 };
 use crate::{Jobs, Page};
 
-/// A new job's task for URL `seq`, queued (and released when it is in the first window).
+/// A new job's task for URL `seq`, queued.
 fn task_put(job: &Job, seq: u32, url: &JobUrl, expires_at: i64) -> Result<WriteRequest, Error> {
     let item = TaskItem::new(UrlTask::queued(job, seq, url), expires_at);
     let put =

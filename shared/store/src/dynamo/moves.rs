@@ -8,9 +8,11 @@ use std::collections::BTreeMap;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use domain::lifecycle::{Attempts, JobGate, LeaseAfter, LeaseGate, TaskMove};
 use domain::time::Millis;
+use domain::window::Release;
 use domain::{Error, JobId, JobStatus, UrlStatus};
 
 pub(crate) use super::expression::Expression;
+use super::items::frontier_attribute;
 use super::{DynamoStore, av_n, av_s};
 
 /// The update of a task that makes move `m` at `now` (a `Hold` takes the lease until
@@ -66,12 +68,14 @@ fn job_gate(gate: JobGate) -> Expression {
     }
 }
 
-/// The counter changes of several moves on one job, summed, so each counter appears once.
+/// The counter changes of several moves on one job, summed, so each counter appears once,
+/// and the window's frontiers their results move.
 #[derive(Default)]
 pub(super) struct Shifts {
     gate: Option<JobGate>,
     deltas: BTreeMap<&'static str, i64>,
     starts: bool,
+    releases: Vec<Release>,
 }
 
 impl Shifts {
@@ -90,8 +94,14 @@ impl Shifts {
         self.starts |= m.starts_job();
     }
 
-    /// The job update: its gate, the counters moved by their sums, when it last changed, and
-    /// when it started.
+    /// Moves a window chain's frontier to the URL a result releases (a chain has one open URL
+    /// at a time, so a batch moves each chain once at most).
+    pub(super) fn release(&mut self, release: Release) {
+        self.releases.push(release);
+    }
+
+    /// The job update: its gate, the counters moved by their sums, when it last changed, when
+    /// it started, and the window's frontiers (each released URL one of the job's).
     pub(super) fn update(self, now: Millis) -> Expression {
         let mut e = job_gate(self.gate.unwrap_or(JobGate::Exists)).set("updated_at = :now").value(":now", av_n(now));
         for (i, (counter, delta)) in self.deltas.into_iter().filter(|(_, delta)| *delta != 0).enumerate() {
@@ -100,6 +110,15 @@ impl Shifts {
         }
         if self.starts {
             e = e.set("started_at = if_not_exists(started_at, :now)");
+        }
+        if let Some(furthest) = self.releases.iter().map(|r| r.next).max() {
+            e = e.condition("total_urls > :furthest").value(":furthest", av_n(furthest));
+        }
+        for release in self.releases {
+            let placeholder = format!(":w{}", release.chain);
+            e = e
+                .set(format!("{} = {placeholder}", frontier_attribute(release.chain)))
+                .value(&placeholder, av_n(release.next));
         }
         e
     }
@@ -179,6 +198,18 @@ mod tests {
         assert_eq!(job.condition_expression().as_deref(), Some("attribute_exists(pk)"));
         assert_eq!(job.update_expression(), "SET updated_at = :now ADD failed :d0, in_progress :d1, succeeded :d2");
         assert_eq!([&job.values[":d0"], &job.values[":d1"], &job.values[":d2"]], [&av_n(2), &av_n(-5), &av_n(3)]);
+        let mut released = Shifts::default();
+        released.add(&SUCCEED, UrlStatus::Processing, 2);
+        released.release(Release { next: 21, chain: 1 });
+        released.release(Release { next: 40, chain: 0 });
+        let job = released.update(5);
+        assert_eq!(job.condition_expression().as_deref(), Some("attribute_exists(pk) AND total_urls > :furthest"));
+        assert!(
+            job.update_expression().starts_with("SET updated_at = :now, w1 = :w1, w0 = :w0 ADD"),
+            "{}",
+            job.update_expression()
+        );
+        assert_eq!((&job.values[":furthest"], &job.values[":w1"]), (&av_n(40), &av_n(21)));
         let cancel = task_move(&CANCEL_QUEUED, 5, 0);
         assert_eq!(
             cancel.update_expression(),

@@ -1,5 +1,5 @@
-//! The analyzer's writes: claims, take-overs, retries, results with the window's release and
-//! the reuse index, and cancelled URLs. Claims and results of one SQS batch share one
+//! The analyzer's writes: claims, take-overs, retries, results (with the window's move on the
+//! job and the history and reuse index entry), and cancelled URLs. Claims and results of one SQS batch share one
 //! transaction when they can (group commit); when a condition in it fails nothing is written
 //! and each URL is written alone, which tells which one failed.
 
@@ -13,15 +13,16 @@ use domain::time::Millis;
 use domain::waits::WaitReason;
 use domain::{Analysis, CacheKey, CachedFrom, Error, ErrorKind, JobId, JobStatus, UrlStatus};
 
-use super::items::{HISTORY_INDEX, REUSE_VARIANT, TaskItem, job_pk};
+use super::items::{HISTORY_INDEX, REUSE_VARIANT, TaskItem};
 use super::moves::{Expression, Shifts, job_condition, task_move};
 use super::packed;
 use super::places::by_place;
 use super::{Check, DynamoStore, Item, applied, av_n, av_s, from_item, number_of, status_of};
 use crate::{ClaimRequest, OutcomeRecord, TaskWork};
 
-/// URLs claimed or recorded in one transaction: with their releases, one counter update per
-/// job and their places (a tenant's and a host's each), at most DynamoDB's 100 items.
+/// URLs claimed or recorded in one transaction: with one counter update per job (which also
+/// moves the window) and their places (a tenant's and a host's each), at most DynamoDB's 100
+/// items.
 const BATCH_TRANSACTION_URLS: usize = 20;
 /// Take-overs tried when another delivery keeps moving the URL underneath.
 const TAKE_OVER_ROUNDS: u32 = 3;
@@ -103,18 +104,6 @@ impl DynamoStore {
                 .value(":hist", AttributeValue::M(headline));
         }
         task.update(&self.table, Self::task_key(&record.job_id, record.seq))
-    }
-
-    /// Marks URL `next` released. Written in the same transaction as the result that
-    /// releases it, so a crash before its message is sent leaves a released, queued URL that
-    /// the reconciler finds.
-    fn release_update(&self, id: &JobId, next: u32, now: Millis) -> Result<TransactWriteItem, Error> {
-        Expression::default()
-            .condition("attribute_exists(pk)")
-            .set("released_at = if_not_exists(released_at, :now), open_job = :open")
-            .value(":now", av_n(now))
-            .value(":open", av_s(job_pk(id)))
-            .update(&self.table, Self::task_key(id, next))
     }
 
     /// Claims queued URLs of running jobs in one transaction, each job's counters moved once
@@ -200,10 +189,9 @@ impl DynamoStore {
         let mut jobs: HashMap<&JobId, Shifts> = HashMap::new();
         for record in records {
             items.push(self.outcome_update(record, now)?);
-            if let Some(next) = record.release {
-                items.push(self.release_update(&record.job_id, next, now)?);
-            }
-            jobs.entry(&record.job_id).or_default().add(&record.outcome.task_move(), UrlStatus::Processing, 1);
+            let shifts = jobs.entry(&record.job_id).or_default();
+            shifts.add(&record.outcome.task_move(), UrlStatus::Processing, 1);
+            record.release.into_iter().for_each(|release| shifts.release(release));
         }
         for (id, shifts) in jobs {
             items.push(shifts.update(now).update(&self.table, Self::job_key(id))?);
@@ -418,11 +406,9 @@ impl TaskWork for DynamoStore {
         let id = &record.job_id;
         let mut shifts = Shifts::default();
         shifts.add(&record.outcome.task_move(), UrlStatus::Processing, 1);
+        record.release.into_iter().for_each(|release| shifts.release(release));
         let mut items =
             vec![self.outcome_update(record, now)?, shifts.update(now).update(&self.table, Self::job_key(id))?];
-        if let Some(next) = record.release {
-            items.push(self.release_update(id, next, now)?);
-        }
         for lease in &record.places {
             items.push(self.place_give(&lease.place, vec![lease.holder.clone()])?);
         }
@@ -440,10 +426,9 @@ impl TaskWork for DynamoStore {
     async fn record_outcomes(&self, records: &[OutcomeRecord], now: Millis) -> Vec<Result<Recorded, Error>> {
         let mut results = Vec::with_capacity(records.len());
         for chunk in records.chunks(BATCH_TRANSACTION_URLS) {
-            let keys = chunk
-                .iter()
-                .flat_map(|r| std::iter::once((&r.job_id, r.seq)).chain(r.release.map(|next| (&r.job_id, next))));
-            if batchable(keys) && held(self.record_together(chunk, now).await, "recording") {
+            if batchable(chunk.iter().map(|r| (&r.job_id, r.seq)))
+                && held(self.record_together(chunk, now).await, "recording")
+            {
                 results.extend(chunk.iter().map(|_| Ok(Recorded::Counted)));
             } else {
                 let one_by_one = chunk.iter().map(|r| self.record(r, now));

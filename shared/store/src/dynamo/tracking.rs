@@ -1,7 +1,8 @@
 //! The tracker's writes and reads: a job's status moves, the bulk cancellation of a
 //! cancelling job's queued URLs, and the reconciler's sweep (active jobs, stalled URLs among
-//! their open ones).
+//! their open ones: each window chain's frontier).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -13,7 +14,7 @@ use domain::{Error, Job, JobId, JobStatus, TaskFilter, UrlStatus, UrlTask};
 use super::items::{ACTIVE_INDEX, ACTIVE_PK, OPEN_INDEX, SWEEP_PK, SWEEP_SK, TaskItem, job_pk};
 use super::jobs::job_index_start;
 use super::moves::{Expression, Shifts, task_move};
-use super::{DynamoStore, Filter, applied, av_n, av_s, from_item};
+use super::{DynamoStore, Filter, Item, applied, av_n, av_s, from_item, number_of};
 use crate::{Jobs, Page, Tracking};
 
 /// URLs cancelled per transaction (plus the job's counters: DynamoDB allows 100 items; fewer
@@ -115,32 +116,37 @@ impl Tracking for DynamoStore {
         Ok(Page { items, next })
     }
 
-    async fn stalled_tasks(&self, id: &JobId, before: Millis, limit: usize) -> Result<Vec<UrlTask>, Error> {
-        // Only the job's open URLs (its window), never the whole job: the reads of a sweep are
-        // bounded by its jobs' windows, not their sizes. (An index is eventually consistent: a
-        // URL released a moment ago may be missed, and is found by the next sweep.)
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(OPEN_INDEX)
-            .key_condition_expression("open_job = :pk")
-            .expression_attribute_values(":pk", av_s(job_pk(id)));
-        // `UrlTask::is_stalled` as a filter; the contract suite holds the two together.
-        let filter = Filter {
-            expression: "((#status = :queued AND released_at < :before) \
-                 OR (#status = :processing AND (attribute_not_exists(lease_until) OR lease_until < :before))) \
-                 AND (attribute_not_exists(resent_at) OR resent_at < :before)"
-                .into(),
-            names: vec![("#status", "status".into())],
-            values: vec![
-                (":queued", av_s(UrlStatus::Queued.as_str())),
-                (":processing", av_s(UrlStatus::Processing.as_str())),
-                (":before", av_n(before)),
-            ],
-        };
-        let page = self.query_page(query, Some(filter), None, limit).await?;
-        page.items.into_iter().map(|item| Ok(from_item::<TaskItem>(item)?.into_task())).collect()
+    async fn stalled_tasks(&self, job: &Job, before: Millis, limit: usize) -> Result<Vec<UrlTask>, Error> {
+        // A job's open URLs are its window chains' frontiers, kept on the job: at most its
+        // window of keys whatever the job's size, read with the URLs before them in their
+        // chains (whose finishing released them, and when).
+        let (id, window) = (&job.id, job.window());
+        let open = window.open(&job.frontiers);
+        let before_them = open.iter().filter_map(|seq| window.released_by(*seq));
+        let keys = open.iter().copied().chain(before_them).map(|seq| Self::task_key(id, seq)).collect();
+        let tasks: HashMap<u32, Item> = self
+            .batch_get(keys, |request| request)
+            .await?
+            .into_iter()
+            .filter_map(|task| Some((u32::try_from(number_of(&task, "seq")?).ok()?, task)))
+            .collect();
+        let mut stalled = Vec::new();
+        for seq in open {
+            let Some(task) = tasks.get(&seq) else { continue };
+            let finished =
+                window.released_by(seq).and_then(|p| tasks.get(&p)).and_then(|p| number_of(p, "analyzed_at"));
+            let released_at = window.released_at(seq, job.created_at, finished);
+            let resent_at = number_of(task, "resent_at");
+            let task = from_item::<TaskItem>(task.clone())?.into_task();
+            if task.is_stalled(before, released_at, resent_at) {
+                stalled.push(task);
+            }
+        }
+        stalled.extend(self.stalled_in_open_index(id, before, limit).await?);
+        stalled.sort_by_key(|task| task.seq);
+        stalled.dedup_by_key(|task| task.seq);
+        stalled.truncate(limit);
+        Ok(stalled)
     }
 
     async fn note_resent(&self, id: &JobId, seq: u32, now: Millis) -> Result<(), Error> {
@@ -166,5 +172,35 @@ impl Tracking for DynamoStore {
             None => Expression::default().remove("resume_after"),
         };
         update.update_item(self, Self::key_of(SWEEP_PK, SWEEP_SK)).await.map_err(|e| Error::store("UpdateItem", e))
+    }
+}
+
+impl DynamoStore {
+    /// The stalled URLs of a job submitted before the window's frontiers were kept on the job:
+    /// its open URLs are in the open-URL index (`released_at` on each), which nothing enters
+    /// now. One Query of an empty index partition for a job submitted since.
+    async fn stalled_in_open_index(&self, id: &JobId, before: Millis, limit: usize) -> Result<Vec<UrlTask>, Error> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(OPEN_INDEX)
+            .key_condition_expression("open_job = :pk")
+            .expression_attribute_values(":pk", av_s(job_pk(id)));
+        // `UrlTask::is_stalled` as a filter, with the `released_at` those URLs carry.
+        let filter = Filter {
+            expression: "((#status = :queued AND released_at < :before) \
+                 OR (#status = :processing AND (attribute_not_exists(lease_until) OR lease_until < :before))) \
+                 AND (attribute_not_exists(resent_at) OR resent_at < :before)"
+                .into(),
+            names: vec![("#status", "status".into())],
+            values: vec![
+                (":queued", av_s(UrlStatus::Queued.as_str())),
+                (":processing", av_s(UrlStatus::Processing.as_str())),
+                (":before", av_n(before)),
+            ],
+        };
+        let page = self.query_page(query, Some(filter), None, limit).await?;
+        page.items.into_iter().map(|item| Ok(from_item::<TaskItem>(item)?.into_task())).collect()
     }
 }

@@ -1,0 +1,127 @@
+//! A job's window: its first `size` URLs (`batch_size`) start at submission and each URL,
+//! once finished, releases the one `size` places after it. So a job's URLs fall into `size`
+//! chains (`seq mod size`), each with at most one URL open — released and not finished — at a
+//! time: the chain's frontier. The store keeps each chain's frontier on the job, so a job's
+//! open URLs are `size` known keys, and a release writes nothing of its own.
+
+use std::collections::BTreeMap;
+
+use crate::time::Millis;
+
+/// The URL a finished one releases, and the chain both belong to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Release {
+    pub next: u32,
+    pub chain: u32,
+}
+
+/// Each window chain's open URL, once a URL of the chain has finished (absent: the chain's
+/// first URL is open). Part of the job: the result that releases a URL moves it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Frontiers(BTreeMap<u32, u32>);
+
+impl Frontiers {
+    pub fn get(&self, chain: u32) -> Option<u32> {
+        self.0.get(&chain).copied()
+    }
+
+    /// The chain's frontier moves to the URL released.
+    pub fn advance(&mut self, release: Release) {
+        self.0.insert(release.chain, release.next);
+    }
+
+    /// (chain, open URL) of each chain that has moved.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.0.iter().map(|(chain, seq)| (*chain, *seq))
+    }
+}
+
+impl FromIterator<(u32, u32)> for Frontiers {
+    fn from_iter<I: IntoIterator<Item = (u32, u32)>>(chains: I) -> Self {
+        Frontiers(chains.into_iter().collect())
+    }
+}
+
+/// The window of a job of `total` URLs with a `batch_size`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    size: u32,
+    total: u32,
+}
+
+impl Window {
+    pub fn new(batch_size: u32, total: u32) -> Window {
+        Window { size: batch_size.max(1), total }
+    }
+
+    /// How many URLs start at submission, one per chain.
+    pub fn chains(&self) -> u32 {
+        self.size.min(self.total)
+    }
+
+    /// The URL that may start once `seq` has finished: the window moves one place. No more
+    /// than `batch_size` URLs of a job are ever in flight.
+    pub fn release_after(&self, seq: u32) -> Option<Release> {
+        let next = seq.checked_add(self.size)?;
+        (next < self.total).then_some(Release { next, chain: seq % self.size })
+    }
+
+    /// The URL whose finishing released `seq`: none for the first window, which starts at
+    /// submission.
+    pub fn released_by(&self, seq: u32) -> Option<u32> {
+        seq.checked_sub(self.size)
+    }
+
+    /// When URL `seq` entered the window: at submission (`created_at`) for the first window,
+    /// else when the URL before it in its chain finished (`predecessor_finished`); `None`
+    /// while that one has not.
+    pub fn released_at(&self, seq: u32, created_at: Millis, predecessor_finished: Option<Millis>) -> Option<Millis> {
+        match self.released_by(seq) {
+            None => Some(created_at),
+            Some(_) => predecessor_finished,
+        }
+    }
+
+    /// Each chain's open URL; chains whose every URL has finished are left out.
+    pub fn open(&self, frontiers: &Frontiers) -> Vec<u32> {
+        (0..self.chains()).map(|chain| frontiers.get(chain).unwrap_or(chain)).filter(|seq| *seq < self.total).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_url_releases_the_one_a_window_ahead_in_its_chain_until_the_end() {
+        let window = Window::new(3, 8);
+        let released: Vec<Option<Release>> = (0..8).map(|seq| window.release_after(seq)).collect();
+        let next: Vec<Option<u32>> = released.iter().map(|r| r.map(|r| r.next)).collect();
+        assert_eq!(next, [Some(3), Some(4), Some(5), Some(6), Some(7), None, None, None]);
+        for release in released.into_iter().flatten() {
+            assert_eq!(release.chain, release.next % 3, "{release:?}");
+            assert_eq!(window.released_by(release.next), Some(release.next - 3));
+        }
+        assert_eq!((0..3).map(|seq| window.released_by(seq)).collect::<Vec<_>>(), [None, None, None]);
+    }
+
+    #[test]
+    fn a_jobs_open_urls_are_its_chains_frontiers() {
+        let window = Window::new(3, 8);
+        assert_eq!(window.open(&Frontiers::default()), [0, 1, 2], "nothing finished: the first window");
+        let mut frontiers: Frontiers = [(0, 3)].into_iter().collect();
+        frontiers.advance(Release { next: 6, chain: 0 });
+        frontiers.advance(Release { next: 8, chain: 2 });
+        assert_eq!(window.open(&frontiers), [6, 1], "chain 2 is done (8 is past the job)");
+        assert_eq!(Window::new(20, 2).open(&Frontiers::default()), [0, 1], "a job smaller than its window");
+        assert_eq!(Window::new(0, 2).chains(), 1, "a window is at least one URL");
+    }
+
+    #[test]
+    fn a_url_enters_the_window_at_submission_or_when_its_predecessor_finishes() {
+        let window = Window::new(2, 4);
+        assert_eq!(window.released_at(1, 100, None), Some(100));
+        assert_eq!(window.released_at(3, 100, None), None, "URL 1 has not finished");
+        assert_eq!(window.released_at(3, 100, Some(250)), Some(250));
+    }
+}
