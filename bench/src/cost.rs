@@ -100,16 +100,14 @@ const PSI_SECONDS: f64 = 15.0;
 /// The PSI engine's job, priced from the http job's measured use: the same requests, writes
 /// and logs (a PSI result item is deflated like any), but each invocation waits for Google.
 /// An invocation of `k` URLs runs them at once, so each URL bills about `PSI_SECONDS / k`
-/// of its function's memory.
-fn psi_from(http: &JobRun) -> Usage {
+/// of its function's memory (as the analyzer's REPORT lines gave it).
+fn psi_from(http: &JobRun) -> Result<Usage, String> {
     let analyzer_invocations = http.invocations.get(1).copied().unwrap_or(1.0).max(1.0);
     let urls_per_invocation = http.usage.urls / analyzer_invocations;
-    let waited = http.usage.urls * PSI_SECONDS / urls_per_invocation * ANALYZER_GB;
-    Usage { gb_seconds: http.usage.gb_seconds + waited, ..http.usage.clone() }
+    let gb = http.memory_gb.get("analyzer").copied().ok_or("the analyzer logged no REPORT line")?;
+    let waited = http.usage.urls * PSI_SECONDS / urls_per_invocation * gb;
+    Ok(Usage { gb_seconds: http.usage.gb_seconds + waited, ..http.usage.clone() })
 }
-
-/// The analyzer's memory (the template's 256 MB), in GB.
-const ANALYZER_GB: f64 = 0.25;
 
 /// `speedbatch-bench cost`: the bill of `http` (the end-to-end runs), of the same kind of job
 /// with `field_data` on (`urls` of them, run here once: the CrUX quota sets its pace) and of a
@@ -129,7 +127,7 @@ pub async fn run(http: &[JobRun], urls: usize) -> Result<Section, String> {
         json!({"bench": "cost", "urls": urls, "field_usage": format!("{:?}", field.usage),
                "crux_requests": fake.stats().requests})
     );
-    let psi = psi_from(http);
+    let psi = psi_from(http)?;
     let jobs: [(&str, &Usage); 3] =
         [("http", &http.usage), ("http + field data", &field.usage), ("PSI (modelled)", &psi)];
     Ok(section(&jobs, http, &field))

@@ -217,9 +217,15 @@ pub(crate) struct JobRun {
     pub(crate) seconds: f64,
     pub(crate) tally: Tally,
     pub(crate) invocations: Vec<f64>,
+    /// Lambda's SQS poller's requests for the job: one `ReceiveMessage` that returned a batch
+    /// and one `DeleteMessageBatch` per invocation of an SQS-fed function (the analyzer's and
+    /// the exporter's); functions do not see these.
+    pub(crate) mapping_requests: f64,
     pub(crate) usage: Usage,
     /// Log bytes ingested, by function.
     pub(crate) log_bytes: BTreeMap<&'static str, f64>,
+    /// Each function's memory (GB), as its REPORT lines give it.
+    pub(crate) memory_gb: BTreeMap<&'static str, f64>,
     pub(crate) stored: Stored,
 }
 
@@ -253,8 +259,12 @@ pub(crate) async fn run_job_of(client: &Client, body: Value) -> Result<JobRun, S
     let mut invocations = Vec::new();
     let mut usage = Usage { urls: urls as f64, api_requests: 1.0, ..Usage::default() };
     let mut log_bytes = BTreeMap::new();
+    let mut memory_gb = BTreeMap::new();
     for function in FUNCTIONS {
         let log = client.function_log(function, since).await?;
+        if let Some((_, mb)) = log.reports.first() {
+            memory_gb.insert(function, mb / 1024.0);
+        }
         let mut own = Tally::default();
         if function == "api" {
             // Only the submission: progress polls are the client's choice, not the URLs' cost.
@@ -283,8 +293,6 @@ pub(crate) async fn run_job_of(client: &Client, body: Value) -> Result<JobRun, S
         invocations.push(own.invocations);
         tally.merge(own);
     }
-    // Lambda's SQS poller: one ReceiveMessage that returned the batch and one DeleteMessageBatch
-    // per invocation of an SQS-fed function (the analyzer's and the exporter's).
     let mapping = 2.0 * (invocations[1] + invocations[3]);
     usage.invocations = tally.invocations;
     usage.write_units = tally.write_units;
@@ -299,7 +307,7 @@ pub(crate) async fn run_job_of(client: &Client, body: Value) -> Result<JobRun, S
     usage.s3_bytes = export;
     let stored = client.stored(&id).await?;
     usage.stored_bytes = stored.total() as f64;
-    Ok(JobRun { seconds, tally, invocations, usage, log_bytes, stored })
+    Ok(JobRun { seconds, tally, invocations, mapping_requests: mapping, usage, log_bytes, memory_gb, stored })
 }
 
 /// The template's defaults: days a job's items and exports are kept, and its log.
@@ -361,12 +369,9 @@ pub async fn end_to_end(runs: usize, urls: usize) -> Result<(Section, Uncontende
     for run in 1..=runs {
         let list = uncontended_urls(&sites, urls, run);
         let job = run_job(&client, list, format!("bench e2e {run}")).await?;
-        let JobRun { seconds: elapsed, tally, invocations, .. } = &job;
-        let elapsed = *elapsed;
+        let JobRun { seconds: elapsed, tally, invocations, mapping_requests: mapping, .. } = &job;
+        let (elapsed, mapping) = (*elapsed, *mapping);
         let n = urls as f64;
-        // Lambda's SQS poller: one ReceiveMessage that returned the batch and one
-        // DeleteMessageBatch per analyzer invocation (functions do not see these requests).
-        let mapping = 2.0 * invocations[1];
         seconds.push(elapsed);
         per_url.push(tally.total() / n);
         mapping_per_url.push(mapping / n);

@@ -27,9 +27,9 @@ pub struct Config {
     /// message again.
     pub reconcile_after_seconds: u32,
     /// PageSpeed Insights, when the deployment has a key: `None` analyses with `http` only.
-    pub psi: Option<PsiConfig>,
+    pub psi: Option<GoogleApi>,
     /// The Chrome UX Report, when the deployment has a key: `None` offers no field data.
-    pub crux: Option<CruxConfig>,
+    pub crux: Option<GoogleApi>,
     /// The bucket finished jobs' whole-job exports are written to; `None` writes none.
     pub exports_bucket: Option<String>,
     /// The queue the tracker hands finished jobs to, for the exporter.
@@ -85,20 +85,15 @@ impl std::str::FromStr for KeySource {
     }
 }
 
+/// A Google API the deployment calls with its key: PageSpeed Insights (`psi`), the Chrome UX
+/// Report (`crux`).
 #[derive(Clone, Debug, PartialEq)]
-pub struct PsiConfig {
+pub struct GoogleApi {
     pub key: KeySource,
-    /// The `runPagespeed` URL (tests point it at a local fake).
+    /// Where it is called: PSI's `runPagespeed` URL, CrUX's base (`.../v1`); tests point it at
+    /// a local fake.
     pub endpoint: String,
-    pub quota: domain::quota::QuotaLimits,
-}
-
-/// Field data's source: the Chrome UX Report API with its key, within its quota.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CruxConfig {
-    pub key: KeySource,
-    /// The API's base (`.../v1`; tests point it at a local fake).
-    pub endpoint: String,
+    /// What the key may ask, within which the deployment stays.
     pub quota: domain::quota::QuotaLimits,
 }
 
@@ -230,43 +225,47 @@ impl Config {
                     .map(str::to_owned)
                     .collect(),
             }),
-            crux: match lookup("CRUX_API_KEY_SOURCE").filter(|v| !v.trim().is_empty()) {
-                None => None,
-                Some(source) => Some(CruxConfig {
-                    key: source.trim().parse().map_err(|e| Error::Config(format!("CRUX_API_KEY_SOURCE: {e}")))?,
-                    endpoint: lookup("CRUX_ENDPOINT")
-                        .filter(|v| !v.trim().is_empty())
-                        .map(|v| v.trim().to_owned())
-                        .unwrap_or_else(|| CRUX_ENDPOINT.to_owned()),
-                    quota: domain::quota::QuotaLimits {
-                        per_window: number(&lookup, "CRUX_QUOTA_PER_MINUTE", 150, 1..=1_000_000)?,
-                        window: std::time::Duration::from_secs(60),
-                        // CrUX has no daily quota: the minute's, all day.
-                        per_day: u32::MAX,
-                        utilisation: domain::quota::QuotaLimits::PSI_DEFAULT.utilisation,
-                    },
-                }),
-            },
-            psi: match lookup("PSI_API_KEY_SOURCE").filter(|v| !v.trim().is_empty()) {
-                None => None,
-                Some(source) => Some(PsiConfig {
-                    key: source.trim().parse().map_err(|e| Error::Config(format!("PSI_API_KEY_SOURCE: {e}")))?,
-                    endpoint: lookup("PSI_ENDPOINT")
-                        .filter(|v| !v.trim().is_empty())
-                        .unwrap_or_else(|| PSI_ENDPOINT.to_owned()),
-                    quota: domain::quota::QuotaLimits {
-                        per_window: number(&lookup, "PSI_QUOTA_PER_100_SECONDS", 400, 1..=1_000_000)?,
-                        window: std::time::Duration::from_secs(100),
-                        per_day: number(&lookup, "PSI_QUOTA_PER_DAY", 25_000, 1..=100_000_000)?,
-                        utilisation: domain::quota::QuotaLimits::PSI_DEFAULT.utilisation,
-                    },
-                }),
-            },
+            crux: google_api(&lookup, "CRUX", CRUX_ENDPOINT, || {
+                Ok(domain::quota::QuotaLimits {
+                    per_window: number(&lookup, "CRUX_QUOTA_PER_MINUTE", 150, 1..=1_000_000)?,
+                    window: std::time::Duration::from_secs(60),
+                    // CrUX has no daily quota: the minute's, all day.
+                    per_day: u32::MAX,
+                    utilisation: domain::quota::QuotaLimits::PSI_DEFAULT.utilisation,
+                })
+            })?,
+            psi: google_api(&lookup, "PSI", PSI_ENDPOINT, || {
+                Ok(domain::quota::QuotaLimits {
+                    per_window: number(&lookup, "PSI_QUOTA_PER_100_SECONDS", 400, 1..=1_000_000)?,
+                    window: std::time::Duration::from_secs(100),
+                    per_day: number(&lookup, "PSI_QUOTA_PER_DAY", 25_000, 1..=100_000_000)?,
+                    utilisation: domain::quota::QuotaLimits::PSI_DEFAULT.utilisation,
+                })
+            })?,
         })
     }
 }
 
 /// The deployment's per-tenant defaults, each from its variable.
+/// The Google API `prefix` names (`<prefix>_API_KEY_SOURCE`, `<prefix>_ENDPOINT`, its quota's
+/// variables), or `None` when the deployment has no key for it: its quota is read only then.
+fn google_api(
+    lookup: &impl Fn(&str) -> Option<String>,
+    prefix: &str,
+    google: &str,
+    quota: impl FnOnce() -> Result<domain::quota::QuotaLimits, Error>,
+) -> Result<Option<GoogleApi>, Error> {
+    let Some(source) = lookup(&format!("{prefix}_API_KEY_SOURCE")).filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let key = source.trim().parse().map_err(|e| Error::Config(format!("{prefix}_API_KEY_SOURCE: {e}")))?;
+    let endpoint = lookup(&format!("{prefix}_ENDPOINT"))
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| google.to_owned());
+    Ok(Some(GoogleApi { key, endpoint, quota: quota()? }))
+}
+
 fn tenant_limits(lookup: &impl Fn(&str) -> Option<String>) -> Result<domain::tenancy::Limits, Error> {
     use domain::tenancy::{Limit, Limits};
     let read = |limit: Limit| number(lookup, limit.env_name(), Limits::DEFAULT.value(limit), limit.range());
