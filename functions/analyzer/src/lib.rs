@@ -9,6 +9,8 @@ pub mod setup;
 #[cfg(test)]
 mod tests;
 
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use aws::config::QueueUrls;
@@ -49,11 +51,62 @@ pub struct Analyzer<S, Q, E> {
     pub host_concurrency: u32,
 }
 
+/// How long the first result of an invocation waits for the others still being analysed: the
+/// results of pages that finish within it share one transaction, which bills the job's
+/// counters and the places once for all of them. Well inside the write margin
+/// (`timeouts::WRITE_MARGIN`), and a quarter of a second of progress.
+const RESULT_LINGER: Duration = Duration::from_millis(250);
+
 /// The invocation's claims and results, each written for all its messages together.
-#[derive(Default)]
 struct Writes {
     claims: GroupCommit<ClaimRequest, Result<Claim, domain::Error>>,
     outcomes: GroupCommit<OutcomeRecord, Result<Recorded, domain::Error>>,
+}
+
+impl Writes {
+    /// The writes of an invocation of `messages` messages, each of which records a result at
+    /// most once ([`Share`]).
+    fn for_batch(messages: usize) -> Writes {
+        Writes { claims: GroupCommit::default(), outcomes: GroupCommit::expecting(messages, RESULT_LINGER) }
+    }
+}
+
+/// One message's part in its invocation's writes: when it ends without recording a result
+/// (it waits, retries, was a duplicate...), the result write stops waiting for it.
+struct Share<'a> {
+    writes: &'a Writes,
+    recorded: AtomicBool,
+}
+
+impl<'a> Share<'a> {
+    fn of(writes: &'a Writes) -> Self {
+        Share { writes, recorded: AtomicBool::new(false) }
+    }
+
+    async fn claim<F, Fut>(&self, request: ClaimRequest, write: F) -> Result<Claim, domain::Error>
+    where
+        F: Fn(Vec<ClaimRequest>) -> Fut,
+        Fut: Future<Output = Vec<Result<Claim, domain::Error>>>,
+    {
+        self.writes.claims.submit(request, write).await.unwrap_or_else(|| Err(unanswered()))
+    }
+
+    async fn record<F, Fut>(&self, record: OutcomeRecord, write: F) -> Result<Recorded, domain::Error>
+    where
+        F: Fn(Vec<OutcomeRecord>) -> Fut,
+        Fut: Future<Output = Vec<Result<Recorded, domain::Error>>>,
+    {
+        self.recorded.store(true, Ordering::SeqCst);
+        self.writes.outcomes.submit(record, write).await.unwrap_or_else(|| Err(unanswered()))
+    }
+}
+
+impl Drop for Share<'_> {
+    fn drop(&mut self) {
+        if !self.recorded.load(Ordering::SeqCst) {
+            self.writes.outcomes.leave();
+        }
+    }
 }
 
 /// The writer stopped before answering: only if its future was dropped mid-write.
@@ -115,7 +168,7 @@ where
         function: &'static str,
     ) -> (SqsBatchResponse, MetricLine) {
         let received = now_millis();
-        let writes = Writes::default();
+        let writes = Writes::for_batch(event.records.len());
         let results = join_all(event.records.iter().map(|record| self.handle_record(record, deadline, &writes))).await;
         let mut response = SqsBatchResponse::default();
         let mut measured = Vec::with_capacity(results.len());
@@ -181,6 +234,7 @@ where
         deadline: std::time::SystemTime,
         writes: &Writes,
     ) -> (Disposition, Option<Successor>) {
+        let writes = Share::of(writes);
         let message: TaskMessage = match record.body.as_deref().map(serde_json::from_str) {
             Some(Ok(message)) => message,
             other => {
@@ -198,7 +252,7 @@ where
         };
         // Every line logged about this URL carries its job and position.
         let span = tracing::info_span!("url", job_id = %message.job_id, seq = message.seq);
-        match self.process(&message, record, deadline, writes).instrument(span.clone()).await {
+        match self.process(&message, record, deadline, &writes).instrument(span.clone()).await {
             Ok(disposition) => {
                 let finished = matches!(disposition, Disposition::Succeeded { .. } | Disposition::Failed { .. });
                 let release = message
@@ -257,7 +311,7 @@ where
         message: &TaskMessage,
         record: &SqsMessage,
         deadline: std::time::SystemTime,
-        writes: &Writes,
+        writes: &Share<'_>,
     ) -> Result<Disposition, domain::Error> {
         let (job_id, seq) = (&message.job_id, message.seq);
         // A reusable result is looked for first, so that reusing one costs no quota place.
@@ -360,18 +414,15 @@ where
         record: &SqsMessage,
         lease: Duration,
         places: &[Lease],
-        writes: &Writes,
+        writes: &Share<'_>,
     ) -> Result<Result<u32, Disposition>, domain::Error> {
         let (job_id, seq) = (&message.job_id, message.seq);
         let now = now_millis();
         // The attempt is the URL's own count, not SQS's receive count: a duplicate that only
         // waited, or a message the reconciler sent again, is not an attempt.
         let request = ClaimRequest { job_id: job_id.clone(), seq, lease, places: places.to_vec() };
-        let claim = writes
-            .claims
-            .submit(request, |claims| async move { self.store.claim_tasks(&claims, now_millis()).await })
-            .await
-            .unwrap_or_else(|| Err(unanswered()));
+        let claim =
+            writes.claim(request, |claims| async move { self.store.claim_tasks(&claims, now_millis()).await }).await;
         let claimed = match claim {
             Ok(Claim::Claimed) => 1,
             Ok(Claim::Reclaimed { attempt }) if attempt > 1 + message.max_retries + CRASH_ALLOWANCE => {
@@ -422,7 +473,7 @@ where
         attempt: u32,
         analysis_ms: f64,
         places: &[Lease],
-        writes: &Writes,
+        writes: &Share<'_>,
     ) -> Result<Disposition, domain::Error> {
         let (job_id, seq) = (&message.job_id, message.seq);
         let counted = match &outcome {
@@ -441,10 +492,8 @@ where
             places: places.to_vec(),
         };
         let recorded = writes
-            .outcomes
-            .submit(record, |records| async move { self.store.record_outcomes(&records, now_millis()).await })
-            .await
-            .unwrap_or_else(|| Err(unanswered()))?;
+            .record(record, |records| async move { self.store.record_outcomes(&records, now_millis()).await })
+            .await?;
         match recorded {
             Recorded::Counted => {
                 let succeeded = matches!(counted, Disposition::Succeeded { .. });
