@@ -88,6 +88,17 @@ async fn progress(h: &crate::harness::Harness, key: &str, id: &domain::JobId) ->
     response.body
 }
 
+/// A pipeline whose analyzer's every AWS request the returned counter counts, a local site,
+/// and a key of tenant `acme`.
+async fn counted_pipeline() -> (crate::harness::Harness, testkit::site::Site, String, RequestCounter) {
+    let mut h = crate::harness::Harness::new().await;
+    let site = testkit::site::Site::start().await;
+    let key = h.key_for("acme").await;
+    let counter = RequestCounter::default();
+    h.analyzer = counted_analyzer(&h, &counter);
+    (h, site, key, counter)
+}
+
 /// An analyzer whose every AWS request `counter` counts.
 fn counted_analyzer(
     h: &crate::harness::Harness,
@@ -105,11 +116,7 @@ fn counted_analyzer(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invocation_claims_and_records_its_urls_together_and_batches_its_releases() {
-    let mut h = crate::harness::Harness::new().await;
-    let site = testkit::site::Site::start().await;
-    let key = h.key_for("acme").await;
-    let counter = RequestCounter::default();
-    h.analyzer = counted_analyzer(&h, &counter);
+    let (mut h, site, key, counter) = counted_pipeline().await;
     let tracker_counter = RequestCounter::default();
     h.tracker.store = h.env.counted_store(&tracker_counter);
     let urls: Vec<String> = (0..100).map(|n| site.url(&format!("/page/{n}"))).collect();
@@ -120,10 +127,11 @@ async fn an_invocation_claims_and_records_its_urls_together_and_batches_its_rele
     eprintln!("analyzer, 100 URLs: {counts:?}; tracker: {:?}", tracker_counter.snapshot());
     let job = progress(&h, &key, &id).await;
     assert_eq!((job["succeeded"].as_u64(), job["status"].as_str()), (Some(100), Some("completed")), "{job}");
-    // Ten invocations of ten URLs: one claim each; results as they come, several at a time.
+    // Ten invocations of up to ten URLs (fewer if a receive brings fewer): one claim each, and
+    // one result for all, which finish within the result's linger of each other.
     let requests = &counts.requests;
     let transactions = requests["DynamoDB.TransactWriteItems"];
-    assert!((20..=60).contains(&transactions), "claims and results written together: {requests:?}");
+    assert!((20..=30).contains(&transactions), "claims and results written together: {requests:?}");
     // 90 URLs are released by the 90 before them, a batch of releases at a time: one read of
     // their addresses and one send per analyzer invocation that released any.
     let (reads, sends) = (requests["DynamoDB.BatchGetItem"], requests["SQS.SendMessageBatch"]);
@@ -138,12 +146,34 @@ async fn an_invocation_claims_and_records_its_urls_together_and_batches_its_rele
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_that_finish_near_each_other_share_one_transaction_and_a_late_one_writes_alone() {
+    let (h, site, key, counter) = counted_pipeline().await;
+    // Six pages answering 0–50 ms apart, and one a second and a half after the first.
+    for n in 0..6 {
+        site.set_delay(n, Duration::from_millis(10 * u64::from(n)));
+    }
+    site.set_delay(6, Duration::from_millis(1_500));
+    let urls: Vec<String> = (0..7).map(|n| site.url(&format!("/tunable/{n}"))).collect();
+    let id = h.start(&key, json!({"urls": urls, "batch_size": 7})).await;
+    let queue = h.env.queues.normal.clone();
+    let mut received = Vec::new();
+    while received.len() < 7 {
+        received.extend(h.receive(&queue, 10).await.records);
+    }
+    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+    event.records = received;
+    h.analyzer.handle(event, std::time::SystemTime::now() + Duration::from_secs(900)).await;
+    assert_eq!(progress(&h, &key, &id).await["succeeded"], 7);
+    // One claim for the seven; the six near ones in one result, the late one alone (the
+    // linger, 250 ms, is over long before it answers).
+    let transactions = counter.snapshot()["DynamoDB.TransactWriteItems"];
+    assert_eq!(transactions, 3, "{:?}", counter.snapshot());
+    h.env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_holding_a_duplicate_and_a_finished_url_counts_each_url_once() {
-    let mut h = crate::harness::Harness::new().await;
-    let site = testkit::site::Site::start().await;
-    let key = h.key_for("acme").await;
-    let counter = RequestCounter::default();
-    h.analyzer = counted_analyzer(&h, &counter);
+    let (h, site, key, counter) = counted_pipeline().await;
     let urls: Vec<String> = (0..4).map(|n| site.url(&format!("/page/{n}"))).collect();
     let id = h.start(&key, json!({"urls": urls, "batch_size": 4})).await;
     let queue = h.env.queues.normal.clone();
