@@ -104,3 +104,21 @@ pub async fn send_json(app: &Router, method: &str, uri: &str, body: &Value) -> A
 pub async fn get(app: &Router, uri: &str) -> Answer {
     call(app, "GET", uri).await
 }
+
+/// Every page of `uri` (a query included), following `next_cursor` until a page has none:
+/// each page's answer, in order, every one of them 200.
+pub async fn every_page(app: &Router, method: &str, uri: &str) -> Vec<Answer> {
+    let mut pages = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let from = cursor.as_deref().map(|c| format!("&cursor={c}")).unwrap_or_default();
+        let answer = call(app, method, &format!("{uri}{from}")).await;
+        assert_eq!(answer.status, StatusCode::OK, "{uri}: {}", answer.text());
+        cursor = answer.json()["next_cursor"].as_str().map(str::to_owned);
+        pages.push(answer);
+        if cursor.is_none() {
+            return pages;
+        }
+        assert!(pages.len() < 1_000, "{uri}: the cursor never ends");
+    }
+}

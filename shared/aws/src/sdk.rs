@@ -263,7 +263,7 @@ mod tests {
         let transaction = ConsumedCapacity::builder()
             .capacity_units(9.0)
             .table(Capacity::builder().capacity_units(8.0).build())
-            .global_secondary_indexes("by_open_task", Capacity::builder().capacity_units(1.0).build())
+            .global_secondary_indexes("by_url_history", Capacity::builder().capacity_units(1.0).build())
             .build();
         counter.add_units(&[&transaction], true, "TransactWriteItems");
         // No per-index figures (an older emulator): the whole charge is the table's.
@@ -272,11 +272,11 @@ mod tests {
         let counts = counter.counts();
         assert_eq!((counts.write_units, counts.read_units), (11.0, 0.5));
         let by: Vec<(&str, f64)> = counts.write_units_by.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-        assert_eq!(by, [("Index.by_open_task", 1.0), ("TransactWriteItems", 8.0), ("UpdateItem", 2.0)]);
+        assert_eq!(by, [("Index.by_url_history", 1.0), ("TransactWriteItems", 8.0), ("UpdateItem", 2.0)]);
         let mut line = MetricLine::new("speedbatch");
         counter.add_to(&mut line);
         let line: serde_json::Value = serde_json::from_str(&line.render(0)).unwrap();
-        assert_eq!(line["DynamoDB.WriteUnits.Index.by_open_task"], 1.0);
+        assert_eq!(line["DynamoDB.WriteUnits.Index.by_url_history"], 1.0);
         assert_eq!(line["DynamoDB.WriteUnits.TransactWriteItems"], 8.0);
     }
 }

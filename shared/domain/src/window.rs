@@ -73,12 +73,17 @@ impl Window {
     }
 
     /// When URL `seq` entered the window: at submission (`created_at`) for the first window,
-    /// else when the URL before it in its chain finished (`predecessor_finished`); `None`
-    /// while that one has not.
-    pub fn released_at(&self, seq: u32, created_at: Millis, predecessor_finished: Option<Millis>) -> Option<Millis> {
+    /// else when the URL before it in its chain finished (`finished_at` of it); `None` while
+    /// that one has not.
+    pub fn released_at(
+        &self,
+        seq: u32,
+        created_at: Millis,
+        finished_at: impl FnOnce(u32) -> Option<Millis>,
+    ) -> Option<Millis> {
         match self.released_by(seq) {
             None => Some(created_at),
-            Some(_) => predecessor_finished,
+            Some(predecessor) => finished_at(predecessor),
         }
     }
 
@@ -120,8 +125,9 @@ mod tests {
     #[test]
     fn a_url_enters_the_window_at_submission_or_when_its_predecessor_finishes() {
         let window = Window::new(2, 4);
-        assert_eq!(window.released_at(1, 100, None), Some(100));
-        assert_eq!(window.released_at(3, 100, None), None, "URL 1 has not finished");
-        assert_eq!(window.released_at(3, 100, Some(250)), Some(250));
+        let finished = |at: Option<Millis>| move |seq: u32| (seq == 1).then_some(at).flatten();
+        assert_eq!(window.released_at(1, 100, finished(None)), Some(100), "the first window: at submission");
+        assert_eq!(window.released_at(3, 100, finished(None)), None, "URL 1 has not finished");
+        assert_eq!(window.released_at(3, 100, finished(Some(250))), Some(250), "when URL 1 finished");
     }
 }

@@ -37,8 +37,6 @@ struct State {
     keys: HashMap<String, Tenant>,
     secrets: HashMap<Tenant, String>,
     resent: HashMap<(JobId, u32), Millis>,
-    /// A URL's history key → (analysed at, variant, job, seq) of each result indexed for reuse.
-    cache: HashMap<String, Vec<(Millis, String, JobId, u32)>>,
     reports: HashMap<JobId, JobReport>,
     /// Each tenant's monitors with their URLs.
     monitors: HashMap<(Tenant, MonitorId), (Monitor, Vec<JobUrl>)>,
@@ -46,8 +44,9 @@ struct State {
     standings: HashMap<(Tenant, MonitorId), BTreeMap<StandingKey, Standing>>,
     /// Each tenant's days, as the reports written added them up.
     days_tallied: HashMap<(Tenant, String), DayTally>,
-    /// History key → each new analysis indexed under it.
-    history: HashMap<String, Vec<HistoryEntry>>,
+    /// History key → each new analysis indexed under it, with the variant it is reused for:
+    /// one index serves history and reuse, as in the DynamoDB store.
+    history: HashMap<String, Vec<(HistoryEntry, Option<String>)>>,
     sweep_cursor: Option<JobId>,
     /// Each tenant's unfinished jobs, its analyses per UTC day, and its own limits.
     active: HashMap<Tenant, std::collections::HashSet<JobId>>,
@@ -238,7 +237,7 @@ impl Jobs for MemoryStore {
         let report = state.reports.remove(id).is_some();
         // As the index loses a task's entry with the task.
         for entries in state.history.values_mut() {
-            entries.retain(|entry| entry.job_id != *id);
+            entries.retain(|(entry, _)| entry.job_id != *id);
         }
         Ok(tasks + usize::from(state.jobs.remove(id).is_some()) + usize::from(report))
     }
@@ -306,7 +305,7 @@ impl TaskWork for MemoryStore {
         let (id, seq, outcome) = (&record.job_id, record.seq, &record.outcome);
         let mut state = self.state()?;
         state.give_places_back(&record.places);
-        let State { jobs, tasks, cache, history, .. } = &mut *state;
+        let State { jobs, tasks, history, .. } = &mut *state;
         let job = jobs.get_mut(id).ok_or(Error::NotFound)?;
         let task = tasks.get_mut(&(id.clone(), seq)).ok_or(Error::NotFound)?;
         let step = outcome.task_move();
@@ -329,19 +328,12 @@ impl TaskWork for MemoryStore {
             task.error = Some(reason.clone());
             task.error_kind = Some(*kind);
         }
-        if let Some(key) = record.cache_key.as_ref().filter(|_| outcome.is_fresh_success()) {
-            cache.entry(key.history().as_str().to_owned()).or_default().push((
-                now,
-                key.variant().to_owned(),
-                id.clone(),
-                seq,
-            ));
-        }
         if let (Some(key), Some(analysis)) =
             (record.history_key(), outcome.analysis().filter(|_| outcome.is_fresh_success()))
         {
             let entry = HistoryEntry { job_id: id.clone(), seq, analyzed_at: now, headline: Headline::of(analysis) };
-            history.entry(key.as_str().to_owned()).or_default().push(entry);
+            let variant = record.cache_key.as_ref().map(|cache| cache.variant().to_owned());
+            history.entry(key.as_str().to_owned()).or_default().push((entry, variant));
         }
         Ok(Recorded::Counted)
     }
@@ -374,13 +366,22 @@ impl TaskWork for MemoryStore {
     async fn cached_result(&self, key: &CacheKey, since: Millis) -> Result<Option<Analysis>, Error> {
         let state = self.state()?;
         // The URL's newest results, as the DynamoDB store reads them, then the variant's.
-        let mut recent: Vec<_> =
-            state.cache.get(key.history().as_str()).into_iter().flatten().filter(|e| e.0 >= since).collect();
-        recent.sort_by_key(|e| std::cmp::Reverse(e.0));
-        let newest = recent.into_iter().take(crate::REUSE_LOOKS_AT).find(|e| e.1 == key.variant());
-        Ok(newest.and_then(|(at, _, job_id, seq)| {
-            let analysis = state.tasks.get(&(job_id.clone(), *seq))?.analysis.clone()?;
-            Some(Analysis { cached_from: Some(CachedFrom { job_id: job_id.clone(), analyzed_at: *at }), ..analysis })
+        let mut recent: Vec<_> = state
+            .history
+            .get(key.history().as_str())
+            .into_iter()
+            .flatten()
+            .filter(|(entry, _)| entry.analyzed_at >= since)
+            .collect();
+        recent.sort_by_key(|(entry, _)| std::cmp::Reverse(entry.analyzed_at));
+        let newest = recent
+            .into_iter()
+            .take(crate::REUSE_LOOKS_AT)
+            .find(|(_, variant)| variant.as_deref() == Some(key.variant()));
+        Ok(newest.and_then(|(entry, _)| {
+            let analysis = state.tasks.get(&(entry.job_id.clone(), entry.seq))?.analysis.clone()?;
+            let cached_from = CachedFrom { job_id: entry.job_id.clone(), analyzed_at: entry.analyzed_at };
+            Some(Analysis { cached_from: Some(cached_from), ..analysis })
         }))
     }
 }
@@ -434,8 +435,7 @@ impl Tracking for MemoryStore {
         let mut stalled = Vec::new();
         for seq in window.open(&job.frontiers) {
             let Some(open) = task(seq) else { continue };
-            let finished = window.released_by(seq).and_then(task).and_then(|before| before.analyzed_at);
-            let released_at = window.released_at(seq, job.created_at, finished);
+            let released_at = window.released_at(seq, job.created_at, |p| task(p).and_then(|p| p.analyzed_at));
             if open.is_stalled(before, released_at, state.resent.get(&(id.clone(), seq)).copied()) {
                 stalled.push(open.clone());
             }
@@ -588,6 +588,7 @@ impl History for MemoryStore {
             .get(key.as_str())
             .into_iter()
             .flatten()
+            .map(|(entry, _)| entry)
             .filter(|e| span.contains(e.analyzed_at) && after.as_ref().is_none_or(|a| place(e) > *a))
             .cloned()
             .collect();

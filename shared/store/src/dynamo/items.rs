@@ -50,10 +50,6 @@ pub const HISTORY_INDEX: &str = "by_url_history";
 /// The name, inside a history entry's projected headline, of the variant (engine, strategy,
 /// options) a result is reused for: reuse reads the history index.
 pub const REUSE_VARIANT: &str = "reuse";
-/// Sparse: the open URLs (released into their window, not finished) of jobs submitted before
-/// the window's frontiers were kept on the job ([`frontier_attribute`]), keyed `open_job` (the
-/// job's pk) and `sk`; nothing enters it now, and it goes once no such job is running.
-pub const OPEN_INDEX: &str = "by_open_task";
 
 /// The job attribute holding window chain `chain`'s open URL (`domain::window`), written by the
 /// result that releases it; absent while no URL of the chain has finished.

@@ -27,10 +27,10 @@ pub(super) fn task_move(m: &TaskMove, now: Millis, until: Millis) -> Expression 
     if let Some(to) = m.to {
         e = e.set("#status = :to").value(":to", av_s(to.as_str()));
         if to.is_terminal() {
-            // Finished: out of the open-URL index, which the reconciler reads, and nothing of
-            // its window or its claim kept (the result item stays under one write unit's KB).
+            // Finished: nothing of its claim or of the reconciler's resending kept (the result
+            // item stays under one write unit's KB).
             e = e.set("analyzed_at = :now");
-            for mark in ["open_job", "released_at", "claimed_at", "lease_until", "resent_at"] {
+            for mark in ["claimed_at", "lease_until", "resent_at"] {
                 e = e.remove(mark);
             }
             return attempts(e, m.attempts);
@@ -213,7 +213,7 @@ mod tests {
         let cancel = task_move(&CANCEL_QUEUED, 5, 0);
         assert_eq!(
             cancel.update_expression(),
-            "SET #status = :to, analyzed_at = :now REMOVE open_job, released_at, claimed_at, lease_until, resent_at",
+            "SET #status = :to, analyzed_at = :now REMOVE claimed_at, lease_until, resent_at",
             "a finished URL keeps nothing of its window or its claim"
         );
     }

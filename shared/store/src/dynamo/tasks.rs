@@ -1,7 +1,7 @@
 //! The analyzer's writes: claims, take-overs, retries, results (with the window's move on the
-//! job and the history and reuse index entry), and cancelled URLs. Claims and results of one SQS batch share one
-//! transaction when they can (group commit); when a condition in it fails nothing is written
-//! and each URL is written alone, which tells which one failed.
+//! job and the history and reuse index entry), and cancelled URLs. Claims and results of one
+//! SQS batch share one transaction when they can (group commit); when a condition in it fails
+//! nothing is written and each URL is written alone, which tells which one failed.
 
 use std::collections::{HashMap, HashSet};
 

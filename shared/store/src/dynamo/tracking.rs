@@ -11,10 +11,10 @@ use domain::retry::backoff;
 use domain::time::Millis;
 use domain::{Error, Job, JobId, JobStatus, TaskFilter, UrlStatus, UrlTask};
 
-use super::items::{ACTIVE_INDEX, ACTIVE_PK, OPEN_INDEX, SWEEP_PK, SWEEP_SK, TaskItem, job_pk};
+use super::items::{ACTIVE_INDEX, ACTIVE_PK, SWEEP_PK, SWEEP_SK, TaskItem};
 use super::jobs::job_index_start;
 use super::moves::{Expression, Shifts, task_move};
-use super::{DynamoStore, Filter, Item, applied, av_n, av_s, from_item, number_of};
+use super::{DynamoStore, Item, applied, av_n, av_s, from_item, number_of};
 use crate::{Jobs, Page, Tracking};
 
 /// URLs cancelled per transaction (plus the job's counters: DynamoDB allows 100 items; fewer
@@ -133,18 +133,15 @@ impl Tracking for DynamoStore {
         let mut stalled = Vec::new();
         for seq in open {
             let Some(task) = tasks.get(&seq) else { continue };
-            let finished =
-                window.released_by(seq).and_then(|p| tasks.get(&p)).and_then(|p| number_of(p, "analyzed_at"));
-            let released_at = window.released_at(seq, job.created_at, finished);
+            let released_at =
+                window.released_at(seq, job.created_at, |p| tasks.get(&p).and_then(|p| number_of(p, "analyzed_at")));
             let resent_at = number_of(task, "resent_at");
             let task = from_item::<TaskItem>(task.clone())?.into_task();
             if task.is_stalled(before, released_at, resent_at) {
                 stalled.push(task);
             }
         }
-        stalled.extend(self.stalled_in_open_index(id, before, limit).await?);
         stalled.sort_by_key(|task| task.seq);
-        stalled.dedup_by_key(|task| task.seq);
         stalled.truncate(limit);
         Ok(stalled)
     }
@@ -172,35 +169,5 @@ impl Tracking for DynamoStore {
             None => Expression::default().remove("resume_after"),
         };
         update.update_item(self, Self::key_of(SWEEP_PK, SWEEP_SK)).await.map_err(|e| Error::store("UpdateItem", e))
-    }
-}
-
-impl DynamoStore {
-    /// The stalled URLs of a job submitted before the window's frontiers were kept on the job:
-    /// its open URLs are in the open-URL index (`released_at` on each), which nothing enters
-    /// now. One Query of an empty index partition for a job submitted since.
-    async fn stalled_in_open_index(&self, id: &JobId, before: Millis, limit: usize) -> Result<Vec<UrlTask>, Error> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(OPEN_INDEX)
-            .key_condition_expression("open_job = :pk")
-            .expression_attribute_values(":pk", av_s(job_pk(id)));
-        // `UrlTask::is_stalled` as a filter, with the `released_at` those URLs carry.
-        let filter = Filter {
-            expression: "((#status = :queued AND released_at < :before) \
-                 OR (#status = :processing AND (attribute_not_exists(lease_until) OR lease_until < :before))) \
-                 AND (attribute_not_exists(resent_at) OR resent_at < :before)"
-                .into(),
-            names: vec![("#status", "status".into())],
-            values: vec![
-                (":queued", av_s(UrlStatus::Queued.as_str())),
-                (":processing", av_s(UrlStatus::Processing.as_str())),
-                (":before", av_n(before)),
-            ],
-        };
-        let page = self.query_page(query, Some(filter), None, limit).await?;
-        page.items.into_iter().map(|item| Ok(from_item::<TaskItem>(item)?.into_task())).collect()
     }
 }

@@ -13,7 +13,7 @@ use store::prelude::*;
 use tower::ServiceExt;
 
 use crate::BASE_PATH;
-use crate::test_app::{KEY, RESPONSE_MAX, app, get, post_json, store, tenant};
+use crate::test_app::{Answer, KEY, RESPONSE_MAX, app, every_page, get, post_json, store, tenant};
 
 /// A job of `n` URLs; the first `measured` succeed with a `blob_bytes`-long metric each.
 async fn job(store: &MemoryStore, n: u32, measured: u32, blob_bytes: usize) -> Job {
@@ -55,27 +55,27 @@ async fn exported(store: &MemoryStore, n: u32) -> Job {
     store.get_job(&job.id).await.unwrap().unwrap()
 }
 
+/// The rows' `ttfb_ms` (each job URL's own number) across `pages`, each page within a
+/// Lambda's response.
+fn ttfbs_within_budget(pages: &[Answer]) -> Vec<u64> {
+    let mut seen = Vec::new();
+    for (n, answer) in pages.iter().enumerate() {
+        assert!(answer.body.len() <= RESPONSE_MAX, "page {n} is {} bytes", answer.body.len());
+        let rows = answer.json()["results"].as_array().unwrap().clone();
+        seen.extend(rows.iter().map(|r| r["metrics"]["ttfb_ms"].as_u64().unwrap()));
+    }
+    seen
+}
+
 #[tokio::test]
 async fn sorted_pages_stop_at_the_same_byte_budget_and_continue_at_the_next_place() {
     let store = store().await;
     let job = job(&store, 1_000, 1_000, 8_000).await;
     let app = app(store);
-    let (mut seen, mut pages, mut cursor) = (Vec::new(), 0, None::<String>);
-    loop {
-        let query = cursor.as_deref().map(|c| format!("&cursor={c}")).unwrap_or_default();
-        let answer = get(&app, &format!("/results/{}?limit=1000&sort=ttfb_ms&order=desc{query}", job.id)).await;
-        assert_eq!(answer.status, StatusCode::OK);
-        assert!(answer.body.len() <= RESPONSE_MAX, "page {pages} is {} bytes", answer.body.len());
-        let body = answer.json();
-        seen.extend(body["results"].as_array().unwrap().iter().map(|r| r["metrics"]["ttfb_ms"].as_u64().unwrap()));
-        pages += 1;
-        match body["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => break,
-        }
-    }
+    let pages = every_page(&app, "GET", &format!("/results/{}?limit=1000&sort=ttfb_ms&order=desc", job.id)).await;
+    let seen = ttfbs_within_budget(&pages);
     assert_eq!(seen, (0..1_000).rev().collect::<Vec<u64>>(), "every URL once, in the sort's order");
-    assert_eq!(pages, 2, "8 MB in pages of at most 4 MB of rows");
+    assert_eq!(pages.len(), 2, "8 MB in pages of at most 4 MB of rows");
 }
 
 #[tokio::test]
@@ -84,24 +84,10 @@ async fn pages_stop_at_their_byte_budget_and_continue_where_they_stopped() {
     // 1 000 rows of about 8 KB: 8 MB in all, more than a Lambda may answer.
     let job = job(&store, 1_000, 1_000, 8_000).await;
     let app = app(store);
-    let mut seen = Vec::new();
-    let mut cursor: Option<String> = None;
-    let mut pages = 0;
-    loop {
-        let query = cursor.as_deref().map(|c| format!("&cursor={c}")).unwrap_or_default();
-        let answer = get(&app, &format!("/results/{}?limit=1000{query}", job.id)).await;
-        assert_eq!(answer.status, StatusCode::OK);
-        assert!(answer.body.len() <= RESPONSE_MAX, "page {pages} is {} bytes", answer.body.len());
-        let body = answer.json();
-        seen.extend(body["results"].as_array().unwrap().iter().map(|r| r["metrics"]["ttfb_ms"].as_u64().unwrap()));
-        pages += 1;
-        match body["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => break,
-        }
-    }
+    let pages = every_page(&app, "GET", &format!("/results/{}?limit=1000", job.id)).await;
+    let seen = ttfbs_within_budget(&pages);
     assert_eq!(seen, (0..1_000).collect::<Vec<u64>>(), "every URL once, in order");
-    assert_eq!(pages, 2, "8 MB in pages of at most 4 MB of rows");
+    assert_eq!(pages.len(), 2, "8 MB in pages of at most 4 MB of rows");
 
     // A small job's whole CSV is inline, and bounded the same way.
     let answer = get(&app, &format!("/results/{}?format=csv", job.id)).await;
