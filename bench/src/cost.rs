@@ -1,16 +1,17 @@
 //! What a job cost at AWS's list prices ([`crate::prices`]): everything it used, as the
 //! functions and the emulator counted it, turned into dollars per 1 000 URLs, line by line;
 //! and `speedbatch-bench cost`, the bill of the end-to-end job beside the same job with field
-//! data and a PageSpeed Insights job.
+//! data, the same job on pages as slow as real ones, and a PageSpeed Insights job.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use serde_json::json;
 use testkit::fake_crux::local::for_local_stack;
 
 use crate::prices::{self, Price};
 use crate::report::{Figure, Section, Table, num};
-use crate::stack::{JobRun, client, run_job_of, uncontended_sites, uncontended_urls};
+use crate::stack::{JobRun, client, run_job_of, site_of, uncontended_sites, uncontended_urls};
 
 /// Everything one job used, as measured.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -109,10 +110,29 @@ fn psi_from(http: &JobRun) -> Result<Usage, String> {
     Ok(Usage { gb_seconds: http.usage.gb_seconds + waited, ..http.usage.clone() })
 }
 
+/// How long the slow job's pages take to answer, from the first to the last (ms): loopback
+/// pages answer within milliseconds, real sites' in a second or two, so an invocation's
+/// results finish apart and share fewer writes.
+const SLOW_PAGES_MS: (u64, u64) = (200, 2_000);
+
+/// `urls` pages answering after [`SLOW_PAGES_MS`], spread evenly (a fixed shuffle, so every
+/// run waits the same), laid out on `sites` as the end-to-end job's.
+fn slow_urls(sites: &[testkit::site::Site], urls: usize) -> Vec<String> {
+    let (least, most) = SLOW_PAGES_MS;
+    (0..urls)
+        .map(|n| {
+            let site = site_of(sites, n);
+            let seq = u32::try_from(n).unwrap_or(u32::MAX);
+            site.set_delay(seq, Duration::from_millis(least + (n as u64 * 7_919) % (most - least + 1)));
+            site.url(&format!("/tunable/{n}"))
+        })
+        .collect()
+}
+
 /// `speedbatch-bench cost`: the bill of `http` (the end-to-end runs), of the same kind of job
-/// with `field_data` on (`urls` of them, run here once: the CrUX quota sets its pace) and of a
-/// PSI job.
-pub async fn run(http: &[JobRun], urls: usize) -> Result<Section, String> {
+/// with `field_data` on (`urls` of them, run here once: the CrUX quota sets its pace), of it
+/// on slow pages (`slow` URLs, once) and of a PSI job.
+pub async fn run(http: &[JobRun], urls: usize, slow: usize) -> Result<Section, String> {
     let Some(http) = median_run(http) else { return Err("no end-to-end run to price".into()) };
     let client = client()?;
     let fake = for_local_stack(&client.stack)?;
@@ -127,10 +147,17 @@ pub async fn run(http: &[JobRun], urls: usize) -> Result<Section, String> {
         json!({"bench": "cost", "urls": urls, "field_usage": format!("{:?}", field.usage),
                "crux_requests": fake.stats().requests})
     );
+    let body = json!({"urls": slow_urls(&sites, slow), "engine": "http", "batch_size": 20, "name": "bench cost slow"});
+    let slow = run_job_of(&client, body).await?;
+    println!("{}", json!({"bench": "cost", "slow_urls": slow.usage.urls, "slow_usage": format!("{:?}", slow.usage)}));
     let psi = psi_from(http)?;
-    let jobs: [(&str, &Usage); 3] =
-        [("http", &http.usage), ("http + field data", &field.usage), ("PSI (modelled)", &psi)];
-    Ok(section(&jobs, http, &field))
+    let jobs: [(&str, &Usage); 4] = [
+        ("http", &http.usage),
+        ("http + field data", &field.usage),
+        ("http, slow pages", &slow.usage),
+        ("PSI (modelled)", &psi),
+    ];
+    Ok(section(&jobs, &[http, &field, &slow]))
 }
 
 /// The run whose total is the median: its lines all come from one job.
@@ -158,7 +185,10 @@ fn dollars(value: f64) -> String {
     if value >= 0.01 { format!("${value:.3}") } else { format!("${value:.5}") }
 }
 
-fn section(jobs: &[(&str, &Usage)], http: &JobRun, field: &JobRun) -> Section {
+/// The bill of `jobs` (the http, field-data and slow-page jobs measured, then the PSI job
+/// modelled); `runs` are the measured ones, in the same order.
+fn section(jobs: &[(&str, &Usage)], runs: &[&JobRun; 3]) -> Section {
+    let [http, field, slow] = *runs;
     let mut header = vec!["per 1 000 URLs"];
     header.extend(jobs.iter().map(|(name, _)| *name));
     let mut bill = Table::new(&header);
@@ -177,33 +207,31 @@ fn section(jobs: &[(&str, &Usage)], http: &JobRun, field: &JobRun) -> Section {
         prices_table.row(vec![item.to_owned(), price_text(price), price.source.to_owned()]);
     }
     let n = http.usage.urls;
-    let mut units = Table::new(&["write units per URL", "http", "http + field data"]);
-    let parts: BTreeSet<&String> = http.tally.write_units_by.keys().chain(field.tally.write_units_by.keys()).collect();
+    let measured = ["http", "http + field data", "http, slow pages"];
+    let mut units = Table::new(&[&["write units per URL"][..], &measured[..]].concat());
+    let parts: BTreeSet<&String> = runs.iter().flat_map(|run| run.tally.write_units_by.keys()).collect();
     for part in parts {
-        let of = |run: &JobRun| run.tally.write_units_by.get(part).copied().unwrap_or(0.0) / run.usage.urls;
-        units.row(vec![format!("`{part}`"), num(of(http), 2), num(of(field), 2)]);
+        let of = |run: &&JobRun| run.tally.write_units_by.get(part).copied().unwrap_or(0.0) / run.usage.urls;
+        units.row([format!("`{part}`")].into_iter().chain(runs.iter().map(|run| num(of(run), 2))).collect());
     }
-    units.row(vec![
-        "**all**".into(),
-        num(http.tally.write_units / n, 2),
-        num(field.tally.write_units / field.usage.urls, 2),
-    ]);
-    let mut logs = Table::new(&["log bytes per URL", "http", "http + field data"]);
+    let all_units = runs.iter().map(|run| num(run.tally.write_units / run.usage.urls, 2));
+    units.row(["**all**".to_owned()].into_iter().chain(all_units).collect());
+    let mut logs = Table::new(&[&["log bytes per URL"][..], &measured[..]].concat());
     for function in http.log_bytes.keys() {
-        let of = |run: &JobRun| run.log_bytes.get(function).copied().unwrap_or(0.0) / run.usage.urls;
-        logs.row(vec![function.to_string(), num(of(http), 0), num(of(field), 0)]);
+        let of = |run: &&JobRun| run.log_bytes.get(function).copied().unwrap_or(0.0) / run.usage.urls;
+        logs.row([function.to_string()].into_iter().chain(runs.iter().map(|run| num(of(run), 0))).collect());
     }
-    logs.row(vec![
-        "**all**".into(),
-        num(http.usage.log_bytes / n, 0),
-        num(field.usage.log_bytes / field.usage.urls, 0),
-    ]);
+    let all_logs = runs.iter().map(|run| num(run.usage.log_bytes / run.usage.urls, 0));
+    logs.row(["**all**".to_owned()].into_iter().chain(all_logs).collect());
     let markdown = format!(
         "## What a URL costs (`speedbatch-bench cost`)\n\n\
          Every AWS charge of a job, counted on the deployed stack and priced at {region} list prices read \
          {date} (`bench/src/prices.rs`, each with its source; free tiers left out). **http**: the median \
          end-to-end run above ({urls} URLs). **http + field data**: a {field_urls}-URL job of the same kind with `field_data` \
-         (one CrUX request per URL, against the fake at its quota of 150 a minute, which sets the pace). **PSI (modelled)**: the http job's \
+         (one CrUX request per URL, against the fake at its quota of 150 a minute, which sets the pace). **http, slow pages**: a \
+         {slow_urls}-URL job of the same kind on pages that answer after {least}–{most} ms, spread evenly (real sites' pages \
+         finish seconds apart, loopback ones within milliseconds, and an invocation's results share their writes only when \
+         they finish close together). **PSI (modelled)**: the http job's \
          measured use with each analyzer invocation waiting {PSI_SECONDS} s for Google (PageSpeed Insights \
          itself is free; a key's quota, 25 000 a day by default, is the limit), not measured. Lambda \
          duration is each invocation's billed time from its REPORT line times its memory, as on arm64 (the \
@@ -220,6 +248,9 @@ fn section(jobs: &[(&str, &Usage)], http: &JobRun, field: &JobRun) -> Section {
         date = prices::READ_ON,
         urls = num(n, 0),
         field_urls = num(field.usage.urls, 0),
+        slow_urls = num(slow.usage.urls, 0),
+        least = SLOW_PAGES_MS.0,
+        most = SLOW_PAGES_MS.1,
         bill = bill.render(),
         units = units.render(),
         logs = logs.render(),
@@ -233,12 +264,17 @@ fn section(jobs: &[(&str, &Usage)], http: &JobRun, field: &JobRun) -> Section {
         figures: vec![
             figure("dollars per 1 000 URLs, http engine", dollars(totals[0])),
             figure("dollars per 1 000 URLs, http engine + field data", dollars(totals[1])),
-            figure("dollars per 1 000 URLs, PSI engine (modelled)", dollars(totals[2])),
+            figure("dollars per 1 000 URLs, http engine, pages answering in 0.2–2 s", dollars(totals[2])),
+            figure("dollars per 1 000 URLs, PSI engine (modelled)", dollars(totals[3])),
             Figure::new(
                 "DynamoDB write units per URL, 1 000-URL http job",
                 num(http.tally.write_units / n, 2),
                 "≤ 3.5",
                 Some(http.tally.write_units / n <= 3.5),
+            ),
+            figure(
+                "DynamoDB write units per URL, the same job on pages answering in 0.2–2 s",
+                num(slow.tally.write_units / slow.usage.urls, 2),
             ),
             figure("log bytes per URL, http engine", num(http.usage.log_bytes / n, 0)),
         ],

@@ -16,8 +16,8 @@
 //! - `live`: a 1 000-URL job watched by 10 WebSocket subscribers and 10 pollers at once:
 //!   frames, requests and invocations each way, and the delay to the watcher.
 //! - `cost`: the end-to-end job's every AWS charge at list prices (`prices.rs`), beside the
-//!   same job with field data and a PSI job (modelled): dollars per 1 000 URLs, where the
-//!   write units go, log bytes per URL.
+//!   same job with field data, on slow pages, and a PSI job (modelled): dollars per 1 000
+//!   URLs, where the write units go, log bytes per URL.
 //! - `scale-model`: a simulation of one job's counters item under transactions at rising
 //!   rates, in one item and split (real DynamoDB refuses colliding transactions; the emulator
 //!   does not), for `docs/scale.md`.
@@ -52,7 +52,7 @@ const USAGE: &str = "usage: speedbatch-bench all [--runs N] [--out FILE]   every
        speedbatch-bench http-engine [--runs N] [--pages N] [--concurrency N] [--docs DIR]
        speedbatch-bench browser-engine [--runs N] [--pages N] [--docs DIR]   (Chromium: CHROMIUM_PATH or /usr/bin/chromium)
        speedbatch-bench end-to-end [--runs N] [--urls N]   (on the stack `make up` deployed)
-       speedbatch-bench cost [--runs N] [--urls N] [--field-urls N]   (on the stack `make up` deployed; the end-to-end runs priced, and one with field data)
+       speedbatch-bench cost [--runs N] [--urls N] [--field-urls N] [--slow-urls N]   (on the stack `make up` deployed; the end-to-end runs priced, one with field data, one on pages answering in 0.2–2 s)
        speedbatch-bench scale-model                         (no AWS: one job's hot items under load, simulated)
        speedbatch-bench guards [--runs N] [--urls N]       (on the stack `make up` deployed)
        speedbatch-bench submission [--runs N]              (on the stack `make up` deployed)
@@ -115,15 +115,15 @@ async fn main() -> ExitCode {
             },
             Err(e) => Err(e),
         },
-        Some("cost") => match (option("--urls", 1000), option("--field-urls", 300)) {
-            (Ok(urls), Ok(field_urls)) => match stack::end_to_end(runs, urls).await {
+        Some("cost") => match (option("--urls", 1000), option("--field-urls", 300), option("--slow-urls", 500)) {
+            (Ok(urls), Ok(field_urls), Ok(slow_urls)) => match stack::end_to_end(runs, urls).await {
                 Ok((end_to_end, _, jobs)) => {
                     println!("{}", end_to_end.markdown);
-                    print(cost::run(&jobs, field_urls).await)
+                    print(cost::run(&jobs, field_urls, slow_urls).await)
                 }
                 Err(e) => Err(e),
             },
-            (Err(e), _) | (_, Err(e)) => Err(e),
+            (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => Err(e),
         },
         Some("scale-model") => print(Ok(scale::run())),
         Some("submission") => print(stack::submission(runs, &[1_000, 10_000]).await),
@@ -178,7 +178,7 @@ async fn all(runs: usize, out: String) -> Result<(), String> {
     let (end_to_end, uncontended, jobs) = stack::end_to_end(runs, 1_000).await?;
     sections.push(end_to_end);
     eprintln!("==> cost: the end-to-end job priced, and 300 URLs with field data (about 5 minutes)");
-    sections.push(cost::run(&jobs, 300).await?);
+    sections.push(cost::run(&jobs, 300, 500).await?);
     eprintln!("==> guards: {runs} × 1 000 URLs at one host");
     sections.push(stack::guards(runs, 1_000, uncontended).await?);
     eprintln!("==> submission: {runs} × 1 000 and 10 000 URLs");

@@ -338,7 +338,12 @@ pub(crate) async fn uncontended_sites() -> Vec<Site> {
 /// `urls` pages on `sites`, [`PER_HOST`] neighbours per site and the sites in turn; `tag`
 /// keeps each job's pages apart.
 pub(crate) fn uncontended_urls(sites: &[Site], urls: usize, tag: usize) -> Vec<String> {
-    (0..urls).map(|n| sites[(n / PER_HOST) % sites.len()].url(&format!("/page/{tag}{n:05}"))).collect()
+    (0..urls).map(|n| site_of(sites, n).url(&format!("/page/{tag}{n:05}"))).collect()
+}
+
+/// The site of a job's URL `n`: [`PER_HOST`] neighbours per site, the sites in turn.
+pub(crate) fn site_of(sites: &[Site], n: usize) -> &Site {
+    &sites[(n / PER_HOST) % sites.len()]
 }
 
 /// A 1 000-URL job, http engine, `batch_size` 20, on local sites: time from the POST to
