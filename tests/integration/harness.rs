@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use store::DynamoStore;
 use store::KeyStore;
 use testkit::emulator::TestEnv;
+use testkit::table_stream::TableStream;
 use tower::ServiceExt;
 use tracker::{Tracker, TrackerSettings};
 
@@ -30,6 +31,8 @@ pub struct Harness {
     pub tracker: Tracker<DynamoStore, SqsQueue, MemoryPublisher>,
     pub exporter: exporter::Exporter<DynamoStore, aws::exports::S3Exports, aws::notify::MemoryPublisher, SqsQueue>,
     pub callbacks: callbacks::Deliverer<DynamoStore, SqsQueue, Callbacks>,
+    /// The table's stream: the results the analyzer writes reach the tracker through it.
+    pub stream: tokio::sync::Mutex<TableStream>,
 }
 
 pub struct Response {
@@ -92,7 +95,8 @@ impl Harness {
             sender: Callbacks::new(policy).expect("callbacks"),
             queue_url: env.callbacks.clone(),
         };
-        Harness { env, router, analyzer, tracker, exporter, callbacks }
+        let stream = tokio::sync::Mutex::new(TableStream::of(&env.table).await);
+        Harness { env, router, analyzer, tracker, exporter, callbacks, stream }
     }
 
     /// A fresh API key for `tenant`.
@@ -194,7 +198,20 @@ impl Harness {
                     .expect("delete");
             }
         }
+        self.count_results().await;
         response
+    }
+
+    /// Hands the tracker the results written since the last call, from the table's stream, as
+    /// the deployed tracker's event source mapping does.
+    pub async fn count_results(&self) {
+        let event = self.stream.lock().await.results_event().await;
+        if event["Records"].as_array().is_some_and(Vec::is_empty) {
+            return;
+        }
+        let event: StreamEvent = serde_json::from_value(event).expect("stream event shape");
+        let response = self.tracker.handle(event).await;
+        assert!(response.batch_item_failures.is_empty(), "the tracker failed to count: {response:?}");
     }
 
     /// Feeds analyzer batches until the queue stays empty.

@@ -101,7 +101,7 @@ async fn finished_sample_job(h: &Harness) -> Job {
     store.claim_task(&job.id, 0, now_millis(), Duration::from_secs(60)).await.unwrap();
     let outcome =
         domain::Outcome::Failed { kind: domain::ErrorKind::Http4xx, reason: "HTTP 404".into(), analysis: None };
-    store.record_outcome(&job.id, 0, &outcome, None, None, now_millis()).await.unwrap();
+    store.record_outcome(&job.id, 0, &outcome, None, now_millis()).await.unwrap();
     let status = store.get_job(&job.id).await.unwrap().unwrap().status;
     assert!(
         store

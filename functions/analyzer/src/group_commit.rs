@@ -1,7 +1,7 @@
 //! Group commit: the writes that an invocation's messages are ready to make at about the same
-//! time go to the store as one request. DynamoDB bills per request, and a transaction bills
-//! its shared items (the job's counters, the places) once for all its URLs, so this is most of
-//! what a URL costs.
+//! time go to the store together. DynamoDB bills per request and per item written, and the
+//! items URLs share (the job's counters in a claim, the places) are then written once for all
+//! of them.
 
 use std::future::Future;
 use std::sync::{Mutex, PoisonError};

@@ -1,6 +1,7 @@
 //! The analyzer function: consumes URL tasks from the priority queues, analyses each URL and
-//! records the outcome with the job's counters in one transaction. Failures are reported per
-//! message (`ReportBatchItemFailures`), never for the whole batch.
+//! records the outcome on the URL's item, once (the tracker adds it to the job's counters from
+//! the table's stream). Failures are reported per message (`ReportBatchItemFailures`), never
+//! for the whole batch.
 
 mod disposition;
 mod group_commit;
@@ -52,9 +53,9 @@ pub struct Analyzer<S, Q, E> {
 }
 
 /// How long the first result of an invocation waits for the others still being analysed: the
-/// results of pages that finish within it share one transaction, which bills the job's
-/// counters and the places once for all of them. Well inside the write margin
-/// (`timeouts::WRITE_MARGIN`), and a quarter of a second of progress.
+/// results of pages that finish within it give their places back together, one write per set
+/// for all of them. Well inside the write margin (`timeouts::WRITE_MARGIN`), and a quarter of
+/// a second of progress.
 const RESULT_LINGER: Duration = Duration::from_millis(250);
 
 /// The invocation's claims and results, each written for all its messages together.
@@ -486,7 +487,6 @@ where
             job_id: job_id.clone(),
             seq,
             outcome,
-            release: message.releases(),
             cache_key: message.cache_key(),
             history: message.history_key(),
             places: places.to_vec(),

@@ -43,6 +43,13 @@ impl Engine for ScriptedEngine {
 
 const QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:000000000000:normal";
 
+/// The job as it stands once the tracker has counted the results recorded so far (the table's
+/// stream, in production).
+async fn counted(store: &MemoryStore, id: &JobId) -> Job {
+    store.count_recorded(now_millis()).await.unwrap();
+    store.get_job(id).await.unwrap().unwrap()
+}
+
 fn analyzer() -> Analyzer<MemoryStore, MemoryQueue, ScriptedEngine> {
     Analyzer {
         store: MemoryStore::new(),
@@ -112,7 +119,7 @@ async fn only_the_failed_messages_of_a_batch_are_reported() {
         )
         .await;
     assert_eq!(failed_ids(&response), ["m2", "m3"]);
-    let job = a.store.get_job(&id).await.unwrap().unwrap();
+    let job = counted(&a.store, &id).await;
     assert_eq!(
         (job.counters.succeeded, job.counters.failed, job.counters.in_progress, job.counters.queued),
         (1, 1, 1, 0)
@@ -143,7 +150,7 @@ async fn retries_stop_at_max_retries_with_the_reason() {
     assert_eq!(task.error.as_deref(), Some("HTTP 503 Service Unavailable"));
     assert_eq!(task.error_kind, Some(ErrorKind::Http5xx));
     assert_eq!(task.attempts, 3);
-    let job = a.store.get_job(&id).await.unwrap().unwrap();
+    let job = counted(&a.store, &id).await;
     assert_eq!((job.counters.failed, job.counters.in_progress), (1, 0));
 }
 
@@ -156,7 +163,7 @@ async fn duplicates_and_unknown_jobs_are_acknowledged_without_counting() {
         let response = a.handle(event(vec![message.clone()]), later()).await;
         assert!(response.batch_item_failures.is_empty());
     }
-    assert_eq!(a.store.get_job(&id).await.unwrap().unwrap().counters.succeeded, 1);
+    assert_eq!(counted(&a.store, &id).await.counters.succeeded, 1);
     let unknown = JobId::generate();
     let response = a.handle(event(vec![record("x", task(&unknown, 0, "https://ok.example"), 1)]), later()).await;
     assert!(response.batch_item_failures.is_empty(), "a deleted job's task is dropped, not retried forever");
@@ -195,7 +202,7 @@ async fn a_cancelling_job_starts_no_new_url() {
     assert_eq!(a.store.request_cancel(&id, 1).await.unwrap(), store::Cancel::Requested);
     let second = a.handle(event(vec![record("m1", task(&id, 1, "https://gone.example"), 1)]), later()).await;
     assert!(second.batch_item_failures.is_empty());
-    let job = a.store.get_job(&id).await.unwrap().unwrap();
+    let job = counted(&a.store, &id).await;
     assert_eq!((job.counters.succeeded, job.counters.cancelled, job.counters.failed), (1, 1, 0));
     assert_eq!(a.store.get_task(&id, 1).await.unwrap().unwrap().status, UrlStatus::Cancelled);
     assert_eq!(job.next_status(), Some(domain::JobStatus::Cancelled));
@@ -217,7 +224,7 @@ async fn an_outage_leaves_every_message_for_redelivery() {
         .await;
     assert_eq!(failed_ids(&response), ["m0", "m1"]);
     a.store.set_unavailable(false);
-    assert_eq!(a.store.get_job(&id).await.unwrap().unwrap().counters.queued, 2, "nothing was counted");
+    assert_eq!(counted(&a.store, &id).await.counters.queued, 2, "nothing was counted");
 }
 
 #[tokio::test]
@@ -244,7 +251,7 @@ async fn a_duplicate_of_a_url_being_analysed_waits_for_the_lease() {
     let delays = a.queue.delays();
     assert_eq!(delays.len(), 1);
     assert!((Duration::from_secs(60)..=Duration::from_secs(70)).contains(&delays[0].1), "{:?}", delays[0].1);
-    let job = a.store.get_job(&id).await.unwrap().unwrap();
+    let job = counted(&a.store, &id).await;
     assert_eq!((job.counters.in_progress, job.counters.succeeded), (1, 0));
 }
 
@@ -271,7 +278,7 @@ async fn each_finished_url_releases_the_next_of_the_window_once() {
     // 4 waits for URL 2.
     let open: Vec<u32> = a
         .store
-        .stalled_tasks(&a.store.get_job(&id).await.unwrap().unwrap(), i64::MAX, 10)
+        .stalled_tasks(&counted(&a.store, &id).await, i64::MAX, 10)
         .await
         .unwrap()
         .iter()
@@ -305,7 +312,7 @@ async fn a_url_whose_analyses_keep_dying_fails_instead_of_running_forever() {
         task.error.as_deref(),
         Some("the analysis stopped without a result 5 times (the analyzer crashed or ran out of time)")
     );
-    assert_eq!(a.store.get_job(&id).await.unwrap().unwrap().counters.failed, 1);
+    assert_eq!(counted(&a.store, &id).await.counters.failed, 1);
 }
 
 /// An engine with a quota: full while `full` is set; a URL containing "limited" meets
@@ -380,7 +387,7 @@ async fn a_url_waiting_for_the_quota_is_deferred_without_a_claim_or_a_receive() 
     // Its next delivery is its first attempt, and it is not a duplicate in the way.
     a.handle(event(vec![record("m1", task(&id, 1, "https://limited.example"), 2)]), later()).await;
     assert_eq!(a.store.get_task(&id, 1).await.unwrap().unwrap().attempts, 0);
-    let job = a.store.get_job(&id).await.unwrap().unwrap();
+    let job = counted(&a.store, &id).await;
     assert_eq!((job.counters.failed, job.counters.succeeded), (0, 0), "a wait is never a failure");
 }
 
@@ -434,7 +441,7 @@ async fn a_busy_host_makes_its_urls_wait_without_an_attempt_and_a_finished_one_m
     let records = (0..6).map(|n| record(&format!("m{n}"), task(&id, n, urls[n as usize]), 1)).collect();
     let response = a.handle(event(records), later()).await;
     assert!(response.batch_item_failures.is_empty(), "the waiting URLs go on as delayed copies");
-    let job = a.store.get_job(&id).await.unwrap().unwrap();
+    let job = counted(&a.store, &id).await;
     assert_eq!(job.counters.succeeded, 2, "two at a time at one host");
     let deferred = a.queue.deferred();
     assert_eq!(deferred.len(), 4, "{deferred:?}");
@@ -449,7 +456,7 @@ async fn a_busy_host_makes_its_urls_wait_without_an_attempt_and_a_finished_one_m
     // The places came back with the results: the waiting URLs now go through.
     let again = deferred.iter().map(|(_, m, _)| record("w", serde_json::to_value(m).unwrap(), 1)).collect();
     a.handle(event(again), later()).await;
-    let job = a.store.get_job(&id).await.unwrap().unwrap();
+    let job = counted(&a.store, &id).await;
     assert_eq!(job.counters.succeeded, 4, "{:?}", job.counters);
     let waits: Vec<u32> = a.queue.deferred()[4..].iter().map(|(_, m, _)| m.waits).collect();
     assert_eq!(waits, [2, 2], "the last two waited twice");
@@ -502,7 +509,7 @@ async fn a_tenant_at_max_in_flight_has_its_urls_wait_across_its_jobs_and_others_
     a.handle(event(records), later()).await;
 
     let (store, jobs) = (&a.store, &jobs);
-    let succeeded = |i: usize| async move { store.get_job(&jobs[i].0.id).await.unwrap().unwrap().counters.succeeded };
+    let succeeded = |i: usize| async move { counted(store, &jobs[i].0.id).await.counters.succeeded };
     let (first, second, quiet) = (succeeded(0).await, succeeded(1).await, succeeded(2).await);
     assert_eq!(first + second, 3, "three of the busy tenant's four URLs at once, over both its jobs");
     assert_eq!(quiet, 2, "another tenant is not held to it");

@@ -48,8 +48,9 @@ async fn job(exporter: &TestExporter, n: u32, finish: bool) -> Job {
                 cached_from: None,
             })
         };
-        store.record_outcome(&job.id, seq, &outcome, None, None, 2).await.unwrap();
+        store.record_outcome(&job.id, seq, &outcome, None, 2).await.unwrap();
     }
+    store.count_recorded(2).await.unwrap();
     if finish {
         assert!(
             store
@@ -200,8 +201,9 @@ async fn run_of(exporter: &TestExporter, monitor: &domain::monitor::Monitor, ttf
             metrics: json!({"ttfb_ms": ms}).as_object().unwrap().clone(),
             cached_from: None,
         };
-        store.record_outcome(&job.id, seq, &Outcome::Succeeded(analysis), None, None, 2).await.unwrap();
+        store.record_outcome(&job.id, seq, &Outcome::Succeeded(analysis), None, 2).await.unwrap();
     }
+    store.count_recorded(2).await.unwrap();
     let job = store.get_job(&job.id).await.unwrap().unwrap();
     assert!(
         store

@@ -1,17 +1,23 @@
-//! The tracker function watches jobs.
+//! The tracker function counts results and watches jobs.
 //!
-//! - From the table's stream (job items only, by `FilterCriteria`) it moves each job to the
-//!   status its counters call for, cancels a cancelling job's queued URLs in bulk, and
-//!   announces every status change on EventBridge. A job that has finished is handed on
-//!   through two queues: to the exporter, to have its report and whole-job files written, and,
-//!   if it names a `callback_url`, to the callbacks function, to be called back. Neither is
-//!   waited for: a tenant's slow endpoint or a big job's export holds up no stream batch.
-//!   Every move is a conditional update from the status it saw, so a redelivered or stale
-//!   record changes nothing.
+//! - From the table's stream it takes the URLs' results (a result is written to its URL's
+//!   item alone) and adds each batch's to their jobs, one update per job, with the URLs they
+//!   release into the window (`domain::tally`); a job's `counted_to` makes a record delivered
+//!   again count once.
+//! - From the same stream (job items, by `FilterCriteria`) it moves each job to the status its
+//!   counters call for, cancels a cancelling job's queued URLs in bulk, and announces every
+//!   status change on EventBridge. A job that has finished is handed on through two queues:
+//!   to the exporter, to have its report and whole-job files written, and, if it names a
+//!   `callback_url`, to the callbacks function, to be called back. Neither is waited for: a
+//!   tenant's slow endpoint or a big job's export holds up no stream batch. Every move is a
+//!   conditional update from the status it saw, so a redelivered or stale record changes
+//!   nothing.
 //! - On a schedule it reconciles: a URL released into a job's window whose message was lost
-//!   (a crash between recording and sending, a message deleted by hand) is sent again, and a
-//!   job whose move a lost stream record missed is moved. A sweep reads each unfinished job
-//!   and its open URLs only, within a time budget, and the next resumes where it stopped.
+//!   (a crash between recording and sending, a message deleted by hand) is sent again, a job
+//!   whose move a lost stream record missed is moved, and a job whose results never reached
+//!   the tracker (their batch's retries ran out) is counted again from its URLs. A sweep reads
+//!   each unfinished job and its open URLs only, within a time budget, and the next resumes
+//!   where it stopped.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -25,11 +31,12 @@ use aws::queue::{Outbox, TaskQueue};
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use domain::report::ExportRequest;
+use domain::tally::ResultChange;
 use domain::time::{Millis, now_millis};
 use domain::{Job, JobId, JobStatus, TaskMessage};
 use serde::{Deserialize, Serialize};
 use store::Tracking;
-use store::dynamo::items::job_from_stream_image;
+use store::dynamo::items::{is_job_key, job_from_stream_image, result_from_stream};
 
 /// Time spent cancelling queued URLs per invocation: well inside the function's timeout.
 /// What is left is continued from the job's next stream record (each batch changes the job).
@@ -94,6 +101,8 @@ pub struct SweepReport {
     pub urls_resent: u64,
     pub urls_cancelled: u64,
     pub jobs_moved: u64,
+    /// Jobs counted again because results never reached the tracker.
+    pub jobs_recounted: u64,
     pub errors: u64,
 }
 
@@ -113,25 +122,74 @@ where
         }
     }
 
-    /// Handles one stream batch. On a failure it reports that record's sequence number, so
-    /// Lambda retries from there (records of one shard stay in order).
+    /// Handles one stream batch: first the results it reports, added to each job in one
+    /// update ([`Tracking::count_results`]), then each change of a job, in order. On a failure
+    /// it reports the first record not handled, so Lambda retries from there (records of one
+    /// shard stay in order); what was handled and comes again changes nothing, as a count goes
+    /// by the job's `counted_to` and a move by the status it saw.
     pub async fn handle(&self, event: Event) -> DynamoDbEventResponse {
+        let records = &event.records;
+        let (counting, moving) = futures::join!(self.count_results(records), self.handle_jobs(records));
         let mut response = DynamoDbEventResponse::default();
+        if let Some(first) = [counting, moving].into_iter().flatten().min() {
+            let mut failure = DynamoDbBatchItemFailure::default();
+            failure.item_identifier = records[first].change.sequence_number.clone();
+            response.batch_item_failures.push(failure);
+        }
+        response
+    }
+
+    /// Adds the batch's results to their jobs, each job's in one update; the position in
+    /// `records` of the first record not counted, if any.
+    async fn count_results(&self, records: &[EventRecord]) -> Option<usize> {
+        let mut jobs: Vec<(JobId, usize, Vec<ResultChange>)> = Vec::new();
+        let mut unread = None;
+        for (i, record) in records.iter().enumerate() {
+            let sequence_number = record.change.sequence_number.as_deref().unwrap_or_default();
+            match result_from_stream(&record.change.old_image, &record.change.new_image, sequence_number) {
+                Ok(Some((id, change))) => match jobs.iter_mut().find(|(job, ..)| *job == id) {
+                    Some((.., changes)) => changes.push(change),
+                    None => jobs.push((id, i, vec![change])),
+                },
+                Ok(None) => {}
+                Err(err) => {
+                    tracing::error!(event_id = %record.event_id, error = %err, "a URL's stream record could not be read");
+                    unread = Some(i);
+                    break;
+                }
+            }
+        }
+        let now = now_millis();
+        let counts = jobs.iter().map(|(id, first, changes)| async move {
+            match self.store.count_results(id, changes, now).await {
+                Ok(counted) => {
+                    tracing::debug!(job_id = %id, counted, "results counted");
+                    None
+                }
+                Err(err) => {
+                    tracing::error!(job_id = %id, error = %err, "counting results failed; will be retried");
+                    Some(*first)
+                }
+            }
+        });
+        futures::future::join_all(counts).await.into_iter().flatten().chain(unread).min()
+    }
+
+    /// Moves each job a record in the batch changed, in order; the position in `records` of
+    /// the record that failed, if one did (the rest wait for the retry).
+    async fn handle_jobs(&self, records: &[EventRecord]) -> Option<usize> {
         // Jobs whose queued URLs this invocation already cancelled: their later records in the
         // same batch would only find what the writes of this one are still working through.
         let mut cancelled_jobs = HashSet::new();
-        for record in &event.records {
+        for (i, record) in records.iter().enumerate().filter(|(_, record)| is_job_key(&record.change.keys)) {
             // Every line logged about this record carries its event and, once read, its job.
             let span = tracing::info_span!("record", event_id = %record.event_id, job_id = tracing::field::Empty);
             if let Err(err) = self.handle_record(record, &mut cancelled_jobs).instrument(span.clone()).await {
                 span.in_scope(|| tracing::error!(error = %err, "stream record failed; will be retried"));
-                let mut failure = DynamoDbBatchItemFailure::default();
-                failure.item_identifier = record.change.sequence_number.clone();
-                response.batch_item_failures.push(failure);
-                break;
+                return Some(i);
             }
         }
-        response
+        None
     }
 
     async fn handle_record(
@@ -175,22 +233,22 @@ where
                 tracing::info!(cancelled, "queued URLs of a cancelling job cancelled");
                 let Some(current) = self.store.get_job(&job.id).await? else { return Ok(()) };
                 // Finished now, the job moves now, not when the stream reaches its last record.
-                self.move_job(&current).await?;
+                self.move_job(&current, now_millis()).await?;
             } else {
-                self.move_job(&current).await?;
+                self.move_job(&current, now_millis()).await?;
             }
             return Ok(());
         }
-        self.move_job(&job).await?;
+        self.move_job(&job, now_millis()).await?;
         Ok(())
     }
 
     /// Moves the job to the status its counters call for; `true` if this call moved it.
-    async fn move_job(&self, job: &Job) -> Result<bool, domain::Error> {
+    async fn move_job(&self, job: &Job, now: Millis) -> Result<bool, domain::Error> {
         let Some(next) = job.next_status() else {
             return Ok(false);
         };
-        let moved = self.store.transition_job(job, next, now_millis()).await?;
+        let moved = self.store.transition_job(job, next, now).await?;
         if moved {
             tracing::info!(from = %job.status, to = %next, "job status changed");
         } else {
@@ -290,6 +348,7 @@ where
         line.count("UrlsResent", report.urls_resent);
         line.count("UrlsCancelled", report.urls_cancelled);
         line.count("JobsMoved", report.jobs_moved);
+        line.count("JobsRecounted", report.jobs_recounted);
         line.count("SweepsCutShort", u64::from(!report.complete));
         line.count("Errors", report.errors);
         println!("{}", line.render(now_millis()));
@@ -323,8 +382,22 @@ where
             }
             _ => {}
         }
+        // Results whose stream records were lost for good leave a job that looks unfinished
+        // with nothing in flight: its URLs are counted again.
+        let idle = job.updated_at < before;
+        let job = match idle {
+            true => match self.store.recount(&job, now).await? {
+                Some(recounted) => {
+                    tracing::warn!(counters = ?recounted.counters, "results that never reached the tracker counted again");
+                    report.jobs_recounted += 1;
+                    recounted
+                }
+                None => job,
+            },
+            false => job,
+        };
         // A job whose counters call for a move nobody made: its stream record was lost.
-        if job.updated_at < before && self.move_job(&job).await? {
+        if idle && self.move_job(&job, now).await? {
             report.jobs_moved += 1;
         }
         Ok(())
@@ -383,8 +456,24 @@ mod tests {
         json!({
             "eventID": sequence, "eventName": "MODIFY", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
             "awsRegion": "us-east-1",
-            "dynamodb": {"Keys": {}, "NewImage": image, "SequenceNumber": sequence, "SizeBytes": 1,
-                         "StreamViewType": "NEW_AND_OLD_IMAGES"}
+            "dynamodb": {"Keys": {"pk": {"S": format!("JOB#{}", job.id)}, "sk": {"S": "JOB"}}, "NewImage": image,
+                         "SequenceNumber": sequence, "SizeBytes": 1, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+        })
+    }
+
+    /// A stream record of URL `seq` of `job` moving from `processing` to `to`, as a result's
+    /// write leaves it (only the attributes the tracker reads).
+    fn result_record(job: &Job, seq: u32, to: UrlStatus, sequence: &str) -> serde_json::Value {
+        let image = |status: UrlStatus| {
+            json!({"pk": {"S": format!("JOB#{}", job.id)}, "sk": {"S": format!("URL#{seq:06}")},
+                   "job_id": {"S": job.id.as_str()}, "seq": {"N": seq.to_string()}, "status": {"S": status.as_str()}})
+        };
+        json!({
+            "eventID": sequence, "eventName": "MODIFY", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+            "awsRegion": "us-east-1",
+            "dynamodb": {"Keys": {"pk": {"S": format!("JOB#{}", job.id)}, "sk": {"S": format!("URL#{seq:06}")}},
+                         "OldImage": image(UrlStatus::Processing), "NewImage": image(to),
+                         "SequenceNumber": sequence, "SizeBytes": 1, "StreamViewType": "NEW_AND_OLD_IMAGES"}
         })
     }
 
@@ -395,6 +484,62 @@ mod tests {
     async fn stored(tracker: &TestTracker, job: &Job) -> Job {
         tracker.store.create_job(job, &[]).await.unwrap();
         job.clone()
+    }
+
+    #[tokio::test]
+    async fn results_are_added_to_their_jobs_once_however_often_the_stream_delivers_them() {
+        let tracker = tracker();
+        let settings = JobSettings { batch_size: 2, ..JobSettings::default() };
+        let job = Job::new(Tenant("t".into()), "n".into(), settings, 5, 0);
+        tracker.store.create_job(&job, &urls(5)).await.unwrap();
+        let other = Job::new(Tenant("t".into()), "other".into(), JobSettings::default(), 1, 0);
+        tracker.store.create_job(&other, &urls(1)).await.unwrap();
+        for (id, seq) in [(&job.id, 0), (&job.id, 1), (&job.id, 2), (&other.id, 0)] {
+            tracker.store.claim_task(id, seq, 10, Duration::from_secs(60)).await.unwrap();
+        }
+        let first = vec![
+            result_record(&job, 0, UrlStatus::Succeeded, "100"),
+            result_record(&other, 0, UrlStatus::Failed, "101"),
+            result_record(&job, 1, UrlStatus::Failed, "102"),
+        ];
+        let response = tracker.handle(event(first.clone())).await;
+        assert!(response.batch_item_failures.is_empty(), "{response:?}");
+        let counted = tracker.store.get_job(&job.id).await.unwrap().unwrap();
+        let c = &counted.counters;
+        assert_eq!((c.succeeded, c.failed, c.in_progress, c.queued), (1, 1, 1, 2));
+        assert_eq!(counted.window().open(&counted.frontiers), [2, 3], "0 released 2, 1 released 3");
+        let other_counted = tracker.store.get_job(&other.id).await.unwrap().unwrap();
+        assert_eq!((other_counted.counters.failed, other_counted.counters.in_progress), (1, 0));
+
+        // Retried from its first record, with what arrived since: only the new one counts.
+        let mut retried = first;
+        retried.push(result_record(&job, 2, UrlStatus::Succeeded, "1000"));
+        assert!(tracker.handle(event(retried)).await.batch_item_failures.is_empty());
+        let again = tracker.store.get_job(&job.id).await.unwrap().unwrap();
+        assert_eq!((again.counters.succeeded, again.counters.failed, again.counters.in_progress), (2, 1, 0));
+        assert_eq!(again.window().open(&again.frontiers), [4, 3], "2 released 4 (1000 sorts after 102)");
+        let other_again = tracker.store.get_job(&other.id).await.unwrap().unwrap();
+        assert_eq!(other_again.counters.failed, 1, "counted once");
+    }
+
+    #[tokio::test]
+    async fn a_result_that_cannot_be_counted_is_retried_from_its_jobs_first_record() {
+        let tracker = tracker();
+        let job = Job::new(Tenant("t".into()), "n".into(), JobSettings::default(), 2, 0);
+        tracker.store.create_job(&job, &urls(2)).await.unwrap();
+        let records = vec![
+            record(&job, "5"),
+            result_record(&job, 0, UrlStatus::Succeeded, "6"),
+            result_record(&job, 1, UrlStatus::Succeeded, "7"),
+        ];
+        tracker.store.set_unavailable(true);
+        let response = tracker.handle(event(records)).await;
+        let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+        assert_eq!(
+            failed,
+            [Some("6".to_owned())],
+            "the job's change needed no write; its first result was not counted"
+        );
     }
 
     #[tokio::test]
@@ -552,8 +697,8 @@ mod tests {
         // URL 0 finishes and releases URL 2, but the messages of 1 and 2 are lost.
         assert_eq!(tracker.store.claim_task(&job.id, 0, 10, Duration::from_secs(60)).await.unwrap(), Claim::Claimed);
         let outcome = Outcome::Failed { kind: domain::ErrorKind::Http4xx, reason: "HTTP 404".into(), analysis: None };
-        let release = job.window().release_after(0);
-        tracker.store.record_outcome(&job.id, 0, &outcome, release, None, 20).await.unwrap();
+        tracker.store.record_outcome(&job.id, 0, &outcome, None, 20).await.unwrap();
+        tracker.store.count_recorded(20).await.unwrap();
 
         let report = tracker.reconcile(1_000).await;
         assert_eq!((report.jobs_checked, report.urls_resent, report.errors), (1, 2, 0));
@@ -583,10 +728,11 @@ mod tests {
             tracker.store.claim_task(&job.id, 0, 1_001, Duration::from_secs(60)).await.unwrap(),
             Claim::Reclaimed { attempt: 2 }
         );
-        tracker.store.record_outcome(&job.id, 0, &Outcome::Succeeded(analysis()), None, None, 1_002).await.unwrap();
-        // The stream record of that write is lost: the next sweep finishes the job.
+        tracker.store.record_outcome(&job.id, 0, &Outcome::Succeeded(analysis()), None, 1_002).await.unwrap();
+        // The stream record of that write is lost: the next sweep counts the job's URLs again
+        // and finishes it.
         let report = tracker.reconcile(5_000).await;
-        assert_eq!(report.jobs_moved, 1);
+        assert_eq!((report.jobs_recounted, report.jobs_moved), (1, 1), "{report:?}");
         let stored = tracker.store.get_job(&job.id).await.unwrap().unwrap();
         assert_eq!(stored.status, JobStatus::Completed);
         assert_eq!(tracker.store.get_task(&job.id, 0).await.unwrap().unwrap().status, UrlStatus::Succeeded);

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::named_enum;
 use crate::callback::CallbackDelivery;
 use crate::settings::JobSettings;
+use crate::task::UrlStatus;
 use crate::time::Millis;
 use crate::timeouts;
 use crate::window::{Frontiers, Window};
@@ -103,6 +104,21 @@ impl Counters {
         self.succeeded + self.failed + self.cancelled
     }
 
+    /// The counters of a job of `total` URLs whose URLs have these statuses.
+    pub fn of_statuses(total: u64, statuses: impl IntoIterator<Item = UrlStatus>) -> Self {
+        let mut counters = Counters { total, ..Counters::default() };
+        for status in statuses {
+            *match status {
+                UrlStatus::Queued => &mut counters.queued,
+                UrlStatus::Processing => &mut counters.in_progress,
+                UrlStatus::Succeeded => &mut counters.succeeded,
+                UrlStatus::Failed => &mut counters.failed,
+                UrlStatus::Cancelled => &mut counters.cancelled,
+            } += 1;
+        }
+        counters
+    }
+
     pub fn all_terminal(&self) -> bool {
         self.done() >= self.total
     }
@@ -163,6 +179,10 @@ pub struct Job {
     /// part of what the job is shown or announced as.
     #[serde(skip)]
     pub frontiers: Frontiers,
+    /// The last place in the table's stream whose results the tracker added to the counters
+    /// ([`crate::tally`]); kept by the store.
+    #[serde(skip)]
+    pub counted_to: Option<crate::tally::StreamPosition>,
 }
 
 impl Job {
@@ -187,6 +207,7 @@ impl Job {
             callback: None,
             monitor_id: None,
             frontiers: Frontiers::default(),
+            counted_to: None,
         }
     }
 

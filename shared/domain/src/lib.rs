@@ -31,6 +31,7 @@ pub mod retry;
 pub mod schedule;
 pub mod screenshots;
 pub mod settings;
+pub mod tally;
 pub mod task;
 pub mod tenancy;
 pub mod time;

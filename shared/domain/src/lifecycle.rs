@@ -412,9 +412,10 @@ impl Outcome {
     }
 }
 
-/// Whether recording a result counted it.
+/// Whether recording a result wrote it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Recorded {
+    /// Written, once: it counts on the job when the tracker reads it from the table's stream.
     Counted,
     /// Another delivery recorded this URL first; nothing changed.
     Duplicate,

@@ -87,6 +87,23 @@ impl Window {
         }
     }
 
+    /// Each chain's open URL as `finished` says which URLs have finished: the first of the
+    /// chain's URLs that has not (the job's end for a chain that is done). For a job whose
+    /// kept frontiers were lost with the results that moved them.
+    pub fn frontiers_of(&self, finished: impl Fn(u32) -> bool) -> Frontiers {
+        let frontier = |chain: u32| {
+            let mut seq = chain;
+            while finished(seq) {
+                match self.release_after(seq) {
+                    Some(release) => seq = release.next,
+                    None => return self.total,
+                }
+            }
+            seq
+        };
+        (0..self.chains()).map(|chain| (chain, frontier(chain))).filter(|(chain, seq)| seq != chain).collect()
+    }
+
     /// Each chain's open URL; chains whose every URL has finished are left out.
     pub fn open(&self, frontiers: &Frontiers) -> Vec<u32> {
         (0..self.chains()).map(|chain| frontiers.get(chain).unwrap_or(chain)).filter(|seq| *seq < self.total).collect()
@@ -120,6 +137,16 @@ mod tests {
         assert_eq!(window.open(&frontiers), [6, 1], "chain 2 is done (8 is past the job)");
         assert_eq!(Window::new(20, 2).open(&Frontiers::default()), [0, 1], "a job smaller than its window");
         assert_eq!(Window::new(0, 2).chains(), 1, "a window is at least one URL");
+    }
+
+    #[test]
+    fn a_chains_frontier_is_its_first_url_not_finished() {
+        let window = Window::new(3, 8);
+        let finished = |done: &'static [u32]| move |seq: u32| done.contains(&seq);
+        assert_eq!(window.frontiers_of(finished(&[])), Frontiers::default(), "nothing finished: the first window");
+        let frontiers = window.frontiers_of(finished(&[0, 3, 1, 2, 5]));
+        assert_eq!(frontiers, [(0, 6), (1, 4), (2, 8)].into_iter().collect());
+        assert_eq!(window.open(&frontiers), [6, 4], "chain 2 is done");
     }
 
     #[test]

@@ -31,13 +31,13 @@ pub use domain::monitor::DueTick;
 use domain::monitor::{Monitor, MonitorId, TickRecord};
 use domain::places::Lease;
 use domain::report::JobReport;
+use domain::tally::{ResultChange, Tally};
 use domain::tenancy::{LimitOverrides, Limits, OverLimit, TenantUsage};
 use domain::time::Millis;
 use domain::waits::{WaitNote, Waiting};
-use domain::window::Release;
 use domain::{
-    Analysis, CacheKey, CleanUrl, Error, ErrorKind, Job, JobId, JobStatus, JobUrl, TaskFilter, Tenant, UrlStatus,
-    UrlTask,
+    Analysis, CacheKey, CleanUrl, Counters, Error, ErrorKind, Job, JobId, JobStatus, JobUrl, TaskFilter, Tenant,
+    UrlStatus, UrlTask,
 };
 pub use dynamo::DynamoStore;
 pub use memory::MemoryStore;
@@ -72,8 +72,6 @@ pub struct OutcomeRecord {
     pub job_id: JobId,
     pub seq: u32,
     pub outcome: Outcome,
-    /// The URL this one's finishing releases into the window.
-    pub release: Option<Release>,
     pub cache_key: Option<CacheKey>,
     /// Where a new successful analysis joins its tenant's history of the URL.
     pub history: Option<HistoryKey>,
@@ -220,10 +218,10 @@ pub trait TaskWork: Send + Sync {
         now: Millis,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
-    /// Records a URL's terminal status and counts it on the job, atomically and at most once;
-    /// in the same write moves its chain's frontier to `release` (the next of the window:
-    /// `domain::window`), indexes a new successful analysis in its URL's history (and for
-    /// reuse under `cache_key`), and gives its places back.
+    /// Records a URL's terminal status on its own item, at most once (a duplicate finds it
+    /// moved on), indexing a new successful analysis in its URL's history (and for reuse under
+    /// `cache_key`), and gives its places back. The job's counters and window follow when the
+    /// tracker counts the result from the table's stream ([`Tracking::count_results`]).
     fn record(&self, record: &OutcomeRecord, now: Millis) -> impl Future<Output = Result<Recorded, Error>> + Send;
 
     /// `record` of URL `seq` of job `id`, which holds no places.
@@ -232,7 +230,6 @@ pub trait TaskWork: Send + Sync {
         id: &JobId,
         seq: u32,
         outcome: &Outcome,
-        release: Option<Release>,
         cache_key: Option<&CacheKey>,
         now: Millis,
     ) -> impl Future<Output = Result<Recorded, Error>> + Send {
@@ -241,7 +238,6 @@ pub trait TaskWork: Send + Sync {
                 job_id: id.clone(),
                 seq,
                 outcome: outcome.clone(),
-                release,
                 cache_key: cache_key.cloned(),
                 history: None,
                 places: Vec::new(),
@@ -290,7 +286,13 @@ pub trait TaskWork: Send + Sync {
     ) -> impl Future<Output = Result<Option<Analysis>, Error>> + Send;
 }
 
-/// What the tracker does: moves jobs, cancels in bulk, and sweeps for lost messages.
+/// Counts tried when another count of the same job comes between the read and the write (a
+/// job's results come from one stream shard, read by one tracker at a time: only a retried
+/// batch overlapping its own first try).
+const COUNT_ROUNDS: u32 = 3;
+
+/// What the tracker does: counts results, moves jobs, cancels in bulk, and sweeps for lost
+/// messages.
 pub trait Tracking: Lookup {
     /// Moves `job` from the status it has to `to` (a finished job leaves its tenant's
     /// unfinished jobs in the same write); `false` when it was no longer in that status.
@@ -325,6 +327,70 @@ pub trait Tracking: Lookup {
 
     /// Notes that a stalled URL's message was sent again at `now`.
     fn note_resent(&self, id: &JobId, seq: u32, now: Millis) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Adds `tally` to its job — its counters, its window's frontiers and `counted_to` — while
+    /// the job's `counted_to` is still `tally.seen`; `false` when another count came between.
+    fn add_tally(&self, id: &JobId, tally: &Tally, now: Millis) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// Adds the results the stream reported for job `id` that the job has not counted yet;
+    /// how many it added (none for a job that is gone). The job is read first: what it has
+    /// counted decides, and its window says which URLs the results released.
+    fn count_results(
+        &self,
+        id: &JobId,
+        changes: &[ResultChange],
+        now: Millis,
+    ) -> impl Future<Output = Result<usize, Error>> + Send {
+        async move {
+            for _ in 0..COUNT_ROUNDS {
+                let Some(job) = self.get_job(id).await? else { return Ok(0) };
+                let Some(tally) = Tally::new(&job, changes) else { return Ok(0) };
+                if self.add_tally(id, &tally, now).await? {
+                    return Ok(tally.moves.len());
+                }
+            }
+            Err(Error::Conflict(format!("job {id}: its results kept being counted by another tracker")))
+        }
+    }
+
+    /// Every URL of job `id` with its status, in submission order (read consistently, a page
+    /// at a time): for a recount.
+    fn task_statuses(&self, id: &JobId) -> impl Future<Output = Result<Vec<(u32, UrlStatus)>, Error>> + Send;
+
+    /// Writes `job`'s counters and window frontiers as given, while the job is unchanged since
+    /// it was read (its `updated_at`); `false` when it changed.
+    fn set_counts(&self, job: &Job, now: Millis) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// Counts an idle job's URLs again when the results it was told of fall short: every URL
+    /// its window has open has finished, yet its counters say it has not. That happens only
+    /// when stream records of results were lost for good (their batch's retries ran out).
+    /// The job as recounted, or `None` when nothing was missing (or it changed meanwhile).
+    fn recount(&self, job: &Job, now: Millis) -> impl Future<Output = Result<Option<Job>, Error>> + Send {
+        async move {
+            if job.status.is_finished() || job.counters.all_terminal() {
+                return Ok(None);
+            }
+            for seq in job.window().open(&job.frontiers) {
+                if self.get_task(&job.id, seq).await?.is_none_or(|task| !task.status.is_terminal()) {
+                    return Ok(None);
+                }
+            }
+            let statuses = self.task_statuses(&job.id).await?;
+            let finished: std::collections::HashSet<u32> =
+                statuses.iter().filter(|(_, status)| status.is_terminal()).map(|(seq, _)| *seq).collect();
+            let mut recounted = job.clone();
+            recounted.counters = Counters::of_statuses(job.counters.total, statuses.iter().map(|(_, status)| *status));
+            recounted.frontiers = job.window().frontiers_of(|seq| finished.contains(&seq));
+            if recounted.counters == job.counters {
+                return Ok(None);
+            }
+            if !self.set_counts(&recounted, now).await? {
+                return Ok(None);
+            }
+            recounted.updated_at = now;
+            Ok(Some(recounted))
+        }
+    }
 
     /// The last job a sweep that ran out of time checked: the next sweep resumes after it.
     fn sweep_cursor(&self) -> impl Future<Output = Result<Option<JobId>, Error>> + Send;

@@ -28,6 +28,7 @@ use crate::{
     OutcomeRecord, Page, Recorded, Reports, TaskWork, Tenancy, Tracking, WaitLog,
 };
 use domain::Error;
+use domain::tally::{ResultChange, StreamPosition, Tally};
 use domain::time::Millis;
 
 #[derive(Default)]
@@ -37,6 +38,10 @@ struct State {
     keys: HashMap<String, Tenant>,
     secrets: HashMap<Tenant, String>,
     resent: HashMap<(JobId, u32), Millis>,
+    /// The results recorded and not yet handed to the tracker, as the table's stream holds
+    /// them, and the last stream position given.
+    results: Vec<(JobId, ResultChange)>,
+    stream_position: u64,
     reports: HashMap<JobId, JobReport>,
     /// Each tenant's monitors with their URLs.
     monitors: HashMap<(Tenant, MonitorId), (Monitor, Vec<JobUrl>)>,
@@ -122,6 +127,30 @@ impl MemoryStore {
     /// tests of what an export does when its message comes back.
     pub fn forget_report(&self, id: &JobId) {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).reports.remove(id);
+    }
+
+    /// The results recorded since the last call, in order, as the table's stream reports
+    /// them to the tracker.
+    pub fn take_results(&self) -> Vec<(JobId, ResultChange)> {
+        std::mem::take(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()).results)
+    }
+
+    /// Counts the results recorded so far into their jobs, as the tracker does from the
+    /// stream ([`Tracking::count_results`]): where no tracker runs beside the store (tests, a
+    /// process on its own). How many it counted.
+    pub async fn count_recorded(&self, now: Millis) -> Result<usize, Error> {
+        let mut by_job: Vec<(JobId, Vec<ResultChange>)> = Vec::new();
+        for (id, change) in self.take_results() {
+            match by_job.iter_mut().find(|(job, _)| *job == id) {
+                Some((_, changes)) => changes.push(change),
+                None => by_job.push((id, vec![change])),
+            }
+        }
+        let mut counted = 0;
+        for (id, changes) in by_job {
+            counted += self.count_results(&id, &changes, now).await?;
+        }
+        Ok(counted)
     }
 
     fn state(&self) -> Result<std::sync::MutexGuard<'_, State>, Error> {
@@ -305,8 +334,8 @@ impl TaskWork for MemoryStore {
         let (id, seq, outcome) = (&record.job_id, record.seq, &record.outcome);
         let mut state = self.state()?;
         state.give_places_back(&record.places);
-        let State { jobs, tasks, history, .. } = &mut *state;
-        let job = jobs.get_mut(id).ok_or(Error::NotFound)?;
+        let State { jobs, tasks, history, results, stream_position, .. } = &mut *state;
+        let job = jobs.get(id).ok_or(Error::NotFound)?;
         let task = tasks.get_mut(&(id.clone(), seq)).ok_or(Error::NotFound)?;
         let step = outcome.task_move();
         match step.check(task, Some(job.status), now) {
@@ -314,15 +343,16 @@ impl TaskWork for MemoryStore {
             Err(Refusal::Status(_)) => return Ok(Recorded::Duplicate),
             Err(refusal) => return Err(Error::Conflict(format!("recording URL {seq} of job {id}: {refusal:?}"))),
         }
-        if let Some(release) = record.release {
-            // As the store would refuse the whole transaction: the URL released is the job's.
-            if u64::from(release.next) >= job.counters.total {
-                return Err(Error::NotFound);
-            }
-            job.frontiers.advance(release);
-        }
         let task = tasks.get_mut(&(id.clone(), seq)).ok_or(Error::NotFound)?;
-        step.apply(task, Some(job), now, now);
+        let from = task.status;
+        // The URL's item alone: the tracker counts the result from the stream.
+        step.apply(task, None, now, now);
+        if let Some(to) = step.to {
+            *stream_position += 1;
+            let at =
+                StreamPosition::parse(&format!("{stream_position:030}")).ok_or(Error::Corrupt("position".into()))?;
+            results.extend(ResultChange::of(seq, from, to, at).map(|change| (id.clone(), change)));
+        }
         task.analysis = outcome.analysis().cloned();
         if let Outcome::Failed { kind, reason, .. } = outcome {
             task.error = Some(reason.clone());
@@ -448,6 +478,32 @@ impl Tracking for MemoryStore {
     async fn note_resent(&self, id: &JobId, seq: u32, now: Millis) -> Result<(), Error> {
         self.state()?.resent.insert((id.clone(), seq), now);
         Ok(())
+    }
+
+    async fn task_statuses(&self, id: &JobId) -> Result<Vec<(u32, UrlStatus)>, Error> {
+        let state = self.state()?;
+        let mut statuses: Vec<(u32, UrlStatus)> =
+            state.tasks.iter().filter(|((job, _), _)| job == id).map(|((_, seq), task)| (*seq, task.status)).collect();
+        statuses.sort_unstable_by_key(|(seq, _)| *seq);
+        Ok(statuses)
+    }
+
+    async fn set_counts(&self, job: &Job, now: Millis) -> Result<bool, Error> {
+        let mut state = self.state()?;
+        let Some(stored) = state.jobs.get_mut(&job.id).filter(|stored| stored.updated_at == job.updated_at) else {
+            return Ok(false);
+        };
+        stored.counters = job.counters;
+        stored.frontiers = job.frontiers.clone();
+        stored.updated_at = now;
+        Ok(true)
+    }
+
+    async fn add_tally(&self, id: &JobId, tally: &Tally, now: Millis) -> Result<bool, Error> {
+        let mut state = self.state()?;
+        let Some(job) = state.jobs.get_mut(id).filter(|job| job.counted_to == tally.seen) else { return Ok(false) };
+        tally.apply(job, now);
+        Ok(true)
     }
 
     async fn sweep_cursor(&self) -> Result<Option<JobId>, Error> {

@@ -17,3 +17,4 @@ pub mod site;
 pub mod ssrf;
 pub mod stack;
 pub mod stats;
+pub mod table_stream;

@@ -162,8 +162,9 @@ mod tests {
                 }),
                 None => Outcome::Failed { kind: ErrorKind::Timeout, reason: "slow".into(), analysis: None },
             };
-            store.record_outcome(&job.id, seq, &outcome, None, None, 2).await.unwrap();
+            store.record_outcome(&job.id, seq, &outcome, None, 2).await.unwrap();
         }
+        store.count_recorded(2).await.unwrap();
         let job = store.get_job(&job.id).await.unwrap().unwrap();
         store.transition_job(&job, JobStatus::Completed, 3).await.unwrap();
         if report {

@@ -138,7 +138,6 @@ mod tests {
             job_id: job.id.clone(),
             seq: 0,
             outcome: Outcome::Succeeded(analysis),
-            release: None,
             cache_key: None,
             history: Some(HistoryKey::new(tenant, URL)),
             places: Vec::new(),

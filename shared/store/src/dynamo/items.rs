@@ -28,6 +28,7 @@ use domain::callback::CallbackDelivery;
 use domain::field::{FieldAsk, FieldFilter};
 use domain::monitor::MonitorId;
 use domain::places::Place;
+use domain::tally::{ResultChange, StreamPosition};
 use domain::time::Millis;
 use domain::timeouts;
 use domain::window::Frontiers;
@@ -204,6 +205,9 @@ pub struct JobItem {
     /// Written by the callbacks function alone (`record_callback`), never with the job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback: Option<CallbackDelivery>,
+    /// The last stream position whose results the tracker counted ([`domain::tally`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counted_to: Option<StreamPosition>,
     /// The window's frontiers, one attribute per chain that has moved ([`frontier_attribute`]).
     #[serde(default, flatten)]
     pub frontiers: FrontierAttributes,
@@ -295,6 +299,7 @@ impl JobItem {
             updated_at: job.updated_at.max(now),
             expires_at: None,
             callback: job.callback.clone(),
+            counted_to: job.counted_to.clone(),
             frontiers: FrontierAttributes(job.frontiers.clone()),
         }
     }
@@ -342,6 +347,7 @@ impl JobItem {
             quota_weight: self.quota_weight,
             callback: self.callback,
             frontiers: self.frontiers.0,
+            counted_to: self.counted_to,
             monitor_id: self.monitor_id,
         })
     }
@@ -443,6 +449,41 @@ pub fn job_from_stream_image(image: serde_dynamo::Item) -> Result<Job, Error> {
     item.into_job()
 }
 
+/// Whether a stream record's keys are a job item's (the tracker reads its URLs' records too).
+pub fn is_job_key(keys: &serde_dynamo::Item) -> bool {
+    matches!(keys.get("sk"), Some(serde_dynamo::AttributeValue::S(sk)) if sk == JOB_SK)
+}
+
+/// The result a stream record of a URL's item reports ([`ResultChange::of`]): `None` for a
+/// record of another item, or of a change that is not a result.
+pub fn result_from_stream(
+    old_image: &serde_dynamo::Item,
+    new_image: &serde_dynamo::Item,
+    sequence_number: &str,
+) -> Result<Option<(JobId, ResultChange)>, Error> {
+    /// The few attributes of a URL's item a result is read from.
+    #[derive(Deserialize)]
+    struct Task {
+        job_id: JobId,
+        seq: u32,
+        status: UrlStatus,
+    }
+    let read = |image: &serde_dynamo::Item| -> Result<Option<Task>, Error> {
+        let is_task =
+            matches!(image.get("sk"), Some(serde_dynamo::AttributeValue::S(sk)) if sk.starts_with(TASK_SK_PREFIX));
+        if !is_task {
+            return Ok(None);
+        }
+        let task: Task =
+            serde_dynamo::from_item(image.clone()).map_err(|e| Error::Corrupt(format!("URL stream image: {e}")))?;
+        Ok(Some(task))
+    };
+    let (Some(old), Some(new)) = (read(old_image)?, read(new_image)?) else { return Ok(None) };
+    let at = StreamPosition::parse(sequence_number)
+        .ok_or_else(|| Error::Corrupt(format!("stream sequence number {sequence_number:?}")))?;
+    Ok(ResultChange::of(new.seq, old.status, new.status, at).map(|change| (new.job_id, change)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -505,9 +546,11 @@ mod tests {
             }),
             monitor_id: Some(domain::monitor::MonitorId::generate()),
             frontiers: [(0, 7), (3, 17)].into_iter().collect(),
+            counted_to: domain::tally::StreamPosition::parse("000000017965021247380000000012"),
         };
         let item: serde_dynamo::Item = serde_dynamo::to_item(JobItem::from_job(&job, 3_000)).unwrap();
         assert_eq!(item.get("w3"), Some(&serde_dynamo::AttributeValue::N("17".into())), "one attribute per chain");
+        assert_eq!(item.get("counted_to"), Some(&serde_dynamo::AttributeValue::S("17965021247380000000012".into())));
         assert_eq!(job_from_stream_image(item).unwrap(), job);
     }
 

@@ -1,7 +1,7 @@
 //! Sets of places ([`domain::places`]), each an item ([`place_key`]) holding `holders`, the
 //! string set of the URLs being analysed, and for a host `paused_until`. A place is taken in
-//! the claim's transaction and given back in the result's, so places cost no request of
-//! their own while there is room.
+//! the claim's transaction, so taking one costs no request of its own while there is room,
+//! and given back once per set for all of an invocation's results.
 
 use std::collections::BTreeMap;
 
@@ -75,14 +75,12 @@ impl DynamoStore {
         without(holders).update(&self.table, key(place))
     }
 
-    /// Gives places back on their own: after a transaction that would have given them failed
-    /// for another reason (a duplicate result still frees the places this delivery took).
+    /// Gives places back on their own, one update per set for all its holders: a result's
+    /// places, or a claim's after a transaction that would have given them failed for another
+    /// reason (a duplicate result still frees the places this delivery took).
     pub(super) async fn give_places_back(&self, leases: &[Lease]) -> Result<(), Error> {
-        for lease in leases {
-            without(vec![lease.holder.clone()])
-                .update_item(self, key(&lease.place))
-                .await
-                .map_err(|e| Error::store("UpdateItem", e))?;
+        for (place, (holders, _)) in by_place(leases) {
+            without(holders).update_item(self, key(place)).await.map_err(|e| Error::store("UpdateItem", e))?;
         }
         Ok(())
     }

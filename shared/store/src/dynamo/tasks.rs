@@ -1,7 +1,9 @@
-//! The analyzer's writes: claims, take-overs, retries, results (with the window's move on the
-//! job and the history and reuse index entry), and cancelled URLs. Claims and results of one
-//! SQS batch share one transaction when they can (group commit); when a condition in it fails
-//! nothing is written and each URL is written alone, which tells which one failed.
+//! The analyzer's writes: claims, take-overs, retries, results (with the history and reuse
+//! index entry), and cancelled URLs. Claims of one SQS batch share one transaction when they
+//! can (group commit); when a condition in it fails nothing is written and each URL is
+//! claimed alone, which tells which one failed. A result is one conditional update of its
+//! URL's item: the tracker adds it to the job's counters from the table's stream
+//! ([`domain::tally`]), and an invocation's places go back once per set.
 
 use std::collections::{HashMap, HashSet};
 
@@ -17,12 +19,11 @@ use super::items::{HISTORY_INDEX, REUSE_VARIANT, TaskItem};
 use super::moves::{Expression, Shifts, job_condition, task_move};
 use super::packed;
 use super::places::by_place;
-use super::{Check, DynamoStore, Item, applied, av_n, av_s, from_item, number_of, status_of};
+use super::{Check, DynamoStore, Item, applied, av_n, av_s, from_item, number_of, raced, status_of};
 use crate::{ClaimRequest, OutcomeRecord, TaskWork};
 
-/// URLs claimed or recorded in one transaction: with one counter update per job (which also
-/// moves the window) and their places (a tenant's and a host's each), at most DynamoDB's 100
-/// items.
+/// URLs claimed in one transaction: with one counter update per job and their places (a
+/// tenant's and a host's each), at most DynamoDB's 100 items.
 const BATCH_TRANSACTION_URLS: usize = 20;
 /// Take-overs tried when another delivery keeps moving the URL underneath.
 const TAKE_OVER_ROUNDS: u32 = 3;
@@ -53,16 +54,6 @@ enum Together {
     Failed,
 }
 
-/// Whether a shared transaction was written. When it was not (a failed condition: a
-/// duplicate, a crash's take-over, a cancelling job; or an error), nothing was, and each URL
-/// is then written alone, which tells what became of it.
-fn held(written: Result<bool, Error>, what: &str) -> bool {
-    written.unwrap_or_else(|err| {
-        tracing::warn!(error = %err, "{what} a batch failed; writing its URLs one by one");
-        false
-    })
-}
-
 /// The claim a task item calls for, decided by `domain::lifecycle::claim_step`.
 fn claim_step_of(id: &JobId, seq: u32, task: &Item, job: JobState, now: Millis) -> Result<ClaimStep, Error> {
     let status: UrlStatus = status_of(task)?;
@@ -71,9 +62,9 @@ fn claim_step_of(id: &JobId, seq: u32, task: &Item, job: JobState, now: Millis) 
 }
 
 impl DynamoStore {
-    /// The task's half of a result: its move, and the move's payload (error, analysis, and
-    /// for a new successful analysis its entry in the reuse index).
-    fn outcome_update(&self, record: &OutcomeRecord, now: Millis) -> Result<TransactWriteItem, Error> {
+    /// A result's update of its URL's item: its move, and the move's payload (error, analysis,
+    /// and for a new successful analysis its entry in the history and reuse index).
+    fn outcome_update(record: &OutcomeRecord, now: Millis) -> Result<Expression, Error> {
         let mut task = task_move(&record.outcome.task_move(), now, now);
         if let Outcome::Failed { kind, reason, .. } = &record.outcome {
             task = task
@@ -103,7 +94,18 @@ impl DynamoStore {
                 .value(":hist_pk", av_s(key.as_str()))
                 .value(":hist", AttributeValue::M(headline));
         }
-        task.update(&self.table, Self::task_key(&record.job_id, record.seq))
+        Ok(task)
+    }
+
+    /// Writes one result: its item moves from `processing`, or, when it had moved on already,
+    /// the item as it was says a duplicate (there) from a URL that is not.
+    async fn record_one(&self, record: &OutcomeRecord, now: Millis) -> Result<Recorded, Error> {
+        let update = Self::outcome_update(record, now)?;
+        match raced(update.update_item(self, Self::task_key(&record.job_id, record.seq)).await)? {
+            Ok(()) => Ok(Recorded::Counted),
+            Err(Some(_)) => Ok(Recorded::Duplicate),
+            Err(None) => Err(Error::NotFound),
+        }
     }
 
     /// Claims queued URLs of running jobs in one transaction, each job's counters moved once
@@ -180,26 +182,6 @@ impl DynamoStore {
         }
         let unanswered = || Err(Error::Conflict("a claim of the batch was not answered".into()));
         results.into_iter().map(|r| r.unwrap_or_else(unanswered)).collect()
-    }
-
-    /// Records outcomes, their releases and each job's counters in one transaction; `false`
-    /// when any result's condition failed (and nothing was written).
-    async fn record_together(&self, records: &[OutcomeRecord], now: Millis) -> Result<bool, Error> {
-        let mut items = Vec::with_capacity(records.len() * 2 + 1);
-        let mut jobs: HashMap<&JobId, Shifts> = HashMap::new();
-        for record in records {
-            items.push(self.outcome_update(record, now)?);
-            let shifts = jobs.entry(&record.job_id).or_default();
-            shifts.add(&record.outcome.task_move(), UrlStatus::Processing, 1);
-            record.release.into_iter().for_each(|release| shifts.release(release));
-        }
-        for (id, shifts) in jobs {
-            items.push(shifts.update(now).update(&self.table, Self::job_key(id))?);
-        }
-        for (place, (holders, _)) in by_place(records.iter().flat_map(|r| &r.places)) {
-            items.push(self.place_give(place, holders)?);
-        }
-        Ok(self.transact(items).await?.is_none())
     }
 
     /// Takes over a URL whose holder's lease has ended, while its job still takes work; the
@@ -403,20 +385,8 @@ impl TaskWork for DynamoStore {
     }
 
     async fn record(&self, record: &OutcomeRecord, now: Millis) -> Result<Recorded, Error> {
-        let id = &record.job_id;
-        let mut shifts = Shifts::default();
-        shifts.add(&record.outcome.task_move(), UrlStatus::Processing, 1);
-        record.release.into_iter().for_each(|release| shifts.release(release));
-        let mut items =
-            vec![self.outcome_update(record, now)?, shifts.update(now).update(&self.table, Self::job_key(id))?];
-        for lease in &record.places {
-            items.push(self.place_give(&lease.place, vec![lease.holder.clone()])?);
-        }
-        match self.with_places_back(items, &record.places).await? {
-            None => Ok(Recorded::Counted),
-            Some(checks) if checks[0].failed() => Ok(Recorded::Duplicate),
-            Some(_) => Err(Error::NotFound),
-        }
+        let mut recorded = self.record_outcomes(std::slice::from_ref(record), now).await;
+        recorded.pop().unwrap_or_else(|| Err(Error::Conflict("a result was not answered".into())))
     }
 
     async fn pause_host(&self, host: &str, until: Millis) -> Result<(), Error> {
@@ -424,18 +394,14 @@ impl TaskWork for DynamoStore {
     }
 
     async fn record_outcomes(&self, records: &[OutcomeRecord], now: Millis) -> Vec<Result<Recorded, Error>> {
-        let mut results = Vec::with_capacity(records.len());
-        for chunk in records.chunks(BATCH_TRANSACTION_URLS) {
-            if batchable(chunk.iter().map(|r| (&r.job_id, r.seq)))
-                && held(self.record_together(chunk, now).await, "recording")
-            {
-                results.extend(chunk.iter().map(|_| Ok(Recorded::Counted)));
-            } else {
-                let one_by_one = chunk.iter().map(|r| self.record(r, now));
-                results.extend(futures::future::join_all(one_by_one).await);
-            }
+        let recorded = futures::future::join_all(records.iter().map(|record| self.record_one(record, now))).await;
+        // Every delivery frees the places it took, whatever became of its result. Not given
+        // back (an error), a place is taken back when its lease ends: the results stand.
+        let places: Vec<Lease> = records.iter().flat_map(|record| record.places.iter().cloned()).collect();
+        if let Err(err) = self.give_places_back(&places).await {
+            tracing::warn!(error = %err, "giving places back failed; they are taken back when their leases end");
         }
-        results
+        recorded
     }
 
     async fn cancel_task(&self, id: &JobId, seq: u32, from: UrlStatus, now: Millis) -> Result<bool, Error> {

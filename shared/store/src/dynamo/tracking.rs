@@ -6,15 +6,16 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use domain::lifecycle::CANCEL_QUEUED;
+use domain::lifecycle::{CANCEL_QUEUED, Counter};
 use domain::retry::backoff;
+use domain::tally::Tally;
 use domain::time::Millis;
 use domain::{Error, Job, JobId, JobStatus, TaskFilter, UrlStatus, UrlTask};
 
-use super::items::{ACTIVE_INDEX, ACTIVE_PK, SWEEP_PK, SWEEP_SK, TaskItem};
+use super::items::{ACTIVE_INDEX, ACTIVE_PK, SWEEP_PK, SWEEP_SK, TASK_SK_PREFIX, TaskItem, frontier_attribute, job_pk};
 use super::jobs::job_index_start;
 use super::moves::{Expression, Shifts, task_move};
-use super::{DynamoStore, Item, applied, av_n, av_s, from_item, number_of};
+use super::{DynamoStore, Item, applied, av_n, av_s, from_item, number_of, status_of};
 use crate::{Jobs, Page, Tracking};
 
 /// URLs cancelled per transaction (plus the job's counters: DynamoDB allows 100 items; fewer
@@ -150,6 +151,76 @@ impl Tracking for DynamoStore {
         let update =
             Expression::default().condition("attribute_exists(pk)").set("resent_at = :now").value(":now", av_n(now));
         update.update_item(self, Self::task_key(id, seq)).await.map_err(|e| Error::store("UpdateItem", e))
+    }
+
+    async fn task_statuses(&self, id: &JobId) -> Result<Vec<(u32, UrlStatus)>, Error> {
+        let mut statuses = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :url)")
+                .expression_attribute_values(":pk", av_s(job_pk(id)))
+                .expression_attribute_values(":url", av_s(TASK_SK_PREFIX))
+                .projection_expression("#seq, #status")
+                .expression_attribute_names("#seq", "seq")
+                .expression_attribute_names("#status", "status")
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| Error::store("Query", e))?;
+            for item in output.items() {
+                let seq = number_of(item, "seq").and_then(|seq| u32::try_from(seq).ok());
+                let seq = seq.ok_or_else(|| Error::Corrupt(format!("a URL of job {id} without its position")))?;
+                statuses.push((seq, status_of::<UrlStatus>(item)?));
+            }
+            start = output.last_evaluated_key().cloned();
+            if start.is_none() {
+                return Ok(statuses);
+            }
+        }
+    }
+
+    async fn set_counts(&self, job: &Job, now: Millis) -> Result<bool, Error> {
+        let c = &job.counters;
+        let mut update = Expression::default()
+            .condition("updated_at = :seen")
+            .value(":seen", av_n(job.updated_at))
+            .set("updated_at = :now")
+            .value(":now", av_n(now));
+        let counts = [
+            (Counter::Queued, c.queued),
+            (Counter::InProgress, c.in_progress),
+            (Counter::Succeeded, c.succeeded),
+            (Counter::Failed, c.failed),
+            (Counter::Cancelled, c.cancelled),
+        ];
+        for (counter, count) in counts {
+            let name = counter.name();
+            update = update.set(format!("{name} = :{name}")).value(&format!(":{name}"), av_n(count));
+        }
+        for (chain, seq) in job.frontiers.iter() {
+            let placeholder = format!(":w{chain}");
+            update =
+                update.set(format!("{} = {placeholder}", frontier_attribute(chain))).value(&placeholder, av_n(seq));
+        }
+        applied(update.update_item(self, Self::job_key(&job.id)).await)
+    }
+
+    async fn add_tally(&self, id: &JobId, tally: &Tally, now: Millis) -> Result<bool, Error> {
+        let mut shifts = Shifts::default();
+        tally.moves.iter().for_each(|m| shifts.add(m, UrlStatus::Processing, 1));
+        tally.releases.iter().for_each(|release| shifts.release(*release));
+        let update =
+            shifts.update(now).set("counted_to = :counted_to").value(":counted_to", av_s(tally.counted_to.as_str()));
+        let update = match &tally.seen {
+            None => update.condition("attribute_not_exists(counted_to)"),
+            Some(seen) => update.condition("counted_to = :seen").value(":seen", av_s(seen.as_str())),
+        };
+        applied(update.update_item(self, Self::job_key(id)).await)
     }
 
     async fn sweep_cursor(&self) -> Result<Option<JobId>, Error> {

@@ -31,8 +31,9 @@ async fn job(store: &MemoryStore, n: u32, measured: u32, blob_bytes: usize) -> J
             metrics: metrics.as_object().unwrap().clone(),
             cached_from: None,
         };
-        store.record_outcome(&job.id, seq, &Outcome::Succeeded(analysis), None, None, 2).await.unwrap();
+        store.record_outcome(&job.id, seq, &Outcome::Succeeded(analysis), None, 2).await.unwrap();
     }
+    store.count_recorded(2).await.unwrap();
     store.get_job(&job.id).await.unwrap().unwrap()
 }
 

@@ -86,8 +86,9 @@ async fn job_of(
             Url::Failed => Outcome::Failed { kind: ErrorKind::Timeout, reason: "slow".into(), analysis: None },
         };
         store.claim_task(&job.id, seq, 1, Duration::from_secs(60)).await.unwrap();
-        store.record_outcome(&job.id, seq, &outcome, None, None, 2).await.unwrap();
+        store.record_outcome(&job.id, seq, &outcome, None, 2).await.unwrap();
     }
+    store.count_recorded(2).await.unwrap();
     let job = store.get_job(&job.id).await.unwrap().unwrap();
     if left == Left::Running {
         return job;
