@@ -88,6 +88,7 @@ pub async fn submit(h: &Harness, router: &axum::Router, tenant: &str, body: serd
 /// until every URL of `jobs` has an outcome (or `limit` passes).
 pub async fn drain(h: &Harness, analyzer: &GoogleAnalyzer, jobs: &[(JobId, u64)], instances: usize, limit: Duration) {
     let finished = || async {
+        h.count_results().await;
         for (id, total) in jobs {
             let job = h.env.store().get_job(id).await.unwrap().unwrap();
             if job.counters.succeeded + job.counters.failed < *total {

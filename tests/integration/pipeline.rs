@@ -320,6 +320,7 @@ async fn fifty_concurrent_duplicates_are_analysed_and_counted_once() {
     let responses = futures::future::join_all((0..50).map(|_| h.analyzer.handle(event.clone(), far()))).await;
     let waiting: usize = responses.iter().map(|r| r.batch_item_failures.len()).sum();
     assert_eq!(site.hits(), 1, "one delivery analysed; {waiting} waited for its lease, the rest found the result");
+    h.count_results().await;
     let job = h.env.store().get_job(&id).await.unwrap().unwrap();
     assert_eq!((job.counters.succeeded, job.counters.in_progress, job.counters.queued), (1, 0, 0));
     assert_eq!(h.env.store().get_task(&id, 0).await.unwrap().unwrap().attempts, 1);

@@ -68,6 +68,7 @@ async fn analyzer_sample_event_records_a_result() {
     let sqs: SqsEvent = serde_json::from_value(raw).expect("an SQS event");
     let response = h.analyzer.handle(sqs, SystemTime::now() + Duration::from_secs(900)).await;
     assert!(response.batch_item_failures.is_empty());
+    h.count_results().await;
     let stored = h.env.store().get_job(&job.id).await.unwrap().unwrap();
     assert_eq!((stored.counters.succeeded, stored.counters.queued), (1, 0));
     assert_eq!(site.hits(), 1);

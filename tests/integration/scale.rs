@@ -127,26 +127,36 @@ async fn an_invocation_claims_and_records_its_urls_together_and_batches_its_rele
     eprintln!("analyzer, 100 URLs: {counts:?}; tracker: {:?}", tracker_counter.snapshot());
     let job = progress(&h, &key, &id).await;
     assert_eq!((job["succeeded"].as_u64(), job["status"].as_str()), (Some(100), Some("completed")), "{job}");
-    // Ten invocations of up to ten URLs (fewer if a receive brings fewer): one claim each, and
-    // one result for all, which finish within the result's linger of each other.
+    // Ten invocations of up to ten URLs (fewer if a receive brings fewer): one claim each; each
+    // result one update of its URL's item, and the places back once per set for all of an
+    // invocation's results, which finish within the result's linger of each other.
     let requests = &counts.requests;
     let transactions = requests["DynamoDB.TransactWriteItems"];
-    assert!((20..=30).contains(&transactions), "claims and results written together: {requests:?}");
+    assert!((10..=15).contains(&transactions), "an invocation's claims written together: {requests:?}");
+    let invocations = transactions;
+    // An invocation's places: the site's host, and the tenant's shards its URLs fall in (four
+    // neighbours share one; ten URLs of a window span four at most).
+    let updates = requests["DynamoDB.UpdateItem"];
+    assert!((100..=100 + 5 * invocations).contains(&updates), "a result one update: {requests:?}");
     // 90 URLs are released by the 90 before them, a batch of releases at a time: one read of
     // their addresses and one send per analyzer invocation that released any.
     let (reads, sends) = (requests["DynamoDB.BatchGetItem"], requests["SQS.SendMessageBatch"]);
     assert_eq!(reads, sends, "{requests:?}");
     assert!((9..=20).contains(&reads), "up to 10 releases per invocation: {requests:?}");
-    assert_eq!(requests.len(), 3, "nothing else: {requests:?}");
+    assert_eq!(requests.len(), 4, "nothing else: {requests:?}");
     assert!(counts.write_units > 0.0, "DynamoDB reports the write capacity used: {counts:?}");
     let tracker = tracker_counter.snapshot();
     assert_eq!(tracker.get("DynamoDB.TransactWriteItems"), Some(&1), "one status change, freeing the tenant's place");
-    assert_eq!(tracker.get("DynamoDB.UpdateItem"), None, "{tracker:?}");
+    // The results reach the tracker from the stream after each invocation: one read of the
+    // job and one update of its counters each time, however many results it carries.
+    let counted = tracker["DynamoDB.UpdateItem"];
+    assert_eq!(tracker.get("DynamoDB.GetItem"), Some(&counted), "{tracker:?}");
+    assert!((1..=invocations).contains(&counted), "{tracker:?}");
     h.env.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn results_that_finish_near_each_other_share_one_transaction_and_a_late_one_writes_alone() {
+async fn results_that_finish_near_each_other_give_their_places_back_together_and_a_late_one_alone() {
     let (h, site, key, counter) = counted_pipeline().await;
     // Six pages answering 0–50 ms apart, and one a second and a half after the first.
     for n in 0..6 {
@@ -163,11 +173,15 @@ async fn results_that_finish_near_each_other_share_one_transaction_and_a_late_on
     let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
     event.records = received;
     h.analyzer.handle(event, std::time::SystemTime::now() + Duration::from_secs(900)).await;
+    h.count_results().await;
     assert_eq!(progress(&h, &key, &id).await["succeeded"], 7);
-    // One claim for the seven; the six near ones in one result, the late one alone (the
-    // linger, 250 ms, is over long before it answers).
-    let transactions = counter.snapshot()["DynamoDB.TransactWriteItems"];
-    assert_eq!(transactions, 3, "{:?}", counter.snapshot());
+    // One claim for the seven; each result an update of its URL's item; the six near ones
+    // give their places back together (the host's, and the two tenant shards they fall in:
+    // four neighbours share one), the late one alone (the host's, its shard; the linger,
+    // 250 ms, is over long before it answers).
+    let requests = counter.snapshot();
+    assert_eq!(requests["DynamoDB.TransactWriteItems"], 1, "{requests:?}");
+    assert_eq!(requests["DynamoDB.UpdateItem"], 7 + 3 + 2, "{requests:?}");
     h.env.cleanup().await;
 }
 
@@ -188,11 +202,13 @@ async fn a_batch_holding_a_duplicate_and_a_finished_url_counts_each_url_once() {
         event
     };
     h.analyzer.handle(event(vec![received[0].clone()]), std::time::SystemTime::now() + Duration::from_secs(900)).await;
+    h.count_results().await;
     counter.reset();
     // URL 0 again (finished), URLs 1–3, and URL 2 twice: the claims cannot all hold together.
     let mut batch = received.clone();
     batch.push(received[2].clone());
     let response = h.analyzer.handle(event(batch), std::time::SystemTime::now() + Duration::from_secs(900)).await;
+    h.count_results().await;
     let job = progress(&h, &key, &id).await;
     assert_eq!(job["succeeded"], 4, "{job}");
     assert_eq!((job["in_progress"].as_u64(), job["queued"].as_u64()), (Some(0), Some(0)), "{job}");

@@ -278,9 +278,10 @@ async fn each_finished_url_releases_the_next_of_the_window_once() {
     // 4 waits for URL 2.
     let open: Vec<u32> = a
         .store
-        .stalled_tasks(&counted(&a.store, &id).await, i64::MAX, 10)
+        .open_urls(&counted(&a.store, &id).await, i64::MAX, 10)
         .await
         .unwrap()
+        .stalled
         .iter()
         .map(|t| t.seq)
         .collect();

@@ -362,7 +362,8 @@ where
         let before = now.saturating_sub(wait);
         match job.status {
             JobStatus::Pending | JobStatus::Processing => {
-                let stalled = self.store.stalled_tasks(&job, before, RESEND_MAX).await?;
+                let open = self.store.open_urls(&job, before, RESEND_MAX).await?;
+                let stalled = open.stalled;
                 if !stalled.is_empty() {
                     let messages: Vec<TaskMessage> =
                         stalled.iter().map(|task| TaskMessage::new(&job, task.seq, task.url.clone())).collect();
@@ -375,6 +376,19 @@ where
                     tracing::warn!(urls = messages.len(), "stalled URLs sent again");
                     report.urls_resent += messages.len() as u64;
                 }
+                // Results whose stream records were lost for good leave a job that looks
+                // unfinished with nothing open: its URLs are counted again.
+                if open.unfinished == 0
+                    && job.updated_at < before
+                    && let Some(recounted) = self.store.recount(&job, now).await?
+                {
+                    tracing::warn!(counters = ?recounted.counters, "results that never reached the tracker counted again");
+                    report.jobs_recounted += 1;
+                    if self.move_job(&recounted, now).await? {
+                        report.jobs_moved += 1;
+                    }
+                    return Ok(());
+                }
             }
             // A stream record that failed for good left queued URLs of a cancelling job.
             JobStatus::Cancelling if job.counters.queued > 0 && job.updated_at < before => {
@@ -382,22 +396,8 @@ where
             }
             _ => {}
         }
-        // Results whose stream records were lost for good leave a job that looks unfinished
-        // with nothing in flight: its URLs are counted again.
-        let idle = job.updated_at < before;
-        let job = match idle {
-            true => match self.store.recount(&job, now).await? {
-                Some(recounted) => {
-                    tracing::warn!(counters = ?recounted.counters, "results that never reached the tracker counted again");
-                    report.jobs_recounted += 1;
-                    recounted
-                }
-                None => job,
-            },
-            false => job,
-        };
         // A job whose counters call for a move nobody made: its stream record was lost.
-        if idle && self.move_job(&job, now).await? {
+        if job.updated_at < before && self.move_job(&job, now).await? {
             report.jobs_moved += 1;
         }
         Ok(())

@@ -173,7 +173,7 @@ fn succeeded() -> Outcome {
 
 /// The URLs of the job that the reconciler would send again at `before`, as it reads them.
 async fn stalled_seqs<S: JobStore>(store: &S, id: &JobId, before: Millis) -> Vec<u32> {
-    let stalled = store.stalled_tasks(&job(store, id).await, before, 100).await.expect("stalled URLs");
+    let stalled = store.open_urls(&job(store, id).await, before, 100).await.expect("stalled URLs").stalled;
     stalled.iter().map(|t| t.seq).collect()
 }
 
@@ -656,7 +656,7 @@ pub async fn stalled_urls_are_found_and_sent_once_per_period<F: Fixture>(fx: &F)
     assert_eq!(stalled(T0 + 60_001).await, [0], "sent again: not again in the same period");
     assert_eq!(stalled(T0 + 60_002).await, [0, 1], "still lost a period later");
     assert_eq!(
-        store.stalled_tasks(&job(store, &j.id).await, T0 + 60_002, 1).await.expect("stalled").len(),
+        store.open_urls(&job(store, &j.id).await, T0 + 60_002, 1).await.expect("stalled").stalled.len(),
         1,
         "at most the limit"
     );

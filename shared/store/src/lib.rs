@@ -87,6 +87,16 @@ impl OutcomeRecord {
     }
 }
 
+/// What a job's open URLs say, for the reconciler.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OpenUrls {
+    /// Those that should be moving but may have lost their message.
+    pub stalled: Vec<UrlTask>,
+    /// Those that have not finished: none, while the job's counters say it has not, means
+    /// results never reached the tracker.
+    pub unfinished: usize,
+}
+
 /// One page of a listing and where the next one starts.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Page<T, C> {
@@ -315,15 +325,15 @@ pub trait Tracking: Lookup {
         after: Option<&JobId>,
     ) -> impl Future<Output = Result<Page<JobId, JobId>, Error>> + Send;
 
-    /// URLs of `job` (as just read) that should be moving but may have lost their message
-    /// ([`UrlTask::is_stalled`]) among its open ones (its window's frontiers), at most
-    /// `limit`, in submission order.
-    fn stalled_tasks(
+    /// What `job`'s open URLs (its window's frontiers; the job as just read) say: those that
+    /// should be moving but may have lost their message ([`UrlTask::is_stalled`]), at most
+    /// `limit`, in submission order, and how many have not finished.
+    fn open_urls(
         &self,
         job: &Job,
         before: Millis,
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<UrlTask>, Error>> + Send;
+    ) -> impl Future<Output = Result<OpenUrls, Error>> + Send;
 
     /// Notes that a stalled URL's message was sent again at `now`.
     fn note_resent(&self, id: &JobId, seq: u32, now: Millis) -> impl Future<Output = Result<(), Error>> + Send;
@@ -361,19 +371,14 @@ pub trait Tracking: Lookup {
     /// it was read (its `updated_at`); `false` when it changed.
     fn set_counts(&self, job: &Job, now: Millis) -> impl Future<Output = Result<bool, Error>> + Send;
 
-    /// Counts an idle job's URLs again when the results it was told of fall short: every URL
-    /// its window has open has finished, yet its counters say it has not. That happens only
-    /// when stream records of results were lost for good (their batch's retries ran out).
-    /// The job as recounted, or `None` when nothing was missing (or it changed meanwhile).
+    /// Counts a job's URLs again, for an idle job whose every open URL has finished
+    /// ([`OpenUrls::unfinished`]) though its counters say it has not: the stream records of
+    /// its results were lost for good (their batch's retries ran out). The job as recounted,
+    /// or `None` when nothing was missing (or it changed meanwhile).
     fn recount(&self, job: &Job, now: Millis) -> impl Future<Output = Result<Option<Job>, Error>> + Send {
         async move {
             if job.status.is_finished() || job.counters.all_terminal() {
                 return Ok(None);
-            }
-            for seq in job.window().open(&job.frontiers) {
-                if self.get_task(&job.id, seq).await?.is_none_or(|task| !task.status.is_terminal()) {
-                    return Ok(None);
-                }
             }
             let statuses = self.task_statuses(&job.id).await?;
             let finished: std::collections::HashSet<u32> =

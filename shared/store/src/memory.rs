@@ -24,8 +24,8 @@ use domain::tenancy::{self, LimitOverrides, Limits, OverLimit, TenantUsage, Usag
 use domain::waits::{WaitNote, Waiting};
 
 use crate::{
-    CallbackLog, Cancel, Claim, ClaimRequest, DueTick, History, JobTallies, Jobs, KeyStore, Lookup, Monitors, Outcome,
-    OutcomeRecord, Page, Recorded, Reports, TaskWork, Tenancy, Tracking, WaitLog,
+    CallbackLog, Cancel, Claim, ClaimRequest, DueTick, History, JobTallies, Jobs, KeyStore, Lookup, Monitors, OpenUrls,
+    Outcome, OutcomeRecord, Page, Recorded, Reports, TaskWork, Tenancy, Tracking, WaitLog,
 };
 use domain::Error;
 use domain::tally::{ResultChange, StreamPosition, Tally};
@@ -456,23 +456,24 @@ impl Tracking for MemoryStore {
         Ok(page(matching, limit, JobId::clone))
     }
 
-    async fn stalled_tasks(&self, job: &Job, before: Millis, limit: usize) -> Result<Vec<UrlTask>, Error> {
+    async fn open_urls(&self, job: &Job, before: Millis, limit: usize) -> Result<OpenUrls, Error> {
         let state = self.state()?;
         // The job's window as kept, not as the caller read it.
-        let Some(job) = state.jobs.get(&job.id) else { return Ok(Vec::new()) };
+        let Some(job) = state.jobs.get(&job.id) else { return Ok(OpenUrls::default()) };
         let (id, window) = (&job.id, job.window());
         let task = |seq| state.tasks.get(&(id.clone(), seq));
-        let mut stalled = Vec::new();
+        let mut found = OpenUrls::default();
         for seq in window.open(&job.frontiers) {
             let Some(open) = task(seq) else { continue };
+            found.unfinished += usize::from(!open.status.is_terminal());
             let released_at = window.released_at(seq, job.created_at, |p| task(p).and_then(|p| p.analyzed_at));
             if open.is_stalled(before, released_at, state.resent.get(&(id.clone(), seq)).copied()) {
-                stalled.push(open.clone());
+                found.stalled.push(open.clone());
             }
         }
-        stalled.sort_by_key(|task| task.seq);
-        stalled.truncate(limit);
-        Ok(stalled)
+        found.stalled.sort_by_key(|task| task.seq);
+        found.stalled.truncate(limit);
+        Ok(found)
     }
 
     async fn note_resent(&self, id: &JobId, seq: u32, now: Millis) -> Result<(), Error> {

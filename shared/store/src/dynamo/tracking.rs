@@ -10,13 +10,13 @@ use domain::lifecycle::{CANCEL_QUEUED, Counter};
 use domain::retry::backoff;
 use domain::tally::Tally;
 use domain::time::Millis;
-use domain::{Error, Job, JobId, JobStatus, TaskFilter, UrlStatus, UrlTask};
+use domain::{Error, Job, JobId, JobStatus, TaskFilter, UrlStatus};
 
 use super::items::{ACTIVE_INDEX, ACTIVE_PK, SWEEP_PK, SWEEP_SK, TASK_SK_PREFIX, TaskItem, frontier_attribute, job_pk};
 use super::jobs::job_index_start;
 use super::moves::{Expression, Shifts, task_move};
 use super::{DynamoStore, Item, applied, av_n, av_s, from_item, number_of, status_of};
-use crate::{Jobs, Page, Tracking};
+use crate::{Jobs, OpenUrls, Page, Tracking};
 
 /// URLs cancelled per transaction (plus the job's counters: DynamoDB allows 100 items; fewer
 /// items make a collision with a concurrent delivery less likely).
@@ -117,7 +117,7 @@ impl Tracking for DynamoStore {
         Ok(Page { items, next })
     }
 
-    async fn stalled_tasks(&self, job: &Job, before: Millis, limit: usize) -> Result<Vec<UrlTask>, Error> {
+    async fn open_urls(&self, job: &Job, before: Millis, limit: usize) -> Result<OpenUrls, Error> {
         // A job's open URLs are its window chains' frontiers, kept on the job: at most its
         // window of keys whatever the job's size, read with the URLs before them in their
         // chains (whose finishing released them, and when).
@@ -131,20 +131,21 @@ impl Tracking for DynamoStore {
             .into_iter()
             .filter_map(|task| Some((u32::try_from(number_of(&task, "seq")?).ok()?, task)))
             .collect();
-        let mut stalled = Vec::new();
+        let mut found = OpenUrls::default();
         for seq in open {
             let Some(task) = tasks.get(&seq) else { continue };
             let released_at =
                 window.released_at(seq, job.created_at, |p| tasks.get(&p).and_then(|p| number_of(p, "analyzed_at")));
             let resent_at = number_of(task, "resent_at");
             let task = from_item::<TaskItem>(task.clone())?.into_task();
+            found.unfinished += usize::from(!task.status.is_terminal());
             if task.is_stalled(before, released_at, resent_at) {
-                stalled.push(task);
+                found.stalled.push(task);
             }
         }
-        stalled.sort_by_key(|task| task.seq);
-        stalled.truncate(limit);
-        Ok(stalled)
+        found.stalled.sort_by_key(|task| task.seq);
+        found.stalled.truncate(limit);
+        Ok(found)
     }
 
     async fn note_resent(&self, id: &JobId, seq: u32, now: Millis) -> Result<(), Error> {
