@@ -162,20 +162,10 @@ impl Jobs for DynamoStore {
         let mut deleted = 0;
         let mut start = None;
         loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", av_s(job_pk(id)))
-                .projection_expression("pk, sk")
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| Error::store("Query", e))?;
             // A page at a time: a 10 000-URL job's keys are never all held at once.
-            deleted += self.delete_keys(output.items.unwrap_or_default()).await?;
-            start = output.last_evaluated_key;
+            let (items, next) = self.job_page(id, "", &["pk", "sk"], start).await?;
+            deleted += self.delete_keys(items).await?;
+            start = next;
             if start.is_none() {
                 return Ok(deleted);
             }
@@ -192,5 +182,41 @@ impl Jobs for DynamoStore {
             .await
             .map_err(|e| Error::store("GetItem", e))?;
         Ok(())
+    }
+}
+
+impl DynamoStore {
+    /// One page of job `id`'s items whose sort key starts with `sk_prefix` (all of them when
+    /// empty), read consistently with only `attributes`, from `start`; and where the next
+    /// page starts.
+    pub(super) async fn job_page(
+        &self,
+        id: &JobId,
+        sk_prefix: &str,
+        attributes: &[&str],
+        start: Option<Item>,
+    ) -> Result<(Vec<Item>, Option<Item>), Error> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .expression_attribute_values(":pk", av_s(job_pk(id)))
+            .consistent_read(true)
+            .set_exclusive_start_key(start);
+        query = if sk_prefix.is_empty() {
+            query.key_condition_expression("pk = :pk")
+        } else {
+            query
+                .key_condition_expression("pk = :pk AND begins_with(sk, :sk)")
+                .expression_attribute_values(":sk", av_s(sk_prefix))
+        };
+        // Every attribute by a placeholder: `seq` and `status` are reserved words.
+        let names: Vec<String> = attributes.iter().map(|name| format!("#{name}")).collect();
+        query = query.projection_expression(names.join(", "));
+        for (placeholder, name) in names.iter().zip(attributes) {
+            query = query.expression_attribute_names(placeholder, *name);
+        }
+        let output = query.send().await.map_err(|e| Error::store("Query", e))?;
+        Ok((output.items.unwrap_or_default(), output.last_evaluated_key))
     }
 }

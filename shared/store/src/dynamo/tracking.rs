@@ -12,7 +12,7 @@ use domain::tally::Tally;
 use domain::time::Millis;
 use domain::{Error, Job, JobId, JobStatus, TaskFilter, UrlStatus};
 
-use super::items::{ACTIVE_INDEX, ACTIVE_PK, SWEEP_PK, SWEEP_SK, TASK_SK_PREFIX, TaskItem, frontier_attribute, job_pk};
+use super::items::{ACTIVE_INDEX, ACTIVE_PK, SWEEP_PK, SWEEP_SK, TASK_SK_PREFIX, TaskItem, frontier_attribute};
 use super::jobs::job_index_start;
 use super::moves::{Expression, Shifts, task_move};
 use super::{DynamoStore, Item, applied, av_n, av_s, from_item, number_of, status_of};
@@ -158,27 +158,13 @@ impl Tracking for DynamoStore {
         let mut statuses = Vec::new();
         let mut start = None;
         loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :url)")
-                .expression_attribute_values(":pk", av_s(job_pk(id)))
-                .expression_attribute_values(":url", av_s(TASK_SK_PREFIX))
-                .projection_expression("#seq, #status")
-                .expression_attribute_names("#seq", "seq")
-                .expression_attribute_names("#status", "status")
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| Error::store("Query", e))?;
-            for item in output.items() {
+            let (items, next) = self.job_page(id, TASK_SK_PREFIX, &["seq", "status"], start).await?;
+            for item in &items {
                 let seq = number_of(item, "seq").and_then(|seq| u32::try_from(seq).ok());
                 let seq = seq.ok_or_else(|| Error::Corrupt(format!("a URL of job {id} without its position")))?;
                 statuses.push((seq, status_of::<UrlStatus>(item)?));
             }
-            start = output.last_evaluated_key().cloned();
+            start = next;
             if start.is_none() {
                 return Ok(statuses);
             }
