@@ -31,7 +31,7 @@ use aws::queue::{Outbox, TaskQueue};
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use domain::report::ExportRequest;
-use domain::tally::ResultChange;
+use domain::tally;
 use domain::time::{Millis, now_millis};
 use domain::{Job, JobId, JobStatus, TaskMessage};
 use serde::{Deserialize, Serialize};
@@ -142,15 +142,12 @@ where
     /// Adds the batch's results to their jobs, each job's in one update; the position in
     /// `records` of the first record not counted, if any.
     async fn count_results(&self, records: &[EventRecord]) -> Option<usize> {
-        let mut jobs: Vec<(JobId, usize, Vec<ResultChange>)> = Vec::new();
+        let mut results = Vec::new();
         let mut unread = None;
         for (i, record) in records.iter().enumerate() {
             let sequence_number = record.change.sequence_number.as_deref().unwrap_or_default();
             match result_from_stream(&record.change.old_image, &record.change.new_image, sequence_number) {
-                Ok(Some((id, change))) => match jobs.iter_mut().find(|(job, ..)| *job == id) {
-                    Some((.., changes)) => changes.push(change),
-                    None => jobs.push((id, i, vec![change])),
-                },
+                Ok(Some((id, change))) => results.push((i, id, change)),
                 Ok(None) => {}
                 Err(err) => {
                     tracing::error!(event_id = %record.event_id, error = %err, "a URL's stream record could not be read");
@@ -160,15 +157,16 @@ where
             }
         }
         let now = now_millis();
-        let counts = jobs.iter().map(|(id, first, changes)| async move {
-            match self.store.count_results(id, changes, now).await {
+        let jobs = tally::by_job(results);
+        let counts = jobs.iter().map(|job| async move {
+            match self.store.count_results(&job.job_id, &job.changes, now).await {
                 Ok(counted) => {
-                    tracing::debug!(job_id = %id, counted, "results counted");
+                    tracing::debug!(job_id = %job.job_id, counted, "results counted");
                     None
                 }
                 Err(err) => {
-                    tracing::error!(job_id = %id, error = %err, "counting results failed; will be retried");
-                    Some(*first)
+                    tracing::error!(job_id = %job.job_id, error = %err, "counting results failed; will be retried");
+                    Some(job.first)
                 }
             }
         });

@@ -108,13 +108,7 @@ impl Counters {
     pub fn of_statuses(total: u64, statuses: impl IntoIterator<Item = UrlStatus>) -> Self {
         let mut counters = Counters { total, ..Counters::default() };
         for status in statuses {
-            *match status {
-                UrlStatus::Queued => &mut counters.queued,
-                UrlStatus::Processing => &mut counters.in_progress,
-                UrlStatus::Succeeded => &mut counters.succeeded,
-                UrlStatus::Failed => &mut counters.failed,
-                UrlStatus::Cancelled => &mut counters.cancelled,
-            } += 1;
+            *counters.get_mut(crate::lifecycle::Counter::of(status)) += 1;
         }
         counters
     }

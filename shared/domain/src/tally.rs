@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::job::Job;
+use crate::job::{Job, JobId};
 use crate::lifecycle::{FAIL, SUCCEED, TaskMove};
 use crate::task::UrlStatus;
 use crate::window::Release;
@@ -84,6 +84,28 @@ impl ResultChange {
     pub fn result_move(&self) -> &'static TaskMove {
         if self.to == UrlStatus::Succeeded { &SUCCEED } else { &FAIL }
     }
+}
+
+/// The results of one job among a batch's, in the order they came, and where in the batch
+/// its first one was (a failed count is retried from there).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobResults {
+    pub job_id: JobId,
+    pub first: usize,
+    pub changes: Vec<ResultChange>,
+}
+
+/// Groups results, each at its position in a batch, by job, the jobs in the order of their
+/// first result.
+pub fn by_job(results: impl IntoIterator<Item = (usize, JobId, ResultChange)>) -> Vec<JobResults> {
+    let mut jobs: Vec<JobResults> = Vec::new();
+    for (position, job_id, change) in results {
+        match jobs.iter_mut().find(|job| job.job_id == job_id) {
+            Some(job) => job.changes.push(change),
+            None => jobs.push(JobResults { job_id, first: position, changes: vec![change] }),
+        }
+    }
+    jobs
 }
 
 /// What a job's reported results add to it: those after its `counted_to`, each one's move
@@ -174,6 +196,16 @@ mod tests {
         for (from, to) in [(Queued, Processing), (Processing, Cancelled), (Queued, Cancelled), (Succeeded, Succeeded)] {
             assert_eq!(ResultChange::of(1, from, to, at(1)), None, "{from:?} → {to:?}");
         }
+    }
+
+    #[test]
+    fn results_are_grouped_by_job_in_order_with_each_jobs_first_position() {
+        let (a, b) = (JobId::generate(), JobId::generate());
+        let change = |seq| ResultChange { seq, to: UrlStatus::Succeeded, at: at(u64::from(seq)) };
+        let grouped = by_job([(1, a.clone(), change(0)), (3, b.clone(), change(5)), (4, a.clone(), change(2))]);
+        let seen: Vec<(&JobId, usize, Vec<u32>)> =
+            grouped.iter().map(|j| (&j.job_id, j.first, j.changes.iter().map(|c| c.seq).collect())).collect();
+        assert_eq!(seen, [(&a, 1, vec![0, 2]), (&b, 3, vec![5])]);
     }
 
     #[test]

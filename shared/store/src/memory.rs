@@ -28,7 +28,7 @@ use crate::{
     Outcome, OutcomeRecord, Page, Recorded, Reports, TaskWork, Tenancy, Tracking, WaitLog,
 };
 use domain::Error;
-use domain::tally::{ResultChange, StreamPosition, Tally};
+use domain::tally::{self, ResultChange, StreamPosition, Tally};
 use domain::time::Millis;
 
 #[derive(Default)]
@@ -139,16 +139,10 @@ impl MemoryStore {
     /// stream ([`Tracking::count_results`]): where no tracker runs beside the store (tests, a
     /// process on its own). How many it counted.
     pub async fn count_recorded(&self, now: Millis) -> Result<usize, Error> {
-        let mut by_job: Vec<(JobId, Vec<ResultChange>)> = Vec::new();
-        for (id, change) in self.take_results() {
-            match by_job.iter_mut().find(|(job, _)| *job == id) {
-                Some((_, changes)) => changes.push(change),
-                None => by_job.push((id, vec![change])),
-            }
-        }
+        let results = self.take_results().into_iter().enumerate().map(|(i, (id, change))| (i, id, change));
         let mut counted = 0;
-        for (id, changes) in by_job {
-            counted += self.count_results(&id, &changes, now).await?;
+        for job in tally::by_job(results) {
+            counted += self.count_results(&job.job_id, &job.changes, now).await?;
         }
         Ok(counted)
     }
