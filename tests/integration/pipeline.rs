@@ -78,12 +78,15 @@ async fn a_redelivered_message_is_counted_once() {
     let id = h.start(&key, json!({"urls": [site.url("/page/1")]})).await;
     let event = h.receive(&h.env.queues.normal, 10).await;
     assert_eq!(event.records.len(), 1);
-    // The same delivery twice at once (one analyses, the other waits for its lease or finds
-    // the result), then a third time after the result was written.
+    // The same delivery twice at once (both may analyse: nothing marks an analysis started),
+    // then a third time after the result was written, which finds it and analyses nothing.
     let (a, b) = tokio::join!(h.analyzer.handle(event.clone(), far()), h.analyzer.handle(event.clone(), far()));
-    assert!(a.batch_item_failures.len() + b.batch_item_failures.len() <= 1);
+    assert!(a.batch_item_failures.is_empty() && b.batch_item_failures.is_empty());
+    h.count_results().await;
+    let analysed = site.hits();
+    assert!((1..=2).contains(&analysed), "{analysed}");
     assert!(h.analyze(&h.env.queues.normal, event).await.batch_item_failures.is_empty());
-    assert_eq!(site.hits(), 1, "analysed once");
+    assert_eq!(site.hits(), analysed, "a delivery after the result analyses nothing");
     let job = h.env.store().get_job(&id).await.unwrap().unwrap();
     assert_eq!(
         (job.counters.succeeded, job.counters.failed, job.counters.in_progress, job.counters.queued),
@@ -128,7 +131,7 @@ async fn retryable_failures_are_retried_then_fail_with_the_reason() {
     let response = h.analyze(queue, first).await;
     assert_eq!(response.batch_item_failures.len(), 1, "a 503 is retried");
     let job = h.env.store().get_job(&id).await.unwrap().unwrap();
-    assert_eq!((job.counters.in_progress, job.counters.failed), (1, 0));
+    assert_eq!((job.progress().in_progress, job.counters.failed), (1, 0), "in progress while it waits");
     // The retry becomes visible after the backoff (at most 5 s for a first retry).
     let mut second = h.receive(queue, 10).await;
     for _ in 0..15 {
@@ -310,20 +313,26 @@ fn far() -> std::time::SystemTime {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fifty_concurrent_duplicates_are_analysed_and_counted_once() {
+async fn fifty_concurrent_duplicates_are_counted_once_and_none_after_the_result_analyses() {
     let h = Harness::new().await;
     let site = Site::start().await;
     let key = h.key_for("acme").await;
     let id = h.start(&key, json!({"urls": [site.url("/held/1")]})).await;
     let event = h.receive(&h.env.queues.normal, 10).await;
     assert_eq!(event.records.len(), 1);
+    // Those that read the URL before the first result was written analyse it (what a claim
+    // write per URL would prevent, at twice the write units of every URL: docs/scale.md); the
+    // rest find the result.
     let responses = futures::future::join_all((0..50).map(|_| h.analyzer.handle(event.clone(), far()))).await;
-    let waiting: usize = responses.iter().map(|r| r.batch_item_failures.len()).sum();
-    assert_eq!(site.hits(), 1, "one delivery analysed; {waiting} waited for its lease, the rest found the result");
+    assert!(responses.iter().all(|r| r.batch_item_failures.is_empty()), "none waits or fails");
+    let analysed = site.hits();
+    assert!((1..=50).contains(&analysed), "{analysed}");
     h.count_results().await;
     let job = h.env.store().get_job(&id).await.unwrap().unwrap();
-    assert_eq!((job.counters.succeeded, job.counters.in_progress, job.counters.queued), (1, 0, 0));
+    assert_eq!((job.counters.succeeded, job.counters.in_progress, job.counters.queued), (1, 0, 0), "counted once");
     assert_eq!(h.env.store().get_task(&id, 0).await.unwrap().unwrap().attempts, 1);
+    assert!(h.analyzer.handle(event, far()).await.batch_item_failures.is_empty());
+    assert_eq!(site.hits(), analysed, "a copy delivered after the result analyses nothing");
     h.env.cleanup().await;
 }
 

@@ -99,7 +99,6 @@ async fn tracker_sample_event_completes_the_job() {
 async fn finished_sample_job(h: &Harness) -> Job {
     let job = sample_job(h, &["https://example.com".into()]).await;
     let store = h.env.store();
-    store.claim_task(&job.id, 0, now_millis(), Duration::from_secs(60)).await.unwrap();
     let outcome =
         domain::Outcome::Failed { kind: domain::ErrorKind::Http4xx, reason: "HTTP 404".into(), analysis: None };
     store.record_outcome(&job.id, 0, &outcome, None, now_millis()).await.unwrap();

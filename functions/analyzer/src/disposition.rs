@@ -19,8 +19,6 @@ pub(crate) enum Disposition {
     },
     /// A retryable failure: back on the queue after its backoff.
     RetryLater,
-    /// Another delivery holds the URL: this one looks again when that one's lease ends.
-    Busy,
     /// A delayed copy of the message waits until `until`: for the engine's quota or for the
     /// URL's host.
     Waiting {
@@ -50,7 +48,7 @@ impl Disposition {
 
     /// Whether the message stays on the queue for another delivery.
     pub(crate) fn redeliver(&self) -> bool {
-        matches!(self, Disposition::RetryLater | Disposition::Busy | Disposition::Unreadable | Disposition::Unavailable)
+        matches!(self, Disposition::RetryLater | Disposition::Unreadable | Disposition::Unavailable)
     }
 }
 
@@ -79,7 +77,7 @@ pub(crate) fn metric_line(
             count(&|d| matches!(d, Disposition::Waiting { reason: r, .. } if r == reason)),
         );
     }
-    put(&mut line, "Duplicates".into(), count(&|d| matches!(d, Disposition::Duplicate | Disposition::Busy)));
+    put(&mut line, "Duplicates".into(), count(&|d| matches!(d, Disposition::Duplicate)));
     put(&mut line, "Unprocessable".into(), count(&|d| matches!(d, Disposition::Unreadable | Disposition::Unavailable)));
     for kind in ErrorKind::ALL {
         put(

@@ -1,7 +1,9 @@
 //! The analyzer function: consumes URL tasks from the priority queues, analyses each URL and
 //! records the outcome on the URL's item, once (the tracker adds it to the job's counters from
-//! the table's stream). Failures are reported per message (`ReportBatchItemFailures`), never
-//! for the whole batch.
+//! the table's stream). Nothing is written when an analysis starts: one read per batch says
+//! which URLs are still to analyse and which jobs are cancelling, and a URL's attempt is its
+//! message's ([`TaskMessage::attempt`]). Failures are reported per message
+//! (`ReportBatchItemFailures`), never for the whole batch.
 
 mod disposition;
 mod group_commit;
@@ -25,7 +27,7 @@ use domain::{Analysis, TaskMessage, timeouts};
 use engine::runs::{self, Plan};
 use engine::{Admission, EngineError, Engines};
 use futures::future::join_all;
-use store::{Claim, ClaimRequest, Outcome, OutcomeRecord, Recorded, TaskWork, WaitLog};
+use store::{Delivery, Outcome, OutcomeRecord, Recorded, Sighting, TaskWork, WaitLog};
 use tracing::Instrument;
 
 use crate::disposition::{Disposition, metric_line};
@@ -34,8 +36,6 @@ use aws::metrics::MetricLine;
 use domain::time::now_millis;
 use domain::waits::{self, WaitReason};
 
-/// The longest a busy URL's duplicate waits before looking again (SQS allows 12 hours).
-const MAX_WAIT: Duration = Duration::from_secs(900);
 /// Attempts a URL gets beyond `1 + max_retries` for analyses that never reported back (the
 /// analyzer crashed or was stopped): after those it fails rather than being tried forever.
 const CRASH_ALLOWANCE: u32 = 2;
@@ -58,9 +58,9 @@ pub struct Analyzer<S, Q, E> {
 /// a second of progress.
 const RESULT_LINGER: Duration = Duration::from_millis(250);
 
-/// The invocation's claims and results, each written for all its messages together.
+/// The invocation's places and results, each written for all its messages together.
 struct Writes {
-    claims: GroupCommit<ClaimRequest, Result<Claim, domain::Error>>,
+    places: GroupCommit<Vec<Lease>, Result<Result<(), Full>, domain::Error>>,
     outcomes: GroupCommit<OutcomeRecord, Result<Recorded, domain::Error>>,
 }
 
@@ -68,7 +68,7 @@ impl Writes {
     /// The writes of an invocation of `messages` messages, each of which records a result at
     /// most once ([`Share`]).
     fn for_batch(messages: usize) -> Writes {
-        Writes { claims: GroupCommit::default(), outcomes: GroupCommit::expecting(messages, RESULT_LINGER) }
+        Writes { places: GroupCommit::default(), outcomes: GroupCommit::expecting(messages, RESULT_LINGER) }
     }
 }
 
@@ -84,12 +84,12 @@ impl<'a> Share<'a> {
         Share { writes, recorded: AtomicBool::new(false) }
     }
 
-    async fn claim<F, Fut>(&self, request: ClaimRequest, write: F) -> Result<Claim, domain::Error>
+    async fn take_places<F, Fut>(&self, leases: Vec<Lease>, write: F) -> Result<Result<(), Full>, domain::Error>
     where
-        F: Fn(Vec<ClaimRequest>) -> Fut,
-        Fut: Future<Output = Vec<Result<Claim, domain::Error>>>,
+        F: Fn(Vec<Vec<Lease>>) -> Fut,
+        Fut: Future<Output = Vec<Result<Result<(), Full>, domain::Error>>>,
     {
-        self.writes.claims.submit(request, write).await.unwrap_or_else(|| Err(unanswered()))
+        self.writes.places.submit(leases, write).await.unwrap_or_else(|| Err(unanswered()))
     }
 
     async fn record<F, Fut>(&self, record: OutcomeRecord, write: F) -> Result<Recorded, domain::Error>
@@ -113,6 +113,15 @@ impl Drop for Share<'_> {
 /// The writer stopped before answering: only if its future was dropped mid-write.
 fn unanswered() -> domain::Error {
     domain::Error::Conflict("a batched write ended without an answer".into())
+}
+
+/// A message's task, or why it cannot be read.
+fn read_message(record: &SqsMessage) -> Result<TaskMessage, String> {
+    match record.body.as_deref().map(serde_json::from_str) {
+        Some(Ok(message)) => Ok(message),
+        Some(Err(e)) => Err(e.to_string()),
+        None => Err("no body".into()),
+    }
 }
 
 /// A finished URL's message and the URL of its job that may start now.
@@ -169,8 +178,16 @@ where
         function: &'static str,
     ) -> (SqsBatchResponse, MetricLine) {
         let received = now_millis();
+        let messages: Vec<Result<TaskMessage, String>> = event.records.iter().map(read_message).collect();
+        let sightings = self.look_up(&messages).await;
         let writes = Writes::for_batch(event.records.len());
-        let results = join_all(event.records.iter().map(|record| self.handle_record(record, deadline, &writes))).await;
+        let handled = event
+            .records
+            .iter()
+            .zip(messages)
+            .zip(sightings)
+            .map(|((record, message), sighting)| self.handle_record(record, message, sighting, deadline, &writes));
+        let results = join_all(handled).await;
         let mut response = SqsBatchResponse::default();
         let mut measured = Vec::with_capacity(results.len());
         let mut releases = Vec::new();
@@ -189,6 +206,44 @@ where
             tracing::warn!(error = %err, "could not count the waiting URLs");
         }
         (response, metric_line(&measured, released, function))
+    }
+
+    /// The batch's URLs and their jobs in one read, one answer per message (`Err` for all when
+    /// the table did not answer: the messages come back), and the jobs this batch starts
+    /// marked started.
+    async fn look_up(&self, messages: &[Result<TaskMessage, String>]) -> Vec<Result<Option<Sighting>, ()>> {
+        let keys: Vec<_> = messages.iter().flatten().map(|m| (m.job_id.clone(), m.seq)).collect();
+        let found = match self.store.look_up(&keys).await {
+            Ok(found) => found,
+            Err(err) => {
+                tracing::error!(error = %err, "could not read the batch's URLs; they will be redelivered");
+                return messages.iter().map(|_| Err(())).collect();
+            }
+        };
+        let mut found = found.into_iter();
+        let sightings: Vec<Result<Option<Sighting>, ()>> =
+            messages.iter().map(|m| Ok(m.as_ref().ok().and_then(|_| found.next().flatten()))).collect();
+        // A job's first analyses start it (one write per job, once): the tracker moves it to
+        // `processing` from that.
+        let mut starting: Vec<&domain::JobId> = Vec::new();
+        for (message, sighting) in messages.iter().zip(&sightings) {
+            if let (Ok(message), Ok(Some(sighting))) = (message, sighting)
+                && !sighting.started
+                && sighting.delivery() == Delivery::Analyse
+                && !starting.contains(&&message.job_id)
+            {
+                starting.push(&message.job_id);
+            }
+        }
+        let now = now_millis();
+        for (id, started) in
+            starting.iter().zip(join_all(starting.iter().map(|id| self.store.start_job(id, now))).await)
+        {
+            if let Err(err) = started {
+                tracing::warn!(job_id = %id, error = %err, "could not mark the job started; its next batch will");
+            }
+        }
+        sightings
     }
 
     /// Sends the messages of the URLs that finished URLs let start, in one read of their
@@ -232,18 +287,16 @@ where
     async fn handle_record(
         &self,
         record: &SqsMessage,
+        message: Result<TaskMessage, String>,
+        sighting: Result<Option<Sighting>, ()>,
         deadline: std::time::SystemTime,
         writes: &Writes,
     ) -> (Disposition, Option<Successor>) {
         let writes = Share::of(writes);
-        let message: TaskMessage = match record.body.as_deref().map(serde_json::from_str) {
-            Some(Ok(message)) => message,
-            other => {
+        let message = match message {
+            Ok(message) => message,
+            Err(reason) => {
                 // Not ours to fix: after maxReceiveCount deliveries SQS moves it to the DLQ.
-                let reason = match other {
-                    Some(Err(e)) => e.to_string(),
-                    _ => "no body".into(),
-                };
                 tracing::error!(message_id = ?record.message_id, %reason, "unreadable task message");
                 if let Err(err) = self.come_back_later(record, UNREADABLE_RETURN).await {
                     tracing::warn!(error = %err, "could not shorten an unreadable message's visibility");
@@ -251,9 +304,10 @@ where
                 return (Disposition::Unreadable, None);
             }
         };
+        let Ok(sighting) = sighting else { return (Disposition::Unavailable, None) };
         // Every line logged about this URL carries its job and position.
         let span = tracing::info_span!("url", job_id = %message.job_id, seq = message.seq);
-        match self.process(&message, record, deadline, &writes).instrument(span.clone()).await {
+        match self.deliver(&message, sighting, record, deadline, &writes).instrument(span.clone()).await {
             Ok(disposition) => {
                 let finished = matches!(disposition, Disposition::Succeeded { .. } | Disposition::Failed { .. });
                 let release = message
@@ -265,6 +319,34 @@ where
             Err(err) => {
                 span.in_scope(|| tracing::error!(error = %err, "task failed; will be redelivered"));
                 (Disposition::Unavailable, None)
+            }
+        }
+    }
+
+    /// What a delivery does, from its URL and job as the batch's read found them.
+    async fn deliver(
+        &self,
+        message: &TaskMessage,
+        sighting: Option<Sighting>,
+        record: &SqsMessage,
+        deadline: std::time::SystemTime,
+        writes: &Share<'_>,
+    ) -> Result<Disposition, domain::Error> {
+        let Some(sighting) = sighting else {
+            tracing::warn!("task for a job that no longer exists dropped");
+            return Ok(Disposition::Dropped);
+        };
+        match sighting.delivery() {
+            Delivery::Analyse => self.process(message, record, deadline, writes).await,
+            Delivery::Duplicate => {
+                tracing::info!(status = %sighting.task, "duplicate delivery ignored");
+                Ok(Disposition::Duplicate)
+            }
+            Delivery::Cancel => {
+                let cancelled =
+                    self.store.cancel_task(&message.job_id, message.seq, sighting.task, now_millis()).await?;
+                tracing::info!(cancelled, "job is cancelling: URL not started");
+                Ok(if cancelled { Disposition::Cancelled } else { Disposition::Duplicate })
             }
         }
     }
@@ -315,6 +397,22 @@ where
         writes: &Share<'_>,
     ) -> Result<Disposition, domain::Error> {
         let (job_id, seq) = (&message.job_id, message.seq);
+        let receives: u32 = record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
+        let attempt = message.attempt(receives);
+        // What waits is no attempt: the copy sent to wait carries the attempts made so far.
+        let waiting = message.to_wait(receives);
+        if attempt > 1 + message.max_retries + CRASH_ALLOWANCE {
+            let outcome = Outcome::Failed {
+                kind: ErrorKind::Timeout,
+                reason: format!(
+                    "the analysis stopped without a result {} times (the analyzer crashed or ran out of time)",
+                    attempt - 1
+                ),
+                analysis: None,
+            };
+            tracing::warn!(attempt, "URL given up after repeated crashes");
+            return self.record(message, outcome, attempt, 0.0, &[], writes).await;
+        }
         // A reusable result is looked for first, so that reusing one costs no quota place.
         let cached = self.cached(message).await?;
         let start_at = match cached {
@@ -324,28 +422,25 @@ where
                     Admission::At(at) => at,
                     Admission::Wait { until, reason } => {
                         tracing::debug!(%reason, "the engine's quota is full");
-                        return self.defer(message, until, WaitReason::Quota).await;
+                        return self.defer(&waiting, until, WaitReason::Quota).await;
                     }
                 }
             }
         };
         // The analysis stops at the URL's timeout or early enough to write its result before
-        // Lambda ends the invocation; the lease covers both, so no other delivery starts the
-        // URL while this one may still record it, and so do its places.
+        // Lambda ends the invocation; its places are leased for both.
         let left = deadline.duration_since(std::time::SystemTime::now()).unwrap_or_default();
         let timeout = timeouts::analysis_time(message.timeout_seconds, left);
-        let lease = timeouts::lease(timeout);
-        let lease_end = now_millis() + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
-        // A reused result loads no page: it takes no place.
-        let places = if cached.is_none() { message.places(lease_end, self.host_concurrency) } else { Vec::new() };
-        let places = places.as_slice();
-        let attempt = match self.claim(message, record, lease, places, writes).await? {
-            Ok(attempt) => attempt,
-            Err(disposition) => return Ok(disposition),
-        };
+        let lease_end = now_millis() + i64::try_from(timeouts::lease(timeout).as_millis()).unwrap_or(i64::MAX);
         if let Some(analysis) = cached {
+            // A reused result loads no page: it takes no place.
             tracing::info!("an earlier result reused");
-            return self.record(message, Outcome::Succeeded(analysis), attempt, 0.0, places, writes).await;
+            return self.record(message, Outcome::Succeeded(analysis), attempt, 0.0, &[], writes).await;
+        }
+        let places = message.places(lease_end, self.host_concurrency);
+        let places = places.as_slice();
+        if let Err(full) = self.take_places(places, writes).await? {
+            return self.wait_for_places(&waiting, full).await;
         }
         // The engine's quota slot: at most a few seconds ahead (the engine admits no later).
         let slot = Duration::from_millis(u64::try_from(start_at - now_millis()).unwrap_or(0));
@@ -371,8 +466,8 @@ where
             Err(EngineError { defer_until: Some(until), reason, .. }) => {
                 // The provider's quota, not the page: not an attempt, and no receive used.
                 tracing::debug!(%reason, "the provider's quota is full");
-                self.store.release_claim(job_id, seq, places, now_millis()).await?;
-                return self.defer(message, until, WaitReason::Quota).await;
+                self.store.give_places_back(places).await?;
+                return self.defer(&waiting, until, WaitReason::Quota).await;
             }
             Err(EngineError { retry_after: Some(asked), reason, .. })
                 if message.pauses < politeness::MAX_HOST_PAUSES =>
@@ -383,15 +478,17 @@ where
                 if let Some(host) = politeness::host_key(&message.url) {
                     self.store.pause_host(&host, until).await?;
                 }
-                self.store.release_claim(job_id, seq, places, now_millis()).await?;
-                let paused = TaskMessage { pauses: message.pauses + 1, ..message.clone() };
+                self.store.give_places_back(places).await?;
+                let paused = TaskMessage { pauses: message.pauses + 1, ..waiting };
                 let full = Full { reason: WaitReason::HostPaused, paused_until: Some(until) };
                 return self.wait_for_places(&paused, full).await;
             }
             Err(err) if err.is_retryable() && attempt <= message.max_retries => {
                 let delay = url_retry_delay(attempt);
                 tracing::info!(attempt, reason = %err.reason, delay_s = delay.as_secs(), "retryable failure");
-                self.store.record_retry(job_id, seq, err.kind, &err.reason, places, now_millis()).await?;
+                self.store.record_retry(job_id, seq, err.kind, &err.reason, attempt, now_millis()).await?;
+                self.store.give_places_back(places).await?;
+                // The same copy comes back: its next receive is the next attempt.
                 self.come_back_later(record, delay).await?;
                 return Ok(Disposition::RetryLater);
             }
@@ -407,62 +504,24 @@ where
         self.store.cached_result(&key, since).await
     }
 
-    /// Claims the URL for this delivery: the attempt it is, or what became of the message
-    /// when the URL is not this delivery's to analyse.
-    async fn claim(
-        &self,
-        message: &TaskMessage,
-        record: &SqsMessage,
-        lease: Duration,
-        places: &[Lease],
-        writes: &Share<'_>,
-    ) -> Result<Result<u32, Disposition>, domain::Error> {
-        let (job_id, seq) = (&message.job_id, message.seq);
-        let now = now_millis();
-        // The attempt is the URL's own count, not SQS's receive count: a duplicate that only
-        // waited, or a message the reconciler sent again, is not an attempt.
-        let request = ClaimRequest { job_id: job_id.clone(), seq, lease, places: places.to_vec() };
-        let claim =
-            writes.claim(request, |claims| async move { self.store.claim_tasks(&claims, now_millis()).await }).await;
-        let claimed = match claim {
-            Ok(Claim::Claimed) => 1,
-            Ok(Claim::Reclaimed { attempt }) if attempt > 1 + message.max_retries + CRASH_ALLOWANCE => {
-                let outcome = Outcome::Failed {
-                    kind: ErrorKind::Timeout,
-                    reason: format!(
-                        "the analysis stopped without a result {} times (the analyzer crashed or ran out of time)",
-                        attempt - 1
-                    ),
-                    analysis: None,
-                };
-                tracing::warn!(attempt, "URL given up after repeated crashes");
-                return self.record(message, outcome, attempt, 0.0, places, writes).await.map(Err);
-            }
-            Ok(Claim::Reclaimed { attempt }) => attempt,
-            Ok(Claim::AlreadyFinished(status)) => {
-                tracing::info!(%status, "duplicate delivery ignored");
-                return Ok(Err(Disposition::Duplicate));
-            }
-            Ok(Claim::Busy { until }) => {
-                let wait = Duration::from_millis(u64::try_from(until - now).unwrap_or(0))
-                    .clamp(Duration::from_secs(1), MAX_WAIT);
-                tracing::info!(wait_s = wait.as_secs(), "URL held by another delivery: looking again later");
-                self.come_back_later(record, wait).await?;
-                return Ok(Err(Disposition::Busy));
-            }
-            Ok(Claim::Full(full)) => return self.wait_for_places(message, full).await.map(Err),
-            Ok(Claim::JobCancelling(status)) => {
-                let cancelled = self.store.cancel_task(job_id, seq, status, now_millis()).await?;
-                tracing::info!(cancelled, "job is cancelling: URL not started");
-                return Ok(Err(if cancelled { Disposition::Cancelled } else { Disposition::Duplicate }));
-            }
-            Err(domain::Error::NotFound) => {
-                tracing::warn!("task for a job that no longer exists dropped");
-                return Ok(Err(Disposition::Dropped));
-            }
-            Err(err) => return Err(err),
-        };
-        Ok(Ok(claimed))
+    /// Takes the URL's places with the invocation's others (one write per set), if it needs
+    /// any.
+    async fn take_places(&self, places: &[Lease], writes: &Share<'_>) -> Result<Result<(), Full>, domain::Error> {
+        if places.is_empty() {
+            return Ok(Ok(()));
+        }
+        writes
+            .take_places(places.to_vec(), |asks| async move {
+                match self.store.take_places(&asks, now_millis()).await {
+                    Ok(answers) => answers.into_iter().map(Ok).collect(),
+                    Err(err) => {
+                        let message = err.to_string();
+                        let failed = || domain::Error::Store { operation: "take places", message: message.clone() };
+                        asks.iter().map(|_| Err(failed())).collect()
+                    }
+                }
+            })
+            .await
     }
 
     /// Records a URL's terminal outcome (releasing the next URL of its window and its
@@ -486,6 +545,7 @@ where
         let record = OutcomeRecord {
             job_id: job_id.clone(),
             seq,
+            attempt,
             outcome,
             cache_key: message.cache_key(),
             history: message.history_key(),

@@ -86,6 +86,11 @@ fn record(id: &str, body: serde_json::Value, receive_count: u32) -> serde_json::
 
 type TestAnalyzer = Analyzer<MemoryStore, MemoryQueue, ScriptedEngine>;
 
+/// The first delivery of URL `seq`'s message, named after it.
+fn message(job_id: &JobId, seq: u32, url: &str) -> serde_json::Value {
+    record(&format!("m{seq}"), task(job_id, seq, url), 1)
+}
+
 fn task(job_id: &JobId, seq: u32, url: &str) -> serde_json::Value {
     json!({"job_id": job_id, "seq": seq, "url": url, "strategy": "mobile", "engine": "http",
            "timeout_seconds": 60, "max_retries": 2, "priority": "normal", "batch_size": 5, "total_urls": 5})
@@ -120,10 +125,8 @@ async fn only_the_failed_messages_of_a_batch_are_reported() {
         .await;
     assert_eq!(failed_ids(&response), ["m2", "m3"]);
     let job = counted(&a.store, &id).await;
-    assert_eq!(
-        (job.counters.succeeded, job.counters.failed, job.counters.in_progress, job.counters.queued),
-        (1, 1, 1, 0)
-    );
+    assert_eq!((job.counters.succeeded, job.counters.failed, job.counters.queued), (1, 1, 1));
+    assert_eq!((job.progress().queued, job.progress().in_progress), (0, 1), "the retrying URL is in progress");
     let gone = a.store.get_task(&id, 1).await.unwrap().unwrap();
     assert_eq!((gone.status, gone.error.as_deref()), (UrlStatus::Failed, Some("HTTP 410 Gone")));
     let mut delays = a.queue.delays();
@@ -151,7 +154,7 @@ async fn retries_stop_at_max_retries_with_the_reason() {
     assert_eq!(task.error_kind, Some(ErrorKind::Http5xx));
     assert_eq!(task.attempts, 3);
     let job = counted(&a.store, &id).await;
-    assert_eq!((job.counters.failed, job.counters.in_progress), (1, 0));
+    assert_eq!((job.counters.failed, job.counters.queued), (1, 0));
 }
 
 #[tokio::test]
@@ -214,13 +217,7 @@ async fn an_outage_leaves_every_message_for_redelivery() {
     let id = job(&a, &["https://ok.example", "https://gone.example"]).await;
     a.store.set_unavailable(true);
     let response = a
-        .handle(
-            event(vec![
-                record("m0", task(&id, 0, "https://ok.example"), 1),
-                record("m1", task(&id, 1, "https://gone.example"), 1),
-            ]),
-            later(),
-        )
+        .handle(event(vec![message(&id, 0, "https://ok.example"), message(&id, 1, "https://gone.example")]), later())
         .await;
     assert_eq!(failed_ids(&response), ["m0", "m1"]);
     a.store.set_unavailable(false);
@@ -234,25 +231,28 @@ async fn a_retry_keeps_the_last_error_and_frees_the_url_for_its_redelivery() {
     let response = a.handle(event(vec![record("m", task(&id, 0, "https://retry.example"), 1)]), later()).await;
     assert_eq!(failed_ids(&response), ["m"]);
     let waiting = a.store.get_task(&id, 0).await.unwrap().unwrap();
-    assert_eq!((waiting.status, waiting.attempts), (UrlStatus::Processing, 1));
+    assert_eq!((waiting.status, waiting.attempts), (UrlStatus::Queued, 1));
     assert_eq!(waiting.error.as_deref(), Some("HTTP 503 Service Unavailable"), "visible while it waits");
-    // The redelivery after the backoff is not mistaken for a live duplicate.
+    let job = counted(&a.store, &id).await;
+    assert_eq!(job.shown_status(0, waiting.status), UrlStatus::Processing, "shown in progress: its job started");
+    // The redelivery after the backoff is the next attempt: SQS counted the receive.
     a.handle(event(vec![record("m", task(&id, 0, "https://retry.example"), 2)]), later()).await;
     assert_eq!(a.store.get_task(&id, 0).await.unwrap().unwrap().attempts, 2);
 }
 
 #[tokio::test]
-async fn a_duplicate_of_a_url_being_analysed_waits_for_the_lease() {
+async fn the_first_analysis_starts_the_job_and_a_copy_analysed_at_once_counts_once() {
     let a = analyzer();
     let id = job(&a, &["https://ok.example"]).await;
-    assert_eq!(a.store.claim_task(&id, 0, now_millis(), Duration::from_secs(70)).await.unwrap(), store::Claim::Claimed);
-    let response = a.handle(event(vec![record("dup", task(&id, 0, "https://ok.example"), 1)]), later()).await;
-    assert_eq!(failed_ids(&response), ["dup"], "back on the queue, not analysed twice at once");
-    let delays = a.queue.delays();
-    assert_eq!(delays.len(), 1);
-    assert!((Duration::from_secs(60)..=Duration::from_secs(70)).contains(&delays[0].1), "{:?}", delays[0].1);
+    assert_eq!(a.store.get_job(&id).await.unwrap().unwrap().started_at, None);
+    // SQS delivered the message twice, to one invocation: both analyse, one result counts.
+    let copy = message(&id, 0, "https://ok.example");
+    let response = a.handle(event(vec![copy.clone(), copy]), later()).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
     let job = counted(&a.store, &id).await;
-    assert_eq!((job.counters.in_progress, job.counters.succeeded), (1, 0));
+    assert!(job.started_at.is_some(), "started by its first batch");
+    assert_eq!(job.next_status(), Some(domain::JobStatus::Completed));
+    assert_eq!((job.counters.succeeded, job.counters.queued), (1, 0), "counted once");
 }
 
 #[tokio::test]
@@ -300,12 +300,9 @@ async fn each_finished_url_releases_the_next_of_the_window_once() {
 async fn a_url_whose_analyses_keep_dying_fails_instead_of_running_forever() {
     let a = analyzer();
     let id = job(&a, &["https://ok.example"]).await;
-    // Five claims whose workers died (their leases ran out without a result): max_retries
-    // 2 allows 3 attempts, and crashes get 2 more.
-    for _ in 0..5 {
-        a.store.claim_task(&id, 0, 1_000, Duration::ZERO).await.unwrap();
-    }
-    let response = a.handle(event(vec![record("m", task(&id, 0, "https://ok.example"), 1)]), later()).await;
+    // Received a sixth time: five analyses died without a result (each time the message came
+    // back after its visibility timeout). max_retries 2 allows 3 attempts, crashes 2 more.
+    let response = a.handle(event(vec![record("m", task(&id, 0, "https://ok.example"), 6)]), later()).await;
     assert!(response.batch_item_failures.is_empty());
     let task = a.store.get_task(&id, 0).await.unwrap().unwrap();
     assert_eq!((task.status, task.error_kind, task.attempts), (UrlStatus::Failed, Some(ErrorKind::Timeout), 6));
@@ -354,7 +351,7 @@ impl Engines for Gated {
 }
 
 #[tokio::test]
-async fn a_url_waiting_for_the_quota_is_deferred_without_a_claim_or_a_receive() {
+async fn a_url_waiting_for_the_quota_is_deferred_without_an_attempt_or_a_receive() {
     let a = Analyzer {
         store: MemoryStore::new(),
         queue: MemoryQueue::new(),
@@ -371,23 +368,22 @@ async fn a_url_waiting_for_the_quota_is_deferred_without_a_claim_or_a_receive() 
     let id = job.id;
 
     a.engine.full.store(true, std::sync::atomic::Ordering::SeqCst);
-    let response = a.handle(event(vec![record("m0", task(&id, 0, "https://ok.example"), 9)]), later()).await;
+    let response = a.handle(event(vec![record("m0", task(&id, 0, "https://ok.example"), 3)]), later()).await;
     assert!(response.batch_item_failures.is_empty(), "acknowledged: a delayed copy carries on");
     let deferred = a.queue.deferred();
     assert_eq!(deferred.len(), 1);
     assert_eq!((deferred[0].0.as_str(), deferred[0].1.seq), ("q/normal", 0));
     assert!((Duration::from_secs(28)..=Duration::from_secs(30)).contains(&deferred[0].2), "{:?}", deferred[0].2);
+    assert_eq!(deferred[0].1.attempts, 2, "received a third time: the copy carries the two before");
     let waiting = a.store.get_task(&id, 0).await.unwrap().unwrap();
-    assert_eq!((waiting.status, waiting.attempts), (UrlStatus::Queued, 0), "never claimed");
+    assert_eq!((waiting.status, waiting.attempts), (UrlStatus::Queued, 0), "nothing written");
 
     a.engine.full.store(false, std::sync::atomic::Ordering::SeqCst);
     a.handle(event(vec![record("m1", task(&id, 1, "https://limited.example"), 1)]), later()).await;
     let limited = a.store.get_task(&id, 1).await.unwrap().unwrap();
-    assert_eq!((limited.status, limited.attempts), (UrlStatus::Processing, 0), "the claim was given back");
-    assert_eq!(a.queue.deferred().len(), 2);
-    // Its next delivery is its first attempt, and it is not a duplicate in the way.
-    a.handle(event(vec![record("m1", task(&id, 1, "https://limited.example"), 2)]), later()).await;
-    assert_eq!(a.store.get_task(&id, 1).await.unwrap().unwrap().attempts, 0);
+    assert_eq!((limited.status, limited.attempts), (UrlStatus::Queued, 0), "the provider's quota is no attempt");
+    let deferred = a.queue.deferred();
+    assert_eq!((deferred.len(), deferred[1].1.attempts), (2, 0), "its copy's next delivery is its first attempt");
     let job = counted(&a.store, &id).await;
     assert_eq!((job.counters.failed, job.counters.succeeded), (0, 0), "a wait is never a failure");
 }
@@ -450,7 +446,7 @@ async fn a_busy_host_makes_its_urls_wait_without_an_attempt_and_a_finished_one_m
         assert_eq!(message.waits, 1, "the next wait is longer");
         assert!((Duration::from_secs(1)..=Duration::from_secs(1)).contains(wait), "at least a second: {wait:?}");
         let task = a.store.get_task(&id, message.seq).await.unwrap().unwrap();
-        assert_eq!((task.status, task.attempts), (UrlStatus::Queued, 0), "never claimed");
+        assert_eq!((task.status, task.attempts, message.attempts), (UrlStatus::Queued, 0, 0), "no attempt");
     }
     let waiting = a.store.waiting(domain::time::now_millis()).await.unwrap();
     assert_eq!((waiting.host_busy, waiting.quota, waiting.host_paused), (4, 0, 0), "counted for /queue/status");

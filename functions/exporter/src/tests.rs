@@ -1,5 +1,3 @@
-use std::time::Duration;
-
 use aws::exports::MemoryExports;
 use aws::notify::MemoryPublisher;
 use aws::queue::MemoryQueue;
@@ -35,7 +33,6 @@ async fn job(exporter: &TestExporter, n: u32, finish: bool) -> Job {
         if !finish && seq == n - 1 {
             break;
         }
-        store.claim_task(&job.id, seq, 1, Duration::from_secs(60)).await.unwrap();
         let outcome = if seq % 3 == 2 {
             Outcome::Failed { kind: ErrorKind::Http5xx, reason: "HTTP 503".into(), analysis: None }
         } else {
@@ -193,7 +190,6 @@ async fn run_of(exporter: &TestExporter, monitor: &domain::monitor::Monitor, ttf
     let store = &exporter.store;
     store.create_job(&job, &urls).await.unwrap();
     for (seq, ms) in (0..).zip(ttfb) {
-        store.claim_task(&job.id, seq, 1, Duration::from_secs(60)).await.unwrap();
         let analysis = Analysis {
             engine: "psi".into(),
             strategy: Strategy::Mobile,

@@ -410,7 +410,7 @@ mod tests {
     use serde_json::json;
     use store::dynamo::items::JobItem;
     use store::prelude::*;
-    use store::{Claim, MemoryStore, Outcome};
+    use store::{MemoryStore, Outcome};
 
     use super::*;
 
@@ -470,7 +470,7 @@ mod tests {
             "eventID": sequence, "eventName": "MODIFY", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
             "awsRegion": "us-east-1",
             "dynamodb": {"Keys": {"pk": {"S": format!("JOB#{}", job.id)}, "sk": {"S": format!("URL#{seq:06}")}},
-                         "OldImage": image(UrlStatus::Processing), "NewImage": image(to),
+                         "OldImage": image(UrlStatus::Queued), "NewImage": image(to),
                          "SequenceNumber": sequence, "SizeBytes": 1, "StreamViewType": "NEW_AND_OLD_IMAGES"}
         })
     }
@@ -492,9 +492,6 @@ mod tests {
         tracker.store.create_job(&job, &urls(5)).await.unwrap();
         let other = Job::new(Tenant("t".into()), "other".into(), JobSettings::default(), 1, 0);
         tracker.store.create_job(&other, &urls(1)).await.unwrap();
-        for (id, seq) in [(&job.id, 0), (&job.id, 1), (&job.id, 2), (&other.id, 0)] {
-            tracker.store.claim_task(id, seq, 10, Duration::from_secs(60)).await.unwrap();
-        }
         let first = vec![
             result_record(&job, 0, UrlStatus::Succeeded, "100"),
             result_record(&other, 0, UrlStatus::Failed, "101"),
@@ -504,17 +501,17 @@ mod tests {
         assert!(response.batch_item_failures.is_empty(), "{response:?}");
         let counted = tracker.store.get_job(&job.id).await.unwrap().unwrap();
         let c = &counted.counters;
-        assert_eq!((c.succeeded, c.failed, c.in_progress, c.queued), (1, 1, 1, 2));
+        assert_eq!((c.succeeded, c.failed, c.queued), (1, 1, 3));
         assert_eq!(counted.window().open(&counted.frontiers), [2, 3], "0 released 2, 1 released 3");
         let other_counted = tracker.store.get_job(&other.id).await.unwrap().unwrap();
-        assert_eq!((other_counted.counters.failed, other_counted.counters.in_progress), (1, 0));
+        assert_eq!((other_counted.counters.failed, other_counted.counters.queued), (1, 0));
 
         // Retried from its first record, with what arrived since: only the new one counts.
         let mut retried = first;
         retried.push(result_record(&job, 2, UrlStatus::Succeeded, "1000"));
         assert!(tracker.handle(event(retried)).await.batch_item_failures.is_empty());
         let again = tracker.store.get_job(&job.id).await.unwrap().unwrap();
-        assert_eq!((again.counters.succeeded, again.counters.failed, again.counters.in_progress), (2, 1, 0));
+        assert_eq!((again.counters.succeeded, again.counters.failed, again.counters.queued), (2, 1, 2));
         assert_eq!(again.window().open(&again.frontiers), [4, 3], "2 released 4 (1000 sorts after 102)");
         let other_again = tracker.store.get_job(&other.id).await.unwrap().unwrap();
         assert_eq!(other_again.counters.failed, 1, "counted once");
@@ -564,17 +561,19 @@ mod tests {
             .map(|u| domain::CleanUrl::parse(u, Default::default()).unwrap())
             .collect();
         tracker.store.create_job(&job, &urls).await.unwrap();
-        assert_eq!(
-            tracker.store.claim_task(&job.id, 0, 1, Duration::from_secs(60)).await.unwrap(),
-            store::Claim::Claimed
-        );
+        tracker.store.record_outcome(&job.id, 0, &Outcome::Succeeded(analysis()), None, 1).await.unwrap();
         tracker.store.request_cancel(&job.id, 2).await.unwrap();
         let seen = tracker.store.get_job(&job.id).await.unwrap().unwrap();
         assert!(tracker.handle(event(vec![record(&seen, "1")])).await.batch_item_failures.is_empty());
         let after = tracker.store.get_job(&job.id).await.unwrap().unwrap();
-        assert_eq!((after.counters.queued, after.counters.in_progress, after.counters.cancelled), (0, 1, 2));
-        assert_eq!(after.status, JobStatus::Cancelling, "one URL is still being analysed");
+        assert_eq!((after.counters.queued, after.counters.succeeded, after.counters.cancelled), (1, 0, 2));
+        assert_eq!(after.status, JobStatus::Cancelling, "one URL's result is still to be counted");
         assert_eq!(tracker.store.get_task(&job.id, 2).await.unwrap().unwrap().status, domain::UrlStatus::Cancelled);
+        tracker.store.count_recorded(3).await.unwrap();
+        let counted = tracker.store.get_job(&job.id).await.unwrap().unwrap();
+        assert!(tracker.handle(event(vec![record(&counted, "2")])).await.batch_item_failures.is_empty());
+        let finished = tracker.store.get_job(&job.id).await.unwrap().unwrap();
+        assert_eq!((finished.status, finished.counters.succeeded), (JobStatus::Cancelled, 1), "the result stands");
     }
 
     #[tokio::test]
@@ -693,7 +692,6 @@ mod tests {
         let job = Job::new(Tenant("t".into()), "n".into(), settings, 5, 0);
         tracker.store.create_job(&job, &urls(5)).await.unwrap();
         // URL 0 finishes and releases URL 2, but the messages of 1 and 2 are lost.
-        assert_eq!(tracker.store.claim_task(&job.id, 0, 10, Duration::from_secs(60)).await.unwrap(), Claim::Claimed);
         let outcome = Outcome::Failed { kind: domain::ErrorKind::Http4xx, reason: "HTTP 404".into(), analysis: None };
         tracker.store.record_outcome(&job.id, 0, &outcome, None, 20).await.unwrap();
         tracker.store.count_recorded(20).await.unwrap();
@@ -713,19 +711,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_reconciler_takes_over_a_url_whose_worker_died_and_moves_a_forgotten_job() {
+    async fn the_reconciler_resends_a_url_whose_analysis_never_reported_and_moves_a_forgotten_job() {
         let tracker = tracker();
         let job = Job::new(Tenant("t".into()), "n".into(), JobSettings::default(), 1, 0);
         tracker.store.create_job(&job, &urls(1)).await.unwrap();
-        tracker.store.claim_task(&job.id, 0, 10, Duration::from_millis(100)).await.unwrap();
-        let report = tracker.reconcile(50).await;
-        assert_eq!(report.urls_resent, 0, "the lease is still running");
         let report = tracker.reconcile(1_000).await;
-        assert_eq!(report.urls_resent, 1, "lease over, no result: the message is sent again");
-        assert_eq!(
-            tracker.store.claim_task(&job.id, 0, 1_001, Duration::from_secs(60)).await.unwrap(),
-            Claim::Reclaimed { attempt: 2 }
-        );
+        assert_eq!(report.urls_resent, 1, "released at submission, no result: the message is sent again");
         tracker.store.record_outcome(&job.id, 0, &Outcome::Succeeded(analysis()), None, 1_002).await.unwrap();
         // The stream record of that write is lost: the next sweep counts the job's URLs again
         // and finishes it.

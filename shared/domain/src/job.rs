@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::named_enum;
 use crate::callback::CallbackDelivery;
 use crate::settings::JobSettings;
-use crate::task::UrlStatus;
+use crate::task::{TaskFilter, UrlStatus, UrlTask};
 use crate::time::Millis;
 use crate::timeouts;
 use crate::window::{Frontiers, Window};
@@ -257,6 +257,50 @@ impl Job {
         self.window().chains()
     }
 
+    /// The counters as a client sees them: of the unfinished URLs, those released into the
+    /// window are in progress once the job has started (nothing is stored when an analysis
+    /// starts, `crate::lifecycle`), the rest queued. Items a release before this one claimed
+    /// are counted in progress where they are stored.
+    pub fn progress(&self) -> Counters {
+        let mut counters = self.counters;
+        if self.started_at.is_some() {
+            let released = counters.queued.saturating_sub(self.window().unreleased(&self.frontiers));
+            counters.queued -= released;
+            counters.in_progress += released;
+        }
+        counters
+    }
+
+    /// A URL's status as a client sees it ([`progress`](Self::progress)): an unfinished URL
+    /// of a started job that is open in its window is `processing`.
+    pub fn shown_status(&self, seq: u32, stored: UrlStatus) -> UrlStatus {
+        let open = self.started_at.is_some() && self.window().is_open(seq, &self.frontiers);
+        if stored == UrlStatus::Queued && open { UrlStatus::Processing } else { stored }
+    }
+
+    /// The filter a listing of what `filter` keeps reads from the store: `processing` is
+    /// stored as `queued` ([`shown_status`](Self::shown_status)).
+    pub fn stored_filter(&self, filter: &TaskFilter) -> TaskFilter {
+        let status = match filter.status {
+            Some(UrlStatus::Processing) if self.started_at.is_some() => Some(UrlStatus::Queued),
+            status => status,
+        };
+        TaskFilter { status, ..filter.clone() }
+    }
+
+    /// Whether `filter`'s status keeps URL `task` as it is shown, once read through
+    /// [`stored_filter`](Self::stored_filter).
+    pub fn shows(&self, filter: &TaskFilter, task: &UrlTask) -> bool {
+        filter.status.is_none_or(|status| self.shown_status(task.seq, task.status) == status)
+    }
+
+    /// Whether a listing of what `filter` keeps may find any more after URL `seq`: the URLs in
+    /// progress are the window's open ones, none after the last of them.
+    pub fn lists_after(&self, filter: &TaskFilter, seq: u32) -> bool {
+        filter.status != Some(UrlStatus::Processing)
+            || self.window().open(&self.frontiers).iter().any(|open| *open > seq)
+    }
+
     /// Moves the job to `to`, stamping when it started and finished; the caller has checked
     /// that the job was in a status that `can_become` it.
     pub fn enter(&mut self, to: JobStatus, now: Millis) {
@@ -274,7 +318,7 @@ impl Job {
     pub fn next_status(&self) -> Option<JobStatus> {
         let next = match self.status {
             JobStatus::Pending | JobStatus::Processing if self.counters.all_terminal() => self.counters.outcome(),
-            JobStatus::Pending if self.counters.started() => JobStatus::Processing,
+            JobStatus::Pending if self.started_at.is_some() || self.counters.started() => JobStatus::Processing,
             JobStatus::Cancelling if self.counters.in_progress == 0 && self.counters.all_terminal() => {
                 JobStatus::Cancelled
             }
@@ -335,6 +379,54 @@ mod tests {
         assert_eq!(job(Completed, counters(3, 0, 0, 3, 0)).next_status(), None);
         let cancelled = Counters { total: 3, succeeded: 1, cancelled: 2, ..Counters::default() };
         assert_eq!(job(Cancelling, cancelled).next_status(), Some(Cancelled));
+    }
+
+    #[test]
+    fn a_started_jobs_unfinished_urls_in_its_window_are_in_progress() {
+        let settings = JobSettings { batch_size: 3, ..JobSettings::default() };
+        let mut j = Job::new(Tenant("t".into()), "n".into(), settings, 8, 0);
+        assert_eq!(j.progress(), j.counters, "nothing has started");
+        assert_eq!(j.shown_status(0, UrlStatus::Queued), UrlStatus::Queued);
+        j.started_at = Some(1);
+        assert_eq!((j.progress().queued, j.progress().in_progress), (5, 3));
+        assert_eq!(j.shown_status(0, UrlStatus::Queued), UrlStatus::Processing);
+        assert_eq!(j.shown_status(3, UrlStatus::Queued), UrlStatus::Queued, "not released");
+        // 0, 3 and 1 counted: chains at 6, 4 and 2; the last of chain 2 (5) not yet released.
+        j.frontiers = [(0, 6), (1, 4)].into_iter().collect();
+        j.counters = Counters { total: 8, queued: 5, succeeded: 3, ..Counters::default() };
+        let seen = j.progress();
+        assert_eq!((seen.queued, seen.in_progress, seen.succeeded), (2, 3, 3), "5 and 7 wait");
+        assert_eq!(j.shown_status(3, UrlStatus::Succeeded), UrlStatus::Succeeded);
+        j.counters = Counters { total: 8, queued: 1, succeeded: 7, ..Counters::default() };
+        j.frontiers = [(0, 6), (1, 7), (2, 5)].into_iter().collect();
+        assert_eq!((j.progress().queued, j.progress().in_progress), (0, 1), "the last one");
+        j.counters = Counters { total: 8, queued: 1, in_progress: 2, succeeded: 5, ..Counters::default() };
+        assert_eq!(j.progress().in_progress, 3, "with two a release before this claimed");
+    }
+
+    #[test]
+    fn a_listing_by_status_reads_processing_as_queued_and_keeps_the_windows_open_urls() {
+        let settings = JobSettings { batch_size: 3, ..JobSettings::default() };
+        let mut j = Job::new(Tenant("t".into()), "n".into(), settings, 8, 0);
+        let processing = TaskFilter::status(UrlStatus::Processing);
+        assert_eq!(j.stored_filter(&processing), processing, "nothing started: nothing is in progress");
+        j.started_at = Some(1);
+        j.frontiers = [(0, 3)].into_iter().collect();
+        assert_eq!(j.stored_filter(&processing).status, Some(UrlStatus::Queued));
+        let task = |seq: u32, status| UrlTask { status, ..UrlTask::queued(&j, seq, &url(seq)) };
+        let kept: Vec<u32> = (0..8).filter(|seq| j.shows(&processing, &task(*seq, UrlStatus::Queued))).collect();
+        assert_eq!(kept, [1, 2, 3]);
+        let queued = TaskFilter::status(UrlStatus::Queued);
+        let kept: Vec<u32> = (1..8).filter(|seq| j.shows(&queued, &task(*seq, UrlStatus::Queued))).collect();
+        assert_eq!(kept, [4, 5, 6, 7], "the rest wait for their turn (0 has finished)");
+        assert!(!j.shows(&processing, &task(0, UrlStatus::Succeeded)));
+        assert!(j.lists_after(&processing, 2) && !j.lists_after(&processing, 3), "none after the last open one");
+        assert!(j.lists_after(&queued, 3) && j.lists_after(&TaskFilter::default(), 7));
+    }
+
+    fn url(seq: u32) -> crate::labels::JobUrl {
+        let url = crate::CleanUrl::parse(&format!("https://a.example/{seq}"), Default::default()).unwrap();
+        crate::labels::JobUrl { url, tags: Default::default() }
     }
 
     #[test]

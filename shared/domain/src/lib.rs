@@ -47,7 +47,7 @@ pub use cache::{CacheKey, CachedFrom};
 pub use clean_url::{CleanUrl, CleanedBatch, Rejected, UrlRejection, clean_batch};
 pub use job::{Counters, Job, JobId, JobStatus, Tenant};
 pub use labels::{JobUrl, LabelFilter, Tags};
-pub use lifecycle::{Cancel, Claim, Outcome, Recorded};
+pub use lifecycle::{Cancel, Delivery, Outcome, Recorded};
 pub use message::TaskMessage;
 pub use settings::{Category, EngineChoice, EngineKind, JobSettings, Offered, Priority, Strategy};
 pub use task::{Analysis, ErrorKind, TaskFilter, UrlStatus, UrlTask};

@@ -1,17 +1,19 @@
 //! The state machine of a URL task, written once.
 //!
-//! A task moves only by one of the [`TaskMove`]s below. Each says which statuses it starts
-//! from, where it ends, what it asks of the job and of the lease, and what it does to the
-//! attempt count and the lease; the job counters it shifts follow from the statuses. The
-//! in-memory store applies these definitions ([`TaskMove::apply`]); the DynamoDB store builds
-//! its condition and update expressions from them; and one contract suite runs the same cases
-//! against both stores.
+//! A URL is stored `queued` until it ends: nothing is written when its analysis starts (a
+//! claim would cost every URL two more write units, docs/scale.md). A delivery reads the URL
+//! and its job ([`Delivery`]), analyses it, and records the result from `queued`, once: a
+//! duplicate delivery analysing at the same time finds the URL moved on and writes nothing.
+//! That a URL is being analysed is what its job's window says: released into it and not
+//! finished ([`crate::job::Job::progress`]).
 //!
-//! What a delivery's claim finds is decided here too ([`claim_step`]), from the task and the
-//! job as they are: the in-memory store reads them, the DynamoDB store gets them back from the
-//! condition that failed.
+//! A task moves only by one of the [`TaskMove`]s below. Each says which statuses it starts
+//! from, where it ends, what it asks of the job and what it does to the attempt count; the
+//! job counters it shifts follow from the statuses. The in-memory store applies these
+//! definitions ([`TaskMove::apply`]); the DynamoDB store builds its condition and update
+//! expressions from them; and one contract suite runs the same cases against both stores.
 
-use crate::job::{Counters, Job, JobStatus};
+use crate::job::{Counters, JobStatus};
 use crate::task::{Analysis, ErrorKind, UrlStatus, UrlTask};
 use crate::time::Millis;
 
@@ -49,6 +51,10 @@ impl Counter {
 }
 
 impl Counters {
+    pub fn get(&self, counter: Counter) -> u64 {
+        *self.clone().get_mut(counter)
+    }
+
     pub fn get_mut(&mut self, counter: Counter) -> &mut u64 {
         match counter {
             Counter::Queued => &mut self.queued,
@@ -81,38 +87,18 @@ impl JobStatus {
 pub enum JobGate {
     /// Nothing: the move touches the task alone.
     None,
-    /// The job exists (its counters move with the task).
+    /// The job exists (its counters move with the task, in the same write or in the tracker's
+    /// count of the result).
     Exists,
-    /// The job takes work: `pending` or `processing`.
-    TakesWork,
-}
-
-/// What a move asks of the task's lease.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LeaseGate {
-    Any,
-    /// No lease, or one that ended at or before now: its holder is gone.
-    Ended,
 }
 
 /// What a move does to the task's attempt count.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Attempts {
     Keep,
-    /// This delivery's analysis is an attempt.
-    Count,
-    /// The claim was premature: the attempt is given back (there must be one to give back).
-    GiveBack,
-}
-
-/// What a move does to the task's lease.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LeaseAfter {
-    Keep,
-    /// This delivery holds the URL until the lease it asked for ends.
-    Hold,
-    /// The lease ends now: the next delivery may claim the URL at once.
-    End,
+    /// The delivery's attempt (its message's count, [`crate::message::TaskMessage::attempt`])
+    /// is stored: how many analyses the URL has had.
+    Record,
 }
 
 /// One move of a URL task.
@@ -124,90 +110,38 @@ pub struct TaskMove {
     /// Where it ends; `None` when its status stays.
     pub to: Option<UrlStatus>,
     pub job: JobGate,
-    pub lease: LeaseGate,
     pub attempts: Attempts,
-    pub lease_after: LeaseAfter,
 }
 
 use UrlStatus::{Cancelled, Failed, Processing, Queued, Succeeded};
 
-/// A queued URL is claimed for analysis by one delivery.
-pub const CLAIM: TaskMove = TaskMove {
-    name: "claim",
-    from: &[Queued],
-    to: Some(Processing),
-    job: JobGate::TakesWork,
-    lease: LeaseGate::Any,
-    attempts: Attempts::Count,
-    lease_after: LeaseAfter::Hold,
-};
+/// The statuses of a URL that has not finished: `queued`, and `processing` on items a
+/// release before this one claimed (no move writes it now).
+pub const UNFINISHED: &[UrlStatus] = &[Queued, Processing];
 
-/// A URL whose analysis ended without a result (a crash, a timeout, a retry's backoff) is
-/// claimed again once its lease is over.
-pub const TAKE_OVER: TaskMove = TaskMove {
-    name: "take over",
-    from: &[Processing],
-    to: None,
-    job: JobGate::TakesWork,
-    lease: LeaseGate::Ended,
-    attempts: Attempts::Count,
-    lease_after: LeaseAfter::Hold,
-};
-
-/// A retryable failure keeps its error on the URL and gives up the lease, so the delayed
-/// redelivery can take it over.
-pub const RETRY: TaskMove = TaskMove {
-    name: "retry",
-    from: &[Processing],
-    to: None,
-    job: JobGate::None,
-    lease: LeaseGate::Any,
-    attempts: Attempts::Keep,
-    lease_after: LeaseAfter::End,
-};
-
-/// A claim that had to wait through no fault of the URL's (a provider's rate limit): the
-/// attempt is not counted and the lease ends.
-pub const GIVE_BACK: TaskMove = TaskMove {
-    name: "give back",
-    from: &[Processing],
-    to: None,
-    job: JobGate::None,
-    lease: LeaseGate::Any,
-    attempts: Attempts::GiveBack,
-    lease_after: LeaseAfter::End,
-};
+/// A retryable failure keeps its error and attempt on the URL, which stays unfinished: the
+/// same message comes back after its backoff.
+pub const RETRY: TaskMove =
+    TaskMove { name: "retry", from: UNFINISHED, to: None, job: JobGate::None, attempts: Attempts::Record };
 
 /// An analysis's result.
 pub const SUCCEED: TaskMove = TaskMove {
     name: "succeed",
-    from: &[Processing],
+    from: UNFINISHED,
     to: Some(Succeeded),
     job: JobGate::Exists,
-    lease: LeaseGate::Any,
-    attempts: Attempts::Keep,
-    lease_after: LeaseAfter::Keep,
+    attempts: Attempts::Record,
 };
 
 /// An analysis's terminal failure.
 pub const FAIL: TaskMove = TaskMove { name: "fail", to: Some(Failed), ..SUCCEED };
 
-/// A URL of a cancelling job that had not started.
-pub const CANCEL_QUEUED: TaskMove = TaskMove {
-    name: "cancel a queued URL",
-    from: &[Queued],
-    to: Some(Cancelled),
-    job: JobGate::Exists,
-    lease: LeaseGate::Any,
-    attempts: Attempts::Keep,
-    lease_after: LeaseAfter::Keep,
-};
-
-/// A URL of a cancelling job that a delivery had claimed and not started.
-pub const CANCEL_CLAIMED: TaskMove = TaskMove { name: "cancel a claimed URL", from: &[Processing], ..CANCEL_QUEUED };
+/// A URL of a cancelling job that has not finished.
+pub const CANCEL: TaskMove =
+    TaskMove { name: "cancel", from: UNFINISHED, to: Some(Cancelled), job: JobGate::Exists, attempts: Attempts::Keep };
 
 /// Every move there is.
-pub const MOVES: &[TaskMove] = &[CLAIM, TAKE_OVER, RETRY, GIVE_BACK, SUCCEED, FAIL, CANCEL_QUEUED, CANCEL_CLAIMED];
+pub const MOVES: &[TaskMove] = &[RETRY, SUCCEED, FAIL, CANCEL];
 
 /// Why a move could not be made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -216,12 +150,6 @@ pub enum Refusal {
     Status(UrlStatus),
     /// The job does not exist.
     NoJob,
-    /// The job no longer takes work.
-    JobStopped(JobStatus),
-    /// Another delivery holds the lease until then.
-    Leased(Millis),
-    /// There is no attempt to give back.
-    NoAttempt,
 }
 
 impl TaskMove {
@@ -231,64 +159,30 @@ impl TaskMove {
         self.to.filter(|to| *to != from).map(|to| (Counter::of(from), Counter::of(to)))
     }
 
-    /// Whether this move stamps the job's `started_at` (when not yet set): its first URL started.
-    pub fn starts_job(&self) -> bool {
-        self.to == Some(Processing) && self.from.contains(&Queued)
-    }
-
-    /// Whether the move may be made on `task` of `job` at `now`.
-    pub fn check(&self, task: &UrlTask, job: Option<JobStatus>, now: Millis) -> Result<(), Refusal> {
+    /// Whether the move may be made on `task` (of a job that exists when `job_exists`).
+    pub fn check(&self, task: &UrlTask, job_exists: bool) -> Result<(), Refusal> {
         if !self.from.contains(&task.status) {
             return Err(Refusal::Status(task.status));
         }
-        match (self.job, job) {
-            (JobGate::None, _) => {}
-            (_, None) => return Err(Refusal::NoJob),
-            (JobGate::TakesWork, Some(status)) if !status.takes_work() => return Err(Refusal::JobStopped(status)),
-            _ => {}
-        }
-        if self.lease == LeaseGate::Ended
-            && let Some(lease) = task.lease_until.filter(|lease| *lease > now)
-        {
-            return Err(Refusal::Leased(lease));
-        }
-        if self.attempts == Attempts::GiveBack && task.attempts == 0 {
-            return Err(Refusal::NoAttempt);
+        if self.job == JobGate::Exists && !job_exists {
+            return Err(Refusal::NoJob);
         }
         Ok(())
     }
 
-    /// Makes the move on a task and its job (when the move concerns the job), after
-    /// [`check`](Self::check) allowed it. `lease_until` is the lease a `Hold` takes.
-    pub fn apply(&self, task: &mut UrlTask, job: Option<&mut Job>, now: Millis, lease_until: Millis) {
-        let from = task.status;
+    /// Makes the move on a task, after [`check`](Self::check) allowed it: `attempt` is the
+    /// delivery's. The job's counters move apart, by [`counters`](Self::counters).
+    pub fn apply(&self, task: &mut UrlTask, now: Millis, attempt: u32) {
         if let Some(to) = self.to {
             task.status = to;
             if to.is_terminal() {
                 task.analyzed_at = Some(now);
+                // A finished URL keeps no lease of a release that claimed it.
+                task.lease_until = None;
             }
         }
-        match self.attempts {
-            Attempts::Keep => {}
-            Attempts::Count => task.attempts += 1,
-            Attempts::GiveBack => task.attempts = task.attempts.saturating_sub(1),
-        }
-        match self.lease_after {
-            LeaseAfter::Keep => {}
-            LeaseAfter::Hold => task.lease_until = Some(lease_until),
-            LeaseAfter::End => task.lease_until = Some(now),
-        }
-        if task.status.is_terminal() && self.to.is_some() {
-            // A finished URL keeps nothing of its claim.
-            task.lease_until = None;
-        }
-        let Some(job) = job.filter(|_| self.job != JobGate::None) else { return };
-        if let Some(shift) = self.counters(from) {
-            job.counters.shift(shift, 1);
-            job.updated_at = now;
-        }
-        if self.starts_job() {
-            job.started_at.get_or_insert(now);
+        if self.attempts == Attempts::Record {
+            task.attempts = attempt;
         }
     }
 }
@@ -300,87 +194,27 @@ impl UrlStatus {
     }
 }
 
-/// When a lease taken at `now` for `lease` ends.
-pub fn lease_end(now: Millis, lease: std::time::Duration) -> Millis {
-    now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// What claiming a URL for analysis found.
+/// What a delivery of a URL does, from the URL and its job as last read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Claim {
-    /// The URL was queued and is now ours (attempt 1); counters moved from `queued` to
-    /// `in_progress`.
-    Claimed,
-    /// An earlier delivery claimed it and did not finish (a retry after its backoff, or a
-    /// crash or timeout whose lease ran out): analyse again; the counters already say
-    /// `in_progress`. `attempt` counts this one (the first claim is attempt 1).
-    Reclaimed { attempt: u32 },
-    /// The URL already has its terminal status: this delivery is a duplicate.
-    AlreadyFinished(UrlStatus),
-    /// The job is being cancelled: the URL, still in this status, must not start.
-    JobCancelling(UrlStatus),
-    /// Another delivery is analysing the URL and holds it until then (milliseconds): try
-    /// again after that, when it has either finished or is known to have died.
-    Busy { until: Millis },
-    /// The URL's host or its tenant has no place for it now, or its host asked for a pause
-    /// ([`crate::places`]): nothing was written; the URL waits without an attempt.
-    Full(crate::places::Full),
+pub enum Delivery {
+    /// Analyse it.
+    Analyse,
+    /// Nothing: the URL has finished (or its job has, and the URL's read was older).
+    Duplicate,
+    /// The job is being cancelled: the URL, still unfinished, is cancelled, not started.
+    Cancel,
 }
 
-/// What a claim comes to, given the task and its job as they are.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClaimStep {
-    /// Make this move ([`CLAIM`] or [`TAKE_OVER`]).
-    Move(TaskMove),
-    /// Nothing to write: this is the answer.
-    Found(Claim),
-}
-
-/// The job as a claim sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum JobState {
-    TakesWork,
-    Stopped(JobStatus),
-}
-
-impl JobState {
-    pub fn of(status: JobStatus) -> JobState {
-        if status.takes_work() { JobState::TakesWork } else { JobState::Stopped(status) }
-    }
-}
-
-/// A job that no longer takes work while one of its URLs is still unfinished is being
-/// cancelled; any other stopped status would mean the counters and the URLs disagree.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("the job is {job} but its URL is {task}")]
-pub struct Inconsistent {
-    pub job: JobStatus,
-    pub task: UrlStatus,
-}
-
-/// Decides a claim: a finished URL is a duplicate, a stopped job starts nothing, a queued URL
-/// is claimed, and one being analysed is taken over only once its lease has ended.
-pub fn claim_step(
-    status: UrlStatus,
-    lease_until: Option<Millis>,
-    job: JobState,
-    now: Millis,
-) -> Result<ClaimStep, Inconsistent> {
-    if status.is_terminal() {
-        return Ok(ClaimStep::Found(Claim::AlreadyFinished(status)));
-    }
-    match job {
-        JobState::Stopped(JobStatus::Cancelling | JobStatus::Cancelled) => {
-            return Ok(ClaimStep::Found(Claim::JobCancelling(status)));
+impl Delivery {
+    pub fn of(task: UrlStatus, job: JobStatus) -> Delivery {
+        if task.is_terminal() || job.is_finished() {
+            Delivery::Duplicate
+        } else if job == JobStatus::Cancelling {
+            Delivery::Cancel
+        } else {
+            Delivery::Analyse
         }
-        JobState::Stopped(job) => return Err(Inconsistent { job, task: status }),
-        JobState::TakesWork => {}
     }
-    Ok(match (status, lease_until) {
-        (Queued, _) => ClaimStep::Move(CLAIM),
-        (_, Some(lease)) if lease > now => ClaimStep::Found(Claim::Busy { until: lease }),
-        _ => ClaimStep::Move(TAKE_OVER),
-    })
 }
 
 /// How one analysis ended.
@@ -430,18 +264,13 @@ pub enum Cancel {
     AlreadyFinished(JobStatus),
 }
 
-/// The cancelling move for a URL found in `status`, if it can still be cancelled.
-pub fn cancel_move(status: UrlStatus) -> Option<TaskMove> {
-    [CANCEL_QUEUED, CANCEL_CLAIMED].into_iter().find(|m| m.from.contains(&status))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::{JobId, Tenant};
+    use crate::job::{Job, JobId, Tenant};
     use crate::settings::JobSettings;
 
-    fn task(status: UrlStatus, attempts: u32, lease_until: Option<Millis>) -> UrlTask {
+    fn task(status: UrlStatus, attempts: u32) -> UrlTask {
         UrlTask {
             job_id: JobId::generate(),
             seq: 0,
@@ -452,19 +281,19 @@ mod tests {
             error_kind: None,
             analysis: None,
             analyzed_at: None,
-            lease_until,
+            lease_until: None,
             tags: Default::default(),
         }
     }
 
     #[test]
-    fn terminal_statuses_are_final_and_a_url_is_claimed_before_it_ends() {
+    fn terminal_statuses_are_final_and_nothing_stores_processing() {
         for from in UrlStatus::ALL.iter().filter(|s| s.is_terminal()) {
             assert!(UrlStatus::ALL.iter().all(|to| !from.can_become(*to)), "{from}");
         }
-        assert!(Queued.can_become(Processing));
-        assert!(Processing.can_become(Processing), "a take-over");
-        assert!(!Queued.can_become(Succeeded), "must be claimed first");
+        assert!(Queued.can_become(Succeeded), "a result is written from queued");
+        assert!(Processing.can_become(Failed), "an item a claim wrote finishes too");
+        assert!(UrlStatus::ALL.iter().all(|from| !from.can_become(Processing) || *from == Processing));
         assert!(!Processing.can_become(Queued), "no move puts a URL back in the queue");
     }
 
@@ -485,69 +314,42 @@ mod tests {
     }
 
     #[test]
-    fn a_claim_is_decided_from_the_task_and_the_job() {
-        let now = 1_000;
-        let step = |status, lease, job| claim_step(status, lease, job, now).unwrap();
-        assert_eq!(step(Queued, None, JobState::TakesWork), ClaimStep::Move(CLAIM));
+    fn a_delivery_is_decided_from_the_url_and_the_job() {
+        assert_eq!(Delivery::of(Queued, JobStatus::Pending), Delivery::Analyse);
+        assert_eq!(Delivery::of(Processing, JobStatus::Processing), Delivery::Analyse, "a claimed item's message");
+        assert_eq!(Delivery::of(Succeeded, JobStatus::Processing), Delivery::Duplicate);
+        assert_eq!(Delivery::of(Failed, JobStatus::Cancelling), Delivery::Duplicate);
+        assert_eq!(Delivery::of(Queued, JobStatus::Cancelling), Delivery::Cancel);
         assert_eq!(
-            step(Processing, Some(now + 1), JobState::TakesWork),
-            ClaimStep::Found(Claim::Busy { until: now + 1 })
-        );
-        assert_eq!(
-            step(Processing, Some(now), JobState::TakesWork),
-            ClaimStep::Move(TAKE_OVER),
-            "a lease ending now has ended"
-        );
-        assert_eq!(step(Processing, None, JobState::TakesWork), ClaimStep::Move(TAKE_OVER));
-        assert_eq!(step(Failed, None, JobState::TakesWork), ClaimStep::Found(Claim::AlreadyFinished(Failed)));
-        let cancelling = JobState::of(JobStatus::Cancelling);
-        assert_eq!(step(Queued, None, cancelling), ClaimStep::Found(Claim::JobCancelling(Queued)));
-        assert_eq!(step(Succeeded, None, cancelling), ClaimStep::Found(Claim::AlreadyFinished(Succeeded)));
-        assert!(
-            claim_step(Queued, None, JobState::of(JobStatus::Completed), now).is_err(),
-            "counters and URLs disagree"
+            Delivery::of(Queued, JobStatus::Completed),
+            Delivery::Duplicate,
+            "a job finishes only once its URLs have: the URL's read was older"
         );
     }
 
     #[test]
-    fn moves_check_the_task_the_job_and_the_lease() {
-        let now = 1_000;
-        assert_eq!(CLAIM.check(&task(Queued, 0, None), Some(JobStatus::Pending), now), Ok(()));
-        assert_eq!(
-            CLAIM.check(&task(Processing, 1, None), Some(JobStatus::Pending), now),
-            Err(Refusal::Status(Processing))
-        );
-        assert_eq!(
-            CLAIM.check(&task(Queued, 0, None), Some(JobStatus::Cancelling), now),
-            Err(Refusal::JobStopped(JobStatus::Cancelling))
-        );
-        assert_eq!(SUCCEED.check(&task(Processing, 1, None), None, now), Err(Refusal::NoJob));
-        assert_eq!(
-            TAKE_OVER.check(&task(Processing, 1, Some(now + 5)), Some(JobStatus::Processing), now),
-            Err(Refusal::Leased(now + 5))
-        );
-        assert_eq!(GIVE_BACK.check(&task(Processing, 0, None), None, now), Err(Refusal::NoAttempt));
-        assert_eq!(RETRY.check(&task(Processing, 1, Some(now + 5)), None, now), Ok(()), "the holder itself retries");
+    fn moves_check_the_task_and_the_job() {
+        assert_eq!(SUCCEED.check(&task(Queued, 0), true), Ok(()));
+        assert_eq!(SUCCEED.check(&task(Succeeded, 1), true), Err(Refusal::Status(Succeeded)));
+        assert_eq!(SUCCEED.check(&task(Queued, 0), false), Err(Refusal::NoJob));
+        assert_eq!(RETRY.check(&task(Queued, 1), false), Ok(()), "a retry touches the URL alone");
+        assert_eq!(CANCEL.check(&task(Failed, 1), true), Err(Refusal::Status(Failed)));
     }
 
     #[test]
-    fn applying_a_move_keeps_the_counters_adding_up() {
+    fn applying_moves_keeps_the_counters_adding_up() {
         let mut job = Job::new(Tenant("t".into()), "n".into(), JobSettings::default(), 2, 0);
-        let mut t = task(Queued, 0, None);
-        CLAIM.apply(&mut t, Some(&mut job), 10, 70);
-        assert_eq!((t.status, t.attempts, t.lease_until), (Processing, 1, Some(70)));
-        assert_eq!((job.counters.queued, job.counters.in_progress, job.started_at), (1, 1, Some(10)));
-        RETRY.apply(&mut t, Some(&mut job), 20, 0);
-        assert_eq!((t.lease_until, job.counters.in_progress), (Some(20), 1), "a retry moves no counter");
-        TAKE_OVER.apply(&mut t, Some(&mut job), 30, 90);
-        assert_eq!((t.attempts, t.lease_until, job.started_at), (2, Some(90), Some(10)));
-        FAIL.apply(&mut t, Some(&mut job), 40, 0);
-        assert_eq!((t.status, t.analyzed_at), (Failed, Some(40)));
+        let mut t = task(Queued, 0);
+        RETRY.apply(&mut t, 20, 1);
+        assert_eq!((t.status, t.attempts, t.analyzed_at), (Queued, 1, None), "a retry moves no counter");
+        FAIL.apply(&mut t, 40, 2);
+        job.counters.shift(FAIL.counters(Queued).unwrap(), 1);
+        assert_eq!((t.status, t.attempts, t.analyzed_at), (Failed, 2, Some(40)));
+        let mut other = task(Processing, 1);
+        other.lease_until = Some(90);
+        CANCEL.apply(&mut other, 50, 9);
+        assert_eq!((other.attempts, other.analyzed_at, other.lease_until), (1, Some(50), None), "a claimed item's");
         let c = job.counters;
-        assert_eq!((c.queued, c.in_progress, c.failed, c.queued + c.in_progress + c.done()), (1, 0, 1, c.total));
-        let mut other = task(Queued, 0, None);
-        cancel_move(Queued).unwrap().apply(&mut other, Some(&mut job), 50, 0);
-        assert_eq!((job.counters.cancelled, job.counters.queued, other.analyzed_at), (1, 0, Some(50)));
-        assert_eq!(cancel_move(Succeeded), None);
+        assert_eq!((c.queued, c.failed, c.queued + c.in_progress + c.done()), (1, 1, c.total), "{c:?}");
     }
 }

@@ -58,6 +58,10 @@ pub struct TaskMessage {
     /// Times this URL found its places taken: how long it waits next ([`crate::politeness`]).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub waits: u32,
+    /// Analyses of this URL before this copy of its message was sent: SQS counts receives per
+    /// copy, and a copy sent to wait carries the earlier copy's on ([`Self::attempt`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempts: u32,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -89,7 +93,21 @@ impl TaskMessage {
             field: job.settings.field,
             pauses: 0,
             waits: 0,
+            attempts: 0,
         }
+    }
+
+    /// Which attempt the delivery of this copy received for the `receive_count`th time is:
+    /// every earlier receive of the same copy was an analysis that retried (the copy comes back
+    /// after its backoff) or never reported (it comes back after its visibility timeout).
+    pub fn attempt(&self, receive_count: u32) -> u32 {
+        self.attempts.saturating_add(receive_count.max(1))
+    }
+
+    /// The copy sent to wait, for a URL whose `receive_count`th delivery did not analyse it:
+    /// the attempts the earlier receives made go with it.
+    pub fn to_wait(&self, receive_count: u32) -> TaskMessage {
+        TaskMessage { attempts: self.attempt(receive_count) - 1, ..self.clone() }
     }
 
     /// The URL that may start once this one has finished ([`Window`]).
@@ -111,7 +129,7 @@ impl TaskMessage {
     /// The message for URL `seq` of the same job: what the analyzer sends for the URL a
     /// finished one releases, without reading the job.
     pub fn for_seq(&self, seq: u32, url: String) -> Self {
-        TaskMessage { seq, url, waits: 0, pauses: 0, ..self.clone() }
+        TaskMessage { seq, url, waits: 0, pauses: 0, attempts: 0, ..self.clone() }
     }
 
     /// Who asks for the URL's places in an engine's quota.
@@ -174,6 +192,7 @@ mod tests {
             field: FieldAsk { data: true, history: true },
             pauses: 0,
             waits: 1,
+            attempts: 2,
         };
         let json = serde_json::to_string(&message).unwrap();
         assert!(json.contains("\"strategy\":\"desktop\""), "{json}");
@@ -188,7 +207,7 @@ mod tests {
         assert_eq!((older.runs, older.categories.len(), older.cache_ttl_seconds), (1, 0, 0));
         assert_eq!(older.field, FieldAsk::NONE, "no field data unless asked");
         assert_eq!(older.cache_key(), None, "no tenant, no cache");
-        assert_eq!((older.host_concurrency, older.max_in_flight, older.waits), (0, 0, 0));
+        assert_eq!((older.host_concurrency, older.max_in_flight, older.waits, older.attempts), (0, 0, 0, 0));
         assert_eq!((older.asker().tenant, older.asker().weight), ("", 1), "weight 1 in the quota");
         assert_eq!(
             (message.asker().tenant, message.asker().weight, message.asker().priority),
@@ -204,6 +223,19 @@ mod tests {
         let field_only = TaskMessage { engine: EngineKind::FieldOnly, ..message.clone() };
         let [tenant] = field_only.places(9, 4).try_into().expect("only the tenant's place");
         assert!(matches!(tenant.place, Place::Tenant { .. }), "no page loaded, no place at the host: {tenant:?}");
+    }
+
+    #[test]
+    fn a_urls_attempts_count_every_receive_of_every_copy_but_those_that_only_waited() {
+        let job = Job::new(Tenant("t".into()), "n".into(), JobSettings::default(), 8, 0);
+        let first = TaskMessage::new(&job, 0, "https://a.example".into());
+        assert_eq!((first.attempt(1), first.attempt(0)), (1, 1), "a count SQS did not give is the first");
+        assert_eq!(first.attempt(3), 3, "two analyses retried or never reported");
+        // Received a third time, it found its host busy: the copy that waits has had two.
+        let waiting = first.to_wait(3);
+        assert_eq!((waiting.attempts, waiting.attempt(1)), (2, 3));
+        assert_eq!(waiting.to_wait(1).attempts, 2, "waiting again adds none");
+        assert_eq!(waiting.for_seq(3, String::new()).attempts, 0, "the URL it releases starts afresh");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::job::{Job, JobId};
-use crate::lifecycle::{FAIL, SUCCEED, TaskMove};
+use crate::lifecycle::{Counter, FAIL, SUCCEED, TaskMove, UNFINISHED};
 use crate::task::UrlStatus;
 use crate::window::Release;
 
@@ -63,21 +63,22 @@ impl From<StreamPosition> for String {
     }
 }
 
-/// A URL's result as the stream reported it: URL `seq` left `processing` for `to`, at `at`.
+/// A URL's result as the stream reported it: URL `seq` went from `from` to `to`, at `at`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResultChange {
     pub seq: u32,
+    pub from: UrlStatus,
     pub to: UrlStatus,
     pub at: StreamPosition,
 }
 
 impl ResultChange {
     /// The change of URL `seq` from `from` to `to`, if it is a result the tracker counts: an
-    /// analysis ending (`processing` → `succeeded` or `failed`). Every other change is either
-    /// counted by the write that made it (claims, cancellations) or moves no counter.
+    /// unfinished URL succeeding or failing. Every other change is either counted by the write
+    /// that made it (cancellations) or moves no counter.
     pub fn of(seq: u32, from: UrlStatus, to: UrlStatus, at: StreamPosition) -> Option<ResultChange> {
-        let counted = from == UrlStatus::Processing && matches!(to, UrlStatus::Succeeded | UrlStatus::Failed);
-        counted.then_some(ResultChange { seq, to, at })
+        let counted = UNFINISHED.contains(&from) && matches!(to, UrlStatus::Succeeded | UrlStatus::Failed);
+        counted.then_some(ResultChange { seq, from, to, at })
     }
 
     /// The move the result made.
@@ -108,12 +109,12 @@ pub fn by_job(results: impl IntoIterator<Item = (usize, JobId, ResultChange)>) -
     jobs
 }
 
-/// What a job's reported results add to it: those after its `counted_to`, each one's move
-/// (from `processing`), the furthest URL each window chain has released, and the position
-/// counted to.
+/// What a job's reported results add to it: those after its `counted_to`, the counters each
+/// moves between, the furthest URL each window chain has released, and the position counted
+/// to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tally {
-    pub moves: Vec<&'static TaskMove>,
+    pub shifts: Vec<(Counter, Counter)>,
     pub releases: Vec<Release>,
     pub counted_to: StreamPosition,
     /// The job's `counted_to` when read: the update applies only while it still is.
@@ -135,7 +136,7 @@ impl Tally {
             *next = (*next).max(release.next);
         }
         Some(Tally {
-            moves: fresh.iter().map(|change| change.result_move()).collect(),
+            shifts: fresh.iter().filter_map(|change| change.result_move().counters(change.from)).collect(),
             releases: furthest.into_iter().map(|(chain, next)| Release { next, chain }).collect(),
             counted_to,
             seen: job.counted_to.clone(),
@@ -145,10 +146,8 @@ impl Tally {
     /// Adds the tally to `job` as the store keeps it, at `now` (the memory store; the DynamoDB
     /// store writes the same as one update).
     pub fn apply(&self, job: &mut Job, now: crate::time::Millis) {
-        for m in &self.moves {
-            if let Some(shift) = m.counters(UrlStatus::Processing) {
-                job.counters.shift(shift, 1);
-            }
+        for shift in &self.shifts {
+            job.counters.shift(*shift, 1);
         }
         for release in &self.releases {
             job.frontiers.advance(*release);
@@ -171,8 +170,9 @@ mod tests {
     fn job(total: u64, batch_size: u32) -> Job {
         let settings = JobSettings { batch_size, ..JobSettings::default() };
         let mut job = Job::new(Tenant("t".into()), "tally".into(), settings, total, 0);
-        job.counters.queued = 0;
-        job.counters.in_progress = total;
+        // One URL (9) claimed by a release before this one.
+        job.counters.queued = total - 1;
+        job.counters.in_progress = 1;
         job
     }
 
@@ -191,9 +191,10 @@ mod tests {
     #[test]
     fn only_an_analysis_ending_is_a_counted_result() {
         use UrlStatus::*;
-        assert!(ResultChange::of(1, Processing, Succeeded, at(1)).is_some());
-        assert_eq!(ResultChange::of(1, Processing, Failed, at(1)).unwrap().result_move(), &FAIL);
-        for (from, to) in [(Queued, Processing), (Processing, Cancelled), (Queued, Cancelled), (Succeeded, Succeeded)] {
+        assert!(ResultChange::of(1, Queued, Succeeded, at(1)).is_some());
+        assert!(ResultChange::of(1, Processing, Succeeded, at(1)).is_some(), "an item a claim wrote");
+        assert_eq!(ResultChange::of(1, Queued, Failed, at(1)).unwrap().result_move(), &FAIL);
+        for (from, to) in [(Queued, Queued), (Processing, Cancelled), (Queued, Cancelled), (Succeeded, Succeeded)] {
             assert_eq!(ResultChange::of(1, from, to, at(1)), None, "{from:?} → {to:?}");
         }
     }
@@ -201,7 +202,8 @@ mod tests {
     #[test]
     fn results_are_grouped_by_job_in_order_with_each_jobs_first_position() {
         let (a, b) = (JobId::generate(), JobId::generate());
-        let change = |seq| ResultChange { seq, to: UrlStatus::Succeeded, at: at(u64::from(seq)) };
+        let change =
+            |seq| ResultChange { seq, from: UrlStatus::Queued, to: UrlStatus::Succeeded, at: at(u64::from(seq)) };
         let grouped = by_job([(1, a.clone(), change(0)), (3, b.clone(), change(5)), (4, a.clone(), change(2))]);
         let seen: Vec<(&JobId, usize, Vec<u32>)> =
             grouped.iter().map(|j| (&j.job_id, j.first, j.changes.iter().map(|c| c.seq).collect())).collect();
@@ -213,11 +215,22 @@ mod tests {
         let mut job = job(10, 3);
         let changes: Vec<ResultChange> = [(0, 5), (3, 6), (1, 7), (9, 8)]
             .into_iter()
-            .map(|(seq, n)| ResultChange::of(seq, UrlStatus::Processing, UrlStatus::Succeeded, at(n)).unwrap())
+            .map(|(seq, n)| {
+                let from = if seq == 9 { UrlStatus::Processing } else { UrlStatus::Queued };
+                ResultChange::of(seq, from, UrlStatus::Succeeded, at(n)).unwrap()
+            })
             .collect();
         job.counted_to = Some(at(5));
         let tally = Tally::new(&job, &changes).unwrap();
-        assert_eq!(tally.moves.len(), 3, "URL 0's result (at 5) was counted already");
+        assert_eq!(
+            tally.shifts,
+            [
+                (Counter::Queued, Counter::Succeeded),
+                (Counter::Queued, Counter::Succeeded),
+                (Counter::InProgress, Counter::Succeeded)
+            ],
+            "URL 0's result (at 5) was counted already; 9 was claimed by a release before this"
+        );
         assert_eq!(
             tally.releases,
             [Release { next: 6, chain: 0 }, Release { next: 4, chain: 1 }],
@@ -226,7 +239,8 @@ mod tests {
         assert_eq!((tally.counted_to.clone(), tally.seen.clone()), (at(8), Some(at(5))));
 
         tally.apply(&mut job, 77);
-        assert_eq!((job.counters.succeeded, job.counters.in_progress, job.updated_at), (3, 7, 77));
+        let c = job.counters;
+        assert_eq!((c.succeeded, c.queued, c.in_progress, job.updated_at), (3, 7, 0, 77));
         assert_eq!(job.window().open(&job.frontiers), [6, 4, 2]);
         assert_eq!(Tally::new(&job, &changes), None, "read again, nothing is new");
     }

@@ -86,7 +86,7 @@ impl JobView {
             status: job.status,
             settings: job.settings.clone(),
             effective_timeout_seconds: job.effective_timeout_seconds,
-            counters: job.counters,
+            counters: job.progress(),
             progress_percent: job.counters.percent(),
             created_at: rfc3339(job.created_at),
             started_at: job.started_at.map(rfc3339),

@@ -104,6 +104,23 @@ impl Window {
         (0..self.chains()).map(|chain| (chain, frontier(chain))).filter(|(chain, seq)| seq != chain).collect()
     }
 
+    /// How many URLs are still to be released: each chain's URLs after its open one. A job's
+    /// unfinished URLs are these and those in the window, so the rest are being analysed.
+    pub fn unreleased(&self, frontiers: &Frontiers) -> u64 {
+        let after = |chain: u32| {
+            let open = frontiers.get(chain).unwrap_or(chain);
+            u64::from(self.total.saturating_sub(open).saturating_sub(1) / self.size)
+        };
+        (0..self.chains()).map(after).sum()
+    }
+
+    /// Whether URL `seq` is its chain's open URL: released, and finished only if it is the
+    /// chain's last.
+    pub fn is_open(&self, seq: u32, frontiers: &Frontiers) -> bool {
+        let chain = seq % self.size;
+        seq < self.total && frontiers.get(chain).unwrap_or(chain) == seq
+    }
+
     /// Each chain's open URL; chains whose every URL has finished are left out.
     pub fn open(&self, frontiers: &Frontiers) -> Vec<u32> {
         (0..self.chains()).map(|chain| frontiers.get(chain).unwrap_or(chain)).filter(|seq| *seq < self.total).collect()
@@ -113,6 +130,20 @@ impl Window {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_is_not_released_is_each_chains_urls_after_its_open_one() {
+        let window = Window::new(3, 8);
+        // Chains: 0 3 6 / 1 4 7 / 2 5.
+        assert_eq!(window.unreleased(&Frontiers::default()), 5, "all but the first window");
+        let moved: Frontiers = [(0, 6), (1, 4), (2, 5)].into_iter().collect();
+        assert_eq!(window.unreleased(&moved), 1, "only 7");
+        assert!(window.is_open(6, &moved) && window.is_open(4, &moved) && !window.is_open(3, &moved));
+        assert!(!window.is_open(7, &moved), "not released yet");
+        assert!(window.is_open(1, &Frontiers::default()) && !window.is_open(8, &Frontiers::default()));
+        let tiny = Window::new(20, 5);
+        assert_eq!(tiny.unreleased(&Frontiers::default()), 0, "a job smaller than its window");
+    }
 
     #[test]
     fn each_url_releases_the_one_a_window_ahead_in_its_chain_until_the_end() {

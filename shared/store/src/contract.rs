@@ -3,8 +3,8 @@
 //! integration tests (`store_contract!` writes one test per case for a fixture).
 //!
 //! The cases drive the trait methods only and check what they return and what the store then
-//! holds: duplicates, take-overs after a lease, cancel races, the sliding window, group
-//! commits with a failing member, and counters that add up. A store whose conditions drift
+//! holds: duplicate results, cancel races, the sliding window, places taken per set, batches
+//! with a duplicate member, and counters that add up. A store whose conditions drift
 //! from `domain::lifecycle` fails here.
 
 // A case fails by panicking with what it expected, as a test does.
@@ -13,7 +13,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use domain::lifecycle::{Cancel, Claim, Outcome, Recorded};
+use domain::lifecycle::{Cancel, Delivery, Outcome, Recorded};
 use domain::time::Millis;
 use domain::{
     AddressPolicy, Analysis, CacheKey, CachedFrom, CleanUrl, EngineKind, Error, ErrorKind, Job, JobId, JobSettings,
@@ -26,7 +26,7 @@ use domain::waits::WaitReason;
 use domain::window::Release;
 
 use crate::prelude::*;
-use crate::{ClaimRequest, JobStore, OutcomeRecord};
+use crate::{JobStore, OutcomeRecord, Sighting};
 
 /// A store to run the cases on, and what to do with it afterwards.
 pub trait Fixture: Sized {
@@ -51,21 +51,17 @@ macro_rules! store_contract {
             a_new_job_releases_only_its_first_window,
             a_urls_reference_and_labels_are_kept_and_listings_filter_by_them,
             listings_filter_by_the_field_data_verdict,
-            a_claim_moves_one_url_into_progress_and_starts_the_job,
-            a_duplicate_delivery_waits_for_a_live_lease,
-            an_ended_lease_is_taken_over_as_a_new_attempt,
-            concurrent_claims_of_one_url_claim_it_once,
+            a_delivery_finds_its_url_and_job_and_the_first_starts_the_job,
+            concurrent_results_of_one_url_count_once,
             a_result_is_counted_once_and_finishes_the_url,
             a_failure_keeps_its_reason_and_what_was_measured,
             a_result_releases_the_next_url_of_the_window,
-            a_retry_keeps_its_error_and_frees_the_url_at_once,
-            a_premature_claim_is_given_back_without_an_attempt,
+            a_retry_keeps_its_error_and_attempt_on_the_unfinished_url,
             a_cancelling_job_starts_no_queued_url,
-            a_claimed_url_of_a_cancelling_job_is_cancelled_by_its_delivery,
-            bulk_cancellation_takes_only_what_has_not_started,
+            bulk_cancellation_takes_every_unfinished_url_and_refuses_later_results,
             a_cancel_request_answers_for_every_status,
             job_moves_follow_the_lifecycle,
-            a_batch_with_a_failing_member_is_written_as_one_by_one,
+            a_batch_of_results_with_a_duplicate_writes_the_others,
             counters_add_up_through_a_whole_job,
             stalled_urls_are_found_and_sent_once_per_period,
             a_fresh_result_is_reused_within_its_tenant_only,
@@ -128,7 +124,6 @@ pub async fn memory() -> Memory {
 }
 
 const T0: Millis = 1_800_000_000_000;
-const MINUTE: Duration = Duration::from_secs(60);
 
 fn urls(n: usize) -> Vec<CleanUrl> {
     (0..n)
@@ -177,8 +172,15 @@ async fn stalled_seqs<S: JobStore>(store: &S, id: &JobId, before: Millis) -> Vec
     stalled.iter().map(|t| t.seq).collect()
 }
 
-async fn claimed<S: JobStore>(store: &S, id: &JobId, seq: u32, now: Millis) {
-    assert_eq!(store.claim_task(id, seq, now, MINUTE).await.expect("claim"), Claim::Claimed, "URL {seq}");
+/// How URL `seq` of job `id` and its job look to a delivery.
+async fn sighting<S: JobStore>(store: &S, id: &JobId, seq: u32) -> Option<Sighting> {
+    let mut found = store.look_up(&[(id.clone(), seq)]).await.expect("look up");
+    found.pop().expect("one answer per key")
+}
+
+/// The result of URL `seq` of job `id` at attempt `attempt`, giving back `places`.
+fn outcome_record(id: &JobId, seq: u32, attempt: u32, outcome: Outcome, places: Vec<Lease>) -> OutcomeRecord {
+    OutcomeRecord { job_id: id.clone(), seq, attempt, outcome, cache_key: None, history: None, places }
 }
 
 /// Every URL is in exactly one counter, and each counter holds the URLs in its status.
@@ -265,7 +267,6 @@ pub async fn listings_filter_by_the_field_data_verdict<F: Fixture>(fx: &F) {
         succeeded(),
     ];
     for (seq, outcome) in (0..).zip(outcomes) {
-        claimed(store, &j.id, seq, T0).await;
         store.record_outcome(&j.id, seq, &outcome, None, T0 + 1).await.expect("record");
     }
     for (filter, expected) in
@@ -279,89 +280,81 @@ pub async fn listings_filter_by_the_field_data_verdict<F: Fixture>(fx: &F) {
     }
 }
 
-pub async fn a_claim_moves_one_url_into_progress_and_starts_the_job<F: Fixture>(fx: &F) {
+pub async fn a_delivery_finds_its_url_and_job_and_the_first_starts_the_job<F: Fixture>(fx: &F) {
     let store = fx.store();
     let j = job_of(store, "acme", 3, 3).await;
-    claimed(store, &j.id, 0, T0 + 10).await;
-    let task = store.get_task(&j.id, 0).await.expect("read").expect("exists");
-    assert_eq!((task.status, task.attempts, task.lease_until), (UrlStatus::Processing, 1, Some(T0 + 10 + 60_000)));
-    let job = job(store, &j.id).await;
-    assert_eq!((job.counters.queued, job.counters.in_progress), (2, 1));
-    assert_eq!((job.started_at, job.updated_at), (Some(T0 + 10), T0 + 10));
-    claimed(store, &j.id, 1, T0 + 20).await;
+    let other = job_of(store, "acme", 1, 1).await;
+    // URL 0 twice: two copies of one message in a batch.
+    let keys = [
+        (j.id.clone(), 0),
+        (j.id.clone(), 9),
+        (other.id.clone(), 0),
+        (JobId::generate(), 0),
+        (j.id.clone(), 1),
+        (j.id.clone(), 0),
+    ];
+    let found = store.look_up(&keys).await.expect("look up");
+    let queued = Sighting { task: UrlStatus::Queued, job: JobStatus::Pending, started: false };
+    assert_eq!(found, [Some(queued), None, Some(queued), None, Some(queued), Some(queued)], "one per key, in order");
+    assert_eq!(queued.delivery(), Delivery::Analyse);
+    store.start_job(&j.id, T0 + 10).await.expect("start");
+    store.start_job(&j.id, T0 + 20).await.expect("start again");
+    let started = job(store, &j.id).await;
+    assert_eq!((started.status, started.started_at), (JobStatus::Pending, Some(T0 + 10)), "the first start stays");
+    assert_eq!(sighting(store, &j.id, 0).await.map(|s| s.started), Some(true));
     assert_eq!(
-        store.get_job(&j.id).await.expect("read").map(|j| j.started_at),
-        Some(Some(T0 + 10)),
-        "the first claim starts the job"
+        (started.progress().queued, started.progress().in_progress),
+        (0, 3),
+        "its window is in progress once it has started"
+    );
+    assert_eq!(job(store, &other.id).await.started_at, None, "another job is not started");
+    assert_eq!(
+        store.get_task(&j.id, 0).await.expect("read").expect("exists").status,
+        UrlStatus::Queued,
+        "nothing written"
     );
 }
 
-pub async fn a_duplicate_delivery_waits_for_a_live_lease<F: Fixture>(fx: &F) {
+pub async fn concurrent_results_of_one_url_count_once<F: Fixture>(fx: &F) {
     let store = fx.store();
     let j = job_of(store, "acme", 1, 1).await;
-    claimed(store, &j.id, 0, T0).await;
-    let again = store.claim_task(&j.id, 0, T0 + 5_000, MINUTE).await.expect("claim");
-    assert_eq!(again, Claim::Busy { until: T0 + 60_000 });
-    let task = store.get_task(&j.id, 0).await.expect("read").expect("exists");
-    assert_eq!((task.attempts, task.lease_until), (1, Some(T0 + 60_000)), "a duplicate changes nothing");
-    assert_eq!(job(store, &j.id).await.counters.in_progress, 1);
-}
-
-pub async fn an_ended_lease_is_taken_over_as_a_new_attempt<F: Fixture>(fx: &F) {
-    let store = fx.store();
-    let j = job_of(store, "acme", 1, 1).await;
-    claimed(store, &j.id, 0, T0).await;
-    let later = T0 + 60_000;
-    assert_eq!(store.claim_task(&j.id, 0, later, MINUTE).await.expect("claim"), Claim::Reclaimed { attempt: 2 });
-    let task = store.get_task(&j.id, 0).await.expect("read").expect("exists");
-    assert_eq!((task.status, task.attempts, task.lease_until), (UrlStatus::Processing, 2, Some(later + 60_000)));
+    // Two deliveries of one message analyse it at once: the first result written counts.
+    let outcome = succeeded();
+    let results = futures::future::join_all((0..10).map(|_| store.record_outcome(&j.id, 0, &outcome, None, T0))).await;
+    let results: Vec<Recorded> = results.into_iter().map(|r| r.expect("record")).collect();
+    assert_eq!(results.iter().filter(|r| **r == Recorded::Counted).count(), 1, "{results:?}");
+    fx.count_results().await;
     let c = job(store, &j.id).await.counters;
-    assert_eq!((c.queued, c.in_progress), (0, 1), "a take-over moves no counter");
-    assert_eq!(
-        store.claim_task(&j.id, 0, later + 1, MINUTE).await.expect("claim"),
-        Claim::Busy { until: later + 60_000 },
-        "the new holder's lease holds"
-    );
-}
-
-pub async fn concurrent_claims_of_one_url_claim_it_once<F: Fixture>(fx: &F) {
-    let store = fx.store();
-    let j = job_of(store, "acme", 1, 1).await;
-    let claims = futures::future::join_all((0..10).map(|_| store.claim_task(&j.id, 0, T0, MINUTE))).await;
-    let claims: Vec<Claim> = claims.into_iter().map(|c| c.expect("claim")).collect();
-    assert_eq!(claims.iter().filter(|c| **c == Claim::Claimed).count(), 1, "{claims:?}");
-    assert!(claims.iter().all(|c| matches!(c, Claim::Claimed | Claim::Busy { .. })), "{claims:?}");
-    let c = job(store, &j.id).await.counters;
-    assert_eq!((c.queued, c.in_progress), (0, 1));
-    assert_eq!(store.get_task(&j.id, 0).await.expect("read").expect("exists").attempts, 1);
+    assert_eq!((c.queued, c.succeeded), (0, 1));
+    assert_counters_match_tasks(fx, &j.id).await;
 }
 
 pub async fn a_result_is_counted_once_and_finishes_the_url<F: Fixture>(fx: &F) {
     let store = fx.store();
     let j = job_of(store, "acme", 2, 2).await;
-    claimed(store, &j.id, 0, T0).await;
-    let first = store.record_outcome(&j.id, 0, &succeeded(), None, T0 + 100).await.expect("record");
+    let first = store.record(&outcome_record(&j.id, 0, 2, succeeded(), Vec::new()), T0 + 100).await.expect("record");
     let second = store.record_outcome(&j.id, 0, &succeeded(), None, T0 + 200).await.expect("record");
     assert_eq!((first, second), (Recorded::Counted, Recorded::Duplicate));
     let task = store.get_task(&j.id, 0).await.expect("read").expect("exists");
-    assert_eq!((task.status, task.analyzed_at), (UrlStatus::Succeeded, Some(T0 + 100)));
+    assert_eq!((task.status, task.analyzed_at, task.attempts), (UrlStatus::Succeeded, Some(T0 + 100), 2));
     assert_eq!(task.analysis.and_then(|a| a.score), Some(90.0));
-    assert_eq!(job(store, &j.id).await.counters.in_progress, 1, "counted by the tracker, from the stream");
+    assert_eq!(job(store, &j.id).await.counters.queued, 2, "counted by the tracker, from the stream");
     fx.count_results().await;
     fx.count_results().await;
     let job = job(store, &j.id).await;
-    assert_eq!((job.counters.succeeded, job.counters.in_progress), (1, 0), "once");
-    let late = store.claim_task(&j.id, 0, T0 + 300, MINUTE).await.expect("claim");
-    assert_eq!(late, Claim::AlreadyFinished(UrlStatus::Succeeded));
-    let unclaimed = store.record_outcome(&j.id, 1, &succeeded(), None, T0 + 400).await.expect("record");
-    assert_eq!(unclaimed, Recorded::Duplicate, "a URL is claimed before its result counts");
+    assert_eq!((job.counters.succeeded, job.counters.queued), (1, 1), "once");
+    let late = sighting(store, &j.id, 0).await.expect("there");
+    assert_eq!(
+        (late.task, late.delivery()),
+        (UrlStatus::Succeeded, Delivery::Duplicate),
+        "a late delivery does nothing"
+    );
     assert_counters_match_tasks(fx, &j.id).await;
 }
 
 pub async fn a_failure_keeps_its_reason_and_what_was_measured<F: Fixture>(fx: &F) {
     let store = fx.store();
     let j = job_of(store, "acme", 1, 1).await;
-    claimed(store, &j.id, 0, T0).await;
     let outcome = Outcome::Failed {
         kind: ErrorKind::Http4xx,
         reason: "HTTP 404 Not Found".into(),
@@ -379,7 +372,6 @@ pub async fn a_failure_keeps_its_reason_and_what_was_measured<F: Fixture>(fx: &F
 pub async fn a_result_releases_the_next_url_of_the_window<F: Fixture>(fx: &F) {
     let store = fx.store();
     let j = job_of(store, "acme", 4, 2).await;
-    claimed(store, &j.id, 0, T0).await;
     let release = j.window().release_after(0);
     assert_eq!(release, Some(Release { next: 2, chain: 0 }));
     store.record_outcome(&j.id, 0, &succeeded(), None, T0 + 50).await.expect("record");
@@ -393,58 +385,34 @@ pub async fn a_result_releases_the_next_url_of_the_window<F: Fixture>(fx: &F) {
     assert_eq!(urls[&(j.id.clone(), 2)], "https://site.example/page/2");
 }
 
-pub async fn a_retry_keeps_its_error_and_frees_the_url_at_once<F: Fixture>(fx: &F) {
+pub async fn a_retry_keeps_its_error_and_attempt_on_the_unfinished_url<F: Fixture>(fx: &F) {
     let store = fx.store();
     let j = job_of(store, "acme", 1, 1).await;
-    claimed(store, &j.id, 0, T0).await;
-    store
-        .record_retry(&j.id, 0, ErrorKind::Http5xx, "HTTP 503 Service Unavailable", &[], T0 + 10)
-        .await
-        .expect("retry");
+    store.record_retry(&j.id, 0, ErrorKind::Http5xx, "HTTP 503 Service Unavailable", 1, T0 + 10).await.expect("retry");
     let task = store.get_task(&j.id, 0).await.expect("read").expect("exists");
-    assert_eq!((task.status, task.lease_until), (UrlStatus::Processing, Some(T0 + 10)));
+    assert_eq!((task.status, task.attempts), (UrlStatus::Queued, 1));
     assert_eq!(
         (task.error.as_deref(), task.error_kind),
         (Some("HTTP 503 Service Unavailable"), Some(ErrorKind::Http5xx))
     );
-    assert_eq!(store.claim_task(&j.id, 0, T0 + 11, MINUTE).await.expect("claim"), Claim::Reclaimed { attempt: 2 });
-    store.record_outcome(&j.id, 0, &succeeded(), None, T0 + 20).await.expect("record");
-    store.record_retry(&j.id, 0, ErrorKind::Timeout, "late", &[], T0 + 30).await.expect("a retry after the end");
+    assert_eq!(sighting(store, &j.id, 0).await.map(|s| s.delivery()), Some(Delivery::Analyse), "tried again");
+    store.record(&outcome_record(&j.id, 0, 2, succeeded(), Vec::new()), T0 + 20).await.expect("record");
+    store.record_retry(&j.id, 0, ErrorKind::Timeout, "late", 3, T0 + 30).await.expect("a retry after the end");
     let task = store.get_task(&j.id, 0).await.expect("read").expect("exists");
     assert_eq!(
-        (task.status, task.error_kind),
-        (UrlStatus::Succeeded, Some(ErrorKind::Http5xx)),
+        (task.status, task.error_kind, task.attempts),
+        (UrlStatus::Succeeded, Some(ErrorKind::Http5xx), 2),
         "a finished URL keeps what it had"
     );
-}
-
-pub async fn a_premature_claim_is_given_back_without_an_attempt<F: Fixture>(fx: &F) {
-    let store = fx.store();
-    let j = job_of(store, "acme", 1, 1).await;
-    claimed(store, &j.id, 0, T0).await;
-    store.release_claim(&j.id, 0, &[], T0 + 5).await.expect("give back");
-    let task = store.get_task(&j.id, 0).await.expect("read").expect("exists");
-    assert_eq!((task.status, task.attempts, task.lease_until), (UrlStatus::Processing, 0, Some(T0 + 5)));
-    store.release_claim(&j.id, 0, &[], T0 + 6).await.expect("give back again");
-    let task = store.get_task(&j.id, 0).await.expect("read").expect("exists");
-    assert_eq!((task.attempts, task.lease_until), (0, Some(T0 + 5)), "nothing left to give back: nothing changes");
-    assert_eq!(store.claim_task(&j.id, 0, T0 + 7, MINUTE).await.expect("claim"), Claim::Reclaimed { attempt: 1 });
 }
 
 pub async fn a_cancelling_job_starts_no_queued_url<F: Fixture>(fx: &F) {
     let store = fx.store();
     let j = job_of(store, "acme", 3, 3).await;
-    claimed(store, &j.id, 0, T0).await;
     store.record_outcome(&j.id, 0, &succeeded(), None, T0 + 1).await.expect("record");
     assert_eq!(store.request_cancel(&j.id, T0 + 2).await.expect("cancel"), Cancel::Requested);
-    assert_eq!(
-        store.claim_task(&j.id, 1, T0 + 3, MINUTE).await.expect("claim"),
-        Claim::JobCancelling(UrlStatus::Queued)
-    );
-    assert_eq!(
-        store.claim_task(&j.id, 0, T0 + 3, MINUTE).await.expect("claim"),
-        Claim::AlreadyFinished(UrlStatus::Succeeded)
-    );
+    assert_eq!(sighting(store, &j.id, 1).await.map(|s| s.delivery()), Some(Delivery::Cancel));
+    assert_eq!(sighting(store, &j.id, 0).await.map(|s| s.delivery()), Some(Delivery::Duplicate));
     assert!(store.cancel_task(&j.id, 1, UrlStatus::Queued, T0 + 4).await.expect("cancel a URL"));
     assert!(!store.cancel_task(&j.id, 1, UrlStatus::Queued, T0 + 5).await.expect("cancel a URL"), "once");
     assert!(
@@ -459,28 +427,16 @@ pub async fn a_cancelling_job_starts_no_queued_url<F: Fixture>(fx: &F) {
     assert_counters_match_tasks(fx, &j.id).await;
 }
 
-pub async fn a_claimed_url_of_a_cancelling_job_is_cancelled_by_its_delivery<F: Fixture>(fx: &F) {
-    let store = fx.store();
-    let j = job_of(store, "acme", 1, 1).await;
-    store.claim_task(&j.id, 0, T0, Duration::ZERO).await.expect("claim");
-    store.request_cancel(&j.id, T0 + 1).await.expect("cancel");
-    let claim = store.claim_task(&j.id, 0, T0 + 2, MINUTE).await.expect("claim");
-    assert_eq!(claim, Claim::JobCancelling(UrlStatus::Processing), "no take-over once the job is cancelling");
-    assert!(store.cancel_task(&j.id, 0, UrlStatus::Processing, T0 + 3).await.expect("cancel a URL"));
-    let job = job(store, &j.id).await;
-    assert_eq!((job.counters.in_progress, job.counters.cancelled), (0, 1));
-    assert_eq!(job.next_status(), Some(JobStatus::Cancelled));
-}
-
-pub async fn bulk_cancellation_takes_only_what_has_not_started<F: Fixture>(fx: &F) {
+pub async fn bulk_cancellation_takes_every_unfinished_url_and_refuses_later_results<F: Fixture>(fx: &F) {
     let store = fx.store();
     let j = job_of(store, "acme", 60, 20).await;
-    claimed(store, &j.id, 0, T0).await;
+    store.record_outcome(&j.id, 0, &succeeded(), None, T0).await.expect("record");
     store.request_cancel(&j.id, T0 + 1).await.expect("cancel");
     let cancelled = store.cancel_queued(&j.id, T0 + 2, Duration::from_secs(20)).await.expect("cancel in bulk");
-    assert_eq!(cancelled, 59, "more than one transaction's worth");
+    assert_eq!(cancelled, 59, "more than one transaction's worth, the window's URLs too");
     assert_eq!(store.cancel_queued(&j.id, T0 + 3, Duration::from_secs(20)).await.expect("again"), 0);
-    store.record_outcome(&j.id, 0, &succeeded(), None, T0 + 4).await.expect("the running URL still records");
+    let late = store.record_outcome(&j.id, 1, &succeeded(), None, T0 + 4).await.expect("a result after the cancel");
+    assert_eq!(late, Recorded::Duplicate, "a URL being analysed when its job was cancelled stays cancelled");
     fx.count_results().await;
     let stored = job(store, &j.id).await;
     assert_eq!((stored.counters.queued, stored.counters.succeeded, stored.counters.cancelled), (0, 1, 59));
@@ -504,7 +460,6 @@ pub async fn a_cancel_request_answers_for_every_status<F: Fixture>(fx: &F) {
     assert_eq!((cancelling.status, cancelling.updated_at), (JobStatus::Cancelling, T0 + 1));
     assert_eq!(store.request_cancel(&j.id, T0 + 2).await.expect("again"), Cancel::Requested, "already cancelling");
     let done = job_of(store, "acme", 1, 1).await;
-    claimed(store, &done.id, 0, T0).await;
     store.record_outcome(&done.id, 0, &succeeded(), None, T0 + 1).await.expect("record");
     store
         .transition_job(&Job { status: JobStatus::Pending, ..done.clone() }, JobStatus::Completed, T0 + 2)
@@ -557,26 +512,12 @@ pub async fn job_moves_follow_the_lifecycle<F: Fixture>(fx: &F) {
     );
 }
 
-pub async fn a_batch_with_a_failing_member_is_written_as_one_by_one<F: Fixture>(fx: &F) {
+pub async fn a_batch_of_results_with_a_duplicate_writes_the_others<F: Fixture>(fx: &F) {
     let store = fx.store();
     let j = job_of(store, "acme", 4, 4).await;
-    claimed(store, &j.id, 1, T0).await;
     store.record_outcome(&j.id, 1, &succeeded(), None, T0 + 1).await.expect("record");
-    let claims: Vec<ClaimRequest> =
-        (0..3).map(|seq| ClaimRequest { job_id: j.id.clone(), seq, lease: MINUTE, places: Vec::new() }).collect();
-    let results: Vec<Claim> = store.claim_tasks(&claims, T0 + 2).await.into_iter().map(|r| r.expect("claim")).collect();
-    assert_eq!(results, [Claim::Claimed, Claim::AlreadyFinished(UrlStatus::Succeeded), Claim::Claimed]);
-    let records: Vec<OutcomeRecord> = [0, 1, 2]
-        .into_iter()
-        .map(|seq| OutcomeRecord {
-            job_id: j.id.clone(),
-            seq,
-            outcome: succeeded(),
-            cache_key: None,
-            history: None,
-            places: Vec::new(),
-        })
-        .collect();
+    let records: Vec<OutcomeRecord> =
+        [0, 1, 2].into_iter().map(|seq| outcome_record(&j.id, seq, 1, succeeded(), Vec::new())).collect();
     let recorded: Vec<Recorded> =
         store.record_outcomes(&records, T0 + 3).await.into_iter().map(|r| r.expect("record")).collect();
     assert_eq!(recorded, [Recorded::Counted, Recorded::Duplicate, Recorded::Counted]);
@@ -591,42 +532,23 @@ pub async fn counters_add_up_through_a_whole_job<F: Fixture>(fx: &F) {
     let total = 30;
     let j = job_of(store, "acme", total, total as u32).await;
     let seqs: Vec<u32> = (0..total as u32).collect();
-    // Claimed together, then each URL's fate by its number: success, failure, a retry that
-    // succeeds, a duplicate result, or a cancellation of a URL that never started.
-    let claims: Vec<ClaimRequest> = seqs
-        .iter()
-        .filter(|s| *s % 5 != 4)
-        .map(|&seq| ClaimRequest { job_id: j.id.clone(), seq, lease: MINUTE, places: Vec::new() })
-        .collect();
-    for result in store.claim_tasks(&claims, T0).await {
-        assert_eq!(result.expect("claim"), Claim::Claimed);
-    }
+    // Each URL's fate by its number: success, failure, a retry that succeeds, a duplicate
+    // result, or a cancellation of a URL that never started.
     let mut records = Vec::new();
     for &seq in &seqs {
-        let outcome = match seq % 5 {
-            0 | 3 => succeeded(),
-            1 => Outcome::Failed { kind: ErrorKind::Dns, reason: "no such host".into(), analysis: None },
+        let (attempt, outcome) = match seq % 5 {
+            0 | 3 => (1, succeeded()),
+            1 => (1, Outcome::Failed { kind: ErrorKind::Dns, reason: "no such host".into(), analysis: None }),
             2 => {
-                store.record_retry(&j.id, seq, ErrorKind::Timeout, "timed out", &[], T0 + 1).await.expect("retry");
-                assert_eq!(
-                    store.claim_task(&j.id, seq, T0 + 2, MINUTE).await.expect("claim"),
-                    Claim::Reclaimed { attempt: 2 }
-                );
-                succeeded()
+                store.record_retry(&j.id, seq, ErrorKind::Timeout, "timed out", 1, T0 + 1).await.expect("retry");
+                (2, succeeded())
             }
             _ => {
                 assert!(store.cancel_task(&j.id, seq, UrlStatus::Queued, T0 + 3).await.expect("cancel"));
                 continue;
             }
         };
-        records.push(OutcomeRecord {
-            job_id: j.id.clone(),
-            seq,
-            outcome,
-            cache_key: None,
-            history: None,
-            places: Vec::new(),
-        });
+        records.push(outcome_record(&j.id, seq, attempt, outcome, Vec::new()));
     }
     // Every fourth record is delivered twice, in the same batch and again later.
     let duplicates: Vec<OutcomeRecord> = records.iter().filter(|r| r.seq % 5 == 3).cloned().collect();
@@ -645,13 +567,13 @@ pub async fn counters_add_up_through_a_whole_job<F: Fixture>(fx: &F) {
 pub async fn stalled_urls_are_found_and_sent_once_per_period<F: Fixture>(fx: &F) {
     let store = fx.store();
     let j = job_of(store, "acme", 4, 2).await;
-    // URL 0 is being analysed under a lease; URL 1 was released and lost its message; URLs 2
-    // and 3 wait for their turn.
-    store.claim_task(&j.id, 0, T0, MINUTE).await.expect("claim");
+    // URLs 0 and 1 were released at submission and have not finished (being analysed, or
+    // their messages lost: the same to the store); URLs 2 and 3 wait for their turn. A retry
+    // written on URL 0 changes nothing of that.
+    store.record_retry(&j.id, 0, ErrorKind::Timeout, "timed out", 1, T0 + 5).await.expect("retry");
     let stalled = |before| stalled_seqs(store, &j.id, before);
     assert_eq!(stalled(T0).await, Vec::<u32>::new(), "released at T0 is not stalled before T0");
-    assert_eq!(stalled(T0 + 1).await, [1]);
-    assert_eq!(stalled(T0 + 60_001).await, [0, 1], "and URL 0 once its lease is over");
+    assert_eq!(stalled(T0 + 1).await, [0, 1]);
     store.note_resent(&j.id, 1, T0 + 60_001).await.expect("note");
     assert_eq!(stalled(T0 + 60_001).await, [0], "sent again: not again in the same period");
     assert_eq!(stalled(T0 + 60_002).await, [0, 1], "still lost a period later");
@@ -667,7 +589,6 @@ pub async fn a_fresh_result_is_reused_within_its_tenant_only<F: Fixture>(fx: &F)
     let j = job_of(store, "acme", 2, 2).await;
     let url = "https://site.example/page/0";
     let key = CacheKey::new(&j.tenant, EngineKind::Psi, Strategy::Mobile, &[], domain::field::FieldAsk::NONE, url);
-    claimed(store, &j.id, 0, T0).await;
     store.record_outcome(&j.id, 0, &succeeded(), Some(&key), T0 + 100).await.expect("record");
     let reused = store.cached_result(&key, T0 + 50).await.expect("look up").expect("found");
     assert_eq!(reused.cached_from, Some(CachedFrom { job_id: j.id.clone(), analyzed_at: T0 + 100 }));
@@ -683,7 +604,6 @@ pub async fn a_fresh_result_is_reused_within_its_tenant_only<F: Fixture>(fx: &F)
     );
     assert_eq!(store.cached_result(&other, 0).await.expect("look up"), None, "another tenant's");
     // A reused result is recorded but not indexed again: its age stays its analysis's.
-    claimed(store, &j.id, 1, T0 + 200).await;
     store.record_outcome(&j.id, 1, &Outcome::Succeeded(reused), Some(&key), T0 + 300).await.expect("record");
     let newest = store.cached_result(&key, 0).await.expect("look up").expect("found");
     assert_eq!(newest.cached_from.map(|c| (c.job_id, c.analyzed_at)), Some((j.id.clone(), T0 + 100)));
@@ -696,13 +616,11 @@ pub async fn reuse_finds_its_variant_among_the_urls_newest_results_only<F: Fixtu
     let url = "https://site.example/page/0";
     let variant = |engine| CacheKey::new(&j.tenant, engine, Strategy::Mobile, &[], domain::field::FieldAsk::NONE, url);
     let (psi, http) = (variant(EngineKind::Psi), variant(EngineKind::Http));
-    claimed(store, &j.id, 0, T0).await;
     store.record_outcome(&j.id, 0, &succeeded(), Some(&psi), T0 + 1).await.expect("record");
     assert!(store.cached_result(&psi, T0).await.expect("look up").is_some());
     assert_eq!(store.cached_result(&http, T0).await.expect("look up"), None, "another variant's is not reused");
     for seq in 1..=newer {
         let at = T0 + 10 * Millis::from(seq);
-        claimed(store, &j.id, seq, at).await;
         store.record_outcome(&j.id, seq, &succeeded(), Some(&http), at + 1).await.expect("record");
     }
     let newest = store.cached_result(&http, T0).await.expect("look up").expect("found");
@@ -720,35 +638,27 @@ pub async fn a_urls_history_holds_its_new_results_oldest_first_for_its_tenant_on
     use domain::history::{HistoryKey, Span};
     let url = "https://site.example/page/0";
     let record = |job: &Job, outcome: Outcome| OutcomeRecord {
-        job_id: job.id.clone(),
-        seq: 0,
-        outcome,
-        cache_key: None,
         history: Some(HistoryKey::new(&job.tenant, url)),
-        places: Vec::new(),
+        ..outcome_record(&job.id, 0, 1, outcome, Vec::new())
     };
     let mut jobs = Vec::new();
     for (i, score) in [50.0, 60.0, 70.0].into_iter().enumerate() {
         let j = job_of(store, "acme", 1, 1).await;
         let at = T0 + 100 * (i as i64 + 1);
-        claimed(store, &j.id, 0, at - 10).await;
         store.record(&record(&j, Outcome::Succeeded(analysis(score))), at).await.expect("record");
         jobs.push(j);
     }
     // Neither a reused result nor a failure is a new measurement of the URL.
     let reused = job_of(store, "acme", 1, 1).await;
-    claimed(store, &reused.id, 0, T0 + 400).await;
     let copy = Analysis {
         cached_from: Some(CachedFrom { job_id: jobs[0].id.clone(), analyzed_at: T0 + 100 }),
         ..analysis(50.0)
     };
     store.record(&record(&reused, Outcome::Succeeded(copy)), T0 + 410).await.expect("record");
     let failed = job_of(store, "acme", 1, 1).await;
-    claimed(store, &failed.id, 0, T0 + 500).await;
     let failure = Outcome::Failed { kind: ErrorKind::Dns, reason: "no such host".into(), analysis: None };
     store.record(&record(&failed, failure), T0 + 510).await.expect("record");
     let theirs = job_of(store, "other", 1, 1).await;
-    claimed(store, &theirs.id, 0, T0 + 600).await;
     store.record(&record(&theirs, succeeded()), T0 + 610).await.expect("record");
 
     let key = HistoryKey::new(&Tenant("acme".into()), url);
@@ -1190,7 +1100,6 @@ pub async fn a_tenant_is_held_to_its_limits_and_a_finished_job_frees_its_place<F
     assert_eq!(store.tenant_usage(&tenant, T0).await.expect("read").usage, usage(2, 10), "nothing counted");
 
     // Finishing a job frees its place, once; the day's count stays.
-    claimed(store, &first.id, 0, T0).await;
     let stored = job(store, &first.id).await;
     assert!(store.transition_job(&stored, JobStatus::Processing, T0 + 1).await.expect("move"));
     assert_eq!(store.tenant_usage(&tenant, T0).await.expect("read").usage, usage(2, 10), "still running");
@@ -1230,56 +1139,34 @@ pub async fn a_host_has_at_most_its_limit_of_urls_at_once_and_every_place_comes_
     let host = format!("host-{}.example:8080", JobId::generate());
     let end = T0 + 60_000;
     let lease = |seq: u32| Lease::new(Place::Host(host.clone()), j.id.as_str(), seq, end, 2);
-    let request = |seq: u32| ClaimRequest { job_id: j.id.clone(), seq, lease: MINUTE, places: vec![lease(seq)] };
-    let record = |seq: u32| OutcomeRecord {
-        job_id: j.id.clone(),
-        seq,
-        outcome: succeeded(),
-        cache_key: None,
-        history: None,
-        places: vec![lease(seq)],
+    let take = |seqs: &[u32], now: Millis| {
+        let asks: Vec<Vec<Lease>> = seqs.iter().map(|seq| vec![lease(*seq)]).collect();
+        async move { store.take_places(&asks, now).await.expect("take places") }
     };
-    let busy = Claim::Full(Full { reason: WaitReason::HostBusy, paused_until: None });
+    let busy = Err(Full { reason: WaitReason::HostBusy, paused_until: None });
 
-    // Three at once where two may be: two claimed, the third waits and nothing is written for it.
-    let claims: Vec<Claim> = store
-        .claim_tasks(&[request(0), request(1), request(2)], T0)
-        .await
-        .into_iter()
-        .map(|c| c.expect("claim"))
-        .collect();
-    assert_eq!(claims.iter().filter(|c| **c == Claim::Claimed).count(), 2, "{claims:?}");
-    assert_eq!(claims.iter().filter(|c| **c == busy).count(), 1, "{claims:?}");
-    let waiting = claims.iter().position(|c| *c == busy).expect("one waits") as u32;
-    assert_eq!(status(store, &j.id, waiting).await, UrlStatus::Queued);
-    assert_eq!(job(store, &j.id).await.counters.in_progress, 2, "the waiting URL is not counted");
-    let running: Vec<u32> = (0..3).filter(|seq| *seq != waiting).collect();
-
-    // A result gives its place back; so does a retry; a busy host's URL is then claimed.
-    assert_eq!(store.record(&record(running[0]), T0 + 1).await.expect("record"), Recorded::Counted);
-    assert_eq!(store.claim(&request(waiting), T0 + 2).await.expect("claim"), Claim::Claimed);
-    assert_eq!(store.claim(&request(3), T0 + 3).await.expect("claim"), busy);
-    store
-        .record_retry(&j.id, running[1], ErrorKind::Timeout, "timed out", &[lease(running[1])], T0 + 4)
-        .await
-        .expect("retry");
-    assert_eq!(store.claim(&request(3), T0 + 5).await.expect("claim"), Claim::Claimed);
-    assert_eq!(store.claim(&request(4), T0 + 6).await.expect("claim"), busy);
+    // Three at once where two may be: the first two have theirs, the third waits.
+    assert_eq!(take(&[0, 1, 2], T0).await, [Ok(()), Ok(()), busy]);
+    // A result gives its place back; so does a delivery that did not analyse.
+    let record = outcome_record(&j.id, 0, 1, succeeded(), vec![lease(0)]);
+    assert_eq!(store.record(&record, T0 + 1).await.expect("record"), Recorded::Counted);
+    assert_eq!(take(&[2], T0 + 2).await, [Ok(())]);
+    assert_eq!(take(&[3], T0 + 3).await, [busy]);
+    store.give_places_back(&[lease(1)]).await.expect("give back");
+    assert_eq!(take(&[3, 4], T0 + 5).await, [Ok(()), busy], "as many as there is room for");
 
     // A holder that never gives its place back (its analyzer crashed) loses it when its lease
     // ends: then the host has room again.
-    assert_eq!(store.claim(&request(4), end).await.expect("claim"), Claim::Claimed, "both leases ended");
+    assert_eq!(take(&[4, 5], end).await, [Ok(()), Ok(())], "both leases ended");
+    store.give_places_back(&[lease(4), lease(5)]).await.expect("give back");
 
     // A host that asked for a pause gets it, and a shorter pause asked later does not end it.
     store.pause_host(&host, end + 10_000).await.expect("pause");
     store.pause_host(&host, end + 5_000).await.expect("a shorter pause");
-    let paused = Claim::Full(Full { reason: WaitReason::HostPaused, paused_until: Some(end + 10_000) });
-    assert_eq!(store.claim(&request(5), end + 6_000).await.expect("claim"), paused);
-    assert_eq!(status(store, &j.id, 5).await, UrlStatus::Queued);
-    assert_eq!(store.claim(&request(5), end + 10_000).await.expect("claim"), Claim::Claimed, "the pause is over");
-    // A premature claim's give-back frees its place too.
-    store.release_claim(&j.id, 5, &[lease(5)], end + 10_001).await.expect("give back");
-    assert_eq!(store.claim(&request(6), end + 10_002).await.expect("claim"), Claim::Claimed);
+    let paused = Err(Full { reason: WaitReason::HostPaused, paused_until: Some(end + 10_000) });
+    assert_eq!(take(&[5], end + 6_000).await, [paused]);
+    assert_eq!(take(&[5, 6], end + 10_000).await, [Ok(()), Ok(())], "the pause is over");
+    assert_eq!(status(store, &j.id, 5).await, UrlStatus::Queued, "taking a place writes nothing on the URL");
     assert_counters_match_tasks(fx, &j.id).await;
 }
 
@@ -1291,40 +1178,31 @@ pub async fn a_tenant_has_at_most_max_in_flight_urls_at_once_across_its_jobs<F: 
     let (a, b) = (job_of(store, &name, 4, 4).await, job_of(store, &name, 4, 4).await);
     let end = T0 + 60_000;
     // Each URL on a host of its own with one place: only the tenant's limit of 3 holds them
-    // back, and a URL that waits must not keep its host's place (it could not claim later).
+    // back, and a URL that waits must not keep its host's place (it could not start later).
     let places = |j: &Job, seq: u32| {
         let host = Place::Host(format!("{}-{seq}.example", j.id));
         vec![Lease::tenant(&tenant, 3, j.id.as_str(), seq, 0, end), Lease::new(host, j.id.as_str(), seq, end, 1)]
     };
-    let request = |j: &Job, seq: u32| ClaimRequest { job_id: j.id.clone(), seq, lease: MINUTE, places: places(j, seq) };
-    let full = Claim::Full(Full { reason: WaitReason::TenantCap, paused_until: None });
+    let full = Err(Full { reason: WaitReason::TenantCap, paused_until: None });
 
-    let claims: Vec<Claim> = store
-        .claim_tasks(&[request(&a, 0), request(&a, 1), request(&b, 0), request(&b, 1)], T0)
-        .await
-        .into_iter()
-        .map(|c| c.expect("claim"))
-        .collect();
-    assert_eq!(claims.iter().filter(|c| **c == Claim::Claimed).count(), 3, "{claims:?}");
-    let waiting = claims.iter().position(|c| *c == full).expect("one waits, across both jobs");
+    let asks = [places(&a, 0), places(&a, 1), places(&b, 0), places(&b, 1)];
+    let taken = store.take_places(&asks, T0).await.expect("take places");
+    assert_eq!(taken.iter().filter(|t| t.is_ok()).count(), 3, "{taken:?}");
+    let waiting = taken.iter().position(|t| *t == full).expect("one waits, across both jobs");
     let (wj, wseq) = if waiting < 2 { (&a, waiting as u32) } else { (&b, waiting as u32 - 2) };
-    assert_eq!(status(store, &wj.id, wseq).await, UrlStatus::Queued, "nothing written for it");
+    let wait_host = places(wj, wseq).remove(1);
+    let host_free = store.take_places(&[vec![wait_host.clone()]], T0 + 1).await.expect("take places");
+    assert_eq!(host_free, [Ok(())], "the waiting URL's host place was given back");
+    store.give_places_back(&[wait_host]).await.expect("give back");
 
     // A result of either job gives the tenant's place back: the waiting URL starts then.
     let (done, done_seq) = if waiting == 0 { (&a, 1) } else { (&a, 0) };
-    let record = OutcomeRecord {
-        job_id: done.id.clone(),
-        seq: done_seq,
-        outcome: succeeded(),
-        cache_key: None,
-        history: None,
-        places: places(done, done_seq),
-    };
+    let record = outcome_record(&done.id, done_seq, 1, succeeded(), places(done, done_seq));
     assert_eq!(store.record(&record, T0 + 1).await.expect("record"), Recorded::Counted);
-    assert_eq!(store.claim(&request(wj, wseq), T0 + 2).await.expect("claim"), Claim::Claimed);
-    assert_eq!(store.claim(&request(&b, 2), T0 + 3).await.expect("claim"), full);
+    assert_eq!(store.take_places(&[places(wj, wseq)], T0 + 2).await.expect("take"), [Ok(())]);
+    assert_eq!(store.take_places(&[places(&b, 2)], T0 + 3).await.expect("take"), [full]);
     // Places of analyses that died come back when their leases end.
-    assert_eq!(store.claim(&request(&b, 2), end).await.expect("claim"), Claim::Claimed);
+    assert_eq!(store.take_places(&[places(&b, 2)], end).await.expect("take"), [Ok(())]);
     assert_counters_match_tasks(fx, &a.id).await;
     assert_counters_match_tasks(fx, &b.id).await;
 }
@@ -1452,7 +1330,6 @@ pub async fn a_pages_urls_are_read_by_position_in_the_order_asked<F: Fixture>(fx
     // Over 100 URLs: more than one BatchGetItem's worth of keys.
     let j = job_of(store, "acme", 250, 10).await;
     let other = job_of(store, "acme", 3, 1).await;
-    claimed(store, &j.id, 7, T0).await;
     store.record_outcome(&j.id, 7, &Outcome::Succeeded(analysis(42.0)), None, T0 + 1).await.expect("record");
     let seqs_of = |tasks: Vec<domain::UrlTask>| tasks.into_iter().map(|t| (t.job_id, t.seq)).collect::<Vec<_>>();
     let wanted: Vec<u32> = (0..250).rev().step_by(2).chain([7, 7, 300]).collect();

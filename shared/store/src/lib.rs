@@ -26,10 +26,10 @@ use domain::analytics::DayTally;
 use domain::budget::{BudgetState, Standing, StandingKey, StandingRef};
 use domain::callback::CallbackDelivery;
 use domain::history::{HistoryCursor, HistoryEntry, HistoryKey, Span};
-pub use domain::lifecycle::{Cancel, Claim, Outcome, Recorded};
+pub use domain::lifecycle::{Cancel, Delivery, Outcome, Recorded};
 pub use domain::monitor::DueTick;
 use domain::monitor::{Monitor, MonitorId, TickRecord};
-use domain::places::Lease;
+use domain::places::{Full, Lease};
 use domain::report::JobReport;
 use domain::tally::{ResultChange, Tally};
 use domain::tenancy::{LimitOverrides, Limits, OverLimit, TenantUsage};
@@ -56,14 +56,19 @@ pub mod prelude {
 /// without bound.
 pub const REUSE_LOOKS_AT: usize = 50;
 
-/// One URL of a batch of claims: claimed for `lease` from the batch's `now`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ClaimRequest {
-    pub job_id: JobId,
-    pub seq: u32,
-    pub lease: Duration,
-    /// The URL's places (its tenant's, its host's), taken with the claim.
-    pub places: Vec<Lease>,
+/// A URL and its job as a delivery finds them ([`TaskWork::look_up`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sighting {
+    pub task: UrlStatus,
+    pub job: JobStatus,
+    /// Whether the job's `started_at` is set ([`TaskWork::start_job`]).
+    pub started: bool,
+}
+
+impl Sighting {
+    pub fn delivery(&self) -> Delivery {
+        Delivery::of(self.task, self.job)
+    }
 }
 
 /// One URL's terminal outcome in a batch of results, with what `record_outcome` takes.
@@ -71,6 +76,8 @@ pub struct ClaimRequest {
 pub struct OutcomeRecord {
     pub job_id: JobId,
     pub seq: u32,
+    /// Which attempt this analysis was ([`domain::TaskMessage::attempt`]).
+    pub attempt: u32,
     pub outcome: Outcome,
     pub cache_key: Option<CacheKey>,
     /// Where a new successful analysis joins its tenant's history of the URL.
@@ -173,58 +180,40 @@ pub trait Jobs: Lookup {
     fn ping(&self) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
-/// What the analyzer does with the URLs it is handed.
+/// What the analyzer does with the URLs it is handed. Nothing is written when an analysis
+/// starts (`domain::lifecycle`): a delivery reads its URL and job, takes its places, and
+/// writes its result.
 pub trait TaskWork: Send + Sync {
-    /// Claims a URL for this delivery for its lease ([`domain::lifecycle::claim_step`]): a
-    /// queued one is claimed with the job's counters, one being analysed is taken over only
-    /// once the previous holder's lease has run out; with the places the request names
-    /// ([`Claim::Full`] when one of them has none).
-    fn claim(&self, request: &ClaimRequest, now: Millis) -> impl Future<Output = Result<Claim, Error>> + Send;
+    /// The URLs at `keys` and their jobs as last written, read eventually consistently in as
+    /// few requests as the store allows: one per key, in order, `None` where the URL or its
+    /// job is gone.
+    fn look_up(&self, keys: &[(JobId, u32)]) -> impl Future<Output = Result<Vec<Option<Sighting>>, Error>> + Send;
 
-    /// `claim` of URL `seq` of job `id` for `lease`, without places.
-    fn claim_task(
+    /// Marks job `id` started at `now` (its `started_at`, which moves it to `processing`),
+    /// unless it has started already.
+    fn start_job(&self, id: &JobId, now: Millis) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Takes the places each URL asks for (its tenant's, its host's): all of a URL's, or none
+    /// and what it found full. One write per set for all the URLs asking for it while there
+    /// is room; a full set first gives back the places of leases that have ended. One answer
+    /// per ask, in order.
+    fn take_places(
         &self,
-        id: &JobId,
-        seq: u32,
+        asks: &[Vec<Lease>],
         now: Millis,
-        lease: Duration,
-    ) -> impl Future<Output = Result<Claim, Error>> + Send {
-        async move {
-            let request = ClaimRequest { job_id: id.clone(), seq, lease, places: Vec::new() };
-            self.claim(&request, now).await
-        }
-    }
+    ) -> impl Future<Output = Result<Vec<Result<(), Full>>, Error>> + Send;
 
-    /// Claims several URLs, each as `claim` would, in as few requests as the store allows;
-    /// one result per request, in order.
-    fn claim_tasks(
-        &self,
-        claims: &[ClaimRequest],
-        now: Millis,
-    ) -> impl Future<Output = Vec<Result<Claim, Error>>> + Send {
-        futures::future::join_all(claims.iter().map(move |c| self.claim(c, now)))
-    }
+    /// Gives places back, one write per set for all of them.
+    fn give_places_back(&self, leases: &[Lease]) -> impl Future<Output = Result<(), Error>> + Send;
 
-    /// Keeps a retryable failure on the URL (its last error) and gives up the lease and its
-    /// `places`, so the delayed redelivery can claim it again.
+    /// Keeps a retryable failure on the unfinished URL: its last error and `attempt`.
     fn record_retry(
         &self,
         id: &JobId,
         seq: u32,
         kind: ErrorKind,
         reason: &str,
-        places: &[Lease],
-        now: Millis,
-    ) -> impl Future<Output = Result<(), Error>> + Send;
-
-    /// Gives back a claim that turned out to be premature (the URL has to wait, through no
-    /// fault of its own): the attempt is not counted, the lease ends now and its `places`
-    /// are free.
-    fn release_claim(
-        &self,
-        id: &JobId,
-        seq: u32,
-        places: &[Lease],
+        attempt: u32,
         now: Millis,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
@@ -234,7 +223,7 @@ pub trait TaskWork: Send + Sync {
     /// tracker counts the result from the table's stream ([`Tracking::count_results`]).
     fn record(&self, record: &OutcomeRecord, now: Millis) -> impl Future<Output = Result<Recorded, Error>> + Send;
 
-    /// `record` of URL `seq` of job `id`, which holds no places.
+    /// `record` of URL `seq` of job `id`, its first attempt, which holds no places.
     fn record_outcome(
         &self,
         id: &JobId,
@@ -247,6 +236,7 @@ pub trait TaskWork: Send + Sync {
             let record = OutcomeRecord {
                 job_id: id.clone(),
                 seq,
+                attempt: 1,
                 outcome: outcome.clone(),
                 cache_key: cache_key.cloned(),
                 history: None,
@@ -270,8 +260,8 @@ pub trait TaskWork: Send + Sync {
     /// claimed before then. A later pause already set stays.
     fn pause_host(&self, host: &str, until: Millis) -> impl Future<Output = Result<(), Error>> + Send;
 
-    /// Marks a URL of a cancelling job, found in status `from`, `cancelled` and counts it;
-    /// `false` when it was no longer in `from`.
+    /// Marks a URL of a cancelling job, found in status `from` (one not finished),
+    /// `cancelled` and counts it; `false` when it was no longer in `from`.
     fn cancel_task(
         &self,
         id: &JobId,
@@ -356,7 +346,7 @@ pub trait Tracking: Lookup {
                 let Some(job) = self.get_job(id).await? else { return Ok(0) };
                 let Some(tally) = Tally::new(&job, changes) else { return Ok(0) };
                 if self.add_tally(id, &tally, now).await? {
-                    return Ok(tally.moves.len());
+                    return Ok(tally.shifts.len());
                 }
             }
             Err(Error::Conflict(format!("job {id}: its results kept being counted by another tracker")))

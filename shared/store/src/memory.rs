@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 mod subscriptions;
 
-use domain::lifecycle::{self, CANCEL_QUEUED, ClaimStep, GIVE_BACK, JobState, RETRY, Refusal};
+use domain::lifecycle::{CANCEL, RETRY, Refusal};
 use domain::{
     Analysis, CacheKey, CachedFrom, ErrorKind, Job, JobId, JobStatus, JobUrl, TaskFilter, Tenant, UrlStatus, UrlTask,
 };
@@ -24,8 +24,8 @@ use domain::tenancy::{self, LimitOverrides, Limits, OverLimit, TenantUsage, Usag
 use domain::waits::{WaitNote, Waiting};
 
 use crate::{
-    CallbackLog, Cancel, Claim, ClaimRequest, DueTick, History, JobTallies, Jobs, KeyStore, Lookup, Monitors, OpenUrls,
-    Outcome, OutcomeRecord, Page, Recorded, Reports, TaskWork, Tenancy, Tracking, WaitLog,
+    CallbackLog, Cancel, DueTick, History, JobTallies, Jobs, KeyStore, Lookup, Monitors, OpenUrls, Outcome,
+    OutcomeRecord, Page, Recorded, Reports, Sighting, TaskWork, Tenancy, Tracking, WaitLog,
 };
 use domain::Error;
 use domain::tally::{self, ResultChange, StreamPosition, Tally};
@@ -88,7 +88,9 @@ impl State {
             for ended in places::ended(&set.holders, now) {
                 set.holders.remove(&ended);
             }
-            if !places::has_room(set.holders.len(), set.paused_until, lease.limit, 1, now) {
+            // Two copies of one message may name the same holder, and share its place.
+            let wanted = usize::from(!set.holders.contains(&lease.holder));
+            if !places::has_room(set.holders.len(), set.paused_until, lease.limit, wanted, now) {
                 let paused_until = set.paused_until.filter(|until| *until > now);
                 return Err(Full { reason: lease.place.wait_reason(paused_until.is_some()), paused_until });
             }
@@ -105,6 +107,19 @@ impl State {
             urls_today: self.days.get(&(tenant.clone(), tenancy::usage_day(now))).copied().unwrap_or(0),
         }
     }
+}
+
+/// Cancels an unfinished URL of `job` and counts it; `false` when it had finished.
+fn cancel(task: &mut UrlTask, job: &mut Job, now: Millis) -> bool {
+    if CANCEL.check(task, true).is_err() {
+        return false;
+    }
+    if let Some(shift) = CANCEL.counters(task.status) {
+        job.counters.shift(shift, 1);
+        job.updated_at = now;
+    }
+    CANCEL.apply(task, now, task.attempts);
+    true
 }
 
 #[derive(Default)]
@@ -271,29 +286,32 @@ impl Jobs for MemoryStore {
 }
 
 impl TaskWork for MemoryStore {
-    async fn claim(&self, request: &ClaimRequest, now: Millis) -> Result<Claim, Error> {
-        let (id, seq) = (&request.job_id, request.seq);
-        let until = lifecycle::lease_end(now, request.lease);
+    async fn look_up(&self, keys: &[(JobId, u32)]) -> Result<Vec<Option<Sighting>>, Error> {
+        let state = self.state()?;
+        let sighting = |(id, seq): &(JobId, u32)| {
+            let (job, task) = (state.jobs.get(id)?, state.tasks.get(&(id.clone(), *seq))?);
+            Some(Sighting { task: task.status, job: job.status, started: job.started_at.is_some() })
+        };
+        Ok(keys.iter().map(sighting).collect())
+    }
+
+    async fn start_job(&self, id: &JobId, now: Millis) -> Result<(), Error> {
         let mut state = self.state()?;
-        let job_status = state.jobs.get(id).ok_or(Error::NotFound)?.status;
-        let task = state.tasks.get(&(id.clone(), seq)).ok_or(Error::NotFound)?;
-        let step = lifecycle::claim_step(task.status, task.lease_until, JobState::of(job_status), now)
-            .map_err(|e| Error::Conflict(format!("URL {seq} of job {id}: {e}")))?;
-        match step {
-            ClaimStep::Found(claim) => Ok(claim),
-            ClaimStep::Move(step) => {
-                if let Err(full) = state.take_places(&request.places, now) {
-                    return Ok(Claim::Full(full));
-                }
-                let State { jobs, tasks, .. } = &mut *state;
-                let (job, task) = (
-                    jobs.get_mut(id).ok_or(Error::NotFound)?,
-                    tasks.get_mut(&(id.clone(), seq)).ok_or(Error::NotFound)?,
-                );
-                step.apply(task, Some(job), now, until);
-                Ok(if step == lifecycle::CLAIM { Claim::Claimed } else { Claim::Reclaimed { attempt: task.attempts } })
-            }
+        if let Some(job) = state.jobs.get_mut(id).filter(|job| job.started_at.is_none()) {
+            job.started_at = Some(now);
+            job.updated_at = now;
         }
+        Ok(())
+    }
+
+    async fn take_places(&self, asks: &[Vec<Lease>], now: Millis) -> Result<Vec<Result<(), Full>>, Error> {
+        let mut state = self.state()?;
+        Ok(asks.iter().map(|leases| state.take_places(leases, now)).collect())
+    }
+
+    async fn give_places_back(&self, leases: &[Lease]) -> Result<(), Error> {
+        self.state()?.give_places_back(leases);
+        Ok(())
     }
 
     async fn record_retry(
@@ -302,24 +320,14 @@ impl TaskWork for MemoryStore {
         seq: u32,
         kind: ErrorKind,
         reason: &str,
-        places: &[Lease],
+        attempt: u32,
         now: Millis,
     ) -> Result<(), Error> {
         let mut state = self.state()?;
-        state.give_places_back(places);
-        if let Some(task) = state.tasks.get_mut(&(id.clone(), seq)).filter(|t| RETRY.check(t, None, now).is_ok()) {
-            RETRY.apply(task, None, now, now);
+        if let Some(task) = state.tasks.get_mut(&(id.clone(), seq)).filter(|t| RETRY.check(t, false).is_ok()) {
+            RETRY.apply(task, now, attempt);
             task.error = Some(reason.to_owned());
             task.error_kind = Some(kind);
-        }
-        Ok(())
-    }
-
-    async fn release_claim(&self, id: &JobId, seq: u32, places: &[Lease], now: Millis) -> Result<(), Error> {
-        let mut state = self.state()?;
-        state.give_places_back(places);
-        if let Some(task) = state.tasks.get_mut(&(id.clone(), seq)).filter(|t| GIVE_BACK.check(t, None, now).is_ok()) {
-            GIVE_BACK.apply(task, None, now, now);
         }
         Ok(())
     }
@@ -329,18 +337,17 @@ impl TaskWork for MemoryStore {
         let mut state = self.state()?;
         state.give_places_back(&record.places);
         let State { jobs, tasks, history, results, stream_position, .. } = &mut *state;
-        let job = jobs.get(id).ok_or(Error::NotFound)?;
+        let job_exists = jobs.contains_key(id);
         let task = tasks.get_mut(&(id.clone(), seq)).ok_or(Error::NotFound)?;
         let step = outcome.task_move();
-        match step.check(task, Some(job.status), now) {
+        match step.check(task, job_exists) {
             Ok(()) => {}
             Err(Refusal::Status(_)) => return Ok(Recorded::Duplicate),
-            Err(refusal) => return Err(Error::Conflict(format!("recording URL {seq} of job {id}: {refusal:?}"))),
+            Err(Refusal::NoJob) => return Err(Error::NotFound),
         }
-        let task = tasks.get_mut(&(id.clone(), seq)).ok_or(Error::NotFound)?;
         let from = task.status;
         // The URL's item alone: the tracker counts the result from the stream.
-        step.apply(task, None, now, now);
+        step.apply(task, now, record.attempt);
         if let Some(to) = step.to {
             *stream_position += 1;
             let at =
@@ -375,11 +382,10 @@ impl TaskWork for MemoryStore {
         let (Some(job), Some(task)) = (jobs.get_mut(id), tasks.get_mut(&(id.clone(), seq))) else {
             return Ok(false);
         };
-        let Some(step) = lifecycle::cancel_move(from).filter(|m| m.check(task, Some(job.status), now).is_ok()) else {
+        if task.status != from {
             return Ok(false);
-        };
-        step.apply(task, Some(job), now, now);
-        Ok(true)
+        }
+        Ok(cancel(task, job, now))
     }
 
     async fn task_urls(&self, keys: &[(JobId, u32)]) -> Result<HashMap<(JobId, u32), String>, Error> {
@@ -432,11 +438,10 @@ impl Tracking for MemoryStore {
         let State { jobs, tasks, .. } = &mut *state;
         let job = jobs.get_mut(id).ok_or(Error::NotFound)?;
         let mut cancelled = 0;
-        for task in tasks.values_mut().filter(|t| &t.job_id == id) {
-            if CANCEL_QUEUED.check(task, Some(job.status), now).is_ok() {
-                CANCEL_QUEUED.apply(task, Some(&mut *job), now, now);
-                cancelled += 1;
-            }
+        // Queued ones only, as the table's listing by status finds them: an item a release
+        // before this one claimed is cancelled by its own delivery.
+        for task in tasks.values_mut().filter(|t| &t.job_id == id && t.status == UrlStatus::Queued) {
+            cancelled += u64::from(cancel(task, job, now));
         }
         Ok(cancelled)
     }

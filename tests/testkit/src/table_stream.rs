@@ -86,7 +86,7 @@ impl TableStream {
     }
 
     /// The records written since the last read that the tracker's filter for results passes
-    /// (`template.yaml`: a URL moving from `processing` to `succeeded` or `failed`), as a Lambda
+    /// (`template.yaml`: an unfinished URL moving to `succeeded` or `failed`), as a Lambda
     /// DynamoDB event.
     pub async fn results_event(&mut self) -> Value {
         let status = |record: &Value, image: &str| record["dynamodb"][image]["status"]["S"].as_str().map(str::to_owned);
@@ -96,7 +96,7 @@ impl TableStream {
             .into_iter()
             .filter(|record| {
                 record["eventName"] == "MODIFY"
-                    && status(record, "OldImage").as_deref() == Some("processing")
+                    && matches!(status(record, "OldImage").as_deref(), Some("queued" | "processing"))
                     && matches!(status(record, "NewImage").as_deref(), Some("succeeded" | "failed"))
             })
             .collect();

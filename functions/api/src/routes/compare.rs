@@ -117,7 +117,6 @@ async fn digest<S: Reports, E: ExportFiles>(store: &S, files: &E, job: &Job) -> 
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use aws::exports::{ExportFiles, MemoryExports};
     use domain::compare::Digest;
@@ -151,7 +150,6 @@ mod tests {
         store.create_job(&job, &urls).await.unwrap();
         for (seq, (_, ttfb)) in pages.iter().enumerate() {
             let seq = seq as u32;
-            store.claim_task(&job.id, seq, 1, Duration::from_secs(60)).await.unwrap();
             let outcome = match ttfb {
                 Some(ms) => Outcome::Succeeded(Analysis {
                     engine: "http".into(),

@@ -108,7 +108,6 @@ where
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use domain::history::HistoryKey;
     use domain::lifecycle::Outcome;
@@ -126,7 +125,6 @@ mod tests {
     async fn analysed(store: &MemoryStore, tenant: &Tenant, at: i64, ttfb_ms: f64) -> Job {
         let job = Job::new(tenant.clone(), "h".into(), JobSettings::default(), 1, at - 10);
         store.create_job(&job, &[CleanUrl::parse(URL, Default::default()).unwrap()]).await.unwrap();
-        store.claim_task(&job.id, 0, at - 5, Duration::from_secs(60)).await.unwrap();
         let analysis = Analysis {
             engine: "http".into(),
             strategy: domain::Strategy::Mobile,
@@ -137,6 +135,7 @@ mod tests {
         let record = OutcomeRecord {
             job_id: job.id.clone(),
             seq: 0,
+            attempt: 1,
             outcome: Outcome::Succeeded(analysis),
             cache_key: None,
             history: Some(HistoryKey::new(tenant, URL)),

@@ -56,7 +56,7 @@ impl ResultRow {
         ResultRow {
             url: task.url,
             tags: task.tags,
-            status: task.status,
+            status: job.shown_status(task.seq, task.status),
             attempts: task.attempts,
             error: task.error,
             error_kind: task.error_kind,

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::field::{FieldCategory, FieldFilter};
 use crate::history::is_measurement;
 use crate::job::Counters;
+use crate::lifecycle::Counter;
 use crate::task::{UrlStatus, UrlTask};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -59,15 +60,8 @@ pub struct Summary {
 impl Summary {
     /// What a running job's counters say, at no cost: counts by status only.
     pub fn from_counters(counters: &Counters) -> Summary {
-        let count = |status: UrlStatus| match status {
-            UrlStatus::Queued => counters.queued,
-            UrlStatus::Processing => counters.in_progress,
-            UrlStatus::Succeeded => counters.succeeded,
-            UrlStatus::Failed => counters.failed,
-            UrlStatus::Cancelled => counters.cancelled,
-        };
         Summary {
-            by_status: UrlStatus::ALL.iter().map(|s| (s.as_str().to_owned(), count(*s))).collect(),
+            by_status: UrlStatus::ALL.iter().map(|s| (s.as_str().to_owned(), counters.get(Counter::of(*s)))).collect(),
             ..Summary::default()
         }
     }

@@ -6,9 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use domain::Error;
 
 use super::{DynamoStore, Item, av_s};
@@ -123,20 +121,6 @@ impl Expression {
             .build()
             .map_err(|e| Error::store("TransactWriteItems", e))?;
         Ok(TransactWriteItem::builder().update(update).build())
-    }
-
-    /// A member of a transaction that only checks `key`'s condition.
-    pub(super) fn check(self, table: &str, key: Item) -> Result<TransactWriteItem, Error> {
-        let check = ConditionCheck::builder()
-            .table_name(table)
-            .set_key(Some(key))
-            .condition_expression(self.condition_expression().unwrap_or_else(|| "attribute_exists(pk)".into()))
-            .set_expression_attribute_names(self.names())
-            .set_expression_attribute_values(self.values())
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(|e| Error::store("TransactWriteItems", e))?;
-        Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 
     /// The same as a single UpdateItem of `key`; a failed condition returns the item.

@@ -1,29 +1,33 @@
 //! Sets of places ([`domain::places`]), each an item ([`place_key`]) holding `holders`, the
-//! string set of the URLs being analysed, and for a host `paused_until`. A place is taken in
-//! the claim's transaction, so taking one costs no request of its own while there is room,
-//! and given back once per set for all of an invocation's results.
+//! string set of the URLs being analysed, and for a host `paused_until`. A batch's places are
+//! taken with one conditional update per set for all the URLs asking for it, and given back
+//! once per set for all of an invocation's results.
 
 use std::collections::BTreeMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::AttributeValue;
 use domain::Error;
 use domain::places::{self, Full, Lease, Place};
 use domain::time::Millis;
 
 use super::items::place_key;
 use super::moves::Expression;
-use super::{DynamoStore, Item, av_n, number_of};
+use super::{DynamoStore, Item, av_n, number_of, raced};
 
 /// How long an idle set's item is kept (its TTL, renewed by every place taken): longer than
 /// any lease or pause.
 const PLACES_KEPT_SECONDS: i64 = 86_400;
 
-/// The places several URLs take or give back, by set: their holders and the strictest limit.
+/// The places several URLs take or give back, by set: their holders, each once (a string set
+/// refuses a value twice; two copies of one message may name the same holder), and the
+/// strictest limit.
 pub(super) fn by_place<'a>(leases: impl IntoIterator<Item = &'a Lease>) -> BTreeMap<&'a Place, (Vec<String>, u32)> {
     let mut sets: BTreeMap<&Place, (Vec<String>, u32)> = BTreeMap::new();
     for lease in leases {
         let entry = sets.entry(&lease.place).or_insert_with(|| (Vec::new(), lease.limit));
-        entry.0.push(lease.holder.clone());
+        if !entry.0.contains(&lease.holder) {
+            entry.0.push(lease.holder.clone());
+        }
         entry.1 = entry.1.min(lease.limit);
     }
     sets
@@ -46,62 +50,123 @@ fn holders_of(item: &Item) -> Vec<String> {
     }
 }
 
+/// The URLs asking for one set: each one's position among the asks, and its lease.
+type Askers<'a> = Vec<(usize, &'a Lease)>;
+
+/// The update that takes places for `holders` in a set while it is not paused and has room
+/// for all of them under `limit` (the caller asks for no more than `limit`).
+fn take(holders: Vec<String>, limit: u32, now: Millis) -> Expression {
+    let room = (limit.max(1) as usize).saturating_sub(holders.len());
+    Expression::default()
+        .add("holders :holders")
+        .value(":holders", AttributeValue::Ss(holders))
+        .set("expires_at = :expires")
+        .value(":expires", av_n(now / 1000 + PLACES_KEPT_SECONDS))
+        .condition("(attribute_not_exists(holders) OR size(holders) <= :room)")
+        .value(":room", av_n(room))
+        .condition("(attribute_not_exists(paused_until) OR paused_until <= :now)")
+        .value(":now", av_n(now))
+}
+
 impl DynamoStore {
-    /// The member that takes places for `holders` in `place` while it is not paused and has
-    /// room for all of them under `limit`; `None` when more are asked for than `limit` allows.
-    pub(super) fn place_take(
+    /// Takes each ask's places, all of a URL's or none: those that could not have them even
+    /// were every set empty wait without a write; each set is taken for all its askers at once
+    /// ([`Self::take_in`]); an ask that found one set full gives back what it took at the others.
+    pub(super) async fn take_places_of(
+        &self,
+        asks: &[Vec<Lease>],
+        now: Millis,
+    ) -> Result<Vec<Result<(), Full>>, Error> {
+        let mut answers: Vec<Result<(), Full>> = places::beyond_limits(asks.iter().map(Vec::as_slice))
+            .into_iter()
+            .map(|beyond| beyond.map_or(Ok(()), Err))
+            .collect();
+        // Each set's askers, by position, in order.
+        let mut sets: BTreeMap<&Place, (Askers, u32)> = BTreeMap::new();
+        for (i, leases) in asks.iter().enumerate().filter(|(i, _)| answers[*i].is_ok()) {
+            for lease in leases {
+                let entry = sets.entry(&lease.place).or_insert_with(|| (Vec::new(), lease.limit));
+                entry.0.push((i, lease));
+                entry.1 = entry.1.min(lease.limit);
+            }
+        }
+        // Each holder once: two copies of one message may name the same one, and share it.
+        let holders_of = |askers: &Askers| {
+            let mut holders: Vec<String> = Vec::with_capacity(askers.len());
+            for (_, lease) in askers {
+                if !holders.contains(&lease.holder) {
+                    holders.push(lease.holder.clone());
+                }
+            }
+            holders
+        };
+        let takes = sets.iter().map(|(place, (askers, limit))| self.take_in(place, holders_of(askers), *limit, now));
+        let taken = futures::future::join_all(takes).await;
+        let mut held: Vec<Vec<Lease>> = vec![Vec::new(); asks.len()];
+        for ((_, (askers, _)), taken) in sets.iter().zip(taken) {
+            let (count, full) = taken?;
+            let holders = holders_of(askers);
+            for (i, lease) in askers {
+                if holders.iter().position(|h| *h == lease.holder).is_some_and(|k| k < count) {
+                    held[*i].push((*lease).clone());
+                } else if answers[*i].is_ok() {
+                    answers[*i] = Err(full);
+                }
+            }
+        }
+        let back: Vec<Lease> = held
+            .into_iter()
+            .zip(&answers)
+            .filter(|(_, answer)| answer.is_err())
+            .flat_map(|(leases, _)| leases)
+            .collect();
+        self.give_back(&back).await?;
+        Ok(answers)
+    }
+
+    /// Takes places in one set for `holders`, in order: all of them in one write while there
+    /// is room; else, having taken back the places of leases that ended, as many of the first
+    /// as there is room for. How many were taken, and what the others found.
+    async fn take_in(
         &self,
         place: &Place,
         holders: Vec<String>,
         limit: u32,
         now: Millis,
-    ) -> Result<Option<TransactWriteItem>, Error> {
-        let Some(room) = (limit.max(1) as usize).checked_sub(holders.len()) else { return Ok(None) };
-        Expression::default()
-            .add("holders :holders")
-            .value(":holders", AttributeValue::Ss(holders))
-            .set("expires_at = :expires")
-            .value(":expires", av_n(now / 1000 + PLACES_KEPT_SECONDS))
-            .condition("(attribute_not_exists(holders) OR size(holders) <= :room)")
-            .value(":room", av_n(room))
-            .condition("(attribute_not_exists(paused_until) OR paused_until <= :now)")
-            .value(":now", av_n(now))
-            .update(&self.table, key(place))
-            .map(Some)
+    ) -> Result<(usize, Full), Error> {
+        let busy = Full { reason: place.wait_reason(false), paused_until: None };
+        let asked = holders.len();
+        let Err(found) = raced(take(holders.clone(), limit, now).update_item(self, key(place)).await)? else {
+            return Ok((asked, busy));
+        };
+        let paused_until = found.as_ref().and_then(|item| number_of(item, "paused_until")).filter(|until| *until > now);
+        if paused_until.is_some() {
+            return Ok((0, Full { reason: place.wait_reason(true), paused_until }));
+        }
+        let there = found.as_ref().map(holders_of).unwrap_or_default();
+        let ended = places::ended(&there, now);
+        if !ended.is_empty() {
+            // Idempotent: another batch taking the same places back changes nothing.
+            without(ended.clone()).update_item(self, key(place)).await.map_err(|e| Error::store("UpdateItem", e))?;
+        }
+        let room = (limit.max(1) as usize).saturating_sub(there.len() - ended.len());
+        if room == 0 {
+            return Ok((0, busy));
+        }
+        let first: Vec<String> = holders.into_iter().take(room).collect();
+        let count = first.len();
+        // Another batch may have filled the room meanwhile: then these wait too.
+        let taken = raced(take(first, limit, now).update_item(self, key(place)).await)?.is_ok();
+        Ok((if taken { count } else { 0 }, busy))
     }
 
-    /// The member that gives the places of `holders` in `place` back.
-    pub(super) fn place_give(&self, place: &Place, holders: Vec<String>) -> Result<TransactWriteItem, Error> {
-        without(holders).update(&self.table, key(place))
-    }
-
-    /// Gives places back on their own, one update per set for all its holders: a result's
-    /// places, or a claim's after a transaction that would have given them failed for another
-    /// reason (a duplicate result still frees the places this delivery took).
-    pub(super) async fn give_places_back(&self, leases: &[Lease]) -> Result<(), Error> {
+    /// Gives places back on their own, one update per set for all its holders (those not in
+    /// it change nothing).
+    pub(super) async fn give_back(&self, leases: &[Lease]) -> Result<(), Error> {
         for (place, (holders, _)) in by_place(leases) {
             without(holders).update_item(self, key(place)).await.map_err(|e| Error::store("UpdateItem", e))?;
         }
         Ok(())
-    }
-
-    /// What a claim that found `place` full as `item` says: `Ok` after taking back the places
-    /// of leases that have ended (there may be room now: claim again), or why it is full.
-    pub(super) async fn place_was_full(
-        &self,
-        place: &Place,
-        item: Option<&Item>,
-        now: Millis,
-    ) -> Result<Result<(), Full>, Error> {
-        let paused_until = item.and_then(|item| number_of(item, "paused_until")).filter(|until| *until > now);
-        let holders = item.map(holders_of).unwrap_or_default();
-        let ended = places::ended(&holders, now);
-        if paused_until.is_some() || ended.is_empty() {
-            return Ok(Err(Full { reason: place.wait_reason(paused_until.is_some()), paused_until }));
-        }
-        // Idempotent: another claim taking the same places back changes nothing.
-        without(ended).update_item(self, key(place)).await.map_err(|e| Error::store("UpdateItem", e))?;
-        Ok(Ok(()))
     }
 
     pub(super) async fn pause(&self, host: &str, until: Millis) -> Result<(), Error> {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use domain::lifecycle::{CANCEL_QUEUED, Counter};
+use domain::lifecycle::{CANCEL, Counter};
 use domain::retry::backoff;
 use domain::tally::Tally;
 use domain::time::Millis;
@@ -68,8 +68,8 @@ impl Tracking for DynamoStore {
             let mut items = Vec::with_capacity(page.items.len() + 1);
             let mut shifts = Shifts::default();
             for task in &page.items {
-                items.push(task_move(&CANCEL_QUEUED, now, now).update(&self.table, Self::task_key(id, task.seq))?);
-                shifts.add(&CANCEL_QUEUED, UrlStatus::Queued, 1);
+                items.push(task_move(&CANCEL, now, 0).update(&self.table, Self::task_key(id, task.seq))?);
+                shifts.add(&CANCEL, UrlStatus::Queued, 1);
             }
             items.push(shifts.update(now).update(&self.table, Self::job_key(id))?);
             match self.transact(items).await? {
@@ -80,7 +80,7 @@ impl Tracking for DynamoStore {
                         break;
                     }
                 }
-                // A delivery claimed or cancelled one of these meanwhile: read the page again.
+                // A result or a delivery's cancel came first for one of these: read the page again.
                 Some(_) if conflicts < MAX_CANCEL_CONFLICTS => {
                     conflicts += 1;
                     tokio::time::sleep(backoff(conflicts)).await;
@@ -199,7 +199,7 @@ impl Tracking for DynamoStore {
 
     async fn add_tally(&self, id: &JobId, tally: &Tally, now: Millis) -> Result<bool, Error> {
         let mut shifts = Shifts::default();
-        tally.moves.iter().for_each(|m| shifts.add(m, UrlStatus::Processing, 1));
+        tally.shifts.iter().for_each(|shift| shifts.shift(*shift, 1));
         tally.releases.iter().for_each(|release| shifts.release(*release));
         let update =
             shifts.update(now).set("counted_to = :counted_to").value(":counted_to", av_s(tally.counted_to.as_str()));

@@ -93,13 +93,14 @@ pub async fn row_page<S: Jobs>(
     limit: usize,
     after: Option<u32>,
 ) -> Result<RowPage, ApiError> {
-    let page = store.list_tasks(&job.id, filter, limit, after).await?;
-    let seqs: Vec<u32> = page.items.iter().map(|task| task.seq).collect();
-    let (rows, left_out) = rows_within_bytes(job, page.items.into_iter().enumerate());
+    let page = store.list_tasks(&job.id, &job.stored_filter(filter), limit, after).await?;
+    let items: Vec<UrlTask> = page.items.into_iter().filter(|task| job.shows(filter, task)).collect();
+    let seqs: Vec<u32> = items.iter().map(|task| task.seq).collect();
+    let (rows, left_out) = rows_within_bytes(job, items.into_iter().enumerate());
     // Cut short by size: the next page starts after the last row given.
     let next = match left_out {
         Some(place) => place.checked_sub(1).and_then(|last| seqs.get(last)).copied(),
-        None => page.next,
+        None => page.next.filter(|next| job.lists_after(filter, *next)),
     };
     Ok(RowPage { rows, next_cursor: next.map(|seq| cursor::encode(&seq.to_string())) })
 }
@@ -206,7 +207,7 @@ where
     }
     let summary = match report {
         Some(report) => report.summary,
-        None => Summary::from_counters(&job.counters),
+        None => Summary::from_counters(&job.progress()),
     };
     Ok(Json(Results {
         batch_job_id: job.id.to_string(),

@@ -299,10 +299,10 @@ fn value_of(key: SortKey, row: &DigestRow) -> Option<Value<'_>> {
 
 /// The key's value of a URL read from the table, as its digest row would hold it (the
 /// exporter's own rule), so both ways of ordering a job agree.
-fn value_of_task(key: SortKey, task: &UrlTask) -> Option<Value<'static>> {
+fn value_of_task(key: SortKey, job: &Job, task: &UrlTask) -> Option<Value<'static>> {
     match key {
         SortKey::Url => Some(Value::Text(Cow::Owned(task.url.clone()))),
-        SortKey::Status => Some(Value::Rank(status_rank(task.status))),
+        SortKey::Status => Some(Value::Rank(status_rank(job.shown_status(task.seq, task.status)))),
         metric => {
             let row = Digest::of(std::iter::once(task)).rows.pop()?;
             value_of(metric, &row).map(Value::into_owned)
@@ -359,9 +359,10 @@ async fn scanned_entries<S: Jobs>(
     let mut entries = Vec::with_capacity(total.min(domain::settings::MAX_URLS));
     let mut after = None;
     loop {
-        let page = store.list_tasks(&job.id, filter, SCAN_PAGE, after).await?;
-        entries.extend(page.items.iter().map(|task| (value_of_task(key, task), task.seq)));
-        match page.next {
+        let page = store.list_tasks(&job.id, &job.stored_filter(filter), SCAN_PAGE, after).await?;
+        let shown = page.items.iter().filter(|task| job.shows(filter, task));
+        entries.extend(shown.map(|task| (value_of_task(key, job, task), task.seq)));
+        match page.next.filter(|next| job.lists_after(filter, *next)) {
             Some(next) => after = Some(next),
             None => return Ok(entries),
         }

@@ -22,7 +22,6 @@ async fn job(store: &MemoryStore, n: u32, measured: u32, blob_bytes: usize) -> J
     let job = Job::new(tenant(), "n".into(), JobSettings::default(), u64::from(n), 0);
     store.create_job(&job, &urls).await.unwrap();
     for seq in 0..measured {
-        store.claim_task(&job.id, seq, 1, Duration::from_secs(60)).await.unwrap();
         let metrics = json!({"ttfb_ms": seq, "blob": "x".repeat(blob_bytes)});
         let analysis = Analysis {
             engine: "http".into(),
