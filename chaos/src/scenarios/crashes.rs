@@ -20,9 +20,9 @@ pub async fn run(rig: &Rig, scale: &Scale) -> Section {
              process (the one holding the most sockets: it is fetching pages) is killed with SIGKILL {k} times, \
              at least 3 s apart and each time only once more URLs have succeeded since the last kill, so every \
              kill lands in the middle of work. A kill loses the \
-             invocation in the middle of its batch: its claims stay `processing` under a lease, the other \
-             instances go on, and SQS delivers the lost batch again after the visibility timeout, when the \
-             lease has run out and the URLs are taken over.",
+             invocation in the middle of its batch: nothing of its unfinished URLs was written (they stay \
+             `queued`; their places are leased), the other instances go on, and SQS delivers the lost batch \
+             again after the visibility timeout, each URL as its next attempt.",
             n = scale.crash_urls,
             k = scale.crash_kills
         ),
@@ -65,7 +65,7 @@ async fn crash(rig: &Rig, scale: &Scale, section: &mut Section) -> Result<(), St
     );
     let outcome = scenarios::one_success_each(&rig.api, &id, n, section).await?;
     section.note(format!(
-        "{} URLs needed more than one attempt (their analysis was killed and taken over after the lease); \
+        "{} URLs needed more than one attempt (their analysis was killed and delivered again); \
          the site served {} requests for {n} URLs over the whole suite so far.",
         outcome.retried,
         rig.site.hits()

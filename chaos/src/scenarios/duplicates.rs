@@ -46,20 +46,23 @@ async fn duplicates(rig: &Rig, scale: &Scale, section: &mut Section) -> Result<(
     let messages = rig.messages_of(&id).await?;
     rig.send(queue, &messages).await?;
     let (progress, _) = scenarios::watch(&rig.api, &id, Duration::from_secs(600), async |_| Ok(())).await?;
-    // Copies of URLs that finished first may still wait out a lease on the queue.
     let drained = rig.wait_depth(queue, 0, Duration::from_secs(300)).await?;
     let fetched = rig.site.hits() - hits_before;
     let exact = counts_exact(&progress, n as u64) && progress["succeeded"] == n;
+    // A copy read while its twin is being analysed is analysed too (nothing marks an analysis
+    // started: docs/scale.md); one read after the result does nothing. Each URL at most twice.
     section.check(
         format!("every message of a running {n}-URL job sent again"),
         format!("{} copies", messages.len()),
         format!(
-            "job {}: {}; the site was asked for {fetched} pages; the queue was empty {:.0} s after the job finished",
+            "job {}: {}; the site was asked for {fetched} pages ({} URLs analysed by both copies at once); \
+             the queue was empty {:.0} s after the job finished",
             progress["status"],
             counts(&progress),
+            fetched.saturating_sub(n),
             drained.as_secs_f64()
         ),
-        messages.len() == n && exact && fetched == n,
+        messages.len() == n && exact && (n..=2 * n).contains(&fetched),
     );
 
     let before = rig.api.progress(&id).await?;
