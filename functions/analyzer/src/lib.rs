@@ -58,9 +58,12 @@ pub struct Analyzer<S, Q, E> {
 /// a second of progress.
 const RESULT_LINGER: Duration = Duration::from_millis(250);
 
+/// What a URL's ask for its places came to: the places it holds, or what it found full.
+type Placed = Result<Result<Vec<Lease>, Full>, domain::Error>;
+
 /// The invocation's places and results, each written for all its messages together.
 struct Writes {
-    places: GroupCommit<Vec<Lease>, Result<Result<(), Full>, domain::Error>>,
+    places: GroupCommit<Vec<Lease>, Placed>,
     outcomes: GroupCommit<OutcomeRecord, Result<Recorded, domain::Error>>,
 }
 
@@ -84,10 +87,10 @@ impl<'a> Share<'a> {
         Share { writes, recorded: AtomicBool::new(false) }
     }
 
-    async fn take_places<F, Fut>(&self, leases: Vec<Lease>, write: F) -> Result<Result<(), Full>, domain::Error>
+    async fn take_places<F, Fut>(&self, leases: Vec<Lease>, write: F) -> Placed
     where
         F: Fn(Vec<Vec<Lease>>) -> Fut,
-        Fut: Future<Output = Vec<Result<Result<(), Full>, domain::Error>>>,
+        Fut: Future<Output = Vec<Placed>>,
     {
         self.writes.places.submit(leases, write).await.unwrap_or_else(|| Err(unanswered()))
     }
@@ -437,11 +440,11 @@ where
             tracing::info!("an earlier result reused");
             return self.record(message, Outcome::Succeeded(analysis), attempt, 0.0, &[], writes).await;
         }
-        let places = message.places(lease_end, self.host_concurrency);
+        let places = match self.take_places(message.places(lease_end, self.host_concurrency), writes).await? {
+            Ok(places) => places,
+            Err(full) => return self.wait_for_places(&waiting, full).await,
+        };
         let places = places.as_slice();
-        if let Err(full) = self.take_places(places, writes).await? {
-            return self.wait_for_places(&waiting, full).await;
-        }
         // The engine's quota slot: at most a few seconds ahead (the engine admits no later).
         let slot = Duration::from_millis(u64::try_from(start_at - now_millis()).unwrap_or(0));
         if !slot.is_zero() {
@@ -504,16 +507,19 @@ where
         self.store.cached_result(&key, since).await
     }
 
-    /// Takes the URL's places with the invocation's others (one write per set), if it needs
-    /// any.
-    async fn take_places(&self, places: &[Lease], writes: &Share<'_>) -> Result<Result<(), Full>, domain::Error> {
+    /// Takes the URL's places with the invocation's others (one write per set, each tenant's
+    /// in one shard: [`places::one_shard_per_tenant`]), if it needs any: the places it holds.
+    async fn take_places(&self, places: Vec<Lease>, writes: &Share<'_>) -> Placed {
         if places.is_empty() {
-            return Ok(Ok(()));
+            return Ok(Ok(places));
         }
         writes
-            .take_places(places.to_vec(), |asks| async move {
+            .take_places(places, |mut asks| async move {
+                places::one_shard_per_tenant(&mut asks);
                 match self.store.take_places(&asks, now_millis()).await {
-                    Ok(answers) => answers.into_iter().map(Ok).collect(),
+                    Ok(answers) => {
+                        answers.into_iter().zip(asks).map(|(answer, held)| Ok(answer.map(|()| held))).collect()
+                    }
                     Err(err) => {
                         let message = err.to_string();
                         let failed = || domain::Error::Store { operation: "take places", message: message.clone() };

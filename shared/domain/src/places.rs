@@ -4,15 +4,15 @@
 //!
 //! A place is a lease, not a count: each URL being analysed is one holder in a set, named
 //! with when its lease ends. The analysis gives its places back when it records what became
-//! of the URL; a place whose holder crashed is taken back by the next claim that finds the
+//! of the URL; a place whose holder crashed is taken back by the next batch that finds the
 //! set full once that lease has ended. Nothing leaks for longer than one lease.
 //!
 //! A tenant's places are split into shards of at most [`SHARD_PLACES`]: a set is written
 //! whole on every change and DynamoDB charges a write by the item's size, so one set of
-//! thousands of holders would make every claim cost kilobytes of writes and every analyzer
-//! contend for one item. A URL looks in one shard, another each time it finds one full.
-//! Neighbouring URLs of a job share a shard, so that a batch of claims written together
-//! touches few items; each job starts at a shard of its own.
+//! thousands of holders would make every place taken cost kilobytes of writes and every
+//! analyzer contend for one item. A URL looks in one shard, another each time it finds one
+//! full; each job starts at a shard of its own, and the URLs of one batch look in one shard
+//! per tenant ([`one_shard_per_tenant`]), so a batch writes few items.
 
 use std::time::Duration;
 
@@ -23,8 +23,7 @@ use crate::waits::WaitReason;
 /// The most holders in one set of a tenant's places (about 1 KB of names).
 pub const SHARD_PLACES: u32 = 16;
 /// Neighbouring URLs of a job that look in one shard first: few enough that a job's window
-/// spreads over several shards (a window of 20 in one shard of 15 would wait on itself),
-/// many enough that a batch of 10 claims touches only a few shard items.
+/// spreads over several shards (a window of 20 in one shard of 15 would wait on itself).
 const NEIGHBOURS: u32 = 4;
 /// The longest a URL that found its places taken waits before looking again: a crowd of
 /// waiters looks about this often, so longer leaves free places idle and shorter costs more
@@ -122,7 +121,26 @@ pub fn beyond_limits<'a>(asks: impl IntoIterator<Item = &'a [Lease]>) -> Vec<Opt
         .collect()
 }
 
-/// What a claim found at a set with no place for it.
+/// Each tenant's places of a batch in one shard: every URL of a tenant looks where the
+/// batch's first URL of that tenant looks, so a batch writes one shard item per tenant, each
+/// way, not one per neighbourhood of URLs. A shard holds more places than a batch has URLs; a
+/// URL that finds the batch's shard full comes back with its wait counted, in another batch
+/// and so, most likely, in another shard.
+pub fn one_shard_per_tenant(asks: &mut [Vec<Lease>]) {
+    let mut chosen: Vec<(String, Place, u32)> = Vec::new();
+    for lease in asks.iter_mut().flatten() {
+        let Place::Tenant { tenant, .. } = &lease.place else { continue };
+        match chosen.iter().find(|(name, ..)| name == tenant) {
+            Some((_, place, limit)) => {
+                lease.place = place.clone();
+                lease.limit = *limit;
+            }
+            None => chosen.push((tenant.clone(), lease.place.clone(), lease.limit)),
+        }
+    }
+}
+
+/// What a URL found at a set with no place for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Full {
     /// Whose places: the host's (all taken, or paused) or the tenant's.
@@ -149,6 +167,23 @@ mod tests {
 
     fn host(name: &str) -> Place {
         Place::Host(name.to_owned())
+    }
+
+    #[test]
+    fn a_batch_looks_for_each_tenants_places_in_one_shard() {
+        let (acme, other) = (Tenant("acme".into()), Tenant("other".into()));
+        let ask = |tenant: &Tenant, seq: u32| {
+            vec![Lease::tenant(tenant, 100, "job", seq, 0, 9), Lease::new(Place::Host("h".into()), "job", seq, 9, 4)]
+        };
+        let mut asks = vec![ask(&acme, 0), ask(&acme, 40), ask(&other, 8), ask(&acme, 80)];
+        assert_ne!(asks[0][0].place, asks[1][0].place, "neighbourhoods apart: shards apart");
+        let hosts: Vec<Lease> = asks.iter().map(|a| a[1].clone()).collect();
+        one_shard_per_tenant(&mut asks);
+        assert!(asks.iter().filter(|a| a[0].place == asks[0][0].place).count() == 3, "{asks:?}");
+        assert!(matches!(&asks[2][0].place, Place::Tenant { tenant, .. } if tenant == "other"));
+        assert!(asks.iter().all(|a| a[0].limit == asks[0][0].limit || a[0].place != asks[0][0].place));
+        assert_eq!(asks.iter().map(|a| a[1].clone()).collect::<Vec<_>>(), hosts, "hosts untouched");
+        assert_eq!(asks[1][0].holder, "job#40@9", "each URL keeps its own name");
     }
 
     #[test]
