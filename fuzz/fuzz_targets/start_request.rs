@@ -74,7 +74,7 @@ async fn check(world: &World, data: &[u8], psi_available: bool) {
     // do not pile up in memory over millions of runs.
     let store = MemoryStore::new();
     store.put_key_hash(&hash_key(KEY), &Tenant("fuzz".into())).await.expect("key");
-    let queues = QueueUrls { high: "q-high".into(), normal: "q-normal".into(), low: "q-low".into() };
+    let queues = QueueUrls { high: "q-high".into(), normal: "q-normal".into(), low: "q-low".into(), browser: None };
     let state = AppState {
         store,
         queue: MemoryQueue::new(),
@@ -86,6 +86,9 @@ async fn check(world: &World, data: &[u8], psi_available: bool) {
             max_url_timeout_seconds: MAX_URL_TIMEOUT as u32,
             http: world.http.clone(),
             psi_available,
+            crux_available: false,
+            tenant_limits: domain::tenancy::Limits::DEFAULT,
+            ws_url: None,
         },
     };
     let router = api::app(state);
