@@ -1,7 +1,6 @@
 //! Group commit: the writes that an invocation's messages are ready to make at about the same
 //! time go to the store together. DynamoDB bills per request and per item written, and the
-//! items URLs share (the job's counters in a claim, the places) are then written once for all
-//! of them.
+//! items URLs share (a host's and a tenant's places) are then written once for all of them.
 
 use std::future::Future;
 use std::sync::{Mutex, PoisonError};

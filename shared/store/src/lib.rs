@@ -1,7 +1,7 @@
 //! Persistence of jobs, URL tasks, API keys and the shared quota.
 //!
 //! The traits are cut by caller, each as small as its caller needs: [`Jobs`] for the API
-//! (create, list, cancel, delete), [`TaskWork`] for the analyzer (claim, record, retry),
+//! (create, list, cancel, delete), [`TaskWork`] for the analyzer (look up, places, record, retry),
 //! [`Tracking`] for the tracker (status moves, bulk cancellation, the reconciler's sweep),
 //! [`KeyStore`] for API keys and callback secrets, [`Tenancy`] for each tenant's limits and
 //! usage, [`Reports`] for what is kept of a finished job, [`History`] for a URL's results
@@ -257,7 +257,7 @@ pub trait TaskWork: Send + Sync {
     }
 
     /// Leaves `host` alone until `until` (it asked, with `Retry-After`): no URL of it is
-    /// claimed before then. A later pause already set stays.
+    /// started before then. A later pause already set stays.
     fn pause_host(&self, host: &str, until: Millis) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Marks a URL of a cancelling job, found in status `from` (one not finished),

@@ -50,9 +50,6 @@ fn holders_of(item: &Item) -> Vec<String> {
     }
 }
 
-/// The URLs asking for one set: each one's position among the asks, and its lease.
-type Askers<'a> = Vec<(usize, &'a Lease)>;
-
 /// The update that takes places for `holders` in a set while it is not paused and has room
 /// for all of them under `limit` (the caller asks for no more than `limit`).
 fn take(holders: Vec<String>, limit: u32, now: Millis) -> Expression {
@@ -81,45 +78,24 @@ impl DynamoStore {
             .into_iter()
             .map(|beyond| beyond.map_or(Ok(()), Err))
             .collect();
-        // Each set's askers, by position, in order.
-        let mut sets: BTreeMap<&Place, (Askers, u32)> = BTreeMap::new();
-        for (i, leases) in asks.iter().enumerate().filter(|(i, _)| answers[*i].is_ok()) {
-            for lease in leases {
-                let entry = sets.entry(&lease.place).or_insert_with(|| (Vec::new(), lease.limit));
-                entry.0.push((i, lease));
-                entry.1 = entry.1.min(lease.limit);
-            }
-        }
-        // Each holder once: two copies of one message may name the same one, and share it.
-        let holders_of = |askers: &Askers| {
-            let mut holders: Vec<String> = Vec::with_capacity(askers.len());
-            for (_, lease) in askers {
-                if !holders.contains(&lease.holder) {
-                    holders.push(lease.holder.clone());
-                }
-            }
-            holders
+        // Each set once for the asks still in the running, its holders in order.
+        let sets =
+            by_place(asks.iter().zip(&answers).filter(|(_, answer)| answer.is_ok()).flat_map(|(leases, _)| leases));
+        let takes = sets.iter().map(|(place, (holders, limit))| self.take_in(place, holders.clone(), *limit, now));
+        let taken: Vec<(usize, Full)> = futures::future::join_all(takes).await.into_iter().collect::<Result<_, _>>()?;
+        let taken: BTreeMap<&Place, (usize, Full)> = sets.keys().copied().zip(taken).collect();
+        // A URL holds a set's place when its holder is among the first the set took.
+        let holds = |lease: &Lease| {
+            let (count, _) = taken[&lease.place];
+            sets[&lease.place].0.iter().position(|holder| *holder == lease.holder).is_some_and(|k| k < count)
         };
-        let takes = sets.iter().map(|(place, (askers, limit))| self.take_in(place, holders_of(askers), *limit, now));
-        let taken = futures::future::join_all(takes).await;
-        let mut held: Vec<Vec<Lease>> = vec![Vec::new(); asks.len()];
-        for ((_, (askers, _)), taken) in sets.iter().zip(taken) {
-            let (count, full) = taken?;
-            let holders = holders_of(askers);
-            for (i, lease) in askers {
-                if holders.iter().position(|h| *h == lease.holder).is_some_and(|k| k < count) {
-                    held[*i].push((*lease).clone());
-                } else if answers[*i].is_ok() {
-                    answers[*i] = Err(full);
-                }
+        let mut back = Vec::new();
+        for (leases, answer) in asks.iter().zip(answers.iter_mut()).filter(|(_, answer)| answer.is_ok()) {
+            if let Some(missed) = leases.iter().filter(|lease| !holds(lease)).min_by_key(|lease| &lease.place) {
+                *answer = Err(taken[&missed.place].1);
+                back.extend(leases.iter().filter(|lease| holds(lease)).cloned());
             }
         }
-        let back: Vec<Lease> = held
-            .into_iter()
-            .zip(&answers)
-            .filter(|(_, answer)| answer.is_err())
-            .flat_map(|(leases, _)| leases)
-            .collect();
         self.give_back(&back).await?;
         Ok(answers)
     }
