@@ -170,6 +170,22 @@ mod tests {
         }
     }
 
+    /// A query filter is documented as the values it takes, so that a schema-valid request is
+    /// never refused (an empty or free string was, found by schemathesis).
+    #[test]
+    fn the_field_verdict_filter_is_documented_as_its_values() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let params = doc["paths"]["/api/v1/batch-processing/results/{id}"]["get"]["parameters"].as_array().unwrap();
+        let filter = params.iter().find(|p| p["name"] == "field_overall_category").expect("documented");
+        let values: Vec<&str> =
+            filter["schema"]["enum"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+        assert_eq!(values, ["good", "needs_improvement", "poor", "unavailable"]);
+        for value in values {
+            assert!(value.parse::<domain::field::FieldFilter>().is_ok(), "{value}");
+        }
+        assert!("".parse::<domain::field::FieldFilter>().is_err());
+    }
+
     /// Every `$ref` names a schema the document has, and every link an operation it has.
     #[test]
     fn references_and_links_resolve() {

@@ -316,19 +316,42 @@ pub enum FieldFilter {
     Unavailable,
 }
 
+impl FieldFilter {
+    const UNAVAILABLE: &'static str = "unavailable";
+
+    /// Every value the filter takes, as written in a query.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        FieldCategory::ALL.iter().map(|category| category.as_str()).chain([Self::UNAVAILABLE])
+    }
+}
+
 impl std::str::FromStr for FieldFilter {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
         match text {
-            "unavailable" => Ok(FieldFilter::Unavailable),
-            other => other
-                .parse()
-                .map(FieldFilter::Verdict)
-                .map_err(|_| format!("{other:?} is not one of good, needs_improvement, poor, unavailable")),
+            FieldFilter::UNAVAILABLE => Ok(FieldFilter::Unavailable),
+            other => other.parse().map(FieldFilter::Verdict).map_err(|_| {
+                format!("{other:?} is not one of {}", FieldFilter::names().collect::<Vec<_>>().join(", "))
+            }),
         }
     }
 }
+
+// The API documents the filter as the strings it takes: a schema-driven client (or fuzzer)
+// then never sends a value the API refuses.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for FieldFilter {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(FieldFilter::names()))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for FieldFilter {}
 
 impl FieldFilter {
     pub fn matches(self, metrics: &Map<String, Value>) -> bool {

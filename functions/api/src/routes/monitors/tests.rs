@@ -140,6 +140,60 @@ async fn a_run_by_hand_is_a_job_of_the_monitor_and_never_overlaps_the_last() {
 }
 
 #[tokio::test]
+async fn a_monitors_runs_are_listed_by_status_page_by_page() {
+    use domain::{Job, JobId, JobStatus};
+    use store::{Jobs, Monitors};
+    let store = store().await;
+    let tenant = crate::test_app::tenant();
+    let schedule = domain::schedule::Schedule::parse("rate(1 hour)").unwrap();
+    let monitor = domain::monitor::Monitor::new(
+        tenant.clone(),
+        "m".into(),
+        (&schedule, "rate(1 hour)".into()),
+        domain::JobSettings::default(),
+        None,
+        1,
+        Vec::new(),
+        true,
+        0,
+    );
+    store.create_monitor(&monitor, &[]).await.unwrap();
+    // Oldest first: three completed runs, then one still going.
+    let mut completed = Vec::new();
+    for status in [JobStatus::Completed, JobStatus::Completed, JobStatus::Completed, JobStatus::Processing] {
+        let mut job = Job::new(tenant.clone(), "run".into(), domain::JobSettings::default(), 0, 0)
+            .of_monitor(monitor.id.clone(), JobId::generate());
+        job.status = status;
+        store.create_job(&job, &[]).await.unwrap();
+        let now = store.get_monitor(&tenant, &monitor.id).await.unwrap().unwrap();
+        assert!(store.record_run_now(&now, &job.id, 1).await.unwrap());
+        if status == JobStatus::Completed {
+            completed.insert(0, job.id.to_string());
+        }
+    }
+    let app = app(store);
+    let id = monitor.id.to_string();
+    let listed = |uri: String| {
+        let app = app.clone();
+        async move {
+            let mut ids = Vec::new();
+            for page in crate::test_app::every_page(&app, "GET", &uri).await {
+                let jobs = page.json()["jobs"].as_array().unwrap().clone();
+                ids.extend(jobs.iter().map(|j| j["batch_job_id"].as_str().unwrap().to_owned()));
+            }
+            ids
+        }
+    };
+    assert_eq!(listed(format!("/jobs?monitor_id={id}&status=completed&limit=2")).await, completed);
+    assert_eq!(listed(format!("/jobs?monitor_id={id}&status=processing&limit=1")).await.len(), 1);
+    assert!(listed(format!("/jobs?monitor_id={id}&status=failed")).await.is_empty());
+    assert_eq!(listed(format!("/jobs?monitor_id={id}&limit=3")).await.len(), 4);
+    let first = get(&app, &format!("/jobs?monitor_id={id}&status=completed&limit=1")).await.json();
+    assert_eq!(first["jobs"][0]["batch_job_id"].as_str(), Some(completed[0].as_str()), "the going run is passed over");
+    assert!(first["next_cursor"].is_string(), "{first}");
+}
+
+#[tokio::test]
 async fn a_deleted_monitor_or_another_tenants_is_no_monitor() {
     let app = app(store().await);
     let id = post_json(&app, "/monitors", &json!({"urls": ["a.example"], "schedule": "rate(1 hour)"})).await.json()["monitor_id"]
@@ -153,6 +207,10 @@ async fn a_deleted_monitor_or_another_tenants_is_no_monitor() {
         ("POST", format!("/monitors/{id}/run")),
         ("GET", format!("/jobs?monitor_id={id}")),
         ("GET", "/monitors/not-an-id".to_owned()),
+        // Escaped `?`, `#` and control characters stay in the id (the local emulator alone
+        // cuts the path at them).
+        ("POST", "/monitors/a%3Fb%0D/run".to_owned()),
+        ("POST", "/monitors/a%23b/run".to_owned()),
     ] {
         assert_eq!(call(&app, method, &path).await.status, 404, "{method} {path}");
     }
