@@ -42,6 +42,8 @@ const SCAN_PAGE: usize = super::MAX_LIMIT;
 pub enum SortKey {
     Url,
     Status,
+    /// The URL's place in the job: submission order.
+    Position,
     Score,
     DesktopScore,
     DeliveryScore,
@@ -62,9 +64,10 @@ pub enum SortKey {
 }
 
 impl SortKey {
-    pub const ALL: [SortKey; 19] = [
+    pub const ALL: [SortKey; 20] = [
         SortKey::Url,
         SortKey::Status,
+        SortKey::Position,
         SortKey::Score,
         SortKey::DesktopScore,
         SortKey::DeliveryScore,
@@ -88,6 +91,7 @@ impl SortKey {
         match self {
             SortKey::Url => "url",
             SortKey::Status => "status",
+            SortKey::Position => "position",
             SortKey::Score => "score",
             SortKey::DesktopScore => "desktop_score",
             SortKey::DeliveryScore => "delivery_score",
@@ -176,7 +180,9 @@ impl Sort {
         let order = crate::query::choice::<SortOrder>("order", order)?;
         match (key, order) {
             (Some(key), order) => Ok(Some(Sort { key, order: order.unwrap_or_default() })),
-            (None, Some(_)) => Err(ApiError::invalid_field("order", "applies to a sorted listing: give sort as well")),
+            // Without a key, the order is of the URLs' places: ascending is submission order.
+            (None, Some(SortOrder::Asc)) => Ok(None),
+            (None, Some(SortOrder::Desc)) => Ok(Some(Sort { key: SortKey::Position, order: SortOrder::Desc })),
             (None, None) => Ok(None),
         }
     }
@@ -293,6 +299,7 @@ fn value_of(key: SortKey, row: &DigestRow) -> Option<Value<'_>> {
     match key {
         SortKey::Url => Some(Value::Text(Cow::Borrowed(&row.url))),
         SortKey::Status => Some(Value::Rank(status_rank(row.status))),
+        SortKey::Position => row.seq.map(|seq| Value::Rank(seq as usize)),
         metric => row.headline.as_ref()?.values.get(metric.as_str()).copied().map(Value::Number),
     }
 }
@@ -303,6 +310,7 @@ fn value_of_task(key: SortKey, job: &Job, task: &UrlTask) -> Option<Value<'stati
     match key {
         SortKey::Url => Some(Value::Text(Cow::Owned(task.url.clone()))),
         SortKey::Status => Some(Value::Rank(status_rank(job.shown_status(task.seq, task.status)))),
+        SortKey::Position => Some(Value::Rank(task.seq as usize)),
         metric => {
             let row = Digest::of(std::iter::once(task)).rows.pop()?;
             value_of(metric, &row).map(Value::into_owned)

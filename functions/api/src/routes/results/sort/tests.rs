@@ -277,14 +277,16 @@ async fn a_sort_that_cannot_be_is_refused_saying_what_can() {
         }
     };
     let (field, message) = refused(&psi, "sort=lcp").await;
-    let keys = "url, status, score, desktop_score, delivery_score, desktop_delivery_score, fcp_ms, lcp_ms, \
+    let keys = "url, status, position, score, desktop_score, delivery_score, desktop_delivery_score, fcp_ms, lcp_ms, \
                 speed_index_ms, tbt_ms, cls, ttfb_ms, total_ms, page_bytes, field_lcp_ms, field_inp_ms, field_cls, \
                 field_fcp_ms, field_ttfb_ms";
     assert_eq!((field.as_str(), message.as_str()), ("sort", format!("\"lcp\" is not one of {keys}").as_str()));
     assert_eq!(refused(&psi, "sort=lcp_ms&order=up").await.0, "order");
-    let (field, message) = refused(&psi, "order=desc").await;
-    assert_eq!(field, "order");
-    assert!(message.contains("give sort as well"), "{message}");
+    // An order without a key is of the URLs' places: desc lists the last submitted first.
+    let newest_first: Vec<Vec<usize>> = pages(&app, &psi, "order=desc", 10).await;
+    assert_eq!(newest_first.concat(), (0..23).rev().collect::<Vec<_>>());
+    assert_eq!(pages(&app, &psi, "order=asc", 10).await.concat(), (0..23).collect::<Vec<_>>());
+    assert_eq!(pages(&app, &psi, "sort=position&order=desc", 23).await.concat(), newest_first.concat());
     let (field, message) = refused(&http, "sort=score").await;
     assert_eq!(field, "sort");
     assert!(message.contains("http engine, which gives no score: sort by delivery_score"), "{message}");
@@ -476,7 +478,7 @@ fn every_number_comparisons_judge_is_a_sort_key_by_its_own_name() {
         assert_eq!(serde_json::to_value(key).unwrap(), json!(key.as_str()), "the document's name is the handler's");
         assert_eq!(key.as_str().parse::<SortKey>(), Ok(key));
     }
-    assert_eq!(keys.len(), domain::compare::NOISE.len() + 2, "url, status and those numbers");
+    assert_eq!(keys.len(), domain::compare::NOISE.len() + 3, "url, status, position and those numbers");
 }
 
 #[test]
