@@ -334,7 +334,7 @@ async fn cleanup_deletes_only_the_callers_finished_jobs() {
 
     let done = h.request("DELETE", &format!("{API}/cleanup?older_than_days=0"), Some(&alice), None).await;
     assert_eq!(done.body["jobs_deleted"], 2);
-    assert_eq!(done.body["items_deleted"], 2 + 2 + 1, "two job items and three URL items");
+    assert_eq!(done.body["items_deleted"], 2 + 2 + 3, "two job items, their lists of URLs and three results");
     assert!(h.env.store().get_job(&finished).await.unwrap().is_none());
     assert_eq!(h.request("GET", &format!("{API}/progress/{finished}"), Some(&alice), None).await.status, 404);
     assert!(h.env.store().get_job(&pending).await.unwrap().is_some(), "an unfinished job stays");

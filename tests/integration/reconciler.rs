@@ -54,12 +54,13 @@ async fn a_sweeps_reads_grow_with_its_jobs_windows_not_their_sizes() {
         assert_eq!((report.jobs_checked, report.urls_resent, report.errors, report.complete), (1, 5, 0, true));
     }
     // Per sweep: the cursor and the job (GetItem), the active jobs (Query), the job's
-    // open URLs — its window's frontiers — with the URLs before them (one BatchGetItem), a
-    // note per URL sent again and the cursor (UpdateItem), one SendMessageBatch.
+    // open URLs — its window's frontiers — with the URLs before them (one BatchGetItem), the
+    // lists of those with no item yet (one more), a note per URL sent again and the cursor
+    // (UpdateItem), one SendMessageBatch.
     let expected = [
         ("DynamoDB.GetItem", 2),
         ("DynamoDB.Query", 1),
-        ("DynamoDB.BatchGetItem", 1),
+        ("DynamoDB.BatchGetItem", 2),
         ("DynamoDB.UpdateItem", 6),
         ("SQS.SendMessageBatch", 1),
     ]

@@ -106,11 +106,17 @@ impl UrlTask {
     /// URL `seq` of a new job, queued (the first window's messages are sent at submission:
     /// [`crate::window::Window`]).
     pub fn queued(job: &Job, seq: u32, url: &JobUrl) -> UrlTask {
+        UrlTask::listed(job.id.clone(), seq, url.url.as_str().to_owned(), url.tags.clone())
+    }
+
+    /// URL `seq` of job `job_id` as it was submitted (`url`, already clean, and its `tags`),
+    /// queued: what a URL is until its first change.
+    pub fn listed(job_id: JobId, seq: u32, url: String, tags: Tags) -> UrlTask {
         UrlTask {
-            job_id: job.id.clone(),
+            job_id,
             seq,
-            url: url.url.as_str().to_owned(),
-            tags: url.tags.clone(),
+            url,
+            tags,
             status: UrlStatus::Queued,
             attempts: 0,
             error: None,

@@ -173,7 +173,8 @@ pub trait Jobs: Lookup {
     /// Moves a `pending` or `processing` job to `cancelling`.
     fn request_cancel(&self, id: &JobId, now: Millis) -> impl Future<Output = Result<Cancel, Error>> + Send;
 
-    /// Deletes a job and all its URLs; returns how many items went.
+    /// Deletes a job and all its URLs; returns how many of the store's items went (its own
+    /// unit: a DynamoDB store keeps a job's URLs fifty to an item until each changes).
     fn delete_job(&self, id: &JobId) -> impl Future<Output = Result<usize, Error>> + Send;
 
     /// A cheap read that proves the table answers.
@@ -355,7 +356,7 @@ pub trait Tracking: Lookup {
 
     /// Every URL of job `id` with its status, in submission order (read consistently, a page
     /// at a time): for a recount.
-    fn task_statuses(&self, id: &JobId) -> impl Future<Output = Result<Vec<(u32, UrlStatus)>, Error>> + Send;
+    fn task_statuses(&self, job: &Job) -> impl Future<Output = Result<Vec<(u32, UrlStatus)>, Error>> + Send;
 
     /// Writes `job`'s counters and window frontiers as given, while the job is unchanged since
     /// it was read (its `updated_at`); `false` when it changed.
@@ -370,7 +371,7 @@ pub trait Tracking: Lookup {
             if job.status.is_finished() || job.counters.all_terminal() {
                 return Ok(None);
             }
-            let statuses = self.task_statuses(&job.id).await?;
+            let statuses = self.task_statuses(job).await?;
             let finished: std::collections::HashSet<u32> =
                 statuses.iter().filter(|(_, status)| status.is_terminal()).map(|(seq, _)| *seq).collect();
             let mut recounted = job.clone();

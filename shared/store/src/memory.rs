@@ -480,8 +480,8 @@ impl Tracking for MemoryStore {
         Ok(())
     }
 
-    async fn task_statuses(&self, id: &JobId) -> Result<Vec<(u32, UrlStatus)>, Error> {
-        let state = self.state()?;
+    async fn task_statuses(&self, job: &Job) -> Result<Vec<(u32, UrlStatus)>, Error> {
+        let (state, id) = (self.state()?, &job.id);
         let mut statuses: Vec<(u32, UrlStatus)> =
             state.tasks.iter().filter(|((job, _), _)| job == id).map(|((_, seq), task)| (*seq, task.status)).collect();
         statuses.sort_unstable_by_key(|(seq, _)| *seq);

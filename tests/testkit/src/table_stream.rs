@@ -86,7 +86,8 @@ impl TableStream {
     }
 
     /// The records written since the last read that the tracker's filter for results passes
-    /// (`template.yaml`: an unfinished URL moving to `succeeded` or `failed`), as a Lambda
+    /// (`template.yaml`: an unfinished URL, or one with no item yet, moving to `succeeded` or
+    /// `failed`), as a Lambda
     /// DynamoDB event.
     pub async fn results_event(&mut self) -> Value {
         let status = |record: &Value, image: &str| record["dynamodb"][image]["status"]["S"].as_str().map(str::to_owned);
@@ -95,9 +96,13 @@ impl TableStream {
             .await
             .into_iter()
             .filter(|record| {
-                record["eventName"] == "MODIFY"
-                    && matches!(status(record, "OldImage").as_deref(), Some("queued" | "processing"))
-                    && matches!(status(record, "NewImage").as_deref(), Some("succeeded" | "failed"))
+                let unfinished = match record["eventName"].as_str() {
+                    Some("MODIFY") => matches!(status(record, "OldImage").as_deref(), Some("queued" | "processing")),
+                    // A URL's first change creates its item.
+                    Some("INSERT") => true,
+                    _ => false,
+                };
+                unfinished && matches!(status(record, "NewImage").as_deref(), Some("succeeded" | "failed"))
             })
             .collect();
         json!({ "Records": results })

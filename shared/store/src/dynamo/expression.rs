@@ -70,6 +70,16 @@ impl Expression {
         self
     }
 
+    /// As [`Self::status_in`], or no such attribute: a URL with no item yet is queued
+    /// ([`super::url_lists`]).
+    pub(super) fn status_in_or_absent(self, attribute: &str, prefix: &str, statuses: &[&str]) -> Self {
+        let mut e = self.status_in(attribute, prefix, statuses);
+        if let Some(clause) = e.conditions.pop() {
+            e.conditions.push(format!("(attribute_not_exists({attribute}) OR {clause})"));
+        }
+        e
+    }
+
     pub(super) fn update_expression(&self) -> String {
         let mut parts = Vec::new();
         if !self.set.is_empty() {

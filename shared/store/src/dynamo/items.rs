@@ -3,7 +3,8 @@
 //! | item | `pk` | `sk` | GSI `by_tenant` |
 //! |---|---|---|---|
 //! | job | `JOB#<job id>` | `JOB` | `gsi1pk = TENANT#<tenant>`, `gsi1sk = <job id>` (UUIDv7: time order); while unfinished also `gsi2pk = ACTIVE`, `gsi2sk = <job id>` (GSI `by_activity`) |
-//! | URL task | `JOB#<job id>` | `URL#<seq, 6 digits>` | once newly analysed with success, `hist_pk = HIST#<tenant>#<hash of URL>`, `hist_sk = <analysed at>`, `hist` = its headline numbers and its reuse variant (GSI `by_url_history`, projecting `job_id`, `seq`, `hist`: history and reuse) |
+//! | a job's URLs as submitted, fifty to an item | `JOB#<job id>` | `LIST#<first seq / 50, 5 digits>` | — (`urls`: a list of `url`, `ref`, `labels`; written at submission, never changed) |
+//! | URL task, from its first change on (a result, a retry, a cancel, a resend: a URL with no item is queued, as listed) | `JOB#<job id>` | `URL#<seq, 6 digits>` | once newly analysed with success, `hist_pk = HIST#<tenant>#<hash of URL>`, `hist_sk = <analysed at>`, `hist` = its headline numbers and its reuse variant (GSI `by_url_history`, projecting `job_id`, `seq`, `hist`: history and reuse) |
 //! | job report | `JOB#<job id>` | `JOB#REPORT` | — (`report`: the finished job's summary and exports, as JSON) |
 //! | API key | `KEY#<sha-256 of the key>` | `KEY` | — |
 //! | callback secret | `TENANT#<tenant>` | `SECRET` | — |
@@ -18,8 +19,8 @@
 //! A job somebody follows live carries `live_gen` (a number each subscription raises), which
 //! the live function's stream filter asks for.
 //!
-//! A job's URLs are one Query on `pk` (`begins_with(sk, "URL#")`), a tenant's jobs one Query
-//! on the GSI, newest first. `expires_at` is the TTL attribute.
+//! A job's URLs are its lists (a BatchGetItem) overlaid by its URLs' items (one Query on `pk`
+//! between two `URL#` keys), a tenant's jobs one Query on the GSI, newest first. `expires_at` is the TTL attribute.
 
 use serde::{Deserialize, Serialize};
 
@@ -370,6 +371,9 @@ pub struct TaskItem {
     pub sk: String,
     pub job_id: JobId,
     pub seq: u32,
+    /// Empty on an item its first change wrote: the URL and its tags are then its list's
+    /// ([`super::url_lists`]).
+    #[serde(default)]
     pub url: String,
     pub status: UrlStatus,
     #[serde(default)]
@@ -478,10 +482,13 @@ pub fn result_from_stream(
             serde_dynamo::from_item(image.clone()).map_err(|e| Error::Corrupt(format!("URL stream image: {e}")))?;
         Ok(Some(task))
     };
-    let (Some(old), Some(new)) = (read(old_image)?, read(new_image)?) else { return Ok(None) };
+    let Some(new) = read(new_image)? else { return Ok(None) };
+    // A URL's first change creates its item (`super::url_lists`): it was queued.
+    let was =
+        if old_image.is_empty() { UrlStatus::Queued } else { read(old_image)?.map_or(new.status, |old| old.status) };
     let at = StreamPosition::parse(sequence_number)
         .ok_or_else(|| Error::Corrupt(format!("stream sequence number {sequence_number:?}")))?;
-    Ok(ResultChange::of(new.seq, old.status, new.status, at).map(|change| (new.job_id, change)))
+    Ok(ResultChange::of(new.seq, was, new.status, at).map(|change| (new.job_id, change)))
 }
 
 #[cfg(test)]

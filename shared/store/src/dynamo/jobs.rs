@@ -1,28 +1,23 @@
-//! The API's reads and writes of jobs: creating one with all its tasks, listing a tenant's
+//! The API's reads and writes of jobs: creating one with its URLs' lists, listing a tenant's
 //! jobs and a job's URLs, requesting a cancellation, deleting, and the health check's ping.
 
 use std::collections::{HashMap, HashSet};
 
-use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use domain::tenancy::{Limits, OverLimit};
 use domain::time::Millis;
 use domain::{Cancel, Error, Job, JobId, JobStatus, JobUrl, TaskFilter, Tenant, UrlTask};
 use futures::{StreamExt, TryStreamExt};
 
-use super::items::{JobItem, MAX_SEQ, TASK_SK_PREFIX, TENANT_INDEX, TaskItem, job_pk, task_sk, tenant_pk};
+use super::items::{JobItem, TENANT_INDEX, TaskItem, job_pk, task_sk, tenant_pk};
 use super::moves::Expression;
+use super::url_lists;
 use super::{
     BATCH_WRITE_MAX, DynamoStore, Filter, Item, WRITE_PARALLELISM, av_n, av_s, from_item, raced, status_of, to_item,
 };
-use crate::{Jobs, Page};
+use crate::{Jobs, Lookup, Page};
 
-/// A new job's task for URL `seq`, queued.
-fn task_put(job: &Job, seq: u32, url: &JobUrl, expires_at: i64) -> Result<WriteRequest, Error> {
-    let item = TaskItem::new(UrlTask::queued(job, seq, url), expires_at);
-    let put =
-        PutRequest::builder().set_item(Some(to_item(&item)?)).build().map_err(|e| Error::store("BatchWriteItem", e))?;
-    Ok(WriteRequest::builder().put_request(put).build())
-}
+/// The most URLs a listing reads at a time: the most a page may hold.
+const FILTERED_SPAN: u32 = 1_000;
 
 /// Where a listing of job items on a GSI resumes: after the job `id`, whose index key is
 /// `pk_name = pk_value`, `sk_name = <job id>`.
@@ -40,25 +35,16 @@ impl Jobs for DynamoStore {
         urls: &[JobUrl],
         limits: &Limits,
     ) -> Result<Result<(), OverLimit>, Error> {
-        // Tasks first, the job item last: a job never exists without all its tasks, and an
-        // interrupted creation leaves only orphan tasks, which expire. The same goes for a
-        // job that a limit refuses at the last moment (a concurrent submission took the
+        // The URLs' lists first, the job item last: a job never exists without all its URLs,
+        // and an interrupted creation leaves only orphan lists, which expire. The same goes
+        // for a job that a limit refuses at the last moment (a concurrent submission took the
         // room the caller saw): the caller checks the limits first, so that is rare.
-        let expires_at = self.expiry(job.created_at, 7);
-        // Each batch's items are built when it is sent, so a 10 000-URL job never holds more
-        // than the batches in flight as DynamoDB items (building all first peaked at 51 MB).
-        // By start index: a closure taking the chunk itself trips the compiler's proof that
-        // the future is `Send`.
-        futures::stream::iter((0..urls.len()).step_by(BATCH_WRITE_MAX))
-            .map(|start| {
-                let batch = &urls[start..urls.len().min(start + BATCH_WRITE_MAX)];
-                let requests = batch
-                    .iter()
-                    .zip(start as u32..)
-                    .map(|(url, seq)| task_put(job, seq, url, expires_at))
-                    .collect::<Result<Vec<_>, _>>();
-                async move { self.batch_write(requests?).await }
-            })
+        let lists = url_lists::list_puts(&job.id, urls, self.expiry(job.created_at, 7))?;
+        let mut lists = lists.into_iter();
+        let batches = std::iter::from_fn(|| Some(lists.by_ref().take(BATCH_WRITE_MAX).collect::<Vec<_>>()))
+            .take_while(|batch| !batch.is_empty());
+        futures::stream::iter(batches)
+            .map(|batch| self.batch_write(batch))
             .buffer_unordered(WRITE_PARALLELISM)
             .try_collect::<()>()
             .await?;
@@ -105,24 +91,33 @@ impl Jobs for DynamoStore {
         limit: usize,
         after: Option<u32>,
     ) -> Result<Page<UrlTask, u32>, Error> {
-        let from = after.map_or_else(|| TASK_SK_PREFIX.to_owned(), |seq| task_sk(seq + 1));
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
-            .expression_attribute_values(":pk", av_s(job_pk(id)))
-            .expression_attribute_values(":from", av_s(from))
-            .expression_attribute_values(":to", av_s(task_sk(MAX_SEQ)))
-            .consistent_read(true);
-        let page = self.query_page(query, Filter::tasks(filter), None, limit).await?;
-        let items = page
-            .items
-            .into_iter()
-            .map(|item| Ok(from_item::<TaskItem>(item)?.into_task()))
-            .collect::<Result<Vec<_>, Error>>()?;
-        let next = if page.more { items.last().map(|task| task.seq) } else { None };
-        Ok(Page { items, next })
+        let Some(job) = self.get_job(id).await? else { return Ok(Page { items: Vec::new(), next: None }) };
+        let total = u32::try_from(job.counters.total).unwrap_or(u32::MAX);
+        // The job's URLs a span at a time, each span's items laid over its lists, until `limit`
+        // pass the filter: the first span the page's size, each next one twice the last, up to
+        // the most a page holds (a filter most URLs pass reads no more than it returns, a
+        // rare one few spans).
+        let mut span = u32::try_from(limit.max(1)).unwrap_or(u32::MAX);
+        let widest = span.max(FILTERED_SPAN);
+        let mut from = after.map_or(0, |seq| seq.saturating_add(1));
+        let mut found = Vec::new();
+        while from < total {
+            let to = from.saturating_add(span).min(total);
+            span = span.saturating_mul(2).min(widest);
+            let seqs: Vec<u32> = (from..to).collect();
+            for task in self.tasks_at(id, &seqs, self.items_between(id, from, to).await?).await? {
+                if !filter.matches(&task) {
+                    continue;
+                }
+                let seq = task.seq;
+                found.push(task);
+                if found.len() == limit {
+                    return Ok(Page { items: found, next: (seq + 1 < total).then_some(seq) });
+                }
+            }
+            from = to;
+        }
+        Ok(Page { items: found, next: None })
     }
 
     async fn get_tasks(&self, id: &JobId, seqs: &[u32]) -> Result<Vec<UrlTask>, Error> {
@@ -136,7 +131,7 @@ impl Jobs for DynamoStore {
             let task = from_item::<TaskItem>(item)?.into_task();
             found.insert(task.seq, task);
         }
-        Ok(wanted.iter().filter_map(|seq| found.remove(seq)).collect())
+        self.tasks_at(id, &wanted, found).await
     }
 
     async fn request_cancel(&self, id: &JobId, now: Millis) -> Result<Cancel, Error> {
@@ -186,6 +181,19 @@ impl Jobs for DynamoStore {
 }
 
 impl DynamoStore {
+    /// The items of job `id`'s URLs from position `from` to before `to` (those that have one),
+    /// read consistently, by position.
+    pub(super) async fn items_between(&self, id: &JobId, from: u32, to: u32) -> Result<HashMap<u32, UrlTask>, Error> {
+        if from >= to {
+            return Ok(HashMap::new());
+        }
+        self.items_in_range(&job_pk(id), &task_sk(from), &task_sk(to - 1), true)
+            .await?
+            .into_iter()
+            .map(|item| from_item::<TaskItem>(item).map(|task| (task.seq, task.into_task())))
+            .collect()
+    }
+
     /// One page of job `id`'s items whose sort key starts with `sk_prefix` (all of them when
     /// empty), read consistently with only `attributes`, from `start`; and where the next
     /// page starts.

@@ -21,6 +21,7 @@ mod subscriptions;
 mod tasks;
 mod tenancy;
 mod tracking;
+mod url_lists;
 mod waits;
 
 use std::collections::HashMap;
@@ -32,10 +33,9 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::builders::KeysAndAttributesBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, KeysAndAttributes, TransactWriteItem, WriteRequest};
-use domain::field::FieldFilter;
 use domain::retry::backoff;
 use domain::time::Millis;
-use domain::{Error, Job, JobId, TaskFilter, UrlTask};
+use domain::{Error, Job, JobId, UrlTask};
 use futures::{StreamExt, TryStreamExt};
 
 use self::items::{JOB_SK, JobItem, TaskItem, job_pk, task_sk};
@@ -192,54 +192,6 @@ impl Filter {
             values: vec![(":status", av_s(status))],
         }
     }
-
-    /// `TaskFilter::matches` as a filter expression (the contract suite holds them together).
-    fn tasks(filter: &TaskFilter) -> Option<Filter> {
-        let mut parts = Vec::new();
-        let mut out = Filter { expression: String::new(), names: Vec::new(), values: Vec::new() };
-        if let Some(status) = filter.status {
-            let status = Filter::status(status.as_str());
-            parts.push(status.expression);
-            out.names.extend(status.names);
-            out.values.extend(status.values);
-        }
-        if let Some(label) = &filter.label {
-            out.names.extend([("#labels", "labels".to_owned()), ("#label", label.name.clone())]);
-            match &label.value {
-                None => parts.push("attribute_exists(#labels.#label)".into()),
-                Some(value) => {
-                    parts.push("#labels.#label = :label".into());
-                    out.values.push((":label", av_s(value.clone())));
-                }
-            }
-        }
-        if let Some(field) = filter.field {
-            // Top-level beside the packed analysis; inside the analysis map on items written
-            // before it was packed.
-            out.names.extend([
-                ("#analysis", "analysis".to_owned()),
-                ("#metrics", "metrics".to_owned()),
-                ("#verdict", FieldFilter::OVERALL.to_owned()),
-            ]);
-            let (verdict, old_verdict) = ("#verdict", "#analysis.#metrics.#verdict");
-            let (status, old_status) = ("#field_status", "#analysis.#metrics.#field_status");
-            match field {
-                FieldFilter::Verdict(category) => {
-                    parts.push(format!("({verdict} = :verdict OR {old_verdict} = :verdict)"));
-                    out.values.push((":verdict", av_s(category.as_str())));
-                }
-                FieldFilter::Unavailable => {
-                    out.names.push(("#field_status", FieldFilter::STATUS.to_owned()));
-                    parts.push(format!(
-                        "((attribute_exists({status}) AND attribute_not_exists({verdict})) OR \
-                     (attribute_exists({old_status}) AND attribute_not_exists({old_verdict})))"
-                    ));
-                }
-            }
-        }
-        out.expression = parts.join(" AND ");
-        (!parts.is_empty()).then_some(out)
-    }
 }
 
 struct RawPage {
@@ -391,6 +343,21 @@ impl DynamoStore {
         Ok(output.item)
     }
 
+    /// Every item of partition `pk` whose sort key is from `from` to `to`, both included, all
+    /// pages of them (callers bound the range).
+    async fn items_in_range(&self, pk: &str, from: &str, to: &str, consistent: bool) -> Result<Vec<Item>, Error> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", av_s(pk))
+            .expression_attribute_values(":from", av_s(from))
+            .expression_attribute_values(":to", av_s(to))
+            .consistent_read(consistent);
+        Ok(self.query_page(query, None, None, usize::MAX).await?.items)
+    }
+
     /// Runs a Query, keeping only the items `filter` passes when there is one, until `limit`
     /// items pass or the data ends. `more` says whether anything may follow the last item.
     async fn query_page(
@@ -471,7 +438,9 @@ impl Lookup for DynamoStore {
 
     async fn get_task(&self, id: &JobId, seq: u32) -> Result<Option<UrlTask>, Error> {
         let item = self.get_consistent(Self::task_key(id, seq)).await?;
-        item.map(|item| Ok(from_item::<TaskItem>(item)?.into_task())).transpose()
+        let item = item.map(|item| from_item::<TaskItem>(item).map(TaskItem::into_task)).transpose()?;
+        let found = item.into_iter().map(|task| (seq, task)).collect();
+        Ok(self.tasks_at(id, &[seq], found).await?.pop())
     }
 }
 

@@ -15,21 +15,49 @@ pub(crate) use super::expression::Expression;
 use super::items::frontier_attribute;
 use super::{DynamoStore, av_n, av_s};
 
-/// The update of a task that makes move `m` at `now` for a delivery's `attempt`: its
-/// condition is where the move starts, its clauses what the move does.
-pub(super) fn task_move(m: &TaskMove, now: Millis, attempt: u32) -> Expression {
+/// Which URL's item a move writes: its first change creates it (a job's URLs are listed at
+/// submission, [`super::url_lists`]), so every move names the URL and, for a new item, when
+/// it expires.
+pub(super) struct TaskItemId<'a> {
+    pub(super) job: &'a JobId,
+    pub(super) seq: u32,
+    pub(super) expires_at: i64,
+}
+
+/// The update of a URL's item that makes move `m` at `now` for a delivery's `attempt`: its
+/// condition is where the move starts (no item is a queued URL), its clauses what the move
+/// does.
+pub(super) fn task_move(m: &TaskMove, now: Millis, attempt: u32, id: &TaskItemId) -> Expression {
     let from: Vec<&str> = m.from.iter().map(|s| s.as_str()).collect();
-    let mut e =
-        Expression::default().name("#status", "status").value(":now", av_n(now)).status_in("#status", "from", &from);
-    if let Some(to) = m.to {
-        e = e.set("#status = :to").value(":to", av_s(to.as_str()));
-        if to.is_terminal() {
-            // Finished: nothing of a claim (items a release before this one claimed) or of the
-            // reconciler's resending kept (the result item stays under one write unit's KB).
-            e = e.set("analyzed_at = :now");
-            for mark in ["claimed_at", "lease_until", "resent_at"] {
-                e = e.remove(mark);
+    let mut e = Expression::default()
+        .name("#status", "status")
+        .name("#seq", "seq")
+        .value(":now", av_n(now))
+        .set("job_id = :job, #seq = :seq, expires_at = if_not_exists(expires_at, :expires)")
+        .value(":job", av_s(id.job.as_str()))
+        .value(":seq", av_n(id.seq))
+        .value(":expires", av_n(id.expires_at));
+    e = if m.from.contains(&UrlStatus::Queued) {
+        e.status_in_or_absent("#status", "from", &from)
+    } else {
+        e.status_in("#status", "from", &from)
+    };
+    match m.to {
+        Some(to) => {
+            e = e.set("#status = :to").value(":to", av_s(to.as_str()));
+            if to.is_terminal() {
+                // Finished: nothing of a claim (items a release before this one claimed) or of
+                // the reconciler's resending kept (the result item stays under one write
+                // unit's KB).
+                e = e.set("analyzed_at = :now");
+                for mark in ["claimed_at", "lease_until", "resent_at"] {
+                    e = e.remove(mark);
+                }
             }
+        }
+        // A move that keeps the status keeps a new item's too: queued.
+        None => {
+            e = e.set("#status = if_not_exists(#status, :queued)").value(":queued", av_s(UrlStatus::Queued.as_str()))
         }
     }
     match m.attempts {
@@ -99,6 +127,12 @@ pub(super) fn job_shift(m: &TaskMove, from: UrlStatus, now: Millis) -> Expressio
 }
 
 impl DynamoStore {
+    /// URL `seq` of job `job`'s item as a move at `now` writes it: kept, if the move creates
+    /// it, as long as its job's URLs are ([`Self::expiry`] from submission).
+    pub(super) fn task_item_id<'a>(&self, job: &'a JobId, seq: u32, now: Millis) -> TaskItemId<'a> {
+        TaskItemId { job, seq, expires_at: self.expiry(now, 7) }
+    }
+
     /// The transaction members that make move `m` on URL `seq` and shift the job's counters.
     pub(super) fn move_with_job(
         &self,
@@ -120,18 +154,37 @@ mod tests {
 
     use super::*;
 
+    fn item(job: &JobId) -> TaskItemId<'_> {
+        TaskItemId { job, seq: 4, expires_at: 99 }
+    }
+
     #[test]
     fn a_result_is_conditional_on_an_unfinished_url_and_stores_its_attempt() {
-        let task = task_move(&SUCCEED, 10, 2);
-        assert_eq!(task.condition_expression().as_deref(), Some("#status IN (:from0, :from1)"));
+        let id = JobId::generate();
+        let task = task_move(&SUCCEED, 10, 2, &item(&id));
+        assert_eq!(
+            task.condition_expression().as_deref(),
+            Some("(attribute_not_exists(#status) OR #status IN (:from0, :from1))"),
+            "no item is a queued URL"
+        );
         assert_eq!((&task.values[":from0"], &task.values[":from1"]), (&av_s("queued"), &av_s("processing")));
         assert_eq!(
             task.update_expression(),
-            "SET #status = :to, analyzed_at = :now, attempts = :attempt REMOVE claimed_at, lease_until, resent_at"
+            "SET job_id = :job, #seq = :seq, expires_at = if_not_exists(expires_at, :expires), #status = :to, \
+             analyzed_at = :now, attempts = :attempt REMOVE claimed_at, lease_until, resent_at"
         );
-        assert_eq!(task.values[":attempt"], av_n(2));
-        let retry = task_move(&RETRY, 10, 3);
-        assert_eq!(retry.update_expression(), "SET attempts = :attempt", "the URL stays unfinished");
+        assert_eq!(
+            (&task.values[":attempt"], &task.values[":seq"], &task.values[":expires"]),
+            (&av_n(2), &av_n(4), &av_n(99))
+        );
+        assert_eq!(task.values[":job"], av_s(id.as_str()));
+        let retry = task_move(&RETRY, 10, 3, &item(&id));
+        assert_eq!(
+            retry.update_expression(),
+            "SET job_id = :job, #seq = :seq, expires_at = if_not_exists(expires_at, :expires), \
+             #status = if_not_exists(#status, :queued), attempts = :attempt",
+            "the URL stays unfinished, a new item queued"
+        );
         let job = job_shift(&SUCCEED, UrlStatus::Queued, 10);
         assert_eq!(job.condition_expression().as_deref(), Some("attribute_exists(pk)"));
         assert_eq!(job.update_expression(), "SET updated_at = :now ADD queued :d0, succeeded :d1");
@@ -160,10 +213,12 @@ mod tests {
             job.update_expression()
         );
         assert_eq!((&job.values[":w0"], &job.values[":w1"]), (&av_n(40), &av_n(21)));
-        let cancel = task_move(&CANCEL, 5, 0);
+        let id = JobId::generate();
+        let cancel = task_move(&CANCEL, 5, 0, &item(&id));
         assert_eq!(
             cancel.update_expression(),
-            "SET #status = :to, analyzed_at = :now REMOVE claimed_at, lease_until, resent_at",
+            "SET job_id = :job, #seq = :seq, expires_at = if_not_exists(expires_at, :expires), #status = :to, \
+             analyzed_at = :now REMOVE claimed_at, lease_until, resent_at",
             "a finished URL keeps nothing of its window or its claim, nor its attempts changed"
         );
     }

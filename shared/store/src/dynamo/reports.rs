@@ -87,30 +87,13 @@ impl Reports for DynamoStore {
 
     async fn day_tallies(&self, tenant: &Tenant, from: &str, to: &str) -> Result<BTreeMap<String, DayTally>, Error> {
         let mut days: BTreeMap<String, DayTally> = BTreeMap::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
-                .expression_attribute_values(":pk", av_s(tenant_pk(tenant)))
-                .expression_attribute_values(":from", av_s(format!("ANALYTICS#{from}")))
-                // Every shard of the last day: `#9` sorts after each shard's `#<digit>`.
-                .expression_attribute_values(":to", av_s(format!("ANALYTICS#{to}#9")))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| Error::store("Query", e))?;
-            for item in output.items() {
-                let (day, tally) = tally_of(item)?;
-                days.entry(day).or_default().merge(&tally);
-            }
-            match output.last_evaluated_key {
-                Some(key) => start = Some(key),
-                None => return Ok(days),
-            }
+        // Every shard of the last day: `#9` sorts after each shard's `#<digit>`.
+        let (from, to) = (format!("ANALYTICS#{from}"), format!("ANALYTICS#{to}#9"));
+        for item in self.items_in_range(&tenant_pk(tenant), &from, &to, false).await? {
+            let (day, tally) = tally_of(&item)?;
+            days.entry(day).or_default().merge(&tally);
         }
+        Ok(days)
     }
 }
 

@@ -22,8 +22,9 @@ use crate::{OutcomeRecord, Sighting, TaskWork};
 impl DynamoStore {
     /// A result's update of its URL's item: its move, and the move's payload (error, analysis,
     /// and for a new successful analysis its entry in the history and reuse index).
-    fn outcome_update(record: &OutcomeRecord, now: Millis) -> Result<Expression, Error> {
-        let mut task = task_move(&record.outcome.task_move(), now, record.attempt);
+    fn outcome_update(&self, record: &OutcomeRecord, now: Millis) -> Result<Expression, Error> {
+        let item = self.task_item_id(&record.job_id, record.seq, now);
+        let mut task = task_move(&record.outcome.task_move(), now, record.attempt, &item);
         if let Outcome::Failed { kind, reason, .. } = &record.outcome {
             task = task
                 .set("#error = :error, error_kind = :kind")
@@ -58,7 +59,7 @@ impl DynamoStore {
     /// Writes one result: its item moves from unfinished, or, when it had moved on already,
     /// the item as it was says a duplicate (there) from a URL that is not.
     async fn record_one(&self, record: &OutcomeRecord, now: Millis) -> Result<Recorded, Error> {
-        let update = Self::outcome_update(record, now)?;
+        let update = self.outcome_update(record, now)?;
         match raced(update.update_item(self, Self::task_key(&record.job_id, record.seq)).await)? {
             Ok(()) => Ok(Recorded::Counted),
             Err(Some(_)) => Ok(Recorded::Duplicate),
@@ -96,7 +97,7 @@ impl TaskWork for DynamoStore {
         let items = self
             .batch_get(wanted, |request| {
                 request
-                    .projection_expression("pk, sk, #status, started_at")
+                    .projection_expression("pk, sk, #status, started_at, total_urls")
                     .expression_attribute_names("#status", "status")
             })
             .await?;
@@ -105,11 +106,17 @@ impl TaskWork for DynamoStore {
         let read = |key: Item| key_pair(&key).and_then(|key| found.get(&key));
         keys.iter()
             .map(|(id, seq)| {
-                let (Some(task), Some(job)) = (read(Self::task_key(id, *seq)), read(Self::job_key(id))) else {
-                    return Ok(None);
+                let Some(job) = read(Self::job_key(id)) else { return Ok(None) };
+                // A URL with no item has not changed since it was listed: queued.
+                let task = match read(Self::task_key(id, *seq)) {
+                    Some(task) => status_of::<UrlStatus>(task)?,
+                    None if number_of(job, "total_urls").is_some_and(|total| i64::from(*seq) < total) => {
+                        UrlStatus::Queued
+                    }
+                    None => return Ok(None),
                 };
                 Ok(Some(Sighting {
-                    task: status_of::<UrlStatus>(task)?,
+                    task,
                     job: status_of::<JobStatus>(job)?,
                     started: number_of(job, "started_at").is_some(),
                 }))
@@ -143,7 +150,7 @@ impl TaskWork for DynamoStore {
         attempt: u32,
         now: Millis,
     ) -> Result<(), Error> {
-        let update = task_move(&RETRY, now, attempt)
+        let update = task_move(&RETRY, now, attempt, &self.task_item_id(id, seq, now))
             .set("#error = :error, error_kind = :kind")
             .name("#error", "error")
             .value(":error", av_s(reason))
@@ -178,7 +185,11 @@ impl TaskWork for DynamoStore {
         }
         // From exactly `from`, the counter it leaves: a result or the tracker's bulk cancel
         // coming first fails the write.
-        let task = task_move(&CANCEL, now, 0).status_in("#status", "was", &[from.as_str()]);
+        let task = task_move(&CANCEL, now, 0, &self.task_item_id(id, seq, now));
+        let task = match from {
+            UrlStatus::Queued => task.status_in_or_absent("#status", "was", &[from.as_str()]),
+            _ => task.status_in("#status", "was", &[from.as_str()]),
+        };
         let items = self.move_with_job(id, seq, &CANCEL, from, task, now)?;
         Ok(self.transact(items).await?.is_none())
     }
@@ -190,19 +201,34 @@ impl TaskWork for DynamoStore {
             seq: u32,
             url: String,
         }
-        let keys = keys.iter().map(|(id, seq)| Self::task_key(id, *seq)).collect();
+        let mut by_job: HashMap<&JobId, Vec<u32>> = HashMap::new();
+        for (id, seq) in keys {
+            by_job.entry(id).or_default().push(*seq);
+        }
+        let mut urls = HashMap::with_capacity(keys.len());
+        for (id, seqs) in by_job {
+            let mut listed = self.listed(id, seqs.iter().copied()).await?;
+            urls.extend(seqs.iter().filter_map(|seq| Some(((id.clone(), *seq), listed.remove(seq)?.url))));
+        }
+        // A job submitted before lists has its URLs in their items.
+        let unlisted: Vec<Item> =
+            keys.iter().filter(|key| !urls.contains_key(*key)).map(|(id, seq)| Self::task_key(id, *seq)).collect();
+        if unlisted.is_empty() {
+            return Ok(urls);
+        }
         let items = self
-            .batch_get(keys, |request| {
+            .batch_get(unlisted, |request| {
                 request
                     .projection_expression("job_id, #seq, #url")
                     .expression_attribute_names("#seq", "seq")
                     .expression_attribute_names("#url", "url")
             })
             .await?;
-        items
-            .into_iter()
-            .map(|item| from_item::<Url>(item).map(|found| ((found.job_id, found.seq), found.url)))
-            .collect()
+        for item in items {
+            let found = from_item::<Url>(item)?;
+            urls.insert((found.job_id, found.seq), found.url);
+        }
+        Ok(urls)
     }
 
     async fn cached_result(&self, key: &CacheKey, since: Millis) -> Result<Option<Analysis>, Error> {

@@ -2,7 +2,7 @@
 //! cancelling job's queued URLs, and the reconciler's sweep (active jobs, stalled URLs among
 //! their open ones: each window chain's frontier).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -10,7 +10,7 @@ use domain::lifecycle::{CANCEL, Counter};
 use domain::retry::backoff;
 use domain::tally::Tally;
 use domain::time::Millis;
-use domain::{Error, Job, JobId, JobStatus, TaskFilter, UrlStatus};
+use domain::{Error, Job, JobId, JobStatus, TaskFilter, UrlStatus, UrlTask};
 
 use super::items::{ACTIVE_INDEX, ACTIVE_PK, SWEEP_PK, SWEEP_SK, TASK_SK_PREFIX, TaskItem, frontier_attribute};
 use super::jobs::job_index_start;
@@ -68,7 +68,8 @@ impl Tracking for DynamoStore {
             let mut items = Vec::with_capacity(page.items.len() + 1);
             let mut shifts = Shifts::default();
             for task in &page.items {
-                items.push(task_move(&CANCEL, now, 0).update(&self.table, Self::task_key(id, task.seq))?);
+                let item = self.task_item_id(id, task.seq, now);
+                items.push(task_move(&CANCEL, now, 0, &item).update(&self.table, Self::task_key(id, task.seq))?);
                 shifts.add(&CANCEL, UrlStatus::Queued, 1);
             }
             items.push(shifts.update(now).update(&self.table, Self::job_key(id))?);
@@ -125,19 +126,22 @@ impl Tracking for DynamoStore {
         let open = window.open(&job.frontiers);
         let before_them = open.iter().filter_map(|seq| window.released_by(*seq));
         let keys = open.iter().copied().chain(before_them).map(|seq| Self::task_key(id, seq)).collect();
-        let tasks: HashMap<u32, Item> = self
+        let items: HashMap<u32, Item> = self
             .batch_get(keys, |request| request)
             .await?
             .into_iter()
             .filter_map(|task| Some((u32::try_from(number_of(&task, "seq")?).ok()?, task)))
             .collect();
+        let open_items = open
+            .iter()
+            .filter_map(|seq| Some((*seq, items.get(seq)?.clone())))
+            .map(|(seq, item)| Ok((seq, from_item::<TaskItem>(item)?.into_task())))
+            .collect::<Result<HashMap<u32, UrlTask>, Error>>()?;
         let mut found = OpenUrls::default();
-        for seq in open {
-            let Some(task) = tasks.get(&seq) else { continue };
-            let released_at =
-                window.released_at(seq, job.created_at, |p| tasks.get(&p).and_then(|p| number_of(p, "analyzed_at")));
-            let resent_at = number_of(task, "resent_at");
-            let task = from_item::<TaskItem>(task.clone())?.into_task();
+        for task in self.tasks_at(id, &open, open_items).await? {
+            let released_at = window
+                .released_at(task.seq, job.created_at, |p| items.get(&p).and_then(|p| number_of(p, "analyzed_at")));
+            let resent_at = items.get(&task.seq).and_then(|item| number_of(item, "resent_at"));
             found.unfinished += usize::from(!task.status.is_terminal());
             if task.is_stalled(before, released_at, resent_at) {
                 found.stalled.push(task);
@@ -149,26 +153,40 @@ impl Tracking for DynamoStore {
     }
 
     async fn note_resent(&self, id: &JobId, seq: u32, now: Millis) -> Result<(), Error> {
-        let update =
-            Expression::default().condition("attribute_exists(pk)").set("resent_at = :now").value(":now", av_n(now));
+        // A URL sent again before any change of its own gets its item here, queued.
+        let item = self.task_item_id(id, seq, now);
+        let update = Expression::default()
+            .name("#status", "status")
+            .name("#seq", "seq")
+            .set("resent_at = :now, #status = if_not_exists(#status, :queued), job_id = :job, #seq = :seq")
+            .set("expires_at = if_not_exists(expires_at, :expires)")
+            .value(":now", av_n(now))
+            .value(":queued", av_s(UrlStatus::Queued.as_str()))
+            .value(":job", av_s(id.as_str()))
+            .value(":seq", av_n(seq))
+            .value(":expires", av_n(item.expires_at));
         update.update_item(self, Self::task_key(id, seq)).await.map_err(|e| Error::store("UpdateItem", e))
     }
 
-    async fn task_statuses(&self, id: &JobId) -> Result<Vec<(u32, UrlStatus)>, Error> {
-        let mut statuses = Vec::new();
+    async fn task_statuses(&self, job: &Job) -> Result<Vec<(u32, UrlStatus)>, Error> {
+        let id = &job.id;
+        let mut statuses = BTreeMap::new();
         let mut start = None;
         loop {
             let (items, next) = self.job_page(id, TASK_SK_PREFIX, &["seq", "status"], start).await?;
             for item in &items {
                 let seq = number_of(item, "seq").and_then(|seq| u32::try_from(seq).ok());
                 let seq = seq.ok_or_else(|| Error::Corrupt(format!("a URL of job {id} without its position")))?;
-                statuses.push((seq, status_of::<UrlStatus>(item)?));
+                statuses.insert(seq, status_of::<UrlStatus>(item)?);
             }
             start = next;
             if start.is_none() {
-                return Ok(statuses);
+                break;
             }
         }
+        // A URL with no item is queued, as listed.
+        let total = u32::try_from(job.counters.total).unwrap_or(u32::MAX);
+        Ok((0..total).map(|seq| (seq, statuses.get(&seq).copied().unwrap_or(UrlStatus::Queued))).collect())
     }
 
     async fn set_counts(&self, job: &Job, now: Millis) -> Result<bool, Error> {

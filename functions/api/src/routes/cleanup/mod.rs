@@ -33,6 +33,8 @@ pub struct CleanupReport {
     pub jobs_examined: usize,
     pub jobs_matched: usize,
     pub jobs_deleted: usize,
+    /// Stored items deleted: each job's own, its URLs' (fifty to a list until each changes:
+    /// then one more each) and its report.
     pub items_deleted: usize,
     /// The jobs matched by this request (at most 200).
     pub batch_job_ids: Vec<String>,
