@@ -115,9 +115,9 @@ pub async fn row_page<S: Jobs>(
         ("status" = Option<UrlStatus>, Query, description = "Only URLs in this status (a whole-job export of over 1000 URLs holds every URL: page through it with limit to filter)"),
         ("label" = Option<String>, Query, pattern = "^[^:]{1,100}(:.*)?$", description = "Only URLs with this label (`name`), or with this value of it (`name:value`); as status for whole-job exports"),
         ("field_overall_category" = inline(Option<domain::field::FieldFilter>), Query, description = "Only URLs with this Core Web Vitals verdict from field data: good, needs_improvement, poor, or unavailable (the job asked for field data and the Chrome UX Report had none, or too little for a verdict); as status for whole-job exports"),
-        ("sort" = inline(Option<SortKey>), Query, description = "Pages in the order of this key over the whole job (after status and label), not of the page alone: `url`, `status` (queued, processing, succeeded, failed, cancelled), `position` (submission order) or a headline number. `score` is the performance score (PSI, browser engine); an http job's number is `delivery_score` (`desktop_*` with strategy both), and a key the job's engine never gives is refused. URLs without the number (not succeeded, or not measured) come last in either order; ties, and those, in submission order. Sort applies to pages: with CSV and JSON Lines give a limit (the whole-job files are in submission order). Default: submission order"),
+        ("sort" = inline(Option<SortKey>), Query, description = "Pages in the order of this key over the whole job (after status and label), not of the page alone: `url`, `status` (queued, processing, succeeded, failed, cancelled), `position` (submission order) or a headline number. `score` is the performance score (PSI, browser engine); an http job's number is `delivery_score` (`desktop_*` with strategy both), and a key the job's engine never gives is refused. URLs without the number (not succeeded, or not measured) come last in either order; ties, and those, in submission order. Sort applies to pages: a sorted CSV or JSON Lines comes in pages (of 1000 rows without a limit: follow x-next-cursor), the whole-job files being in submission order. Default: submission order"),
         ("order" = inline(Option<SortOrder>), Query, description = "asc (the default, whatever the key: lowest number, URLs A to Z, queued first) or desc; without sort, of the URLs' positions (desc: the last submitted first)"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1 to 1000, default 100; CSV and JSON Lines without a limit are the whole job. A page also stops at 4 MB: continue from next_cursor"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1 to 1000, default 100; CSV and JSON Lines without a limit are the whole job (sorted: pages of 1000). A page also stops at 4 MB: continue from next_cursor"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page (CSV and JSON Lines: the x-next-cursor header), with the same sort and order"),
         ("format" = Option<Format>, Query, description = "json (default), csv or jsonl"),
     ),
@@ -157,16 +157,13 @@ where
     let field = query::choice::<FieldFilter>("field_overall_category", param("field_overall_category"))?;
     let filter = TaskFilter { status, label, field };
     let sort = Sort::parse(param("sort"), param("order"))?;
-    let whole = format.export().filter(|_| param("limit").is_none());
-    if whole.is_some() && sort.is_some() {
-        return Err(ApiError::invalid_field(
-            "sort",
-            "applies to pages: give a limit (1 to 1000) and follow x-next-cursor; a whole-job export is in submission order",
-        ));
-    }
-    let limit = match whole {
-        Some(_) => MAX_LIMIT,
-        None => query::limit(param("limit"), 100, MAX_LIMIT)?,
+    // A whole-job export is in submission order: a sorted CSV or JSON Lines comes in pages,
+    // of the most rows a page holds unless a limit says fewer.
+    let whole = format.export().filter(|_| param("limit").is_none() && sort.is_none());
+    let limit = match (whole, format.export()) {
+        (Some(_), _) => MAX_LIMIT,
+        (None, Some(_)) => query::limit(param("limit"), MAX_LIMIT, MAX_LIMIT)?,
+        (None, None) => query::limit(param("limit"), 100, MAX_LIMIT)?,
     };
     // Where the page starts: the last URL of the previous page, or in a sorted listing the
     // offset into its order.

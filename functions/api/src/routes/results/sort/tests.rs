@@ -291,9 +291,17 @@ async fn a_sort_that_cannot_be_is_refused_saying_what_can() {
     assert_eq!(field, "sort");
     assert!(message.contains("http engine, which gives no score: sort by delivery_score"), "{message}");
     assert!(refused(&psi, "sort=delivery_score").await.1.contains("sort by score"));
-    let (field, message) = refused(&psi, "sort=lcp_ms&format=csv").await;
-    assert_eq!(field, "sort");
-    assert!(message.contains("applies to pages: give a limit"), "{message}");
+    // A sorted file without a limit is a page of the most rows a page holds, not the
+    // whole-job export (which is in submission order).
+    let file = get(&app, &format!("/results/{}?sort=position&order=desc&format=jsonl", psi.id)).await;
+    assert_eq!(file.status, StatusCode::OK, "{}", file.text());
+    let urls: Vec<String> = file
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["url"].as_str().unwrap().into())
+        .collect();
+    assert_eq!(urls, (0..23).rev().map(address).collect::<Vec<_>>());
+    assert!(file.headers.get("x-next-cursor").is_none(), "all 23 on one page of up to 1000");
     // The parameters are checked before the job is looked for, as the others are.
     let answer = get(&app, "/results/missing?sort=nope").await;
     assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
