@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use domain::Error;
 use domain::callback::CallbackDelivery;
-use domain::field::{FieldAsk, FieldFilter};
+use domain::field::FieldAsk;
 use domain::monitor::MonitorId;
 use domain::places::Place;
 use domain::tally::{ResultChange, StreamPosition};
@@ -385,11 +385,6 @@ pub struct TaskItem {
     /// Deflated into a binary attribute ([`super::packed`]).
     #[serde(default, with = "super::packed::serde_packed", skip_serializing_if = "Option::is_none")]
     pub analysis: Option<Analysis>,
-    /// The field-data verdict and status beside the packed analysis, for results filters.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub field_overall_category: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub field_status: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analyzed_at: Option<Millis>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -405,31 +400,6 @@ pub struct TaskItem {
 }
 
 impl TaskItem {
-    /// The item of `task`, kept until `expires_at` (epoch seconds).
-    pub fn new(task: UrlTask, expires_at: i64) -> Self {
-        let filterable = task.analysis.as_ref().map(super::packed::filterable).unwrap_or_default();
-        let beside = |name: &str| filterable.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone());
-        TaskItem {
-            field_overall_category: beside(FieldFilter::OVERALL),
-            field_status: beside(FieldFilter::STATUS),
-            pk: job_pk(&task.job_id),
-            sk: task_sk(task.seq),
-            job_id: task.job_id,
-            seq: task.seq,
-            url: task.url,
-            status: task.status,
-            attempts: task.attempts,
-            error: task.error,
-            error_kind: task.error_kind,
-            analysis: task.analysis,
-            analyzed_at: task.analyzed_at,
-            lease_until: task.lease_until,
-            resent_at: None,
-            expires_at: Some(expires_at),
-            tags: task.tags,
-        }
-    }
-
     pub fn into_task(self) -> UrlTask {
         UrlTask {
             job_id: self.job_id,

@@ -3,15 +3,14 @@
 //! map spends most of its bytes on repeated attribute names. Deflated alone it is about a
 //! third; deflated against a dictionary of a typical analysis (the names and the score
 //! rules' thresholds every analysis repeats) an http result is a few dozen to a few hundred
-//! bytes, which keeps its task item under the 1 KB of one write unit.
-//! The few values a results filter reads in DynamoDB are kept beside it as plain attributes
-//! ([`filterable`]). Items written before keep a map or a plain deflate, which still read.
+//! bytes, which keeps its task item under the 1 KB of one write unit. Results filters read
+//! the analysis as unpacked (`TaskFilter::matches`). Items written before keep a map or a
+//! plain deflate, which still read.
 
 use std::io::Read;
 
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
-use domain::field::FieldFilter;
 use domain::{Analysis, Error};
 use flate2::read::DeflateDecoder;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
@@ -92,15 +91,6 @@ fn inflate_with_dictionary(deflated: &[u8]) -> Result<Vec<u8>, Error> {
 /// The attribute value an analysis is written as.
 pub fn attribute(analysis: &Analysis) -> Result<AttributeValue, Error> {
     pack(analysis).map(|bytes| AttributeValue::B(Blob::new(bytes)))
-}
-
-/// The analysis values a results filter reads in DynamoDB, as top-level attributes of the
-/// task (the packed analysis cannot be looked into): its field-data verdict and status.
-pub fn filterable(analysis: &Analysis) -> Vec<(&'static str, String)> {
-    [FieldFilter::OVERALL, FieldFilter::STATUS]
-        .into_iter()
-        .filter_map(|name| Some((name, analysis.metrics.get(name)?.as_str()?.to_owned())))
-        .collect()
 }
 
 /// `#[serde(with)]` for the task item's `analysis`: written packed, read packed or as the map
@@ -210,17 +200,6 @@ mod tests {
         let packed = pack(&other).unwrap().len();
         assert!(packed * 8 < json, "{packed} bytes packed from {json}");
         assert_eq!(unpack(&pack(&other).unwrap()).unwrap(), other);
-    }
-
-    #[test]
-    fn the_filtered_values_stand_beside_the_packed_analysis() {
-        assert_eq!(
-            filterable(&analysis()),
-            [("field_overall_category", "poor".to_owned()), ("field_status", "available".to_owned())]
-        );
-        let mut lab_only = analysis();
-        lab_only.metrics.retain(|name, _| !name.starts_with("field_"));
-        assert!(filterable(&lab_only).is_empty());
     }
 
     #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]

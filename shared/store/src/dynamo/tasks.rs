@@ -34,9 +34,6 @@ impl DynamoStore {
         }
         if let Some(analysis) = record.outcome.analysis() {
             task = task.set("analysis = :analysis").value(":analysis", packed::attribute(analysis)?);
-            for (name, value) in packed::filterable(analysis) {
-                task = task.set(format!("{name} = :{name}")).value(&format!(":{name}"), av_s(value));
-            }
         }
         // The URL's history and its reuse: one index entry, the headline alone projected with
         // the variant it is reused for. A reused result is not indexed again: its age is its
